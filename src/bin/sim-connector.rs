@@ -1,0 +1,294 @@
+//! A stand-in for hftbacktest's `connector`: the same command line (`<NAME> <CONNECTOR>
+//! <CONFIG>`), the same iceoryx2 services with the same settings and header type name, tracing
+//! log lines on stdout, exit 1 on a bad config. Its behaviour comes from an optional `[sim]`
+//! table in the config:
+//!
+//! ```toml
+//! [sim]
+//! ready_delay_ms = 200          # before the services are created
+//! lines_per_sec = 2.0           # INFO lines while running (0 = quiet)
+//! crash_after_ms = 5000         # exit with crash_code after this long (no cleanup: dead nodes)
+//! crash_code = 1
+//! ignore_sigterm = false        # log it and keep running
+//! never_ready = false           # never create the services
+//! panic_after_sigterm_ms = 300  # like the real connector: panic with SendError, exit 1
+//! flood_lines = 0               # write this many lines as fast as possible, one write each
+//! line_bytes = 129              # length of each flood line, newline included
+//! ```
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use iceoryx2::prelude::*;
+use serde::Deserialize;
+use switchboard::connector_config::{self, ConnectorType};
+use switchboard::engine::ipc::{self as sb_ipc, CustomHeader};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SimConfig {
+    ready_delay_ms: u64,
+    lines_per_sec: Option<f64>,
+    crash_after_ms: Option<u64>,
+    crash_code: Option<i32>,
+    ignore_sigterm: bool,
+    never_ready: bool,
+    panic_after_sigterm_ms: Option<u64>,
+    flood_lines: u64,
+    line_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChannelConfig {
+    buffer_size: usize,
+    max_bots: usize,
+}
+
+fn channel_config() -> ChannelConfig {
+    std::env::var("HFTBACKTEST_CHANNEL_CONFIG")
+        .ok()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|t| toml::from_str(&t).ok())
+        .unwrap_or(ChannelConfig {
+            buffer_size: sb_ipc::DEFAULT_BUFFER_SIZE,
+            max_bots: sb_ipc::DEFAULT_MAX_BOTS,
+        })
+}
+
+fn die(code: i32, msg: &str) -> ! {
+    eprintln!("{msg}");
+    std::process::exit(code);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        die(2, "Usage: sim-connector <NAME> <CONNECTOR> <CONFIG>");
+    }
+    let (name, kind, config) = (&args[1], &args[2], &args[3]);
+    let kind: ConnectorType = kind.parse().unwrap_or_else(|e: String| {
+        die(
+            1,
+            &format!("thread 'main' panicked at connector/src/main.rs: {e}"),
+        )
+    });
+    if let Err(e) = connector_config::check(kind, std::path::Path::new(config)) {
+        die(
+            1,
+            &format!("thread 'main' panicked at connector/src/main.rs: config {config}: {e}"),
+        );
+    }
+    let sim: SimConfig = std::fs::read_to_string(config)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("sim").cloned())
+        .map(|v| {
+            v.try_into().unwrap_or_else(|e: toml::de::Error| {
+                die(
+                    1,
+                    &format!("thread 'main' panicked: bad [sim] table: {}", e.message()),
+                )
+            })
+        })
+        .unwrap_or_default();
+
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stdout)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| die(1, &format!("tokio: {e}")));
+    let code = rt.block_on(run(name.clone(), kind, sim));
+    std::process::exit(code);
+}
+
+async fn run(name: String, kind: ConnectorType, sim: SimConfig) -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    tracing::info!(%name, connector = %kind, "connector starting");
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => die(1, &format!("signal handler: {e}")),
+    };
+    let mut int = match signal(SignalKind::interrupt()) {
+        Ok(s) => s,
+        Err(e) => die(1, &format!("signal handler: {e}")),
+    };
+    let stop_ipc = Arc::new(AtomicBool::new(false));
+    let mut ipc_thread = None;
+    if !sim.never_ready {
+        tokio::time::sleep(Duration::from_millis(sim.ready_delay_ms)).await;
+        let (ok_tx, ok_rx) = tokio::sync::oneshot::channel();
+        let stop = stop_ipc.clone();
+        let n = name.clone();
+        ipc_thread = Some(std::thread::spawn(move || serve_ipc(&n, stop, ok_tx)));
+        match ok_rx.await {
+            Ok(Ok(())) => tracing::info!("iceoryx2 services {name}/ToBot and {name}/FromBot open"),
+            Ok(Err(e)) => {
+                eprintln!("thread 'main' panicked at connector/src/main.rs: {e}");
+                return 1;
+            }
+            Err(_) => return 1,
+        }
+    } else {
+        tracing::warn!("never_ready: not creating iceoryx2 services");
+    }
+    if sim.flood_lines > 0 {
+        flood(sim.flood_lines, sim.line_bytes.unwrap_or(129));
+    }
+    let rate = sim.lines_per_sec.unwrap_or(2.0);
+    let tick = if rate > 0.0 {
+        Duration::from_secs_f64(1.0 / rate)
+    } else {
+        Duration::from_secs(3600)
+    };
+    let crash = async {
+        match sim.crash_after_ms {
+            Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::pin!(crash);
+    let mut seq: u64 = 0;
+    let mut interval = tokio::time::interval(tick);
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                if rate > 0.0 {
+                    seq += 1;
+                    tracing::info!(seq, "depth update BTCUSDT bid=67012.5 ask=67012.6");
+                }
+            }
+            _ = &mut crash => {
+                tracing::error!("websocket task failed: connection reset by peer");
+                eprintln!("thread 'tokio-runtime-worker' panicked at connector/src/binancefutures/mod.rs: simulated crash");
+                // No cleanup: a crash leaves dead iceoryx2 nodes behind, as the real one does.
+                std::process::exit(sim.crash_code.unwrap_or(1));
+            }
+            _ = term.recv() => {
+                if let Some(code) = on_sigterm(&sim).await { return finish(code, stop_ipc, ipc_thread); }
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT: shutting down");
+                return finish(0, stop_ipc, ipc_thread);
+            }
+        }
+    }
+}
+
+/// Returns the exit code to exit with, or None to keep running.
+async fn on_sigterm(sim: &SimConfig) -> Option<i32> {
+    if sim.ignore_sigterm {
+        tracing::warn!("SIGTERM received: ignoring it");
+        return None;
+    }
+    if let Some(ms) = sim.panic_after_sigterm_ms {
+        tracing::info!("SIGTERM received");
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        eprintln!(
+            "thread 'tokio-runtime-worker' panicked at connector/src/main.rs:\ncalled `Result::unwrap()` on an `Err` value: SendError {{ .. }}"
+        );
+        std::process::exit(1);
+    }
+    tracing::info!("SIGTERM received: shutting down");
+    Some(0)
+}
+
+fn finish(code: i32, stop: Arc<AtomicBool>, thread: Option<std::thread::JoinHandle<()>>) -> i32 {
+    stop.store(true, Ordering::SeqCst);
+    if let Some(t) = thread {
+        let _ = t.join();
+    }
+    code
+}
+
+fn flood(lines: u64, bytes: usize) {
+    let bytes = bytes.max(2);
+    let mut line = vec![b'x'; bytes];
+    line[bytes - 1] = b'\n';
+    let mut out = std::io::stdout().lock();
+    for i in 0..lines {
+        let tag = format!("flood {i:>12} ");
+        let n = tag.len().min(bytes - 1);
+        line[..n].copy_from_slice(&tag.as_bytes()[..n]);
+        // One write per line, as a tracing subscriber does; stdout's LineWriter flushes it.
+        if out.write_all(&line).is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
+}
+
+/// Creates the services exactly as hftbacktest's connector does (each port with its own node),
+/// then serves until `stop`.
+fn serve_ipc(
+    name: &str,
+    stop: Arc<AtomicBool>,
+    ok: tokio::sync::oneshot::Sender<Result<(), String>>,
+) {
+    let cfg = channel_config();
+    let setup = || -> Result<_, String> {
+        let make_node = || {
+            NodeBuilder::new()
+                .signal_handling_mode(SignalHandlingMode::Disabled)
+                .create::<ipc::Service>()
+                .map_err(|e| format!("{e:?}"))
+        };
+        let pub_node = make_node()?;
+        let to_bot = pub_node
+            .service_builder(
+                &ServiceName::new(&sb_ipc::to_bot(name)).map_err(|e| format!("{e:?}"))?,
+            )
+            .publish_subscribe::<[u8]>()
+            .subscriber_max_buffer_size(cfg.buffer_size)
+            .max_publishers(1)
+            .max_subscribers(cfg.max_bots)
+            .user_header::<CustomHeader>()
+            .open_or_create()
+            .map_err(|e| format!("PublishSubscribeOpenError: {e:?}"))?;
+        let publisher = to_bot
+            .publisher_builder()
+            .initial_max_slice_len(sb_ipc::MAX_PAYLOAD_SIZE)
+            .create()
+            .map_err(|e| format!("{e:?}"))?;
+        let sub_node = make_node()?;
+        let from_bot = sub_node
+            .service_builder(
+                &ServiceName::new(&sb_ipc::from_bot(name)).map_err(|e| format!("{e:?}"))?,
+            )
+            .publish_subscribe::<[u8]>()
+            .subscriber_max_buffer_size(cfg.buffer_size)
+            .max_publishers(cfg.max_bots)
+            .max_subscribers(1)
+            .user_header::<CustomHeader>()
+            .open_or_create()
+            .map_err(|e| format!("PublishSubscribeOpenError: {e:?}"))?;
+        let subscriber = from_bot
+            .subscriber_builder()
+            .create()
+            .map_err(|e| format!("{e:?}"))?;
+        Ok((pub_node, to_bot, publisher, sub_node, from_bot, subscriber))
+    };
+    match setup() {
+        Ok(ports) => {
+            let _ = ok.send(Ok(()));
+            let (_pn, _tb, _publisher, _sn, _fb, subscriber) = &ports;
+            while !stop.load(Ordering::SeqCst) {
+                while let Ok(Some(_sample)) = subscriber.receive() {}
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Err(e) => {
+            let _ = ok.send(Err(e));
+        }
+    }
+}

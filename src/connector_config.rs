@@ -1,0 +1,198 @@
+//! Pre-flight check of a connector's own config file against the keys its exchange requires
+//! (the real connector panics on a bad config; we say which key instead). Secret values are
+//! collected for masking and never appear in any message.
+
+use std::path::Path;
+use std::str::FromStr;
+
+/// The exchanges the real `connector` binary supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorType {
+    BinanceFutures,
+    BinanceSpot,
+    Bybit,
+}
+
+impl ConnectorType {
+    /// All types, in the order the help text lists them.
+    pub const ALL: [ConnectorType; 3] = [
+        ConnectorType::BinanceFutures,
+        ConnectorType::BinanceSpot,
+        ConnectorType::Bybit,
+    ];
+
+    /// The CLI spelling, as the real connector takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorType::BinanceFutures => "binancefutures",
+            ConnectorType::BinanceSpot => "binancespot",
+            ConnectorType::Bybit => "bybit",
+        }
+    }
+
+    /// Keys the exchange's config must have (from hftbacktest's connector source).
+    pub fn required_keys(self) -> &'static [&'static str] {
+        match self {
+            ConnectorType::BinanceFutures => &["stream_url", "api_url"],
+            ConnectorType::BinanceSpot => &["stream_url", "api_url", "ws_api_url", "secret"],
+            ConnectorType::Bybit => &[
+                "public_url",
+                "private_url",
+                "trade_url",
+                "rest_url",
+                "api_key",
+                "secret",
+                "category",
+                "order_prefix",
+            ],
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ConnectorType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ConnectorType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "'{s}' is not a connector type; use one of binancefutures, binancespot, bybit"
+                )
+            })
+    }
+}
+
+/// What the pre-flight check learned from a valid config.
+#[derive(Debug, Clone, Default)]
+pub struct CheckedConfig {
+    /// `api_key` and `secret` values (non-empty ones), for masking.
+    pub secrets: Vec<String>,
+}
+
+/// Checks `path` as a config for `kind`. The error text names the key and says what to do; it
+/// never contains a secret value.
+pub fn check(kind: ConnectorType, path: &Path) -> Result<CheckedConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot be read ({e}); fix the `config` path in the manifest"))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        // toml echoes the offending source line, which may hold a secret: keep only the message.
+        match line {
+            Some(l) => format!("is not valid TOML at line {l}: {}", e.message().trim()),
+            None => format!("is not valid TOML: {}", e.message().trim()),
+        }
+    })?;
+    for key in kind.required_keys() {
+        match table.get(*key) {
+            None => {
+                return Err(format!(
+                    "key '{key}' is missing; {kind} needs {}",
+                    kind.required_keys().join(", ")
+                ))
+            }
+            Some(v) if !v.is_str() => {
+                return Err(format!("key '{key}' must be a string"));
+            }
+            Some(_) => {}
+        }
+    }
+    let get = |k: &str| table.get(k).and_then(|v| v.as_str());
+    if kind == ConnectorType::BinanceSpot {
+        let secret = get("secret").unwrap_or_default();
+        if !secret.contains("-----BEGIN PRIVATE KEY-----") {
+            return Err(
+                "key 'secret' must be an Ed25519 private key in PKCS#8 PEM form (-----BEGIN PRIVATE KEY-----)"
+                    .into(),
+            );
+        }
+    }
+    if kind == ConnectorType::Bybit {
+        let prefix = get("order_prefix").unwrap_or_default();
+        if prefix.chars().count() > 8 || prefix.contains('/') {
+            return Err(format!(
+                "key 'order_prefix' = {prefix:?} must be at most 8 characters without '/'"
+            ));
+        }
+    }
+    let secrets = ["api_key", "secret"]
+        .iter()
+        .filter_map(|k| get(k))
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect();
+    Ok(CheckedConfig { secrets })
+}
+
+/// Replaces every configured secret in `line` by `****`.
+pub fn mask_secrets(line: &str, secrets: &[String]) -> String {
+    let mut out = line.to_string();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "****");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(f.path(), text).expect("write");
+        f
+    }
+
+    #[test]
+    fn missing_key_is_named() {
+        let f = write("stream_url = \"x\"\napi_key = \"TOPSECRET\"\n");
+        let e = check(ConnectorType::BinanceFutures, f.path()).expect_err("missing");
+        assert!(e.contains("'api_url'"), "{e}");
+        assert!(!e.contains("TOPSECRET"));
+    }
+
+    #[test]
+    fn bad_toml_gives_line_without_secret() {
+        let f = write("api_key = \"TOPSECRET\"\nsecret = \"TOPSECRET\" junk\n");
+        let e = check(ConnectorType::BinanceFutures, f.path()).expect_err("bad toml");
+        assert!(e.contains("line 2"), "{e}");
+        assert!(!e.contains("TOPSECRET"), "{e}");
+    }
+
+    #[test]
+    fn spot_secret_must_be_pem() {
+        let f = write("stream_url=\"a\"\napi_url=\"b\"\nws_api_url=\"c\"\nsecret=\"TOPSECRET\"\n");
+        let e = check(ConnectorType::BinanceSpot, f.path()).expect_err("pem");
+        assert!(e.contains("PKCS#8") && !e.contains("TOPSECRET"), "{e}");
+    }
+
+    #[test]
+    fn bybit_prefix_is_checked() {
+        let f = write(
+            "public_url=\"a\"\nprivate_url=\"a\"\ntrade_url=\"a\"\nrest_url=\"a\"\napi_key=\"k\"\nsecret=\"s\"\ncategory=\"linear\"\norder_prefix=\"toolongprefix\"\n",
+        );
+        let e = check(ConnectorType::Bybit, f.path()).expect_err("prefix");
+        assert!(e.contains("order_prefix"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_collected_and_masked() {
+        let f = write("stream_url=\"a\"\napi_url=\"b\"\napi_key=\"K1\"\nsecret=\"S2\"\n");
+        let c = check(ConnectorType::BinanceFutures, f.path()).expect("valid");
+        assert_eq!(
+            mask_secrets("key K1 and S2", &c.secrets),
+            "key **** and ****"
+        );
+    }
+}

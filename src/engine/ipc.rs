@@ -1,0 +1,393 @@
+//! What the console knows about iceoryx2: which config the connector sees, whether a connector is
+//! Ready (both services have an Alive node with its PID), how many bots are attached, stale-node
+//! cleanup and the duplicate-name check. All iceoryx2 calls run on one dedicated thread (the
+//! [`IpcWorker`]) that owns the console's own node(s): they are blocking file and shm operations.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use iceoryx2::config::Config;
+use iceoryx2::node::NodeView as _;
+use iceoryx2::prelude::*;
+
+/// The user header of hftbacktest's channels. iceoryx2 compares the type *name*, so it carries
+/// hftbacktest's own; the layout is the same `#[repr(C)]` pair.
+#[derive(Debug, Default, Clone, Copy, ZeroCopySend)]
+#[type_name("hftbacktest::live::ipc::iceoryx::CustomHeader")]
+#[repr(C)]
+#[allow(unsafe_code)]
+pub struct CustomHeader {
+    pub id: u64,
+    pub len: usize,
+}
+
+/// Largest payload a bot message uses (hftbacktest's `MAX_PAYLOAD_SIZE`).
+pub const MAX_PAYLOAD_SIZE: usize = 512;
+/// hftbacktest's default `buffer_size`.
+pub const DEFAULT_BUFFER_SIZE: usize = 10_000;
+/// hftbacktest's default `max_bots`.
+pub const DEFAULT_MAX_BOTS: usize = 200;
+
+/// The `{NAME}/ToBot` service name.
+pub fn to_bot(name: &str) -> String {
+    format!("{name}/ToBot")
+}
+
+/// The `{NAME}/FromBot` service name.
+pub fn from_bot(name: &str) -> String {
+    format!("{name}/FromBot")
+}
+
+/// The iceoryx2 config file a process with working directory `cwd` loads, in iceoryx2's order:
+/// `cwd/config/iceoryx2.toml`, `~/.config/iceoryx2/iceoryx2.toml`, `/etc/iceoryx2/iceoryx2.toml`.
+pub fn config_file_for(cwd: &Path) -> Option<PathBuf> {
+    let mut candidates = vec![cwd.join("config/iceoryx2.toml")];
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(PathBuf::from(home).join(".config/iceoryx2/iceoryx2.toml"));
+    }
+    candidates.push(PathBuf::from("/etc/iceoryx2/iceoryx2.toml"));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// Loads the config a connector started in `cwd` will use.
+pub fn config_for(cwd: &Path) -> Result<Config, String> {
+    match config_file_for(cwd) {
+        None => Ok(Config::default()),
+        Some(file) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+            toml::from_str::<Config>(&text).map_err(|e| {
+                format!(
+                    "{}: not an iceoryx2 0.6.1 config: {}",
+                    file.display(),
+                    e.message()
+                )
+            })
+        }
+    }
+}
+
+/// Writes `dir/config/iceoryx2.toml`: the default config with its own root directory and shm
+/// prefix, so that everything started in `dir` lives in a private iceoryx2 world (tests, demo).
+pub fn write_private_config(dir: &Path, root: &Path, prefix: &str) -> std::io::Result<PathBuf> {
+    let mut value = toml::Value::try_from(Config::default())
+        .map_err(|e| std::io::Error::other(format!("serialize iceoryx2 config: {e}")))?;
+    let global = value
+        .get_mut("global")
+        .and_then(|g| g.as_table_mut())
+        .ok_or_else(|| std::io::Error::other("iceoryx2 config has no [global]"))?;
+    let mut root = root.display().to_string();
+    if !root.ends_with('/') {
+        root.push('/');
+    }
+    global.insert("root-path-unix".into(), toml::Value::String(root));
+    global.insert("prefix".into(), toml::Value::String(prefix.to_string()));
+    let text = toml::to_string(&value)
+        .map_err(|e| std::io::Error::other(format!("serialize iceoryx2 config: {e}")))?;
+    let path = dir.join("config/iceoryx2.toml");
+    std::fs::create_dir_all(dir.join("config"))?;
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Result of one readiness probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// Both services have an Alive node whose PID is the connector's.
+    pub ready: bool,
+    /// Distinct Alive node PIDs on ToBot other than the connector's and the console's.
+    pub bots: u32,
+}
+
+fn service_name(s: &str) -> Result<ServiceName, String> {
+    ServiceName::new(s).map_err(|e| format!("invalid service name {s:?}: {e:?}"))
+}
+
+/// Node states of one publish-subscribe service (empty if it does not exist).
+fn service_nodes(config: &Config, name: &str) -> Result<Vec<NodeState<ipc::Service>>, String> {
+    let sn = service_name(name)?;
+    match ipc::Service::details(&sn, config, MessagingPattern::PublishSubscribe) {
+        Ok(Some(d)) => Ok(d.dynamic_details.map(|dd| dd.nodes).unwrap_or_default()),
+        Ok(None) => Ok(Vec::new()),
+        Err(e) => Err(format!("{name}: {e:?}")),
+    }
+}
+
+fn alive_pids(nodes: &[NodeState<ipc::Service>]) -> Vec<i32> {
+    nodes
+        .iter()
+        .filter_map(|n| match n {
+            NodeState::Alive(v) => Some(v.id().pid().value()),
+            NodeState::Dead(_) | NodeState::Inaccessible(_) | NodeState::Undefined(_) => None,
+        })
+        .collect()
+}
+
+/// Readiness and bots of connector `name` running as `pid`.
+pub fn probe(config: &Config, name: &str, pid: i32) -> Result<Probe, String> {
+    let me = std::process::id() as i32;
+    let to_bot = alive_pids(&service_nodes(config, &to_bot(name))?);
+    let from_bot = alive_pids(&service_nodes(config, &from_bot(name))?);
+    let ready = to_bot.contains(&pid) && from_bot.contains(&pid);
+    let mut bots: Vec<i32> = to_bot
+        .into_iter()
+        .filter(|p| *p != pid && *p != me)
+        .collect();
+    bots.sort_unstable();
+    bots.dedup();
+    Ok(Probe {
+        ready,
+        bots: bots.len() as u32,
+    })
+}
+
+/// Why a connector may not start now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrepareError {
+    /// An Alive node of this PID holds the ToBot publisher.
+    NameInUse(i32),
+    /// Dead nodes could not be cleaned.
+    Stale(String),
+}
+
+/// Before a start: removes dead nodes registered on the connector's services, then refuses if
+/// the ToBot publisher belongs to a live process. Returns how many dead nodes were removed.
+pub fn prepare_start(
+    node: &Node<ipc::Service>,
+    config: &Config,
+    name: &str,
+) -> Result<usize, PrepareError> {
+    let mut removed = 0;
+    let mut failed = Vec::new();
+    for svc in [to_bot(name), from_bot(name)] {
+        let nodes = service_nodes(config, &svc).map_err(PrepareError::Stale)?;
+        for n in nodes {
+            if let NodeState::Dead(dead) = n {
+                let pid = dead.id().pid().value();
+                match dead.remove_stale_resources() {
+                    Ok(_) => removed += 1,
+                    Err(e) => failed.push(format!("dead node of PID {pid} on {svc}: {e:?}")),
+                }
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(PrepareError::Stale(failed.join("; ")));
+    }
+    if let Some(pid) = to_bot_publisher(node, config, name) {
+        return Err(PrepareError::NameInUse(pid));
+    }
+    Ok(removed)
+}
+
+/// PID of the Alive node that holds `{name}/ToBot`'s publisher, if any.
+pub fn to_bot_publisher(node: &Node<ipc::Service>, config: &Config, name: &str) -> Option<i32> {
+    let alive = alive_pids(&service_nodes(config, &to_bot(name)).ok()?);
+    if alive.is_empty() {
+        return None;
+    }
+    let sn = service_name(&to_bot(name)).ok()?;
+    let factory = node
+        .service_builder(&sn)
+        .publish_subscribe::<[u8]>()
+        .user_header::<CustomHeader>()
+        .open()
+        .ok()?;
+    let mut holder = None;
+    factory.dynamic_config().list_publishers(|p| {
+        let pid = p.node_id.pid().value();
+        if alive.contains(&pid) {
+            holder = Some(pid);
+            CallbackProgression::Stop
+        } else {
+            CallbackProgression::Continue
+        }
+    });
+    holder
+}
+
+// ---- the worker thread ---------------------------------------------------------------------
+
+/// One connector the worker watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    pub key: usize,
+    pub name: String,
+    pub pid: i32,
+    pub root: PathBuf,
+    /// Starting connectors are probed every [`FAST_PROBE`]; ready ones every [`SLOW_PROBE`].
+    pub fast: bool,
+}
+
+/// Probe interval while a connector is starting (bounds readiness latency).
+pub const FAST_PROBE: Duration = Duration::from_millis(5);
+/// Probe interval for ready connectors (bots count, degraded check).
+pub const SLOW_PROBE: Duration = Duration::from_millis(1000);
+
+enum Request {
+    Watch(Vec<Watch>),
+    Prepare {
+        name: String,
+        root: PathBuf,
+        reply: tokio::sync::oneshot::Sender<Result<usize, PrepareError>>,
+    },
+}
+
+/// Handle to the iceoryx2 thread.
+#[derive(Clone)]
+pub struct IpcWorker {
+    tx: std_mpsc::Sender<Request>,
+}
+
+/// A probe result for watch `key`.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    pub key: usize,
+    pub pid: i32,
+    pub probe: Probe,
+}
+
+struct WorkerState {
+    configs: HashMap<PathBuf, Config>,
+    /// The console's own node per config: created before any connector starts (iceoryx2 0.6.1
+    /// fails concurrent node creation on a fresh root), with signal handling disabled.
+    nodes: HashMap<PathBuf, Node<ipc::Service>>,
+}
+
+impl WorkerState {
+    fn ensure(&mut self, root: &Path) -> Result<(&Config, &Node<ipc::Service>), String> {
+        if !self.nodes.contains_key(root) {
+            let config = config_for(root)?;
+            let node = NodeBuilder::new()
+                .config(&config)
+                .signal_handling_mode(SignalHandlingMode::Disabled)
+                .create::<ipc::Service>()
+                .map_err(|e| format!("cannot create the console's iceoryx2 node: {e:?}"))?;
+            self.configs.insert(root.to_path_buf(), config);
+            self.nodes.insert(root.to_path_buf(), node);
+        }
+        match (self.configs.get(root), self.nodes.get(root)) {
+            (Some(c), Some(n)) => Ok((c, n)),
+            _ => Err("iceoryx2 state lost".into()),
+        }
+    }
+}
+
+impl IpcWorker {
+    /// Starts the thread and creates the console's node for each project root. Fails if a node
+    /// cannot be created.
+    pub fn start(
+        roots: &[PathBuf],
+        reports: tokio::sync::mpsc::UnboundedSender<ProbeReport>,
+    ) -> Result<IpcWorker, String> {
+        let (tx, rx) = std_mpsc::channel::<Request>();
+        let (init_tx, init_rx) = std_mpsc::channel::<Result<(), String>>();
+        let roots = roots.to_vec();
+        std::thread::Builder::new()
+            .name("switchboard-ipc".into())
+            .spawn(move || {
+                let mut st = WorkerState {
+                    configs: HashMap::new(),
+                    nodes: HashMap::new(),
+                };
+                let init = roots.iter().try_for_each(|r| st.ensure(r).map(|_| ()));
+                let ok = init.is_ok();
+                let _ = init_tx.send(init);
+                if ok {
+                    worker_loop(st, rx, reports);
+                }
+            })
+            .map_err(|e| format!("cannot start the iceoryx2 thread: {e}"))?;
+        init_rx
+            .recv()
+            .map_err(|_| "the iceoryx2 thread died during start".to_string())??;
+        Ok(IpcWorker { tx })
+    }
+
+    /// Replaces the set of watched connectors.
+    pub fn watch(&self, watches: Vec<Watch>) {
+        let _ = self.tx.send(Request::Watch(watches));
+    }
+
+    /// Runs [`prepare_start`] on the worker.
+    pub async fn prepare(&self, name: &str, root: &Path) -> Result<usize, PrepareError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Request::Prepare {
+                name: name.to_string(),
+                root: root.to_path_buf(),
+                reply,
+            })
+            .map_err(|_| PrepareError::Stale("iceoryx2 thread is gone".into()))?;
+        rx.await
+            .map_err(|_| PrepareError::Stale("iceoryx2 thread is gone".into()))?
+    }
+}
+
+fn worker_loop(
+    mut st: WorkerState,
+    rx: std_mpsc::Receiver<Request>,
+    reports: tokio::sync::mpsc::UnboundedSender<ProbeReport>,
+) {
+    let mut watches: Vec<Watch> = Vec::new();
+    let mut last: HashMap<(usize, i32), Probe> = HashMap::new();
+    let mut next_slow = std::time::Instant::now();
+    loop {
+        let fast = watches.iter().any(|w| w.fast);
+        let timeout = if watches.is_empty() {
+            Duration::from_secs(3600)
+        } else if fast {
+            FAST_PROBE
+        } else {
+            next_slow.saturating_duration_since(std::time::Instant::now())
+        };
+        match rx.recv_timeout(timeout) {
+            Ok(Request::Watch(w)) => {
+                last.retain(|(k, p), _| w.iter().any(|x| x.key == *k && x.pid == *p));
+                watches = w;
+                // Probe new fast watches at once.
+            }
+            Ok(Request::Prepare { name, root, reply }) => {
+                let result = match st.ensure(&root) {
+                    Ok((config, node)) => prepare_start(node, config, &name),
+                    Err(e) => Err(PrepareError::Stale(e)),
+                };
+                let _ = reply.send(result);
+                continue;
+            }
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        let now = std::time::Instant::now();
+        let slow_due = now >= next_slow;
+        if slow_due {
+            next_slow = now + SLOW_PROBE;
+        }
+        for w in &watches {
+            if !(w.fast || slow_due) {
+                continue;
+            }
+            let Ok((config, _)) = st.ensure(&w.root) else {
+                continue;
+            };
+            let Ok(p) = probe(config, &w.name, w.pid) else {
+                continue;
+            };
+            if last.get(&(w.key, w.pid)) != Some(&p) {
+                last.insert((w.key, w.pid), p);
+                if reports
+                    .send(ProbeReport {
+                        key: w.key,
+                        pid: w.pid,
+                        probe: p,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}

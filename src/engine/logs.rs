@@ -1,0 +1,465 @@
+//! Connector logs. The child writes straight into `<state_dir>/logs/<name>.log` (O_APPEND), so a
+//! slow or dead console can never block it. The console tails that file into a bounded
+//! in-memory scrollback, writes marker lines, and rotates by copy-and-truncate.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::connector_config::mask_secrets;
+
+/// Longest line kept in the scrollback; longer lines are cut (the file keeps them whole).
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+/// When the tailer opens an existing log, it reads at most this much of its end.
+const INITIAL_TAIL_BYTES: u64 = 1024 * 1024;
+/// Read size per syscall while catching up.
+const READ_CHUNK: usize = 256 * 1024;
+/// Safety net when an inotify event is missed.
+const FALLBACK_POLL: Duration = Duration::from_millis(500);
+
+/// Path of a connector's log file.
+pub fn log_path(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join("logs").join(format!("{name}.log"))
+}
+
+/// Opens the log for appending (creating `logs/`), as the child's stdout and stderr.
+pub fn open_for_child(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Appends one `[switchboard <time>] text` marker line.
+pub fn write_marker(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut f = open_for_child(path)?;
+    let now = humantime_now();
+    f.write_all(format!("[switchboard {now}] {text}\n").as_bytes())
+}
+
+/// Appends raw lines (e.g. cargo output) to the log.
+pub fn append_lines(path: &Path, lines: &[String]) -> std::io::Result<()> {
+    let mut f = open_for_child(path)?;
+    let mut buf = String::new();
+    for l in lines {
+        buf.push_str(l);
+        buf.push('\n');
+    }
+    f.write_all(buf.as_bytes())
+}
+
+/// UTC wall-clock time as `YYYY-MM-DDTHH:MM:SS.mmmZ`, without a date crate.
+pub fn humantime_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format_unix(now)
+}
+
+/// Formats a duration since the Unix epoch as an RFC 3339 UTC timestamp (ms).
+pub fn format_unix(since_epoch: Duration) -> String {
+    let secs = since_epoch.as_secs() as i64;
+    let ms = since_epoch.subsec_millis();
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    )
+}
+
+/// Copy-and-truncate rotation: `.log.(k-1)` → `.log.k`, …, `.log` copied to `.log.1`, then
+/// `.log` truncated to zero. The child's O_APPEND descriptor keeps writing at the new end.
+/// Lines written between the copy and the truncate are lost (as with logrotate's copytruncate).
+pub fn rotate(path: &Path, keep: u32) -> std::io::Result<()> {
+    let numbered = |k: u32| PathBuf::from(format!("{}.{k}", path.display()));
+    if keep == 0 {
+        return OpenOptions::new().write(true).open(path)?.set_len(0);
+    }
+    for k in (1..keep).rev() {
+        let from = numbered(k);
+        if from.exists() {
+            std::fs::rename(&from, numbered(k + 1))?;
+        }
+    }
+    std::fs::copy(path, numbered(1))?;
+    OpenOptions::new().write(true).open(path)?.set_len(0)
+}
+
+/// The in-memory tail of one connector's log.
+#[derive(Debug)]
+pub struct Scrollback {
+    lines: VecDeque<String>,
+    cap: usize,
+    /// Lines ever appended (never decreases), so viewers can tell what is new.
+    appended: u64,
+}
+
+impl Scrollback {
+    /// Empty scrollback keeping at most `cap` lines.
+    pub fn new(cap: usize) -> Scrollback {
+        Scrollback {
+            lines: VecDeque::with_capacity(cap.min(1024)),
+            cap: cap.max(1),
+            appended: 0,
+        }
+    }
+
+    /// Appends a line, dropping the oldest beyond the cap.
+    pub fn push(&mut self, line: String) {
+        if self.lines.len() == self.cap {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+        self.appended += 1;
+    }
+
+    /// Lines currently kept, oldest first.
+    pub fn lines(&self) -> &VecDeque<String> {
+        &self.lines
+    }
+
+    /// Number of lines ever appended.
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+
+    /// Forgets the kept lines (the file is untouched).
+    pub fn clear(&mut self) {
+        self.lines.clear();
+    }
+
+    /// The last `n` lines joined by newlines.
+    pub fn tail_text(&self, n: usize) -> String {
+        let start = self.lines.len().saturating_sub(n);
+        self.lines
+            .iter()
+            .skip(start)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Shared handle to a scrollback.
+pub type SharedScrollback = Arc<Mutex<Scrollback>>;
+
+/// Splits a byte stream into lines, carrying incomplete ones across reads.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    carry: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// Feeds bytes; calls `out` for each complete line (without the newline, lossy UTF-8, cut at
+    /// [`MAX_LINE_BYTES`]).
+    pub fn feed(&mut self, mut bytes: &[u8], mut out: impl FnMut(String)) {
+        while let Some(i) = memchr(b'\n', bytes) {
+            let line = &bytes[..i];
+            if self.carry.is_empty() {
+                out(to_line(line));
+            } else {
+                self.carry.extend_from_slice(line);
+                out(to_line(&self.carry));
+                self.carry.clear();
+            }
+            bytes = &bytes[i + 1..];
+        }
+        if self.carry.len() < MAX_LINE_BYTES {
+            let room = MAX_LINE_BYTES - self.carry.len();
+            self.carry
+                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }
+
+    /// Drops a partial line (after truncation).
+    pub fn reset(&mut self) {
+        self.carry.clear();
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|b| *b == needle)
+}
+
+fn to_line(bytes: &[u8]) -> String {
+    let bytes = &bytes[..bytes.len().min(MAX_LINE_BYTES)];
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Reads the last meaningful line of a log file for an exit's `detail`, and whether the output
+/// after the last start shows the `SendError` panic.
+pub fn exit_summary(path: &Path) -> (Option<String>, bool) {
+    let Ok(mut f) = File::open(path) else {
+        return (None, false);
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(64 * 1024);
+    if f.seek(SeekFrom::Start(from)).is_err() {
+        return (None, false);
+    }
+    let mut buf = Vec::new();
+    if f.read_to_end(&mut buf).is_err() {
+        return (None, false);
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let since_start = match text.rfind("[switchboard ") {
+        Some(_) => text
+            .rsplit_once("] start:")
+            .map(|(_, after)| after)
+            .unwrap_or(&text),
+        None => &text,
+    };
+    let send_error = since_start.contains("SendError");
+    let lines: Vec<&str> = since_start
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("[switchboard "))
+        .collect();
+    let pick = lines
+        .iter()
+        .rev()
+        .take(20)
+        .find(|l| {
+            let s = strip_ansi(l);
+            s.contains("panicked")
+                || s.contains("ERROR")
+                || s.starts_with("Error")
+                || s.contains("error:")
+        })
+        .or_else(|| lines.last())
+        .map(|l| strip_ansi(l));
+    (pick.map(|l| truncate(&l, 300)), send_error)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Removes ANSI escape sequences (for one-line summaries).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Tails one log file into a scrollback until `stop` fires. Rotates the file past `max_bytes`.
+pub struct Tailer {
+    pub path: PathBuf,
+    pub scrollback: SharedScrollback,
+    pub secrets: Vec<String>,
+    pub max_bytes: u64,
+    pub keep: u32,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl Tailer {
+    /// Runs until the task is aborted.
+    pub async fn run(self) {
+        let mut offset: Option<u64> = None;
+        let mut splitter = LineSplitter::default();
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            self.catch_up(&mut offset, &mut splitter, &mut buf);
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(FALLBACK_POLL) => {}
+            }
+        }
+    }
+
+    /// Reads whatever is new. Blocking file reads are fine here: the file is local and reads
+    /// return what is there without waiting for writers.
+    fn catch_up(&self, offset: &mut Option<u64>, splitter: &mut LineSplitter, buf: &mut [u8]) {
+        let Ok(mut f) = File::open(&self.path) else {
+            return;
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut pos = match *offset {
+            None => {
+                // First open: start at a line boundary near the end.
+                let start = len.saturating_sub(INITIAL_TAIL_BYTES);
+                if start > 0 {
+                    splitter.reset();
+                }
+                start
+            }
+            Some(p) if p > len => {
+                // Truncated (rotated by us or by someone else): start over.
+                splitter.reset();
+                0
+            }
+            Some(p) => p,
+        };
+        if f.seek(SeekFrom::Start(pos)).is_err() {
+            return;
+        }
+        let skip_partial = offset.is_none() && pos > 0;
+        let mut first = skip_partial;
+        let mut batch: Vec<String> = Vec::new();
+        loop {
+            let n = match f.read(buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            pos += n as u64;
+            let mut chunk = &buf[..n];
+            if first {
+                // Drop the partial first line when starting mid-file.
+                match memchr(b'\n', chunk) {
+                    Some(i) => {
+                        chunk = &chunk[i + 1..];
+                        first = false;
+                    }
+                    None => continue,
+                }
+            }
+            splitter.feed(chunk, |l| batch.push(l));
+            if batch.len() >= 4096 {
+                self.publish(&mut batch);
+            }
+        }
+        self.publish(&mut batch);
+        *offset = Some(pos);
+        if pos > self.max_bytes {
+            match rotate(&self.path, self.keep) {
+                Ok(()) => {
+                    *offset = Some(0);
+                    splitter.reset();
+                }
+                Err(e) => tracing::warn!(path = %self.path.display(), "log rotation failed: {e}"),
+            }
+        }
+    }
+
+    fn publish(&self, batch: &mut Vec<String>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut sb = match self.scrollback.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Only the last `cap` lines of a big batch can survive: skip the rest cheaply.
+        let skip = batch.len().saturating_sub(sb.cap);
+        sb.appended += skip as u64;
+        for line in batch.drain(..).skip(skip) {
+            if self.secrets.is_empty() {
+                sb.push(line);
+            } else {
+                sb.push(mask_secrets(&line, &self.secrets));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitter_carries_partial_lines_and_bad_utf8() {
+        let mut s = LineSplitter::default();
+        let mut out = Vec::new();
+        s.feed(b"ab", |l| out.push(l));
+        s.feed(b"c\r\nd\xffe\nf", |l| out.push(l));
+        assert_eq!(out, vec!["abc".to_string(), "d\u{fffd}e".to_string()]);
+    }
+
+    #[test]
+    fn scrollback_is_bounded() {
+        let mut sb = Scrollback::new(3);
+        for i in 0..10 {
+            sb.push(i.to_string());
+        }
+        assert_eq!(
+            sb.lines().iter().cloned().collect::<Vec<_>>(),
+            ["7", "8", "9"]
+        );
+        assert_eq!(sb.appended(), 10);
+    }
+
+    #[test]
+    fn rotation_keeps_n_files() {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = d.path().join("x.log");
+        for round in 0..4 {
+            std::fs::write(&p, format!("round {round}\n")).expect("w");
+            rotate(&p, 2).expect("rotate");
+        }
+        assert_eq!(std::fs::read_to_string(&p).expect("r"), "");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("x.log.1")).expect("r"),
+            "round 3\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("x.log.2")).expect("r"),
+            "round 2\n"
+        );
+        assert!(!d.path().join("x.log.3").exists());
+    }
+
+    #[test]
+    fn exit_summary_prefers_panics_after_last_start() {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = d.path().join("x.log");
+        std::fs::write(
+            &p,
+            "old SendError\n[switchboard t] start: pid 1\nINFO hello\nthread 'main' panicked at x: boom\nnote: run with RUST_BACKTRACE\n",
+        )
+        .expect("w");
+        let (line, send) = exit_summary(&p);
+        assert_eq!(line.as_deref(), Some("thread 'main' panicked at x: boom"));
+        assert!(!send, "SendError before the last start must not count");
+    }
+
+    #[test]
+    fn unix_time_formats() {
+        assert_eq!(
+            format_unix(Duration::from_millis(0)),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            format_unix(Duration::from_millis(1_795_000_000_123)),
+            "2026-11-18T11:06:40.123Z"
+        );
+    }
+}

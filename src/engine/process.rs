@@ -1,0 +1,125 @@
+//! Starting a connector process and signalling it safely.
+//!
+//! Each connector runs as the leader of its own session and process group, with cwd = project
+//! root and its stdout and stderr appended straight to its log file. One task owns the `Child`:
+//! it both waits for the exit (SIGCHLD-driven, no polling) and delivers signals. Because a
+//! signal is only sent while that task has not yet reaped the child, the PID (and so the group
+//! id) cannot have been reused: a stop never signals a stranger.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::sync::{mpsc, oneshot};
+
+use super::phase::ExitStatus;
+use super::state::Sig;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub binary: PathBuf,
+    /// The positional arguments `<NAME> <CONNECTOR> <CONFIG>`.
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: BTreeMap<String, String>,
+    /// Log file for stdout and stderr; None discards them (`capture_output = false`).
+    pub log: Option<PathBuf>,
+}
+
+/// A running child, owned by its reaper task.
+#[derive(Debug)]
+pub struct ChildHandle {
+    pub pid: i32,
+    /// Process start time from /proc (clock ticks since boot), to recognise it later.
+    pub start_ticks: Option<u64>,
+    signals: mpsc::UnboundedSender<Sig>,
+    /// Resolves once, when the child has been reaped.
+    pub exited: oneshot::Receiver<ExitStatus>,
+}
+
+impl ChildHandle {
+    /// Asks the reaper task to signal the child's process group. A no-op once it has exited.
+    pub fn signal(&self, sig: Sig) {
+        let _ = self.signals.send(sig);
+    }
+
+    /// A cloneable sender for signals.
+    pub fn signaller(&self) -> Signaller {
+        Signaller(self.signals.clone())
+    }
+}
+
+/// Signals one child's process group through its reaper task.
+#[derive(Debug, Clone)]
+pub struct Signaller(mpsc::UnboundedSender<Sig>);
+
+impl Signaller {
+    /// Sends `sig` to the group if the child has not exited yet.
+    pub fn signal(&self, sig: Sig) {
+        let _ = self.0.send(sig);
+    }
+}
+
+/// Spawns the connector. Must be called inside a tokio runtime.
+pub fn spawn(spec: &SpawnSpec) -> std::io::Result<ChildHandle> {
+    let (stdout, stderr) = match &spec.log {
+        Some(path) => {
+            let f = super::logs::open_for_child(path)?;
+            let g = f.try_clone()?;
+            (Stdio::from(f), Stdio::from(g))
+        }
+        None => (Stdio::null(), Stdio::null()),
+    };
+    let mut cmd = tokio::process::Command::new(&spec.binary);
+    cmd.args(&spec.args)
+        .current_dir(&spec.cwd)
+        .envs(&spec.env)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        // The connector must outlive the console: never kill it because a handle dropped.
+        .kill_on_drop(false);
+    crate::sys::new_session(&mut cmd);
+    let mut child = cmd.spawn()?;
+    let pid = child
+        .id()
+        .ok_or_else(|| std::io::Error::other("child exited before its PID was read"))?
+        as i32;
+    let start_ticks = crate::sys::process_start_ticks(pid);
+    let (sig_tx, mut sig_rx) = mpsc::unbounded_channel::<Sig>();
+    let (exit_tx, exit_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                Some(sig) = sig_rx.recv() => {
+                    // Not reaped yet (we are the only reaper), so `pid` is still ours.
+                    let signal = match sig {
+                        Sig::Term => Signal::SIGTERM,
+                        Sig::Kill => Signal::SIGKILL,
+                    };
+                    if let Err(e) = killpg(Pid::from_raw(pid), signal) {
+                        tracing::debug!(pid, "killpg {signal}: {e}");
+                    }
+                }
+            }
+        };
+        let status = match status {
+            Ok(s) => ExitStatus::from_std(s),
+            Err(e) => {
+                tracing::error!(pid, "waiting for the child failed: {e}");
+                ExitStatus::Signal(0)
+            }
+        };
+        let _ = exit_tx.send(status);
+    });
+    Ok(ChildHandle {
+        pid,
+        start_ticks,
+        signals: sig_tx,
+        exited: exit_rx,
+    })
+}

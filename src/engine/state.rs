@@ -1,0 +1,724 @@
+//! The pure lifecycle state machine of one connector. No I/O, no clocks of its own: a transition
+//! takes an event, the current state and a [`Ctx`] (the time, whether the binary exists, a
+//! jitter sample) and returns the effects for the runtime to carry out. Every timer carries the
+//! epoch it was armed in; a timer whose epoch is stale is ignored, so a late grace timer can never
+//! SIGKILL a connector that has since been restarted.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::phase::{ExitStatus, Phase};
+use crate::manifest::{RestartPolicy, RestartPolicyKind};
+
+/// The per-connector settings the machine needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub startup_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub auto_build: bool,
+    pub restart: RestartPolicy,
+}
+
+/// What the runtime knows at the moment of the event.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    pub now: Instant,
+    /// Whether the connector's binary exists (checked by the runtime).
+    pub binary_exists: bool,
+    /// A uniform sample in [-1, 1] for backoff jitter.
+    pub jitter: f64,
+}
+
+/// Operator commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Start,
+    Stop,
+    Restart,
+    /// SIGKILL now.
+    Kill,
+    /// Build; `force` rebuilds even when up to date.
+    Build {
+        force: bool,
+    },
+}
+
+/// Timers the machine arms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    StartupTimeout,
+    ShutdownGrace,
+    Backoff,
+    UptimeReset,
+}
+
+/// Why a start could not even produce a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnFailure {
+    /// Another live process holds the name.
+    Refused,
+    /// exec failed, the log could not be opened, stale resources could not be removed.
+    Error,
+}
+
+/// Everything that can happen to a connector.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Command(Command),
+    BuildFinished(Result<(), String>),
+    Spawned {
+        pid: i32,
+    },
+    SpawnFailed {
+        kind: SpawnFailure,
+        message: String,
+    },
+    /// IPC check result: both services have an Alive node of the PID, and the bots attached.
+    Probe {
+        ready: bool,
+        bots: u32,
+    },
+    /// The process ended. `summary` is its last meaningful output line; `send_error` is true
+    /// when its output shows the `SendError` panic that the real connector produces after SIGTERM.
+    Exited {
+        status: ExitStatus,
+        summary: Option<String>,
+        send_error: bool,
+    },
+    Timer {
+        kind: TimerKind,
+        epoch: u64,
+    },
+}
+
+/// Signals the machine sends (always to the process group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sig {
+    Term,
+    Kill,
+}
+
+/// What the runtime must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Build {
+        force: bool,
+    },
+    CancelBuild,
+    Spawn,
+    Signal(Sig),
+    ArmTimer {
+        kind: TimerKind,
+        after: Duration,
+        epoch: u64,
+    },
+    /// Write a marker line into the connector's log.
+    Marker(String),
+    /// The phase (or its detail) changed: publish it.
+    Transition {
+        phase: Phase,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    None,
+    /// Start once the build or the stop finishes.
+    Start,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopReason {
+    Operator,
+    StartupTimeout,
+}
+
+/// The state of one connector.
+#[derive(Debug, Clone)]
+pub struct ConnectorState {
+    pub phase: Phase,
+    /// Bumped on every phase change; timers from older epochs are ignored.
+    pub epoch: u64,
+    pub pid: Option<i32>,
+    /// When the current process was spawned.
+    pub started_at: Option<Instant>,
+    pub ready_at: Option<Instant>,
+    /// Start attempts made automatically or by `r` (shown as "restarts").
+    pub restarts: u32,
+    /// Failures in the current streak, against `max_attempts`.
+    pub attempt: u32,
+    streak_started: Option<Instant>,
+    pub last_exit: Option<ExitStatus>,
+    pub detail: String,
+    pub bots: u32,
+    pub degraded: bool,
+    /// When the running countdown (stopping, backoff, startup) ends.
+    pub deadline: Option<Instant>,
+    pending: Pending,
+    stop_reason: StopReason,
+    killed: bool,
+}
+
+impl Default for ConnectorState {
+    fn default() -> Self {
+        ConnectorState {
+            phase: Phase::Idle,
+            epoch: 0,
+            pid: None,
+            started_at: None,
+            ready_at: None,
+            restarts: 0,
+            attempt: 0,
+            streak_started: None,
+            last_exit: None,
+            detail: String::new(),
+            bots: 0,
+            degraded: false,
+            deadline: None,
+            pending: Pending::None,
+            stop_reason: StopReason::Operator,
+            killed: false,
+        }
+    }
+}
+
+/// Backoff before attempt `attempt` (1-based): initial × multiplier^(attempt-1), capped, with
+/// ± jitter. `jitter_sample` is in [-1, 1].
+pub fn backoff_delay(policy: &RestartPolicy, attempt: u32, jitter_sample: f64) -> Duration {
+    let exp = policy
+        .multiplier
+        .powi(attempt.saturating_sub(1).min(64) as i32);
+    let base = (policy.initial_backoff.as_secs_f64() * exp).min(policy.max_backoff.as_secs_f64());
+    let factor = 1.0 + policy.jitter * jitter_sample.clamp(-1.0, 1.0);
+    Duration::from_secs_f64((base * factor).max(0.0))
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+impl ConnectorState {
+    /// A connector re-adopted from a previous console: running and ready with `pid`.
+    pub fn adopted(pid: i32, restarts: u32, now: Instant) -> ConnectorState {
+        ConnectorState {
+            phase: Phase::Ready,
+            pid: Some(pid),
+            started_at: Some(now),
+            ready_at: Some(now),
+            restarts,
+            detail: "adopted from a previous console; its exit status will not be known".into(),
+            ..ConnectorState::default()
+        }
+    }
+
+    /// Applies `event` and returns the effects to carry out, in order.
+    pub fn handle(&mut self, s: &Settings, event: Event, ctx: Ctx) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match event {
+            Event::Command(cmd) => self.on_command(s, cmd, ctx, &mut fx),
+            Event::BuildFinished(result) => self.on_build_finished(s, result, ctx, &mut fx),
+            Event::Spawned { pid } => self.on_spawned(s, pid, ctx, &mut fx),
+            Event::SpawnFailed { kind, message } => {
+                self.on_spawn_failed(s, kind, message, ctx, &mut fx)
+            }
+            Event::Probe { ready, bots } => self.on_probe(s, ready, bots, ctx, &mut fx),
+            Event::Exited {
+                status,
+                summary,
+                send_error,
+            } => self.on_exit(s, status, summary, send_error, ctx, &mut fx),
+            Event::Timer { kind, epoch } => {
+                if epoch == self.epoch {
+                    self.on_timer(s, kind, ctx, &mut fx);
+                }
+            }
+        }
+        fx
+    }
+
+    fn set_phase(&mut self, phase: Phase, detail: impl Into<String>, fx: &mut Vec<Effect>) {
+        self.phase = phase;
+        self.epoch += 1;
+        self.detail = detail.into();
+        self.deadline = None;
+        fx.push(Effect::Transition {
+            phase,
+            detail: self.detail.clone(),
+        });
+    }
+
+    fn set_detail(&mut self, detail: impl Into<String>, fx: &mut Vec<Effect>) {
+        self.detail = detail.into();
+        fx.push(Effect::Transition {
+            phase: self.phase,
+            detail: self.detail.clone(),
+        });
+    }
+
+    fn arm(&mut self, kind: TimerKind, after: Duration, ctx: Ctx, fx: &mut Vec<Effect>) {
+        if kind != TimerKind::UptimeReset {
+            self.deadline = Some(ctx.now + after);
+        }
+        fx.push(Effect::ArmTimer {
+            kind,
+            after,
+            epoch: self.epoch,
+        });
+    }
+
+    /// Start now: build first if the binary is missing.
+    fn begin_start(&mut self, s: &Settings, ctx: Ctx, fx: &mut Vec<Effect>) {
+        self.pending = Pending::None;
+        if !ctx.binary_exists {
+            if s.auto_build {
+                self.pending = Pending::Start;
+                self.set_phase(Phase::Building, "binary missing: building it first", fx);
+                fx.push(Effect::Build { force: false });
+            } else {
+                self.set_phase(
+                    Phase::Failed,
+                    "binary not found and auto_build = false; build it (key b) or set auto_build = true",
+                    fx,
+                );
+            }
+            return;
+        }
+        self.pid = None;
+        self.bots = 0;
+        self.degraded = false;
+        self.killed = false;
+        self.stop_reason = StopReason::Operator;
+        self.started_at = None;
+        self.ready_at = None;
+        self.set_phase(Phase::Starting, "spawning", fx);
+        fx.push(Effect::Spawn);
+    }
+
+    fn begin_stop(
+        &mut self,
+        s: &Settings,
+        reason: StopReason,
+        detail: String,
+        ctx: Ctx,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.stop_reason = reason;
+        self.set_phase(Phase::Stopping, detail, fx);
+        if self.pid.is_some() {
+            fx.push(Effect::Marker("stop: SIGTERM sent by switchboard".into()));
+            fx.push(Effect::Signal(Sig::Term));
+            self.arm(TimerKind::ShutdownGrace, s.shutdown_timeout, ctx, fx);
+        }
+        // Without a PID the spawn is still under way; `on_spawned` signals it.
+    }
+
+    fn on_command(&mut self, s: &Settings, cmd: Command, ctx: Ctx, fx: &mut Vec<Effect>) {
+        match (cmd, self.phase) {
+            (Command::Start, Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed) => {
+                // An operator start earns back the full restart budget.
+                self.attempt = 0;
+                self.streak_started = None;
+                self.begin_start(s, ctx, fx);
+            }
+            (Command::Start | Command::Restart, Phase::Backoff) => {
+                self.restarts += 1;
+                self.begin_start(s, ctx, fx);
+            }
+            (Command::Start | Command::Restart, Phase::Building | Phase::Stopping) => {
+                self.pending = Pending::Start;
+                self.set_detail(format!("{}; will start afterwards", self.detail), fx);
+            }
+            (Command::Start, Phase::Starting | Phase::Ready) => {}
+            (Command::Restart, Phase::Starting | Phase::Ready) => {
+                let detail = "restart: stopping first (SIGTERM)".to_string();
+                self.begin_stop(s, StopReason::Operator, detail, ctx, fx);
+                self.pending = Pending::Start;
+            }
+            (Command::Restart, Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed) => {
+                self.attempt = 0;
+                self.streak_started = None;
+                self.restarts += 1;
+                self.begin_start(s, ctx, fx);
+            }
+            (Command::Stop, Phase::Starting | Phase::Ready) => {
+                let detail = format!("SIGTERM sent, SIGKILL in {}", secs(s.shutdown_timeout));
+                self.begin_stop(s, StopReason::Operator, detail, ctx, fx);
+            }
+            (Command::Stop, Phase::Stopping) => {
+                self.stop_reason = StopReason::Operator;
+                self.pending = Pending::None;
+            }
+            (Command::Stop | Command::Kill, Phase::Backoff) => {
+                self.set_phase(Phase::Stopped, "restart cancelled by the operator", fx);
+            }
+            (Command::Stop | Command::Kill, Phase::Building) => {
+                self.pending = Pending::None;
+                fx.push(Effect::CancelBuild);
+                self.set_phase(Phase::Idle, "build cancelled by the operator", fx);
+            }
+            (
+                Command::Stop | Command::Kill,
+                Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed,
+            ) => {}
+            (Command::Kill, Phase::Starting | Phase::Ready | Phase::Stopping) => {
+                self.pending = Pending::None;
+                self.stop_reason = StopReason::Operator;
+                self.killed = true;
+                if self.phase != Phase::Stopping {
+                    self.set_phase(Phase::Stopping, "SIGKILL sent by the operator", fx);
+                } else {
+                    self.set_detail("SIGKILL sent by the operator", fx);
+                }
+                if self.pid.is_some() {
+                    fx.push(Effect::Marker("kill: SIGKILL sent by switchboard".into()));
+                    fx.push(Effect::Signal(Sig::Kill));
+                }
+            }
+            (
+                Command::Build { force },
+                Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed,
+            ) => {
+                self.pending = Pending::None;
+                self.set_phase(
+                    Phase::Building,
+                    if force { "rebuilding" } else { "building" },
+                    fx,
+                );
+                fx.push(Effect::Build { force });
+            }
+            (Command::Build { .. }, Phase::Building) => {}
+            (
+                Command::Build { .. },
+                Phase::Starting | Phase::Ready | Phase::Stopping | Phase::Backoff,
+            ) => {
+                self.set_detail(
+                    format!(
+                        "{}; build refused while it runs: stop it first (x), then build (b)",
+                        self.detail
+                    ),
+                    fx,
+                );
+            }
+        }
+    }
+
+    fn on_build_finished(
+        &mut self,
+        s: &Settings,
+        result: Result<(), String>,
+        ctx: Ctx,
+        fx: &mut Vec<Effect>,
+    ) {
+        match self.phase {
+            Phase::Building => match result {
+                Ok(()) => {
+                    if self.pending == Pending::Start {
+                        // The binary now exists, whatever the earlier check said.
+                        let ctx = Ctx {
+                            binary_exists: true,
+                            ..ctx
+                        };
+                        self.begin_start(s, ctx, fx);
+                    } else {
+                        self.set_phase(Phase::Idle, "build finished", fx);
+                    }
+                }
+                Err(message) => {
+                    self.pending = Pending::None;
+                    self.set_phase(Phase::Failed, message, fx);
+                }
+            },
+            Phase::Idle
+            | Phase::Starting
+            | Phase::Ready
+            | Phase::Stopping
+            | Phase::Stopped
+            | Phase::Exited
+            | Phase::Backoff
+            | Phase::Failed => {}
+        }
+    }
+
+    fn on_spawned(&mut self, s: &Settings, pid: i32, ctx: Ctx, fx: &mut Vec<Effect>) {
+        self.pid = Some(pid);
+        self.started_at = Some(ctx.now);
+        match self.phase {
+            Phase::Starting => {
+                self.set_detail(format!("PID {pid}: waiting for its iceoryx2 services"), fx);
+                self.arm(TimerKind::StartupTimeout, s.startup_timeout, ctx, fx);
+            }
+            Phase::Stopping => {
+                // Stopped while the spawn was under way.
+                if self.killed {
+                    fx.push(Effect::Signal(Sig::Kill));
+                } else {
+                    fx.push(Effect::Signal(Sig::Term));
+                    self.arm(TimerKind::ShutdownGrace, s.shutdown_timeout, ctx, fx);
+                }
+            }
+            Phase::Idle
+            | Phase::Building
+            | Phase::Ready
+            | Phase::Stopped
+            | Phase::Exited
+            | Phase::Backoff
+            | Phase::Failed => {
+                // The engine only spawns in Starting; a process we did not ask for is stopped.
+                fx.push(Effect::Signal(Sig::Kill));
+            }
+        }
+    }
+
+    fn on_spawn_failed(
+        &mut self,
+        s: &Settings,
+        kind: SpawnFailure,
+        message: String,
+        ctx: Ctx,
+        fx: &mut Vec<Effect>,
+    ) {
+        match self.phase {
+            Phase::Starting => {
+                self.pid = None;
+                let retry = match (s.restart.policy, kind) {
+                    (RestartPolicyKind::Always, _) => true,
+                    (RestartPolicyKind::OnFailure, SpawnFailure::Error) => false,
+                    (RestartPolicyKind::OnFailure, SpawnFailure::Refused) => false,
+                    (RestartPolicyKind::Never, _) => false,
+                };
+                if retry {
+                    self.schedule_restart(s, message, ctx, fx);
+                } else {
+                    self.set_phase(Phase::Failed, message, fx);
+                }
+            }
+            Phase::Stopping => {
+                self.pid = None;
+                self.set_phase(
+                    Phase::Stopped,
+                    format!("stopped before it started ({message})"),
+                    fx,
+                );
+            }
+            Phase::Idle
+            | Phase::Building
+            | Phase::Ready
+            | Phase::Stopped
+            | Phase::Exited
+            | Phase::Backoff
+            | Phase::Failed => {}
+        }
+    }
+
+    fn on_probe(&mut self, s: &Settings, ready: bool, bots: u32, ctx: Ctx, fx: &mut Vec<Effect>) {
+        match self.phase {
+            Phase::Starting if ready && self.pid.is_some() => {
+                self.ready_at = Some(ctx.now);
+                self.bots = bots;
+                let took = self
+                    .started_at
+                    .map(|t| format!(" in {} ms", ctx.now.duration_since(t).as_millis()))
+                    .unwrap_or_default();
+                self.set_phase(Phase::Ready, format!("ready{took}"), fx);
+                self.arm(TimerKind::UptimeReset, s.restart.uptime_reset, ctx, fx);
+            }
+            Phase::Ready => {
+                let changed = self.bots != bots || self.degraded == ready;
+                self.bots = bots;
+                self.degraded = !ready;
+                if changed {
+                    let detail = if ready {
+                        format!("ready, {bots} bot(s) attached")
+                    } else {
+                        "degraded: process alive but its iceoryx2 services are gone".to_string()
+                    };
+                    self.set_detail(detail, fx);
+                }
+            }
+            Phase::Starting
+            | Phase::Idle
+            | Phase::Building
+            | Phase::Stopping
+            | Phase::Stopped
+            | Phase::Exited
+            | Phase::Backoff
+            | Phase::Failed => {}
+        }
+    }
+
+    fn on_exit(
+        &mut self,
+        s: &Settings,
+        status: ExitStatus,
+        summary: Option<String>,
+        send_error: bool,
+        ctx: Ctx,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.pid = None;
+        self.bots = 0;
+        self.last_exit = Some(status);
+        let said = summary.map(|l| format!(": {l}")).unwrap_or_default();
+        match self.phase {
+            Phase::Stopping => {
+                fx.push(Effect::Marker(format!("exit: {status} after stop")));
+                if self.stop_reason == StopReason::StartupTimeout {
+                    let msg = format!(
+                        "not ready in {}: stopped ({status}). It ran but no iceoryx2 node with its PID appeared; check the iceoryx2 version (0.6.1) and config location (project root/config/iceoryx2.toml), and that /dev/shm has room (ToBot is ~1.1 GB sparse)",
+                        secs(s.startup_timeout)
+                    );
+                    self.count_failure_then(s, msg, ctx, fx);
+                    return;
+                }
+                let how = match (status, send_error, self.killed) {
+                    (_, _, true) => format!("killed by the operator ({status})"),
+                    (ExitStatus::Code(0), _, false) => "stopped cleanly (code 0)".to_string(),
+                    (ExitStatus::Code(1), true, false) => {
+                        "stopped (code 1: SendError panic after SIGTERM, a normal stop)".to_string()
+                    }
+                    (ExitStatus::Signal(9), _, false) => format!(
+                        "stopped by SIGKILL after {} (SIGTERM was ignored)",
+                        secs(s.shutdown_timeout)
+                    ),
+                    (other, _, false) => format!("stopped ({other}){said}"),
+                };
+                if self.pending == Pending::Start {
+                    self.restarts += 1;
+                    self.begin_start(s, ctx, fx);
+                } else {
+                    self.set_phase(Phase::Stopped, how, fx);
+                }
+            }
+            Phase::Starting | Phase::Ready => {
+                fx.push(Effect::Marker(format!("exit: {status} on its own")));
+                let was_ready = self.phase == Phase::Ready;
+                let when = if was_ready {
+                    "exited"
+                } else {
+                    "died before it was ready"
+                };
+                let msg = format!("{when} ({status}){said}");
+                self.set_phase(Phase::Exited, msg.clone(), fx);
+                self.count_failure_then(s, msg, ctx, fx);
+            }
+            // An exit can only come from a process we spawned; in other phases it was already
+            // accounted for (e.g. a kill after a spawn we no longer wanted).
+            Phase::Idle
+            | Phase::Building
+            | Phase::Stopped
+            | Phase::Exited
+            | Phase::Backoff
+            | Phase::Failed => {}
+        }
+    }
+
+    /// Applies the restart policy after a failure described by `msg`.
+    fn count_failure_then(&mut self, s: &Settings, msg: String, ctx: Ctx, fx: &mut Vec<Effect>) {
+        match s.restart.policy {
+            RestartPolicyKind::Never => {
+                if self.phase != Phase::Exited {
+                    self.set_phase(Phase::Failed, msg, fx);
+                }
+            }
+            RestartPolicyKind::OnFailure | RestartPolicyKind::Always => {
+                self.schedule_restart(s, msg, ctx, fx)
+            }
+        }
+    }
+
+    fn schedule_restart(&mut self, s: &Settings, msg: String, ctx: Ctx, fx: &mut Vec<Effect>) {
+        let streak_start = *self.streak_started.get_or_insert(ctx.now);
+        self.attempt += 1;
+        let p = &s.restart;
+        if self.attempt > p.max_attempts {
+            self.set_phase(
+                Phase::Failed,
+                format!(
+                    "gave up after {} restart attempts; last: {msg}",
+                    p.max_attempts
+                ),
+                fx,
+            );
+            return;
+        }
+        let delay = backoff_delay(p, self.attempt, ctx.jitter);
+        let elapsed = ctx.now.duration_since(streak_start);
+        if elapsed + delay > p.max_total {
+            self.set_phase(
+                Phase::Failed,
+                format!(
+                    "gave up: failing for {} (max_total {}); last: {msg}",
+                    secs(elapsed),
+                    secs(p.max_total)
+                ),
+                fx,
+            );
+            return;
+        }
+        self.set_phase(
+            Phase::Backoff,
+            format!(
+                "restart in {} (attempt {}/{}); last: {msg}",
+                secs(delay),
+                self.attempt,
+                p.max_attempts
+            ),
+            fx,
+        );
+        self.arm(TimerKind::Backoff, delay, ctx, fx);
+    }
+
+    fn on_timer(&mut self, s: &Settings, kind: TimerKind, ctx: Ctx, fx: &mut Vec<Effect>) {
+        match (kind, self.phase) {
+            (TimerKind::StartupTimeout, Phase::Starting) => {
+                let pid = self.pid.map(|p| p.to_string()).unwrap_or_default();
+                let detail = format!(
+                    "not ready in {}: PID {pid} alive but no iceoryx2 node of its PID; stopping it",
+                    secs(s.startup_timeout)
+                );
+                self.begin_stop(s, StopReason::StartupTimeout, detail, ctx, fx);
+            }
+            (TimerKind::ShutdownGrace, Phase::Stopping) => {
+                fx.push(Effect::Marker(format!(
+                    "stop: SIGKILL sent after {} without exit",
+                    secs(s.shutdown_timeout)
+                )));
+                fx.push(Effect::Signal(Sig::Kill));
+                self.set_detail(
+                    format!(
+                        "SIGTERM ignored for {}: SIGKILL sent",
+                        secs(s.shutdown_timeout)
+                    ),
+                    fx,
+                );
+            }
+            (TimerKind::Backoff, Phase::Backoff) => {
+                self.restarts += 1;
+                self.begin_start(s, ctx, fx);
+            }
+            (TimerKind::UptimeReset, Phase::Ready) => {
+                self.attempt = 0;
+                self.streak_started = None;
+            }
+            // A timer armed in a phase we have left keeps its epoch only if the phase did not
+            // change; these combinations cannot occur, and are ignored if they do.
+            (
+                TimerKind::StartupTimeout
+                | TimerKind::ShutdownGrace
+                | TimerKind::Backoff
+                | TimerKind::UptimeReset,
+                Phase::Idle
+                | Phase::Building
+                | Phase::Starting
+                | Phase::Ready
+                | Phase::Stopping
+                | Phase::Stopped
+                | Phase::Exited
+                | Phase::Backoff
+                | Phase::Failed,
+            ) => {}
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The `switchboard` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use switchboard::cli;
+
+/// Operator console for hftbacktest's live connector processes.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about, long_about = None)]
+struct Cli {
+    /// The manifest to use.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "switchboard.toml"
+    )]
+    manifest: PathBuf,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Start every connector without a TUI, print each transition, stop all on SIGINT/SIGTERM.
+    Run {
+        /// Required: no TUI.
+        #[arg(long, required = true)]
+        headless: bool,
+        /// One JSON object per transition.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One-shot view of a running console's connectors.
+    Status {
+        /// A JSON array, one object per connector, in manifest order.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the manifest and every connector config.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    let code = match args.command {
+        Some(Cmd::Run { json, .. }) => cli::run_headless(&args.manifest, json),
+        Some(Cmd::Status { json }) => cli::status(&args.manifest, json),
+        Some(Cmd::Check) => cli::check(&args.manifest),
+        None => cli::tui(&args.manifest),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,696 @@
+//! The manifest (`switchboard.toml`): serde model, named defaults, validation and project-root
+//! discovery. Loading never panics; every error names the file, the connector and the key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::connector_config::{self, ConnectorType};
+use crate::error::ManifestError;
+
+/// Default state directory, relative to the manifest.
+pub const DEFAULT_STATE_DIR: &str = ".switchboard";
+/// Default size at which a connector log file is rotated (64 MiB).
+pub const DEFAULT_LOG_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Default number of rotated log files kept.
+pub const DEFAULT_LOG_KEEP: u32 = 3;
+/// Default number of log lines kept in memory per pane.
+pub const DEFAULT_SCROLLBACK: usize = 10_000;
+/// Seconds until Ready before a start counts as failed.
+pub const DEFAULT_STARTUP_TIMEOUT: f64 = 10.0;
+/// Seconds between SIGTERM and SIGKILL.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: f64 = 5.0;
+
+/// Restart budget defaults: the reconnect budget of a well-tested backtest client.
+pub mod restart_defaults {
+    /// First backoff delay, seconds.
+    pub const INITIAL_BACKOFF: f64 = 1.0;
+    /// Backoff cap, seconds.
+    pub const MAX_BACKOFF: f64 = 30.0;
+    /// Growth factor per attempt.
+    pub const MULTIPLIER: f64 = 2.0;
+    /// ± fraction of random jitter on each delay.
+    pub const JITTER: f64 = 0.2;
+    /// Attempts before giving up.
+    pub const MAX_ATTEMPTS: u32 = 20;
+    /// Seconds of failing before giving up.
+    pub const MAX_TOTAL: f64 = 300.0;
+    /// Seconds of Ready that earn back the full budget.
+    pub const UPTIME_RESET: f64 = 30.0;
+}
+
+/// When a connector that exits on its own is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicyKind {
+    /// Never restart automatically.
+    Never,
+    /// Restart after any exit that an operator did not ask for, and after a startup timeout.
+    OnFailure,
+    /// As `on-failure`, and also retry when the start itself is refused (spawn error, name in use).
+    Always,
+}
+
+/// The restart budget of one connector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartPolicy {
+    pub policy: RestartPolicyKind,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    pub multiplier: f64,
+    pub jitter: f64,
+    pub max_attempts: u32,
+    pub max_total: Duration,
+    pub uptime_reset: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        use restart_defaults::*;
+        RestartPolicy {
+            policy: RestartPolicyKind::OnFailure,
+            initial_backoff: Duration::from_secs_f64(INITIAL_BACKOFF),
+            max_backoff: Duration::from_secs_f64(MAX_BACKOFF),
+            multiplier: MULTIPLIER,
+            jitter: JITTER,
+            max_attempts: MAX_ATTEMPTS,
+            max_total: Duration::from_secs_f64(MAX_TOTAL),
+            uptime_reset: Duration::from_secs_f64(UPTIME_RESET),
+        }
+    }
+}
+
+/// Console-wide settings, resolved.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    pub state_dir: PathBuf,
+    pub log_max_bytes: u64,
+    pub log_keep: u32,
+    pub scrollback: usize,
+}
+
+/// One connector, with every default applied and every path absolute.
+#[derive(Debug, Clone)]
+pub struct ConnectorSpec {
+    pub name: String,
+    pub kind: ConnectorType,
+    pub config: PathBuf,
+    pub project_root: PathBuf,
+    pub binary: PathBuf,
+    pub features: Vec<String>,
+    pub startup_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub auto_build: bool,
+    pub autostart: bool,
+    pub capture_output: bool,
+    pub env: BTreeMap<String, String>,
+    pub restart: RestartPolicy,
+    /// Values of `api_key` and `secret` from the connector config: never printed, masked in logs.
+    pub secrets: Vec<String>,
+}
+
+/// A loaded and validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub console: ConsoleSettings,
+    pub connectors: Vec<ConnectorSpec>,
+}
+
+// ---- raw serde model -------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    #[serde(default)]
+    console: RawConsole,
+    #[serde(default)]
+    defaults: RawConnectorKeys,
+    #[serde(default)]
+    connector: Vec<RawConnector>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    state_dir: Option<String>,
+    log_max_bytes: Option<u64>,
+    log_keep: Option<u32>,
+    scrollback: Option<usize>,
+}
+
+/// Keys valid both in `[defaults]` and on a connector.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConnectorKeys {
+    project_root: Option<String>,
+    startup_timeout: Option<f64>,
+    shutdown_timeout: Option<f64>,
+    auto_build: Option<bool>,
+    autostart: Option<bool>,
+    capture_output: Option<bool>,
+    env: Option<BTreeMap<String, String>>,
+    restart: Option<RawRestart>,
+    binary: Option<String>,
+    features: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRestart {
+    policy: Option<RestartPolicyKind>,
+    initial_backoff: Option<f64>,
+    max_backoff: Option<f64>,
+    multiplier: Option<f64>,
+    jitter: Option<f64>,
+    max_attempts: Option<u32>,
+    max_total: Option<f64>,
+    uptime_reset: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConnector {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    config: String,
+    #[serde(flatten)]
+    keys: RawConnectorKeys,
+}
+
+impl RawConnectorKeys {
+    /// `self` overrides `defaults`, key by key (restart keys too).
+    fn over(self, defaults: &RawConnectorKeys) -> RawConnectorKeys {
+        let restart = match (self.restart, defaults.restart.clone()) {
+            (Some(r), Some(d)) => Some(RawRestart {
+                policy: r.policy.or(d.policy),
+                initial_backoff: r.initial_backoff.or(d.initial_backoff),
+                max_backoff: r.max_backoff.or(d.max_backoff),
+                multiplier: r.multiplier.or(d.multiplier),
+                jitter: r.jitter.or(d.jitter),
+                max_attempts: r.max_attempts.or(d.max_attempts),
+                max_total: r.max_total.or(d.max_total),
+                uptime_reset: r.uptime_reset.or(d.uptime_reset),
+            }),
+            (r, d) => r.or(d),
+        };
+        let env = match (self.env, defaults.env.clone()) {
+            (Some(mine), Some(mut base)) => {
+                base.extend(mine);
+                Some(base)
+            }
+            (mine, base) => mine.or(base),
+        };
+        RawConnectorKeys {
+            project_root: self.project_root.or_else(|| defaults.project_root.clone()),
+            startup_timeout: self.startup_timeout.or(defaults.startup_timeout),
+            shutdown_timeout: self.shutdown_timeout.or(defaults.shutdown_timeout),
+            auto_build: self.auto_build.or(defaults.auto_build),
+            autostart: self.autostart.or(defaults.autostart),
+            capture_output: self.capture_output.or(defaults.capture_output),
+            env,
+            restart,
+            binary: self.binary.or_else(|| defaults.binary.clone()),
+            features: self.features.or_else(|| defaults.features.clone()),
+        }
+    }
+}
+
+// ---- loading -----------------------------------------------------------------------------------
+
+impl Manifest {
+    /// Reads, parses and validates `path`, including each connector's config file.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Manifest::from_str_at(&text, path)
+    }
+
+    /// Parses manifest text as if it were read from `path` (relative paths resolve against
+    /// `path`'s directory). Used for the embedded demo manifest.
+    pub fn from_str_at(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+        let path = absolute(path);
+        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
+            file: path.clone(),
+            message: parse_message(&e, text),
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let console = resolve_console(&raw.console, &base, &path)?;
+        if raw.connector.is_empty() {
+            return Err(ManifestError::invalid(
+                &path,
+                None,
+                "connector",
+                "no [[connector]] tables; add one per exchange connector",
+            ));
+        }
+        let mut connectors: Vec<ConnectorSpec> = Vec::with_capacity(raw.connector.len());
+        for rc in raw.connector {
+            let spec = resolve_connector(rc, &raw.defaults, &base, &path)?;
+            if connectors.iter().any(|c| c.name == spec.name) {
+                return Err(ManifestError::invalid(
+                    &path,
+                    Some(&spec.name),
+                    "name",
+                    "is used twice; connector names must be unique",
+                ));
+            }
+            connectors.push(spec);
+        }
+        Ok(Manifest {
+            path,
+            console,
+            connectors,
+        })
+    }
+
+    /// The connector called `name`.
+    pub fn connector(&self, name: &str) -> Option<&ConnectorSpec> {
+        self.connectors.iter().find(|c| c.name == name)
+    }
+}
+
+/// toml's message already carries "line L, column C" and a snippet; keep it on one block.
+fn parse_message(e: &toml::de::Error, text: &str) -> String {
+    let mut line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let msg = e.message().trim().to_string();
+    let mut hint = "";
+    // With flattened tables toml points at the table, not the key: find the key's own line.
+    if let Some(key) = msg
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    {
+        hint = "; remove it or fix its spelling (README: manifest reference)";
+        let from = line.unwrap_or(1);
+        if let Some(i) = text.lines().enumerate().skip(from - 1).find_map(|(i, l)| {
+            let t = l.trim_start();
+            let rest = t.strip_prefix(key)?;
+            rest.trim_start().starts_with('=').then_some(i)
+        }) {
+            line = Some(i + 1);
+        }
+    }
+    match line {
+        Some(l) => format!("line {l}: {msg}{hint}"),
+        None => format!("{msg}{hint}"),
+    }
+}
+
+fn resolve_console(
+    raw: &RawConsole,
+    base: &Path,
+    file: &Path,
+) -> Result<ConsoleSettings, ManifestError> {
+    let state_dir = base.join(raw.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR));
+    let log_max_bytes = raw.log_max_bytes.unwrap_or(DEFAULT_LOG_MAX_BYTES);
+    if log_max_bytes < 4096 {
+        return Err(ManifestError::invalid(
+            file,
+            None,
+            "console.log_max_bytes",
+            format!("{log_max_bytes} is too small; use at least 4096"),
+        ));
+    }
+    let scrollback = raw.scrollback.unwrap_or(DEFAULT_SCROLLBACK);
+    if scrollback == 0 {
+        return Err(ManifestError::invalid(
+            file,
+            None,
+            "console.scrollback",
+            "must be at least 1",
+        ));
+    }
+    Ok(ConsoleSettings {
+        state_dir: expand_tilde(&state_dir),
+        log_max_bytes,
+        log_keep: raw.log_keep.unwrap_or(DEFAULT_LOG_KEEP),
+        scrollback,
+    })
+}
+
+/// Checks a connector name against what an iceoryx2 service name (`{NAME}/ToBot`) allows.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty; give the connector the name its bots use".into());
+    }
+    if name.contains('/') {
+        return Err(format!(
+            "'{name}' contains '/'; names are iceoryx2 service prefixes and cannot contain '/'"
+        ));
+    }
+    if name.len() > 200 {
+        return Err(format!("'{name}' is longer than 200 bytes"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "'{name}' contains {c:?}; use letters, digits, '-', '_' and '.'"
+        ));
+    }
+    Ok(())
+}
+
+fn seconds(
+    value: Option<f64>,
+    default: f64,
+    file: &Path,
+    name: &str,
+    key: &str,
+) -> Result<Duration, ManifestError> {
+    let v = value.unwrap_or(default);
+    if !v.is_finite() || !(0.0..=1.0e7).contains(&v) {
+        return Err(ManifestError::invalid(
+            file,
+            Some(name),
+            key,
+            format!("{v} is not a duration in seconds; use a number >= 0"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn resolve_restart(
+    raw: Option<RawRestart>,
+    file: &Path,
+    name: &str,
+) -> Result<RestartPolicy, ManifestError> {
+    use restart_defaults::*;
+    let r = raw.unwrap_or_default();
+    let policy = RestartPolicy {
+        policy: r.policy.unwrap_or(RestartPolicyKind::OnFailure),
+        initial_backoff: seconds(
+            r.initial_backoff,
+            INITIAL_BACKOFF,
+            file,
+            name,
+            "restart.initial_backoff",
+        )?,
+        max_backoff: seconds(
+            r.max_backoff,
+            MAX_BACKOFF,
+            file,
+            name,
+            "restart.max_backoff",
+        )?,
+        multiplier: r.multiplier.unwrap_or(MULTIPLIER),
+        jitter: r.jitter.unwrap_or(JITTER),
+        max_attempts: r.max_attempts.unwrap_or(MAX_ATTEMPTS),
+        max_total: seconds(r.max_total, MAX_TOTAL, file, name, "restart.max_total")?,
+        uptime_reset: seconds(
+            r.uptime_reset,
+            UPTIME_RESET,
+            file,
+            name,
+            "restart.uptime_reset",
+        )?,
+    };
+    if !(policy.multiplier.is_finite() && policy.multiplier >= 1.0) {
+        return Err(ManifestError::invalid(
+            file,
+            Some(name),
+            "restart.multiplier",
+            format!("{} must be >= 1", policy.multiplier),
+        ));
+    }
+    if !(0.0..=1.0).contains(&policy.jitter) {
+        return Err(ManifestError::invalid(
+            file,
+            Some(name),
+            "restart.jitter",
+            format!("{} must be between 0 and 1", policy.jitter),
+        ));
+    }
+    if policy.max_backoff < policy.initial_backoff {
+        return Err(ManifestError::invalid(
+            file,
+            Some(name),
+            "restart.max_backoff",
+            "is smaller than restart.initial_backoff",
+        ));
+    }
+    Ok(policy)
+}
+
+fn resolve_connector(
+    rc: RawConnector,
+    defaults: &RawConnectorKeys,
+    base: &Path,
+    file: &Path,
+) -> Result<ConnectorSpec, ManifestError> {
+    let name = rc.name.clone();
+    validate_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
+    let kind: ConnectorType = rc
+        .kind
+        .parse()
+        .map_err(|p: String| ManifestError::invalid(file, Some(&name), "type", p))?;
+    let keys = rc.keys.over(defaults);
+    let project_root = find_project_root(keys.project_root.as_deref(), base).map_err(|tried| {
+        ManifestError::ProjectRoot {
+            file: file.to_path_buf(),
+            connector: name.clone(),
+            tried,
+        }
+    })?;
+    let config = base.join(expand_tilde(Path::new(&rc.config)));
+    let checked = connector_config::check(kind, &config).map_err(|problem| {
+        ManifestError::ConnectorConfig {
+            file: file.to_path_buf(),
+            connector: name.clone(),
+            config: config.clone(),
+            problem,
+        }
+    })?;
+    let binary = match &keys.binary {
+        Some(b) => base.join(expand_tilde(Path::new(b))),
+        None => project_root.join("target/release/connector"),
+    };
+    let startup_timeout = seconds(
+        keys.startup_timeout,
+        DEFAULT_STARTUP_TIMEOUT,
+        file,
+        &name,
+        "startup_timeout",
+    )?;
+    let shutdown_timeout = seconds(
+        keys.shutdown_timeout,
+        DEFAULT_SHUTDOWN_TIMEOUT,
+        file,
+        &name,
+        "shutdown_timeout",
+    )?;
+    if startup_timeout.is_zero() {
+        return Err(ManifestError::invalid(
+            file,
+            Some(&name),
+            "startup_timeout",
+            "must be greater than 0",
+        ));
+    }
+    let features = keys.features.unwrap_or_default();
+    if let Some(f) = features
+        .iter()
+        .find(|f| f.is_empty() || f.contains(|c: char| c.is_whitespace() || c == ','))
+    {
+        return Err(ManifestError::invalid(
+            file,
+            Some(&name),
+            "features",
+            format!("{f:?} is not a cargo feature name"),
+        ));
+    }
+    Ok(ConnectorSpec {
+        restart: resolve_restart(keys.restart, file, &name)?,
+        name,
+        kind,
+        config,
+        project_root,
+        binary,
+        features,
+        startup_timeout,
+        shutdown_timeout,
+        auto_build: keys.auto_build.unwrap_or(true),
+        autostart: keys.autostart.unwrap_or(true),
+        capture_output: keys.capture_output.unwrap_or(true),
+        env: keys.env.unwrap_or_default(),
+        secrets: checked.secrets,
+    })
+}
+
+/// `project_root` if set; else the nearest ancestor of `base` that is an hftbacktest workspace;
+/// else `$HFTBACKTEST_ROOT`. On failure, returns what was tried.
+pub fn find_project_root(explicit: Option<&str>, base: &Path) -> Result<PathBuf, String> {
+    if let Some(p) = explicit {
+        let p = base.join(expand_tilde(Path::new(p)));
+        return if p.is_dir() {
+            Ok(p)
+        } else {
+            Err(format!("project_root {} is not a directory", p.display()))
+        };
+    }
+    let mut dir = Some(base);
+    while let Some(d) = dir {
+        if is_workspace(d) {
+            return Ok(d.to_path_buf());
+        }
+        dir = d.parent();
+    }
+    if let Some(env) = std::env::var_os("HFTBACKTEST_ROOT") {
+        let p = expand_tilde(Path::new(&env));
+        return if p.is_dir() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "HFTBACKTEST_ROOT={} is not a directory",
+                p.display()
+            ))
+        };
+    }
+    Err(format!(
+        "no Cargo.toml with [workspace] and connector/Cargo.toml above {}, HFTBACKTEST_ROOT unset",
+        base.display()
+    ))
+}
+
+fn is_workspace(dir: &Path) -> bool {
+    dir.join("connector/Cargo.toml").is_file()
+        && std::fs::read_to_string(dir.join("Cargo.toml"))
+            .map(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+            .unwrap_or(false)
+}
+
+fn expand_tilde(p: &Path) -> PathBuf {
+    match p.strip_prefix("~") {
+        Ok(rest) => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(rest),
+            None => p.to_path_buf(),
+        },
+        Err(_) => p.to_path_buf(),
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(manifest: &str) -> (tempfile::TempDir, Result<Manifest, ManifestError>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("bf.toml"),
+            "stream_url = \"wss://x\"\napi_url = \"https://x\"\napi_key = \"KEY123\"\nsecret = \"SEC456\"\n",
+        )
+        .expect("write");
+        let path = dir.path().join("switchboard.toml");
+        let text = manifest.replace("ROOT", &dir.path().display().to_string());
+        let m = Manifest::from_str_at(&text, &path);
+        (dir, m)
+    }
+
+    const GOOD: &str = r#"
+[defaults]
+project_root = "ROOT"
+restart = { max_attempts = 3 }
+env = { RUST_LOG = "info" }
+
+[[connector]]
+name = "bf"
+type = "binancefutures"
+config = "bf.toml"
+restart = { policy = "never" }
+env = { EXTRA = "1" }
+"#;
+
+    #[test]
+    fn defaults_merge_key_by_key() {
+        let (_d, m) = setup(GOOD);
+        let m = m.expect("valid");
+        let c = &m.connectors[0];
+        assert_eq!(c.restart.policy, RestartPolicyKind::Never);
+        assert_eq!(c.restart.max_attempts, 3);
+        assert_eq!(c.restart.max_backoff, Duration::from_secs(30));
+        assert_eq!(c.env.get("RUST_LOG").map(String::as_str), Some("info"));
+        assert_eq!(c.env.get("EXTRA").map(String::as_str), Some("1"));
+        assert_eq!(c.secrets, vec!["KEY123".to_string(), "SEC456".to_string()]);
+        assert!(c.binary.ends_with("target/release/connector"));
+        assert_eq!(m.console.scrollback, DEFAULT_SCROLLBACK);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let (_d, m) = setup(&GOOD.replace("env = { EXTRA", "colour = 1\nenv = { EXTRA"));
+        let e = m.expect_err("unknown key").to_string();
+        assert!(e.contains("colour"), "{e}");
+        assert!(e.contains("line 12"), "{e}");
+        assert!(e.contains("switchboard.toml"), "{e}");
+    }
+
+    #[test]
+    fn bad_type_lists_the_valid_ones() {
+        let (_d, m) = setup(&GOOD.replace("binancefutures", "binance"));
+        let e = m.expect_err("bad type").to_string();
+        assert!(
+            e.contains("connector 'bf'") && e.contains("key 'type'"),
+            "{e}"
+        );
+        assert!(e.contains("binancefutures, binancespot, bybit"), "{e}");
+    }
+
+    #[test]
+    fn names_are_checked() {
+        for (bad, want) in [("a/b", "'/'"), ("", "empty"), ("a b", "' '")] {
+            let (_d, m) = setup(&GOOD.replace("name = \"bf\"", &format!("name = \"{bad}\"")));
+            let e = m.expect_err("bad name").to_string();
+            assert!(e.contains("key 'name'") && e.contains(want), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn duplicate_names_are_refused() {
+        let twice = format!(
+            "{GOOD}\n[[connector]]\nname = \"bf\"\ntype = \"binancefutures\"\nconfig = \"bf.toml\"\n"
+        );
+        let (_d, m) = setup(&twice);
+        assert!(m.expect_err("dup").to_string().contains("used twice"));
+    }
+
+    #[test]
+    fn bad_restart_values_name_the_key() {
+        let (_d, m) = setup(&GOOD.replace("max_attempts = 3", "jitter = 2.0"));
+        let e = m.expect_err("jitter").to_string();
+        assert!(e.contains("restart.jitter"), "{e}");
+    }
+
+    #[test]
+    fn missing_project_root_has_hint() {
+        let (_d, m) =
+            setup(&GOOD.replace("project_root = \"ROOT\"", "project_root = \"ROOT/nope\""));
+        let e = m.expect_err("root").to_string();
+        assert!(e.contains("HFTBACKTEST_ROOT") && e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn workspace_is_found_by_walking_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("connector")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("live/ops")).expect("mkdir");
+        std::fs::write(dir.path().join("Cargo.toml"), "[workspace]\nmembers=[]\n").expect("w");
+        std::fs::write(dir.path().join("connector/Cargo.toml"), "[package]\n").expect("w");
+        let found = find_project_root(None, &dir.path().join("live/ops")).expect("found");
+        assert_eq!(found, dir.path());
+    }
+}

@@ -1,0 +1,77 @@
+//! The few OS facts switchboard needs that no safe API gives: a new session for each child, and
+//! a process's start time from /proc (to tell a live connector from a reused PID).
+#![allow(unsafe_code)]
+
+use std::path::Path;
+
+/// Makes the command's child the leader of a new session and process group (setsid), so that
+/// signals to its group reach it and its helpers, and it keeps no controlling terminal: closing
+/// the console's terminal (SIGHUP) does not reach it.
+pub fn new_session(cmd: &mut tokio::process::Command) {
+    // SAFETY: the closure runs in the forked child before exec and calls only setsid(2), which
+    // is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+}
+
+/// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None if
+/// the process does not exist.
+pub fn process_start_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After ')' come fields 3.. ; start time is field 22, i.e. index 19 here.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The process's command line (argv), or None if it is gone.
+pub fn process_cmdline(pid: i32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        raw.split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect(),
+    )
+}
+
+/// True if `pid` is alive (not a zombie) and started at `start_ticks`.
+pub fn is_same_process(pid: i32, start_ticks: u64) -> bool {
+    process_start_ticks(pid) == Some(start_ticks) && !is_zombie(pid)
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s[s.rfind(')')? + 1..].to_string();
+            rest.split_whitespace().next().map(|st| st == "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Whether a file exists and is executable by someone.
+pub fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_start_time_is_readable_and_stable() {
+        let me = std::process::id() as i32;
+        let t = process_start_ticks(me).expect("own stat");
+        assert!(is_same_process(me, t));
+        assert!(!is_same_process(me, t + 1));
+        assert!(!process_cmdline(me).expect("cmdline").is_empty());
+    }
+}
