@@ -1,0 +1,200 @@
+//! Test fixture: a private directory with its own iceoryx2 world (root and shm prefix), manifests
+//! of sim-connectors, and cleanup that kills every process started in it, even when a test fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use switchboard::engine::ipc;
+use switchboard::{ConnectorSnapshot, EngineHandle, Phase};
+
+pub const SIM: &str = env!("CARGO_BIN_EXE_sim-connector");
+pub const BOT: &str = env!("CARGO_BIN_EXE_sim-bot");
+pub const SWITCHBOARD: &str = env!("CARGO_BIN_EXE_switchboard");
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub prefix: String,
+}
+
+impl Fixture {
+    /// A fresh directory whose `config/iceoryx2.toml` gives it a private iceoryx2 root and prefix.
+    pub fn new(label: &str) -> Fixture {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("sb-{label}-"))
+            .tempdir()
+            .expect("tempdir");
+        let prefix = format!("sbt{}_", fastrand::u32(..));
+        ipc::write_private_config(dir.path(), &dir.path().join("iox"), &prefix)
+            .expect("iceoryx2 config");
+        std::fs::write(
+            dir.path().join("channel.toml"),
+            "buffer_size = 64\nmax_bots = 8\n",
+        )
+        .expect("channel config");
+        Fixture { dir, prefix }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a binancefutures config named `file` with the given `[sim]` lines.
+    pub fn sim_config(&self, file: &str, sim: &str) -> PathBuf {
+        let p = self.path().join(file);
+        std::fs::write(
+            &p,
+            format!(
+                "stream_url = \"wss://fstream.binance.com/ws\"\napi_url = \"https://fapi.binance.com\"\napi_key = \"APIKEY-{0}\"\nsecret = \"SECRET-{0}\"\n\n[sim]\n{sim}\n",
+                self.prefix
+            ),
+        )
+        .expect("write config");
+        p
+    }
+
+    /// Writes `switchboard.toml` with `[defaults]` pointing at this fixture and the sim binary,
+    /// followed by `body` (connector tables, extra keys).
+    pub fn manifest(&self, defaults_extra: &str, body: &str) -> PathBuf {
+        let p = self.path().join("switchboard.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "[defaults]\nproject_root = \"{root}\"\nbinary = \"{SIM}\"\nenv = {{ HFTBACKTEST_CHANNEL_CONFIG = \"{root}/channel.toml\", RUST_LOG = \"info\", NO_COLOR = \"1\" }}\n{defaults_extra}\n\n{body}\n",
+                root = self.path().display()
+            ),
+        )
+        .expect("write manifest");
+        p
+    }
+
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.path()
+            .join(".switchboard/logs")
+            .join(format!("{name}.log"))
+    }
+
+    /// A command for a helper binary run inside this fixture's iceoryx2 world.
+    pub fn command(&self, bin: &str) -> std::process::Command {
+        let mut c = std::process::Command::new(bin);
+        c.current_dir(self.path())
+            .env(
+                "HFTBACKTEST_CHANNEL_CONFIG",
+                self.path().join("channel.toml"),
+            )
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    /// Starts a sim-bot on connector `name`.
+    pub fn bot(&self, name: &str) -> std::process::Child {
+        self.command(BOT)
+            .arg(name)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn sim-bot")
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Kill every process whose command line mentions this fixture (connectors get their
+        // config path from here; helpers run with cwd here).
+        let me = std::process::id();
+        let needle = self.path().display().to_string();
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for e in entries.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                if pid == me {
+                    continue;
+                }
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains(&needle)
+                    || cwd.starts_with(self.path())
+                {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir("/dev/shm") {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&self.prefix) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}
+
+/// Waits until connector `name`'s snapshot satisfies `pred`, or panics with the last snapshot.
+pub async fn wait_for(
+    handle: &EngineHandle,
+    name: &str,
+    timeout: Duration,
+    pred: impl Fn(&ConnectorSnapshot) -> bool,
+) -> ConnectorSnapshot {
+    let mut rx = handle.snapshots();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let snap = rx
+            .borrow_and_update()
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .expect("connector in snapshot");
+        if pred(&snap) {
+            return snap;
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => panic!("engine ended while waiting for {name}; last: {snap:?}"),
+            Err(_) => {
+                let proc_state = snap
+                    .pid
+                    .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok());
+                panic!("timed out waiting for {name}; last: {snap:?}; /proc stat: {proc_state:?}")
+            }
+        }
+    }
+}
+
+pub async fn wait_phase(
+    handle: &EngineHandle,
+    name: &str,
+    phase: Phase,
+    secs: f64,
+) -> ConnectorSnapshot {
+    wait_for(handle, name, Duration::from_secs_f64(secs), |c| {
+        c.phase == phase
+    })
+    .await
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// Polls `f` every 20 ms until it returns true or `secs` pass.
+pub fn eventually(secs: f64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs_f64(secs);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
