@@ -222,7 +222,7 @@ pub struct Watch {
 }
 
 /// Probe interval while a connector is starting (bounds readiness latency).
-pub const FAST_PROBE: Duration = Duration::from_millis(5);
+pub const FAST_PROBE: Duration = Duration::from_millis(20);
 /// Probe interval for ready connectors (bots count, degraded check).
 pub const SLOW_PROBE: Duration = Duration::from_millis(1000);
 

@@ -281,6 +281,16 @@ pub fn strip_ansi(s: &str) -> String {
     out
 }
 
+/// Where the tailer is in its file.
+#[derive(Default)]
+struct Cursor {
+    file: Option<File>,
+    inode: Option<u64>,
+    offset: u64,
+    skip_partial: bool,
+    splitter: LineSplitter,
+}
+
 /// Tails one log file into a scrollback until `stop` fires. Rotates the file past `max_bytes`.
 pub struct Tailer {
     pub path: PathBuf,
@@ -294,11 +304,10 @@ pub struct Tailer {
 impl Tailer {
     /// Runs until the task is aborted.
     pub async fn run(self) {
-        let mut offset: Option<u64> = None;
-        let mut splitter = LineSplitter::default();
+        let mut cursor = Cursor::default();
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
-            self.catch_up(&mut offset, &mut splitter, &mut buf);
+            self.catch_up(&mut cursor, &mut buf);
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(FALLBACK_POLL) => {}
@@ -307,63 +316,73 @@ impl Tailer {
     }
 
     /// Reads whatever is new. Blocking file reads are fine here: the file is local and reads
-    /// return what is there without waiting for writers.
-    fn catch_up(&self, offset: &mut Option<u64>, splitter: &mut LineSplitter, buf: &mut [u8]) {
-        let Ok(mut f) = File::open(&self.path) else {
+    /// return what is there without waiting for writers. The file stays open between calls
+    /// (reopening would itself raise inotify events and wake us again).
+    fn catch_up(&self, cur: &mut Cursor, buf: &mut [u8]) {
+        use std::os::unix::fs::MetadataExt;
+        let on_disk = std::fs::metadata(&self.path).ok().map(|m| m.ino());
+        if on_disk.is_none() {
+            cur.file = None;
+            return;
+        }
+        if cur.file.is_none() || cur.inode != on_disk {
+            let Ok(f) = File::open(&self.path) else {
+                return;
+            };
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            // A file seen for the first time: start near its end, on a line boundary.
+            cur.offset = if cur.inode.is_none() {
+                len.saturating_sub(INITIAL_TAIL_BYTES)
+            } else {
+                0
+            };
+            cur.skip_partial = cur.offset > 0;
+            cur.splitter.reset();
+            cur.file = Some(f);
+            cur.inode = on_disk;
+        }
+        let Some(f) = cur.file.as_mut() else {
             return;
         };
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut pos = match *offset {
-            None => {
-                // First open: start at a line boundary near the end.
-                let start = len.saturating_sub(INITIAL_TAIL_BYTES);
-                if start > 0 {
-                    splitter.reset();
-                }
-                start
-            }
-            Some(p) if p > len => {
-                // Truncated (rotated by us or by someone else): start over.
-                splitter.reset();
-                0
-            }
-            Some(p) => p,
-        };
-        if f.seek(SeekFrom::Start(pos)).is_err() {
+        if len < cur.offset {
+            // Truncated (rotated by us or by someone else): start over.
+            cur.offset = 0;
+            cur.skip_partial = false;
+            cur.splitter.reset();
+        }
+        if len == cur.offset || f.seek(SeekFrom::Start(cur.offset)).is_err() {
             return;
         }
-        let skip_partial = offset.is_none() && pos > 0;
-        let mut first = skip_partial;
         let mut batch: Vec<String> = Vec::new();
         loop {
             let n = match f.read(buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            pos += n as u64;
+            cur.offset += n as u64;
             let mut chunk = &buf[..n];
-            if first {
+            if cur.skip_partial {
                 // Drop the partial first line when starting mid-file.
                 match memchr(b'\n', chunk) {
                     Some(i) => {
                         chunk = &chunk[i + 1..];
-                        first = false;
+                        cur.skip_partial = false;
                     }
                     None => continue,
                 }
             }
-            splitter.feed(chunk, |l| batch.push(l));
+            cur.splitter.feed(chunk, |l| batch.push(l));
             if batch.len() >= 4096 {
                 self.publish(&mut batch);
             }
         }
         self.publish(&mut batch);
-        *offset = Some(pos);
-        if pos > self.max_bytes {
+        if cur.offset > self.max_bytes {
             match rotate(&self.path, self.keep) {
                 Ok(()) => {
-                    *offset = Some(0);
-                    splitter.reset();
+                    cur.offset = 0;
+                    cur.splitter.reset();
                 }
                 Err(e) => tracing::warn!(path = %self.path.display(), "log rotation failed: {e}"),
             }

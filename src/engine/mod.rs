@@ -352,7 +352,12 @@ fn watch_logs(
 ) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
     let handler = move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
+        // Only writes matter. Opens and reads (our own tailer's among them) must not wake the
+        // tailer, or it would wake itself forever.
+        if let Ok(ev) = res.as_ref().map_err(|_| ()).and_then(|ev| match ev.kind {
+            notify::EventKind::Modify(_) | notify::EventKind::Create(_) => Ok(ev),
+            _ => Err(()),
+        }) {
             for p in &ev.paths {
                 if let Some(w) = p.file_name().and_then(|f| wakes.get(f)) {
                     w.notify_one();
@@ -539,8 +544,9 @@ impl Runtime {
                     detail,
                 };
                 tracing::info!(connector = %name, phase = %phase, pid = ?t.pid, "{}", t.detail);
-                let _ = self.transitions.send(t);
+                // state.json first: whoever sees the transition may read it at once.
                 self.persist();
+                let _ = self.transitions.send(t);
             }
             Effect::Marker(text) => {
                 if let Err(e) = logs::write_marker(&self.slots[idx].log, &text) {
@@ -799,3 +805,6 @@ pub fn spawn_spec_of(spec: &ConnectorSpec, log: &std::path::Path) -> process::Sp
         log: spec.capture_output.then(|| log.to_path_buf()),
     }
 }
+
+#[cfg(test)]
+mod state_tests;

@@ -1,0 +1,498 @@
+//! Every transition of the pure state machine, with paused time and no processes.
+
+use std::time::Duration;
+
+use tokio::time::{advance, Instant};
+
+use super::phase::{ExitStatus, Phase};
+use super::state::*;
+use crate::manifest::{RestartPolicy, RestartPolicyKind};
+
+fn settings() -> Settings {
+    Settings {
+        startup_timeout: Duration::from_secs(10),
+        shutdown_timeout: Duration::from_secs(5),
+        auto_build: true,
+        restart: RestartPolicy {
+            jitter: 0.0,
+            ..RestartPolicy::default()
+        },
+    }
+}
+
+fn ctx() -> Ctx {
+    Ctx {
+        now: Instant::now(),
+        binary_exists: true,
+        jitter: 0.0,
+    }
+}
+
+struct M {
+    s: Settings,
+    st: ConnectorState,
+}
+
+impl M {
+    fn new() -> M {
+        M::with(settings())
+    }
+    fn with(s: Settings) -> M {
+        M {
+            s,
+            st: ConnectorState::default(),
+        }
+    }
+    fn ev(&mut self, e: Event) -> Vec<Effect> {
+        self.st.handle(&self.s, e, ctx())
+    }
+    fn cmd(&mut self, c: Command) -> Vec<Effect> {
+        self.ev(Event::Command(c))
+    }
+    fn timer(&mut self, kind: TimerKind) -> Vec<Effect> {
+        let epoch = self.st.epoch;
+        self.ev(Event::Timer { kind, epoch })
+    }
+    fn exit(&mut self, status: ExitStatus) -> Vec<Effect> {
+        self.ev(Event::Exited {
+            status,
+            summary: Some("boom".into()),
+            send_error: false,
+        })
+    }
+    /// Idle → Ready with PID 42.
+    fn ready(&mut self) {
+        self.cmd(Command::Start);
+        self.ev(Event::Spawned { pid: 42 });
+        self.ev(Event::Probe {
+            ready: true,
+            bots: 0,
+        });
+        assert_eq!(self.st.phase, Phase::Ready);
+    }
+}
+
+fn phases(fx: &[Effect]) -> Vec<Phase> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Transition { phase, .. } => Some(*phase),
+            _ => None,
+        })
+        .fold(Vec::new(), |mut v, p| {
+            if v.last() != Some(&p) {
+                v.push(p);
+            }
+            v
+        })
+}
+
+fn timer_of(fx: &[Effect], kind: TimerKind) -> Option<Duration> {
+    fx.iter().find_map(|e| match e {
+        Effect::ArmTimer { kind: k, after, .. } if *k == kind => Some(*after),
+        _ => None,
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_spawn_probe_ready() {
+    let mut m = M::new();
+    let fx = m.cmd(Command::Start);
+    assert_eq!(phases(&fx), [Phase::Starting]);
+    assert!(fx.contains(&Effect::Spawn));
+    let fx = m.ev(Event::Spawned { pid: 42 });
+    assert_eq!(
+        timer_of(&fx, TimerKind::StartupTimeout),
+        Some(Duration::from_secs(10))
+    );
+    advance(Duration::from_millis(30)).await;
+    let fx = m.ev(Event::Probe {
+        ready: true,
+        bots: 2,
+    });
+    assert_eq!(phases(&fx), [Phase::Ready]);
+    assert_eq!(m.st.detail, "ready in 30 ms");
+    assert_eq!(m.st.bots, 2);
+    assert_eq!(
+        timer_of(&fx, TimerKind::UptimeReset),
+        Some(Duration::from_secs(30))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_that_is_not_ready_keeps_starting() {
+    let mut m = M::new();
+    m.cmd(Command::Start);
+    m.ev(Event::Spawned { pid: 42 });
+    let fx = m.ev(Event::Probe {
+        ready: false,
+        bots: 1,
+    });
+    assert!(fx.is_empty());
+    assert_eq!(m.st.phase, Phase::Starting);
+}
+
+#[tokio::test(start_paused = true)]
+async fn missing_binary_builds_first_then_starts() {
+    let mut m = M::new();
+    let fx = m.st.handle(
+        &m.s,
+        Event::Command(Command::Start),
+        Ctx {
+            binary_exists: false,
+            ..ctx()
+        },
+    );
+    assert_eq!(phases(&fx), [Phase::Building]);
+    assert!(fx.contains(&Effect::Build { force: false }));
+    let fx = m.ev(Event::BuildFinished(Ok(())));
+    assert_eq!(phases(&fx), [Phase::Starting]);
+    assert!(fx.contains(&Effect::Spawn));
+}
+
+#[tokio::test(start_paused = true)]
+async fn missing_binary_without_auto_build_fails() {
+    let mut m = M::with(Settings {
+        auto_build: false,
+        ..settings()
+    });
+    let fx = m.st.handle(
+        &m.s,
+        Event::Command(Command::Start),
+        Ctx {
+            binary_exists: false,
+            ..ctx()
+        },
+    );
+    assert_eq!(phases(&fx), [Phase::Failed]);
+    assert!(m.st.detail.contains("auto_build"));
+    assert!(!fx.contains(&Effect::Spawn));
+}
+
+#[tokio::test(start_paused = true)]
+async fn build_success_is_idle_failure_is_failed_and_stop_cancels() {
+    let mut m = M::new();
+    assert_eq!(
+        phases(&m.cmd(Command::Build { force: true })),
+        [Phase::Building]
+    );
+    assert_eq!(phases(&m.ev(Event::BuildFinished(Ok(())))), [Phase::Idle]);
+    m.cmd(Command::Build { force: false });
+    let fx = m.ev(Event::BuildFinished(Err("error[E0425]: x".into())));
+    assert_eq!(phases(&fx), [Phase::Failed]);
+    assert_eq!(m.st.detail, "error[E0425]: x");
+    m.cmd(Command::Build { force: false });
+    let fx = m.cmd(Command::Stop);
+    assert!(fx.contains(&Effect::CancelBuild));
+    assert_eq!(phases(&fx), [Phase::Idle]);
+    // A late result of the cancelled build changes nothing.
+    assert!(m.ev(Event::BuildFinished(Ok(()))).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn build_is_refused_while_running() {
+    let mut m = M::new();
+    m.ready();
+    let fx = m.cmd(Command::Build { force: false });
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Build { .. })));
+    assert_eq!(m.st.phase, Phase::Ready);
+    assert!(m.st.detail.contains("stop it first"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_sends_sigterm_then_sigkill_at_the_grace_timer() {
+    let mut m = M::new();
+    m.ready();
+    let fx = m.cmd(Command::Stop);
+    assert_eq!(phases(&fx), [Phase::Stopping]);
+    assert!(fx.contains(&Effect::Signal(Sig::Term)));
+    assert_eq!(
+        timer_of(&fx, TimerKind::ShutdownGrace),
+        Some(Duration::from_secs(5))
+    );
+    assert_eq!(m.st.deadline, Some(Instant::now() + Duration::from_secs(5)));
+    advance(Duration::from_secs(5)).await;
+    let fx = m.timer(TimerKind::ShutdownGrace);
+    assert!(fx.contains(&Effect::Signal(Sig::Kill)));
+    let fx = m.exit(ExitStatus::Signal(9));
+    assert_eq!(phases(&fx), [Phase::Stopped]);
+    assert!(m.st.detail.contains("SIGKILL after 5.0 s"));
+    assert_eq!(m.st.pid, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_grace_timer_never_kills_a_restarted_connector() {
+    let mut m = M::new();
+    m.ready();
+    m.cmd(Command::Stop);
+    let stale_epoch = m.st.epoch;
+    m.exit(ExitStatus::Code(0));
+    m.cmd(Command::Start);
+    m.ev(Event::Spawned { pid: 43 });
+    m.ev(Event::Probe {
+        ready: true,
+        bots: 0,
+    });
+    let fx = m.ev(Event::Timer {
+        kind: TimerKind::ShutdownGrace,
+        epoch: stale_epoch,
+    });
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(m.st.phase, Phase::Ready);
+}
+
+#[tokio::test(start_paused = true)]
+async fn senderror_after_sigterm_is_a_normal_stop() {
+    let mut m = M::new();
+    m.ready();
+    m.cmd(Command::Stop);
+    let fx = m.ev(Event::Exited {
+        status: ExitStatus::Code(1),
+        summary: None,
+        send_error: true,
+    });
+    assert_eq!(phases(&fx), [Phase::Stopped]);
+    assert!(m.st.detail.contains("SendError"));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::ArmTimer { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exit_on_its_own_backs_off_then_restarts() {
+    let mut m = M::new();
+    m.ready();
+    let fx = m.exit(ExitStatus::Code(1));
+    assert_eq!(phases(&fx), [Phase::Exited, Phase::Backoff]);
+    assert_eq!(
+        timer_of(&fx, TimerKind::Backoff),
+        Some(Duration::from_secs(1))
+    );
+    assert!(m.st.detail.contains("attempt 1/20"), "{}", m.st.detail);
+    assert!(m.st.detail.contains("(code 1): boom"), "{}", m.st.detail);
+    assert_eq!(m.st.last_exit, Some(ExitStatus::Code(1)));
+    advance(Duration::from_secs(1)).await;
+    let fx = m.timer(TimerKind::Backoff);
+    assert_eq!(phases(&fx), [Phase::Starting]);
+    assert_eq!(m.st.restarts, 1);
+}
+
+#[test]
+fn backoff_doubles_caps_and_jitters() {
+    let p = RestartPolicy::default();
+    let secs: Vec<f64> = (1..=7)
+        .map(|a| backoff_delay(&p, a, 0.0).as_secs_f64())
+        .collect();
+    assert_eq!(secs, [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]);
+    assert_eq!(backoff_delay(&p, 1, 1.0), Duration::from_secs_f64(1.2));
+    assert_eq!(backoff_delay(&p, 1, -1.0), Duration::from_secs_f64(0.8));
+    assert_eq!(backoff_delay(&p, 1000, 0.0), Duration::from_secs(30));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_runs_out_by_attempts() {
+    let mut m = M::with(Settings {
+        restart: RestartPolicy {
+            max_attempts: 2,
+            jitter: 0.0,
+            ..RestartPolicy::default()
+        },
+        ..settings()
+    });
+    m.ready();
+    for _ in 0..2 {
+        m.exit(ExitStatus::Code(1));
+        assert_eq!(m.st.phase, Phase::Backoff);
+        m.timer(TimerKind::Backoff);
+        m.ev(Event::Spawned { pid: 44 });
+    }
+    let fx = m.exit(ExitStatus::Code(1));
+    assert_eq!(phases(&fx), [Phase::Exited, Phase::Failed]);
+    assert!(m.st.detail.contains("gave up after 2"), "{}", m.st.detail);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_runs_out_by_total_time() {
+    let mut m = M::with(Settings {
+        restart: RestartPolicy {
+            max_total: Duration::from_secs(10),
+            jitter: 0.0,
+            ..RestartPolicy::default()
+        },
+        ..settings()
+    });
+    m.ready();
+    m.exit(ExitStatus::Code(1)); // streak starts, 1 s backoff
+    advance(Duration::from_secs(8)).await;
+    m.timer(TimerKind::Backoff);
+    m.ev(Event::Spawned { pid: 44 });
+    let fx = m.exit(ExitStatus::Code(1)); // 8 s in, next delay 2 s would pass 10 s
+    assert_eq!(phases(&fx), [Phase::Exited, Phase::Backoff]);
+    m.timer(TimerKind::Backoff);
+    m.ev(Event::Spawned { pid: 45 });
+    advance(Duration::from_secs(1)).await;
+    let fx = m.exit(ExitStatus::Code(1)); // 9 s in, +4 s > 10 s
+    assert_eq!(phases(&fx), [Phase::Exited, Phase::Failed]);
+    assert!(m.st.detail.contains("max_total 10.0 s"), "{}", m.st.detail);
+}
+
+#[tokio::test(start_paused = true)]
+async fn staying_ready_resets_the_budget() {
+    let mut m = M::new();
+    m.ready();
+    m.exit(ExitStatus::Code(1));
+    m.timer(TimerKind::Backoff);
+    m.ev(Event::Spawned { pid: 44 });
+    m.ev(Event::Probe {
+        ready: true,
+        bots: 0,
+    });
+    assert_eq!(m.st.attempt, 1);
+    advance(Duration::from_secs(30)).await;
+    m.timer(TimerKind::UptimeReset);
+    assert_eq!(m.st.attempt, 0);
+    m.exit(ExitStatus::Code(1));
+    assert!(m.st.detail.contains("attempt 1/20"), "{}", m.st.detail);
+    assert_eq!(m.st.restarts, 1, "restarts keep counting");
+}
+
+#[tokio::test(start_paused = true)]
+async fn policy_never_stays_exited() {
+    let mut m = M::with(Settings {
+        restart: RestartPolicy {
+            policy: RestartPolicyKind::Never,
+            ..RestartPolicy::default()
+        },
+        ..settings()
+    });
+    m.ready();
+    let fx = m.exit(ExitStatus::Signal(11));
+    assert_eq!(phases(&fx), [Phase::Exited]);
+    assert!(m.st.detail.contains("signal 11"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_during_backoff_cancels_the_restart() {
+    let mut m = M::new();
+    m.ready();
+    m.exit(ExitStatus::Code(1));
+    let epoch = m.st.epoch;
+    let fx = m.cmd(Command::Stop);
+    assert_eq!(phases(&fx), [Phase::Stopped]);
+    let fx = m.ev(Event::Timer {
+        kind: TimerKind::Backoff,
+        epoch,
+    });
+    assert!(fx.is_empty());
+    assert_eq!(m.st.phase, Phase::Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn operator_restart_stops_then_starts_without_a_stopped_phase() {
+    let mut m = M::new();
+    m.ready();
+    let fx = m.cmd(Command::Restart);
+    assert_eq!(phases(&fx), [Phase::Stopping]);
+    assert!(fx.contains(&Effect::Signal(Sig::Term)));
+    let fx = m.exit(ExitStatus::Code(0));
+    assert_eq!(phases(&fx), [Phase::Starting]);
+    assert!(fx.contains(&Effect::Spawn));
+    assert_eq!(m.st.restarts, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_while_the_spawn_is_in_flight_signals_once_spawned() {
+    let mut m = M::new();
+    m.cmd(Command::Start);
+    let fx = m.cmd(Command::Stop);
+    assert_eq!(phases(&fx), [Phase::Stopping]);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Signal(_))));
+    let fx = m.ev(Event::Spawned { pid: 42 });
+    assert!(fx.contains(&Effect::Signal(Sig::Term)));
+    assert!(timer_of(&fx, TimerKind::ShutdownGrace).is_some());
+    assert_eq!(phases(&m.exit(ExitStatus::Code(0))), [Phase::Stopped]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn startup_timeout_stops_and_counts_a_failure() {
+    let mut m = M::new();
+    m.cmd(Command::Start);
+    m.ev(Event::Spawned { pid: 42 });
+    advance(Duration::from_secs(10)).await;
+    let fx = m.timer(TimerKind::StartupTimeout);
+    assert_eq!(phases(&fx), [Phase::Stopping]);
+    assert!(fx.contains(&Effect::Signal(Sig::Term)));
+    let fx = m.exit(ExitStatus::Code(0));
+    assert_eq!(phases(&fx), [Phase::Backoff]);
+    assert!(
+        m.st.detail.contains("not ready in 10.0 s"),
+        "{}",
+        m.st.detail
+    );
+    assert_eq!(m.st.attempt, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_sends_sigkill_at_once() {
+    let mut m = M::new();
+    m.ready();
+    let fx = m.cmd(Command::Kill);
+    assert!(fx.contains(&Effect::Signal(Sig::Kill)));
+    assert!(!fx.contains(&Effect::Signal(Sig::Term)));
+    let fx = m.exit(ExitStatus::Signal(9));
+    assert_eq!(phases(&fx), [Phase::Stopped]);
+    assert!(m.st.detail.contains("killed by the operator"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn probes_while_ready_track_bots_and_degradation() {
+    let mut m = M::new();
+    m.ready();
+    m.ev(Event::Probe {
+        ready: true,
+        bots: 3,
+    });
+    assert_eq!(m.st.bots, 3);
+    m.ev(Event::Probe {
+        ready: false,
+        bots: 0,
+    });
+    assert!(m.st.degraded);
+    assert_eq!(m.st.phase, Phase::Ready);
+    assert!(m.st.detail.contains("degraded"));
+    m.ev(Event::Probe {
+        ready: true,
+        bots: 0,
+    });
+    assert!(!m.st.degraded);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_start_fails_unless_policy_is_always() {
+    let mut m = M::new();
+    m.cmd(Command::Start);
+    let fx = m.ev(Event::SpawnFailed {
+        kind: SpawnFailure::Refused,
+        message: "in use by PID 7".into(),
+    });
+    assert_eq!(phases(&fx), [Phase::Failed]);
+    let mut m = M::with(Settings {
+        restart: RestartPolicy {
+            policy: RestartPolicyKind::Always,
+            ..RestartPolicy::default()
+        },
+        ..settings()
+    });
+    m.cmd(Command::Start);
+    let fx = m.ev(Event::SpawnFailed {
+        kind: SpawnFailure::Refused,
+        message: "in use by PID 7".into(),
+    });
+    assert_eq!(phases(&fx), [Phase::Backoff]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_at_rest_do_nothing() {
+    let mut m = M::new();
+    assert!(m.cmd(Command::Stop).is_empty());
+    assert!(m.cmd(Command::Kill).is_empty());
+    m.ready();
+    assert!(m.cmd(Command::Start).is_empty());
+}

@@ -1,0 +1,359 @@
+//! The `switchboard` binary: exit codes, error messages, headless runs with real processes and
+//! real signals, and `status --json` telling the truth throughout.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+use switchboard::{Phase, StatusJson, Transition};
+
+fn switchboard(fx: &Fixture, args: &[&str]) -> std::process::Output {
+    Command::new(SWITCHBOARD)
+        .args(args)
+        .arg("--manifest")
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir(fx.path())
+        .output()
+        .expect("run switchboard")
+}
+
+fn status(fx: &Fixture) -> Vec<StatusJson> {
+    let out = switchboard(fx, &["status", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status --json is a JSON array")
+}
+
+fn connectors(names: &[&str], config: &str) -> String {
+    names
+        .iter()
+        .map(|n| {
+            format!(
+                "[[connector]]\nname = \"{n}\"\ntype = \"binancefutures\"\nconfig = \"{config}\"\n"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A headless runner whose JSON transitions arrive on a channel.
+struct Headless {
+    child: Child,
+    rx: mpsc::Receiver<Transition>,
+}
+
+impl Headless {
+    fn start(fx: &Fixture) -> Headless {
+        let mut child = Command::new(SWITCHBOARD)
+            .args(["run", "--headless", "--json", "--manifest"])
+            .arg(fx.path().join("switchboard.toml"))
+            .current_dir(fx.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn headless");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let t: Transition = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a transition: {line}: {e}"));
+                if tx.send(t).is_err() {
+                    break;
+                }
+            }
+        });
+        Headless { child, rx }
+    }
+
+    /// Waits for a transition matching `pred`.
+    fn expect(&self, what: &str, secs: u64, pred: impl Fn(&Transition) -> bool) -> Transition {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(t) if pred(&t) => return t,
+                Ok(_) => {}
+                Err(_) => panic!("no transition: {what}"),
+            }
+        }
+    }
+}
+
+impl Drop for Headless {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn headless_brings_three_up_restarts_a_killed_one_and_stops_all_on_sigterm() {
+    let fx = Fixture::new("headless");
+    fx.sim_config("a.toml", "ready_delay_ms = 50");
+    fx.manifest(
+        "shutdown_timeout = 3.0\nrestart = { initial_backoff = 0.2, jitter = 0.0 }",
+        &connectors(&["hl-a", "hl-b", "hl-c"], "a.toml"),
+    );
+    let hl = Headless::start(&fx);
+    let mut pids = std::collections::HashMap::new();
+    while pids.len() < 3 {
+        let t = hl.expect("three ready", 20, |t| t.phase == Phase::Ready);
+        pids.insert(t.name.clone(), t.pid.expect("ready has a pid"));
+    }
+    let st = status(&fx);
+    assert_eq!(
+        st.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["hl-a", "hl-b", "hl-c"]
+    );
+    for s in &st {
+        assert_eq!(s.phase, Phase::Ready, "{s:?}");
+        assert_eq!(s.pid, Some(pids[&s.name]));
+        assert_eq!(s.kind, "binancefutures");
+        assert!(s.uptime_s.is_some());
+    }
+
+    // SIGKILL one connector behind the console's back: it is restarted.
+    let victim = pids["hl-b"];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    let exited = hl.expect("hl-b exited", 10, |t| {
+        t.name == "hl-b" && t.phase == Phase::Exited
+    });
+    assert!(exited.detail.contains("signal 9"), "{}", exited.detail);
+    hl.expect("hl-b backoff", 10, |t| {
+        t.name == "hl-b" && t.phase == Phase::Backoff
+    });
+    let again = hl.expect("hl-b ready again", 20, |t| {
+        t.name == "hl-b" && t.phase == Phase::Ready
+    });
+    assert_ne!(again.pid, Some(victim));
+    let b = status(&fx)
+        .into_iter()
+        .find(|s| s.name == "hl-b")
+        .expect("hl-b");
+    assert_eq!(
+        (b.phase, b.restarts, b.last_exit.as_deref()),
+        (Phase::Ready, 1, Some("signal 9"))
+    );
+
+    // SIGTERM the console: everything stops, exit code 0.
+    let mut hl = hl;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(hl.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("sigterm");
+    let code = hl.child.wait().expect("wait").code();
+    assert_eq!(code, Some(0));
+    for s in status(&fx) {
+        assert_eq!(s.phase, Phase::Stopped, "{s:?}");
+        assert_eq!(s.pid, None);
+    }
+    let all_pids: Vec<i32> = pids.values().copied().chain(again.pid).collect();
+    assert!(
+        all_pids.iter().all(|p| !alive(*p)),
+        "no connector left behind"
+    );
+}
+
+#[test]
+fn connectors_keep_running_and_logging_after_the_console_is_sigkilled() {
+    let fx = Fixture::new("survive");
+    fx.sim_config("a.toml", "lines_per_sec = 50.0");
+    fx.manifest("", &connectors(&["sv-a"], "a.toml"));
+    let mut hl = Headless::start(&fx);
+    let pid = hl
+        .expect("ready", 20, |t| t.phase == Phase::Ready)
+        .pid
+        .expect("pid");
+    hl.child.kill().expect("SIGKILL the console");
+    hl.child.wait().expect("reap console");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(alive(pid), "the connector outlives the console");
+    let log = fx.log("sv-a");
+    let size = std::fs::metadata(&log).expect("log").len();
+    assert!(
+        eventually(5.0, || std::fs::metadata(&log)
+            .map(|m| m.len() > size)
+            .unwrap_or(false)),
+        "the connector keeps logging"
+    );
+    let st = status(&fx);
+    assert_eq!(st[0].phase, Phase::Ready);
+    assert_eq!(st[0].pid, Some(pid));
+    assert!(
+        st[0].detail.contains("no console running"),
+        "{}",
+        st[0].detail
+    );
+    // Once it is gone, status says so instead of pretending.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    assert!(eventually(5.0, || status(&fx)[0].phase == Phase::Exited));
+    let st = status(&fx);
+    assert!(st[0].detail.contains("is gone"), "{}", st[0].detail);
+    assert_eq!(st[0].pid, None);
+}
+
+#[test]
+fn a_second_console_on_one_state_dir_is_refused_naming_the_first() {
+    let fx = Fixture::new("lock");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connectors(&["lk-a"], "a.toml"));
+    let hl = Headless::start(&fx);
+    hl.expect("ready", 20, |t| t.phase == Phase::Ready);
+    let second = switchboard(&fx, &["run", "--headless"]);
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains(&format!("PID {}", hl.child.id())), "{err}");
+}
+
+#[test]
+fn check_accepts_a_good_manifest() {
+    let fx = Fixture::new("checkok");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connectors(&["ck-a"], "a.toml"));
+    let out = switchboard(&fx, &["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 1 connector(s)"));
+}
+
+#[test]
+fn bad_manifests_exit_2_naming_file_connector_and_key() {
+    let fx = Fixture::new("badman");
+    fx.sim_config("a.toml", "");
+    std::fs::write(
+        fx.path().join("nokey.toml"),
+        "stream_url = \"x\"\napi_key = \"TOPSECRET\"\n",
+    )
+    .expect("w");
+    std::fs::write(
+        fx.path().join("broken.toml"),
+        "api_key = \"TOPSECRET\"\nsecret = = 1\n",
+    )
+    .expect("w");
+    let good = connectors(&["bm-a"], "a.toml");
+    let cases: Vec<(&str, String, String, Vec<&str>)> = vec![
+        (
+            "unknown console key",
+            "[console]\ncolour = 1\n".into(),
+            good.clone(),
+            vec!["colour", "line"],
+        ),
+        (
+            "bad type",
+            String::new(),
+            good.replace("binancefutures", "binance"),
+            vec!["'bm-a'", "'type'", "binancefutures, binancespot, bybit"],
+        ),
+        (
+            "name with slash",
+            String::new(),
+            good.replace("\"bm-a\"", "\"bm/a\""),
+            vec!["'name'", "'/'"],
+        ),
+        (
+            "missing config",
+            String::new(),
+            good.replace("a.toml", "nope.toml"),
+            vec!["'bm-a'", "nope.toml", "config"],
+        ),
+        (
+            "missing exchange key",
+            String::new(),
+            good.replace("a.toml", "nokey.toml"),
+            vec!["'bm-a'", "'api_url'"],
+        ),
+        (
+            "broken connector config",
+            String::new(),
+            good.replace("a.toml", "broken.toml"),
+            vec!["'bm-a'", "line 2"],
+        ),
+        (
+            "bad policy",
+            "restart = { policy = \"sometimes\" }".into(),
+            good.clone(),
+            vec!["sometimes", "line"],
+        ),
+        (
+            "negative timeout",
+            "startup_timeout = -1.0".into(),
+            good.clone(),
+            vec!["'bm-a'", "'startup_timeout'"],
+        ),
+        (
+            "duplicate",
+            String::new(),
+            format!("{good}\n{good}"),
+            vec!["'bm-a'", "'name'", "twice"],
+        ),
+        (
+            "syntax",
+            String::new(),
+            format!("{good}\nname = = \"x\"\n"),
+            vec!["line"],
+        ),
+    ];
+    for (what, extra, body, needles) in cases {
+        let p = fx.manifest("", &body);
+        if extra.starts_with("[console]") {
+            let text = std::fs::read_to_string(&p).expect("r");
+            std::fs::write(&p, format!("{extra}\n{text}")).expect("w");
+        } else if !extra.is_empty() {
+            fx.manifest(&extra, &body);
+        }
+        for cmd in [&["check"][..], &["run", "--headless"][..], &["status"][..]] {
+            let out = switchboard(&fx, cmd);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what} / {cmd:?}: {err}");
+            assert!(
+                err.contains("switchboard.toml"),
+                "{what}: names the file: {err}"
+            );
+            for n in &needles {
+                assert!(err.contains(n), "{what}: expected {n:?} in: {err}");
+            }
+            assert!(!err.contains("TOPSECRET"), "{what}: a secret leaked: {err}");
+        }
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = Command::new(SWITCHBOARD)
+        .arg("frobnicate")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(SWITCHBOARD)
+        .args(["run"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "run without --headless is a usage error"
+    );
+}
