@@ -277,7 +277,58 @@ pub fn tui(path: &Path) -> u8 {
         Ok(m) => m,
         Err(c) => return c,
     };
-    let _ = manifest;
-    eprintln!("error: the TUI is not built yet (issue #3); use `switchboard run --headless`");
-    EXIT_USAGE
+    crate::ui::run(manifest)
+}
+
+/// `switchboard demo`: the TUI (or `--headless`) on the embedded manifest of simulated
+/// connectors, in a fresh temporary directory.
+pub fn demo(headless: bool) -> u8 {
+    let sim = match crate::demo::sim_binary() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let dir = match tempfile::Builder::new()
+        .prefix("switchboard-demo-")
+        .tempdir()
+    {
+        Ok(d) => d.keep(),
+        Err(e) => {
+            eprintln!("error: cannot create a temporary directory: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let manifest = match crate::demo::prepare(&dir, &sim) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: demo manifest: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let path = manifest.path.clone();
+    let code = if headless {
+        run_headless(&path, false)
+    } else {
+        crate::ui::run_with(manifest, |detached| {
+            if detached {
+                println!(
+                    "switchboard: the demo lives in {}; reopen it with `switchboard --manifest {}`",
+                    dir.display(),
+                    path.display()
+                );
+            }
+        })
+    };
+    // Keep the directory while connectors may still run from it (detached).
+    let running = crate::engine::store::read_state(&dir.join(".switchboard"))
+        .ok()
+        .flatten()
+        .map(|s| s.connectors.iter().any(|c| c.pid.is_some()))
+        .unwrap_or(false);
+    if !running {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    code
 }

@@ -8,11 +8,13 @@
 
 pub mod cli;
 pub mod connector_config;
+pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod manifest;
 pub mod runner;
 pub mod sys;
+pub mod ui;
 
 pub use engine::phase::{ExitStatus, Phase};
 pub use engine::snapshot::{ConnectorSnapshot, Health, StatusJson, Transition};

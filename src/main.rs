@@ -41,6 +41,12 @@ enum Cmd {
     },
     /// Validate the manifest and every connector config.
     Check,
+    /// The TUI on an embedded manifest of three simulated connectors.
+    Demo {
+        /// No TUI: run the demo as `run --headless` would.
+        #[arg(long)]
+        headless: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +55,7 @@ fn main() -> ExitCode {
         Some(Cmd::Run { json, .. }) => cli::run_headless(&args.manifest, json),
         Some(Cmd::Status { json }) => cli::status(&args.manifest, json),
         Some(Cmd::Check) => cli::check(&args.manifest),
+        Some(Cmd::Demo { headless }) => cli::demo(headless),
         None => cli::tui(&args.manifest),
     };
     ExitCode::from(code)

@@ -407,3 +407,66 @@ async fn operator_restart_does_not_count_against_the_budget_and_kill_works() {
     assert!(!alive(pid2));
     stop_engine(&h).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_masked_in_the_log_view_and_logs_rotate() {
+    let fx = Fixture::new("mask");
+    fx.sim_config("a.toml", "echo_config = true\nlines_per_sec = 200.0");
+    let m = fx.path().join("switchboard.toml");
+    fx.manifest("", &one("mask-a", "a.toml", ""));
+    let text = std::fs::read_to_string(&m).expect("r");
+    std::fs::write(
+        &m,
+        format!("[console]\nlog_max_bytes = 8192\nlog_keep = 2\n\n{text}"),
+    )
+    .expect("w");
+    let h = start(&m);
+    h.command("mask-a", Command::Start).expect("start");
+    wait_phase(&h, "mask-a", Phase::Ready, 10.0).await;
+    let secret = format!("SECRET-{}", fx.prefix);
+    let sb = h.scrollback(0).expect("scrollback");
+    assert!(eventually(5.0, || sb
+        .lock()
+        .expect("lock")
+        .lines()
+        .iter()
+        .any(|l| l.contains("config secret = ****"))));
+    assert!(!sb
+        .lock()
+        .expect("lock")
+        .lines()
+        .iter()
+        .any(|l| l.contains(&secret)));
+    // 200 lines/s of ~100 bytes pass 8 KiB quickly: the file is rotated, two old files kept.
+    let rotated = fx.log("mask-a").with_extension("log.2");
+    assert!(eventually(10.0, || rotated.exists()), "rotated to .log.2");
+    assert!(!fx.log("mask-a").with_extension("log.3").exists());
+    stop_engine(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connector_runner_starts_awaits_and_stops_one_connector() {
+    let fx = Fixture::new("runner");
+    fx.sim_config("a.toml", "ready_delay_ms = 100\nignore_sigterm = true");
+    let m = Manifest::load(&fx.manifest("", &one("runner-a", "a.toml", ""))).expect("manifest");
+    let mut guard =
+        switchboard::ConnectorRunner::new(m.connectors[0].clone(), fx.path().join("rlogs")).guard();
+    let r = guard.runner();
+    assert!(r.binary_exists());
+    assert!(!r.build_if_missing().await.expect("no build needed"));
+    let pid = r.start().await.expect("start");
+    assert!(r.is_running());
+    assert!(r.wait_for_ready(Duration::from_secs(10)).await);
+    // SIGTERM is ignored: stop escalates to SIGKILL after its timeout.
+    let status = r.stop(Duration::from_millis(300)).await.expect("stop");
+    assert_eq!(status, Some(ExitStatus::Signal(9)));
+    assert!(!r.is_running());
+    assert!(!alive(pid));
+    assert!(r.output().contains("SIGTERM received: ignoring it"));
+
+    // The guard stops a connector that is still running when it is dropped.
+    let pid2 = guard.runner().start().await.expect("start again");
+    assert!(alive(pid2));
+    drop(guard);
+    assert!(eventually(5.0, || !alive(pid2)), "the guard stopped it");
+}

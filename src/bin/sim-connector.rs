@@ -14,6 +14,7 @@
 //! panic_after_sigterm_ms = 300  # like the real connector: panic with SendError, exit 1
 //! flood_lines = 0               # write this many lines as fast as possible, one write each
 //! line_bytes = 129              # length of each flood line, newline included
+//! echo_config = false           # log every config value, secrets included (a careless connector)
 //! ```
 
 use std::io::Write;
@@ -38,6 +39,7 @@ struct SimConfig {
     panic_after_sigterm_ms: Option<u64>,
     flood_lines: u64,
     line_bytes: Option<usize>,
+    echo_config: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +109,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| die(1, &format!("tokio: {e}")));
+    if sim.echo_config {
+        if let Ok(table) = std::fs::read_to_string(config).map(|t| t.parse::<toml::Table>()) {
+            for (k, v) in table.iter().flat_map(|t| t.iter()) {
+                if let Some(v) = v.as_str() {
+                    tracing::info!("config {k} = {v}");
+                }
+            }
+        }
+    }
     let code = rt.block_on(run(name.clone(), kind, sim));
     std::process::exit(code);
 }

@@ -1,0 +1,72 @@
+//! `switchboard demo`: the embedded manifest of three simulated connectors, written into a
+//! temporary directory that doubles as their project root and state dir.
+
+use std::path::{Path, PathBuf};
+
+use crate::manifest::Manifest;
+
+const MANIFEST: &str = include_str!("../assets/demo/switchboard.toml");
+const CONFIGS: [(&str, &str); 3] = [
+    (
+        "binancefutures.toml",
+        include_str!("../assets/demo/binancefutures.toml"),
+    ),
+    (
+        "binancespot.toml",
+        include_str!("../assets/demo/binancespot.toml"),
+    ),
+    ("bybit.toml", include_str!("../assets/demo/bybit.toml")),
+];
+
+/// The sim-connector binary installed next to the running executable.
+pub fn sim_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate switchboard: {e}"))?;
+    let dir = exe.parent().ok_or("switchboard has no parent directory")?;
+    // Test binaries live in target/*/deps; the binaries one level up.
+    let candidates = [dir.join("sim-connector"), dir.join("../sim-connector")];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "sim-connector not found next to {}; build it with `cargo build --release` (it is part of this package)",
+                exe.display()
+            )
+        })
+}
+
+/// Writes the demo manifest and configs into `dir` and loads it.
+pub fn prepare(dir: &Path, sim: &Path) -> Result<Manifest, String> {
+    for (name, text) in CONFIGS {
+        std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    // The demo directory is the connectors' project root (their cwd).
+    let text = MANIFEST
+        .replace("SIM_BINARY", &sim.display().to_string())
+        .replace(
+            "[defaults]\n",
+            &format!("[defaults]\nproject_root = \"{}\"\n", dir.display()),
+        );
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Manifest::load(&path).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_demo_manifest_is_valid() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let m = prepare(dir.path(), Path::new("/bin/true")).expect("valid demo manifest");
+        let names: Vec<&str> = m.connectors.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["demo-binancefutures", "demo-binancespot", "demo-bybit"]
+        );
+        assert!(m.connectors.iter().all(|c| c.project_root == dir.path()));
+        assert!(m.connectors.iter().all(|c| !c.secrets.is_empty()));
+    }
+}

@@ -1,0 +1,305 @@
+//! The UI's own state (focus, scroll, search, zoom, dialogs), kept apart from what the engine
+//! reports, and `update`, which turns an [`Action`] into changes here plus calls to the engine.
+
+use crate::engine::logs::SharedScrollback;
+use crate::engine::state::Command;
+use crate::ConnectorSnapshot;
+
+use super::keymap::{Action, Mode};
+
+/// What the UI asks of the engine (or of the event loop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiCall {
+    /// A command for connector `idx`.
+    One(usize, Command),
+    /// A command for every connector.
+    All(Command),
+    /// Stop everything, then leave.
+    StopAllAndQuit,
+    /// Leave; connectors keep running.
+    Detach,
+    /// Leave now (nothing runs).
+    Exit,
+}
+
+/// A confirmation the operator must answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialog {
+    /// "`what` connector(s) with `bots` bots attached?"
+    Confirm {
+        call: UiCall,
+        what: String,
+        bots: u32,
+    },
+    /// Quit while connectors run: `s` stop all, `d` detach, `Esc` cancel.
+    Quit { running: usize },
+}
+
+/// How one pane is viewed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaneView {
+    /// Lines between the newest line and the bottom of the view; 0 follows new lines.
+    pub offset: u64,
+    /// `appended` of the scrollback when `offset` was last adjusted.
+    pub seen: u64,
+    pub wrap: bool,
+    /// Lines with an absolute index below this are hidden (`c` clear).
+    pub hidden_before: u64,
+    /// Absolute index of the current search hit.
+    pub hit: Option<u64>,
+}
+
+/// The search prompt and query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    pub query: String,
+    /// The prompt is open for typing.
+    pub editing: bool,
+}
+
+/// All view state.
+pub struct App {
+    pub focus: usize,
+    pub zoom: bool,
+    pub help: bool,
+    pub console_log: bool,
+    pub panes: Vec<PaneView>,
+    pub dialog: Option<Dialog>,
+    pub search: Search,
+    /// A one-line notice in the footer (e.g. "no match").
+    pub notice: Option<String>,
+    /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
+    pub quitting: bool,
+    pub logs: Vec<SharedScrollback>,
+}
+
+impl App {
+    /// A view over `logs.len()` connectors.
+    pub fn new(logs: Vec<SharedScrollback>) -> App {
+        App {
+            focus: 0,
+            zoom: false,
+            help: false,
+            console_log: false,
+            panes: vec![PaneView::default(); logs.len()],
+            dialog: None,
+            search: Search::default(),
+            notice: None,
+            quitting: false,
+            logs,
+        }
+    }
+
+    /// Which keymap applies now.
+    pub fn mode(&self) -> Mode {
+        match (&self.dialog, self.help, self.search.editing) {
+            (Some(Dialog::Quit { .. }), _, _) => Mode::QuitDialog,
+            (Some(Dialog::Confirm { .. }), _, _) => Mode::Confirm,
+            (None, true, _) => Mode::Help,
+            (None, false, true) => Mode::SearchInput,
+            (None, false, false) => Mode::Normal,
+        }
+    }
+
+    fn appended(&self, idx: usize) -> (u64, usize) {
+        self.logs
+            .get(idx)
+            .map(|l| {
+                let g = l.lock().unwrap_or_else(|p| p.into_inner());
+                (g.appended(), g.lines().len())
+            })
+            .unwrap_or((0, 0))
+    }
+
+    /// Keeps scrolled views still while new lines arrive. Call before drawing.
+    pub fn settle(&mut self) {
+        for i in 0..self.panes.len() {
+            let (appended, len) = self.appended(i);
+            let p = &mut self.panes[i];
+            if p.offset > 0 {
+                p.offset =
+                    (p.offset + appended.saturating_sub(p.seen)).min(len.saturating_sub(1) as u64);
+            }
+            p.seen = appended;
+        }
+    }
+
+    /// Applies `action`; returns what the engine or the loop must do.
+    pub fn update(&mut self, action: Action, snaps: &[ConnectorSnapshot]) -> Vec<UiCall> {
+        self.notice = None;
+        let n = snaps.len().max(1);
+        let focus = self.focus.min(n - 1);
+        let bots = snaps.get(focus).map(|s| s.bots).unwrap_or(0);
+        let name = snaps.get(focus).map(|s| s.name.clone()).unwrap_or_default();
+        match action {
+            Action::FocusNext => self.focus = (focus + 1) % n,
+            Action::FocusPrev => self.focus = (focus + n - 1) % n,
+            Action::Start => return vec![UiCall::One(focus, Command::Start)],
+            Action::Stop | Action::Kill | Action::Restart => {
+                let cmd = match action {
+                    Action::Stop => Command::Stop,
+                    Action::Kill => Command::Kill,
+                    _ => Command::Restart,
+                };
+                let call = UiCall::One(focus, cmd);
+                if bots > 0 {
+                    let verb = match cmd {
+                        Command::Kill => "Kill",
+                        Command::Restart => "Restart",
+                        _ => "Stop",
+                    };
+                    self.dialog = Some(Dialog::Confirm {
+                        call,
+                        what: format!("{verb} {name}"),
+                        bots,
+                    });
+                    return vec![];
+                }
+                return vec![call];
+            }
+            Action::Build => return vec![UiCall::One(focus, Command::Build { force: false })],
+            Action::Rebuild => return vec![UiCall::One(focus, Command::Build { force: true })],
+            Action::StartAll => return vec![UiCall::All(Command::Start)],
+            Action::StopAll => {
+                let total: u32 = snaps.iter().map(|s| s.bots).sum();
+                let call = UiCall::All(Command::Stop);
+                if total > 0 {
+                    self.dialog = Some(Dialog::Confirm {
+                        call,
+                        what: "Stop all connectors".into(),
+                        bots: total,
+                    });
+                    return vec![];
+                }
+                return vec![call];
+            }
+            Action::Zoom => self.zoom = !self.zoom,
+            Action::ScrollUp(k) => self.scroll_up(focus, k as u64),
+            Action::ScrollDown(k) => {
+                let p = &mut self.panes[focus];
+                p.offset = p.offset.saturating_sub(k as u64);
+            }
+            Action::ScrollTop => self.scroll_up(focus, u64::MAX / 2),
+            Action::ScrollBottom => {
+                self.panes[focus].offset = 0;
+                self.panes[focus].hit = None;
+            }
+            Action::SearchBegin => {
+                self.search = Search {
+                    query: String::new(),
+                    editing: true,
+                };
+            }
+            Action::SearchChar(c) => self.search.query.push(c),
+            Action::SearchBackspace => {
+                self.search.query.pop();
+            }
+            Action::SearchSubmit => {
+                self.search.editing = false;
+                self.panes[focus].hit = None;
+                self.find(focus, true);
+            }
+            Action::SearchNext => self.find(focus, true),
+            Action::SearchPrev => self.find(focus, false),
+            Action::Wrap => self.panes[focus].wrap = !self.panes[focus].wrap,
+            Action::Clear => {
+                let (appended, _) = self.appended(focus);
+                let p = &mut self.panes[focus];
+                p.hidden_before = appended;
+                p.offset = 0;
+                p.hit = None;
+            }
+            Action::ConsoleLog => self.console_log = !self.console_log,
+            Action::Help => self.help = true,
+            Action::Quit => {
+                let running = snaps.iter().filter(|s| !s.phase.is_at_rest()).count();
+                if running == 0 {
+                    return vec![UiCall::Exit];
+                }
+                self.dialog = Some(Dialog::Quit { running });
+            }
+            Action::Cancel => {
+                if self.dialog.is_some() {
+                    self.dialog = None;
+                } else if self.help {
+                    self.help = false;
+                } else if self.search.editing {
+                    self.search = Search::default();
+                } else if !self.search.query.is_empty() {
+                    self.search = Search::default();
+                    self.panes[focus].hit = None;
+                } else {
+                    self.zoom = false;
+                }
+            }
+            Action::Yes => {
+                if let Some(Dialog::Confirm { call, .. }) = self.dialog.take() {
+                    return vec![call];
+                }
+            }
+            Action::No => self.dialog = None,
+            Action::QuitStopAll => {
+                self.dialog = None;
+                self.quitting = true;
+                return vec![UiCall::StopAllAndQuit];
+            }
+            Action::QuitDetach => {
+                self.dialog = None;
+                return vec![UiCall::Detach];
+            }
+        }
+        vec![]
+    }
+
+    fn scroll_up(&mut self, idx: usize, k: u64) {
+        let (appended, len) = self.appended(idx);
+        let p = &mut self.panes[idx];
+        let visible = appended.saturating_sub(p.hidden_before.max(appended - len as u64));
+        p.offset = (p.offset + k).min(visible.saturating_sub(1));
+    }
+
+    /// Moves to the next match: `older` searches up (n), else down (N).
+    fn find(&mut self, idx: usize, older: bool) {
+        let query = self.search.query.to_lowercase();
+        if query.is_empty() {
+            return;
+        }
+        let Some(log) = self.logs.get(idx) else {
+            return;
+        };
+        let g = log.lock().unwrap_or_else(|p| p.into_inner());
+        let appended = g.appended();
+        let first = appended - g.lines().len() as u64;
+        let p = &mut self.panes[idx];
+        let start = p.hit.unwrap_or(appended - p.offset);
+        let matches = |abs: u64| {
+            abs >= p.hidden_before
+                && g.lines()
+                    .get((abs - first) as usize)
+                    .map(|l| {
+                        crate::engine::logs::strip_ansi(l)
+                            .to_lowercase()
+                            .contains(&query)
+                    })
+                    .unwrap_or(false)
+        };
+        let found = if older {
+            (first..start.min(appended)).rev().find(|a| matches(*a))
+        } else {
+            (start.saturating_add(1)..appended).find(|a| matches(*a))
+        };
+        match found {
+            Some(abs) => {
+                p.hit = Some(abs);
+                p.offset = appended - 1 - abs;
+            }
+            None => {
+                self.notice = Some(format!(
+                    "no {} match for \"{}\"",
+                    if older { "older" } else { "newer" },
+                    self.search.query
+                ))
+            }
+        }
+    }
+}

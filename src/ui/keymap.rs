@@ -1,0 +1,243 @@
+//! Keys to actions. The map depends on the mode: a dialog or the search prompt takes keys first.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Everything the operator can ask of the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    FocusNext,
+    FocusPrev,
+    Start,
+    Stop,
+    Restart,
+    Kill,
+    Build,
+    Rebuild,
+    StartAll,
+    StopAll,
+    Zoom,
+    ScrollUp(u16),
+    ScrollDown(u16),
+    ScrollTop,
+    ScrollBottom,
+    SearchBegin,
+    SearchChar(char),
+    SearchBackspace,
+    SearchSubmit,
+    SearchNext,
+    SearchPrev,
+    Wrap,
+    Clear,
+    ConsoleLog,
+    Help,
+    Quit,
+    /// Esc: close the overlay, dialog or search.
+    Cancel,
+    /// `y` in a confirmation.
+    Yes,
+    /// `n` in a confirmation.
+    No,
+    /// `s` in the quit dialog: stop all and quit.
+    QuitStopAll,
+    /// `d` in the quit dialog: detach, leave connectors running.
+    QuitDetach,
+}
+
+/// What the keymap needs to know about the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing a search query.
+    SearchInput,
+    /// A y/n confirmation is open.
+    Confirm,
+    /// The quit dialog is open.
+    QuitDialog,
+    /// The help overlay is open.
+    Help,
+}
+
+/// Maps a key press in `mode` to an action.
+pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && key.code == KeyCode::Char('c') {
+        return Some(match mode {
+            Mode::QuitDialog => Action::Cancel,
+            Mode::Normal | Mode::SearchInput | Mode::Confirm | Mode::Help => Action::Quit,
+        });
+    }
+    match mode {
+        Mode::SearchInput => match key.code {
+            KeyCode::Esc => Some(Action::Cancel),
+            KeyCode::Enter => Some(Action::SearchSubmit),
+            KeyCode::Backspace => Some(Action::SearchBackspace),
+            KeyCode::Char(c) if !ctrl => Some(Action::SearchChar(c)),
+            _ => None,
+        },
+        Mode::Confirm => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => Some(Action::Yes),
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Some(Action::No),
+            _ => None,
+        },
+        Mode::QuitDialog => match key.code {
+            KeyCode::Char('s') => Some(Action::QuitStopAll),
+            KeyCode::Char('d') => Some(Action::QuitDetach),
+            KeyCode::Esc | KeyCode::Char('q') => Some(Action::Cancel),
+            _ => None,
+        },
+        Mode::Help => match key.code {
+            KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => {
+                Some(Action::Cancel)
+            }
+            _ => None,
+        },
+        Mode::Normal => match key.code {
+            KeyCode::Tab
+            | KeyCode::Right
+            | KeyCode::Down
+            | KeyCode::Char('l')
+            | KeyCode::Char('j') => Some(Action::FocusNext),
+            KeyCode::BackTab
+            | KeyCode::Left
+            | KeyCode::Up
+            | KeyCode::Char('h')
+            | KeyCode::Char('k') => Some(Action::FocusPrev),
+            KeyCode::Char('s') => Some(Action::Start),
+            KeyCode::Char('x') => Some(Action::Stop),
+            KeyCode::Char('r') => Some(Action::Restart),
+            KeyCode::Char('K') => Some(Action::Kill),
+            KeyCode::Char('b') => Some(Action::Build),
+            KeyCode::Char('B') => Some(Action::Rebuild),
+            KeyCode::Char('a') => Some(Action::StartAll),
+            KeyCode::Char('X') => Some(Action::StopAll),
+            KeyCode::Char('z') | KeyCode::Enter => Some(Action::Zoom),
+            KeyCode::PageUp => Some(Action::ScrollUp(10)),
+            KeyCode::PageDown => Some(Action::ScrollDown(10)),
+            KeyCode::Home | KeyCode::Char('g') => Some(Action::ScrollTop),
+            KeyCode::End | KeyCode::Char('G') => Some(Action::ScrollBottom),
+            KeyCode::Char('/') => Some(Action::SearchBegin),
+            KeyCode::Char('n') => Some(Action::SearchNext),
+            KeyCode::Char('N') => Some(Action::SearchPrev),
+            KeyCode::Char('w') => Some(Action::Wrap),
+            KeyCode::Char('c') => Some(Action::Clear),
+            KeyCode::Char('L') => Some(Action::ConsoleLog),
+            KeyCode::Char('?') => Some(Action::Help),
+            KeyCode::Char('q') => Some(Action::Quit),
+            KeyCode::Esc => Some(Action::Cancel),
+            _ => None,
+        },
+    }
+}
+
+/// The keys, as the footer and the help overlay show them: (keys, what they do).
+pub const HELP: &[(&str, &str)] = &[
+    ("←→↑↓ hjkl Tab", "move focus"),
+    ("s", "start"),
+    ("x", "stop (SIGTERM, then SIGKILL)"),
+    ("r", "restart"),
+    ("K", "kill now (SIGKILL)"),
+    ("b / B", "build / rebuild"),
+    ("a / X", "start all / stop all"),
+    ("z Enter", "zoom the focused pane"),
+    ("PgUp PgDn wheel", "scroll (g/G: top/bottom)"),
+    ("/  n N", "search, next, previous"),
+    ("w", "wrap long lines"),
+    ("c", "clear the view (the log file is kept)"),
+    ("L", "console log"),
+    ("?", "this help"),
+    ("q Ctrl-C", "quit (asks when connectors run)"),
+];
+
+/// The short footer.
+pub const FOOTER: &[(&str, &str)] = &[
+    ("s", "start"),
+    ("x", "stop"),
+    ("r", "restart"),
+    ("K", "kill"),
+    ("b", "build"),
+    ("a/X", "all"),
+    ("z", "zoom"),
+    ("/", "search"),
+    ("L", "log"),
+    ("?", "help"),
+    ("q", "quit"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn every_documented_key_maps_in_normal_mode() {
+        let cases = [
+            (KeyCode::Tab, Action::FocusNext),
+            (KeyCode::Char('l'), Action::FocusNext),
+            (KeyCode::Char('h'), Action::FocusPrev),
+            (KeyCode::Left, Action::FocusPrev),
+            (KeyCode::Char('s'), Action::Start),
+            (KeyCode::Char('x'), Action::Stop),
+            (KeyCode::Char('r'), Action::Restart),
+            (KeyCode::Char('K'), Action::Kill),
+            (KeyCode::Char('b'), Action::Build),
+            (KeyCode::Char('B'), Action::Rebuild),
+            (KeyCode::Char('a'), Action::StartAll),
+            (KeyCode::Char('X'), Action::StopAll),
+            (KeyCode::Char('z'), Action::Zoom),
+            (KeyCode::Enter, Action::Zoom),
+            (KeyCode::PageUp, Action::ScrollUp(10)),
+            (KeyCode::PageDown, Action::ScrollDown(10)),
+            (KeyCode::Char('/'), Action::SearchBegin),
+            (KeyCode::Char('n'), Action::SearchNext),
+            (KeyCode::Char('N'), Action::SearchPrev),
+            (KeyCode::Char('w'), Action::Wrap),
+            (KeyCode::Char('c'), Action::Clear),
+            (KeyCode::Char('L'), Action::ConsoleLog),
+            (KeyCode::Char('?'), Action::Help),
+            (KeyCode::Char('q'), Action::Quit),
+        ];
+        for (k, a) in cases {
+            assert_eq!(action_for(Mode::Normal, key(k)), Some(a), "{k:?}");
+        }
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(action_for(Mode::Normal, ctrl_c), Some(Action::Quit));
+    }
+
+    #[test]
+    fn dialogs_take_their_own_keys_first() {
+        assert_eq!(
+            action_for(Mode::Confirm, key(KeyCode::Char('y'))),
+            Some(Action::Yes)
+        );
+        assert_eq!(action_for(Mode::Confirm, key(KeyCode::Char('x'))), None);
+        assert_eq!(
+            action_for(Mode::Confirm, key(KeyCode::Esc)),
+            Some(Action::No)
+        );
+        assert_eq!(
+            action_for(Mode::QuitDialog, key(KeyCode::Char('s'))),
+            Some(Action::QuitStopAll)
+        );
+        assert_eq!(
+            action_for(Mode::QuitDialog, key(KeyCode::Char('d'))),
+            Some(Action::QuitDetach)
+        );
+        assert_eq!(
+            action_for(Mode::QuitDialog, key(KeyCode::Esc)),
+            Some(Action::Cancel)
+        );
+        // Typing a query never triggers commands.
+        assert_eq!(
+            action_for(Mode::SearchInput, key(KeyCode::Char('x'))),
+            Some(Action::SearchChar('x'))
+        );
+        assert_eq!(
+            action_for(Mode::SearchInput, key(KeyCode::Enter)),
+            Some(Action::SearchSubmit)
+        );
+        assert_eq!(action_for(Mode::Help, key(KeyCode::Char('s'))), None);
+    }
+}

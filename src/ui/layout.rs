@@ -1,0 +1,179 @@
+//! Where panes go: a grid while every pane stays readable, else a list of all connectors plus
+//! the focused pane. Pure: the same function serves drawing and mouse hit-testing.
+
+use ratatui::layout::Rect;
+
+/// Smallest readable pane.
+pub const MIN_PANE_WIDTH: u16 = 38;
+/// Smallest readable pane height (borders, detail line and a few log lines).
+pub const MIN_PANE_HEIGHT: u16 = 7;
+/// Width of the connector list in list mode.
+pub const LIST_WIDTH: u16 = 30;
+
+/// The screen's regions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Screen {
+    /// One rect per visible pane: (connector index, rect).
+    pub panes: Vec<(usize, Rect)>,
+    /// In list mode, the list's rect.
+    pub list: Option<Rect>,
+    /// The console log pane, when shown.
+    pub console: Option<Rect>,
+    /// The footer line.
+    pub footer: Rect,
+}
+
+/// Lays out `n` connectors in `area`.
+pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool) -> Screen {
+    let footer = Rect::new(
+        area.x,
+        area.bottom().saturating_sub(1),
+        area.width,
+        1.min(area.height),
+    );
+    let mut main = Rect::new(area.x, area.y, area.width, area.height.saturating_sub(1));
+    let console = if console_log && main.height >= 12 {
+        let h = (main.height / 3).max(5);
+        let c = Rect::new(main.x, main.bottom() - h, main.width, h);
+        main.height -= h;
+        Some(c)
+    } else {
+        None
+    };
+    if n == 0 {
+        return Screen {
+            panes: vec![],
+            list: None,
+            console,
+            footer,
+        };
+    }
+    let focus = focus.min(n - 1);
+    if zoom {
+        return Screen {
+            panes: vec![(focus, main)],
+            list: None,
+            console,
+            footer,
+        };
+    }
+    match grid(main, n) {
+        Some(rects) => Screen {
+            panes: rects.into_iter().enumerate().collect(),
+            list: None,
+            console,
+            footer,
+        },
+        None => {
+            let lw = LIST_WIDTH.min(main.width / 2);
+            let list = Rect::new(main.x, main.y, lw, main.height);
+            let pane = Rect::new(main.x + lw, main.y, main.width - lw, main.height);
+            Screen {
+                panes: vec![(focus, pane)],
+                list: Some(list),
+                console,
+                footer,
+            }
+        }
+    }
+}
+
+/// A grid of `n` cells in `area` with every cell at least the minimum size, preferring the
+/// layout whose cells are closest to a readable log shape (wide rather than tall).
+fn grid(area: Rect, n: usize) -> Option<Vec<Rect>> {
+    let n16 = n as u16;
+    let mut best: Option<(u16, u16)> = None;
+    for cols in 1..=n16 {
+        let rows = n16.div_ceil(cols);
+        if area.width / cols < MIN_PANE_WIDTH || area.height / rows < MIN_PANE_HEIGHT {
+            continue;
+        }
+        // Prefer fewer columns (longer log lines) while rows stay tall enough to read a tail.
+        let rows_ok = area.height / rows >= 10 || rows == 1;
+        match best {
+            None => best = Some((cols, rows)),
+            Some((bc, br)) => {
+                let best_ok = area.height / br >= 10 || br == 1;
+                let better_shape = rows_ok && !best_ok;
+                let fewer_cells = rows_ok == best_ok && cols * rows < bc * br;
+                if better_shape || fewer_cells {
+                    best = Some((cols, rows));
+                }
+            }
+        }
+    }
+    let (cols, rows) = best?;
+    let mut rects = Vec::with_capacity(n);
+    for i in 0..n16 {
+        let (r, c) = (i / cols, i % cols);
+        // The last row spreads its cells over the full width.
+        let in_row = if r == rows - 1 { n16 - r * cols } else { cols };
+        let x0 = area.x + area.width * c / in_row;
+        let x1 = area.x + area.width * (c + 1) / in_row;
+        let y0 = area.y + area.height * r / rows;
+        let y1 = area.y + area.height * (r + 1) / rows;
+        rects.push(Rect::new(x0, y0, x1 - x0, y1 - y0));
+    }
+    Some(rects)
+}
+
+/// Which visible pane contains the point.
+pub fn pane_at(s: &Screen, x: u16, y: u16) -> Option<usize> {
+    s.panes
+        .iter()
+        .find(|(_, r)| x >= r.x && x < r.right() && y >= r.y && y < r.bottom())
+        .map(|(i, _)| *i)
+}
+
+/// Which list row (connector index) contains the point, in list mode.
+pub fn list_row_at(s: &Screen, x: u16, y: u16, n: usize) -> Option<usize> {
+    let l = s.list?;
+    if x < l.x || x >= l.right() || y <= l.y || y >= l.bottom() - 1 {
+        return None;
+    }
+    let idx = (y - l.y - 1) as usize;
+    (idx < n).then_some(idx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panes_stay_readable_from_80x24_to_300x80_with_1_to_12_connectors() {
+        for (w, h) in [(80u16, 24u16), (120, 40), (200, 50), (300, 80)] {
+            for n in 1..=12 {
+                let s = screen(Rect::new(0, 0, w, h), n, n - 1, false, false);
+                for (_, r) in &s.panes {
+                    assert!(
+                        r.width >= MIN_PANE_WIDTH.min(w - LIST_WIDTH),
+                        "{w}x{h} n={n}: {r:?}"
+                    );
+                    assert!(r.height >= MIN_PANE_HEIGHT, "{w}x{h} n={n}: {r:?}");
+                }
+                if s.list.is_some() {
+                    assert_eq!(s.panes.len(), 1);
+                    assert_eq!(s.panes[0].0, n - 1, "list mode shows the focused pane");
+                } else {
+                    assert_eq!(s.panes.len(), n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn three_panes_tile_an_80x24_screen() {
+        let s = screen(Rect::new(0, 0, 80, 24), 3, 0, false, false);
+        assert!(s.list.is_none());
+        assert_eq!(s.panes.len(), 3);
+        let s = screen(Rect::new(0, 0, 80, 24), 12, 5, false, false);
+        assert!(s.list.is_some());
+    }
+
+    #[test]
+    fn hit_testing_finds_the_pane() {
+        let s = screen(Rect::new(0, 0, 120, 40), 2, 0, false, false);
+        let (idx, r) = s.panes[1];
+        assert_eq!(pane_at(&s, r.x + 1, r.y + 1), Some(idx));
+    }
+}

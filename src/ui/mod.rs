@@ -1,0 +1,248 @@
+//! The operator console: one event loop over terminal input, engine snapshots and a frame tick;
+//! keys become [`keymap::Action`]s, [`app::App::update`] turns them into engine calls, and
+//! [`render::draw`] paints a frame only when something changed, at most ~30 times a second.
+
+pub mod app;
+pub mod keymap;
+pub mod layout;
+pub mod render;
+pub mod theme;
+
+use std::io::Stdout;
+use std::time::Duration;
+
+use crossterm::event::{Event, KeyEventKind, MouseButton, MouseEventKind};
+use crossterm::execute;
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::engine::{Engine, EngineHandle, EngineOptions};
+use crate::manifest::Manifest;
+use app::{App, UiCall};
+
+/// Shortest time between two frames (~30 fps).
+const FRAME: Duration = Duration::from_millis(33);
+/// How often the loop looks for new log lines and ticking clocks when nothing else happens.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Puts the terminal back (raw mode off, main screen, cursor, mouse) when dropped, including
+/// during a panic unwind.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn restore_terminal() {
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        crossterm::event::DisableMouseCapture,
+        crossterm::terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+fn setup_terminal() -> std::io::Result<Terminal<CrosstermBackend<Stdout>>> {
+    crossterm::terminal::enable_raw_mode()?;
+    execute!(
+        std::io::stdout(),
+        crossterm::terminal::EnterAlternateScreen,
+        crossterm::event::EnableMouseCapture
+    )?;
+    // A panic restores the terminal before the message is printed.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+    Terminal::new(CrosstermBackend::new(std::io::stdout()))
+}
+
+/// Sends the console's own log to the tui-logger pane.
+fn init_console_log() {
+    use tracing_subscriber::prelude::*;
+    let _ = tui_logger::init_logger(tui_logger::LevelFilter::Info);
+    tui_logger::set_default_level(tui_logger::LevelFilter::Info);
+    let _ = tracing_subscriber::registry()
+        .with(tui_logger::TuiTracingSubscriberLayer)
+        .with(tracing_subscriber::filter::LevelFilter::INFO)
+        .try_init();
+}
+
+/// Runs the TUI on `manifest` until the operator quits. Returns the exit code.
+pub fn run(manifest: Manifest) -> u8 {
+    run_with(manifest, |_| {})
+}
+
+/// As [`run`], calling `after` with how the session ended (true: detached with connectors
+/// running) once the terminal is restored.
+pub fn run_with(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
+    init_console_log();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return crate::cli::EXIT_FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        let handle =
+            Engine::start(manifest, EngineOptions::default()).map_err(|e| e.to_string())?;
+        let mut terminal =
+            setup_terminal().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+        let guard = TerminalGuard;
+        handle.start_selected().map_err(|e| e.to_string())?;
+        let detached = event_loop(&mut terminal, &handle).await;
+        drop(guard);
+        Ok::<bool, String>(detached)
+    });
+    match result {
+        Ok(detached) => {
+            if detached {
+                println!(
+                    "switchboard: detached; connectors keep running (see `switchboard status`)."
+                );
+            }
+            after(detached);
+            crate::cli::EXIT_OK
+        }
+        Err(e) => {
+            restore_terminal();
+            eprintln!("error: {e}");
+            crate::cli::EXIT_FAILURE
+        }
+    }
+}
+
+/// Reads terminal events on a plain thread (crossterm's reader blocks) and forwards them.
+fn spawn_input_reader() -> mpsc::UnboundedReceiver<Event> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("switchboard-input".into())
+        .spawn(move || loop {
+            match crossterm::event::read() {
+                Ok(ev) => {
+                    if tx.send(ev).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        })
+        .map(|_| ())
+        .unwrap_or_else(|e| tracing::error!("cannot read the terminal: {e}"));
+    rx
+}
+
+/// Returns true when the operator detached (connectors left running).
+async fn event_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    handle: &EngineHandle,
+) -> bool {
+    use tokio::signal::unix::{signal, SignalKind};
+    let logs: Vec<_> = (0..handle.names().len())
+        .filter_map(|i| handle.scrollback(i))
+        .collect();
+    let mut app = App::new(logs);
+    let theme = theme::Theme::from_env();
+    let mut snaps_rx = handle.snapshots();
+    let mut input = spawn_input_reader();
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut last_appended: Vec<u64> = Vec::new();
+    let mut last_second = 0u64;
+    let started = Instant::now();
+    loop {
+        if dirty {
+            let now = Instant::now();
+            let due = last_draw.map(|t| t + FRAME).unwrap_or(now);
+            if now >= due {
+                app.settle();
+                let snaps = snaps_rx.borrow_and_update().clone();
+                let view = render::View {
+                    app: &app,
+                    snaps: &snaps,
+                    now,
+                    theme,
+                    console_widget: true,
+                };
+                if let Err(e) = terminal.draw(|f| render::draw(f, &view)) {
+                    tracing::error!("drawing failed: {e}");
+                }
+                last_draw = Some(now);
+                dirty = false;
+            } else {
+                // Come back when the next frame may be drawn.
+                tokio::time::sleep_until(due).await;
+                continue;
+            }
+        }
+        tokio::select! {
+            ev = input.recv() => {
+                let Some(ev) = ev else { return false };
+                let snaps = snaps_rx.borrow().clone();
+                let size = terminal.size().unwrap_or_default();
+                let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+                let action = match ev {
+                    Event::Key(k) if k.kind != KeyEventKind::Release => keymap::action_for(app.mode(), k),
+                    Event::Mouse(m) => {
+                        let screen = layout::screen(area, snaps.len(), app.focus, app.zoom, app.console_log);
+                        let target = layout::pane_at(&screen, m.column, m.row)
+                            .or_else(|| layout::list_row_at(&screen, m.column, m.row, snaps.len()));
+                        match (m.kind, target) {
+                            (MouseEventKind::Down(MouseButton::Left), Some(i)) => { app.focus = i; None }
+                            (MouseEventKind::ScrollUp, Some(i)) => { app.focus = i; Some(keymap::Action::ScrollUp(3)) }
+                            (MouseEventKind::ScrollDown, Some(i)) => { app.focus = i; Some(keymap::Action::ScrollDown(3)) }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                dirty = true;
+                if let Some(a) = action {
+                    for call in app.update(a, &snaps) {
+                        match call {
+                            UiCall::One(i, cmd) => { let _ = handle.command_at(i, cmd); }
+                            UiCall::All(cmd) => { let _ = handle.command_all(cmd); }
+                            UiCall::StopAllAndQuit => handle.shutdown(),
+                            UiCall::Detach => { handle.detach(); handle.await_shutdown().await; return true; }
+                            UiCall::Exit => { handle.shutdown(); handle.await_shutdown().await; return false; }
+                        }
+                    }
+                }
+            }
+            _ = snaps_rx.changed() => { dirty = true; }
+            _ = handle.await_shutdown(), if app.quitting => { return false; }
+            _ = tick.tick() => {
+                // New log lines, a running countdown, or a clock second.
+                let appended: Vec<u64> = app.logs.iter().map(|l| l.lock().map(|g| g.appended()).unwrap_or(0)).collect();
+                if appended != last_appended { last_appended = appended; dirty = true; }
+                let countdown = snaps_rx.borrow().iter().any(|s| s.deadline.is_some());
+                let second = started.elapsed().as_secs();
+                if countdown || second != last_second || app.console_log { dirty = true; }
+                last_second = second;
+            }
+            Some(_) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
+                // Killed politely: leave the connectors running; they never depend on us.
+                handle.detach(); handle.await_shutdown().await; return true;
+            }
+            Some(_) = async { match hup.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
+                // The terminal is gone (closed window, dropped SSH): detach.
+                handle.detach(); handle.await_shutdown().await; return true;
+            }
+        }
+    }
+}

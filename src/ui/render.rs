@@ -1,0 +1,446 @@
+//! Drawing: a function of the view state, the engine's snapshots and the log buffers. It changes
+//! nothing, so screens can be snapshot-tested in a `TestBackend`.
+
+use std::time::Duration;
+
+use ansi_to_tui::IntoText;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
+use ratatui::Frame;
+use tokio::time::Instant;
+
+use super::app::{App, Dialog};
+use super::keymap::{FOOTER, HELP};
+use super::layout::{self, Screen};
+use super::theme::Theme;
+use crate::{ConnectorSnapshot, Phase};
+
+/// Everything a frame shows.
+pub struct View<'a> {
+    pub app: &'a App,
+    pub snaps: &'a [ConnectorSnapshot],
+    pub now: Instant,
+    pub theme: Theme,
+    /// Draw the console log with tui-logger (off in snapshot tests: its buffer is global).
+    pub console_widget: bool,
+}
+
+/// `1h02m`, `3m05s`, `12s`.
+pub fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s / 60) % 60),
+    }
+}
+
+/// Draws one frame.
+pub fn draw(f: &mut Frame, v: &View) {
+    let area = f.area();
+    let screen = layout::screen(
+        area,
+        v.snaps.len(),
+        v.app.focus,
+        v.app.zoom,
+        v.app.console_log,
+    );
+    for (idx, rect) in &screen.panes {
+        if let Some(s) = v.snaps.get(*idx) {
+            draw_pane(f, v, *idx, s, *rect);
+        }
+    }
+    if let Some(list) = screen.list {
+        draw_list(f, v, list);
+    }
+    if let Some(c) = screen.console {
+        draw_console(f, v, c);
+    }
+    draw_footer(f, v, &screen);
+    if v.app.help {
+        draw_help(f, v, area);
+    }
+    if let Some(d) = &v.app.dialog {
+        draw_dialog(f, v, d, area);
+    }
+}
+
+fn title<'a>(v: &View, s: &'a ConnectorSnapshot, focused: bool) -> Line<'a> {
+    let t = &v.theme;
+    let name_style = if focused {
+        t.focused()
+    } else {
+        Style::default().add_modifier(Modifier::BOLD)
+    };
+    let mut spans = vec![
+        Span::raw(" "),
+        Span::styled(s.name.as_str(), name_style),
+        Span::styled(format!(" {} ", s.kind.as_str()), t.dim()),
+        Span::styled(s.phase.as_str().to_uppercase(), t.phase(s.phase)),
+    ];
+    if s.degraded {
+        spans.push(Span::styled(" DEGRADED", t.phase(Phase::Exited)));
+    }
+    if let Some(pid) = s.pid {
+        spans.push(Span::styled(format!(" pid {pid}"), t.dim()));
+    }
+    if let Some(up) = s.uptime(v.now) {
+        spans.push(Span::styled(format!(" up {}", short_duration(up)), t.dim()));
+    }
+    spans.push(Span::styled(format!(" ↻{}", s.restarts), t.dim()));
+    spans.push(Span::styled(format!(" bots {}", s.bots), t.dim()));
+    if s.adopted {
+        spans.push(Span::styled(" adopted", t.dim()));
+    }
+    spans.push(Span::raw(" "));
+    Line::from(spans)
+}
+
+fn countdown(v: &View, s: &ConnectorSnapshot) -> Option<String> {
+    let left = s.countdown(v.now)?;
+    let secs = format!("{:.1} s", left.as_secs_f64());
+    Some(match s.phase {
+        Phase::Stopping => format!("SIGKILL in {secs}"),
+        Phase::Backoff => format!("restart in {secs}"),
+        Phase::Starting => format!("startup timeout in {secs}"),
+        Phase::Idle
+        | Phase::Building
+        | Phase::Ready
+        | Phase::Stopped
+        | Phase::Exited
+        | Phase::Failed => return None,
+    })
+}
+
+fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorSnapshot, rect: Rect) {
+    let focused = idx == v.app.focus;
+    let t = &v.theme;
+    let pane = &v.app.panes[idx];
+    let mut block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(if focused { t.focused() } else { t.unfocused() })
+        .title(title(v, s, focused));
+    let mut marks = Vec::new();
+    if pane.offset > 0 {
+        marks.push(format!("↑{}", pane.offset));
+    }
+    if pane.wrap {
+        marks.push("wrap".into());
+    }
+    if !marks.is_empty() {
+        block = block
+            .title_bottom(Line::from(format!(" {} ", marks.join(" "))).alignment(Alignment::Right));
+    }
+    let inner = block.inner(rect);
+    f.render_widget(block, rect);
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
+    let mut body = inner;
+    // Status row: countdown or build gauge, then the detail.
+    let detail_style = match s.phase {
+        Phase::Failed | Phase::Exited => t.phase(s.phase),
+        Phase::Idle
+        | Phase::Building
+        | Phase::Starting
+        | Phase::Ready
+        | Phase::Stopping
+        | Phase::Stopped
+        | Phase::Backoff => t.dim(),
+    };
+    if let (Phase::Building, Some((done, total))) = (s.phase, s.build_progress) {
+        let ratio = if total == 0 {
+            0.0
+        } else {
+            (done as f64 / total as f64).clamp(0.0, 1.0)
+        };
+        let gauge = Gauge::default()
+            .gauge_style(t.phase(Phase::Building))
+            .ratio(ratio)
+            .label(format!("{done}/{total} units"));
+        f.render_widget(gauge, Rect::new(body.x, body.y, body.width, 1));
+        body.y += 1;
+        body.height -= 1;
+    }
+    if body.height > 0 {
+        let mut spans = Vec::new();
+        if let Some(c) = countdown(v, s) {
+            spans.push(Span::styled(format!("{c} · "), t.phase(s.phase)));
+        }
+        spans.push(Span::styled(s.detail.as_str(), detail_style));
+        f.render_widget(
+            Paragraph::new(Line::from(spans)),
+            Rect::new(body.x, body.y, body.width, 1),
+        );
+        body.y += 1;
+        body.height -= 1;
+    }
+    if body.height > 0 {
+        draw_log(f, v, idx, body);
+    }
+}
+
+fn draw_log(f: &mut Frame, v: &View, idx: usize, area: Rect) {
+    let app = v.app;
+    let pane = &app.panes[idx];
+    let Some(log) = app.logs.get(idx) else {
+        return;
+    };
+    let query = app.search.query.to_lowercase();
+    let mut lines: Vec<Line> = Vec::new();
+    let mut rows = 0usize;
+    {
+        let g = log.lock().unwrap_or_else(|p| p.into_inner());
+        let appended = g.appended();
+        let first = appended - g.lines().len() as u64;
+        let end = appended.saturating_sub(pane.offset);
+        let start = first.max(pane.hidden_before);
+        let mut abs = end;
+        // From the bottom up, until the area is full.
+        while abs > start && rows < area.height as usize {
+            abs -= 1;
+            let raw = &g.lines()[(abs - first) as usize];
+            let line = styled_line(v, raw, &query, pane.hit == Some(abs));
+            rows += if pane.wrap {
+                (line.width().max(1)).div_ceil(area.width as usize)
+            } else {
+                1
+            };
+            lines.push(line);
+        }
+    }
+    lines.reverse();
+    let mut p = Paragraph::new(Text::from(lines));
+    if pane.wrap {
+        p = p.wrap(Wrap { trim: false });
+        // Keep the newest line at the bottom when wrapped rows overflow.
+        let overflow = rows.saturating_sub(area.height as usize) as u16;
+        p = p.scroll((overflow, 0));
+    }
+    f.render_widget(p, area);
+}
+
+fn styled_line(v: &View, raw: &str, query: &str, is_hit: bool) -> Line<'static> {
+    let t = &v.theme;
+    let has_match = !query.is_empty() && raw.to_lowercase().contains(query);
+    if !has_match && v.theme.color {
+        if let Ok(text) = raw.as_bytes().into_text() {
+            if let Some(l) = text.lines.into_iter().next() {
+                return l;
+            }
+        }
+    }
+    let plain = crate::engine::logs::strip_ansi(raw);
+    if !has_match {
+        return Line::from(plain);
+    }
+    // Highlight every occurrence (case-insensitive) on the plain text.
+    let lower = plain.to_lowercase();
+    let mut spans = Vec::new();
+    if is_hit {
+        spans.push(Span::styled("▶", t.matched()));
+    }
+    let mut pos = 0;
+    while let Some(i) = lower[pos..].find(query) {
+        let s = pos + i;
+        let e = s + query.len();
+        if !plain.is_char_boundary(s) || !plain.is_char_boundary(e) {
+            break;
+        }
+        spans.push(Span::raw(plain[pos..s].to_string()));
+        spans.push(Span::styled(plain[s..e].to_string(), t.matched()));
+        pos = e;
+    }
+    spans.push(Span::raw(plain[pos..].to_string()));
+    Line::from(spans)
+}
+
+fn draw_list(f: &mut Frame, v: &View, rect: Rect) {
+    let t = &v.theme;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.unfocused())
+        .title(format!(" {} connectors ", v.snaps.len()));
+    let inner = block.inner(rect);
+    f.render_widget(block, rect);
+    let lines: Vec<Line> = v
+        .snaps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let marker = if i == v.app.focus { "▶ " } else { "  " };
+            let name_style = if i == v.app.focus {
+                t.focused()
+            } else {
+                Style::default()
+            };
+            Line::from(vec![
+                Span::styled(marker, t.focused()),
+                Span::styled(format!("{:<9}", s.phase.as_str()), t.phase(s.phase)),
+                Span::styled(s.name.as_str(), name_style),
+            ])
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_console(f: &mut Frame, v: &View, rect: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(v.theme.unfocused())
+        .title(" console log (L to hide) ");
+    if v.console_widget {
+        let w = tui_logger::TuiLoggerWidget::default()
+            .block(block)
+            .output_target(false)
+            .output_file(false)
+            .output_line(false)
+            .output_timestamp(Some("%H:%M:%S".into()));
+        f.render_widget(w, rect);
+    } else {
+        f.render_widget(block, rect);
+    }
+}
+
+fn draw_footer(f: &mut Frame, v: &View, screen: &Screen) {
+    let t = &v.theme;
+    let app = v.app;
+    let line = if app.search.editing {
+        Line::from(vec![
+            Span::styled("/", t.key()),
+            Span::raw(app.search.query.clone()),
+            Span::styled("█", t.dim()),
+            Span::styled("  Enter search · Esc cancel", t.dim()),
+        ])
+    } else if let Some(n) = &app.notice {
+        Line::from(Span::styled(n.clone(), t.warn()))
+    } else if app.quitting {
+        Line::from(Span::styled(
+            "stopping all connectors, then quitting…",
+            t.warn(),
+        ))
+    } else {
+        let mut spans = Vec::new();
+        if !app.search.query.is_empty() {
+            spans.push(Span::styled(format!("/{} ", app.search.query), t.key()));
+            spans.push(Span::styled("n/N next/prev · Esc clear │ ", t.dim()));
+        }
+        for (k, what) in FOOTER {
+            spans.push(Span::styled(*k, t.key()));
+            spans.push(Span::styled(format!(" {what}  "), t.dim()));
+        }
+        Line::from(spans)
+    };
+    f.render_widget(Paragraph::new(line), screen.footer);
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+fn draw_help(f: &mut Frame, v: &View, area: Rect) {
+    let t = &v.theme;
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>18}  "), t.key()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    let legend: Vec<Span> = [
+        Phase::Ready,
+        Phase::Starting,
+        Phase::Backoff,
+        Phase::Building,
+        Phase::Stopping,
+        Phase::Exited,
+        Phase::Failed,
+        Phase::Stopped,
+    ]
+    .iter()
+    .flat_map(|p| [Span::styled(p.as_str(), t.phase(*p)), Span::raw(" ")])
+    .collect();
+    lines.push(Line::from(legend));
+    lines.push(Line::from(Span::styled(
+        "  green: up · yellow: on its way · red: exited/failed · grey: at rest",
+        t.dim(),
+    )));
+    let h = lines.len() as u16 + 2;
+    let rect = centered(area, 72, h);
+    f.render_widget(Clear, rect);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.focused())
+                .title(" keys (Esc or ? to close) "),
+        ),
+        rect,
+    );
+}
+
+fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
+    let t = &v.theme;
+    let (title, lines) = match d {
+        Dialog::Confirm { what, bots, .. } => (
+            " confirm ",
+            vec![
+                Line::from(Span::styled(format!("{what}?"), t.warn())),
+                Line::raw(format!(
+                    "{bots} bot(s) attached will lose their market data."
+                )),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled("y", t.key()),
+                    Span::raw(" yes   "),
+                    Span::styled("n", t.key()),
+                    Span::raw(" / "),
+                    Span::styled("Esc", t.key()),
+                    Span::raw(" no"),
+                ]),
+            ],
+        ),
+        Dialog::Quit { running } => (
+            " quit ",
+            vec![
+                Line::from(Span::styled(
+                    format!("{running} connector(s) still running."),
+                    t.warn(),
+                )),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled("s", t.key()),
+                    Span::raw(" stop all and quit"),
+                ]),
+                Line::from(vec![
+                    Span::styled("d", t.key()),
+                    Span::raw(" detach: quit, leave them running"),
+                ]),
+                Line::from(vec![Span::styled("Esc", t.key()), Span::raw(" cancel")]),
+            ],
+        ),
+    };
+    let rect = centered(area, 52, lines.len() as u16 + 2);
+    f.render_widget(Clear, rect);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.warn())
+                .title(title),
+        ),
+        rect,
+    );
+}

@@ -1,0 +1,137 @@
+//! Building with real cargo on a tiny workspace shaped like hftbacktest's.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use switchboard::{Command, Engine, EngineOptions, Manifest, Phase};
+
+fn workspace(fx: &Fixture, main_rs: &str) {
+    let root = fx.path();
+    std::fs::create_dir_all(root.join("connector/src")).expect("mkdir");
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"connector\"]\nresolver = \"2\"\n",
+    )
+    .expect("w");
+    std::fs::write(
+        root.join("connector/Cargo.toml"),
+        "[package]\nname = \"connector\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[features]\ndefault = [\"binancefutures\"]\nbinancefutures = []\n",
+    )
+    .expect("w");
+    std::fs::write(root.join("connector/src/main.rs"), main_rs).expect("w");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_build_shows_the_cargo_error_and_a_fixed_one_produces_the_binary() {
+    let fx = Fixture::new("build");
+    workspace(&fx, "fn main() { let x: u32 = nope; }\n");
+    fx.sim_config("a.toml", "");
+    // No `binary` key: the connector is <root>/target/release/connector, found by walking up
+    // from the manifest to the workspace.
+    let manifest = fx.path().join("switchboard.toml");
+    std::fs::write(
+        &manifest,
+        "[defaults]\nfeatures = [\"binancefutures\"]\n\n[[connector]]\nname = \"build-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n\n[[connector]]\nname = \"build-b\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    )
+    .expect("w");
+    let m = Manifest::load(&manifest).expect("manifest");
+    assert_eq!(m.connectors[0].project_root, fx.path());
+    let h = Engine::start(
+        m,
+        EngineOptions {
+            autostart: false,
+            start_all: false,
+        },
+    )
+    .expect("engine");
+    // Both need the same binary: one shared build.
+    h.command("build-a", Command::Start).expect("start");
+    h.command("build-b", Command::Start).expect("start");
+    wait_phase(&h, "build-a", Phase::Building, 5.0).await;
+    let a = wait_phase(&h, "build-a", Phase::Failed, 120.0).await;
+    let b = wait_phase(&h, "build-b", Phase::Failed, 120.0).await;
+    assert!(a.detail.contains("error[E0425]"), "{}", a.detail);
+    assert_eq!(
+        a.detail.replace("build-a", "X"),
+        b.detail.replace("build-b", "X")
+    );
+    let log = std::fs::read_to_string(fx.log("build-a")).expect("log");
+    assert_eq!(log.matches("$ cargo build --release").count(), 1, "{log}");
+    assert!(log.contains("--features binancefutures"), "{log}");
+    assert!(
+        log.contains("cannot find value `nope`"),
+        "the cargo output is in the pane's log: {log}"
+    );
+
+    workspace(&fx, "fn main() {}\n");
+    h.command("build-a", Command::Build { force: false })
+        .expect("build");
+    let idle = wait_phase(&h, "build-a", Phase::Idle, 120.0).await;
+    assert_eq!(idle.detail, "build finished");
+    assert!(fx.path().join("target/release/connector").is_file());
+    h.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), h.await_shutdown())
+        .await
+        .expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_can_be_cancelled() {
+    let fx = Fixture::new("cancel");
+    // A build script that takes long enough to be cancelled mid-way.
+    workspace(&fx, "fn main() {}\n");
+    std::fs::write(
+        fx.path().join("connector/build.rs"),
+        "fn main() { std::thread::sleep(std::time::Duration::from_secs(60)); }\n",
+    )
+    .expect("w");
+    fx.sim_config("a.toml", "");
+    let manifest = fx.path().join("switchboard.toml");
+    std::fs::write(
+        &manifest,
+        "[[connector]]\nname = \"cancel-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    )
+    .expect("w");
+    let h = Engine::start(
+        Manifest::load(&manifest).expect("m"),
+        EngineOptions {
+            autostart: false,
+            start_all: false,
+        },
+    )
+    .expect("engine");
+    h.command("cancel-a", Command::Build { force: false })
+        .expect("build");
+    wait_phase(&h, "cancel-a", Phase::Building, 5.0).await;
+    // Wait until cargo is running the build script, then cancel.
+    let needle = fx.path().display().to_string();
+    assert!(
+        eventually(60.0, || build_script_running(&needle)),
+        "build script started"
+    );
+    h.command("cancel-a", Command::Stop).expect("stop");
+    let idle = wait_phase(&h, "cancel-a", Phase::Idle, 5.0).await;
+    assert!(idle.detail.contains("cancelled"), "{}", idle.detail);
+    assert!(
+        eventually(5.0, || !build_script_running(&needle)),
+        "cargo and its children are gone"
+    );
+    h.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), h.await_shutdown())
+        .await
+        .expect("shutdown");
+}
+
+fn build_script_running(needle: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten().any(|e| {
+                let exe = std::fs::read_link(e.path().join("exe")).unwrap_or_default();
+                let s = exe.display().to_string();
+                s.contains(needle) && s.contains("build-script-build")
+            })
+        })
+        .unwrap_or(false)
+}
