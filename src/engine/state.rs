@@ -343,7 +343,10 @@ impl ConnectorState {
                 self.begin_start(s, ctx, fx);
             }
             (Command::Stop, Phase::Starting | Phase::Ready) => {
-                let detail = format!("SIGTERM sent, SIGKILL in {}", secs(s.shutdown_timeout));
+                let detail = format!(
+                    "SIGTERM sent; SIGKILL after a {} grace",
+                    secs(s.shutdown_timeout)
+                );
                 self.begin_stop(s, StopReason::Operator, detail, ctx, fx);
             }
             (Command::Stop, Phase::Stopping) => {
@@ -660,10 +663,10 @@ impl ConnectorState {
         self.set_phase(
             Phase::Backoff,
             format!(
-                "restart in {} (attempt {}/{}); last: {msg}",
-                secs(delay),
+                "attempt {}/{} after a {} backoff; last: {msg}",
                 self.attempt,
-                p.max_attempts
+                p.max_attempts,
+                secs(delay)
             ),
             fx,
         );

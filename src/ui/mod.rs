@@ -246,3 +246,6 @@ async fn event_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod snapshot_tests;

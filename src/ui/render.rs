@@ -67,7 +67,7 @@ pub fn draw(f: &mut Frame, v: &View) {
     }
 }
 
-fn title<'a>(v: &View, s: &'a ConnectorSnapshot, focused: bool) -> Line<'a> {
+fn title<'a>(v: &View, s: &'a ConnectorSnapshot, focused: bool, width: u16) -> Line<'a> {
     let t = &v.theme;
     let name_style = if focused {
         t.focused()
@@ -95,6 +95,11 @@ fn title<'a>(v: &View, s: &'a ConnectorSnapshot, focused: bool) -> Line<'a> {
         spans.push(Span::styled(" adopted", t.dim()));
     }
     spans.push(Span::raw(" "));
+    // Narrow panes drop the exchange type first: the phase and the numbers matter more.
+    let wide: usize = spans.iter().map(|sp| sp.width()).sum();
+    if wide + 2 > width as usize {
+        spans.remove(2);
+    }
     Line::from(spans)
 }
 
@@ -121,7 +126,7 @@ fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorSnapshot, rect: R
     let mut block = Block::default()
         .borders(Borders::ALL)
         .border_style(if focused { t.focused() } else { t.unfocused() })
-        .title(title(v, s, focused));
+        .title(title(v, s, focused, rect.width));
     let mut marks = Vec::new();
     if pane.offset > 0 {
         marks.push(format!("↑{}", pane.offset));

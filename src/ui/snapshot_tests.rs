@@ -1,0 +1,229 @@
+//! Whole screens rendered into a `TestBackend` and compared with reviewed snapshots. The data
+//! is fixed (PIDs, durations relative to one instant), so nothing volatile reaches a snapshot.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use tokio::time::Instant;
+
+use super::app::{App, Dialog, UiCall};
+use super::keymap::Action;
+use super::render::{draw, View};
+use super::theme::Theme;
+use crate::connector_config::ConnectorType;
+use crate::engine::logs::Scrollback;
+use crate::{Command, ConnectorSnapshot, ExitStatus, Phase};
+
+fn snap(name: &str, phase: Phase, now: Instant) -> ConnectorSnapshot {
+    let running = phase.has_process();
+    ConnectorSnapshot {
+        name: name.into(),
+        kind: ConnectorType::BinanceFutures,
+        phase,
+        pid: running.then_some(4242),
+        started_at: running.then(|| now - Duration::from_secs(65)),
+        restarts: 2,
+        bots: 1,
+        last_exit: Some(ExitStatus::Code(1)),
+        detail: match phase {
+            Phase::Ready => "ready in 41 ms".into(),
+            Phase::Failed => "gave up after 20 restart attempts; last: exited (code 1)".into(),
+            Phase::Exited => "exited (code 1): thread 'main' panicked".into(),
+            Phase::Backoff => "attempt 3/20 after a 4.0 s backoff; last: exited (code 1)".into(),
+            Phase::Stopping => "SIGTERM sent; SIGKILL after a 5.0 s grace".into(),
+            Phase::Building => "building".into(),
+            Phase::Starting => "PID 4242: waiting for its iceoryx2 services".into(),
+            Phase::Stopped => "stopped cleanly (code 0)".into(),
+            Phase::Idle => String::new(),
+        },
+        deadline: matches!(phase, Phase::Stopping | Phase::Backoff | Phase::Starting)
+            .then(|| now + Duration::from_millis(3400)),
+        build_progress: (phase == Phase::Building).then_some((120, 345)),
+        degraded: false,
+        wanted: true,
+        adopted: false,
+    }
+}
+
+fn logs(n: usize, lines: usize) -> Vec<crate::engine::logs::SharedScrollback> {
+    (0..n)
+        .map(|i| {
+            let mut sb = Scrollback::new(100);
+            for k in 0..lines {
+                sb.push(format!(
+                    "\u{1b}[32m INFO\u{1b}[0m connector {i}: depth update BTCUSDT seq={k}"
+                ));
+            }
+            Arc::new(Mutex::new(sb))
+        })
+        .collect()
+}
+
+fn render(app: &App, snaps: &[ConnectorSnapshot], now: Instant, w: u16, h: u16) -> TestBackend {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    let view = View {
+        app,
+        snaps,
+        now,
+        theme: Theme { color: true },
+        console_widget: false,
+    };
+    t.draw(|f| draw(f, &view)).expect("draw");
+    t.backend().clone()
+}
+
+const ALL: [Phase; 9] = [
+    Phase::Idle,
+    Phase::Building,
+    Phase::Starting,
+    Phase::Ready,
+    Phase::Stopping,
+    Phase::Stopped,
+    Phase::Exited,
+    Phase::Backoff,
+    Phase::Failed,
+];
+
+#[test]
+fn every_phase() {
+    let now = Instant::now();
+    let snaps: Vec<_> = ALL
+        .iter()
+        .map(|p| snap(&format!("c-{p}"), *p, now))
+        .collect();
+    let app = App::new(logs(9, 20));
+    insta::assert_snapshot!(render(&app, &snaps, now, 200, 60));
+}
+
+#[test]
+fn three_connectors_at_80x24() {
+    let now = Instant::now();
+    let snaps = vec![
+        snap("bf", Phase::Ready, now),
+        snap("spot", Phase::Starting, now),
+        snap("bybit", Phase::Backoff, now),
+    ];
+    let app = App::new(logs(3, 20));
+    insta::assert_snapshot!(render(&app, &snaps, now, 80, 24));
+}
+
+#[test]
+fn twelve_connectors_at_80x24_use_the_list() {
+    let now = Instant::now();
+    let snaps: Vec<_> = (0..12)
+        .map(|i| snap(&format!("conn-{i:02}"), ALL[i % 9], now))
+        .collect();
+    let mut app = App::new(logs(12, 20));
+    app.focus = 3;
+    insta::assert_snapshot!(render(&app, &snaps, now, 80, 24));
+}
+
+#[test]
+fn help_overlay() {
+    let now = Instant::now();
+    let snaps = vec![snap("bf", Phase::Ready, now)];
+    let mut app = App::new(logs(1, 5));
+    app.update(Action::Help, &snaps);
+    insta::assert_snapshot!(render(&app, &snaps, now, 100, 30));
+}
+
+#[test]
+fn confirm_dialog_before_stopping_a_connector_with_bots() {
+    let now = Instant::now();
+    let snaps = vec![snap("bf", Phase::Ready, now)];
+    let mut app = App::new(logs(1, 5));
+    assert!(
+        app.update(Action::Stop, &snaps).is_empty(),
+        "nothing happens before y"
+    );
+    assert!(matches!(app.dialog, Some(Dialog::Confirm { .. })));
+    insta::assert_snapshot!(render(&app, &snaps, now, 80, 24));
+    assert_eq!(
+        app.update(Action::Yes, &snaps),
+        [UiCall::One(0, Command::Stop)]
+    );
+}
+
+#[test]
+fn quit_dialog() {
+    let now = Instant::now();
+    let snaps = vec![
+        snap("bf", Phase::Ready, now),
+        snap("spot", Phase::Stopped, now),
+    ];
+    let mut app = App::new(logs(2, 5));
+    assert!(app.update(Action::Quit, &snaps).is_empty());
+    insta::assert_snapshot!(render(&app, &snaps, now, 80, 24));
+    assert_eq!(app.update(Action::QuitDetach, &snaps), [UiCall::Detach]);
+}
+
+#[test]
+fn zoom_shows_the_focused_pane_alone() {
+    let now = Instant::now();
+    let snaps = vec![
+        snap("bf", Phase::Ready, now),
+        snap("spot", Phase::Failed, now),
+    ];
+    let mut app = App::new(logs(2, 30));
+    app.update(Action::FocusNext, &snaps);
+    app.update(Action::Zoom, &snaps);
+    insta::assert_snapshot!(render(&app, &snaps, now, 80, 24));
+}
+
+#[test]
+fn search_highlights_and_jumps() {
+    let now = Instant::now();
+    let snaps = vec![snap("bf", Phase::Ready, now)];
+    let mut app = App::new(logs(1, 60));
+    app.update(Action::SearchBegin, &snaps);
+    for c in "seq=1".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    app.update(Action::SearchSubmit, &snaps);
+    // The newest match is seq=19; n goes to older ones.
+    assert_eq!(app.panes[0].hit, Some(19));
+    app.update(Action::SearchNext, &snaps);
+    assert_eq!(app.panes[0].hit, Some(18));
+    app.update(Action::SearchPrev, &snaps);
+    assert_eq!(app.panes[0].hit, Some(19));
+    insta::assert_snapshot!(render(&app, &snaps, now, 80, 24));
+}
+
+#[test]
+fn clear_and_wrap() {
+    let now = Instant::now();
+    let snaps = vec![snap("bf", Phase::Ready, now)];
+    let logs = logs(1, 10);
+    let mut app = App::new(logs.clone());
+    app.update(Action::Clear, &snaps);
+    logs[0]
+        .lock()
+        .expect("lock")
+        .push(format!("after clear {}", "x".repeat(150)));
+    app.update(Action::Wrap, &snaps);
+    insta::assert_snapshot!(render(&app, &snaps, now, 80, 12));
+}
+
+#[test]
+fn no_color_renders_plain_text() {
+    let now = Instant::now();
+    let snaps = vec![snap("bf", Phase::Ready, now)];
+    let app = App::new(logs(1, 3));
+    let mut t = Terminal::new(TestBackend::new(60, 8)).expect("terminal");
+    let view = View {
+        app: &app,
+        snaps: &snaps,
+        now,
+        theme: Theme { color: false },
+        console_widget: false,
+    };
+    t.draw(|f| draw(f, &view)).expect("draw");
+    let buf = t.backend().buffer();
+    let colored = buf
+        .content()
+        .iter()
+        .any(|c| c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset);
+    assert!(!colored, "NO_COLOR: no cell has a colour");
+}
