@@ -1,0 +1,239 @@
+//! End to end: the real `switchboard` binary in a real pseudo-terminal, real sim-connectors and a
+//! real bot. Keys are typed into the terminal; the screen is read back through a vt100 emulator
+//! and the processes are checked in /proc.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+
+struct Tui {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    writer: Box<dyn Write + Send>,
+    screen: Arc<Mutex<vt100::Parser>>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Tui {
+    fn start(fx: &Fixture, rows: u16, cols: u16) -> Tui {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("openpty");
+        let mut cmd = CommandBuilder::new(SWITCHBOARD);
+        cmd.arg("--manifest");
+        cmd.arg(fx.path().join("switchboard.toml"));
+        cmd.cwd(fx.path());
+        cmd.env("TERM", "xterm-256color");
+        let child = pair
+            .slave
+            .spawn_command(cmd)
+            .expect("spawn switchboard in a pty");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let writer = pair.master.take_writer().expect("writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let s = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s.lock().expect("screen").process(&buf[..n]);
+            }
+        });
+        Tui {
+            child,
+            writer,
+            screen,
+            _master: pair.master,
+        }
+    }
+
+    fn text(&self) -> String {
+        self.screen.lock().expect("screen").screen().contents()
+    }
+
+    fn press(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).expect("type");
+        self.writer.flush().expect("flush");
+        // Give the console a moment between keys (an Esc followed at once by a key would be
+        // read as Alt+key by any terminal application).
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn wait_for(&self, what: &str, secs: f64, pred: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        let ok = eventually(secs, || {
+            last = self.text();
+            pred(&last)
+        });
+        assert!(ok, "screen never showed {what}; last screen:\n{last}");
+        last
+    }
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn status_pid(fx: &Fixture, name: &str) -> Option<i32> {
+    let out = std::process::Command::new(SWITCHBOARD)
+        .args(["status", "--json", "--manifest"])
+        .arg(fx.path().join("switchboard.toml"))
+        .output()
+        .expect("status");
+    let rows: Vec<switchboard::StatusJson> = serde_json::from_slice(&out.stdout).expect("json");
+    rows.into_iter()
+        .find(|r| r.name == name)
+        .and_then(|r| r.pid)
+}
+
+/// The title line of `name`'s pane.
+fn title_of<'a>(screen: &'a str, name: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.contains(&format!(" {name} ")))
+        .unwrap_or("")
+}
+
+#[test]
+fn keys_drive_real_connectors_through_a_real_terminal() {
+    let fx = Fixture::new("tui");
+    fx.sim_config("a.toml", "lines_per_sec = 5.0");
+    fx.manifest(
+        "autostart = false\nshutdown_timeout = 2.0",
+        "[[connector]]\nname = \"tui-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n\n[[connector]]\nname = \"tui-b\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    );
+    let mut tui = Tui::start(&fx, 40, 120);
+    let s = tui.wait_for("both panes", 10.0, |s| {
+        s.contains("tui-a") && s.contains("tui-b")
+    });
+    assert!(title_of(&s, "tui-a").contains("IDLE"), "{s}");
+    assert!(s.contains("? help"), "the footer shows the keys");
+
+    // s: start the focused connector.
+    tui.press("s");
+    let s = tui.wait_for("tui-a ready", 15.0, |s| {
+        title_of(s, "tui-a").contains("READY")
+    });
+    assert!(
+        title_of(&s, "tui-b").contains("IDLE"),
+        "only the focused one started"
+    );
+    let pid1 = status_pid(&fx, "tui-a").expect("pid");
+    assert!(alive(pid1));
+
+    // A bot attaches: the title counts it, and stopping asks first.
+    let mut bot = fx.bot("tui-a");
+    tui.wait_for("bots 1", 10.0, |s| title_of(s, "tui-a").contains("bots 1"));
+    tui.press("x");
+    tui.wait_for("the confirmation", 5.0, |s| {
+        s.contains("Stop tui-a?") && s.contains("bot(s) attached")
+    });
+    assert!(alive(pid1), "nothing happens before y");
+    tui.press("n");
+    tui.wait_for("the dialog closed", 5.0, |s| !s.contains("Stop tui-a?"));
+    assert!(alive(pid1), "n keeps it running");
+    tui.press("x");
+    tui.wait_for("the confirmation", 5.0, |s| s.contains("Stop tui-a?"));
+    tui.press("y");
+    tui.wait_for("tui-a stopped", 10.0, |s| {
+        title_of(s, "tui-a").contains("STOPPED")
+    });
+    assert!(eventually(5.0, || !alive(pid1)), "stopped means no process");
+
+    // r: restart (the bot is still attached, so it asks); a new process comes up.
+    tui.press("s");
+    tui.wait_for("tui-a ready again", 15.0, |s| {
+        title_of(s, "tui-a").contains("READY")
+    });
+    let pid2 = status_pid(&fx, "tui-a").expect("pid");
+    tui.wait_for("bots 1", 10.0, |s| title_of(s, "tui-a").contains("bots 1"));
+    tui.press("r");
+    tui.wait_for("the confirmation", 5.0, |s| s.contains("Restart tui-a?"));
+    tui.press("y");
+    assert!(eventually(15.0, || status_pid(&fx, "tui-a").is_some_and(|p| p != pid2)));
+    tui.wait_for("ready after restart", 15.0, |s| {
+        title_of(s, "tui-a").contains("READY")
+    });
+    let pid3 = status_pid(&fx, "tui-a").expect("pid");
+    assert!(!alive(pid2));
+    let _ = bot.kill();
+    let _ = bot.wait();
+
+    // z: zoom shows the focused pane alone; z again restores the grid.
+    tui.press("z");
+    tui.wait_for("zoomed", 5.0, |s| {
+        s.contains("tui-a") && !s.contains("tui-b")
+    });
+    tui.press("z");
+    tui.wait_for("unzoomed", 5.0, |s| {
+        s.contains("tui-a") && s.contains("tui-b")
+    });
+
+    // Tab moves focus; the help overlay opens and closes.
+    tui.press("?");
+    tui.wait_for("help", 5.0, |s| s.contains("keys (Esc or ? to close)"));
+    tui.press("?");
+    tui.wait_for("help closed", 5.0, |s| {
+        !s.contains("keys (Esc or ? to close)")
+    });
+
+    // q asks because tui-a runs; s stops all and quits.
+    tui.press("q");
+    tui.wait_for("the quit dialog", 5.0, |s| {
+        s.contains("1 connector(s) still running")
+    });
+    tui.press("s");
+    let exited = eventually(15.0, || matches!(tui.child.try_wait(), Ok(Some(_))));
+    assert!(
+        exited,
+        "switchboard quits after stopping all; screen:\n{}",
+        tui.text()
+    );
+    let status = tui.child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    assert!(!alive(pid3), "quit with s leaves no connector behind");
+}
+
+#[test]
+fn detach_leaves_connectors_running_and_logging() {
+    let fx = Fixture::new("detach");
+    fx.sim_config("a.toml", "lines_per_sec = 20.0");
+    fx.manifest(
+        "",
+        "[[connector]]\nname = \"dt-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    );
+    let mut tui = Tui::start(&fx, 30, 100);
+    tui.wait_for("dt-a ready (autostart)", 15.0, |s| {
+        title_of(s, "dt-a").contains("READY")
+    });
+    let pid = status_pid(&fx, "dt-a").expect("pid");
+    tui.press("q");
+    tui.wait_for("the quit dialog", 5.0, |s| s.contains("still running"));
+    tui.press("d");
+    assert!(eventually(10.0, || matches!(
+        tui.child.try_wait(),
+        Ok(Some(_))
+    )));
+    assert!(alive(pid), "detach leaves the connector running");
+    let log = fx.log("dt-a");
+    let size = std::fs::metadata(&log).expect("log").len();
+    assert!(eventually(5.0, || std::fs::metadata(&log)
+        .map(|m| m.len() > size)
+        .unwrap_or(false)));
+    // The fixture kills it on drop.
+}
