@@ -329,6 +329,7 @@ pub fn demo(headless: bool) -> u8 {
         .unwrap_or(false);
     if !running {
         let _ = std::fs::remove_dir_all(&dir);
+        crate::demo::remove_shm();
     }
     code
 }

@@ -36,8 +36,30 @@ pub fn sim_binary() -> Result<PathBuf, String> {
         })
 }
 
-/// Writes the demo manifest and configs into `dir` and loads it.
+/// The shared-memory name prefix of this demo's iceoryx2 world.
+pub fn shm_prefix() -> String {
+    format!("sbdemo{}_", std::process::id())
+}
+
+/// Removes what the demo left in /dev/shm (a connector that panics on SIGTERM, as the real one
+/// does, leaves its segments behind). Call only when none of its connectors runs.
+pub fn remove_shm() {
+    let prefix = shm_prefix();
+    if let Ok(entries) = std::fs::read_dir("/dev/shm") {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Writes the demo manifest and configs into `dir` and loads it. The demo gets its own iceoryx2
+/// world (`dir/config/iceoryx2.toml`: root and shm prefix of its own), so two demos, or a demo
+/// and real connectors, never collide on a name.
 pub fn prepare(dir: &Path, sim: &Path) -> Result<Manifest, String> {
+    crate::engine::ipc::write_private_config(dir, &dir.join("iceoryx2"), &shm_prefix())
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     for (name, text) in CONFIGS {
         std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.display()))?;
     }

@@ -86,6 +86,7 @@ fn title<'a>(v: &View, s: &'a ConnectorSnapshot, focused: bool, width: u16) -> L
     if let Some(pid) = s.pid {
         spans.push(Span::styled(format!(" pid {pid}"), t.dim()));
     }
+    let uptime_at = spans.len();
     if let Some(up) = s.uptime(v.now) {
         spans.push(Span::styled(format!(" up {}", short_duration(up)), t.dim()));
     }
@@ -95,10 +96,14 @@ fn title<'a>(v: &View, s: &'a ConnectorSnapshot, focused: bool, width: u16) -> L
         spans.push(Span::styled(" adopted", t.dim()));
     }
     spans.push(Span::raw(" "));
-    // Narrow panes drop the exchange type first: the phase and the numbers matter more.
-    let wide: usize = spans.iter().map(|sp| sp.width()).sum();
-    if wide + 2 > width as usize {
-        spans.remove(2);
+    // Narrow panes drop the exchange type, then the uptime: phase, PID, restarts and bots
+    // matter more.
+    let width_of = |sp: &[Span]| sp.iter().map(|x| x.width()).sum::<usize>() + 2;
+    if width_of(&spans) > width as usize {
+        spans[2] = Span::raw(" ");
+    }
+    if width_of(&spans) > width as usize && s.uptime(v.now).is_some() {
+        spans.remove(uptime_at);
     }
     Line::from(spans)
 }
