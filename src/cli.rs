@@ -116,6 +116,19 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
             }
         };
         let mut transitions = handle.subscribe();
+        // Where each connector stands before anything is started: adopted, gone, at rest.
+        for c in handle.health().connectors {
+            print_transition(
+                &crate::Transition {
+                    ts: crate::engine::logs::humantime_now(),
+                    name: c.name.clone(),
+                    phase: c.phase,
+                    pid: c.pid,
+                    detail: c.detail.clone(),
+                },
+                json,
+            );
+        }
         if let Err(e) = handle.start_selected() {
             eprintln!("error: {e}");
             return EXIT_FAILURE;
@@ -332,4 +345,82 @@ pub fn demo(headless: bool) -> u8 {
         crate::demo::remove_shm();
     }
     code
+}
+
+/// `switchboard start|stop|restart|build NAME`: through the running console's control socket
+/// when one runs, else directly (a short-lived engine that adopts what runs, acts, and detaches).
+pub fn act(path: &Path, action: &str, name: &str) -> u8 {
+    use crate::engine::control;
+    let manifest = match load(path) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let Some(cmd) = control::parse_action(action) else {
+        eprintln!("error: unknown action '{action}'");
+        return EXIT_USAGE;
+    };
+    if manifest.connector(name).is_none() {
+        let names: Vec<&str> = manifest
+            .connectors
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        eprintln!(
+            "error: {}: no connector named '{name}'; the manifest has: {}",
+            manifest.path.display(),
+            names.join(", ")
+        );
+        return EXIT_USAGE;
+    }
+    init_stderr_logging();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let state_dir = manifest.console.state_dir.clone();
+    let reply = rt.block_on(async move {
+        if let Some(pid) = store::lock_holder(&state_dir) {
+            let req = control::Request {
+                action: action.to_string(),
+                name: name.to_string(),
+            };
+            return match control::send(&state_dir, &req).await {
+                Ok(reply) => reply,
+                Err(e) => control::Reply {
+                    code: EXIT_FAILURE,
+                    message: format!(
+                        "the console (PID {pid}) holds {} but its control socket {} did not answer: {e}",
+                        state_dir.display(),
+                        control::socket_path(&state_dir).display()
+                    ),
+                },
+            };
+        }
+        let handle = match Engine::start(
+            manifest,
+            EngineOptions {
+                autostart: false,
+                start_all: false,
+            },
+        ) {
+            Ok(h) => h,
+            Err(e) => {
+                return control::Reply {
+                    code: EXIT_FAILURE,
+                    message: e.to_string(),
+                }
+            }
+        };
+        let reply = control::execute(&handle, name, cmd).await;
+        // Leave whatever runs running; a console opened later adopts it.
+        handle.detach();
+        handle.await_shutdown().await;
+        reply
+    });
+    if reply.code == EXIT_OK {
+        println!("{}", reply.message);
+    } else {
+        eprintln!("error: {}", reply.message);
+    }
+    reply.code
 }

@@ -41,6 +41,26 @@ enum Cmd {
     },
     /// Validate the manifest and every connector config.
     Check,
+    /// Start a connector (through the running console, or directly).
+    Start {
+        /// The connector's name.
+        name: String,
+    },
+    /// Stop a connector: SIGTERM, then SIGKILL after its shutdown_timeout.
+    Stop {
+        /// The connector's name.
+        name: String,
+    },
+    /// Restart a connector.
+    Restart {
+        /// The connector's name.
+        name: String,
+    },
+    /// Build a connector's binary with cargo.
+    Build {
+        /// The connector's name.
+        name: String,
+    },
     /// The TUI on an embedded manifest of three simulated connectors.
     Demo {
         /// No TUI: run the demo as `run --headless` would.
@@ -56,6 +76,10 @@ fn main() -> ExitCode {
         Some(Cmd::Status { json }) => cli::status(&args.manifest, json),
         Some(Cmd::Check) => cli::check(&args.manifest),
         Some(Cmd::Demo { headless }) => cli::demo(headless),
+        Some(Cmd::Start { name }) => cli::act(&args.manifest, "start", &name),
+        Some(Cmd::Stop { name }) => cli::act(&args.manifest, "stop", &name),
+        Some(Cmd::Restart { name }) => cli::act(&args.manifest, "restart", &name),
+        Some(Cmd::Build { name }) => cli::act(&args.manifest, "build", &name),
         None => cli::tui(&args.manifest),
     };
     ExitCode::from(code)

@@ -161,7 +161,7 @@ impl ConnectorRunner {
         };
         match child.exited.try_recv() {
             Ok(status) => {
-                self.last_exit = Some(status);
+                self.last_exit = status;
                 self.child = None;
                 false
             }
@@ -184,11 +184,11 @@ impl ConnectorRunner {
         let _ = logs::write_marker(&self.log, "stop: SIGTERM sent by switchboard");
         child.signal(Sig::Term);
         let status = match tokio::time::timeout(timeout, &mut child.exited).await {
-            Ok(s) => s.ok(),
+            Ok(s) => s.ok().flatten(),
             Err(_) => {
                 let _ = logs::write_marker(&self.log, "stop: SIGKILL after timeout");
                 child.signal(Sig::Kill);
-                (&mut child.exited).await.ok()
+                (&mut child.exited).await.ok().flatten()
             }
         };
         self.last_exit = status;

@@ -18,6 +18,21 @@ pub fn new_session(cmd: &mut tokio::process::Command) {
     }
 }
 
+/// A pidfd for `pid`, registered with the tokio reactor: it becomes readable when the process
+/// ends. Must be called inside a tokio runtime.
+pub fn async_pidfd(pid: i32) -> std::io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    let raw =
+        Pid::from_raw(pid).ok_or_else(|| std::io::Error::other(format!("invalid PID {pid}")))?;
+    let fd = pidfd_open(raw, PidfdFlags::NONBLOCK).map_err(std::io::Error::from)?;
+    // SAFETY: the OwnedFd moves into the AsyncFd, which owns it for its whole life; nothing else
+    // closes or replaces that descriptor.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}
+
 /// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None if
 /// the process does not exist.
 pub fn process_start_ticks(pid: i32) -> Option<u64> {

@@ -237,3 +237,73 @@ fn detach_leaves_connectors_running_and_logging() {
         .unwrap_or(false)));
     // The fixture kills it on drop.
 }
+
+#[test]
+fn restart_name_from_the_command_line_updates_the_running_tui() {
+    let fx = Fixture::new("tuictl");
+    fx.sim_config("a.toml", "");
+    fx.manifest(
+        "",
+        "[[connector]]\nname = \"ctl-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    );
+    let tui = Tui::start(&fx, 30, 100);
+    tui.wait_for("ctl-a ready", 15.0, |s| {
+        title_of(s, "ctl-a").contains("READY")
+    });
+    let pid = status_pid(&fx, "ctl-a").expect("pid");
+    let out = std::process::Command::new(SWITCHBOARD)
+        .args(["restart", "ctl-a", "--manifest"])
+        .arg(fx.path().join("switchboard.toml"))
+        .output()
+        .expect("restart");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_pid = status_pid(&fx, "ctl-a").expect("pid");
+    assert_ne!(new_pid, pid);
+    tui.wait_for("the pane shows the new process", 10.0, |s| {
+        let t = title_of(s, "ctl-a");
+        t.contains("READY") && t.contains(&format!("pid {new_pid}")) && t.contains("↻1")
+    });
+}
+
+#[test]
+fn a_closed_terminal_detaches_and_connectors_keep_logging() {
+    let fx = Fixture::new("hup");
+    fx.sim_config("a.toml", "lines_per_sec = 20.0");
+    fx.manifest(
+        "",
+        "[[connector]]\nname = \"hup-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    );
+    let mut tui = Tui::start(&fx, 30, 100);
+    tui.wait_for("hup-a ready", 15.0, |s| {
+        title_of(s, "hup-a").contains("READY")
+    });
+    let pid = status_pid(&fx, "hup-a").expect("pid");
+    // The terminal goes away (closed window, dropped SSH link): the console gets SIGHUP.
+    let console = tui.child.process_id().expect("console pid") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(console),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("sighup");
+    assert!(
+        eventually(10.0, || matches!(tui.child.try_wait(), Ok(Some(_)))),
+        "the console left"
+    );
+    assert!(alive(pid), "the connector did not go with it");
+    let log = fx.log("hup-a");
+    let size = std::fs::metadata(&log).expect("log").len();
+    assert!(eventually(5.0, || std::fs::metadata(&log)
+        .map(|m| m.len() > size)
+        .unwrap_or(false)));
+    // A new console takes it over.
+    let tui2 = Tui::start(&fx, 30, 100);
+    tui2.wait_for("adopted", 15.0, |s| {
+        let t = title_of(s, "hup-a");
+        t.contains("READY") && t.contains("adopted") && t.contains(&format!("pid {pid}"))
+    });
+}

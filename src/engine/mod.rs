@@ -2,7 +2,9 @@
 //! events (commands, exits, probes, timers, builds) and carries out the effects it returns.
 //! Front ends talk to it through a cloneable [`EngineHandle`].
 
+pub mod adopt;
 pub mod build;
+pub mod control;
 pub mod ipc;
 pub mod logs;
 pub mod phase;
@@ -282,11 +284,13 @@ impl Engine {
             });
         }
         let watcher = watch_logs(&state_dir.join("logs"), wakes);
+        take_over(&state_dir, &mut slots, &tx);
 
         let names: Vec<String> = manifest.connectors.iter().map(|c| c.name.clone()).collect();
         let initial = Arc::new(slots.iter().map(snapshot_of).collect::<Vec<_>>());
         let (snap_tx, snap_rx) = watch::channel(initial);
 
+        let control_dir = state_dir.clone();
         let mut rt = Runtime {
             slots,
             tx: tx.clone(),
@@ -304,6 +308,7 @@ impl Engine {
             .filter(|(_, c)| options.start_all || (options.autostart && c.autostart))
             .map(|(i, _)| i)
             .collect();
+        rt.persist();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(64);
             loop {
@@ -334,7 +339,7 @@ impl Engine {
             let _ = done_tx.send(true);
         });
 
-        Ok(EngineHandle {
+        let handle = EngineHandle {
             tx,
             names: Arc::new(names),
             snapshots: snap_rx,
@@ -342,7 +347,108 @@ impl Engine {
             done: done_rx,
             scrollbacks: Arc::new(scrollbacks),
             autostart: Arc::new(autostart),
-        })
+        };
+        if let Err(e) = control::serve(&control_dir, handle.clone()) {
+            tracing::warn!(
+                "control socket {}: {e}; `switchboard start|stop NAME` will not reach this console",
+                control::socket_path(&control_dir).display()
+            );
+        }
+        Ok(handle)
+    }
+}
+
+/// Applies the previous console's `state.json` to the fresh slots: adopts what still runs and
+/// is verifiably ours, reports the rest truthfully.
+fn take_over(state_dir: &std::path::Path, slots: &mut [Slot], tx: &mpsc::UnboundedSender<Msg>) {
+    let previous = match store::read_state(state_dir) {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!("ignoring the previous state: {e}");
+            return;
+        }
+    };
+    let now = Instant::now();
+    for (idx, slot) in slots.iter_mut().enumerate() {
+        let Some(rec) = previous
+            .connectors
+            .iter()
+            .find(|r| r.name == slot.spec.name)
+        else {
+            continue;
+        };
+        match adopt::verdict(&previous, rec, &slot.spec) {
+            adopt::Verdict::Adopt { pid, start_ticks } => match process::adopt(pid) {
+                Ok(handle) => {
+                    slot.state = ConnectorState::adopted(pid, rec.restarts, now);
+                    if let Some(started) = rec.started_unix {
+                        // Uptime continues from the original start.
+                        let age = (store::unix_now() - started).max(0.0);
+                        slot.state.started_at =
+                            now.checked_sub(std::time::Duration::from_secs_f64(age));
+                    }
+                    slot.child = Some(handle.signaller());
+                    slot.start_ticks = Some(start_ticks);
+                    slot.started_unix = rec.started_unix;
+                    slot.adopted = true;
+                    slot.wanted = true;
+                    let _ = logs::write_marker(
+                        &slot.log,
+                        &format!("adopt: PID {pid} taken over by a new console"),
+                    );
+                    tracing::info!(connector = %slot.spec.name, pid, "adopted from the previous console");
+                    let tx = tx.clone();
+                    let log = slot.log.clone();
+                    let secrets = slot.spec.secrets.clone();
+                    tokio::spawn(async move {
+                        let status = handle.exited.await.ok().flatten();
+                        let (summary, _) = logs::exit_summary(&log);
+                        let _ = tx.send(Msg::Exited {
+                            idx,
+                            pid,
+                            ev: Event::Exited {
+                                status,
+                                summary: summary
+                                    .map(|s| crate::connector_config::mask_secrets(&s, &secrets)),
+                                send_error: false,
+                            },
+                        });
+                    });
+                }
+                Err(e) => {
+                    slot.state = ConnectorState::gone(
+                        format!("process {pid} could not be watched ({e}); not adopted"),
+                        rec.restarts,
+                        rec.last_exit,
+                    );
+                }
+            },
+            adopt::Verdict::Gone(why) => {
+                slot.state = ConnectorState::gone(why, rec.restarts, rec.last_exit);
+            }
+            adopt::Verdict::Unverified(why) => {
+                slot.state =
+                    ConnectorState::restored(Phase::Failed, why, rec.restarts, rec.last_exit);
+            }
+            adopt::Verdict::AtRest => {
+                let phase = match rec.phase {
+                    Phase::Stopped | Phase::Exited | Phase::Failed | Phase::Idle => rec.phase,
+                    // A build, start or backoff the previous console did not finish.
+                    Phase::Building
+                    | Phase::Starting
+                    | Phase::Ready
+                    | Phase::Stopping
+                    | Phase::Backoff => Phase::Idle,
+                };
+                slot.state = ConnectorState::restored(
+                    phase,
+                    rec.detail.clone(),
+                    rec.restarts,
+                    rec.last_exit,
+                );
+            }
+        }
     }
 }
 
@@ -682,7 +788,7 @@ impl Runtime {
                 start_ticks: handle.start_ticks,
                 signaller: handle.signaller(),
             });
-            let status = handle.exited.await.unwrap_or(phase::ExitStatus::Signal(0));
+            let status = handle.exited.await.ok().flatten();
             let (summary, send_error) = if spawn_spec.log.is_some() {
                 logs::exit_summary(&log)
             } else {

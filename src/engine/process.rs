@@ -36,8 +36,9 @@ pub struct ChildHandle {
     /// Process start time from /proc (clock ticks since boot), to recognise it later.
     pub start_ticks: Option<u64>,
     signals: mpsc::UnboundedSender<Sig>,
-    /// Resolves once, when the child has been reaped.
-    pub exited: oneshot::Receiver<ExitStatus>,
+    /// Resolves once, when the process has ended: its status for our own child, None for an
+    /// adopted process (only its parent could know).
+    pub exited: oneshot::Receiver<Option<ExitStatus>>,
 }
 
 impl ChildHandle {
@@ -114,7 +115,51 @@ pub fn spawn(spec: &SpawnSpec) -> std::io::Result<ChildHandle> {
                 ExitStatus::Signal(0)
             }
         };
-        let _ = exit_tx.send(status);
+        let _ = exit_tx.send(Some(status));
+    });
+    Ok(ChildHandle {
+        pid,
+        start_ticks,
+        signals: sig_tx,
+        exited: exit_rx,
+    })
+}
+
+/// Takes over a connector started by an earlier console (not our child). Its exit is watched
+/// through a pidfd (readable when the process ends; no polling). Signals go to its process group
+/// only while the pidfd says it is alive; the pidfd itself pins the identity of the process.
+pub fn adopt(pid: i32) -> std::io::Result<ChildHandle> {
+    let afd = crate::sys::async_pidfd(pid)?;
+    let start_ticks = crate::sys::process_start_ticks(pid);
+    let (sig_tx, mut sig_rx) = mpsc::unbounded_channel::<Sig>();
+    let (exit_tx, exit_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                ready = afd.readable() => {
+                    if let Ok(mut guard) = ready {
+                        guard.retain_ready();
+                    }
+                    break;
+                }
+                Some(sig) = sig_rx.recv() => {
+                    let signal = match sig {
+                        Sig::Term => rustix::process::Signal::TERM,
+                        Sig::Kill => rustix::process::Signal::KILL,
+                    };
+                    // pidfd_send_signal reaches exactly this process (never a reused PID); the
+                    // group signal follows only if that succeeded, i.e. it is still alive.
+                    if rustix::process::pidfd_send_signal(afd.get_ref(), signal).is_ok() {
+                        let group = match sig {
+                            Sig::Term => Signal::SIGTERM,
+                            Sig::Kill => Signal::SIGKILL,
+                        };
+                        let _ = killpg(Pid::from_raw(pid), group);
+                    }
+                }
+            }
+        }
+        let _ = exit_tx.send(None);
     });
     Ok(ChildHandle {
         pid,

@@ -82,7 +82,8 @@ pub enum Event {
     /// The process ended. `summary` is its last meaningful output line; `send_error` is true
     /// when its output shows the `SendError` panic that the real connector produces after SIGTERM.
     Exited {
-        status: ExitStatus,
+        /// None when it cannot be known (an adopted process is not our child).
+        status: Option<ExitStatus>,
         summary: Option<String>,
         send_error: bool,
     },
@@ -211,6 +212,28 @@ impl ConnectorState {
             detail: "adopted from a previous console; its exit status will not be known".into(),
             ..ConnectorState::default()
         }
+    }
+
+    /// A connector restored at rest from a previous console's record.
+    pub fn restored(
+        phase: Phase,
+        detail: String,
+        restarts: u32,
+        last_exit: Option<ExitStatus>,
+    ) -> ConnectorState {
+        ConnectorState {
+            phase,
+            restarts,
+            last_exit,
+            detail,
+            ..ConnectorState::default()
+        }
+    }
+
+    /// A connector whose recorded process is gone (or whose PID now belongs to another
+    /// process): shown as exited with why, never silently reset to idle.
+    pub fn gone(detail: String, restarts: u32, last_exit: Option<ExitStatus>) -> ConnectorState {
+        ConnectorState::restored(Phase::Exited, detail, restarts, last_exit)
     }
 
     /// Applies `event` and returns the effects to carry out, in order.
@@ -554,7 +577,7 @@ impl ConnectorState {
     fn on_exit(
         &mut self,
         s: &Settings,
-        status: ExitStatus,
+        status: Option<ExitStatus>,
         summary: Option<String>,
         send_error: bool,
         ctx: Ctx,
@@ -562,30 +585,34 @@ impl ConnectorState {
     ) {
         self.pid = None;
         self.bots = 0;
-        self.last_exit = Some(status);
+        self.last_exit = status;
         let said = summary.map(|l| format!(": {l}")).unwrap_or_default();
+        let status_text = match status {
+            Some(st) => st.to_string(),
+            None => "exit status unknown: adopted process".to_string(),
+        };
         match self.phase {
             Phase::Stopping => {
-                fx.push(Effect::Marker(format!("exit: {status} after stop")));
+                fx.push(Effect::Marker(format!("exit: {status_text} after stop")));
                 if self.stop_reason == StopReason::StartupTimeout {
                     let msg = format!(
-                        "not ready in {}: stopped ({status}). It ran but no iceoryx2 node with its PID appeared; check the iceoryx2 version (0.6.1) and config location (project root/config/iceoryx2.toml), and that /dev/shm has room (ToBot is ~1.1 GB sparse)",
+                        "not ready in {}: stopped ({status_text}). It ran but no iceoryx2 node with its PID appeared; check the iceoryx2 version (0.6.1) and config location (project root/config/iceoryx2.toml), and that /dev/shm has room (ToBot is ~1.1 GB sparse)",
                         secs(s.startup_timeout)
                     );
                     self.count_failure_then(s, msg, ctx, fx);
                     return;
                 }
                 let how = match (status, send_error, self.killed) {
-                    (_, _, true) => format!("killed by the operator ({status})"),
-                    (ExitStatus::Code(0), _, false) => "stopped cleanly (code 0)".to_string(),
-                    (ExitStatus::Code(1), true, false) => {
+                    (_, _, true) => format!("killed by the operator ({status_text})"),
+                    (Some(ExitStatus::Code(0)), _, false) => "stopped cleanly (code 0)".to_string(),
+                    (Some(ExitStatus::Code(1)), true, false) => {
                         "stopped (code 1: SendError panic after SIGTERM, a normal stop)".to_string()
                     }
-                    (ExitStatus::Signal(9), _, false) => format!(
+                    (Some(ExitStatus::Signal(9)), _, false) => format!(
                         "stopped by SIGKILL after {} (SIGTERM was ignored)",
                         secs(s.shutdown_timeout)
                     ),
-                    (other, _, false) => format!("stopped ({other}){said}"),
+                    (_, _, false) => format!("stopped ({status_text}){said}"),
                 };
                 if self.pending == Pending::Start {
                     self.restarts += 1;
@@ -595,14 +622,14 @@ impl ConnectorState {
                 }
             }
             Phase::Starting | Phase::Ready => {
-                fx.push(Effect::Marker(format!("exit: {status} on its own")));
+                fx.push(Effect::Marker(format!("exit: {status_text} on its own")));
                 let was_ready = self.phase == Phase::Ready;
                 let when = if was_ready {
                     "exited"
                 } else {
                     "died before it was ready"
                 };
-                let msg = format!("{when} ({status}){said}");
+                let msg = format!("{when} ({status_text}){said}");
                 self.set_phase(Phase::Exited, msg.clone(), fx);
                 self.count_failure_then(s, msg, ctx, fx);
             }

@@ -55,7 +55,7 @@ impl M {
     }
     fn exit(&mut self, status: ExitStatus) -> Vec<Effect> {
         self.ev(Event::Exited {
-            status,
+            status: Some(status),
             summary: Some("boom".into()),
             send_error: false,
         })
@@ -246,7 +246,7 @@ async fn senderror_after_sigterm_is_a_normal_stop() {
     m.ready();
     m.cmd(Command::Stop);
     let fx = m.ev(Event::Exited {
-        status: ExitStatus::Code(1),
+        status: Some(ExitStatus::Code(1)),
         summary: None,
         send_error: true,
     });
@@ -495,4 +495,32 @@ async fn commands_at_rest_do_nothing() {
     assert!(m.cmd(Command::Kill).is_empty());
     m.ready();
     assert!(m.cmd(Command::Start).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_adopted_connector_exits_with_an_unknown_status_and_is_restarted() {
+    let mut m = M::new();
+    m.st = ConnectorState::adopted(77, 4, Instant::now());
+    assert_eq!(m.st.phase, Phase::Ready);
+    let fx = m.ev(Event::Exited {
+        status: None,
+        summary: None,
+        send_error: false,
+    });
+    assert_eq!(phases(&fx), [Phase::Exited, Phase::Backoff]);
+    assert_eq!(m.st.last_exit, None, "an unknown status is not invented");
+    assert!(
+        m.st.detail.contains("exit status unknown"),
+        "{}",
+        m.st.detail
+    );
+    assert_eq!(m.st.restarts, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gone_connector_is_exited_and_can_be_started() {
+    let mut m = M::new();
+    m.st = ConnectorState::gone("process 5 is gone".into(), 1, None);
+    assert_eq!(m.st.phase, Phase::Exited);
+    assert_eq!(phases(&m.cmd(Command::Start)), [Phase::Starting]);
 }

@@ -1,0 +1,302 @@
+//! Connectors outlive the console: re-adoption, the truth about the past, and acting from the
+//! command line with and without a running console. Real processes, real signals, real iceoryx2.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use switchboard::engine::store;
+use switchboard::{Phase, StatusJson};
+
+fn sb(fx: &Fixture, args: &[&str]) -> std::process::Output {
+    Command::new(SWITCHBOARD)
+        .args(args)
+        .arg("--manifest")
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir(fx.path())
+        .output()
+        .expect("run switchboard")
+}
+
+fn status(fx: &Fixture) -> Vec<StatusJson> {
+    let out = sb(fx, &["status", "--json"]);
+    serde_json::from_slice(&out.stdout).expect("status json")
+}
+
+fn headless(fx: &Fixture) -> std::process::Child {
+    Command::new(SWITCHBOARD)
+        .args(["run", "--headless", "--manifest"])
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir(fx.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("headless")
+}
+
+fn connector(name: &str) -> String {
+    format!("[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n")
+}
+
+fn wait_status(fx: &Fixture, secs: f64, pred: impl Fn(&StatusJson) -> bool) -> StatusJson {
+    let mut last = None;
+    let ok = eventually(secs, || {
+        let s = status(fx).remove(0);
+        let hit = pred(&s);
+        last = Some(s);
+        hit
+    });
+    assert!(ok, "status never matched; last: {last:?}");
+    last.expect("status")
+}
+
+#[test]
+fn a_new_console_adopts_what_a_killed_one_left_and_stop_name_stops_it() {
+    let fx = Fixture::new("adopt");
+    fx.sim_config("a.toml", "lines_per_sec = 20.0");
+    fx.manifest("", &connector("ad-a"));
+    let mut first = headless(&fx);
+    let pid = wait_status(&fx, 15.0, |s| s.phase == Phase::Ready)
+        .pid
+        .expect("pid");
+    first.kill().expect("SIGKILL the console");
+    first.wait().expect("reap");
+    assert!(alive(pid), "the connector outlives its console");
+    let log = fx.log("ad-a");
+    let size = std::fs::metadata(&log).expect("log").len();
+    assert!(eventually(5.0, || std::fs::metadata(&log)
+        .map(|m| m.len() > size)
+        .unwrap_or(false)));
+
+    let mut second = headless(&fx);
+    let adopted = wait_status(&fx, 15.0, |s| s.detail.contains("adopted"));
+    assert_eq!(
+        (adopted.phase, adopted.pid),
+        (Phase::Ready, Some(pid)),
+        "{adopted:?}"
+    );
+    assert!(std::fs::read_to_string(&log)
+        .expect("log")
+        .contains("adopt: PID"));
+
+    // `switchboard stop NAME` goes through the running console.
+    let out = sb(&fx, &["stop", "ad-a"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ad-a stopped"));
+    assert!(eventually(5.0, || !alive(pid)), "stopped for real");
+    let st = status(&fx).remove(0);
+    assert_eq!(st.phase, Phase::Stopped);
+    assert_eq!(
+        st.last_exit, None,
+        "an adopted process's exit status is not invented"
+    );
+    let _ = second.kill();
+    let _ = second.wait();
+}
+
+#[test]
+fn an_adopted_connector_that_dies_is_seen_at_once_and_restarted() {
+    let fx = Fixture::new("adoptdie");
+    fx.sim_config("a.toml", "");
+    fx.manifest(
+        "restart = { initial_backoff = 0.2, jitter = 0.0 }",
+        &connector("ae-a"),
+    );
+    let mut first = headless(&fx);
+    let pid = wait_status(&fx, 15.0, |s| s.phase == Phase::Ready)
+        .pid
+        .expect("pid");
+    first.kill().expect("kill console");
+    first.wait().expect("reap");
+    let mut second = headless(&fx);
+    wait_status(&fx, 15.0, |s| s.detail.contains("adopted"));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill connector");
+    let back = wait_status(&fx, 15.0, |s| s.phase == Phase::Ready && s.pid != Some(pid));
+    assert_eq!(back.restarts, 1, "{back:?}");
+    let log = std::fs::read_to_string(fx.log("ae-a")).expect("log");
+    assert!(
+        log.contains("exit status unknown: adopted process on its own"),
+        "{log}"
+    );
+    let _ = second.kill();
+    let _ = second.wait();
+}
+
+#[test]
+fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
+    let fx = Fixture::new("reuse");
+    fx.sim_config("a.toml", "");
+    fx.manifest(
+        "autostart = false",
+        &format!("{}\n{}", connector("ru-a"), connector("ru-b")),
+    );
+    // Two strangers: one whose start time differs from the record (a reused PID), one whose
+    // start time matches but which runs something else.
+    let mut stranger1 = Command::new("sleep")
+        .arg("60")
+        .current_dir(fx.path())
+        .spawn()
+        .expect("sleep");
+    let mut stranger2 = Command::new("sleep")
+        .arg("61")
+        .current_dir(fx.path())
+        .spawn()
+        .expect("sleep");
+    let (p1, p2) = (stranger1.id() as i32, stranger2.id() as i32);
+    let ticks2 = switchboard::sys::process_start_ticks(p2).expect("ticks");
+    let record = |name: &str, pid: i32, ticks: u64| store::ConnectorRecord {
+        name: name.into(),
+        kind: "binancefutures".into(),
+        phase: Phase::Ready,
+        pid: Some(pid),
+        start_ticks: Some(ticks),
+        started_unix: Some(store::unix_now() - 100.0),
+        restarts: 3,
+        bots: 1,
+        last_exit: None,
+        detail: "ready in 40 ms".into(),
+        binary: Some(SIM.into()),
+    };
+    store::write_state(
+        &fx.path().join(".switchboard"),
+        &store::StateFile {
+            console_pid: 1,
+            updated_unix: store::unix_now() - 50.0,
+            connectors: vec![record("ru-a", p1, 1), record("ru-b", p2, ticks2)],
+        },
+    )
+    .expect("state");
+    // status already tells the truth without a console.
+    let st = status(&fx);
+    assert_eq!(st[0].phase, Phase::Exited, "{st:?}");
+    assert!(st[0].detail.contains("is gone"), "{}", st[0].detail);
+
+    // The console reports both as exited, with why, before it starts anything.
+    let mut console = Command::new(SWITCHBOARD)
+        .args(["run", "--headless", "--json", "--manifest"])
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir(fx.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("headless");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        console.stdout.take().expect("stdout"),
+    ));
+    let mut first = Vec::new();
+    for _ in 0..2 {
+        let line = lines.next().expect("a line").expect("utf-8");
+        first.push(serde_json::from_str::<switchboard::Transition>(&line).expect("transition"));
+    }
+    assert_eq!(first[0].phase, Phase::Exited, "{first:?}");
+    assert!(
+        first[0].detail.contains("another process"),
+        "{}",
+        first[0].detail
+    );
+    assert_eq!(first[1].phase, Phase::Exited, "{first:?}");
+    assert!(
+        first[1].detail.contains(&format!("PID {p2} now runs")),
+        "{}",
+        first[1].detail
+    );
+    std::thread::spawn(move || lines.for_each(drop));
+    // run --headless starts every connector: the strangers are not in the way.
+    assert!(eventually(15.0, || status(&fx)
+        .iter()
+        .all(|s| s.phase == Phase::Ready)));
+    assert_eq!(status(&fx)[0].restarts, 3, "history is kept");
+    // Stopping everything (SIGTERM to the console) must not touch the strangers.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(console.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("sigterm");
+    assert_eq!(console.wait().expect("wait").code(), Some(0));
+    assert!(alive(p1) && alive(p2), "strangers were never signalled");
+    let out = sb(&fx, &["stop", "ru-a"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(alive(p1), "not even by a direct stop");
+    let _ = stranger1.kill();
+    let _ = stranger2.kill();
+    let _ = stranger1.wait();
+    let _ = stranger2.wait();
+}
+
+#[test]
+fn commands_act_directly_when_no_console_runs() {
+    let fx = Fixture::new("direct");
+    fx.sim_config("a.toml", "");
+    fx.manifest("autostart = false", &connector("dr-a"));
+    let out = sb(&fx, &["start", "dr-a"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = status(&fx).remove(0);
+    assert_eq!(st.phase, Phase::Ready);
+    let pid = st.pid.expect("pid");
+    assert!(alive(pid), "it keeps running after the command returns");
+    assert!(st.detail.contains("no console running"));
+    let out = sb(&fx, &["restart", "dr-a"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid2 = status(&fx).remove(0).pid.expect("pid");
+    assert_ne!(pid, pid2);
+    assert!(eventually(5.0, || !alive(pid)));
+    let out = sb(&fx, &["stop", "dr-a"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(eventually(5.0, || !alive(pid2)));
+    assert_eq!(status(&fx).remove(0).phase, Phase::Stopped);
+
+    let out = sb(&fx, &["stop", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no connector named 'nope'"));
+    // A failed action exits 1: a build in a directory that is no hftbacktest checkout.
+    let out = sb(&fx, &["build", "dr-a"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("connector/Cargo.toml"));
+    let _ = Duration::ZERO;
+}
+
+#[test]
+fn the_control_socket_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new("sock");
+    fx.sim_config("a.toml", "");
+    fx.manifest("autostart = false", &connector("so-a"));
+    let mut console = headless(&fx);
+    let sock = fx.path().join(".switchboard/control.sock");
+    assert!(eventually(10.0, || sock.exists()));
+    let mode = std::fs::metadata(&sock).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let _ = console.kill();
+    let _ = console.wait();
+}
