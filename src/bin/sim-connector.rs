@@ -15,7 +15,11 @@
 //! flood_lines = 0               # write this many lines as fast as possible, one write each
 //! line_bytes = 129              # length of each flood line, newline included
 //! echo_config = false           # log every config value, secrets included (a careless connector)
+//! exit_after_flood = false      # exit 0 once the flood is written
 //! ```
+//!
+//! With `SIM_REPORT=/path` in its environment it appends one JSON line per milestone
+//! (`services`, `flood`, `crash`) with the Unix time, for benchmarks.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +44,32 @@ struct SimConfig {
     flood_lines: u64,
     line_bytes: Option<usize>,
     echo_config: bool,
+    exit_after_flood: bool,
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Appends a milestone to `$SIM_REPORT`, if set.
+fn report(event: &str, extra: &str) {
+    if let Some(path) = std::env::var_os("SIM_REPORT") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(
+                f,
+                "{{\"event\":\"{event}\",\"pid\":{},\"unix\":{:.6}{extra}}}",
+                std::process::id(),
+                unix_now()
+            );
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,7 +172,10 @@ async fn run(name: String, kind: ConnectorType, sim: SimConfig) -> i32 {
         let n = name.clone();
         ipc_thread = Some(std::thread::spawn(move || serve_ipc(&n, stop, ok_tx)));
         match ok_rx.await {
-            Ok(Ok(())) => tracing::info!("iceoryx2 services {name}/ToBot and {name}/FromBot open"),
+            Ok(Ok(())) => {
+                report("services", "");
+                tracing::info!("iceoryx2 services {name}/ToBot and {name}/FromBot open")
+            }
             Ok(Err(e)) => {
                 eprintln!("thread 'main' panicked at connector/src/main.rs: {e}");
                 return 1;
@@ -153,7 +186,19 @@ async fn run(name: String, kind: ConnectorType, sim: SimConfig) -> i32 {
         tracing::warn!("never_ready: not creating iceoryx2 services");
     }
     if sim.flood_lines > 0 {
+        let t0 = std::time::Instant::now();
         flood(sim.flood_lines, sim.line_bytes.unwrap_or(129));
+        report(
+            "flood",
+            &format!(
+                ",\"lines\":{},\"secs\":{:.6}",
+                sim.flood_lines,
+                t0.elapsed().as_secs_f64()
+            ),
+        );
+        if sim.exit_after_flood {
+            return finish(0, stop_ipc, ipc_thread);
+        }
     }
     let rate = sim.lines_per_sec.unwrap_or(2.0);
     let tick = if rate > 0.0 {
@@ -183,6 +228,7 @@ async fn run(name: String, kind: ConnectorType, sim: SimConfig) -> i32 {
                 tracing::error!("websocket task failed: connection reset by peer");
                 eprintln!("thread 'tokio-runtime-worker' panicked at connector/src/binancefutures/mod.rs: simulated crash");
                 // No cleanup: a crash leaves dead iceoryx2 nodes behind, as the real one does.
+                report("crash", "");
                 std::process::exit(sim.crash_code.unwrap_or(1));
             }
             _ = term.recv() => {

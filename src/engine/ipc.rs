@@ -223,11 +223,18 @@ pub struct Watch {
 
 /// Probe interval while a connector is starting (bounds readiness latency).
 pub const FAST_PROBE: Duration = Duration::from_millis(20);
-/// Probe interval for ready connectors (bots count, degraded check).
-pub const SLOW_PROBE: Duration = Duration::from_millis(1000);
+/// After an inotify wake, one more probe this much later (services open after the node).
+const REPROBE_AFTER_WAKE: Duration = Duration::from_millis(50);
+
+/// Safety-net probe interval for ready connectors. Bots and connectors appearing or leaving wake
+/// the worker at once through inotify on the iceoryx2 node directory; this only catches what
+/// inotify cannot see (a process dying without touching the directory).
+pub const SLOW_PROBE: Duration = Duration::from_millis(5000);
 
 enum Request {
     Watch(Vec<Watch>),
+    /// Something changed under an iceoryx2 node directory: probe now.
+    Wake,
     Prepare {
         name: String,
         root: PathBuf,
@@ -250,6 +257,8 @@ pub struct ProbeReport {
 }
 
 struct WorkerState {
+    wake: std_mpsc::Sender<Request>,
+    watchers: Vec<notify::RecommendedWatcher>,
     configs: HashMap<PathBuf, Config>,
     /// The console's own node per config: created before any connector starts (iceoryx2 0.6.1
     /// fails concurrent node creation on a fresh root), with signal handling disabled.
@@ -265,12 +274,39 @@ impl WorkerState {
                 .signal_handling_mode(SignalHandlingMode::Disabled)
                 .create::<ipc::Service>()
                 .map_err(|e| format!("cannot create the console's iceoryx2 node: {e:?}"))?;
+            self.watch_node_dir(&config);
             self.configs.insert(root.to_path_buf(), config);
             self.nodes.insert(root.to_path_buf(), node);
         }
         match (self.configs.get(root), self.nodes.get(root)) {
             (Some(c), Some(n)) => Ok((c, n)),
             _ => Err("iceoryx2 state lost".into()),
+        }
+    }
+}
+
+impl WorkerState {
+    /// Wakes the worker when nodes come or go (and when they open services: iceoryx2 writes a
+    /// service tag file into the node's directory). Without it, probes fall back to polling.
+    fn watch_node_dir(&mut self, config: &Config) {
+        use notify::Watcher;
+        let dir = PathBuf::from(config.global.node_dir().to_string());
+        let wake = self.wake.clone();
+        let handler = move |res: notify::Result<notify::Event>| {
+            if matches!(
+                res.map(|e| e.kind),
+                Ok(notify::EventKind::Create(_) | notify::EventKind::Remove(_))
+            ) {
+                let _ = wake.send(Request::Wake);
+            }
+        };
+        let _ = std::fs::create_dir_all(&dir);
+        match notify::recommended_watcher(handler) {
+            Ok(mut w) => match w.watch(&dir, notify::RecursiveMode::Recursive) {
+                Ok(()) => self.watchers.push(w),
+                Err(e) => tracing::debug!("cannot watch {}: {e}; probing by timer", dir.display()),
+            },
+            Err(e) => tracing::debug!("inotify unavailable: {e}; probing by timer"),
         }
     }
 }
@@ -285,10 +321,13 @@ impl IpcWorker {
         let (tx, rx) = std_mpsc::channel::<Request>();
         let (init_tx, init_rx) = std_mpsc::channel::<Result<(), String>>();
         let roots = roots.to_vec();
+        let wake = tx.clone();
         std::thread::Builder::new()
             .name("switchboard-ipc".into())
             .spawn(move || {
                 let mut st = WorkerState {
+                    wake,
+                    watchers: Vec::new(),
                     configs: HashMap::new(),
                     nodes: HashMap::new(),
                 };
@@ -332,22 +371,44 @@ fn worker_loop(
     reports: tokio::sync::mpsc::UnboundedSender<ProbeReport>,
 ) {
     let mut watches: Vec<Watch> = Vec::new();
+    let mut pending: std::collections::VecDeque<Request> = std::collections::VecDeque::new();
     let mut last: HashMap<(usize, i32), Probe> = HashMap::new();
     let mut next_slow = std::time::Instant::now();
+    // A node appears before it has opened its services: probe once more shortly after a wake.
+    let mut reprobe_at: Option<std::time::Instant> = None;
     loop {
         let fast = watches.iter().any(|w| w.fast);
-        let timeout = if watches.is_empty() {
+        let mut timeout = if watches.is_empty() {
             Duration::from_secs(3600)
         } else if fast {
             FAST_PROBE
         } else {
             next_slow.saturating_duration_since(std::time::Instant::now())
         };
-        match rx.recv_timeout(timeout) {
+        if let Some(at) = reprobe_at {
+            timeout = timeout.min(at.saturating_duration_since(std::time::Instant::now()));
+        }
+        let mut woken = false;
+        let next = match pending.pop_front() {
+            Some(r) => Ok(r),
+            None => rx.recv_timeout(timeout),
+        };
+        match next {
             Ok(Request::Watch(w)) => {
                 last.retain(|(k, p), _| w.iter().any(|x| x.key == *k && x.pid == *p));
                 watches = w;
-                // Probe new fast watches at once.
+            }
+            Ok(Request::Wake) => {
+                // A burst of file events is one change: drain it, then probe everything once.
+                std::thread::sleep(Duration::from_millis(2));
+                while let Ok(r) = rx.try_recv() {
+                    match r {
+                        Request::Wake => {}
+                        other => pending.push_back(other),
+                    }
+                }
+                woken = true;
+                reprobe_at = Some(std::time::Instant::now() + REPROBE_AFTER_WAKE);
             }
             Ok(Request::Prepare { name, root, reply }) => {
                 let result = match st.ensure(&root) {
@@ -361,12 +422,16 @@ fn worker_loop(
             Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
         }
         let now = std::time::Instant::now();
+        if reprobe_at.is_some_and(|at| now >= at) {
+            reprobe_at = None;
+            woken = true;
+        }
         let slow_due = now >= next_slow;
         if slow_due {
             next_slow = now + SLOW_PROBE;
         }
         for w in &watches {
-            if !(w.fast || slow_due) {
+            if !(w.fast || slow_due || woken) {
                 continue;
             }
             let Ok((config, _)) = st.ensure(&w.root) else {

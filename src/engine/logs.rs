@@ -17,8 +17,10 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024;
 const INITIAL_TAIL_BYTES: u64 = 1024 * 1024;
 /// Read size per syscall while catching up.
 const READ_CHUNK: usize = 256 * 1024;
-/// Safety net when an inotify event is missed.
-const FALLBACK_POLL: Duration = Duration::from_millis(500);
+/// Poll interval right after new output: batches reads (one read per interval, not per line).
+const ACTIVE_POLL: Duration = Duration::from_millis(25);
+/// Poll interval after a quiet spell (the interval doubles up to this).
+const IDLE_POLL: Duration = Duration::from_millis(400);
 
 /// Path of a connector's log file.
 pub fn log_path(state_dir: &Path, name: &str) -> PathBuf {
@@ -195,7 +197,7 @@ impl LineSplitter {
 }
 
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|b| *b == needle)
+    memchr::memchr(needle, hay)
 }
 
 fn to_line(bytes: &[u8]) -> String {
@@ -291,14 +293,19 @@ struct Cursor {
     splitter: LineSplitter,
 }
 
-/// Tails one log file into a scrollback until `stop` fires. Rotates the file past `max_bytes`.
+/// Tails one log file into a scrollback. Rotates the file past `max_bytes`.
+///
+/// It polls with an adaptive interval instead of waking on inotify: an inotify watch makes the
+/// kernel queue an event on every write of the connector (measured: the child 2.2× slower than
+/// writing to an unwatched file) and woke the tailer once per line (2.25 µs of console CPU per
+/// line). Polling every 25 ms while output flows batches thousands of lines per read; when quiet
+/// the interval grows to 400 ms, a stat() per connector.
 pub struct Tailer {
     pub path: PathBuf,
     pub scrollback: SharedScrollback,
     pub secrets: Vec<String>,
     pub max_bytes: u64,
     pub keep: u32,
-    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Tailer {
@@ -306,12 +313,17 @@ impl Tailer {
     pub async fn run(self) {
         let mut cursor = Cursor::default();
         let mut buf = vec![0u8; READ_CHUNK];
+        let mut interval = ACTIVE_POLL;
         loop {
+            let before = cursor.offset;
+            let inode = cursor.inode;
             self.catch_up(&mut cursor, &mut buf);
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(FALLBACK_POLL) => {}
-            }
+            interval = if cursor.offset != before || cursor.inode != inode {
+                ACTIVE_POLL
+            } else {
+                (interval * 2).min(IDLE_POLL)
+            };
+            tokio::time::sleep(interval).await;
         }
     }
 

@@ -241,8 +241,7 @@ impl Engine {
         let (transitions, _) = broadcast::channel(1024);
         let (done_tx, done_rx) = watch::channel(false);
 
-        // Log tailers, woken by inotify on the logs directory.
-        let mut wakes: HashMap<std::ffi::OsString, Arc<tokio::sync::Notify>> = HashMap::new();
+        // Log tailers.
         let mut scrollbacks = Vec::new();
         let mut tailers = Vec::new();
         let mut slots = Vec::new();
@@ -251,8 +250,6 @@ impl Engine {
             let sb = Arc::new(Mutex::new(logs::Scrollback::new(
                 manifest.console.scrollback,
             )));
-            let wake = Arc::new(tokio::sync::Notify::new());
-            wakes.insert(format!("{}.log", spec.name).into(), wake.clone());
             tailers.push(tokio::spawn(
                 logs::Tailer {
                     path: log.clone(),
@@ -260,7 +257,6 @@ impl Engine {
                     secrets: spec.secrets.clone(),
                     max_bytes: manifest.console.log_max_bytes,
                     keep: manifest.console.log_keep,
-                    wake,
                 }
                 .run(),
             ));
@@ -283,7 +279,6 @@ impl Engine {
                 adopted: false,
             });
         }
-        let watcher = watch_logs(&state_dir.join("logs"), wakes);
         take_over(&state_dir, &mut slots, &tx);
 
         let names: Vec<String> = manifest.connectors.iter().map(|c| c.name.clone()).collect();
@@ -334,7 +329,6 @@ impl Engine {
             for t in tailers {
                 t.abort();
             }
-            drop(watcher);
             drop(lock);
             let _ = done_tx.send(true);
         });
@@ -450,42 +444,6 @@ fn take_over(state_dir: &std::path::Path, slots: &mut [Slot], tx: &mpsc::Unbound
             }
         }
     }
-}
-
-fn watch_logs(
-    dir: &std::path::Path,
-    wakes: HashMap<std::ffi::OsString, Arc<tokio::sync::Notify>>,
-) -> Option<notify::RecommendedWatcher> {
-    use notify::Watcher;
-    let handler = move |res: notify::Result<notify::Event>| {
-        // Only writes matter. Opens and reads (our own tailer's among them) must not wake the
-        // tailer, or it would wake itself forever.
-        if let Ok(ev) = res.as_ref().map_err(|_| ()).and_then(|ev| match ev.kind {
-            notify::EventKind::Modify(_) | notify::EventKind::Create(_) => Ok(ev),
-            _ => Err(()),
-        }) {
-            for p in &ev.paths {
-                if let Some(w) = p.file_name().and_then(|f| wakes.get(f)) {
-                    w.notify_one();
-                }
-            }
-        }
-    };
-    let mut w = match notify::recommended_watcher(handler) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!("inotify unavailable, log tail falls back to polling: {e}");
-            return None;
-        }
-    };
-    if let Err(e) = w.watch(dir, notify::RecursiveMode::NonRecursive) {
-        tracing::warn!(
-            "cannot watch {}: {e}; log tail falls back to polling",
-            dir.display()
-        );
-        return None;
-    }
-    Some(w)
 }
 
 fn snapshot_of(s: &Slot) -> ConnectorSnapshot {

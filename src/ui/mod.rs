@@ -25,7 +25,7 @@ use app::{App, UiCall};
 /// Shortest time between two frames (~30 fps).
 const FRAME: Duration = Duration::from_millis(33);
 /// How often the loop looks for new log lines and ticking clocks when nothing else happens.
-const TICK: Duration = Duration::from_millis(100);
+const TICK: Duration = Duration::from_millis(200);
 
 /// Puts the terminal back (raw mode off, main screen, cursor, mouse) when dropped, including
 /// during a panic unwind.
@@ -63,10 +63,10 @@ fn setup_terminal() -> std::io::Result<Terminal<CrosstermBackend<Stdout>>> {
     Terminal::new(CrosstermBackend::new(std::io::stdout()))
 }
 
-/// Sends the console's own log to the tui-logger pane.
+/// Sends the console's own log to the tui-logger pane. `tui_logger::init_logger` is not called:
+/// it starts a thread that wakes every 10 ms; the loop moves events itself before drawing.
 fn init_console_log() {
     use tracing_subscriber::prelude::*;
-    let _ = tui_logger::init_logger(tui_logger::LevelFilter::Info);
     tui_logger::set_default_level(tui_logger::LevelFilter::Info);
     let _ = tracing_subscriber::registry()
         .with(tui_logger::TuiTracingSubscriberLayer)
@@ -171,6 +171,9 @@ async fn event_loop(
             let due = last_draw.map(|t| t + FRAME).unwrap_or(now);
             if now >= due {
                 app.settle();
+                if app.console_log {
+                    tui_logger::move_events();
+                }
                 let snaps = snaps_rx.borrow_and_update().clone();
                 let view = render::View {
                     app: &app,

@@ -1,0 +1,965 @@
+//! `cargo bench --bench console [-- --quick]`: switchboard against the physical limit (a child
+//! writing to a plain file), mprocs and supervisord, measured side by side in one run. Every
+//! figure is the median of several runs; comparisons are ratios from the same run.
+//!
+//! The full run installs its peers on first use: mprocs with `cargo install` into
+//! `target/bench-tools`, supervisor with pip into a virtual environment there. `--quick` uses
+//! smaller sizes, shorter idle windows, and the peers only if they are already installed.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use switchboard::engine::ipc;
+
+const SWITCHBOARD: &str = env!("CARGO_BIN_EXE_switchboard");
+const SIM: &str = env!("CARGO_BIN_EXE_sim-connector");
+const LINE_BYTES: usize = 129;
+
+struct Opts {
+    quick: bool,
+    runs: usize,
+    tools: PathBuf,
+}
+
+// ---- small utilities ---------------------------------------------------------------------------
+
+fn ticks_per_sec() -> f64 {
+    100.0 // CLK_TCK on Linux
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ut: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let st: f64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    (ut + st) / ticks_per_sec()
+}
+
+/// A `VmRSS:`-style field of /proc/PID/status, in MB.
+fn status_mb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn wait_until(secs: f64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f()
+}
+
+fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+}
+
+/// Parses our RFC 3339 UTC timestamps (`2026-11-22T04:36:16.760Z`) into Unix seconds.
+fn parse_ts(ts: &str) -> f64 {
+    let n = |a: usize, b: usize| {
+        ts.get(a..b)
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+    let (hh, mm) = (n(11, 13), n(14, 16));
+    let ss: f64 = ts
+        .get(17..ts.len() - 1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (days * 86_400 + hh * 3600 + mm * 60) as f64 + ss
+}
+
+/// Milestones a sim-connector appended to `$SIM_REPORT`.
+fn report(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn wait_event(path: &Path, event: &str, count: usize, secs: f64) -> Vec<serde_json::Value> {
+    let mut found = Vec::new();
+    wait_until(secs, || {
+        found = report(path)
+            .into_iter()
+            .filter(|v| v["event"] == event)
+            .collect();
+        found.len() >= count
+    });
+    found
+}
+
+/// A scratch directory with its own iceoryx2 world.
+fn world(label: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("sb-bench-{label}-"))
+        .tempdir()
+        .expect("tempdir");
+    let prefix = format!("sbb{}_", fastrand::u32(..));
+    ipc::write_private_config(dir.path(), &dir.path().join("iox"), &prefix).expect("iox config");
+    std::fs::write(
+        dir.path().join("channel.toml"),
+        "buffer_size = 64\nmax_bots = 8\n",
+    )
+    .expect("w");
+    std::fs::write(dir.path().join("prefix"), &prefix).expect("w");
+    dir
+}
+
+fn cleanup(dir: &Path) {
+    let needle = dir.display().to_string();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+            if pid != std::process::id()
+                && (String::from_utf8_lossy(&cmd).contains(&needle) || cwd.starts_with(dir))
+            {
+                signal(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+    if let Ok(prefix) = std::fs::read_to_string(dir.join("prefix")) {
+        if let Ok(entries) = std::fs::read_dir("/dev/shm") {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(prefix.trim()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}
+
+fn sim_config(dir: &Path, file: &str, sim: &str) -> PathBuf {
+    let p = dir.join(file);
+    std::fs::write(
+        &p,
+        format!("stream_url = \"wss://x\"\napi_url = \"https://x\"\n\n[sim]\nlines_per_sec = 0.0\n{sim}\n"),
+    )
+    .expect("config");
+    p
+}
+
+fn manifest(dir: &Path, console: &str, defaults: &str, names: &[&str], config: &str) -> PathBuf {
+    let mut text = format!(
+        "[console]\n{console}\n\n[defaults]\nproject_root = \"{root}\"\nbinary = \"{SIM}\"\nrestart = {{ policy = \"never\" }}\nenv = {{ HFTBACKTEST_CHANNEL_CONFIG = \"{root}/channel.toml\", SIM_REPORT = \"{root}/report.jsonl\", NO_COLOR = \"1\" }}\n{defaults}\n",
+        root = dir.display()
+    );
+    for n in names {
+        text.push_str(&format!(
+            "\n[[connector]]\nname = \"{n}\"\ntype = \"binancefutures\"\nconfig = \"{config}\"\n"
+        ));
+    }
+    let p = dir.join("switchboard.toml");
+    std::fs::write(&p, text).expect("manifest");
+    p
+}
+
+fn headless(manifest: &Path, json_out: Option<&Path>) -> Child {
+    let stdout = match json_out {
+        Some(p) => Stdio::from(std::fs::File::create(p).expect("out")),
+        None => Stdio::null(),
+    };
+    Command::new(SWITCHBOARD)
+        .args(["run", "--headless", "--json", "--manifest"])
+        .arg(manifest)
+        .current_dir(manifest.parent().expect("dir"))
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("switchboard")
+}
+
+/// A program in a pseudo-terminal whose screen we can read, with the time text first appeared.
+struct Pty {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    writer: Box<dyn std::io::Write + Send>,
+    screen: Arc<Mutex<vt100::Parser>>,
+    started: Instant,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Pty {
+    fn spawn(cmd: portable_pty::CommandBuilder, rows: u16, cols: u16) -> Pty {
+        use portable_pty::{native_pty_system, PtySize};
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("pty");
+        let started = Instant::now();
+        let child = pair.slave.spawn_command(cmd).expect("spawn in pty");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let writer = pair.master.take_writer().expect("writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let s = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s.lock().expect("screen").process(&buf[..n]);
+            }
+        });
+        Pty {
+            child,
+            writer,
+            screen,
+            started,
+            _master: pair.master,
+        }
+    }
+
+    fn contains(&self, text: &str) -> bool {
+        self.screen
+            .lock()
+            .expect("screen")
+            .screen()
+            .contents()
+            .contains(text)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.process_id().unwrap_or(0)
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tui(manifest: &Path, rows: u16, cols: u16) -> Pty {
+    let mut cmd = portable_pty::CommandBuilder::new(SWITCHBOARD);
+    cmd.arg("--manifest");
+    cmd.arg(manifest);
+    cmd.cwd(manifest.parent().expect("dir"));
+    cmd.env("TERM", "xterm-256color");
+    Pty::spawn(cmd, rows, cols)
+}
+
+// ---- peers -------------------------------------------------------------------------------------
+
+fn mprocs(opts: &Opts) -> Option<PathBuf> {
+    let bin = opts.tools.join("bin/mprocs");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    if opts.quick {
+        return None;
+    }
+    eprintln!("installing mprocs with cargo install (once) …");
+    let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["install", "mprocs", "--locked", "--root"])
+        .arg(&opts.tools)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    (ok && bin.is_file()).then_some(bin)
+}
+
+fn supervisord(opts: &Opts) -> Option<PathBuf> {
+    let venv = opts.tools.join("venv");
+    let bin = venv.join("bin/supervisord");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    if opts.quick {
+        return None;
+    }
+    eprintln!(
+        "installing supervisor with pip into {} (once) …",
+        venv.display()
+    );
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+        && Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "supervisor"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+    (ok && bin.is_file()).then_some(bin)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Host {
+    Limit,
+    Switchboard,
+    Mprocs,
+    Supervisord,
+}
+
+impl Host {
+    fn name(self) -> &'static str {
+        match self {
+            Host::Limit => "plain file (limit)",
+            Host::Switchboard => "switchboard",
+            Host::Mprocs => "mprocs (pty)",
+            Host::Supervisord => "supervisord",
+        }
+    }
+}
+
+/// A running console (or none, for the limit) hosting one flooding sim.
+struct Hosted {
+    console: Option<u32>,
+    guard: Vec<Child>,
+    /// Held for its Drop: closes the pty and kills the program in it.
+    _pty: Option<Pty>,
+}
+
+impl Drop for Hosted {
+    fn drop(&mut self) {
+        for c in &mut self.guard {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn host_flood(
+    host: Host,
+    dir: &Path,
+    lines: u64,
+    tools: (&Option<PathBuf>, &Option<PathBuf>),
+) -> Option<Hosted> {
+    let cfg = sim_config(
+        dir,
+        "flood.toml",
+        &format!("flood_lines = {lines}\nline_bytes = {LINE_BYTES}\nexit_after_flood = true"),
+    );
+    let report = dir.join("report.jsonl");
+    let sim_cmd = |name: &str| {
+        let mut c = Command::new(SIM);
+        c.args([name, "binancefutures"])
+            .arg(&cfg)
+            .current_dir(dir)
+            .env("SIM_REPORT", &report)
+            .env("HFTBACKTEST_CHANNEL_CONFIG", dir.join("channel.toml"))
+            .env("NO_COLOR", "1");
+        c
+    };
+    match host {
+        Host::Limit => {
+            let out = std::fs::File::create(dir.join("plain.log")).expect("file");
+            let child = sim_cmd("fl-limit")
+                .stdout(out)
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("sim");
+            Some(Hosted {
+                console: None,
+                guard: vec![child],
+                _pty: None,
+            })
+        }
+        Host::Switchboard => {
+            let m = manifest(dir, "", "", &["fl-sb"], "flood.toml");
+            let child = headless(&m, None);
+            Some(Hosted {
+                console: Some(child.id()),
+                guard: vec![child],
+                _pty: None,
+            })
+        }
+        Host::Mprocs => {
+            let bin = tools.0.as_ref()?;
+            let yaml = format!(
+                "procs:\n  flood:\n    cmd: [\"{SIM}\", \"fl-mp\", \"binancefutures\", \"{}\"]\n    env:\n      SIM_REPORT: \"{}\"\n      HFTBACKTEST_CHANNEL_CONFIG: \"{}\"\n      NO_COLOR: \"1\"\n",
+                cfg.display(),
+                report.display(),
+                dir.join("channel.toml").display()
+            );
+            std::fs::write(dir.join("mprocs.yaml"), yaml).expect("yaml");
+            let mut cmd = portable_pty::CommandBuilder::new(bin);
+            cmd.args(["--config", "mprocs.yaml"]);
+            cmd.cwd(dir);
+            cmd.env("TERM", "xterm-256color");
+            let pty = Pty::spawn(cmd, 40, 120);
+            Some(Hosted {
+                console: Some(pty.pid()),
+                guard: vec![],
+                _pty: Some(pty),
+            })
+        }
+        Host::Supervisord => {
+            let bin = tools.1.as_ref()?;
+            let conf = format!(
+                "[supervisord]\nnodaemon=true\nlogfile={d}/supervisord.log\npidfile={d}/supervisord.pid\n\n[program:flood]\ncommand={SIM} fl-sv binancefutures {cfg}\ndirectory={d}\nenvironment=SIM_REPORT=\"{d}/report.jsonl\",HFTBACKTEST_CHANNEL_CONFIG=\"{d}/channel.toml\",NO_COLOR=\"1\"\nstdout_logfile={d}/flood.log\nstdout_logfile_maxbytes=64MB\nredirect_stderr=true\nautostart=true\nautorestart=false\nstartsecs=0\n",
+                d = dir.display(),
+                cfg = cfg.display()
+            );
+            std::fs::write(dir.join("supervisord.conf"), conf).expect("conf");
+            let child = Command::new(bin)
+                .args(["-c", "supervisord.conf"])
+                .current_dir(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("supervisord");
+            Some(Hosted {
+                console: Some(child.id()),
+                guard: vec![child],
+                _pty: None,
+            })
+        }
+    }
+}
+
+/// One flood: the child's own wall time and the console's CPU seconds for it.
+fn flood_once(
+    host: Host,
+    lines: u64,
+    tools: (&Option<PathBuf>, &Option<PathBuf>),
+) -> Option<(f64, f64)> {
+    let dir = world("flood");
+    let hosted = host_flood(host, dir.path(), lines, tools)?;
+    let report = dir.path().join("report.jsonl");
+    let services = wait_event(&report, "services", 1, 60.0);
+    services.first()?;
+    let cpu0 = hosted.console.map(cpu_secs).unwrap_or(0.0);
+    let flood = wait_event(&report, "flood", 1, 600.0);
+    let secs = flood.first()?["secs"].as_f64()?;
+    // Let the console finish reading what was written, then take its CPU.
+    let mut cpu = hosted.console.map(cpu_secs).unwrap_or(0.0);
+    if let Some(pid) = hosted.console {
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = cpu_secs(pid);
+            if now == cpu {
+                break;
+            }
+            cpu = now;
+        }
+    }
+    drop(hosted);
+    cleanup(dir.path());
+    Some((secs, cpu - cpu0))
+}
+
+/// The child's CPU in a 2 s window with the console running, then with it SIGSTOPped.
+fn frozen_once(host: Host, tools: (&Option<PathBuf>, &Option<PathBuf>)) -> Option<(f64, f64)> {
+    let dir = world("frozen");
+    let hosted = host_flood(host, dir.path(), 200_000_000, tools)?;
+    let report = dir.path().join("report.jsonl");
+    let services = wait_event(&report, "services", 1, 60.0);
+    let child = services.first()?["pid"].as_u64()? as u32;
+    std::thread::sleep(Duration::from_millis(500));
+    let a = cpu_secs(child);
+    std::thread::sleep(Duration::from_secs(2));
+    let running = cpu_secs(child) - a;
+    let console = hosted.console?;
+    signal(console, nix::sys::signal::Signal::SIGSTOP);
+    let b = cpu_secs(child);
+    std::thread::sleep(Duration::from_secs(2));
+    let stopped = cpu_secs(child) - b;
+    signal(console, nix::sys::signal::Signal::SIGCONT);
+    signal(child, nix::sys::signal::Signal::SIGKILL);
+    drop(hosted);
+    cleanup(dir.path());
+    Some((running, stopped))
+}
+
+// ---- switchboard-only measurements --------------------------------------------------------------
+
+fn all_ready(manifest: &Path, n: usize) -> bool {
+    let out = Command::new(SWITCHBOARD)
+        .args(["status", "--json", "--manifest"])
+        .arg(manifest)
+        .output();
+    let Ok(out) = out else { return false };
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    rows.len() == n && rows.iter().all(|r| r["phase"] == "ready")
+}
+
+const EIGHT: [&str; 8] = ["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"];
+
+/// Console CPU (% of one core) and RSS (MB) with 8 quiet ready connectors.
+fn idle_once(with_tui: bool, window: Duration) -> (f64, f64) {
+    let dir = world("idle");
+    sim_config(dir.path(), "q.toml", "");
+    let m = manifest(dir.path(), "", "", &EIGHT, "q.toml");
+    let (pid, _keep_child, _keep_pty) = if with_tui {
+        let p = tui(&m, 50, 200);
+        (p.pid(), None, Some(p))
+    } else {
+        let c = headless(&m, None);
+        (c.id(), Some(c), None)
+    };
+    assert!(wait_until(60.0, || all_ready(&m, 8)), "8 connectors ready");
+    std::thread::sleep(Duration::from_secs(2));
+    let c0 = cpu_secs(pid);
+    std::thread::sleep(window);
+    let cpu = (cpu_secs(pid) - c0) / window.as_secs_f64() * 100.0;
+    let rss = status_mb(pid, "VmRSS:");
+    if let Some(mut c) = _keep_child {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    drop(_keep_pty);
+    cleanup(dir.path());
+    (cpu, rss)
+}
+
+/// Peak and final RSS (MB) of a headless console while 8 connectors flood `total` lines.
+fn memory_once(total: u64) -> (f64, f64) {
+    let dir = world("mem");
+    sim_config(
+        dir.path(),
+        "f.toml",
+        &format!("flood_lines = {}\nline_bytes = {LINE_BYTES}", total / 8),
+    );
+    let m = manifest(dir.path(), "scrollback = 10000", "", &EIGHT, "f.toml");
+    let mut c = headless(&m, None);
+    let report = dir.path().join("report.jsonl");
+    wait_event(&report, "flood", 8, 900.0);
+    let mut last = cpu_secs(c.id());
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = cpu_secs(c.id());
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let peak = status_mb(c.id(), "VmHWM:");
+    let after = status_mb(c.id(), "VmRSS:");
+    let _ = c.kill();
+    let _ = c.wait();
+    cleanup(dir.path());
+    (peak, after)
+}
+
+fn transitions(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn ts_of(ts: &[serde_json::Value], name: &str, phase: &str) -> Option<f64> {
+    ts.iter()
+        .find(|t| t["name"] == name && t["phase"] == phase)
+        .and_then(|t| t["ts"].as_str())
+        .map(parse_ts)
+}
+
+/// Readiness latencies (services open → ready) and exit detection latencies (death → exited),
+/// in ms, for 8 connectors.
+fn ready_and_exit_once() -> (Vec<f64>, Vec<f64>) {
+    let dir = world("lat");
+    sim_config(dir.path(), "c.toml", "crash_after_ms = 700");
+    let m = manifest(dir.path(), "", "", &EIGHT, "c.toml");
+    let out = dir.path().join("transitions.jsonl");
+    let mut c = headless(&m, Some(&out));
+    let report = dir.path().join("report.jsonl");
+    wait_event(&report, "crash", 8, 60.0);
+    std::thread::sleep(Duration::from_millis(300));
+    let ts = transitions(&out);
+    let rep = report_by_pid(&report);
+    let mut ready = Vec::new();
+    let mut exit = Vec::new();
+    for n in EIGHT {
+        let Some(pid) = ts
+            .iter()
+            .find(|t| t["name"] == n && t["phase"] == "ready")
+            .and_then(|t| t["pid"].as_u64())
+        else {
+            continue;
+        };
+        if let (Some(r), Some(s)) = (ts_of(&ts, n, "ready"), rep.get(&(pid, "services".into()))) {
+            ready.push((r - s) * 1000.0);
+        }
+        if let (Some(e), Some(s)) = (ts_of(&ts, n, "exited"), rep.get(&(pid, "crash".into()))) {
+            exit.push((e - s) * 1000.0);
+        }
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+    cleanup(dir.path());
+    (ready, exit)
+}
+
+fn report_by_pid(path: &Path) -> std::collections::HashMap<(u64, String), f64> {
+    report(path)
+        .into_iter()
+        .filter_map(|v| {
+            Some((
+                (v["pid"].as_u64()?, v["event"].as_str()?.to_string()),
+                v["unix"].as_f64()?,
+            ))
+        })
+        .collect()
+}
+
+/// Stop time of connectors that ignore SIGTERM with shutdown_timeout = 1 s, in ms.
+fn stop_once() -> Vec<f64> {
+    let dir = world("stop");
+    sim_config(dir.path(), "i.toml", "ignore_sigterm = true");
+    let m = manifest(
+        dir.path(),
+        "",
+        "shutdown_timeout = 1.0",
+        &EIGHT[..4],
+        "i.toml",
+    );
+    let out = dir.path().join("transitions.jsonl");
+    let mut c = headless(&m, Some(&out));
+    assert!(wait_until(60.0, || all_ready(&m, 4)), "ready");
+    signal(c.id(), nix::sys::signal::Signal::SIGTERM);
+    let _ = c.wait();
+    let ts = transitions(&out);
+    let v = EIGHT[..4]
+        .iter()
+        .filter_map(|n| Some((ts_of(&ts, n, "stopped")? - ts_of(&ts, n, "stopping")?) * 1000.0))
+        .collect();
+    cleanup(dir.path());
+    v
+}
+
+/// First frame after launch and key press → updated screen, in ms.
+fn tui_once() -> (f64, Vec<f64>) {
+    let dir = world("tui");
+    sim_config(dir.path(), "q.toml", "");
+    let m = manifest(dir.path(), "", "autostart = false", &EIGHT[..3], "q.toml");
+    let mut p = tui(&m, 40, 120);
+    let mut first = f64::NAN;
+    if wait_until(10.0, || p.contains("? help")) {
+        first = p.started.elapsed().as_secs_f64() * 1000.0;
+    }
+    let mut keys = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let _ = std::io::Write::write_all(&mut p.writer, b"?");
+        let _ = std::io::Write::flush(&mut p.writer);
+        if wait_until(5.0, || p.contains("keys (Esc")) {
+            keys.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let _ = std::io::Write::write_all(&mut p.writer, b"?");
+        let _ = std::io::Write::flush(&mut p.writer);
+        wait_until(5.0, || !p.contains("keys (Esc"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(p);
+    cleanup(dir.path());
+    (first, keys)
+}
+
+// ---- the report ---------------------------------------------------------------------------------
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = status_total_mem();
+    format!("{cores} cores ({cpu}), {mem:.0} GiB")
+}
+
+fn status_total_mem() -> f64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0 / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn row(what: &str, value: String, target: &str, met: Option<bool>) {
+    let verdict = match met {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "",
+    };
+    println!("| {what} | {value} | {target} | {verdict} |");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-tools");
+    let opts = Opts {
+        quick,
+        runs: 5,
+        tools,
+    };
+    let lines: u64 = if quick { 200_000 } else { 1_000_000 };
+    let idle_window = Duration::from_secs(if quick { 15 } else { 60 });
+    let mem_total: u64 = if quick { 1_000_000 } else { 10_000_000 };
+    let started = Instant::now();
+
+    let mp = mprocs(&opts);
+    let sv = supervisord(&opts);
+    let tools = (&mp, &sv);
+
+    println!(
+        "switchboard console benchmark — {} — {}{}",
+        switchboard::engine::logs::humantime_now(),
+        machine(),
+        if quick { " — QUICK mode" } else { "" }
+    );
+    println!(
+        "median of {} runs; ratios are measured side by side in this run\n",
+        opts.runs
+    );
+    println!("| measure | value | target | |");
+    println!("| --- | --- | --- | --- |");
+
+    // Log flood.
+    let mut flood: Vec<(Host, f64, f64)> = Vec::new();
+    for host in [
+        Host::Limit,
+        Host::Switchboard,
+        Host::Mprocs,
+        Host::Supervisord,
+    ] {
+        let mut walls = Vec::new();
+        let mut cpus = Vec::new();
+        for _ in 0..opts.runs {
+            match flood_once(host, lines, tools) {
+                Some((w, c)) => {
+                    walls.push(w);
+                    cpus.push(c);
+                }
+                None => break,
+            }
+        }
+        if walls.is_empty() {
+            row(
+                &format!("flood {lines} lines: child wall time under {}", host.name()),
+                "not measured (not installed)".into(),
+                "",
+                None,
+            );
+            continue;
+        }
+        flood.push((host, median(&mut walls), median(&mut cpus)));
+    }
+    let limit = flood
+        .iter()
+        .find(|f| f.0 == Host::Limit)
+        .map(|f| f.1)
+        .unwrap_or(f64::NAN);
+    for (host, wall, cpu) in &flood {
+        let ratio = wall / limit;
+        let (target, met) = match host {
+            Host::Switchboard => ("≤ 1.1× the limit", Some(ratio <= 1.1)),
+            Host::Limit | Host::Mprocs | Host::Supervisord => ("", None),
+        };
+        row(
+            &format!(
+                "flood {lines}×{LINE_BYTES} B: child wall time, {}",
+                host.name()
+            ),
+            format!("{wall:.3} s ({ratio:.2}× limit)"),
+            target,
+            met,
+        );
+        if *host != Host::Limit {
+            let per_m = cpu / (lines as f64 / 1e6);
+            let (target, met) = match host {
+                Host::Switchboard => ("≤ 0.25 s per million lines", Some(per_m <= 0.25)),
+                Host::Limit | Host::Mprocs | Host::Supervisord => ("", None),
+            };
+            row(
+                &format!("flood: console CPU, {}", host.name()),
+                format!("{cpu:.3} s ({per_m:.3} s per million lines)"),
+                target,
+                met,
+            );
+        }
+    }
+
+    // Frozen console.
+    for host in [Host::Switchboard, Host::Mprocs, Host::Supervisord] {
+        let mut ratios = Vec::new();
+        let mut detail = String::new();
+        for _ in 0..if quick { 1 } else { 3 } {
+            if let Some((run, stop)) = frozen_once(host, tools) {
+                ratios.push(if run > 0.0 { stop / run } else { f64::NAN });
+                detail = format!("{stop:.2} s CPU while frozen vs {run:.2} s running");
+            }
+        }
+        if ratios.is_empty() {
+            row(
+                &format!("frozen console 2 s: child progress, {}", host.name()),
+                "not measured (not installed)".into(),
+                "",
+                None,
+            );
+            continue;
+        }
+        let r = median(&mut ratios);
+        let (target, met) = match host {
+            Host::Switchboard => ("= progress when not frozen", Some(r >= 0.8)),
+            Host::Limit | Host::Mprocs | Host::Supervisord => ("", None),
+        };
+        row(
+            &format!("frozen console 2 s: child progress, {}", host.name()),
+            format!("{:.0} % of normal ({detail})", r * 100.0),
+            target,
+            met,
+        );
+    }
+
+    // Idle.
+    for with_tui in [false, true] {
+        let mut cpu = Vec::new();
+        let mut rss = Vec::new();
+        for _ in 0..if quick { 1 } else { 2 } {
+            let (c, r) = idle_once(with_tui, idle_window);
+            cpu.push(c);
+            rss.push(r);
+        }
+        let c = median(&mut cpu);
+        let mode = if with_tui { "TUI in a pty" } else { "headless" };
+        row(
+            &format!(
+                "idle, 8 ready connectors, {} s, {mode}: console CPU",
+                idle_window.as_secs()
+            ),
+            format!("{c:.3} % of a core"),
+            "≤ 0.1 %",
+            Some(c <= 0.1),
+        );
+        row(
+            &format!("idle, {mode}: console RSS"),
+            format!("{:.1} MB", median(&mut rss)),
+            "",
+            None,
+        );
+    }
+
+    // Memory bound.
+    let (peak, after) = memory_once(mem_total);
+    row(
+        &format!("{mem_total} lines over 8 connectors, scrollback 10000: peak RSS"),
+        format!("{peak:.1} MB"),
+        "≤ 40 MB",
+        Some(peak <= 40.0),
+    );
+    row("… RSS afterwards", format!("{after:.1} MB"), "", None);
+
+    // Latencies.
+    let mut ready = Vec::new();
+    let mut exit = Vec::new();
+    for _ in 0..opts.runs {
+        let (r, e) = ready_and_exit_once();
+        ready.extend(r);
+        exit.extend(e);
+    }
+    let (rm, rp) = (median(&mut ready.clone()), percentile(&mut ready, 0.99));
+    row(
+        "readiness: services open → ready (ms-resolution timestamps)",
+        format!("median {rm:.0} ms, p99 {rp:.0} ms"),
+        "≤ 50 ms",
+        Some(rp <= 50.0),
+    );
+    let (em, ep) = (median(&mut exit.clone()), percentile(&mut exit, 0.99));
+    row(
+        "exit detection: death → exited",
+        format!("median {em:.0} ms, p99 {ep:.0} ms"),
+        "≤ 10 ms",
+        Some(em <= 10.0),
+    );
+    let mut stops = Vec::new();
+    for _ in 0..if quick { 1 } else { 3 } {
+        stops.extend(stop_once());
+    }
+    let sm = median(&mut stops.clone());
+    let worst = stops.iter().map(|s| (s - 1000.0).abs()).fold(0.0, f64::max);
+    row(
+        "stop, SIGTERM ignored, shutdown_timeout 1 s",
+        format!("median {sm:.0} ms (worst deviation {worst:.0} ms)"),
+        "1000 ± 50 ms",
+        Some(worst <= 50.0),
+    );
+    let mut firsts = Vec::new();
+    let mut keys = Vec::new();
+    for _ in 0..opts.runs {
+        let (f, k) = tui_once();
+        firsts.push(f);
+        keys.extend(k);
+    }
+    let ff = median(&mut firsts);
+    row(
+        "first frame after launch",
+        format!("{ff:.0} ms"),
+        "≤ 150 ms",
+        Some(ff <= 150.0),
+    );
+    row(
+        "key press → updated screen",
+        format!("median {:.0} ms", median(&mut keys)),
+        "",
+        None,
+    );
+    println!(
+        "\ntotal benchmark time: {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
