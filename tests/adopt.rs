@@ -10,32 +10,6 @@ use common::*;
 use switchboard::engine::store;
 use switchboard::{Phase, StatusJson};
 
-fn sb(fx: &Fixture, args: &[&str]) -> std::process::Output {
-    Command::new(SWITCHBOARD)
-        .args(args)
-        .arg("--manifest")
-        .arg(fx.path().join("switchboard.toml"))
-        .current_dir(fx.path())
-        .output()
-        .expect("run switchboard")
-}
-
-fn status(fx: &Fixture) -> Vec<StatusJson> {
-    let out = sb(fx, &["status", "--json"]);
-    serde_json::from_slice(&out.stdout).expect("status json")
-}
-
-fn headless(fx: &Fixture) -> std::process::Child {
-    Command::new(SWITCHBOARD)
-        .args(["run", "--headless", "--manifest"])
-        .arg(fx.path().join("switchboard.toml"))
-        .current_dir(fx.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("headless")
-}
-
 fn connector(name: &str) -> String {
     format!("[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n")
 }
@@ -43,7 +17,7 @@ fn connector(name: &str) -> String {
 fn wait_status(fx: &Fixture, secs: f64, pred: impl Fn(&StatusJson) -> bool) -> StatusJson {
     let mut last = None;
     let ok = eventually(secs, || {
-        let s = status(fx).remove(0);
+        let s = fx.status().remove(0);
         let hit = pred(&s);
         last = Some(s);
         hit
@@ -57,7 +31,7 @@ fn a_new_console_adopts_what_a_killed_one_left_and_stop_name_stops_it() {
     let fx = Fixture::new("adopt");
     fx.sim_config("a.toml", "lines_per_sec = 20.0");
     fx.manifest("", &connector("ad-a"));
-    let mut first = headless(&fx);
+    let mut first = fx.headless();
     let pid = wait_status(&fx, 15.0, |s| s.phase == Phase::Ready)
         .pid
         .expect("pid");
@@ -70,7 +44,7 @@ fn a_new_console_adopts_what_a_killed_one_left_and_stop_name_stops_it() {
         .map(|m| m.len() > size)
         .unwrap_or(false)));
 
-    let mut second = headless(&fx);
+    let mut second = fx.headless();
     let adopted = wait_status(&fx, 15.0, |s| s.detail.contains("adopted"));
     assert_eq!(
         (adopted.phase, adopted.pid),
@@ -82,7 +56,7 @@ fn a_new_console_adopts_what_a_killed_one_left_and_stop_name_stops_it() {
         .contains("adopt: PID"));
 
     // `switchboard stop NAME` goes through the running console.
-    let out = sb(&fx, &["stop", "ad-a"]);
+    let out = fx.run(&["stop", "ad-a"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -91,7 +65,7 @@ fn a_new_console_adopts_what_a_killed_one_left_and_stop_name_stops_it() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ad-a stopped"));
     assert!(eventually(5.0, || !alive(pid)), "stopped for real");
-    let st = status(&fx).remove(0);
+    let st = fx.status().remove(0);
     assert_eq!(st.phase, Phase::Stopped);
     assert_eq!(
         st.last_exit, None,
@@ -109,13 +83,13 @@ fn an_adopted_connector_that_dies_is_seen_at_once_and_restarted() {
         "restart = { initial_backoff = 0.2, jitter = 0.0 }",
         &connector("ae-a"),
     );
-    let mut first = headless(&fx);
+    let mut first = fx.headless();
     let pid = wait_status(&fx, 15.0, |s| s.phase == Phase::Ready)
         .pid
         .expect("pid");
     first.kill().expect("kill console");
     first.wait().expect("reap");
-    let mut second = headless(&fx);
+    let mut second = fx.headless();
     wait_status(&fx, 15.0, |s| s.detail.contains("adopted"));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
@@ -178,7 +152,7 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
     )
     .expect("state");
     // status already tells the truth without a console.
-    let st = status(&fx);
+    let st = fx.status();
     assert_eq!(st[0].phase, Phase::Exited, "{st:?}");
     assert!(st[0].detail.contains("is gone"), "{}", st[0].detail);
 
@@ -213,10 +187,11 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
     );
     std::thread::spawn(move || lines.for_each(drop));
     // run --headless starts every connector: the strangers are not in the way.
-    assert!(eventually(15.0, || status(&fx)
+    assert!(eventually(15.0, || fx
+        .status()
         .iter()
         .all(|s| s.phase == Phase::Ready)));
-    assert_eq!(status(&fx)[0].restarts, 3, "history is kept");
+    assert_eq!(fx.status()[0].restarts, 3, "history is kept");
     // Stopping everything (SIGTERM to the console) must not touch the strangers.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(console.id() as i32),
@@ -225,7 +200,7 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
     .expect("sigterm");
     assert_eq!(console.wait().expect("wait").code(), Some(0));
     assert!(alive(p1) && alive(p2), "strangers were never signalled");
-    let out = sb(&fx, &["stop", "ru-a"]);
+    let out = fx.run(&["stop", "ru-a"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(alive(p1), "not even by a direct stop");
     let _ = stranger1.kill();
@@ -239,29 +214,29 @@ fn commands_act_directly_when_no_console_runs() {
     let fx = Fixture::new("direct");
     fx.sim_config("a.toml", "");
     fx.manifest("autostart = false", &connector("dr-a"));
-    let out = sb(&fx, &["start", "dr-a"]);
+    let out = fx.run(&["start", "dr-a"]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let st = status(&fx).remove(0);
+    let st = fx.status().remove(0);
     assert_eq!(st.phase, Phase::Ready);
     let pid = st.pid.expect("pid");
     assert!(alive(pid), "it keeps running after the command returns");
     assert!(st.detail.contains("no console running"));
-    let out = sb(&fx, &["restart", "dr-a"]);
+    let out = fx.run(&["restart", "dr-a"]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let pid2 = status(&fx).remove(0).pid.expect("pid");
+    let pid2 = fx.status().remove(0).pid.expect("pid");
     assert_ne!(pid, pid2);
     assert!(eventually(5.0, || !alive(pid)));
-    let out = sb(&fx, &["stop", "dr-a"]);
+    let out = fx.run(&["stop", "dr-a"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -269,13 +244,13 @@ fn commands_act_directly_when_no_console_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(eventually(5.0, || !alive(pid2)));
-    assert_eq!(status(&fx).remove(0).phase, Phase::Stopped);
+    assert_eq!(fx.status().remove(0).phase, Phase::Stopped);
 
-    let out = sb(&fx, &["stop", "nope"]);
+    let out = fx.run(&["stop", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no connector named 'nope'"));
     // A failed action exits 1: a build in a directory that is no hftbacktest checkout.
-    let out = sb(&fx, &["build", "dr-a"]);
+    let out = fx.run(&["build", "dr-a"]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -292,7 +267,7 @@ fn the_control_socket_is_owner_only() {
     let fx = Fixture::new("sock");
     fx.sim_config("a.toml", "");
     fx.manifest("autostart = false", &connector("so-a"));
-    let mut console = headless(&fx);
+    let mut console = fx.headless();
     let sock = fx.path().join(".switchboard/control.sock");
     assert!(eventually(10.0, || sock.exists()));
     let mode = std::fs::metadata(&sock).expect("meta").permissions().mode() & 0o777;

@@ -9,28 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
-use switchboard::{Phase, StatusJson, Transition};
-
-fn switchboard(fx: &Fixture, args: &[&str]) -> std::process::Output {
-    Command::new(SWITCHBOARD)
-        .args(args)
-        .arg("--manifest")
-        .arg(fx.path().join("switchboard.toml"))
-        .current_dir(fx.path())
-        .output()
-        .expect("run switchboard")
-}
-
-fn status(fx: &Fixture) -> Vec<StatusJson> {
-    let out = switchboard(fx, &["status", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("status --json is a JSON array")
-}
+use switchboard::{Phase, Transition};
 
 fn connectors(names: &[&str], config: &str) -> String {
     names
@@ -110,7 +89,7 @@ fn headless_brings_three_up_restarts_a_killed_one_and_stops_all_on_sigterm() {
         let t = hl.expect("three ready", 20, |t| t.phase == Phase::Ready);
         pids.insert(t.name.clone(), t.pid.expect("ready has a pid"));
     }
-    let st = status(&fx);
+    let st = fx.status();
     assert_eq!(
         st.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         ["hl-a", "hl-b", "hl-c"]
@@ -140,7 +119,8 @@ fn headless_brings_three_up_restarts_a_killed_one_and_stops_all_on_sigterm() {
         t.name == "hl-b" && t.phase == Phase::Ready
     });
     assert_ne!(again.pid, Some(victim));
-    let b = status(&fx)
+    let b = fx
+        .status()
         .into_iter()
         .find(|s| s.name == "hl-b")
         .expect("hl-b");
@@ -158,7 +138,7 @@ fn headless_brings_three_up_restarts_a_killed_one_and_stops_all_on_sigterm() {
     .expect("sigterm");
     let code = hl.child.wait().expect("wait").code();
     assert_eq!(code, Some(0));
-    for s in status(&fx) {
+    for s in fx.status() {
         assert_eq!(s.phase, Phase::Stopped, "{s:?}");
         assert_eq!(s.pid, None);
     }
@@ -191,7 +171,7 @@ fn connectors_keep_running_and_logging_after_the_console_is_sigkilled() {
             .unwrap_or(false)),
         "the connector keeps logging"
     );
-    let st = status(&fx);
+    let st = fx.status();
     assert_eq!(st[0].phase, Phase::Ready);
     assert_eq!(st[0].pid, Some(pid));
     assert!(
@@ -205,8 +185,8 @@ fn connectors_keep_running_and_logging_after_the_console_is_sigkilled() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill");
-    assert!(eventually(5.0, || status(&fx)[0].phase == Phase::Exited));
-    let st = status(&fx);
+    assert!(eventually(5.0, || fx.status()[0].phase == Phase::Exited));
+    let st = fx.status();
     assert!(st[0].detail.contains("is gone"), "{}", st[0].detail);
     assert_eq!(st[0].pid, None);
 }
@@ -218,7 +198,7 @@ fn a_second_console_on_one_state_dir_is_refused_naming_the_first() {
     fx.manifest("", &connectors(&["lk-a"], "a.toml"));
     let hl = Headless::start(&fx);
     hl.expect("ready", 20, |t| t.phase == Phase::Ready);
-    let second = switchboard(&fx, &["run", "--headless"]);
+    let second = fx.run(&["run", "--headless"]);
     assert_eq!(second.status.code(), Some(1));
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains(&format!("PID {}", hl.child.id())), "{err}");
@@ -229,7 +209,7 @@ fn check_accepts_a_good_manifest() {
     let fx = Fixture::new("checkok");
     fx.sim_config("a.toml", "");
     fx.manifest("", &connectors(&["ck-a"], "a.toml"));
-    let out = switchboard(&fx, &["check"]);
+    let out = fx.run(&["check"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -325,7 +305,7 @@ fn bad_manifests_exit_2_naming_file_connector_and_key() {
             fx.manifest(&extra, &body);
         }
         for cmd in [&["check"][..], &["run", "--headless"][..], &["status"][..]] {
-            let out = switchboard(&fx, cmd);
+            let out = fx.run(cmd);
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{what} / {cmd:?}: {err}");
             assert!(

@@ -89,18 +89,6 @@ impl Drop for Tui {
     }
 }
 
-fn status_pid(fx: &Fixture, name: &str) -> Option<i32> {
-    let out = std::process::Command::new(SWITCHBOARD)
-        .args(["status", "--json", "--manifest"])
-        .arg(fx.path().join("switchboard.toml"))
-        .output()
-        .expect("status");
-    let rows: Vec<switchboard::StatusJson> = serde_json::from_slice(&out.stdout).expect("json");
-    rows.into_iter()
-        .find(|r| r.name == name)
-        .and_then(|r| r.pid)
-}
-
 /// The title line of `name`'s pane.
 fn title_of<'a>(screen: &'a str, name: &str) -> &'a str {
     screen
@@ -133,7 +121,7 @@ fn keys_drive_real_connectors_through_a_real_terminal() {
         title_of(&s, "tui-b").contains("IDLE"),
         "only the focused one started"
     );
-    let pid1 = status_pid(&fx, "tui-a").expect("pid");
+    let pid1 = fx.pid_of("tui-a").expect("pid");
     assert!(alive(pid1));
 
     // A bot attaches: the title counts it, and stopping asks first.
@@ -160,16 +148,18 @@ fn keys_drive_real_connectors_through_a_real_terminal() {
     tui.wait_for("tui-a ready again", 15.0, |s| {
         title_of(s, "tui-a").contains("READY")
     });
-    let pid2 = status_pid(&fx, "tui-a").expect("pid");
+    let pid2 = fx.pid_of("tui-a").expect("pid");
     tui.wait_for("bots 1", 10.0, |s| title_of(s, "tui-a").contains("bots 1"));
     tui.press("r");
     tui.wait_for("the confirmation", 5.0, |s| s.contains("Restart tui-a?"));
     tui.press("y");
-    assert!(eventually(15.0, || status_pid(&fx, "tui-a").is_some_and(|p| p != pid2)));
+    assert!(eventually(15.0, || fx
+        .pid_of("tui-a")
+        .is_some_and(|p| p != pid2)));
     tui.wait_for("ready after restart", 15.0, |s| {
         title_of(s, "tui-a").contains("READY")
     });
-    let pid3 = status_pid(&fx, "tui-a").expect("pid");
+    let pid3 = fx.pid_of("tui-a").expect("pid");
     assert!(!alive(pid2));
     let _ = bot.kill();
     let _ = bot.wait();
@@ -221,7 +211,7 @@ fn detach_leaves_connectors_running_and_logging() {
     tui.wait_for("dt-a ready (autostart)", 15.0, |s| {
         title_of(s, "dt-a").contains("READY")
     });
-    let pid = status_pid(&fx, "dt-a").expect("pid");
+    let pid = fx.pid_of("dt-a").expect("pid");
     tui.press("q");
     tui.wait_for("the quit dialog", 5.0, |s| s.contains("still running"));
     tui.press("d");
@@ -250,7 +240,7 @@ fn restart_name_from_the_command_line_updates_the_running_tui() {
     tui.wait_for("ctl-a ready", 15.0, |s| {
         title_of(s, "ctl-a").contains("READY")
     });
-    let pid = status_pid(&fx, "ctl-a").expect("pid");
+    let pid = fx.pid_of("ctl-a").expect("pid");
     let out = std::process::Command::new(SWITCHBOARD)
         .args(["restart", "ctl-a", "--manifest"])
         .arg(fx.path().join("switchboard.toml"))
@@ -262,7 +252,7 @@ fn restart_name_from_the_command_line_updates_the_running_tui() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let new_pid = status_pid(&fx, "ctl-a").expect("pid");
+    let new_pid = fx.pid_of("ctl-a").expect("pid");
     assert_ne!(new_pid, pid);
     tui.wait_for("the pane shows the new process", 10.0, |s| {
         let t = title_of(s, "ctl-a");
@@ -282,7 +272,7 @@ fn a_closed_terminal_detaches_and_connectors_keep_logging() {
     tui.wait_for("hup-a ready", 15.0, |s| {
         title_of(s, "hup-a").contains("READY")
     });
-    let pid = status_pid(&fx, "hup-a").expect("pid");
+    let pid = fx.pid_of("hup-a").expect("pid");
     // The terminal goes away (closed window, dropped SSH link): the console gets SIGHUP.
     let console = tui.child.process_id().expect("console pid") as i32;
     nix::sys::signal::kill(

@@ -229,7 +229,7 @@ const REPROBE_AFTER_WAKE: Duration = Duration::from_millis(50);
 /// Safety-net probe interval for ready connectors. Bots and connectors appearing or leaving wake
 /// the worker at once through inotify on the iceoryx2 node directory; this only catches what
 /// inotify cannot see (a process dying without touching the directory).
-pub const SLOW_PROBE: Duration = Duration::from_millis(5000);
+pub const SLOW_PROBE: Duration = Duration::from_secs(10);
 
 enum Request {
     Watch(Vec<Watch>),

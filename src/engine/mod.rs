@@ -397,17 +397,7 @@ fn take_over(state_dir: &std::path::Path, slots: &mut [Slot], tx: &mpsc::Unbound
                     let secrets = slot.spec.secrets.clone();
                     tokio::spawn(async move {
                         let status = handle.exited.await.ok().flatten();
-                        let (summary, _) = logs::exit_summary(&log);
-                        let _ = tx.send(Msg::Exited {
-                            idx,
-                            pid,
-                            ev: Event::Exited {
-                                status,
-                                summary: summary
-                                    .map(|s| crate::connector_config::mask_secrets(&s, &secrets)),
-                                send_error: false,
-                            },
-                        });
+                        let _ = tx.send(exit_message(idx, pid, status, Some(&log), &secrets));
                     });
                 }
                 Err(e) => {
@@ -443,6 +433,27 @@ fn take_over(state_dir: &std::path::Path, slots: &mut [Slot], tx: &mpsc::Unbound
                 );
             }
         }
+    }
+}
+
+/// The exit event of connector `idx`, with the last meaningful line of its log (secrets masked)
+/// and whether that output shows the SendError panic of a normal stop.
+fn exit_message(
+    idx: usize,
+    pid: i32,
+    status: Option<phase::ExitStatus>,
+    log: Option<&std::path::Path>,
+    secrets: &[String],
+) -> Msg {
+    let (summary, send_error) = log.map(logs::exit_summary).unwrap_or((None, false));
+    Msg::Exited {
+        idx,
+        pid,
+        ev: Event::Exited {
+            status,
+            summary: summary.map(|s| crate::connector_config::mask_secrets(&s, secrets)),
+            send_error,
+        },
     }
 }
 
@@ -747,21 +758,8 @@ impl Runtime {
                 signaller: handle.signaller(),
             });
             let status = handle.exited.await.ok().flatten();
-            let (summary, send_error) = if spawn_spec.log.is_some() {
-                logs::exit_summary(&log)
-            } else {
-                (None, false)
-            };
-            let _ = tx.send(Msg::Exited {
-                idx,
-                pid,
-                ev: Event::Exited {
-                    status,
-                    summary: summary
-                        .map(|s| crate::connector_config::mask_secrets(&s, &spec.secrets)),
-                    send_error,
-                },
-            });
+            let log = spawn_spec.log.as_deref();
+            let _ = tx.send(exit_message(idx, pid, status, log, &spec.secrets));
         });
     }
 

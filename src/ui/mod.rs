@@ -163,7 +163,7 @@ async fn event_loop(
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     let mut last_appended: Vec<u64> = Vec::new();
-    let mut last_second = 0u64;
+    let mut last_clock = 0u64;
     let started = Instant::now();
     loop {
         if dirty {
@@ -233,10 +233,20 @@ async fn event_loop(
                 // New log lines, a running countdown, or a clock second.
                 let appended: Vec<u64> = app.logs.iter().map(|l| l.lock().map(|g| g.appended()).unwrap_or(0)).collect();
                 if appended != last_appended { last_appended = appended; dirty = true; }
-                let countdown = snaps_rx.borrow().iter().any(|s| s.deadline.is_some());
+                // Redraw for clocks only when what they show changes: countdowns (0.1 s),
+                // uptimes under a minute (1 s), longer uptimes (1 min).
+                let now = Instant::now();
+                let (countdown, young) = {
+                    let snaps = snaps_rx.borrow();
+                    (
+                        snaps.iter().any(|s| s.deadline.is_some()),
+                        snaps.iter().any(|s| s.uptime(now).is_some_and(|u| u < Duration::from_secs(60))),
+                    )
+                };
                 let second = started.elapsed().as_secs();
-                if countdown || second != last_second || app.console_log { dirty = true; }
-                last_second = second;
+                let clock = if young { second } else { second / 60 };
+                if countdown || clock != last_clock || app.console_log { dirty = true; }
+                last_clock = clock;
             }
             Some(_) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
                 // Killed politely: leave the connectors running; they never depend on us.

@@ -86,6 +86,49 @@ impl Fixture {
         c
     }
 
+    /// Runs `switchboard ARGS --manifest <this fixture's manifest>` to completion.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(SWITCHBOARD)
+            .args(args)
+            .arg("--manifest")
+            .arg(self.path().join("switchboard.toml"))
+            .current_dir(self.path())
+            .output()
+            .expect("run switchboard")
+    }
+
+    /// `switchboard status --json`, parsed (it must exit 0).
+    pub fn status(&self) -> Vec<switchboard::StatusJson> {
+        let out = self.run(&["status", "--json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status --json is a JSON array")
+    }
+
+    /// The PID `status` reports for connector `name`.
+    pub fn pid_of(&self, name: &str) -> Option<i32> {
+        self.status()
+            .into_iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.pid)
+    }
+
+    /// `switchboard run --headless` on this fixture, output discarded.
+    pub fn headless(&self) -> std::process::Child {
+        std::process::Command::new(SWITCHBOARD)
+            .args(["run", "--headless", "--manifest"])
+            .arg(self.path().join("switchboard.toml"))
+            .current_dir(self.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("headless")
+    }
+
     /// Starts a sim-bot on connector `name`.
     pub fn bot(&self, name: &str) -> std::process::Child {
         self.command(BOT)
