@@ -726,6 +726,15 @@ fn status_total_mem() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Why a peer has no figure.
+fn unmeasured(quick: bool) -> String {
+    if quick {
+        "full run only".into()
+    } else {
+        "not measured (not installed)".into()
+    }
+}
+
 fn row(what: &str, value: String, target: &str, met: Option<bool>) {
     let verdict = match met {
         Some(true) => "met",
@@ -792,11 +801,7 @@ fn main() {
         if walls.is_empty() {
             row(
                 &format!("flood {lines} lines: child wall time under {}", host.name()),
-                if quick {
-                    "full run only".into()
-                } else {
-                    "not measured (not installed)".into()
-                },
+                unmeasured(quick),
                 "",
                 None,
             );
@@ -852,11 +857,7 @@ fn main() {
         if ratios.is_empty() {
             row(
                 &format!("frozen console 2 s: child progress, {}", host.name()),
-                if quick {
-                    "full run only".into()
-                } else {
-                    "not measured (not installed)".into()
-                },
+                unmeasured(quick),
                 "",
                 None,
             );
