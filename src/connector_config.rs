@@ -134,6 +134,12 @@ pub fn check(kind: ConnectorType, path: &Path) -> Result<CheckedConfig, String> 
 }
 
 /// Replaces every configured secret in `line` by `****`.
+///
+/// ```
+/// use switchboard::connector_config::mask_secrets;
+/// let secrets = vec!["s3cr3t".to_string()];
+/// assert_eq!(mask_secrets("signing with s3cr3t", &secrets), "signing with ****");
+/// ```
 pub fn mask_secrets(line: &str, secrets: &[String]) -> String {
     let mut out = line.to_string();
     for s in secrets {

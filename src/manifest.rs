@@ -339,6 +339,12 @@ fn resolve_console(
 }
 
 /// Checks a connector name against what an iceoryx2 service name (`{NAME}/ToBot`) allows.
+///
+/// ```
+/// use switchboard::manifest::validate_name;
+/// assert!(validate_name("binance-futures").is_ok());
+/// assert!(validate_name("bf/1").unwrap_err().contains("'/'"));
+/// ```
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty; give the connector the name its bots use".into());
