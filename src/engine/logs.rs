@@ -142,22 +142,6 @@ impl Scrollback {
     pub fn appended(&self) -> u64 {
         self.appended
     }
-
-    /// Forgets the kept lines (the file is untouched).
-    pub fn clear(&mut self) {
-        self.lines.clear();
-    }
-
-    /// The last `n` lines joined by newlines.
-    pub fn tail_text(&self, n: usize) -> String {
-        let start = self.lines.len().saturating_sub(n);
-        self.lines
-            .iter()
-            .skip(start)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
 }
 
 /// Shared handle to a scrollback.

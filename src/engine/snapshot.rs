@@ -46,23 +46,6 @@ impl ConnectorSnapshot {
     pub fn countdown(&self, now: Instant) -> Option<Duration> {
         self.deadline.map(|d| d.saturating_duration_since(now))
     }
-
-    /// The `status --json` object.
-    pub fn status_json(&self, now: Instant) -> StatusJson {
-        StatusJson {
-            name: self.name.clone(),
-            kind: self.kind.as_str().to_string(),
-            phase: self.phase,
-            pid: self.pid,
-            uptime_s: self
-                .uptime(now)
-                .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
-            restarts: self.restarts,
-            bots: self.bots,
-            last_exit: self.last_exit.map(|e| e.to_string()),
-            detail: self.detail.clone(),
-        }
-    }
 }
 
 /// One element of `status --json` (DESIGN §2).

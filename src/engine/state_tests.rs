@@ -43,6 +43,12 @@ impl M {
             st: ConnectorState::default(),
         }
     }
+    fn with_restart(restart: RestartPolicy) -> M {
+        M::with(Settings {
+            restart,
+            ..settings()
+        })
+    }
     fn ev(&mut self, e: Event) -> Vec<Effect> {
         self.st.handle(&self.s, e, ctx())
     }
@@ -288,13 +294,10 @@ fn backoff_doubles_caps_and_jitters() {
 
 #[tokio::test(start_paused = true)]
 async fn the_budget_runs_out_by_attempts() {
-    let mut m = M::with(Settings {
-        restart: RestartPolicy {
-            max_attempts: 2,
-            jitter: 0.0,
-            ..RestartPolicy::default()
-        },
-        ..settings()
+    let mut m = M::with_restart(RestartPolicy {
+        max_attempts: 2,
+        jitter: 0.0,
+        ..RestartPolicy::default()
     });
     m.ready();
     for _ in 0..2 {
@@ -310,13 +313,10 @@ async fn the_budget_runs_out_by_attempts() {
 
 #[tokio::test(start_paused = true)]
 async fn the_budget_runs_out_by_total_time() {
-    let mut m = M::with(Settings {
-        restart: RestartPolicy {
-            max_total: Duration::from_secs(10),
-            jitter: 0.0,
-            ..RestartPolicy::default()
-        },
-        ..settings()
+    let mut m = M::with_restart(RestartPolicy {
+        max_total: Duration::from_secs(10),
+        jitter: 0.0,
+        ..RestartPolicy::default()
     });
     m.ready();
     m.exit(ExitStatus::Code(1)); // streak starts, 1 s backoff
@@ -355,12 +355,9 @@ async fn staying_ready_resets_the_budget() {
 
 #[tokio::test(start_paused = true)]
 async fn policy_never_stays_exited() {
-    let mut m = M::with(Settings {
-        restart: RestartPolicy {
-            policy: RestartPolicyKind::Never,
-            ..RestartPolicy::default()
-        },
-        ..settings()
+    let mut m = M::with_restart(RestartPolicy {
+        policy: RestartPolicyKind::Never,
+        ..RestartPolicy::default()
     });
     m.ready();
     let fx = m.exit(ExitStatus::Signal(11));
@@ -473,12 +470,9 @@ async fn a_refused_start_fails_unless_policy_is_always() {
         message: "in use by PID 7".into(),
     });
     assert_eq!(phases(&fx), [Phase::Failed]);
-    let mut m = M::with(Settings {
-        restart: RestartPolicy {
-            policy: RestartPolicyKind::Always,
-            ..RestartPolicy::default()
-        },
-        ..settings()
+    let mut m = M::with_restart(RestartPolicy {
+        policy: RestartPolicyKind::Always,
+        ..RestartPolicy::default()
     });
     m.cmd(Command::Start);
     let fx = m.ev(Event::SpawnFailed {
