@@ -6,13 +6,15 @@
 //! `target/bench-tools`, supervisor with pip into a virtual environment there. `--quick` uses
 //! smaller sizes, shorter idle windows, and no peers.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use switchboard::engine::ipc;
+
+#[path = "../tests/common/pty.rs"]
+mod pty;
+use pty::Pty;
 
 const SWITCHBOARD: &str = env!("CARGO_BIN_EXE_switchboard");
 const SIM: &str = env!("CARGO_BIN_EXE_sim-connector");
@@ -212,72 +214,6 @@ fn headless(manifest: &Path, json_out: Option<&Path>) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("switchboard")
-}
-
-/// A program in a pseudo-terminal whose screen we can read, with the time text first appeared.
-struct Pty {
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    writer: Box<dyn std::io::Write + Send>,
-    screen: Arc<Mutex<vt100::Parser>>,
-    started: Instant,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
-}
-
-impl Pty {
-    fn spawn(cmd: portable_pty::CommandBuilder, rows: u16, cols: u16) -> Pty {
-        use portable_pty::{native_pty_system, PtySize};
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("pty");
-        let started = Instant::now();
-        let child = pair.slave.spawn_command(cmd).expect("spawn in pty");
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("reader");
-        let writer = pair.master.take_writer().expect("writer");
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
-        let s = screen.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                s.lock().expect("screen").process(&buf[..n]);
-            }
-        });
-        Pty {
-            child,
-            writer,
-            screen,
-            started,
-            _master: pair.master,
-        }
-    }
-
-    fn contains(&self, text: &str) -> bool {
-        self.screen
-            .lock()
-            .expect("screen")
-            .screen()
-            .contents()
-            .contains(text)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.process_id().unwrap_or(0)
-    }
-}
-
-impl Drop for Pty {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn tui(manifest: &Path, rows: u16, cols: u16) -> Pty {
@@ -683,13 +619,11 @@ fn tui_once() -> (f64, Vec<f64>) {
     let mut keys = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let _ = std::io::Write::write_all(&mut p.writer, b"?");
-        let _ = std::io::Write::flush(&mut p.writer);
+        p.type_keys("?");
         if wait_until(5.0, || p.contains("keys (Esc")) {
             keys.push(t.elapsed().as_secs_f64() * 1000.0);
         }
-        let _ = std::io::Write::write_all(&mut p.writer, b"?");
-        let _ = std::io::Write::flush(&mut p.writer);
+        p.type_keys("?");
         wait_until(5.0, || !p.contains("keys (Esc"));
         std::thread::sleep(Duration::from_millis(50));
     }

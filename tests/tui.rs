@@ -4,68 +4,40 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::pty::Pty;
 use common::*;
-use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+use portable_pty::CommandBuilder;
 
-struct Tui {
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    writer: Box<dyn Write + Send>,
-    screen: Arc<Mutex<vt100::Parser>>,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
+/// The switchboard TUI running in a pseudo-terminal.
+struct Tui(Pty);
+
+impl std::ops::Deref for Tui {
+    type Target = Pty;
+    fn deref(&self) -> &Pty {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Tui {
+    fn deref_mut(&mut self) -> &mut Pty {
+        &mut self.0
+    }
 }
 
 impl Tui {
     fn start(fx: &Fixture, rows: u16, cols: u16) -> Tui {
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
         let mut cmd = CommandBuilder::new(SWITCHBOARD);
         cmd.arg("--manifest");
         cmd.arg(fx.path().join("switchboard.toml"));
         cmd.cwd(fx.path());
         cmd.env("TERM", "xterm-256color");
-        let child = pair
-            .slave
-            .spawn_command(cmd)
-            .expect("spawn switchboard in a pty");
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("reader");
-        let writer = pair.master.take_writer().expect("writer");
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
-        let s = screen.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                s.lock().expect("screen").process(&buf[..n]);
-            }
-        });
-        Tui {
-            child,
-            writer,
-            screen,
-            _master: pair.master,
-        }
-    }
-
-    fn text(&self) -> String {
-        self.screen.lock().expect("screen").screen().contents()
+        Tui(Pty::spawn(cmd, rows, cols))
     }
 
     fn press(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).expect("type");
-        self.writer.flush().expect("flush");
+        self.type_keys(keys);
         // Give the console a moment between keys (an Esc followed at once by a key would be
         // read as Alt+key by any terminal application).
         std::thread::sleep(Duration::from_millis(150));
@@ -79,13 +51,6 @@ impl Tui {
         });
         assert!(ok, "screen never showed {what}; last screen:\n{last}");
         last
-    }
-}
-
-impl Drop for Tui {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

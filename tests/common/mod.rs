@@ -2,6 +2,8 @@
 //! of sim-connectors, and cleanup that kills every process started in it, even when a test fails.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
