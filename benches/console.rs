@@ -702,7 +702,7 @@ fn main() {
 
     println!(
         "switchboard console benchmark — {} — {}{}",
-        switchboard::engine::logs::humantime_now(),
+        switchboard::engine::logs::now_rfc3339(),
         machine(),
         if quick { " — QUICK mode" } else { "" }
     );

@@ -1,5 +1,6 @@
-//! Run every connector of a manifest under the engine and print health once a second until all
-//! wanted connectors are Ready, then stop them all.
+//! Run every connector of a manifest under the engine, print every transition (a lossless,
+//! numbered event stream) and health once a second until all wanted connectors are Ready, then
+//! stop them all.
 //!
 //! ```sh
 //! cargo run --example health -- path/to/switchboard.toml
@@ -7,7 +8,7 @@
 
 use std::time::Duration;
 
-use switchboard::{Engine, EngineOptions, Manifest};
+use switchboard::{Engine, EngineOptions, Manifest, Transition};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,12 +22,15 @@ async fn main() -> anyhow::Result<()> {
             autostart: true,
             start_all: true,
         },
-    )?;
-    let mut transitions = engine.subscribe();
+    )
+    .await?;
+    let mut events = engine.subscribe();
     engine.start_selected()?;
     tokio::spawn(async move {
-        while let Ok(t) = transitions.recv().await {
-            println!("{} {} {} {}", t.ts, t.name, t.phase, t.detail);
+        while let Some(ev) = events.recv().await {
+            if let Some(t) = Transition::of(&ev) {
+                println!("#{} {} {} {} {}", ev.seq, t.ts, t.name, t.phase, t.detail);
+            }
         }
     });
     for _ in 0..30 {

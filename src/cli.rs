@@ -1,37 +1,33 @@
-//! The commands behind `switchboard`'s command line. Each returns the process exit code:
-//! 0 ok, 1 runtime failure, 2 usage or invalid manifest.
+//! The commands behind `switchboard`'s command line. Each returns the process exit code
+//! ([`crate::exit`]): 0 ok, 1 runtime failure, 2 usage or invalid manifest.
 
 use std::io::Write;
 use std::path::Path;
 
-use crate::engine::store;
-use crate::engine::{Engine, EngineOptions};
+use crate::console::{self, Console};
+use crate::control::protocol::{Action, ErrorKind, RequestBody, ResponseBody};
+use crate::control::{client, server};
+use crate::engine::logs::{now_rfc3339, rfc3339};
+use crate::engine::store::{self, unix_now};
+use crate::engine::sys;
+use crate::engine::view::{ConnectorId, ConnectorView, Transition};
+use crate::engine::{EngineOptions, EventStream};
+use crate::exit;
 use crate::manifest::Manifest;
-use crate::{Phase, StatusJson};
-
-/// Exit code: success.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: something failed at run time.
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit code: bad usage or invalid manifest.
-pub const EXIT_USAGE: u8 = 2;
+use crate::Phase;
 
 fn load(path: &Path) -> Result<Manifest, u8> {
     Manifest::load(path).map_err(|e| {
         eprintln!("error: {e}");
-        EXIT_USAGE
+        exit::USAGE
     })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            EXIT_FAILURE
-        })
+    console::runtime().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        exit::FAILURE
+    })
 }
 
 /// Sends the console's own log (tracing) to stderr.
@@ -62,7 +58,7 @@ pub fn check(path: &Path) -> u8 {
                     c.kind.as_str(),
                     c.config.display(),
                     c.binary.display(),
-                    if crate::sys::is_executable(&c.binary) {
+                    if sys::is_executable(&c.binary) {
                         ""
                     } else if c.auto_build {
                         " (missing: will be built)"
@@ -71,7 +67,7 @@ pub fn check(path: &Path) -> u8 {
                     }
                 );
             }
-            EXIT_OK
+            exit::OK
         }
         Err(code) => code,
     }
@@ -90,19 +86,18 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
     };
     rt.block_on(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let handle = match Engine::start(
-            manifest,
-            EngineOptions {
-                autostart: true,
-                start_all: true,
-            },
-        ) {
-            Ok(h) => h,
+        let options = EngineOptions {
+            autostart: true,
+            start_all: true,
+        };
+        let console = match Console::start(manifest, options).await {
+            Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}");
-                return EXIT_FAILURE;
+                return exit::FAILURE;
             }
         };
+        let engine = console.engine.clone();
         let (mut term, mut int) = match (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
@@ -110,53 +105,53 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
             (Ok(t), Ok(i)) => (t, i),
             _ => {
                 eprintln!("error: cannot install signal handlers");
-                handle.shutdown();
-                handle.await_shutdown().await;
-                return EXIT_FAILURE;
+                engine.shutdown();
+                console.finished().await;
+                return exit::FAILURE;
             }
         };
-        let mut transitions = handle.subscribe();
         // Where each connector stands before anything is started: adopted, gone, at rest.
-        for c in handle.health().connectors {
-            print_transition(
-                &crate::Transition {
-                    ts: crate::engine::logs::humantime_now(),
-                    name: c.name.clone(),
-                    phase: c.phase,
-                    pid: c.pid,
-                    detail: c.detail.clone(),
-                },
-                json,
-            );
+        let (views, mut events) = engine.subscribe_with_views();
+        for v in views.iter() {
+            print_transition(&Transition::current(v, now_rfc3339()), json);
         }
-        if let Err(e) = handle.start_selected() {
+        if let Err(e) = engine.start_selected() {
             eprintln!("error: {e}");
-            return EXIT_FAILURE;
+            return exit::FAILURE;
         }
         let mut stopping = false;
         loop {
             tokio::select! {
-                t = transitions.recv() => match t {
-                    Ok(t) => print_transition(&t, json),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        eprintln!("warning: {n} transitions were not printed (output too slow)");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                ev = events.recv() => match ev {
+                    Some(ev) => print_event(&ev, json),
+                    None => break,
                 },
-                _ = term.recv(), if !stopping => { stopping = true; handle.shutdown(); }
-                _ = int.recv(), if !stopping => { stopping = true; handle.shutdown(); }
-                _ = handle.await_shutdown() => {
-                    // Print what is still queued, then leave.
-                    while let Ok(t) = transitions.try_recv() { print_transition(&t, json); }
+                _ = term.recv(), if !stopping => { stopping = true; engine.shutdown(); }
+                _ = int.recv(), if !stopping => { stopping = true; engine.shutdown(); }
+                _ = engine.await_shutdown() => {
+                    drain(&mut events, json);
                     break;
                 }
             }
         }
-        EXIT_OK
+        console.finished().await;
+        exit::OK
     })
 }
 
-fn print_transition(t: &crate::Transition, json: bool) {
+fn drain(events: &mut EventStream, json: bool) {
+    while let Some(ev) = events.try_recv() {
+        print_event(&ev, json);
+    }
+}
+
+fn print_event(ev: &crate::engine::view::EngineEvent, json: bool) {
+    if let Some(t) = Transition::of(ev) {
+        print_transition(&t, json);
+    }
+}
+
+fn print_transition(t: &Transition, json: bool) {
     let mut out = std::io::stdout().lock();
     let line = if json {
         serde_json::to_string(t).unwrap_or_default()
@@ -174,23 +169,57 @@ fn print_transition(t: &crate::Transition, json: bool) {
     let _ = out.flush();
 }
 
-/// Builds the status rows from `state.json`, checked against the live processes.
-pub fn status_rows(manifest: &Manifest) -> Result<Vec<StatusJson>, String> {
+/// Where `status` got its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusSource {
+    /// The running console (its PID) answered.
+    Live(i32),
+    /// No console answered; `state.json` (and /proc) were read. The text says why.
+    StateFile(String),
+}
+
+/// The rows of `status`: asked of the running console, else built from `state.json` checked
+/// against the live processes.
+pub async fn status_rows(
+    manifest: &Manifest,
+) -> Result<(Vec<ConnectorView>, StatusSource), String> {
     let dir = &manifest.console.state_dir;
-    let state = store::read_state(dir)?;
-    let console = store::lock_holder(dir);
-    let now = store::unix_now();
+    let holder = store::lock_holder(dir);
+    let why = match holder {
+        None => format!("no console runs on {}", dir.display()),
+        Some(pid) => match client::request(dir, RequestBody::Status).await {
+            Ok(ResponseBody::Status {
+                console_pid,
+                connectors,
+            }) => return Ok((connectors, StatusSource::Live(console_pid))),
+            Ok(other) => format!("the console (PID {pid}) answered {other:?}"),
+            Err(e) => format!(
+                "the console (PID {pid}) did not answer on {}: {e}",
+                crate::control::socket_path(dir).display()
+            ),
+        },
+    };
+    let note = match holder {
+        None => "no console running",
+        Some(_) => "its console did not answer",
+    };
+    Ok((stored_rows(manifest, note)?, StatusSource::StateFile(why)))
+}
+
+/// Rows from `state.json`, in manifest order, checked against /proc; a live process's detail
+/// ends with `(note)`.
+fn stored_rows(manifest: &Manifest, note: &str) -> Result<Vec<ConnectorView>, String> {
+    let state = store::read_state(&manifest.console.state_dir)?;
+    let now = unix_now();
     let rows = manifest
         .connectors
         .iter()
         .map(|c| {
-            let rec = state
-                .as_ref()
-                .and_then(|s| s.connectors.iter().find(|r| r.name == c.name));
-            let Some(rec) = rec else {
-                return StatusJson {
+            let Some(rec) = state.as_ref().and_then(|s| s.connector(&c.name)) else {
+                return ConnectorView {
                     name: c.name.clone(),
-                    kind: c.kind.as_str().into(),
+                    host: None,
+                    kind: c.kind,
                     phase: Phase::Idle,
                     pid: None,
                     uptime_s: None,
@@ -198,40 +227,43 @@ pub fn status_rows(manifest: &Manifest) -> Result<Vec<StatusJson>, String> {
                     bots: 0,
                     last_exit: None,
                     detail: "never started by switchboard".into(),
+                    attempt: 0,
+                    max_attempts: c.restart.max_attempts,
+                    countdown_s: None,
+                    started: None,
+                    build: None,
+                    degraded: false,
+                    wanted: false,
+                    adopted: false,
+                    as_of: now,
                 };
             };
-            let alive = match (rec.pid, rec.start_ticks) {
-                (Some(pid), Some(t)) => crate::sys::is_same_process(pid, t),
+            let alive = match (rec.view.pid, rec.adoption.start_ticks) {
+                (Some(pid), Some(t)) => sys::is_same_process(pid, t),
                 _ => false,
             };
-            let mut row = StatusJson {
-                name: c.name.clone(),
-                kind: c.kind.as_str().into(),
-                phase: rec.phase,
-                pid: rec.pid,
+            let mut row = ConnectorView {
                 uptime_s: rec
+                    .adoption
                     .started_unix
                     .filter(|_| alive)
-                    .map(|s| ((now - s).max(0.0) * 10.0).round() / 10.0),
-                restarts: rec.restarts,
-                bots: rec.bots,
-                last_exit: rec.last_exit.map(|e| e.to_string()),
-                detail: rec.detail.clone(),
+                    .map(|s| (now - s).max(0.0)),
+                countdown_s: None,
+                as_of: now,
+                ..rec.view.clone()
             };
-            if rec.pid.is_some() && !alive {
+            if rec.view.pid.is_some() && !alive {
                 row.phase = Phase::Exited;
                 row.pid = None;
                 row.bots = 0;
                 row.detail = format!(
                     "process {} is gone (last seen {} at {}); exit status unknown",
-                    rec.pid.map(|p| p.to_string()).unwrap_or_default(),
-                    rec.phase,
-                    crate::engine::logs::format_unix(std::time::Duration::from_secs_f64(
-                        state.as_ref().map(|s| s.updated_unix).unwrap_or(0.0)
-                    ))
+                    rec.view.pid.map(|p| p.to_string()).unwrap_or_default(),
+                    rec.view.phase,
+                    rfc3339(state.as_ref().map(|s| s.updated_unix).unwrap_or(0.0))
                 );
-            } else if console.is_none() && alive {
-                row.detail = format!("{} (no console running)", row.detail);
+            } else if alive {
+                row.detail = format!("{} ({note})", row.detail);
             }
             row
         })
@@ -245,19 +277,37 @@ pub fn status(path: &Path, json: bool) -> u8 {
         Ok(m) => m,
         Err(c) => return c,
     };
-    let rows = match status_rows(&manifest) {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let (rows, source) = match rt.block_on(status_rows(&manifest)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_FAILURE;
+            return exit::FAILURE;
         }
     };
+    if let StatusSource::StateFile(why) = &source {
+        eprintln!(
+            "switchboard: {why}; showing {} checked against the live processes",
+            store::state_path(&manifest.console.state_dir).display()
+        );
+    }
+    let rows: Vec<ConnectorView> = rows
+        .into_iter()
+        .map(|mut v| {
+            v.uptime_s = v.uptime_s.map(|u| (u * 10.0).round() / 10.0);
+            v.countdown_s = v.countdown_s.map(|c| (c * 10.0).round() / 10.0);
+            v
+        })
+        .collect();
     if json {
         match serde_json::to_string(&rows) {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 eprintln!("error: {e}");
-                return EXIT_FAILURE;
+                return exit::FAILURE;
             }
         }
     } else {
@@ -268,8 +318,8 @@ pub fn status(path: &Path, json: bool) -> u8 {
         for r in rows {
             println!(
                 "{:<16} {:<15} {:<9} {:>8} {:>9} {:>8} {:>4}  {}",
-                r.name,
-                r.kind,
+                r.id().to_string(),
+                r.kind.as_str(),
                 r.phase.as_str(),
                 r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 r.uptime_s
@@ -281,7 +331,7 @@ pub fn status(path: &Path, json: bool) -> u8 {
             );
         }
     }
-    EXIT_OK
+    exit::OK
 }
 
 /// `switchboard` (the TUI) on a manifest file.
@@ -290,7 +340,39 @@ pub fn tui(path: &Path) -> u8 {
         Ok(m) => m,
         Err(c) => return c,
     };
-    crate::ui::run(manifest)
+    tui_on(manifest, |_| {})
+}
+
+/// The TUI on `manifest`; `after(detached)` runs once the terminal is restored.
+fn tui_on(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
+    crate::ui::init_console_log();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let result = rt.block_on(async move {
+        let console = Console::start(manifest, EngineOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let detached = crate::ui::run(&console.engine).await;
+        console.finished().await;
+        detached
+    });
+    match result {
+        Ok(detached) => {
+            if detached {
+                println!(
+                    "switchboard: detached; connectors keep running (see `switchboard status`)."
+                );
+            }
+            after(detached);
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAILURE
+        }
+    }
 }
 
 /// `switchboard demo`: the TUI (or `--headless`) on the embedded manifest of simulated
@@ -300,7 +382,7 @@ pub fn demo(headless: bool) -> u8 {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_FAILURE;
+            return exit::FAILURE;
         }
     };
     let dir = match tempfile::Builder::new()
@@ -310,21 +392,21 @@ pub fn demo(headless: bool) -> u8 {
         Ok(d) => d.keep(),
         Err(e) => {
             eprintln!("error: cannot create a temporary directory: {e}");
-            return EXIT_FAILURE;
+            return exit::FAILURE;
         }
     };
     let manifest = match crate::demo::prepare(&dir, &sim) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: demo manifest: {e}");
-            return EXIT_USAGE;
+            return exit::USAGE;
         }
     };
     let path = manifest.path.clone();
     let code = if headless {
         run_headless(&path, false)
     } else {
-        crate::ui::run_with(manifest, |detached| {
+        tui_on(manifest, |detached| {
             if detached {
                 println!(
                     "switchboard: the demo lives in {}; reopen it with `switchboard --manifest {}`",
@@ -335,10 +417,10 @@ pub fn demo(headless: bool) -> u8 {
         })
     };
     // Keep the directory while connectors may still run from it (detached).
-    let running = crate::engine::store::read_state(&dir.join(".switchboard"))
+    let running = store::read_state(&dir.join(".switchboard"))
         .ok()
         .flatten()
-        .map(|s| s.connectors.iter().any(|c| c.pid.is_some()))
+        .map(|s| s.connectors.iter().any(|c| c.view.pid.is_some()))
         .unwrap_or(false);
     if !running {
         let _ = std::fs::remove_dir_all(&dir);
@@ -348,30 +430,20 @@ pub fn demo(headless: bool) -> u8 {
 }
 
 /// `switchboard start|stop|restart|build NAME`: through the running console's control socket
-/// when one runs, else directly (a short-lived engine that adopts what runs, acts, and detaches).
-pub fn act(path: &Path, action: &str, name: &str) -> u8 {
-    use crate::engine::control;
+/// when one runs, else directly (a short-lived console that adopts what runs, acts, and
+/// detaches).
+pub fn act(path: &Path, action: Action, name: &str) -> u8 {
     let manifest = match load(path) {
         Ok(m) => m,
         Err(c) => return c,
     };
-    let Some(cmd) = control::parse_action(action) else {
-        eprintln!("error: unknown action '{action}'");
-        return EXIT_USAGE;
+    let id: ConnectorId = match name.parse() {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
     };
-    if manifest.connector(name).is_none() {
-        let names: Vec<&str> = manifest
-            .connectors
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        eprintln!(
-            "error: {}: no connector named '{name}'; the manifest has: {}",
-            manifest.path.display(),
-            names.join(", ")
-        );
-        return EXIT_USAGE;
-    }
     init_stderr_logging();
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -379,48 +451,58 @@ pub fn act(path: &Path, action: &str, name: &str) -> u8 {
     };
     let state_dir = manifest.console.state_dir.clone();
     let reply = rt.block_on(async move {
+        let request = RequestBody::Act {
+            action,
+            target: id.clone(),
+        };
         if let Some(pid) = store::lock_holder(&state_dir) {
-            let req = control::Request {
-                action: action.to_string(),
-                name: name.to_string(),
-            };
-            return match control::send(&state_dir, &req).await {
+            return match client::request(&state_dir, request).await {
                 Ok(reply) => reply,
-                Err(e) => control::Reply {
-                    code: EXIT_FAILURE,
-                    message: format!(
+                Err(e) => ResponseBody::error(
+                    ErrorKind::ShuttingDown,
+                    format!(
                         "the console (PID {pid}) holds {} but its control socket {} did not answer: {e}",
                         state_dir.display(),
-                        control::socket_path(&state_dir).display()
+                        crate::control::socket_path(&state_dir).display()
                     ),
-                },
+                ),
             };
         }
-        let handle = match Engine::start(
-            manifest,
-            EngineOptions {
-                autostart: false,
-                start_all: false,
-            },
-        ) {
-            Ok(h) => h,
-            Err(e) => {
-                return control::Reply {
-                    code: EXIT_FAILURE,
-                    message: e.to_string(),
-                }
-            }
+        if manifest.connector(&id.name).is_none() || id.host.is_some() {
+            let names: Vec<&str> = manifest.connectors.iter().map(|c| c.name.as_str()).collect();
+            return ResponseBody::error(
+                ErrorKind::UnknownConnector,
+                format!(
+                    "{}: no connector named '{id}'; the manifest has: {}",
+                    manifest.path.display(),
+                    names.join(", ")
+                ),
+            );
+        }
+        let options = EngineOptions {
+            autostart: false,
+            start_all: false,
         };
-        let reply = control::execute(&handle, name, cmd).await;
+        let console = match Console::start(manifest, options).await {
+            Ok(c) => c,
+            Err(e) => return ResponseBody::error(ErrorKind::ShuttingDown, e.to_string()),
+        };
+        let reply = server::execute(&console.engine, &id, action).await;
         // Leave whatever runs running; a console opened later adopts it.
-        handle.detach();
-        handle.await_shutdown().await;
+        console.engine.detach();
+        console.finished().await;
         reply
     });
-    if reply.code == EXIT_OK {
-        println!("{}", reply.message);
+    let code = reply.exit_code();
+    let message = match reply {
+        ResponseBody::Acted(o) => o.message,
+        ResponseBody::Error { message, .. } => message,
+        ResponseBody::Status { .. } => "unexpected status reply".into(),
+    };
+    if code == exit::OK {
+        println!("{message}");
     } else {
-        eprintln!("error: {}", reply.message);
+        eprintln!("error: {message}");
     }
-    reply.code
+    code
 }

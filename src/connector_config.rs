@@ -35,7 +35,8 @@ impl ConnectorType {
     pub fn required_keys(self) -> &'static [&'static str] {
         match self {
             ConnectorType::BinanceFutures => &["stream_url", "api_url"],
-            ConnectorType::BinanceSpot => &["stream_url", "api_url", "ws_api_url", "secret"],
+            // `ws_api_url` and an Ed25519 `secret` only when it trades (see `check`).
+            ConnectorType::BinanceSpot => &["stream_url", "api_url"],
             ConnectorType::Bybit => &[
                 "public_url",
                 "private_url",
@@ -106,12 +107,30 @@ pub fn check(kind: ConnectorType, path: &Path) -> Result<CheckedConfig, String> 
             Some(_) => {}
         }
     }
+    // Optional keys default to "" in the real connector, but if present they are strings.
+    for key in ["order_prefix", "api_key", "secret", "ws_api_url"] {
+        if table.get(key).is_some_and(|v| !v.is_str()) {
+            return Err(format!("key '{key}' must be a string"));
+        }
+    }
     let get = |k: &str| table.get(k).and_then(|v| v.as_str());
-    if kind == ConnectorType::BinanceSpot {
-        let secret = get("secret").unwrap_or_default();
-        if !secret.contains("-----BEGIN PRIVATE KEY-----") {
+    // binancespot opens its user-data stream (and signs with an Ed25519 key) only when both
+    // `api_key` and `secret` are set; a market-data-only config has just the two URLs.
+    let trades = !get("api_key").unwrap_or_default().is_empty()
+        && !get("secret").unwrap_or_default().is_empty();
+    if kind == ConnectorType::BinanceSpot && trades {
+        if get("ws_api_url").unwrap_or_default().is_empty() {
             return Err(
-                "key 'secret' must be an Ed25519 private key in PKCS#8 PEM form (-----BEGIN PRIVATE KEY-----)"
+                "key 'ws_api_url' is missing; binancespot needs it when api_key and secret are set (for the user-data stream)"
+                    .into(),
+            );
+        }
+        if !get("secret")
+            .unwrap_or_default()
+            .contains("-----BEGIN PRIVATE KEY-----")
+        {
+            return Err(
+                "key 'secret' must be an Ed25519 private key in PKCS#8 PEM form (-----BEGIN PRIVATE KEY-----) when api_key is set"
                     .into(),
             );
         }
@@ -177,10 +196,25 @@ mod tests {
     }
 
     #[test]
-    fn spot_secret_must_be_pem() {
-        let f = write("stream_url=\"a\"\napi_url=\"b\"\nws_api_url=\"c\"\nsecret=\"TOPSECRET\"\n");
+    fn spot_secret_must_be_pem_when_it_trades() {
+        let f = write("stream_url=\"a\"\napi_url=\"b\"\nws_api_url=\"c\"\napi_key=\"K\"\nsecret=\"TOPSECRET\"\n");
         let e = check(ConnectorType::BinanceSpot, f.path()).expect_err("pem");
         assert!(e.contains("PKCS#8") && !e.contains("TOPSECRET"), "{e}");
+        let f = write("stream_url=\"a\"\napi_url=\"b\"\napi_key=\"K\"\nsecret=\"-----BEGIN PRIVATE KEY-----\"\n");
+        let e = check(ConnectorType::BinanceSpot, f.path()).expect_err("ws_api_url");
+        assert!(e.contains("'ws_api_url'"), "{e}");
+    }
+
+    #[test]
+    fn spot_market_data_only_needs_just_the_two_urls() {
+        let f = write("stream_url=\"wss://stream.binance.com:9443/ws\"\napi_url=\"https://api.binance.com\"\n");
+        check(ConnectorType::BinanceSpot, f.path()).expect("valid market-data-only config");
+        // A secret alone (no api_key) does not open the user-data stream either.
+        let f = write("stream_url=\"a\"\napi_url=\"b\"\nsecret=\"not-a-pem\"\n");
+        check(ConnectorType::BinanceSpot, f.path()).expect("no user-data stream, no PEM needed");
+        let f = write("stream_url=\"a\"\napi_url=\"b\"\napi_key=7\n");
+        let e = check(ConnectorType::BinanceSpot, f.path()).expect_err("type");
+        assert!(e.contains("'api_key' must be a string"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use switchboard::cli;
+use switchboard::control::protocol::Action;
 
 /// Operator console for hftbacktest's live connector processes.
 #[derive(Debug, Parser)]
@@ -76,10 +77,10 @@ fn main() -> ExitCode {
         Some(Cmd::Status { json }) => cli::status(&args.manifest, json),
         Some(Cmd::Check) => cli::check(&args.manifest),
         Some(Cmd::Demo { headless }) => cli::demo(headless),
-        Some(Cmd::Start { name }) => cli::act(&args.manifest, "start", &name),
-        Some(Cmd::Stop { name }) => cli::act(&args.manifest, "stop", &name),
-        Some(Cmd::Restart { name }) => cli::act(&args.manifest, "restart", &name),
-        Some(Cmd::Build { name }) => cli::act(&args.manifest, "build", &name),
+        Some(Cmd::Start { name }) => cli::act(&args.manifest, Action::Start, &name),
+        Some(Cmd::Stop { name }) => cli::act(&args.manifest, Action::Stop, &name),
+        Some(Cmd::Restart { name }) => cli::act(&args.manifest, Action::Restart, &name),
+        Some(Cmd::Build { name }) => cli::act(&args.manifest, Action::Build, &name),
         None => cli::tui(&args.manifest),
     };
     ExitCode::from(code)

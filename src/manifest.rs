@@ -100,6 +100,8 @@ pub struct ConnectorSpec {
     pub project_root: PathBuf,
     pub binary: PathBuf,
     pub features: Vec<String>,
+    /// The cargo profile that builds `binary` (`release`, `dev` or a custom profile).
+    pub profile: String,
     pub startup_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub auto_build: bool,
@@ -155,6 +157,7 @@ struct RawConnectorKeys {
     restart: Option<RawRestart>,
     binary: Option<String>,
     features: Option<Vec<String>>,
+    profile: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -215,6 +218,7 @@ impl RawConnectorKeys {
             restart,
             binary: self.binary.or_else(|| defaults.binary.clone()),
             features: self.features.or_else(|| defaults.features.clone()),
+            profile: self.profile.or_else(|| defaults.profile.clone()),
         }
     }
 }
@@ -478,10 +482,7 @@ fn resolve_connector(
             problem,
         }
     })?;
-    let binary = match &keys.binary {
-        Some(b) => base.join(expand_tilde(Path::new(b))),
-        None => project_root.join("target/release/connector"),
-    };
+    let (binary, profile) = resolve_binary(&keys, &project_root, base, file, &name)?;
     let startup_timeout = seconds(
         keys.startup_timeout,
         DEFAULT_STARTUP_TIMEOUT,
@@ -524,6 +525,7 @@ fn resolve_connector(
         project_root,
         binary,
         features,
+        profile,
         startup_timeout,
         shutdown_timeout,
         auto_build: keys.auto_build.unwrap_or(true),
@@ -532,6 +534,77 @@ fn resolve_connector(
         env: keys.env.unwrap_or_default(),
         secrets: checked.secrets,
     })
+}
+
+/// Cargo's output directory for `profile` (`dev` builds into `target/debug`).
+fn profile_dir(profile: &str) -> &str {
+    match profile {
+        "dev" | "debug" => "debug",
+        other => other,
+    }
+}
+
+/// The binary to run and the cargo profile that builds it: `b` must rebuild the binary that
+/// runs, so a `binary` under `target/<dir>/` implies that profile (`target/debug` → `dev`), a
+/// `profile` implies the binary, and the two must agree when both are given.
+fn resolve_binary(
+    keys: &RawConnectorKeys,
+    project_root: &Path,
+    base: &Path,
+    file: &Path,
+    name: &str,
+) -> Result<(PathBuf, String), ManifestError> {
+    let target = project_root.join("target");
+    let profile = match keys.profile.as_deref() {
+        Some("debug") => Some("dev".to_string()),
+        Some(p) if !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') => {
+            Some(p.to_string())
+        }
+        Some(p) => {
+            return Err(ManifestError::invalid(
+                file,
+                Some(name),
+                "profile",
+                format!("{p:?} is not a cargo profile name; use release, dev or a profile from the workspace's Cargo.toml"),
+            ))
+        }
+        None => None,
+    };
+    let binary = keys
+        .binary
+        .as_ref()
+        .map(|b| base.join(expand_tilde(Path::new(b))));
+    // target/<dir>/connector → the profile building into <dir>.
+    let implied = binary.as_ref().and_then(|b| {
+        let dir = b.strip_prefix(&target).ok()?;
+        let mut parts = dir.components();
+        let (Some(d), Some(exe), None) = (parts.next(), parts.next(), parts.next()) else {
+            return None;
+        };
+        (exe.as_os_str() == "connector").then(|| match d.as_os_str().to_string_lossy().as_ref() {
+            "debug" => "dev".to_string(),
+            other => other.to_string(),
+        })
+    });
+    match (binary, profile, implied) {
+        (Some(b), Some(p), Some(i)) if p != i => Err(ManifestError::invalid(
+            file,
+            Some(name),
+            "profile",
+            format!(
+                "profile = {p:?} builds target/{}/connector, but binary is {}; make them agree (or drop one of the two keys)",
+                profile_dir(&p),
+                b.display()
+            ),
+        )),
+        (Some(b), Some(p), _) => Ok((b, p)),
+        (Some(b), None, Some(i)) => Ok((b, i)),
+        (Some(b), None, None) => Ok((b, "release".into())),
+        (None, p, _) => {
+            let p = p.unwrap_or_else(|| "release".into());
+            Ok((target.join(profile_dir(&p)).join("connector"), p))
+        }
+    }
 }
 
 /// `project_root` if set; else the nearest ancestor of `base` that is an hftbacktest workspace;
@@ -633,7 +706,30 @@ env = { EXTRA = "1" }
         assert_eq!(c.env.get("EXTRA").map(String::as_str), Some("1"));
         assert_eq!(c.secrets, vec!["KEY123".to_string(), "SEC456".to_string()]);
         assert!(c.binary.ends_with("target/release/connector"));
+        assert_eq!(c.profile, "release");
         assert_eq!(m.console.scrollback, DEFAULT_SCROLLBACK);
+    }
+
+    #[test]
+    fn the_build_profile_follows_the_binary_and_must_agree_with_it() {
+        let with = |extra: &str| setup(&format!("{GOOD}{extra}\n")).1;
+        // A debug binary is rebuilt as a debug binary, not as release (which it would not run).
+        let m = with("binary = \"ROOT/target/debug/connector\"").expect("valid");
+        assert_eq!(m.connectors[0].profile, "dev");
+        // A profile names the binary it builds.
+        let m = with("profile = \"debug\"").expect("valid");
+        assert!(m.connectors[0].binary.ends_with("target/debug/connector"));
+        assert_eq!(m.connectors[0].profile, "dev");
+        let m = with("profile = \"fast\"").expect("valid");
+        assert!(m.connectors[0].binary.ends_with("target/fast/connector"));
+        // A binary elsewhere (a wrapper, a copied binary) is built with release.
+        let m = with("binary = \"/opt/bin/connector\"").expect("valid");
+        assert_eq!(m.connectors[0].profile, "release");
+        let e = with("binary = \"ROOT/target/debug/connector\"\nprofile = \"release\"")
+            .expect_err("disagree");
+        assert!(e.to_string().contains("key 'profile'"), "{e}");
+        let e = with("profile = \"no good\"").expect_err("bad name");
+        assert!(e.to_string().contains("key 'profile'"), "{e}");
     }
 
     #[test]

@@ -38,15 +38,12 @@ impl ConnectorRunner {
 
     /// Whether the connector binary exists.
     pub fn binary_exists(&self) -> bool {
-        crate::sys::is_executable(&self.spec.binary)
+        crate::engine::sys::is_executable(&self.spec.binary)
     }
 
     /// Builds the connector with cargo, streaming output into the log.
     pub async fn build(&mut self) -> Result<(), ConnectorRunnerError> {
-        let key = build::BuildKey {
-            project_root: self.spec.project_root.clone(),
-            features: self.spec.features.clone(),
-        };
+        let key = crate::engine::build_key(&self.spec);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let log = self.log.clone();
         let writer = tokio::spawn(async move {

@@ -7,14 +7,15 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use switchboard::connector_config::ConnectorType;
 use switchboard::engine::store;
-use switchboard::{Phase, StatusJson};
+use switchboard::{ConnectorView, Phase};
 
 fn connector(name: &str) -> String {
     format!("[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n")
 }
 
-fn wait_status(fx: &Fixture, secs: f64, pred: impl Fn(&StatusJson) -> bool) -> StatusJson {
+fn wait_status(fx: &Fixture, secs: f64, pred: impl Fn(&ConnectorView) -> bool) -> ConnectorView {
     let mut last = None;
     let ok = eventually(secs, || {
         let s = fx.status().remove(0);
@@ -128,27 +129,44 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
         .spawn()
         .expect("sleep");
     let (p1, p2) = (stranger1.id() as i32, stranger2.id() as i32);
-    let ticks2 = switchboard::sys::process_start_ticks(p2).expect("ticks");
-    let record = |name: &str, pid: i32, ticks: u64| store::ConnectorRecord {
-        name: name.into(),
-        kind: "binancefutures".into(),
-        phase: Phase::Ready,
-        pid: Some(pid),
-        start_ticks: Some(ticks),
-        started_unix: Some(store::unix_now() - 100.0),
-        restarts: 3,
-        bots: 1,
-        last_exit: None,
-        detail: "ready in 40 ms".into(),
-        binary: Some(SIM.into()),
+    let ticks2 = switchboard::engine::sys::process_start_ticks(p2).expect("ticks");
+    let record = |name: &str, pid: i32, ticks: u64| store::StoredConnector {
+        view: ConnectorView {
+            name: name.into(),
+            host: None,
+            kind: ConnectorType::BinanceFutures,
+            phase: Phase::Ready,
+            pid: Some(pid),
+            uptime_s: Some(100.0),
+            restarts: 3,
+            bots: 1,
+            last_exit: None,
+            detail: "ready in 40 ms".into(),
+            attempt: 0,
+            max_attempts: 20,
+            countdown_s: None,
+            started: None,
+            build: None,
+            degraded: false,
+            wanted: true,
+            adopted: false,
+            as_of: store::unix_now() - 50.0,
+        },
+        adoption: store::Adoption {
+            start_ticks: Some(ticks),
+            started_unix: Some(store::unix_now() - 100.0),
+            binary: Some(SIM.into()),
+        },
     };
     store::write_state(
         &fx.path().join(".switchboard"),
         &store::StateFile {
+            version: store::STATE_VERSION,
             console_pid: 1,
             updated_unix: store::unix_now() - 50.0,
             connectors: vec![record("ru-a", p1, 1), record("ru-b", p2, ticks2)],
         },
+        true,
     )
     .expect("state");
     // status already tells the truth without a console.

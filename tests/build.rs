@@ -45,6 +45,7 @@ async fn a_failed_build_shows_the_cargo_error_and_a_fixed_one_produces_the_binar
             start_all: false,
         },
     )
+    .await
     .expect("engine");
     // Both need the same binary: one shared build.
     h.command("build-a", Command::Start).expect("start");
@@ -58,7 +59,11 @@ async fn a_failed_build_shows_the_cargo_error_and_a_fixed_one_produces_the_binar
         b.detail.replace("build-b", "X")
     );
     let log = std::fs::read_to_string(fx.log("build-a")).expect("log");
-    assert_eq!(log.matches("$ cargo build --release").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("$ cargo build --profile release").count(),
+        1,
+        "{log}"
+    );
     assert!(log.contains("--features binancefutures"), "{log}");
     assert!(
         log.contains("cannot find value `nope`"),
@@ -101,6 +106,7 @@ async fn a_build_can_be_cancelled() {
             start_all: false,
         },
     )
+    .await
     .expect("engine");
     h.command("cancel-a", Command::Build { force: false })
         .expect("build");

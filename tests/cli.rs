@@ -97,7 +97,7 @@ fn headless_brings_three_up_restarts_a_killed_one_and_stops_all_on_sigterm() {
     for s in &st {
         assert_eq!(s.phase, Phase::Ready, "{s:?}");
         assert_eq!(s.pid, Some(pids[&s.name]));
-        assert_eq!(s.kind, "binancefutures");
+        assert_eq!(s.kind.as_str(), "binancefutures");
         assert!(s.uptime_s.is_some());
     }
 
@@ -125,7 +125,11 @@ fn headless_brings_three_up_restarts_a_killed_one_and_stops_all_on_sigterm() {
         .find(|s| s.name == "hl-b")
         .expect("hl-b");
     assert_eq!(
-        (b.phase, b.restarts, b.last_exit.as_deref()),
+        (
+            b.phase,
+            b.restarts,
+            b.last_exit.map(|e| e.to_string()).as_deref()
+        ),
         (Phase::Ready, 1, Some("signal 9"))
     );
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use iceoryx2::prelude::*;
-use switchboard::engine::ipc::{self as sb_ipc, CustomHeader};
+use switchboard::engine::hftbacktest::{self as wire, CustomHeader};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -20,7 +20,7 @@ fn main() {
 }
 
 fn run(name: &str) -> Result<(), String> {
-    let (buffer_size, max_bots) = (sb_ipc::DEFAULT_BUFFER_SIZE, sb_ipc::DEFAULT_MAX_BOTS);
+    let (buffer_size, max_bots) = (wire::DEFAULT_BUFFER_SIZE, wire::DEFAULT_MAX_BOTS);
     let (buffer_size, max_bots) = std::env::var("HFTBACKTEST_CHANNEL_CONFIG")
         .ok()
         .and_then(|f| std::fs::read_to_string(f).ok())
@@ -40,7 +40,7 @@ fn run(name: &str) -> Result<(), String> {
         .create::<ipc::Service>()
         .map_err(|x| e(&x))?;
     let to_bot = sub_node
-        .service_builder(&ServiceName::new(&sb_ipc::to_bot(name)).map_err(|x| e(&x))?)
+        .service_builder(&ServiceName::new(&wire::to_bot(name)).map_err(|x| e(&x))?)
         .publish_subscribe::<[u8]>()
         .subscriber_max_buffer_size(buffer_size)
         .max_publishers(1)
@@ -53,7 +53,7 @@ fn run(name: &str) -> Result<(), String> {
         .create::<ipc::Service>()
         .map_err(|x| e(&x))?;
     let from_bot = pub_node
-        .service_builder(&ServiceName::new(&sb_ipc::from_bot(name)).map_err(|x| e(&x))?)
+        .service_builder(&ServiceName::new(&wire::from_bot(name)).map_err(|x| e(&x))?)
         .publish_subscribe::<[u8]>()
         .subscriber_max_buffer_size(buffer_size)
         .max_publishers(max_bots)
@@ -63,7 +63,7 @@ fn run(name: &str) -> Result<(), String> {
         .map_err(|x| e(&x))?;
     let _publisher = from_bot
         .publisher_builder()
-        .initial_max_slice_len(sb_ipc::MAX_PAYLOAD_SIZE)
+        .initial_max_slice_len(wire::MAX_PAYLOAD_SIZE)
         .create()
         .map_err(|x| e(&x))?;
     println!("sim-bot attached to {name}");

@@ -28,8 +28,10 @@ use std::time::Duration;
 
 use iceoryx2::prelude::*;
 use serde::Deserialize;
-use switchboard::connector_config::{self, ConnectorType};
-use switchboard::engine::ipc::{self as sb_ipc, CustomHeader};
+// The only part of switchboard a stand-in for the real connector may share: the facts of the
+// wire (header type name, service names, limits). Its config handling is its own, modelled on
+// the real connector's serde structs, so it accepts and rejects what the real one does.
+use switchboard::engine::hftbacktest::{self as wire, CustomHeader};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -84,9 +86,99 @@ fn channel_config() -> ChannelConfig {
         .and_then(|f| std::fs::read_to_string(f).ok())
         .and_then(|t| toml::from_str(&t).ok())
         .unwrap_or(ChannelConfig {
-            buffer_size: sb_ipc::DEFAULT_BUFFER_SIZE,
-            max_bots: sb_ipc::DEFAULT_MAX_BOTS,
+            buffer_size: wire::DEFAULT_BUFFER_SIZE,
+            max_bots: wire::DEFAULT_MAX_BOTS,
         })
+}
+
+/// The exchanges the real connector knows, by their CLI spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnectorType {
+    BinanceFutures,
+    BinanceSpot,
+    Bybit,
+}
+
+impl std::fmt::Display for ConnectorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConnectorType::BinanceFutures => "binancefutures",
+            ConnectorType::BinanceSpot => "binancespot",
+            ConnectorType::Bybit => "bybit",
+        })
+    }
+}
+
+// The real connector's config structs (hftbacktest connector/src/*/mod.rs): unknown keys are
+// ignored, missing required keys fail deserialization.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct BinanceFuturesConfig {
+    stream_url: String,
+    api_url: String,
+    #[serde(default)]
+    order_prefix: String,
+    #[serde(default)]
+    api_key: String,
+    #[serde(default)]
+    secret: String,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct BinanceSpotConfig {
+    stream_url: String,
+    api_url: String,
+    #[serde(default)]
+    order_prefix: String,
+    #[serde(default)]
+    api_key: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    ws_api_url: String,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct BybitConfig {
+    public_url: String,
+    private_url: String,
+    trade_url: String,
+    rest_url: String,
+    api_key: String,
+    secret: String,
+    category: String,
+    order_prefix: String,
+}
+
+/// What the real connector does with its config at startup: parse it for its exchange, and
+/// panic where it would panic. Returns the panic message.
+fn load_config(kind: ConnectorType, text: &str) -> Result<(), String> {
+    let cfg = |e: toml::de::Error| format!("Config({:?})", e.message());
+    match kind {
+        ConnectorType::BinanceFutures => toml::from_str::<BinanceFuturesConfig>(text)
+            .map(|_| ())
+            .map_err(cfg),
+        ConnectorType::BinanceSpot => {
+            let c: BinanceSpotConfig = toml::from_str(text).map_err(cfg)?;
+            // The user-data stream (and its Ed25519 signing key) only when both are set.
+            if !c.api_key.is_empty()
+                && !c.secret.is_empty()
+                && !c.secret.contains("-----BEGIN PRIVATE KEY-----")
+            {
+                return Err("secret is not an Ed25519 PKCS#8 PEM key".into());
+            }
+            Ok(())
+        }
+        ConnectorType::Bybit => {
+            let c: BybitConfig = toml::from_str(text).map_err(cfg)?;
+            if c.order_prefix.chars().count() > 8 || c.order_prefix.contains('/') {
+                return Err("order prefix must be at most 8 characters without '/'".into());
+            }
+            Ok(())
+        }
+    }
 }
 
 fn die(code: i32, msg: &str) -> ! {
@@ -100,21 +192,27 @@ fn main() {
         die(2, "Usage: sim-connector <NAME> <CONNECTOR> <CONFIG>");
     }
     let (name, kind, config) = (&args[1], &args[2], &args[3]);
-    let kind: ConnectorType = kind.parse().unwrap_or_else(|e: String| {
+    let kind = match kind.as_str() {
+        "binancefutures" => ConnectorType::BinanceFutures,
+        "binancespot" => ConnectorType::BinanceSpot,
+        "bybit" => ConnectorType::Bybit,
+        other => die(1, &format!("ERROR connector: {other} is not supported.")),
+    };
+    let text = std::fs::read_to_string(config).unwrap_or_else(|e| {
+        die(
+            1,
+            &format!("thread 'main' panicked at connector/src/main.rs: {config}: {e}"),
+        )
+    });
+    if let Err(e) = load_config(kind, &text) {
         die(
             1,
             &format!("thread 'main' panicked at connector/src/main.rs: {e}"),
-        )
-    });
-    if let Err(e) = connector_config::check(kind, std::path::Path::new(config)) {
-        die(
-            1,
-            &format!("thread 'main' panicked at connector/src/main.rs: config {config}: {e}"),
         );
     }
-    let sim: SimConfig = std::fs::read_to_string(config)
+    let sim: SimConfig = text
+        .parse::<toml::Table>()
         .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
         .and_then(|t| t.get("sim").cloned())
         .map(|v| {
             v.try_into().unwrap_or_else(|e: toml::de::Error| {
@@ -302,9 +400,7 @@ fn serve_ipc(
         };
         let pub_node = make_node()?;
         let to_bot = pub_node
-            .service_builder(
-                &ServiceName::new(&sb_ipc::to_bot(name)).map_err(|e| format!("{e:?}"))?,
-            )
+            .service_builder(&ServiceName::new(&wire::to_bot(name)).map_err(|e| format!("{e:?}"))?)
             .publish_subscribe::<[u8]>()
             .subscriber_max_buffer_size(cfg.buffer_size)
             .max_publishers(1)
@@ -314,13 +410,13 @@ fn serve_ipc(
             .map_err(|e| format!("PublishSubscribeOpenError: {e:?}"))?;
         let publisher = to_bot
             .publisher_builder()
-            .initial_max_slice_len(sb_ipc::MAX_PAYLOAD_SIZE)
+            .initial_max_slice_len(wire::MAX_PAYLOAD_SIZE)
             .create()
             .map_err(|e| format!("{e:?}"))?;
         let sub_node = make_node()?;
         let from_bot = sub_node
             .service_builder(
-                &ServiceName::new(&sb_ipc::from_bot(name)).map_err(|e| format!("{e:?}"))?,
+                &ServiceName::new(&wire::from_bot(name)).map_err(|e| format!("{e:?}"))?,
             )
             .publish_subscribe::<[u8]>()
             .subscriber_max_buffer_size(cfg.buffer_size)

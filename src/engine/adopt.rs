@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use super::ipc;
-use super::logs::format_unix;
-use super::store::{ConnectorRecord, StateFile};
+use super::logs::rfc3339;
+use super::store::{StateFile, StoredConnector};
+use super::sys;
 use crate::manifest::ConnectorSpec;
-use crate::sys;
 
 /// What to do with one recorded connector.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,19 +25,17 @@ pub enum Verdict {
     AtRest,
 }
 
-fn last_seen(state: &StateFile, rec: &ConnectorRecord) -> String {
+fn last_seen(state: &StateFile, rec: &StoredConnector) -> String {
     format!(
         "last seen {} at {}",
-        rec.phase,
-        format_unix(std::time::Duration::from_secs_f64(
-            state.updated_unix.max(0.0)
-        ))
+        rec.view.phase,
+        rfc3339(state.updated_unix)
     )
 }
 
 /// Decides for `rec` (the record of `spec` in `state`).
-pub fn verdict(state: &StateFile, rec: &ConnectorRecord, spec: &ConnectorSpec) -> Verdict {
-    let (Some(pid), Some(ticks)) = (rec.pid, rec.start_ticks) else {
+pub fn verdict(state: &StateFile, rec: &StoredConnector, spec: &ConnectorSpec) -> Verdict {
+    let (Some(pid), Some(ticks)) = (rec.view.pid, rec.adoption.start_ticks) else {
         return Verdict::AtRest;
     };
     match sys::process_start_ticks(pid) {

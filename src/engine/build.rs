@@ -21,13 +21,17 @@ pub enum BuildUpdate {
 pub struct BuildKey {
     pub project_root: PathBuf,
     pub features: Vec<String>,
+    /// The cargo profile (`release`, `dev`, or a custom one): the one whose output directory
+    /// holds the connector's `binary`.
+    pub profile: String,
 }
 
 /// The cargo command line for a build.
-pub fn cargo_args(root: &Path, features: &[String]) -> Vec<String> {
+pub fn cargo_args(root: &Path, features: &[String], profile: &str) -> Vec<String> {
     let mut args = vec![
         "build".to_string(),
-        "--release".to_string(),
+        "--profile".to_string(),
+        profile.to_string(),
         "--manifest-path".to_string(),
         root.join("connector/Cargo.toml").display().to_string(),
     ];
@@ -87,17 +91,19 @@ pub async fn run_build(
         let manifest = key.project_root.join("connector/Cargo.toml");
         let mut clean = cargo_command(&key.project_root);
         clean
-            .args(["clean", "--release", "-p", "connector", "--manifest-path"])
+            .args(["clean", "--profile", &key.profile, "-p", "connector"])
+            .arg("--manifest-path")
             .arg(&manifest);
-        let _ = updates.send(BuildUpdate::Line(
-            "$ cargo clean --release -p connector".into(),
-        ));
+        let _ = updates.send(BuildUpdate::Line(format!(
+            "$ cargo clean --profile {} -p connector",
+            key.profile
+        )));
         match clean.status().await {
             Ok(_) => {}
             Err(e) => return Err(cargo_spawn_error(e)),
         }
     }
-    let args = cargo_args(&key.project_root, &key.features);
+    let args = cargo_args(&key.project_root, &key.features, &key.profile);
     let _ = updates.send(BuildUpdate::Line(format!("$ cargo {}", args.join(" "))));
     let mut cmd = cargo_command(&key.project_root);
     cmd.args(&args);
@@ -173,7 +179,7 @@ fn cargo_command(root: &Path) -> tokio::process::Command {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    crate::sys::new_session(&mut cmd);
+    super::sys::new_session(&mut cmd);
     cmd
 }
 

@@ -12,33 +12,7 @@ use iceoryx2::config::Config;
 use iceoryx2::node::NodeView as _;
 use iceoryx2::prelude::*;
 
-/// The user header of hftbacktest's channels. iceoryx2 compares the type *name*, so it carries
-/// hftbacktest's own; the layout is the same `#[repr(C)]` pair.
-#[derive(Debug, Default, Clone, Copy, ZeroCopySend)]
-#[type_name("hftbacktest::live::ipc::iceoryx::CustomHeader")]
-#[repr(C)]
-#[allow(unsafe_code)]
-pub struct CustomHeader {
-    pub id: u64,
-    pub len: usize,
-}
-
-/// Largest payload a bot message uses (hftbacktest's `MAX_PAYLOAD_SIZE`).
-pub const MAX_PAYLOAD_SIZE: usize = 512;
-/// hftbacktest's default `buffer_size`.
-pub const DEFAULT_BUFFER_SIZE: usize = 10_000;
-/// hftbacktest's default `max_bots`.
-pub const DEFAULT_MAX_BOTS: usize = 200;
-
-/// The `{NAME}/ToBot` service name.
-pub fn to_bot(name: &str) -> String {
-    format!("{name}/ToBot")
-}
-
-/// The `{NAME}/FromBot` service name.
-pub fn from_bot(name: &str) -> String {
-    format!("{name}/FromBot")
-}
+pub use super::hftbacktest::{from_bot, to_bot, CustomHeader};
 
 /// The iceoryx2 config file a process with working directory `cwd` loads, in iceoryx2's order:
 /// `cwd/config/iceoryx2.toml`, `~/.config/iceoryx2/iceoryx2.toml`, `/etc/iceoryx2/iceoryx2.toml`.
@@ -213,7 +187,8 @@ pub fn to_bot_publisher(node: &Node<ipc::Service>, config: &Config, name: &str) 
 /// One connector the worker watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watch {
-    pub key: usize,
+    /// The engine's key of the connector's slot.
+    pub key: u64,
     pub name: String,
     pub pid: i32,
     pub root: PathBuf,
@@ -233,6 +208,8 @@ pub const SLOW_PROBE: Duration = Duration::from_secs(10);
 
 enum Request {
     Watch(Vec<Watch>),
+    /// The last [`IpcWorker`] handle is gone: drop the nodes and end the thread.
+    Shutdown,
     /// Something changed under an iceoryx2 node directory: probe now.
     Wake,
     Prepare {
@@ -242,16 +219,28 @@ enum Request {
     },
 }
 
-/// Handle to the iceoryx2 thread.
+/// Handle to the iceoryx2 thread. Cloneable; when the last clone is dropped the thread removes
+/// the console's nodes and ends.
 #[derive(Clone)]
 pub struct IpcWorker {
     tx: std_mpsc::Sender<Request>,
+    _last: std::sync::Arc<ShutdownOnDrop>,
+}
+
+/// Tells the worker thread to end when dropped (the thread's own wake-up sender, held by the
+/// inotify watcher, keeps the channel open, so disconnection alone cannot end it).
+struct ShutdownOnDrop(std_mpsc::Sender<Request>);
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(Request::Shutdown);
+    }
 }
 
 /// A probe result for watch `key`.
 #[derive(Debug, Clone)]
 pub struct ProbeReport {
-    pub key: usize,
+    pub key: u64,
     pub pid: i32,
     pub probe: Probe,
 }
@@ -342,7 +331,10 @@ impl IpcWorker {
         init_rx
             .recv()
             .map_err(|_| "the iceoryx2 thread died during start".to_string())??;
-        Ok(IpcWorker { tx })
+        Ok(IpcWorker {
+            _last: std::sync::Arc::new(ShutdownOnDrop(tx.clone())),
+            tx,
+        })
     }
 
     /// Replaces the set of watched connectors.
@@ -372,7 +364,7 @@ fn worker_loop(
 ) {
     let mut watches: Vec<Watch> = Vec::new();
     let mut pending: std::collections::VecDeque<Request> = std::collections::VecDeque::new();
-    let mut last: HashMap<(usize, i32), Probe> = HashMap::new();
+    let mut last: HashMap<(u64, i32), Probe> = HashMap::new();
     let mut next_slow = std::time::Instant::now();
     // A node appears before it has opened its services: probe once more shortly after a wake.
     let mut reprobe_at: Option<std::time::Instant> = None;
@@ -404,12 +396,14 @@ fn worker_loop(
                 while let Ok(r) = rx.try_recv() {
                     match r {
                         Request::Wake => {}
+                        Request::Shutdown => return,
                         other => pending.push_back(other),
                     }
                 }
                 woken = true;
                 reprobe_at = Some(std::time::Instant::now() + REPROBE_AFTER_WAKE);
             }
+            Ok(Request::Shutdown) => return,
             Ok(Request::Prepare { name, root, reply }) => {
                 let result = match st.ensure(&root) {
                     Ok((config, node)) => prepare_start(node, config, &name),

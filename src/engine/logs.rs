@@ -39,7 +39,7 @@ pub fn open_for_child(path: &Path) -> std::io::Result<File> {
 /// Appends one `[switchboard <time>] text` marker line.
 pub fn write_marker(path: &Path, text: &str) -> std::io::Result<()> {
     let mut f = open_for_child(path)?;
-    let now = humantime_now();
+    let now = now_rfc3339();
     f.write_all(format!("[switchboard {now}] {text}\n").as_bytes())
 }
 
@@ -54,37 +54,22 @@ pub fn append_lines(path: &Path, lines: &[String]) -> std::io::Result<()> {
     f.write_all(buf.as_bytes())
 }
 
-/// UTC wall-clock time as `YYYY-MM-DDTHH:MM:SS.mmmZ`, without a date crate.
-pub fn humantime_now() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format_unix(now)
+/// UTC wall-clock time now, RFC 3339 with milliseconds (`2026-11-18T11:06:40.123Z`).
+pub fn now_rfc3339() -> String {
+    rfc3339(super::store::unix_now())
 }
 
-/// Formats a duration since the Unix epoch as an RFC 3339 UTC timestamp (ms).
-pub fn format_unix(since_epoch: Duration) -> String {
-    let secs = since_epoch.as_secs() as i64;
-    let ms = since_epoch.subsec_millis();
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+/// Seconds since the Unix epoch as an RFC 3339 UTC timestamp with milliseconds (jiff does the
+/// calendar; a time it cannot represent prints as `?`).
+pub fn rfc3339(unix_secs: f64) -> String {
+    let ms = (unix_secs * 1000.0).floor();
+    if !ms.is_finite() {
+        return "?".into();
+    }
+    match jiff::Timestamp::from_millisecond(ms as i64) {
+        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Err(_) => "?".into(),
+    }
 }
 
 /// Copy-and-truncate rotation: `.log.(k-1)` → `.log.k`, …, `.log` copied to `.log.1`, then
@@ -247,25 +232,11 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Removes ANSI escape sequences (for one-line summaries).
+/// Removes terminal escape sequences (CSI, OSC, …) and control characters, for one-line
+/// summaries and plain-text output. `strip-ansi-escapes` parses with `vte`, a full terminal
+/// state machine, where a hand-written stripper knew only CSI.
 pub fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    strip_ansi_escapes::strip_str(s)
 }
 
 /// Where the tailer is in its file.
@@ -302,7 +273,20 @@ impl Tailer {
         loop {
             let before = cursor.offset;
             let inode = cursor.inode;
-            self.catch_up(&mut cursor, &mut buf);
+            if self.catch_up(&mut cursor, &mut buf) {
+                // Rotation copies the whole file: never on the async workers.
+                let (path, keep) = (self.path.clone(), self.keep);
+                match tokio::task::spawn_blocking(move || rotate(&path, keep)).await {
+                    Ok(Ok(())) => {
+                        cursor.offset = 0;
+                        cursor.splitter.reset();
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(path = %self.path.display(), "log rotation failed: {e}")
+                    }
+                    Err(e) => tracing::warn!(path = %self.path.display(), "log rotation: {e}"),
+                }
+            }
             interval = if cursor.offset != before || cursor.inode != inode {
                 ACTIVE_POLL
             } else {
@@ -312,19 +296,19 @@ impl Tailer {
         }
     }
 
-    /// Reads whatever is new. Blocking file reads are fine here: the file is local and reads
-    /// return what is there without waiting for writers. The file stays open between calls
-    /// (reopening would itself raise inotify events and wake us again).
-    fn catch_up(&self, cur: &mut Cursor, buf: &mut [u8]) {
+    /// Reads whatever is new; returns true when the file has grown past `max_bytes` and must be
+    /// rotated. Reads of a local file return what is there without waiting for writers, so
+    /// they stay on the async task. The file stays open between calls.
+    fn catch_up(&self, cur: &mut Cursor, buf: &mut [u8]) -> bool {
         use std::os::unix::fs::MetadataExt;
         let on_disk = std::fs::metadata(&self.path).ok().map(|m| m.ino());
         if on_disk.is_none() {
             cur.file = None;
-            return;
+            return false;
         }
         if cur.file.is_none() || cur.inode != on_disk {
             let Ok(f) = File::open(&self.path) else {
-                return;
+                return false;
             };
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             // A file seen for the first time: start near its end, on a line boundary.
@@ -339,7 +323,7 @@ impl Tailer {
             cur.inode = on_disk;
         }
         let Some(f) = cur.file.as_mut() else {
-            return;
+            return false;
         };
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         if len < cur.offset {
@@ -349,7 +333,7 @@ impl Tailer {
             cur.splitter.reset();
         }
         if len == cur.offset || f.seek(SeekFrom::Start(cur.offset)).is_err() {
-            return;
+            return cur.offset > self.max_bytes;
         }
         let mut batch: Vec<String> = Vec::new();
         loop {
@@ -375,15 +359,7 @@ impl Tailer {
             }
         }
         self.publish(&mut batch);
-        if cur.offset > self.max_bytes {
-            match rotate(&self.path, self.keep) {
-                Ok(()) => {
-                    cur.offset = 0;
-                    cur.splitter.reset();
-                }
-                Err(e) => tracing::warn!(path = %self.path.display(), "log rotation failed: {e}"),
-            }
-        }
+        cur.offset > self.max_bytes
     }
 
     fn publish(&self, batch: &mut Vec<String>) {
@@ -469,13 +445,16 @@ mod tests {
 
     #[test]
     fn unix_time_formats() {
-        assert_eq!(
-            format_unix(Duration::from_millis(0)),
-            "1970-01-01T00:00:00.000Z"
-        );
-        assert_eq!(
-            format_unix(Duration::from_millis(1_795_000_000_123)),
-            "2026-11-18T11:06:40.123Z"
-        );
+        assert_eq!(rfc3339(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_000_000.123), "2026-11-18T11:06:40.123Z");
+        assert_eq!(rfc3339(f64::NAN), "?");
+        assert_eq!(rfc3339(1e300), "?");
+    }
+
+    #[test]
+    fn escapes_of_every_kind_are_stripped() {
+        assert_eq!(strip_ansi("\u{1b}[31mERROR\u{1b}[0m x"), "ERROR x");
+        // OSC (window title) and a bare BEL: the old CSI-only stripper let these through.
+        assert_eq!(strip_ansi("a\u{1b}]0;title\u{7}b\u{7}c"), "abc");
     }
 }

@@ -1,39 +1,48 @@
 //! The lifecycle engine: an actor that owns every connector's [`state::ConnectorState`], feeds it
 //! events (commands, exits, probes, timers, builds) and carries out the effects it returns.
-//! Front ends talk to it through a cloneable [`EngineHandle`].
+//! Front ends talk to it through a cloneable [`EngineHandle`], addressing connectors by
+//! [`ConnectorId`]; connectors can be added and removed while it runs.
+//!
+//! Nothing here blocks the async workers: iceoryx2 calls run on the IPC thread, `state.json` on
+//! the state-writer thread, adoption checks and log rotation in `spawn_blocking`.
+//!
+//! This module imports from outside `engine/` only the manifest's types and the error types.
 
 pub mod adopt;
+pub mod budget;
 pub mod build;
-pub mod control;
+pub mod hftbacktest;
 pub mod ipc;
 pub mod logs;
 pub mod phase;
 pub mod process;
-pub mod snapshot;
 pub mod state;
 pub mod store;
+pub mod sys;
+pub mod view;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::connector_config::mask_secrets;
 use crate::manifest::{ConnectorSpec, Manifest};
 use build::{BuildKey, BuildUpdate};
 use phase::Phase;
-use snapshot::{ConnectorSnapshot, Health, Transition};
 use state::{Command, ConnectorState, Ctx, Effect, Event, Settings, SpawnFailure};
-
-pub use snapshot::StatusJson;
+use view::{BuildProgress, ConnectorId, ConnectorView, EngineEvent, EventKind, Health};
 
 /// Errors of the engine's front door.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("no connector named '{0}' in the manifest")]
-    UnknownConnector(String),
+    #[error("no connector '{0}' in this console")]
+    UnknownConnector(ConnectorId),
+    #[error("a connector '{0}' already exists in this console")]
+    AlreadyExists(ConnectorId),
     #[error("the engine has shut down")]
     Gone,
     #[error(transparent)]
@@ -62,23 +71,35 @@ impl Default for EngineOptions {
     }
 }
 
+/// The engine's private name for one slot. Unlike a [`ConnectorId`] it is never reused, so a
+/// late exit or timer of a removed connector can never reach a new one of the same name.
+type SlotKey = u64;
+
 enum Msg {
     Command {
-        idx: Option<usize>,
+        target: Option<ConnectorId>,
         cmd: Command,
     },
+    Add {
+        spec: Box<ConnectorSpec>,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+    Remove {
+        id: ConnectorId,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
     Event {
-        idx: usize,
+        key: SlotKey,
         ev: Event,
     },
     Spawned {
-        idx: usize,
+        key: SlotKey,
         pid: i32,
         start_ticks: Option<u64>,
         signaller: process::Signaller,
     },
     Exited {
-        idx: usize,
+        key: SlotKey,
         pid: i32,
         ev: Event,
     },
@@ -96,6 +117,8 @@ enum Msg {
 }
 
 struct Slot {
+    key: SlotKey,
+    id: ConnectorId,
     spec: ConnectorSpec,
     settings: Settings,
     state: ConnectorState,
@@ -103,32 +126,112 @@ struct Slot {
     start_ticks: Option<u64>,
     started_unix: Option<f64>,
     log: PathBuf,
-    build_progress: Option<(u32, u32)>,
+    build_progress: Option<BuildProgress>,
     wanted: bool,
     adopted: bool,
+    tailer: JoinHandle<()>,
+    /// Waiting for it to stop so that it can be removed.
+    removal: Vec<oneshot::Sender<Result<(), EngineError>>>,
 }
 
 struct BuildJob {
-    waiters: Vec<usize>,
+    waiters: Vec<SlotKey>,
     task: JoinHandle<()>,
+}
+
+/// What the actor shares with every handle.
+struct Shared {
+    /// Subscribers of the event stream; the lock also orders event numbering, so a subscriber
+    /// registered under it gets every later event.
+    bus: Mutex<Bus>,
+    views: watch::Sender<Arc<Vec<ConnectorView>>>,
+    logs: Mutex<HashMap<ConnectorId, logs::SharedScrollback>>,
+}
+
+#[derive(Default)]
+struct Bus {
+    seq: u64,
+    subscribers: Vec<mpsc::UnboundedSender<Arc<EngineEvent>>>,
+}
+
+impl Shared {
+    fn emit(&self, id: ConnectorId, kind: EventKind) {
+        let mut bus = self.bus.lock().unwrap_or_else(|p| p.into_inner());
+        bus.seq += 1;
+        let ev = Arc::new(EngineEvent {
+            seq: bus.seq,
+            ts: logs::now_rfc3339(),
+            id,
+            kind,
+        });
+        // Unbounded per subscriber: events are rare (lifecycle changes), and an observer that
+        // lags must still see every `failed`. A subscriber that went away is dropped here.
+        bus.subscribers.retain(|s| s.send(ev.clone()).is_ok());
+    }
+}
+
+/// How long an event waits for the `state.json` write it depends on. Normally a few ms; a
+/// failing disk must not hold observers back for longer than this.
+const EVENT_WAITS_FOR_STATE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// One event on its way out: it is published once `state.json` generation `after` is on disk
+/// (or [`EVENT_WAITS_FOR_STATE`] has passed), so that whoever sees it may read the file at once.
+struct Outgoing {
+    after: Option<u64>,
+    id: ConnectorId,
+    kind: EventKind,
+}
+
+/// Publishes events in order, each after the state write it depends on.
+fn spawn_emitter(
+    shared: Arc<Shared>,
+    mut written: watch::Receiver<u64>,
+) -> (mpsc::UnboundedSender<Outgoing>, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    let task = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            if let Some(gen) = out.after {
+                let _ =
+                    tokio::time::timeout(EVENT_WAITS_FOR_STATE, written.wait_for(|w| *w >= gen))
+                        .await;
+            }
+            shared.emit(out.id, out.kind);
+        }
+    });
+    (tx, task)
+}
+
+/// A lossless stream of engine events, in order, numbered without gaps.
+pub struct EventStream {
+    rx: mpsc::UnboundedReceiver<Arc<EngineEvent>>,
+}
+
+impl EventStream {
+    /// The next event, or None once the engine has ended and everything was read.
+    pub async fn recv(&mut self) -> Option<Arc<EngineEvent>> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Arc<EngineEvent>> {
+        self.rx.try_recv().ok()
+    }
 }
 
 /// Cloneable access to a running engine.
 #[derive(Clone)]
 pub struct EngineHandle {
     tx: mpsc::UnboundedSender<Msg>,
-    names: Arc<Vec<String>>,
-    snapshots: watch::Receiver<Arc<Vec<ConnectorSnapshot>>>,
-    transitions: broadcast::Sender<Transition>,
+    shared: Arc<Shared>,
     done: watch::Receiver<bool>,
-    scrollbacks: Arc<Vec<logs::SharedScrollback>>,
-    autostart: Arc<Vec<usize>>,
+    autostart: Arc<Vec<ConnectorId>>,
+    state_dir: PathBuf,
 }
 
 impl EngineHandle {
-    /// Every connector's snapshot, and whether all wanted ones are Ready.
+    /// Every connector's view, and whether all wanted ones are Ready.
     pub fn health(&self) -> Health {
-        let connectors: Vec<ConnectorSnapshot> = self.snapshots.borrow().as_ref().clone();
+        let connectors: Vec<ConnectorView> = self.views().borrow().as_ref().clone();
         let healthy = connectors
             .iter()
             .filter(|c| c.wanted)
@@ -139,44 +242,59 @@ impl EngineHandle {
         }
     }
 
-    /// A receiver that changes whenever a snapshot does.
-    pub fn snapshots(&self) -> watch::Receiver<Arc<Vec<ConnectorSnapshot>>> {
-        self.snapshots.clone()
+    /// A receiver that changes whenever a view does (not when only time passes).
+    pub fn views(&self) -> watch::Receiver<Arc<Vec<ConnectorView>>> {
+        self.shared.views.subscribe()
     }
 
-    /// Transitions from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Transition> {
-        self.transitions.subscribe()
+    /// Every event from now on, losslessly.
+    pub fn subscribe(&self) -> EventStream {
+        self.subscribe_with_views().1
     }
 
-    /// Connector names in manifest order.
-    pub fn names(&self) -> &[String] {
-        &self.names
+    /// The current views and every later event, with nothing in between lost or repeated:
+    /// what an observer that shows state and then follows it needs.
+    pub fn subscribe_with_views(&self) -> (Arc<Vec<ConnectorView>>, EventStream) {
+        let mut bus = self.shared.bus.lock().unwrap_or_else(|p| p.into_inner());
+        let views = self.shared.views.borrow().clone();
+        let (tx, rx) = mpsc::unbounded_channel();
+        bus.subscribers.push(tx);
+        (views, EventStream { rx })
     }
 
-    /// The in-memory log tail of connector `idx` (manifest order).
-    pub fn scrollback(&self, idx: usize) -> Option<logs::SharedScrollback> {
-        self.scrollbacks.get(idx).cloned()
+    /// The ids of all connectors, in order.
+    pub fn ids(&self) -> Vec<ConnectorId> {
+        self.views().borrow().iter().map(|v| v.id()).collect()
     }
 
-    fn index(&self, name: &str) -> Result<usize, EngineError> {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| EngineError::UnknownConnector(name.to_string()))
+    /// The console's state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
     }
 
-    /// Sends `cmd` to the connector called `name`.
-    pub fn command(&self, name: &str, cmd: Command) -> Result<(), EngineError> {
-        let idx = self.index(name)?;
-        self.command_at(idx, cmd)
+    /// The in-memory log tail of connector `id`.
+    pub fn scrollback(&self, id: &ConnectorId) -> Option<logs::SharedScrollback> {
+        self.shared
+            .logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
-    /// Sends `cmd` to connector `idx` (manifest order).
-    pub fn command_at(&self, idx: usize, cmd: Command) -> Result<(), EngineError> {
+    fn known(&self, id: &ConnectorId) -> bool {
+        self.views().borrow().iter().any(|v| v.id() == *id)
+    }
+
+    /// Sends `cmd` to connector `id` (a `&str` names a local connector).
+    pub fn command(&self, id: impl Into<ConnectorId>, cmd: Command) -> Result<(), EngineError> {
+        let id = id.into();
+        if !self.known(&id) {
+            return Err(EngineError::UnknownConnector(id));
+        }
         self.tx
             .send(Msg::Command {
-                idx: Some(idx),
+                target: Some(id),
                 cmd,
             })
             .map_err(|_| EngineError::Gone)
@@ -185,15 +303,39 @@ impl EngineHandle {
     /// Sends `cmd` to every connector.
     pub fn command_all(&self, cmd: Command) -> Result<(), EngineError> {
         self.tx
-            .send(Msg::Command { idx: None, cmd })
+            .send(Msg::Command { target: None, cmd })
             .map_err(|_| EngineError::Gone)
+    }
+
+    /// Adds a connector to the running engine (at rest; send it [`Command::Start`] to run it).
+    pub async fn add(&self, spec: ConnectorSpec) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Add {
+                spec: Box::new(spec),
+                reply,
+            })
+            .map_err(|_| EngineError::Gone)?;
+        rx.await.map_err(|_| EngineError::Gone)?
+    }
+
+    /// Stops connector `id` if it runs, then removes it. Resolves once it is gone.
+    pub async fn remove(&self, id: impl Into<ConnectorId>) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Remove {
+                id: id.into(),
+                reply,
+            })
+            .map_err(|_| EngineError::Gone)?;
+        rx.await.map_err(|_| EngineError::Gone)?
     }
 
     /// Starts the connectors that [`EngineOptions`] selected. Call it after [`Self::subscribe`]
     /// so that no transition is missed.
     pub fn start_selected(&self) -> Result<(), EngineError> {
-        for &idx in self.autostart.iter() {
-            self.command_at(idx, Command::Start)?;
+        for id in self.autostart.iter() {
+            self.command(id.clone(), Command::Start)?;
         }
         Ok(())
     }
@@ -208,10 +350,22 @@ impl EngineHandle {
         let _ = self.tx.send(Msg::Shutdown { stop_all: false });
     }
 
-    /// Resolves when the engine has ended.
+    /// Resolves when the engine has ended (and `state.json` has its last state).
     pub async fn await_shutdown(&self) {
         let mut done = self.done.clone();
         let _ = done.wait_for(|d| *d).await;
+    }
+
+    /// True once the engine has ended.
+    pub fn is_shut_down(&self) -> bool {
+        *self.done.borrow()
+    }
+}
+
+impl From<&str> for ConnectorId {
+    /// A local connector's name, taken literally.
+    fn from(name: &str) -> Self {
+        ConnectorId::local(name)
     }
 }
 
@@ -219,11 +373,15 @@ impl EngineHandle {
 pub struct Engine;
 
 impl Engine {
-    /// Takes the state_dir lock, creates the console's iceoryx2 node(s), starts the log tailers
-    /// and the actor, and (per `options`) starts connectors.
-    pub fn start(manifest: Manifest, options: EngineOptions) -> Result<EngineHandle, EngineError> {
+    /// Takes the state_dir lock, creates the console's iceoryx2 node(s), re-adopts what a
+    /// previous console left running, starts the log tailers and the actor. Connectors are
+    /// started by [`EngineHandle::start_selected`].
+    pub async fn start(
+        manifest: Manifest,
+        options: EngineOptions,
+    ) -> Result<EngineHandle, EngineError> {
         let state_dir = manifest.console.state_dir.clone();
-        let lock = store::lock(&state_dir)?;
+        let lock = store::lock_state_dir(&state_dir)?;
         std::fs::create_dir_all(state_dir.join("logs"))
             .map_err(|e| EngineError::Io(format!("{}: {e}", state_dir.join("logs").display())))?;
 
@@ -235,75 +393,53 @@ impl Engine {
         roots.sort();
         roots.dedup();
         let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
-        let ipc = ipc::IpcWorker::start(&roots, probe_tx).map_err(EngineError::Ipc)?;
+        // Creating the console's nodes touches files and shm: off the async workers.
+        let ipc = tokio::task::spawn_blocking(move || ipc::IpcWorker::start(&roots, probe_tx))
+            .await
+            .map_err(|e| EngineError::Ipc(e.to_string()))?
+            .map_err(EngineError::Ipc)?;
+        let writer = store::StateWriter::spawn(state_dir.clone())
+            .map_err(|e| EngineError::Io(format!("cannot start the state writer: {e}")))?;
+        let written = writer.written();
 
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-        let (transitions, _) = broadcast::channel(1024);
         let (done_tx, done_rx) = watch::channel(false);
+        let (views_tx, _) = watch::channel(Arc::new(Vec::new()));
+        let shared = Arc::new(Shared {
+            bus: Mutex::new(Bus::default()),
+            views: views_tx,
+            logs: Mutex::new(HashMap::new()),
+        });
+        let (events, emitter) = spawn_emitter(shared.clone(), written);
 
-        // Log tailers.
-        let mut scrollbacks = Vec::new();
-        let mut tailers = Vec::new();
-        let mut slots = Vec::new();
-        for spec in &manifest.connectors {
-            let log = logs::log_path(&state_dir, &spec.name);
-            let sb = Arc::new(Mutex::new(logs::Scrollback::new(
-                manifest.console.scrollback,
-            )));
-            tailers.push(tokio::spawn(
-                logs::Tailer {
-                    path: log.clone(),
-                    scrollback: sb.clone(),
-                    secrets: spec.secrets.clone(),
-                    max_bytes: manifest.console.log_max_bytes,
-                    keep: manifest.console.log_keep,
-                }
-                .run(),
-            ));
-            scrollbacks.push(sb);
-            slots.push(Slot {
-                settings: Settings {
-                    startup_timeout: spec.startup_timeout,
-                    shutdown_timeout: spec.shutdown_timeout,
-                    auto_build: spec.auto_build,
-                    restart: spec.restart.clone(),
-                },
-                spec: spec.clone(),
-                state: ConnectorState::default(),
-                child: None,
-                start_ticks: None,
-                started_unix: None,
-                log,
-                build_progress: None,
-                wanted: false,
-                adopted: false,
-            });
-        }
-        take_over(&state_dir, &mut slots, &tx);
-
-        let names: Vec<String> = manifest.connectors.iter().map(|c| c.name.clone()).collect();
-        let initial = Arc::new(slots.iter().map(snapshot_of).collect::<Vec<_>>());
-        let (snap_tx, snap_rx) = watch::channel(initial);
-
-        let control_dir = state_dir.clone();
         let mut rt = Runtime {
-            slots,
+            events,
+            slots: Vec::new(),
+            next_key: 0,
             tx: tx.clone(),
             ipc,
             builds: HashMap::new(),
-            transitions: transitions.clone(),
-            snapshots: snap_tx,
-            state_dir,
+            shared: shared.clone(),
+            writer,
+            last_stored: None,
+            scrollback: manifest.console.scrollback,
+            log_max_bytes: manifest.console.log_max_bytes,
+            log_keep: manifest.console.log_keep,
+            state_dir: state_dir.clone(),
             shutting_down: false,
         };
-        let autostart: Vec<usize> = manifest
+        for spec in &manifest.connectors {
+            rt.insert(spec.clone());
+        }
+        rt.take_over().await;
+        let autostart: Vec<ConnectorId> = manifest
             .connectors
             .iter()
-            .enumerate()
-            .filter(|(_, c)| options.start_all || (options.autostart && c.autostart))
-            .map(|(i, _)| i)
+            .filter(|c| options.start_all || (options.autostart && c.autostart))
+            .map(|c| ConnectorId::local(&c.name))
             .collect();
-        rt.persist();
+        rt.publish();
+        rt.persist(true);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(64);
             loop {
@@ -320,178 +456,265 @@ impl Engine {
                         rt.on_probe(report);
                     }
                 }
+                rt.finish_removals();
                 rt.publish();
                 if rt.shutting_down && rt.slots.iter().all(|s| s.state.phase.is_at_rest()) {
                     break;
                 }
             }
             rt.publish();
-            for t in tailers {
-                t.abort();
+            for s in &rt.slots {
+                s.tailer.abort();
             }
+            // Every event out before `done`; the writer's drop writes the last state before the
+            // lock is released.
+            let Runtime { writer, events, .. } = rt;
+            drop(events);
+            let _ = emitter.await;
+            let _ = tokio::task::spawn_blocking(move || drop(writer)).await;
             drop(lock);
             let _ = done_tx.send(true);
         });
 
-        let handle = EngineHandle {
+        Ok(EngineHandle {
             tx,
-            names: Arc::new(names),
-            snapshots: snap_rx,
-            transitions,
+            shared,
             done: done_rx,
-            scrollbacks: Arc::new(scrollbacks),
             autostart: Arc::new(autostart),
-        };
-        if let Err(e) = control::serve(&control_dir, handle.clone()) {
-            tracing::warn!(
-                "control socket {}: {e}; `switchboard start|stop NAME` will not reach this console",
-                control::socket_path(&control_dir).display()
-            );
-        }
-        Ok(handle)
+            state_dir,
+        })
     }
 }
 
-/// Applies the previous console's `state.json` to the fresh slots: adopts what still runs and
-/// is verifiably ours, reports the rest truthfully.
-fn take_over(state_dir: &std::path::Path, slots: &mut [Slot], tx: &mpsc::UnboundedSender<Msg>) {
-    let previous = match store::read_state(state_dir) {
-        Ok(Some(p)) => p,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!("ignoring the previous state: {e}");
-            return;
-        }
-    };
-    let now = Instant::now();
-    for (idx, slot) in slots.iter_mut().enumerate() {
-        let Some(rec) = previous
-            .connectors
-            .iter()
-            .find(|r| r.name == slot.spec.name)
-        else {
-            continue;
-        };
-        match adopt::verdict(&previous, rec, &slot.spec) {
-            adopt::Verdict::Adopt { pid, start_ticks } => match process::adopt(pid) {
-                Ok(handle) => {
-                    slot.state = ConnectorState::adopted(pid, rec.restarts, now);
-                    if let Some(started) = rec.started_unix {
-                        // Uptime continues from the original start.
-                        let age = (store::unix_now() - started).max(0.0);
-                        slot.state.started_at =
-                            now.checked_sub(std::time::Duration::from_secs_f64(age));
-                    }
-                    slot.child = Some(handle.signaller());
-                    slot.start_ticks = Some(start_ticks);
-                    slot.started_unix = rec.started_unix;
-                    slot.adopted = true;
-                    slot.wanted = true;
-                    let _ = logs::write_marker(
-                        &slot.log,
-                        &format!("adopt: PID {pid} taken over by a new console"),
-                    );
-                    tracing::info!(connector = %slot.spec.name, pid, "adopted from the previous console");
-                    let tx = tx.clone();
-                    let log = slot.log.clone();
-                    let secrets = slot.spec.secrets.clone();
-                    tokio::spawn(async move {
-                        let status = handle.exited.await.ok().flatten();
-                        let _ = tx.send(exit_message(idx, pid, status, Some(&log), &secrets));
-                    });
-                }
-                Err(e) => {
-                    slot.state = ConnectorState::gone(
-                        format!("process {pid} could not be watched ({e}); not adopted"),
-                        rec.restarts,
-                        rec.last_exit,
-                    );
-                }
-            },
-            adopt::Verdict::Gone(why) => {
-                slot.state = ConnectorState::gone(why, rec.restarts, rec.last_exit);
-            }
-            adopt::Verdict::Unverified(why) => {
-                slot.state =
-                    ConnectorState::restored(Phase::Failed, why, rec.restarts, rec.last_exit);
-            }
-            adopt::Verdict::AtRest => {
-                let phase = match rec.phase {
-                    Phase::Stopped | Phase::Exited | Phase::Failed | Phase::Idle => rec.phase,
-                    // A build, start or backoff the previous console did not finish.
-                    Phase::Building
-                    | Phase::Starting
-                    | Phase::Ready
-                    | Phase::Stopping
-                    | Phase::Backoff => Phase::Idle,
-                };
-                slot.state = ConnectorState::restored(
-                    phase,
-                    rec.detail.clone(),
-                    rec.restarts,
-                    rec.last_exit,
-                );
-            }
-        }
-    }
-}
-
-/// The exit event of connector `idx`, with the last meaningful line of its log (secrets masked)
+/// The exit event of slot `key`, with the last meaningful line of its log (secrets masked)
 /// and whether that output shows the SendError panic of a normal stop.
 fn exit_message(
-    idx: usize,
+    key: SlotKey,
     pid: i32,
     status: Option<phase::ExitStatus>,
-    log: Option<&std::path::Path>,
+    log: Option<&Path>,
     secrets: &[String],
 ) -> Msg {
     let (summary, send_error) = log.map(logs::exit_summary).unwrap_or((None, false));
     Msg::Exited {
-        idx,
+        key,
         pid,
         ev: Event::Exited {
             status,
-            summary: summary.map(|s| crate::connector_config::mask_secrets(&s, secrets)),
+            summary: summary.map(|s| mask_secrets(&s, secrets)),
             send_error,
         },
     }
 }
 
-fn snapshot_of(s: &Slot) -> ConnectorSnapshot {
-    ConnectorSnapshot {
-        name: s.spec.name.clone(),
+/// The view of one slot at (`now`, `now_unix`).
+fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
+    let st = &s.state;
+    let uptime = match st.phase.has_process() {
+        true => st.started_at.map(|t| now.saturating_duration_since(t)),
+        false => None,
+    };
+    ConnectorView {
+        name: s.id.name.clone(),
+        host: s.id.host.clone(),
         kind: s.spec.kind,
-        phase: s.state.phase,
-        pid: s.state.pid,
-        started_at: s.state.started_at,
-        restarts: s.state.restarts,
-        bots: s.state.bots,
-        last_exit: s.state.last_exit,
-        detail: s.state.detail.clone(),
-        deadline: s.state.deadline,
-        build_progress: s.build_progress,
-        degraded: s.state.degraded,
+        phase: st.phase,
+        pid: st.pid,
+        uptime_s: uptime.map(|u| u.as_secs_f64()),
+        restarts: st.restarts,
+        bots: st.bots,
+        last_exit: st.last_exit,
+        detail: st.detail.clone(),
+        attempt: st.budget.attempt(),
+        max_attempts: s.settings.restart.max_attempts,
+        countdown_s: st
+            .deadline
+            .map(|d| d.saturating_duration_since(now).as_secs_f64()),
+        started: uptime.map(|u| logs::rfc3339(now_unix - u.as_secs_f64())),
+        build: s.build_progress,
+        degraded: st.degraded,
         wanted: s.wanted,
         adopted: s.adopted,
+        as_of: now_unix,
     }
 }
 
 struct Runtime {
+    /// Events on their way to the bus (see [`Outgoing`]).
+    events: mpsc::UnboundedSender<Outgoing>,
     slots: Vec<Slot>,
+    next_key: SlotKey,
     tx: mpsc::UnboundedSender<Msg>,
     ipc: ipc::IpcWorker,
     builds: HashMap<BuildKey, BuildJob>,
-    transitions: broadcast::Sender<Transition>,
-    snapshots: watch::Sender<Arc<Vec<ConnectorSnapshot>>>,
+    shared: Arc<Shared>,
+    writer: store::StateWriter,
+    /// What was last handed to the writer, to tell a detail-only change from a durable one.
+    last_stored: Option<Vec<store::StoredConnector>>,
+    scrollback: usize,
+    log_max_bytes: u64,
+    log_keep: u32,
     state_dir: PathBuf,
     shutting_down: bool,
 }
 
 impl Runtime {
-    fn ctx(&self, idx: usize) -> Ctx {
+    /// Creates the slot (at rest) and its log tailer.
+    fn insert(&mut self, spec: ConnectorSpec) -> ConnectorId {
+        let id = ConnectorId::local(&spec.name);
+        let log = logs::log_path(&self.state_dir, &spec.name);
+        let sb = Arc::new(Mutex::new(logs::Scrollback::new(self.scrollback)));
+        let tailer = tokio::spawn(
+            logs::Tailer {
+                path: log.clone(),
+                scrollback: sb.clone(),
+                secrets: spec.secrets.clone(),
+                max_bytes: self.log_max_bytes,
+                keep: self.log_keep,
+            }
+            .run(),
+        );
+        self.shared
+            .logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), sb);
+        self.next_key += 1;
+        self.slots.push(Slot {
+            key: self.next_key,
+            id: id.clone(),
+            settings: Settings {
+                startup_timeout: spec.startup_timeout,
+                shutdown_timeout: spec.shutdown_timeout,
+                auto_build: spec.auto_build,
+                restart: spec.restart.clone(),
+            },
+            spec,
+            state: ConnectorState::default(),
+            child: None,
+            start_ticks: None,
+            started_unix: None,
+            log,
+            build_progress: None,
+            wanted: false,
+            adopted: false,
+            tailer,
+            removal: Vec::new(),
+        });
+        id
+    }
+
+    fn index_of_key(&self, key: SlotKey) -> Option<usize> {
+        self.slots.iter().position(|s| s.key == key)
+    }
+
+    fn index_of_id(&self, id: &ConnectorId) -> Option<usize> {
+        self.slots.iter().position(|s| s.id == *id)
+    }
+
+    /// Applies the previous console's `state.json`: adopts what still runs and is verifiably
+    /// ours, reports the rest truthfully. The checks read /proc and iceoryx2: off the workers.
+    async fn take_over(&mut self) {
+        let previous = match store::read_state(&self.state_dir) {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("ignoring the previous state: {e}");
+                return;
+            }
+        };
+        let specs: Vec<ConnectorSpec> = self.slots.iter().map(|s| s.spec.clone()).collect();
+        let prev = previous.clone();
+        let verdicts = tokio::task::spawn_blocking(move || {
+            specs
+                .iter()
+                .map(|spec| {
+                    prev.connector(&spec.name)
+                        .map(|rec| adopt::verdict(&prev, rec, spec))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!("adoption checks failed: {e}; nothing adopted");
+            Vec::new()
+        });
+        let now = Instant::now();
+        for (i, verdict) in verdicts.into_iter().enumerate() {
+            let (Some(verdict), Some(rec)) =
+                (verdict, previous.connector(&self.slots[i].spec.name))
+            else {
+                continue;
+            };
+            let v = &rec.view;
+            let slot = &mut self.slots[i];
+            match verdict {
+                adopt::Verdict::Adopt { pid, start_ticks } => match process::adopt(pid) {
+                    Ok(handle) => {
+                        slot.state = ConnectorState::adopted(pid, v.restarts, now);
+                        if let Some(started) = rec.adoption.started_unix {
+                            // Uptime continues from the original start.
+                            let age = (store::unix_now() - started).max(0.0);
+                            if age.is_finite() {
+                                slot.state.started_at =
+                                    now.checked_sub(std::time::Duration::from_secs_f64(age));
+                            }
+                        }
+                        slot.child = Some(handle.signaller());
+                        slot.start_ticks = Some(start_ticks);
+                        slot.started_unix = rec.adoption.started_unix;
+                        slot.adopted = true;
+                        slot.wanted = true;
+                        let _ = logs::write_marker(
+                            &slot.log,
+                            &format!("adopt: PID {pid} taken over by a new console"),
+                        );
+                        tracing::info!(connector = %slot.id, pid, "adopted from the previous console");
+                        let tx = self.tx.clone();
+                        let key = slot.key;
+                        let log = slot.log.clone();
+                        let secrets = slot.spec.secrets.clone();
+                        tokio::spawn(async move {
+                            let status = handle.exited.await.ok().flatten();
+                            let _ = tx.send(exit_message(key, pid, status, Some(&log), &secrets));
+                        });
+                    }
+                    Err(e) => {
+                        slot.state = ConnectorState::gone(
+                            format!("process {pid} could not be watched ({e}); not adopted"),
+                            v.restarts,
+                            v.last_exit,
+                        );
+                    }
+                },
+                adopt::Verdict::Gone(why) => {
+                    slot.state = ConnectorState::gone(why, v.restarts, v.last_exit);
+                }
+                adopt::Verdict::Unverified(why) => {
+                    slot.state =
+                        ConnectorState::restored(Phase::Failed, why, v.restarts, v.last_exit);
+                }
+                adopt::Verdict::AtRest => {
+                    let phase = match v.phase {
+                        Phase::Stopped | Phase::Exited | Phase::Failed | Phase::Idle => v.phase,
+                        // A build, start or backoff the previous console did not finish.
+                        Phase::Building
+                        | Phase::Starting
+                        | Phase::Ready
+                        | Phase::Stopping
+                        | Phase::Backoff => Phase::Idle,
+                    };
+                    slot.state =
+                        ConnectorState::restored(phase, v.detail.clone(), v.restarts, v.last_exit);
+                }
+            }
+        }
+    }
+
+    fn ctx(&self, i: usize) -> Ctx {
         Ctx {
             now: Instant::now(),
-            binary_exists: crate::sys::is_executable(&self.slots[idx].spec.binary),
+            binary_exists: sys::is_executable(&self.slots[i].spec.binary),
             jitter: fastrand::f64() * 2.0 - 1.0,
         }
     }
@@ -499,13 +722,15 @@ impl Runtime {
     /// Returns true when the engine must end now (detach).
     fn handle(&mut self, msg: Msg) -> bool {
         match msg {
-            Msg::Command { idx, cmd } => {
-                let targets: Vec<usize> = match idx {
-                    Some(i) if i < self.slots.len() => vec![i],
-                    Some(_) => vec![],
+            Msg::Command { target, cmd } => {
+                let targets: Vec<usize> = match &target {
+                    Some(id) => self.index_of_id(id).into_iter().collect(),
                     None => (0..self.slots.len()).collect(),
                 };
                 for i in targets {
+                    if !self.slots[i].removal.is_empty() {
+                        continue; // on its way out
+                    }
                     match cmd {
                         Command::Start | Command::Restart => self.slots[i].wanted = true,
                         Command::Stop | Command::Kill => self.slots[i].wanted = false,
@@ -514,25 +739,63 @@ impl Runtime {
                     self.dispatch(i, Event::Command(cmd));
                 }
             }
-            Msg::Event { idx, ev } => self.dispatch(idx, ev),
+            Msg::Add { spec, reply } => {
+                let id = ConnectorId::local(&spec.name);
+                if self.index_of_id(&id).is_some() {
+                    let _ = reply.send(Err(EngineError::AlreadyExists(id)));
+                } else if self.shutting_down {
+                    let _ = reply.send(Err(EngineError::Gone));
+                } else {
+                    let id = self.insert(*spec);
+                    tracing::info!(connector = %id, "added");
+                    self.publish();
+                    let after = self.persist(true);
+                    self.emit(after, id, EventKind::Added);
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Msg::Remove { id, reply } => match self.index_of_id(&id) {
+                None => {
+                    let _ = reply.send(Err(EngineError::UnknownConnector(id)));
+                }
+                Some(i) => {
+                    self.slots[i].removal.push(reply);
+                    self.slots[i].wanted = false;
+                    if !self.slots[i].state.phase.is_at_rest() {
+                        self.dispatch(i, Event::Command(Command::Stop));
+                    }
+                }
+            },
+            Msg::Event { key, ev } => {
+                if let Some(i) = self.index_of_key(key) {
+                    self.dispatch(i, ev)
+                }
+            }
             Msg::Spawned {
-                idx,
+                key,
                 pid,
                 start_ticks,
                 signaller,
             } => {
-                let slot = &mut self.slots[idx];
-                slot.child = Some(signaller);
-                slot.start_ticks = start_ticks;
-                slot.started_unix = Some(store::unix_now());
-                slot.adopted = false;
-                self.dispatch(idx, Event::Spawned { pid });
+                if let Some(i) = self.index_of_key(key) {
+                    let slot = &mut self.slots[i];
+                    slot.child = Some(signaller);
+                    slot.start_ticks = start_ticks;
+                    slot.started_unix = Some(store::unix_now());
+                    slot.adopted = false;
+                    self.dispatch(i, Event::Spawned { pid });
+                } else {
+                    // Its slot was removed while the spawn was under way.
+                    signaller.signal(state::Sig::Kill);
+                }
             }
-            Msg::Exited { idx, pid, ev } => {
-                if self.slots[idx].state.pid == Some(pid) {
-                    self.slots[idx].child = None;
-                    self.slots[idx].start_ticks = None;
-                    self.dispatch(idx, ev);
+            Msg::Exited { key, pid, ev } => {
+                if let Some(i) = self.index_of_key(key) {
+                    if self.slots[i].state.pid == Some(pid) {
+                        self.slots[i].child = None;
+                        self.slots[i].start_ticks = None;
+                        self.dispatch(i, ev);
+                    }
                 }
             }
             Msg::Build { key, update } => {
@@ -541,16 +804,23 @@ impl Runtime {
                     .get(&key)
                     .map(|j| j.waiters.clone())
                     .unwrap_or_default();
-                for i in waiters {
+                let targets: Vec<usize> = waiters
+                    .iter()
+                    .filter_map(|k| self.index_of_key(*k))
+                    .collect();
+                for i in targets {
                     match &update {
                         BuildUpdate::Progress { done, total } => {
-                            self.slots[i].build_progress = Some((*done, *total))
+                            self.slots[i].build_progress = Some(BuildProgress {
+                                done: *done,
+                                total: *total,
+                            })
                         }
                         BuildUpdate::Line(line) => {
                             if let Err(e) =
                                 logs::append_lines(&self.slots[i].log, std::slice::from_ref(line))
                             {
-                                tracing::warn!(connector = %self.slots[i].spec.name, "cannot write build output to the log: {e}");
+                                tracing::warn!(connector = %self.slots[i].id, "cannot write build output to the log: {e}");
                             }
                         }
                     }
@@ -558,7 +828,12 @@ impl Runtime {
             }
             Msg::BuildDone { key, result } => {
                 if let Some(job) = self.builds.remove(&key) {
-                    for i in job.waiters {
+                    for i in job
+                        .waiters
+                        .iter()
+                        .filter_map(|k| self.index_of_key(*k))
+                        .collect::<Vec<_>>()
+                    {
                         self.slots[i].build_progress = None;
                         let r = result.clone().map_err(|(msg, hint)| {
                             crate::ConnectorRunnerError::Build {
@@ -586,71 +861,97 @@ impl Runtime {
         false
     }
 
-    fn on_probe(&mut self, r: ipc::ProbeReport) {
-        if r.key < self.slots.len() && self.slots[r.key].state.pid == Some(r.pid) {
-            self.dispatch(
-                r.key,
-                Event::Probe {
-                    ready: r.probe.ready,
-                    bots: r.probe.bots,
-                },
-            );
+    /// Removes the slots whose removal was asked for and which are now at rest.
+    fn finish_removals(&mut self) {
+        let mut i = 0;
+        while i < self.slots.len() {
+            let s = &self.slots[i];
+            if s.removal.is_empty() || !s.state.phase.is_at_rest() {
+                i += 1;
+                continue;
+            }
+            let slot = self.slots.remove(i);
+            slot.tailer.abort();
+            self.shared
+                .logs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&slot.id);
+            tracing::info!(connector = %slot.id, "removed");
+            self.publish();
+            let after = self.persist(true);
+            self.emit(after, slot.id.clone(), EventKind::Removed);
+            for r in slot.removal {
+                let _ = r.send(Ok(()));
+            }
         }
     }
 
-    fn dispatch(&mut self, idx: usize, ev: Event) {
-        let ctx = self.ctx(idx);
-        let slot = &mut self.slots[idx];
+    fn on_probe(&mut self, r: ipc::ProbeReport) {
+        if let Some(i) = self.index_of_key(r.key) {
+            if self.slots[i].state.pid == Some(r.pid) {
+                self.dispatch(
+                    i,
+                    Event::Probe {
+                        ready: r.probe.ready,
+                        bots: r.probe.bots,
+                    },
+                );
+            }
+        }
+    }
+
+    fn dispatch(&mut self, i: usize, ev: Event) {
+        let ctx = self.ctx(i);
+        let slot = &mut self.slots[i];
         let effects = slot.state.handle(&slot.settings, ev, ctx);
         for fx in effects {
-            self.perform(idx, fx);
+            self.perform(i, fx);
         }
     }
 
-    fn perform(&mut self, idx: usize, fx: Effect) {
-        let name = self.slots[idx].spec.name.clone();
+    fn perform(&mut self, i: usize, fx: Effect) {
+        let key = self.slots[i].key;
         match fx {
             Effect::Transition { phase, detail } => {
-                let t = Transition {
-                    ts: logs::humantime_now(),
-                    name: name.clone(),
-                    phase,
-                    pid: self.slots[idx].state.pid,
-                    detail,
-                };
-                tracing::info!(connector = %name, phase = %phase, pid = ?t.pid, "{}", t.detail);
-                // state.json first: whoever sees the transition may read it at once.
-                self.persist();
-                let _ = self.transitions.send(t);
+                let id = self.slots[i].id.clone();
+                let pid = self.slots[i].state.pid;
+                tracing::info!(connector = %id, phase = %phase, pid = ?pid, "{detail}");
+                // The views and state.json first: whoever sees the event may look at once.
+                self.publish();
+                let after = self.persist(false);
+                self.emit(after, id, EventKind::Transition { phase, pid, detail });
             }
             Effect::Marker(text) => {
-                if let Err(e) = logs::write_marker(&self.slots[idx].log, &text) {
-                    tracing::warn!(connector = %name, "cannot write to the log: {e}");
+                if let Err(e) = logs::write_marker(&self.slots[i].log, &text) {
+                    tracing::warn!(connector = %self.slots[i].id, "cannot write to the log: {e}");
                 }
             }
-            Effect::Signal(sig) => match &self.slots[idx].child {
+            Effect::Signal(sig) => match &self.slots[i].child {
                 Some(c) => c.signal(sig),
-                None => tracing::debug!(connector = %name, "signal {sig:?} with no child"),
+                None => {
+                    tracing::debug!(connector = %self.slots[i].id, "signal {sig:?} with no child")
+                }
             },
             Effect::ArmTimer { kind, after, epoch } => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(after).await;
                     let _ = tx.send(Msg::Event {
-                        idx,
+                        key,
                         ev: Event::Timer { kind, epoch },
                     });
                 });
             }
-            Effect::Spawn => self.spawn(idx),
-            Effect::Build { force } => self.build(idx, force),
+            Effect::Spawn => self.spawn(i),
+            Effect::Build { force } => self.build(i, force),
             Effect::CancelBuild => {
-                let key = build_key(&self.slots[idx].spec);
-                self.slots[idx].build_progress = None;
-                if let Some(job) = self.builds.get_mut(&key) {
-                    job.waiters.retain(|w| *w != idx);
+                let bkey = build_key(&self.slots[i].spec);
+                self.slots[i].build_progress = None;
+                if let Some(job) = self.builds.get_mut(&bkey) {
+                    job.waiters.retain(|w| *w != key);
                     if job.waiters.is_empty() {
-                        if let Some(job) = self.builds.remove(&key) {
+                        if let Some(job) = self.builds.remove(&bkey) {
                             job.task.abort();
                         }
                     }
@@ -659,16 +960,17 @@ impl Runtime {
         }
     }
 
-    fn build(&mut self, idx: usize, force: bool) {
-        let key = build_key(&self.slots[idx].spec);
-        if let Some(job) = self.builds.get_mut(&key) {
-            if !job.waiters.contains(&idx) {
-                job.waiters.push(idx);
+    fn build(&mut self, i: usize, force: bool) {
+        let key = self.slots[i].key;
+        let bkey = build_key(&self.slots[i].spec);
+        if let Some(job) = self.builds.get_mut(&bkey) {
+            if !job.waiters.contains(&key) {
+                job.waiters.push(key);
             }
             return;
         }
         let tx = self.tx.clone();
-        let k = key.clone();
+        let k = bkey.clone();
         let task = tokio::spawn(async move {
             let (up_tx, mut up_rx) = mpsc::unbounded_channel();
             let fwd_tx = tx.clone();
@@ -686,22 +988,23 @@ impl Runtime {
             let _ = tx.send(Msg::BuildDone { key: k, result });
         });
         self.builds.insert(
-            key,
+            bkey,
             BuildJob {
-                waiters: vec![idx],
+                waiters: vec![key],
                 task,
             },
         );
     }
 
-    fn spawn(&mut self, idx: usize) {
-        let spec = self.slots[idx].spec.clone();
-        let log = self.slots[idx].log.clone();
+    fn spawn(&mut self, i: usize) {
+        let key = self.slots[i].key;
+        let spec = self.slots[i].spec.clone();
+        let log = self.slots[i].log.clone();
         let ipc = self.ipc.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let failed = |kind, message: String| Msg::Event {
-                idx,
+                key,
                 ev: Event::SpawnFailed { kind, message },
             };
             match ipc.prepare(&spec.name, &spec.project_root).await {
@@ -752,37 +1055,43 @@ impl Runtime {
             };
             let pid = handle.pid;
             let _ = tx.send(Msg::Spawned {
-                idx,
+                key,
                 pid,
                 start_ticks: handle.start_ticks,
                 signaller: handle.signaller(),
             });
             let status = handle.exited.await.ok().flatten();
             let log = spawn_spec.log.as_deref();
-            let _ = tx.send(exit_message(idx, pid, status, log, &spec.secrets));
+            let _ = tx.send(exit_message(key, pid, status, log, &spec.secrets));
         });
     }
 
-    /// Publishes snapshots, tells the iceoryx2 worker what to watch.
+    /// Publishes the views (only when more than time changed) and tells the iceoryx2 worker
+    /// what to watch.
     fn publish(&mut self) {
-        let snaps: Vec<ConnectorSnapshot> = self.slots.iter().map(snapshot_of).collect();
-        self.snapshots.send_if_modified(|cur| {
-            let changed = cur.len() != snaps.len()
-                || cur.iter().zip(&snaps).any(|(a, b)| !same_snapshot(a, b));
+        let now = Instant::now();
+        let now_unix = store::unix_now();
+        let views: Vec<ConnectorView> = self
+            .slots
+            .iter()
+            .map(|s| view_of(s, now, now_unix))
+            .collect();
+        self.shared.views.send_if_modified(|cur| {
+            let changed =
+                cur.len() != views.len() || cur.iter().zip(&views).any(|(a, b)| a.differs_from(b));
             if changed {
-                *cur = Arc::new(snaps);
+                *cur = Arc::new(views);
             }
             changed
         });
         let watches = self
             .slots
             .iter()
-            .enumerate()
-            .filter_map(|(key, s)| {
+            .filter_map(|s| {
                 let pid = s.state.pid?;
                 match s.state.phase {
                     Phase::Starting | Phase::Ready => Some(ipc::Watch {
-                        key,
+                        key: s.key,
                         name: s.spec.name.clone(),
                         pid,
                         root: s.spec.project_root.clone(),
@@ -801,60 +1110,68 @@ impl Runtime {
         self.ipc.watch(watches);
     }
 
-    fn persist(&self) {
-        let st = store::StateFile {
-            console_pid: std::process::id() as i32,
-            updated_unix: store::unix_now(),
-            connectors: self
-                .slots
-                .iter()
-                .map(|s| store::ConnectorRecord {
-                    name: s.spec.name.clone(),
-                    kind: s.spec.kind.as_str().into(),
-                    phase: s.state.phase,
-                    pid: s.state.pid,
+    fn emit(&self, after: Option<u64>, id: ConnectorId, kind: EventKind) {
+        let _ = self.events.send(Outgoing { after, id, kind });
+    }
+
+    /// Hands the state to the writer thread. A change of details alone is not durable (no
+    /// fsync, coalesced); for a durable one, returns the generation to wait for.
+    fn persist(&mut self, force_durable: bool) -> Option<u64> {
+        let views = self.shared.views.borrow().clone();
+        let connectors: Vec<store::StoredConnector> = self
+            .slots
+            .iter()
+            .zip(views.iter())
+            .map(|(s, v)| store::StoredConnector {
+                view: v.clone(),
+                adoption: store::Adoption {
                     start_ticks: s.state.pid.and(s.start_ticks),
                     started_unix: s.state.pid.and(s.started_unix),
-                    restarts: s.state.restarts,
-                    bots: s.state.bots,
-                    last_exit: s.state.last_exit,
-                    detail: s.state.detail.clone(),
                     binary: Some(s.spec.binary.clone()),
-                })
-                .collect(),
-        };
-        if let Err(e) = store::write_state(&self.state_dir, &st) {
-            tracing::warn!(
-                "cannot write {}: {e}",
-                store::state_path(&self.state_dir).display()
-            );
-        }
+                },
+            })
+            .collect();
+        let durable = force_durable
+            || match &self.last_stored {
+                None => true,
+                Some(prev) => {
+                    prev.len() != connectors.len()
+                        || prev.iter().zip(&connectors).any(|(a, b)| {
+                            let strip = |c: &store::StoredConnector| ConnectorView {
+                                detail: String::new(),
+                                ..c.view.clone()
+                            };
+                            a.adoption != b.adoption || strip(a).differs_from(&strip(b))
+                        })
+                }
+            };
+        self.last_stored = Some(connectors.clone());
+        let gen = self.writer.submit(
+            store::StateFile {
+                version: store::STATE_VERSION,
+                console_pid: std::process::id() as i32,
+                updated_unix: store::unix_now(),
+                connectors,
+            },
+            durable,
+        );
+        durable.then_some(gen)
     }
 }
 
-fn same_snapshot(a: &ConnectorSnapshot, b: &ConnectorSnapshot) -> bool {
-    a.phase == b.phase
-        && a.pid == b.pid
-        && a.detail == b.detail
-        && a.bots == b.bots
-        && a.restarts == b.restarts
-        && a.build_progress == b.build_progress
-        && a.deadline == b.deadline
-        && a.wanted == b.wanted
-        && a.degraded == b.degraded
-}
-
-fn build_key(spec: &ConnectorSpec) -> BuildKey {
+/// The build that produces `spec`'s binary.
+pub fn build_key(spec: &ConnectorSpec) -> BuildKey {
     let mut features = spec.features.clone();
     features.sort();
     BuildKey {
         project_root: spec.project_root.clone(),
         features,
+        profile: spec.profile.clone(),
     }
 }
 
 /// The process to run for `spec`, logging to `log`.
-pub fn spawn_spec_of(spec: &ConnectorSpec, log: &std::path::Path) -> process::SpawnSpec {
+pub fn spawn_spec_of(spec: &ConnectorSpec, log: &Path) -> process::SpawnSpec {
     process::SpawnSpec {
         binary: spec.binary.clone(),
         args: vec![

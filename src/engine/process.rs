@@ -83,13 +83,13 @@ pub fn spawn(spec: &SpawnSpec) -> std::io::Result<ChildHandle> {
         .stderr(stderr)
         // The connector must outlive the console: never kill it because a handle dropped.
         .kill_on_drop(false);
-    crate::sys::new_session(&mut cmd);
+    super::sys::new_session(&mut cmd);
     let mut child = cmd.spawn()?;
     let pid = child
         .id()
         .ok_or_else(|| std::io::Error::other("child exited before its PID was read"))?
         as i32;
-    let start_ticks = crate::sys::process_start_ticks(pid);
+    let start_ticks = super::sys::process_start_ticks(pid);
     let (sig_tx, mut sig_rx) = mpsc::unbounded_channel::<Sig>();
     let (exit_tx, exit_rx) = oneshot::channel();
     tokio::spawn(async move {
@@ -129,8 +129,8 @@ pub fn spawn(spec: &SpawnSpec) -> std::io::Result<ChildHandle> {
 /// through a pidfd (readable when the process ends; no polling). Signals go to its process group
 /// only while the pidfd says it is alive; the pidfd itself pins the identity of the process.
 pub fn adopt(pid: i32) -> std::io::Result<ChildHandle> {
-    let afd = crate::sys::async_pidfd(pid)?;
-    let start_ticks = crate::sys::process_start_ticks(pid);
+    let afd = super::sys::async_pidfd(pid)?;
+    let start_ticks = super::sys::process_start_ticks(pid);
     let (sig_tx, mut sig_rx) = mpsc::unbounded_channel::<Sig>();
     let (exit_tx, exit_rx) = oneshot::channel();
     tokio::spawn(async move {

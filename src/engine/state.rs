@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::budget::{RestartBudget, Retry};
 use super::phase::{ExitStatus, Phase};
 use crate::manifest::{RestartPolicy, RestartPolicyKind};
 
@@ -149,8 +150,7 @@ pub struct ConnectorState {
     /// Start attempts made automatically or by `r` (shown as "restarts").
     pub restarts: u32,
     /// Failures in the current streak, against `max_attempts`.
-    pub attempt: u32,
-    streak_started: Option<Instant>,
+    pub budget: RestartBudget,
     pub last_exit: Option<ExitStatus>,
     pub detail: String,
     pub bots: u32,
@@ -171,8 +171,7 @@ impl Default for ConnectorState {
             started_at: None,
             ready_at: None,
             restarts: 0,
-            attempt: 0,
-            streak_started: None,
+            budget: RestartBudget::default(),
             last_exit: None,
             detail: String::new(),
             bots: 0,
@@ -183,17 +182,6 @@ impl Default for ConnectorState {
             killed: false,
         }
     }
-}
-
-/// Backoff before attempt `attempt` (1-based): initial × multiplier^(attempt-1), capped, with
-/// ± jitter. `jitter_sample` is in [-1, 1].
-pub fn backoff_delay(policy: &RestartPolicy, attempt: u32, jitter_sample: f64) -> Duration {
-    let exp = policy
-        .multiplier
-        .powi(attempt.saturating_sub(1).min(64) as i32);
-    let base = (policy.initial_backoff.as_secs_f64() * exp).min(policy.max_backoff.as_secs_f64());
-    let factor = 1.0 + policy.jitter * jitter_sample.clamp(-1.0, 1.0);
-    Duration::from_secs_f64((base * factor).max(0.0))
 }
 
 fn secs(d: Duration) -> String {
@@ -272,6 +260,14 @@ impl ConnectorState {
         });
     }
 
+    /// Adds `note` to the detail once: a held or repeated key neither grows the detail nor
+    /// publishes the same change again.
+    fn note_once(&mut self, note: &str, fx: &mut Vec<Effect>) {
+        if !self.detail.ends_with(note) {
+            self.set_detail(format!("{}; {note}", self.detail), fx);
+        }
+    }
+
     fn set_detail(&mut self, detail: impl Into<String>, fx: &mut Vec<Effect>) {
         self.detail = detail.into();
         fx.push(Effect::Transition {
@@ -341,8 +337,7 @@ impl ConnectorState {
         match (cmd, self.phase) {
             (Command::Start, Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed) => {
                 // An operator start earns back the full restart budget.
-                self.attempt = 0;
-                self.streak_started = None;
+                self.budget.reset();
                 self.begin_start(s, ctx, fx);
             }
             (Command::Start | Command::Restart, Phase::Backoff) => {
@@ -351,7 +346,7 @@ impl ConnectorState {
             }
             (Command::Start | Command::Restart, Phase::Building | Phase::Stopping) => {
                 self.pending = Pending::Start;
-                self.set_detail(format!("{}; will start afterwards", self.detail), fx);
+                self.note_once("will start afterwards", fx);
             }
             (Command::Start, Phase::Starting | Phase::Ready) => {}
             (Command::Restart, Phase::Starting | Phase::Ready) => {
@@ -360,8 +355,7 @@ impl ConnectorState {
                 self.pending = Pending::Start;
             }
             (Command::Restart, Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed) => {
-                self.attempt = 0;
-                self.streak_started = None;
+                self.budget.reset();
                 self.restarts += 1;
                 self.begin_start(s, ctx, fx);
             }
@@ -419,11 +413,8 @@ impl ConnectorState {
                 Command::Build { .. },
                 Phase::Starting | Phase::Ready | Phase::Stopping | Phase::Backoff,
             ) => {
-                self.set_detail(
-                    format!(
-                        "{}; build refused while it runs: stop it first (x), then build (b)",
-                        self.detail
-                    ),
+                self.note_once(
+                    "build refused while it runs: stop it first (x), then build (b)",
                     fx,
                 );
             }
@@ -659,45 +650,24 @@ impl ConnectorState {
     }
 
     fn schedule_restart(&mut self, s: &Settings, msg: String, ctx: Ctx, fx: &mut Vec<Effect>) {
-        let streak_start = *self.streak_started.get_or_insert(ctx.now);
-        self.attempt += 1;
-        let p = &s.restart;
-        if self.attempt > p.max_attempts {
-            self.set_phase(
-                Phase::Failed,
-                format!(
-                    "gave up after {} restart attempts; last: {msg}",
-                    p.max_attempts
-                ),
-                fx,
-            );
-            return;
+        match self.budget.next(&s.restart, ctx.now, ctx.jitter, &msg) {
+            Retry::GiveUp(why) => self.set_phase(Phase::Failed, why, fx),
+            Retry::After {
+                attempt,
+                max_attempts,
+                delay,
+            } => {
+                self.set_phase(
+                    Phase::Backoff,
+                    format!(
+                        "attempt {attempt}/{max_attempts} after a {} backoff; last: {msg}",
+                        secs(delay)
+                    ),
+                    fx,
+                );
+                self.arm(TimerKind::Backoff, delay, ctx, fx);
+            }
         }
-        let delay = backoff_delay(p, self.attempt, ctx.jitter);
-        let elapsed = ctx.now.duration_since(streak_start);
-        if elapsed + delay > p.max_total {
-            self.set_phase(
-                Phase::Failed,
-                format!(
-                    "gave up: failing for {} (max_total {}); last: {msg}",
-                    secs(elapsed),
-                    secs(p.max_total)
-                ),
-                fx,
-            );
-            return;
-        }
-        self.set_phase(
-            Phase::Backoff,
-            format!(
-                "attempt {}/{} after a {} backoff; last: {msg}",
-                self.attempt,
-                p.max_attempts,
-                secs(delay)
-            ),
-            fx,
-        );
-        self.arm(TimerKind::Backoff, delay, ctx, fx);
     }
 
     fn on_timer(&mut self, s: &Settings, kind: TimerKind, ctx: Ctx, fx: &mut Vec<Effect>) {
@@ -729,8 +699,7 @@ impl ConnectorState {
                 self.begin_start(s, ctx, fx);
             }
             (TimerKind::UptimeReset, Phase::Ready) => {
-                self.attempt = 0;
-                self.streak_started = None;
+                self.budget.reset();
             }
             // A timer armed in a phase we have left keeps its epoch only if the phase did not
             // change; these combinations cannot occur, and are ignored if they do.

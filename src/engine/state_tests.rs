@@ -280,18 +280,6 @@ async fn an_exit_on_its_own_backs_off_then_restarts() {
     assert_eq!(m.st.restarts, 1);
 }
 
-#[test]
-fn backoff_doubles_caps_and_jitters() {
-    let p = RestartPolicy::default();
-    let secs: Vec<f64> = (1..=7)
-        .map(|a| backoff_delay(&p, a, 0.0).as_secs_f64())
-        .collect();
-    assert_eq!(secs, [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]);
-    assert_eq!(backoff_delay(&p, 1, 1.0), Duration::from_secs_f64(1.2));
-    assert_eq!(backoff_delay(&p, 1, -1.0), Duration::from_secs_f64(0.8));
-    assert_eq!(backoff_delay(&p, 1000, 0.0), Duration::from_secs(30));
-}
-
 #[tokio::test(start_paused = true)]
 async fn the_budget_runs_out_by_attempts() {
     let mut m = M::with_restart(RestartPolicy {
@@ -344,10 +332,10 @@ async fn staying_ready_resets_the_budget() {
         ready: true,
         bots: 0,
     });
-    assert_eq!(m.st.attempt, 1);
+    assert_eq!(m.st.budget.attempt(), 1);
     advance(Duration::from_secs(30)).await;
     m.timer(TimerKind::UptimeReset);
-    assert_eq!(m.st.attempt, 0);
+    assert_eq!(m.st.budget.attempt(), 0);
     m.exit(ExitStatus::Code(1));
     assert!(m.st.detail.contains("attempt 1/20"), "{}", m.st.detail);
     assert_eq!(m.st.restarts, 1, "restarts keep counting");
@@ -423,7 +411,7 @@ async fn startup_timeout_stops_and_counts_a_failure() {
         "{}",
         m.st.detail
     );
-    assert_eq!(m.st.attempt, 1);
+    assert_eq!(m.st.budget.attempt(), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,42 +1,67 @@
-//! `<state_dir>/state.json` (written atomically: temp file + rename) and the lock that allows one
-//! console per state_dir.
+//! `<state_dir>/state.json` and the lock that allows one console per state_dir.
+//!
+//! The file holds each connector's [`ConnectorView`] plus what re-adoption needs (the process's
+//! /proc start time and wall-clock start). It is written by a [`StateWriter`] thread, never on
+//! the async workers: writes are atomic (a `tempfile` in the same directory, fsynced, then
+//! renamed over the old file), coalesced (only the newest state is written; a change of a detail
+//! alone is written without an fsync, at most once a second), and retried until they succeed, so
+//! a full disk leaves the file stale only until space is back.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use super::phase::{ExitStatus, Phase};
+use super::view::ConnectorView;
 
-/// One connector as recorded for `status` and for re-adoption.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ConnectorRecord {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub phase: Phase,
-    pub pid: Option<i32>,
+/// The layout version of `state.json`.
+pub const STATE_VERSION: u32 = 2;
+/// A detail-only change waits this long for company before it is written (without fsync).
+const DETAIL_COALESCE: Duration = Duration::from_secs(1);
+/// First wait after a failed write; doubles up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// On shutdown, how many times the last state is tried before the console gives up on it.
+const FINAL_ATTEMPTS: u32 = 3;
+
+/// What re-adoption needs beyond the view.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Adoption {
     /// /proc start time of `pid` (clock ticks since boot), guarding against PID reuse.
     pub start_ticks: Option<u64>,
     /// Wall-clock start of the process, seconds since the Unix epoch.
     pub started_unix: Option<f64>,
-    pub restarts: u32,
-    pub bots: u32,
-    pub last_exit: Option<ExitStatus>,
-    pub detail: String,
-    /// The binary and config it was started with (to recognise it when re-adopting).
+    /// The binary it was started with.
     pub binary: Option<PathBuf>,
+}
+
+/// One connector in `state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredConnector {
+    #[serde(flatten)]
+    pub view: ConnectorView,
+    pub adoption: Adoption,
 }
 
 /// The whole file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StateFile {
+    pub version: u32,
     pub console_pid: i32,
     /// Seconds since the Unix epoch when this was written.
     pub updated_unix: f64,
-    pub connectors: Vec<ConnectorRecord>,
+    pub connectors: Vec<StoredConnector>,
+}
+
+impl StateFile {
+    /// The record of connector `name`, if any.
+    pub fn connector(&self, name: &str) -> Option<&StoredConnector> {
+        self.connectors.iter().find(|c| c.view.name == name)
+    }
 }
 
 /// Path of `state.json`.
@@ -44,17 +69,22 @@ pub fn state_path(state_dir: &Path) -> PathBuf {
     state_dir.join("state.json")
 }
 
-/// Writes `state` atomically.
-pub fn write_state(state_dir: &Path, state: &StateFile) -> std::io::Result<()> {
+/// Writes `state` atomically: a temporary file in `state_dir` (removed if anything fails),
+/// optionally fsynced, then renamed over `state.json`.
+pub fn write_state(state_dir: &Path, state: &StateFile, durable: bool) -> std::io::Result<()> {
     std::fs::create_dir_all(state_dir)?;
-    let tmp = state_dir.join(format!(".state.json.{}.tmp", std::process::id()));
     let json = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_data()?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".state.json.")
+        .suffix(".tmp")
+        .tempfile_in(state_dir)?;
+    tmp.write_all(&json)?;
+    if durable {
+        tmp.as_file().sync_data()?;
     }
-    std::fs::rename(&tmp, state_path(state_dir))
+    tmp.persist(state_path(state_dir))
+        .map(|_| ())
+        .map_err(|e| e.error)
 }
 
 /// Reads `state.json`, or None if there is none.
@@ -67,7 +97,7 @@ pub fn read_state(state_dir: &Path) -> Result<Option<StateFile>, String> {
     };
     serde_json::from_str(&text).map(Some).map_err(|e| {
         format!(
-            "{}: not a switchboard state file ({e}); delete it if no console runs",
+            "{}: not a switchboard state file of this version ({e}); delete it if no console runs",
             path.display()
         )
     })
@@ -80,6 +110,177 @@ pub fn unix_now() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
+
+// ---- the writer thread -----------------------------------------------------------------------
+
+/// How one state is written; the console uses [`write_state`], tests inject failures.
+pub type WriteFn = Box<dyn FnMut(&Path, &StateFile, bool) -> std::io::Result<()> + Send>;
+
+#[derive(Default)]
+struct Pending {
+    latest: Option<StateFile>,
+    /// Generation of `latest` (one per submit).
+    latest_gen: u64,
+    /// Some change since the last successful write was more than a detail.
+    durable: bool,
+    closing: bool,
+    /// Successful writes so far (for tests and the console log).
+    written: u64,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    /// The generation of the newest state on disk.
+    written_gen: tokio::sync::watch::Sender<u64>,
+}
+
+/// Writes `state.json` on its own thread. Dropping it writes the last submitted state (a few
+/// attempts) and ends the thread.
+pub struct StateWriter {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StateWriter {
+    /// A writer for `state_dir` using [`write_state`].
+    pub fn spawn(state_dir: PathBuf) -> std::io::Result<StateWriter> {
+        Self::with_write_fn(
+            state_dir,
+            Box::new(write_state),
+        )
+    }
+
+    /// A writer that writes with `write` (tests inject failures through it).
+    pub fn with_write_fn(state_dir: PathBuf, write: WriteFn) -> std::io::Result<StateWriter> {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            written_gen: tokio::sync::watch::channel(0).0,
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("switchboard-state".into())
+            .spawn(move || writer_loop(&s, &state_dir, write))?;
+        Ok(StateWriter {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands over the newest state. `durable`: more than a detail changed (fsync it, now).
+    /// Returns its generation: once [`Self::written`] reaches it, it is on disk.
+    pub fn submit(&self, state: StateFile, durable: bool) -> u64 {
+        let mut p = lock(&self.shared.pending);
+        p.latest = Some(state);
+        p.latest_gen += 1;
+        p.durable |= durable;
+        self.shared.wake.notify_one();
+        p.latest_gen
+    }
+
+    /// The generation of the newest state on disk, as it changes.
+    pub fn written(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.written_gen.subscribe()
+    }
+
+    /// Successful writes so far.
+    pub fn writes(&self) -> u64 {
+        lock(&self.shared.pending).written
+    }
+
+    /// True when nothing submitted is still waiting to be written.
+    pub fn is_idle(&self) -> bool {
+        lock(&self.shared.pending).latest.is_none()
+    }
+}
+
+impl Drop for StateWriter {
+    fn drop(&mut self) {
+        lock(&self.shared.pending).closing = true;
+        self.shared.wake.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock(m: &Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn writer_loop(shared: &Shared, dir: &Path, mut write: WriteFn) {
+    let mut retry = RETRY_MIN;
+    let mut final_attempts = 0;
+    let mut last_error: Option<String> = None;
+    loop {
+        let (state, gen, durable, closing) = {
+            let mut p = lock(&shared.pending);
+            while p.latest.is_none() && !p.closing {
+                p = shared.wake.wait(p).unwrap_or_else(|e| e.into_inner());
+            }
+            if p.latest.is_some() && !p.durable && !p.closing {
+                // A detail alone: give it a moment to be joined by others (a held key).
+                let (g, _) = shared
+                    .wake
+                    .wait_timeout_while(p, DETAIL_COALESCE, |p| !p.durable && !p.closing)
+                    .unwrap_or_else(|e| e.into_inner());
+                p = g;
+            }
+            match p.latest.take() {
+                Some(st) => {
+                    let durable = std::mem::take(&mut p.durable);
+                    (st, p.latest_gen, durable, p.closing)
+                }
+                None => return, // closing with nothing left
+            }
+        };
+        match write(dir, &state, durable) {
+            Ok(()) => {
+                if last_error.take().is_some() {
+                    tracing::info!("{} is written again", state_path(dir).display());
+                }
+                retry = RETRY_MIN;
+                lock(&shared.pending).written += 1;
+                shared.written_gen.send_replace(gen);
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if last_error.as_deref() != Some(msg.as_str()) {
+                    tracing::warn!(
+                        "cannot write {}: {msg}; retrying until it works (`status` without a console shows older data until then)",
+                        state_path(dir).display()
+                    );
+                }
+                last_error = Some(msg);
+                let mut p = lock(&shared.pending);
+                // Put it back unless something newer arrived meanwhile.
+                if p.latest.is_none() {
+                    p.latest = Some(state);
+                }
+                p.durable |= durable;
+                if closing {
+                    final_attempts += 1;
+                    if final_attempts >= FINAL_ATTEMPTS {
+                        tracing::error!(
+                            "giving up on {} at shutdown: {}",
+                            state_path(dir).display(),
+                            last_error.as_deref().unwrap_or("")
+                        );
+                        return;
+                    }
+                }
+                let _ = shared
+                    .wake
+                    .wait_timeout(p, retry)
+                    .unwrap_or_else(|e| e.into_inner());
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+// ---- the console lock ------------------------------------------------------------------------
 
 /// Held while a console runs on a state_dir. Dropping it releases the lock.
 #[derive(Debug)]
@@ -104,7 +305,7 @@ pub enum LockError {
 }
 
 /// Takes `<state_dir>/lock` without waiting, and writes our PID into it.
-pub fn lock(state_dir: &Path) -> Result<ConsoleLock, LockError> {
+pub fn lock_state_dir(state_dir: &Path) -> Result<ConsoleLock, LockError> {
     let path = state_dir.join("lock");
     let io = |source| LockError::Io {
         path: path.clone(),
@@ -153,31 +354,63 @@ pub fn lock_holder(state_dir: &Path) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connector_config::ConnectorType;
+    use crate::engine::phase::{ExitStatus, Phase};
+
+    fn state(detail: &str) -> StateFile {
+        StateFile {
+            version: STATE_VERSION,
+            console_pid: 1,
+            updated_unix: 2.0,
+            connectors: vec![StoredConnector {
+                view: ConnectorView {
+                    name: "a".into(),
+                    host: None,
+                    kind: ConnectorType::Bybit,
+                    phase: Phase::Ready,
+                    pid: Some(5),
+                    uptime_s: Some(3.0),
+                    restarts: 1,
+                    bots: 2,
+                    last_exit: Some(ExitStatus::Code(1)),
+                    detail: detail.into(),
+                    attempt: 0,
+                    max_attempts: 20,
+                    countdown_s: None,
+                    started: None,
+                    build: None,
+                    degraded: false,
+                    wanted: true,
+                    adopted: false,
+                    as_of: 2.0,
+                },
+                adoption: Adoption {
+                    start_ticks: Some(6),
+                    started_unix: Some(7.0),
+                    binary: None,
+                },
+            }],
+        }
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect()
+    }
 
     #[test]
     fn state_roundtrips_and_lock_is_exclusive() {
         let d = tempfile::tempdir().expect("tmp");
-        let st = StateFile {
-            console_pid: 1,
-            updated_unix: 2.0,
-            connectors: vec![ConnectorRecord {
-                name: "a".into(),
-                kind: "bybit".into(),
-                phase: Phase::Ready,
-                pid: Some(5),
-                start_ticks: Some(6),
-                started_unix: Some(7.0),
-                restarts: 1,
-                bots: 2,
-                last_exit: Some(ExitStatus::Code(1)),
-                detail: "d".into(),
-                binary: None,
-            }],
-        };
-        write_state(d.path(), &st).expect("write");
+        let st = state("d");
+        write_state(d.path(), &st, true).expect("write");
         assert_eq!(read_state(d.path()).expect("read"), Some(st));
-        let held = lock(d.path()).expect("first lock");
-        let second = lock(d.path()).expect_err("second lock");
+        assert!(leftovers(d.path()).is_empty());
+        let held = lock_state_dir(d.path()).expect("first lock");
+        let second = lock_state_dir(d.path()).expect_err("second lock");
         assert!(
             second.to_string().contains(&std::process::id().to_string()),
             "{second}"
@@ -185,5 +418,67 @@ mod tests {
         assert_eq!(lock_holder(d.path()), Some(std::process::id() as i32));
         drop(held);
         assert_eq!(lock_holder(d.path()), None);
+    }
+
+    #[test]
+    fn a_failing_disk_is_retried_until_the_newest_state_lands() {
+        // A real error: the state dir's path runs through a regular file (ENOTDIR, even for
+        // root). Once the file is replaced by a directory, the newest state must land.
+        let d = tempfile::tempdir().expect("tmp");
+        let blocker = d.path().join("blocked");
+        std::fs::write(&blocker, "not a dir").expect("file");
+        let dir = blocker.join("state");
+        let w = StateWriter::spawn(dir.clone()).expect("writer");
+        w.submit(state("first"), true);
+        w.submit(state("newest"), false);
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(w.writes(), 0, "nothing can be written yet");
+        std::fs::remove_file(&blocker).expect("rm");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !w.is_idle() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(w.is_idle(), "the state was written once space was back");
+        assert_eq!(*w.written().borrow(), 2, "the newest generation is on disk");
+        let back = read_state(&dir).expect("read").expect("some");
+        assert_eq!(back.connectors[0].view.detail, "newest");
+        assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
+    }
+
+    #[test]
+    fn detail_only_changes_are_coalesced_without_fsync() {
+        let d = tempfile::tempdir().expect("tmp");
+        let log: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+        let l = log.clone();
+        let w = StateWriter::with_write_fn(
+            d.path().to_path_buf(),
+            Box::new(move |dir, st, durable| {
+                l.lock()
+                    .expect("log")
+                    .push((st.connectors[0].view.detail.clone(), durable));
+                write_state(dir, st, durable)
+            }),
+        )
+        .expect("writer");
+        w.submit(state("phase change"), true);
+        std::thread::sleep(Duration::from_millis(100));
+        for k in 0..200 {
+            w.submit(state(&format!("key press {k}")), false);
+        }
+        drop(w); // writes the last state at shutdown
+        let writes = log.lock().expect("log").clone();
+        assert_eq!(writes[0], ("phase change".to_string(), true));
+        assert!(
+            writes.len() <= 3,
+            "200 detail changes coalesced into few writes: {writes:?}"
+        );
+        assert!(
+            writes[1..].iter().all(|(_, durable)| !durable),
+            "{writes:?}"
+        );
+        assert_eq!(writes.last().map(|w| w.0.as_str()), Some("key press 199"));
+        let back = read_state(d.path()).expect("read").expect("some");
+        assert_eq!(back.connectors[0].view.detail, "key press 199");
     }
 }

@@ -1,17 +1,19 @@
 //! The UI's own state (focus, scroll, search, zoom, dialogs), kept apart from what the engine
 //! reports, and `update`, which turns an [`Action`] into changes here plus calls to the engine.
 
-use crate::engine::logs::SharedScrollback;
+use std::collections::HashMap;
+
+use crate::engine::logs::{Scrollback, SharedScrollback};
 use crate::engine::state::Command;
-use crate::ConnectorSnapshot;
+use crate::engine::view::{ConnectorId, ConnectorView};
 
 use super::keymap::{Action, Mode};
 
 /// What the UI asks of the engine (or of the event loop).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UiCall {
-    /// A command for connector `idx`.
-    One(usize, Command),
+    /// A command for one connector.
+    One(ConnectorId, Command),
     /// A command for every connector.
     All(Command),
     /// Stop everything, then leave.
@@ -57,9 +59,13 @@ pub struct Search {
     pub editing: bool,
 }
 
-/// All view state.
+/// All view state. Pane state is kept per [`ConnectorId`]: `ids`, `panes` and `logs` are
+/// aligned with the engine's views, and [`App::sync`] carries each pane's state along when
+/// connectors are added or removed.
 pub struct App {
+    /// Index of the focused connector in `ids`.
     pub focus: usize,
+    pub ids: Vec<ConnectorId>,
     pub zoom: bool,
     pub help: bool,
     pub console_log: bool,
@@ -74,20 +80,56 @@ pub struct App {
 }
 
 impl App {
-    /// A view over `logs.len()` connectors.
-    pub fn new(logs: Vec<SharedScrollback>) -> App {
+    /// A view over no connectors yet; [`App::sync`] adds them.
+    pub fn new() -> App {
         App {
             focus: 0,
+            ids: Vec::new(),
             zoom: false,
             help: false,
             console_log: false,
-            panes: vec![PaneView::default(); logs.len()],
+            panes: Vec::new(),
             dialog: None,
             search: Search::default(),
             notice: None,
             quitting: false,
-            logs,
+            logs: Vec::new(),
         }
+    }
+
+    /// Aligns the panes with `views` (the engine's connectors, in order). A pane keeps its
+    /// scroll, wrap and search state, and focus stays on the same connector, across additions
+    /// and removals. `scrollback` looks up a new connector's log tail.
+    pub fn sync(
+        &mut self,
+        views: &[ConnectorView],
+        scrollback: impl Fn(&ConnectorId) -> Option<SharedScrollback>,
+    ) {
+        if views.len() == self.ids.len() && views.iter().zip(&self.ids).all(|(v, id)| v.id() == *id)
+        {
+            return;
+        }
+        let focused = self.ids.get(self.focus).cloned();
+        let mut old: HashMap<ConnectorId, (PaneView, SharedScrollback)> = self
+            .ids
+            .drain(..)
+            .zip(self.panes.drain(..).zip(self.logs.drain(..)))
+            .collect();
+        for v in views {
+            let id = v.id();
+            let (pane, log) = old.remove(&id).unwrap_or_else(|| {
+                let log = scrollback(&id).unwrap_or_else(|| {
+                    std::sync::Arc::new(std::sync::Mutex::new(Scrollback::new(1)))
+                });
+                (PaneView::default(), log)
+            });
+            self.ids.push(id);
+            self.panes.push(pane);
+            self.logs.push(log);
+        }
+        self.focus = focused
+            .and_then(|f| self.ids.iter().position(|i| *i == f))
+            .unwrap_or_else(|| self.focus.min(self.ids.len().saturating_sub(1)));
     }
 
     /// Which keymap applies now.
@@ -125,23 +167,34 @@ impl App {
     }
 
     /// Applies `action`; returns what the engine or the loop must do.
-    pub fn update(&mut self, action: Action, snaps: &[ConnectorSnapshot]) -> Vec<UiCall> {
+    pub fn update(&mut self, action: Action, snaps: &[ConnectorView]) -> Vec<UiCall> {
         self.notice = None;
-        let n = snaps.len().max(1);
+        if snaps.is_empty() {
+            // Nothing to act on: only leaving is possible.
+            return match action {
+                Action::Quit => vec![UiCall::Exit],
+                _ => vec![],
+            };
+        }
+        if self.panes.len() != snaps.len() {
+            return vec![]; // not synced with these views (the loop syncs before every update)
+        }
+        let n = snaps.len();
         let focus = self.focus.min(n - 1);
-        let bots = snaps.get(focus).map(|s| s.bots).unwrap_or(0);
-        let name = snaps.get(focus).map(|s| s.name.clone()).unwrap_or_default();
+        let bots = snaps[focus].bots;
+        let id = snaps[focus].id();
+        let name = id.to_string();
         match action {
             Action::FocusNext => self.focus = (focus + 1) % n,
             Action::FocusPrev => self.focus = (focus + n - 1) % n,
-            Action::Start => return vec![UiCall::One(focus, Command::Start)],
+            Action::Start => return vec![UiCall::One(id, Command::Start)],
             Action::Stop | Action::Kill | Action::Restart => {
                 let cmd = match action {
                     Action::Stop => Command::Stop,
                     Action::Kill => Command::Kill,
                     _ => Command::Restart,
                 };
-                let call = UiCall::One(focus, cmd);
+                let call = UiCall::One(id, cmd);
                 if bots > 0 {
                     let verb = match cmd {
                         Command::Kill => "Kill",
@@ -157,8 +210,8 @@ impl App {
                 }
                 return vec![call];
             }
-            Action::Build => return vec![UiCall::One(focus, Command::Build { force: false })],
-            Action::Rebuild => return vec![UiCall::One(focus, Command::Build { force: true })],
+            Action::Build => return vec![UiCall::One(id, Command::Build { force: false })],
+            Action::Rebuild => return vec![UiCall::One(id, Command::Build { force: true })],
             Action::StartAll => return vec![UiCall::All(Command::Start)],
             Action::StopAll => {
                 let total: u32 = snaps.iter().map(|s| s.bots).sum();
@@ -301,5 +354,11 @@ impl App {
                 ))
             }
         }
+    }
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
     }
 }

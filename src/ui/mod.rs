@@ -18,8 +18,8 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::engine::{Engine, EngineHandle, EngineOptions};
-use crate::manifest::Manifest;
+use crate::engine::store::unix_now;
+use crate::engine::EngineHandle;
 use app::{App, UiCall};
 
 /// Shortest time between two frames (~30 fps).
@@ -65,7 +65,7 @@ fn setup_terminal() -> std::io::Result<Terminal<CrosstermBackend<Stdout>>> {
 
 /// Sends the console's own log to the tui-logger pane. `tui_logger::init_logger` is not called:
 /// it starts a thread that wakes every 10 ms; the loop moves events itself before drawing.
-fn init_console_log() {
+pub fn init_console_log() {
     use tracing_subscriber::prelude::*;
     tui_logger::set_default_level(tui_logger::LevelFilter::Info);
     let _ = tracing_subscriber::registry()
@@ -74,53 +74,19 @@ fn init_console_log() {
         .try_init();
 }
 
-/// Runs the TUI on `manifest` until the operator quits. Returns the exit code.
-pub fn run(manifest: Manifest) -> u8 {
-    run_with(manifest, |_| {})
-}
-
-/// As [`run`], calling `after` with how the session ended (true: detached with connectors
-/// running) once the terminal is restored.
-pub fn run_with(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
-    init_console_log();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return crate::cli::EXIT_FAILURE;
-        }
-    };
-    let result = rt.block_on(async move {
-        let handle =
-            Engine::start(manifest, EngineOptions::default()).map_err(|e| e.to_string())?;
-        let mut terminal =
-            setup_terminal().map_err(|e| format!("cannot set up the terminal: {e}"))?;
-        let guard = TerminalGuard;
-        handle.start_selected().map_err(|e| e.to_string())?;
-        let detached = event_loop(&mut terminal, &handle).await;
+/// Runs the TUI on a started engine until the operator quits: starts the selected connectors,
+/// then loops. Returns true when the operator detached (connectors left running); the engine
+/// has ended either way.
+pub async fn run(handle: &EngineHandle) -> Result<bool, String> {
+    let mut terminal = setup_terminal().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let guard = TerminalGuard;
+    if let Err(e) = handle.start_selected() {
         drop(guard);
-        Ok::<bool, String>(detached)
-    });
-    match result {
-        Ok(detached) => {
-            if detached {
-                println!(
-                    "switchboard: detached; connectors keep running (see `switchboard status`)."
-                );
-            }
-            after(detached);
-            crate::cli::EXIT_OK
-        }
-        Err(e) => {
-            restore_terminal();
-            eprintln!("error: {e}");
-            crate::cli::EXIT_FAILURE
-        }
+        return Err(e.to_string());
     }
+    let detached = event_loop(&mut terminal, handle).await;
+    drop(guard);
+    Ok(detached)
 }
 
 /// Reads terminal events on a plain thread (crossterm's reader blocks) and forwards them.
@@ -149,12 +115,10 @@ async fn event_loop(
     handle: &EngineHandle,
 ) -> bool {
     use tokio::signal::unix::{signal, SignalKind};
-    let logs: Vec<_> = (0..handle.names().len())
-        .filter_map(|i| handle.scrollback(i))
-        .collect();
-    let mut app = App::new(logs);
+    let mut app = App::new();
     let theme = theme::Theme::from_env();
-    let mut snaps_rx = handle.snapshots();
+    let mut snaps_rx = handle.views();
+    app.sync(&snaps_rx.borrow_and_update(), |id| handle.scrollback(id));
     let mut input = spawn_input_reader();
     let mut term = signal(SignalKind::terminate()).ok();
     let mut hup = signal(SignalKind::hangup()).ok();
@@ -170,15 +134,16 @@ async fn event_loop(
             let now = Instant::now();
             let due = last_draw.map(|t| t + FRAME).unwrap_or(now);
             if now >= due {
+                let snaps = snaps_rx.borrow_and_update().clone();
+                app.sync(&snaps, |id| handle.scrollback(id));
                 app.settle();
                 if app.console_log {
                     tui_logger::move_events();
                 }
-                let snaps = snaps_rx.borrow_and_update().clone();
                 let view = render::View {
                     app: &app,
                     snaps: &snaps,
-                    now,
+                    now: unix_now(),
                     theme,
                     console_widget: true,
                 };
@@ -197,6 +162,7 @@ async fn event_loop(
             ev = input.recv() => {
                 let Some(ev) = ev else { return false };
                 let snaps = snaps_rx.borrow().clone();
+                app.sync(&snaps, |id| handle.scrollback(id));
                 let size = terminal.size().unwrap_or_default();
                 let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
                 let action = match ev {
@@ -218,7 +184,9 @@ async fn event_loop(
                 if let Some(a) = action {
                     for call in app.update(a, &snaps) {
                         match call {
-                            UiCall::One(i, cmd) => { let _ = handle.command_at(i, cmd); }
+                            UiCall::One(id, cmd) => {
+                                if let Err(e) = handle.command(id, cmd) { tracing::warn!("{e}"); }
+                            }
                             UiCall::All(cmd) => { let _ = handle.command_all(cmd); }
                             UiCall::StopAllAndQuit => handle.shutdown(),
                             UiCall::Detach => { handle.detach(); handle.await_shutdown().await; return true; }
@@ -235,12 +203,12 @@ async fn event_loop(
                 if appended != last_appended { last_appended = appended; dirty = true; }
                 // Redraw for clocks only when what they show changes: countdowns (0.1 s),
                 // uptimes under a minute (1 s), longer uptimes (1 min).
-                let now = Instant::now();
+                let now = unix_now();
                 let (countdown, young) = {
                     let snaps = snaps_rx.borrow();
                     (
-                        snaps.iter().any(|s| s.deadline.is_some()),
-                        snaps.iter().any(|s| s.uptime(now).is_some_and(|u| u < Duration::from_secs(60))),
+                        snaps.iter().any(|s| s.countdown_s.is_some()),
+                        snaps.iter().any(|s| s.uptime_at(now).is_some_and(|u| u < 60.0)),
                     )
                 };
                 let second = started.elapsed().as_secs();

@@ -9,19 +9,21 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 use ratatui::Frame;
-use tokio::time::Instant;
 
 use super::app::{App, Dialog};
 use super::keymap::{FOOTER, HELP};
 use super::layout::{self, Screen};
 use super::theme::Theme;
-use crate::{ConnectorSnapshot, Phase};
+use crate::engine::view::ConnectorView;
+use crate::Phase;
 
 /// Everything a frame shows.
 pub struct View<'a> {
     pub app: &'a App,
-    pub snaps: &'a [ConnectorSnapshot],
-    pub now: Instant,
+    pub snaps: &'a [ConnectorView],
+    /// Wall-clock time of the frame (seconds since the Unix epoch): clocks in the views are
+    /// moved on to it.
+    pub now: f64,
     pub theme: Theme,
     /// Draw the console log with tui-logger (off in snapshot tests: its buffer is global).
     pub console_widget: bool,
@@ -49,7 +51,7 @@ pub fn draw(f: &mut Frame, v: &View) {
         v.app.console_log,
     );
     for (idx, rect) in &screen.panes {
-        if let Some(s) = v.snaps.get(*idx) {
+        if let (Some(s), true) = (v.snaps.get(*idx), *idx < v.app.panes.len()) {
             draw_pane(f, v, *idx, s, *rect);
         }
     }
@@ -68,7 +70,7 @@ pub fn draw(f: &mut Frame, v: &View) {
     }
 }
 
-fn title<'a>(v: &View, s: &'a ConnectorSnapshot, focused: bool, width: u16) -> Line<'a> {
+fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<'a> {
     let t = &v.theme;
     let name_style = if focused {
         t.focused()
@@ -88,8 +90,12 @@ fn title<'a>(v: &View, s: &'a ConnectorSnapshot, focused: bool, width: u16) -> L
         spans.push(Span::styled(format!(" pid {pid}"), t.dim()));
     }
     let uptime_at = spans.len();
-    if let Some(up) = s.uptime(v.now) {
-        spans.push(Span::styled(format!(" up {}", short_duration(up)), t.dim()));
+    let uptime = s.uptime_at(v.now);
+    if let Some(up) = uptime {
+        spans.push(Span::styled(
+            format!(" up {}", short_duration(Duration::from_secs_f64(up))),
+            t.dim(),
+        ));
     }
     spans.push(Span::styled(format!(" ↻{}", s.restarts), t.dim()));
     spans.push(Span::styled(format!(" bots {}", s.bots), t.dim()));
@@ -103,15 +109,15 @@ fn title<'a>(v: &View, s: &'a ConnectorSnapshot, focused: bool, width: u16) -> L
     if width_of(&spans) > width as usize {
         spans[2] = Span::raw(" ");
     }
-    if width_of(&spans) > width as usize && s.uptime(v.now).is_some() {
+    if width_of(&spans) > width as usize && uptime.is_some() {
         spans.remove(uptime_at);
     }
     Line::from(spans)
 }
 
-fn countdown(v: &View, s: &ConnectorSnapshot) -> Option<String> {
-    let left = s.countdown(v.now)?;
-    let secs = format!("{:.1} s", left.as_secs_f64());
+fn countdown(v: &View, s: &ConnectorView) -> Option<String> {
+    let left = s.countdown_at(v.now)?;
+    let secs = format!("{left:.1} s");
     Some(match s.phase {
         Phase::Stopping => format!("SIGKILL in {secs}"),
         Phase::Backoff => format!("restart in {secs}"),
@@ -125,7 +131,7 @@ fn countdown(v: &View, s: &ConnectorSnapshot) -> Option<String> {
     })
 }
 
-fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorSnapshot, rect: Rect) {
+fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorView, rect: Rect) {
     let focused = idx == v.app.focus;
     let t = &v.theme;
     let pane = &v.app.panes[idx];
@@ -161,7 +167,9 @@ fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorSnapshot, rect: R
         | Phase::Stopped
         | Phase::Backoff => t.dim(),
     };
-    if let (Phase::Building, Some((done, total))) = (s.phase, s.build_progress) {
+    if let (Phase::Building, Some(crate::engine::view::BuildProgress { done, total })) =
+        (s.phase, s.build)
+    {
         let ratio = if total == 0 {
             0.0
         } else {

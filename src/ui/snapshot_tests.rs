@@ -2,11 +2,6 @@
 //! is fixed (PIDs, durations relative to one instant), so nothing volatile reaches a snapshot.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
-use tokio::time::Instant;
 
 use super::app::{App, Dialog, UiCall};
 use super::keymap::Action;
@@ -14,16 +9,23 @@ use super::render::{draw, View};
 use super::theme::Theme;
 use crate::connector_config::ConnectorType;
 use crate::engine::logs::Scrollback;
-use crate::{Command, ConnectorSnapshot, ExitStatus, Phase};
+use crate::engine::view::{BuildProgress, ConnectorId, ConnectorView};
+use crate::{Command, ExitStatus, Phase};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
 
-fn snap(name: &str, phase: Phase, now: Instant) -> ConnectorSnapshot {
+/// A fixed wall-clock instant: nothing volatile reaches a snapshot.
+const NOW: f64 = 1_795_000_000.0;
+
+fn snap(name: &str, phase: Phase, now: f64) -> ConnectorView {
     let running = phase.has_process();
-    ConnectorSnapshot {
+    ConnectorView {
         name: name.into(),
+        host: None,
         kind: ConnectorType::BinanceFutures,
         phase,
         pid: running.then_some(4242),
-        started_at: running.then(|| now - Duration::from_secs(65)),
+        uptime_s: running.then_some(65.0),
         restarts: 2,
         bots: 1,
         last_exit: Some(ExitStatus::Code(1)),
@@ -38,13 +40,32 @@ fn snap(name: &str, phase: Phase, now: Instant) -> ConnectorSnapshot {
             Phase::Stopped => "stopped cleanly (code 0)".into(),
             Phase::Idle => String::new(),
         },
-        deadline: matches!(phase, Phase::Stopping | Phase::Backoff | Phase::Starting)
-            .then(|| now + Duration::from_millis(3400)),
-        build_progress: (phase == Phase::Building).then_some((120, 345)),
+        attempt: 0,
+        max_attempts: 20,
+        countdown_s: matches!(phase, Phase::Stopping | Phase::Backoff | Phase::Starting)
+            .then_some(3.4),
+        started: None,
+        build: (phase == Phase::Building).then_some(BuildProgress {
+            done: 120,
+            total: 345,
+        }),
         degraded: false,
         wanted: true,
         adopted: false,
+        as_of: now,
     }
+}
+
+/// An app whose panes show `logs`, one per view, in order.
+fn app_for(snaps: &[ConnectorView], logs: Vec<crate::engine::logs::SharedScrollback>) -> App {
+    let mut app = App::new();
+    app.sync(snaps, |id| {
+        snaps
+            .iter()
+            .position(|v| v.id() == *id)
+            .and_then(|i| logs.get(i).cloned())
+    });
+    app
 }
 
 fn logs(n: usize, lines: usize) -> Vec<crate::engine::logs::SharedScrollback> {
@@ -61,7 +82,7 @@ fn logs(n: usize, lines: usize) -> Vec<crate::engine::logs::SharedScrollback> {
         .collect()
 }
 
-fn render(app: &App, snaps: &[ConnectorSnapshot], now: Instant, w: u16, h: u16) -> TestBackend {
+fn render(app: &App, snaps: &[ConnectorView], now: f64, w: u16, h: u16) -> TestBackend {
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     let view = View {
         app,
@@ -88,52 +109,52 @@ const ALL: [Phase; 9] = [
 
 #[test]
 fn every_phase() {
-    let now = Instant::now();
+    let now = NOW;
     let snaps: Vec<_> = ALL
         .iter()
         .map(|p| snap(&format!("c-{p}"), *p, now))
         .collect();
-    let app = App::new(logs(9, 20));
+    let app = app_for(&snaps, logs(9, 20));
     insta::assert_snapshot!(render(&app, &snaps, now, 200, 60));
 }
 
 #[test]
 fn three_connectors_at_80x24() {
-    let now = Instant::now();
+    let now = NOW;
     let snaps = vec![
         snap("bf", Phase::Ready, now),
         snap("spot", Phase::Starting, now),
         snap("bybit", Phase::Backoff, now),
     ];
-    let app = App::new(logs(3, 20));
+    let app = app_for(&snaps, logs(3, 20));
     insta::assert_snapshot!(render(&app, &snaps, now, 80, 24));
 }
 
 #[test]
 fn twelve_connectors_at_80x24_use_the_list() {
-    let now = Instant::now();
+    let now = NOW;
     let snaps: Vec<_> = (0..12)
         .map(|i| snap(&format!("conn-{i:02}"), ALL[i % 9], now))
         .collect();
-    let mut app = App::new(logs(12, 20));
+    let mut app = app_for(&snaps, logs(12, 20));
     app.focus = 3;
     insta::assert_snapshot!(render(&app, &snaps, now, 80, 24));
 }
 
 #[test]
 fn help_overlay() {
-    let now = Instant::now();
+    let now = NOW;
     let snaps = vec![snap("bf", Phase::Ready, now)];
-    let mut app = App::new(logs(1, 5));
+    let mut app = app_for(&snaps, logs(1, 5));
     app.update(Action::Help, &snaps);
     insta::assert_snapshot!(render(&app, &snaps, now, 100, 30));
 }
 
 #[test]
 fn confirm_dialog_before_stopping_a_connector_with_bots() {
-    let now = Instant::now();
+    let now = NOW;
     let snaps = vec![snap("bf", Phase::Ready, now)];
-    let mut app = App::new(logs(1, 5));
+    let mut app = app_for(&snaps, logs(1, 5));
     assert!(
         app.update(Action::Stop, &snaps).is_empty(),
         "nothing happens before y"
@@ -142,18 +163,18 @@ fn confirm_dialog_before_stopping_a_connector_with_bots() {
     insta::assert_snapshot!(render(&app, &snaps, now, 80, 24));
     assert_eq!(
         app.update(Action::Yes, &snaps),
-        [UiCall::One(0, Command::Stop)]
+        [UiCall::One(ConnectorId::local("bf"), Command::Stop)]
     );
 }
 
 #[test]
 fn quit_dialog() {
-    let now = Instant::now();
+    let now = NOW;
     let snaps = vec![
         snap("bf", Phase::Ready, now),
         snap("spot", Phase::Stopped, now),
     ];
-    let mut app = App::new(logs(2, 5));
+    let mut app = app_for(&snaps, logs(2, 5));
     assert!(app.update(Action::Quit, &snaps).is_empty());
     insta::assert_snapshot!(render(&app, &snaps, now, 80, 24));
     assert_eq!(app.update(Action::QuitDetach, &snaps), [UiCall::Detach]);
@@ -161,12 +182,12 @@ fn quit_dialog() {
 
 #[test]
 fn zoom_shows_the_focused_pane_alone() {
-    let now = Instant::now();
+    let now = NOW;
     let snaps = vec![
         snap("bf", Phase::Ready, now),
         snap("spot", Phase::Failed, now),
     ];
-    let mut app = App::new(logs(2, 30));
+    let mut app = app_for(&snaps, logs(2, 30));
     app.update(Action::FocusNext, &snaps);
     app.update(Action::Zoom, &snaps);
     insta::assert_snapshot!(render(&app, &snaps, now, 80, 24));
@@ -174,9 +195,9 @@ fn zoom_shows_the_focused_pane_alone() {
 
 #[test]
 fn search_highlights_and_jumps() {
-    let now = Instant::now();
+    let now = NOW;
     let snaps = vec![snap("bf", Phase::Ready, now)];
-    let mut app = App::new(logs(1, 60));
+    let mut app = app_for(&snaps, logs(1, 60));
     app.update(Action::SearchBegin, &snaps);
     for c in "seq=1".chars() {
         app.update(Action::SearchChar(c), &snaps);
@@ -193,10 +214,10 @@ fn search_highlights_and_jumps() {
 
 #[test]
 fn clear_and_wrap() {
-    let now = Instant::now();
+    let now = NOW;
     let snaps = vec![snap("bf", Phase::Ready, now)];
     let logs = logs(1, 10);
-    let mut app = App::new(logs.clone());
+    let mut app = app_for(&snaps, logs.clone());
     app.update(Action::Clear, &snaps);
     logs[0]
         .lock()
@@ -208,9 +229,9 @@ fn clear_and_wrap() {
 
 #[test]
 fn no_color_renders_plain_text() {
-    let now = Instant::now();
+    let now = NOW;
     let snaps = vec![snap("bf", Phase::Ready, now)];
-    let app = App::new(logs(1, 3));
+    let app = app_for(&snaps, logs(1, 3));
     let mut t = Terminal::new(TestBackend::new(60, 8)).expect("terminal");
     let view = View {
         app: &app,

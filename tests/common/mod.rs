@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use switchboard::engine::ipc;
-use switchboard::{ConnectorSnapshot, EngineHandle, Phase};
+use switchboard::{ConnectorView, EngineHandle, Phase};
 
 pub const SIM: &str = env!("CARGO_BIN_EXE_sim-connector");
 pub const BOT: &str = env!("CARGO_BIN_EXE_sim-bot");
@@ -100,7 +100,7 @@ impl Fixture {
     }
 
     /// `switchboard status --json`, parsed (it must exit 0).
-    pub fn status(&self) -> Vec<switchboard::StatusJson> {
+    pub fn status(&self) -> Vec<switchboard::ConnectorView> {
         let out = self.run(&["status", "--json"]);
         assert_eq!(
             out.status.code(),
@@ -182,9 +182,9 @@ pub async fn wait_for(
     handle: &EngineHandle,
     name: &str,
     timeout: Duration,
-    pred: impl Fn(&ConnectorSnapshot) -> bool,
-) -> ConnectorSnapshot {
-    let mut rx = handle.snapshots();
+    pred: impl Fn(&ConnectorView) -> bool,
+) -> ConnectorView {
+    let mut rx = handle.views();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let snap = rx
@@ -214,7 +214,7 @@ pub async fn wait_phase(
     name: &str,
     phase: Phase,
     secs: f64,
-) -> ConnectorSnapshot {
+) -> ConnectorView {
     wait_for(handle, name, Duration::from_secs_f64(secs), |c| {
         c.phase == phase
     })

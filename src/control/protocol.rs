@@ -1,0 +1,245 @@
+//! The control protocol, version [`VERSION`]: a request is one JSON object on one line,
+//! `{"v":1,"op":"status"}` or `{"v":1,"op":"act","action":"stop","target":"bf"}`, and the reply
+//! is one JSON object on one line whose `result` says which kind it is: `status`, `acted` or
+//! `error`. A request of another version, or one that is not UTF-8 JSON of this shape, gets an
+//! `error` reply (never a closed connection).
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::phase::Phase;
+use crate::engine::state::Command;
+use crate::engine::view::{ConnectorId, ConnectorView};
+use crate::exit;
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+
+/// A request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub v: u32,
+    #[serde(flatten)]
+    pub body: RequestBody,
+}
+
+impl Request {
+    /// A request of this version.
+    pub fn new(body: RequestBody) -> Request {
+        Request { v: VERSION, body }
+    }
+}
+
+/// What is asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RequestBody {
+    /// Every connector's view.
+    Status,
+    /// Act on one connector and wait for the outcome.
+    Act { action: Action, target: ConnectorId },
+}
+
+/// An operator action on one connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Kill,
+    Build,
+    Rebuild,
+}
+
+impl Action {
+    /// The engine command.
+    pub fn command(self) -> Command {
+        match self {
+            Action::Start => Command::Start,
+            Action::Stop => Command::Stop,
+            Action::Restart => Command::Restart,
+            Action::Kill => Command::Kill,
+            Action::Build => Command::Build { force: false },
+            Action::Rebuild => Command::Build { force: true },
+        }
+    }
+}
+
+/// A reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub v: u32,
+    #[serde(flatten)]
+    pub body: ResponseBody,
+}
+
+impl Response {
+    /// A reply of this version.
+    pub fn new(body: ResponseBody) -> Response {
+        Response { v: VERSION, body }
+    }
+}
+
+/// What a request got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ResponseBody {
+    /// The views of every connector, as of now, in the console's order.
+    Status {
+        console_pid: i32,
+        connectors: Vec<ConnectorView>,
+    },
+    /// The outcome of an action.
+    Acted(Outcome),
+    /// The request could not be carried out.
+    Error { kind: ErrorKind, message: String },
+}
+
+impl ResponseBody {
+    /// An error reply.
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> ResponseBody {
+        ResponseBody::Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The CLI exit code this reply calls for.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ResponseBody::Status { .. } => exit::OK,
+            ResponseBody::Acted(o) if o.ok => exit::OK,
+            ResponseBody::Acted(_) => exit::FAILURE,
+            ResponseBody::Error { kind, .. } => match kind {
+                ErrorKind::BadRequest
+                | ErrorKind::UnsupportedVersion
+                | ErrorKind::UnknownConnector => exit::USAGE,
+                ErrorKind::ShuttingDown | ErrorKind::Timeout => exit::FAILURE,
+            },
+        }
+    }
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub target: ConnectorId,
+    /// The action reached its goal (ready, stopped, built) or had nothing to do.
+    pub ok: bool,
+    /// The phase it ended in.
+    pub phase: Phase,
+    pub pid: Option<i32>,
+    /// One sentence: what happened.
+    pub message: String,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Not UTF-8, not JSON, or not a request of this shape.
+    BadRequest,
+    /// Another protocol version.
+    UnsupportedVersion,
+    UnknownConnector,
+    ShuttingDown,
+    /// No outcome within the action's patience.
+    Timeout,
+}
+
+/// Parses one request line. Every failure is an error reply that says what was wrong.
+pub fn parse_request(line: &[u8]) -> Result<Request, ResponseBody> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        ResponseBody::error(
+            ErrorKind::BadRequest,
+            format!("the request is not UTF-8 ({e}); send one JSON object per line"),
+        )
+    })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        ResponseBody::error(
+            ErrorKind::BadRequest,
+            format!("the request is not JSON ({e}); send one JSON object per line"),
+        )
+    })?;
+    match value.get("v").and_then(|v| v.as_u64()) {
+        Some(v) if v == VERSION as u64 => {}
+        Some(v) => {
+            return Err(ResponseBody::error(
+                ErrorKind::UnsupportedVersion,
+                format!("protocol version {v} is not spoken here (this console speaks {VERSION}); use a switchboard of the same version"),
+            ))
+        }
+        None => {
+            return Err(ResponseBody::error(
+                ErrorKind::BadRequest,
+                format!("the request has no protocol version \"v\" (this console speaks {VERSION})"),
+            ))
+        }
+    }
+    serde_json::from_value(value).map_err(|e| {
+        ResponseBody::error(
+            ErrorKind::BadRequest,
+            format!("not a request: {e}; expected {{\"v\":{VERSION},\"op\":\"status\"}} or {{\"v\":{VERSION},\"op\":\"act\",\"action\":\"stop\",\"target\":\"NAME\"}}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_roundtrip_in_their_documented_shape() {
+        let r = Request::new(RequestBody::Act {
+            action: Action::Stop,
+            target: ConnectorId::local("bf"),
+        });
+        let line = serde_json::to_string(&r).expect("json");
+        assert_eq!(line, r#"{"v":1,"op":"act","action":"stop","target":"bf"}"#);
+        assert_eq!(parse_request(line.as_bytes()), Ok(r));
+        assert_eq!(
+            parse_request(br#"{"v":1,"op":"status"}"#),
+            Ok(Request::new(RequestBody::Status))
+        );
+    }
+
+    #[test]
+    fn bad_requests_get_an_error_naming_what_was_wrong() {
+        let kind = |line: &[u8]| match parse_request(line) {
+            Err(ResponseBody::Error { kind, message }) => (kind, message),
+            other => panic!("expected an error, got {other:?}"),
+        };
+        assert_eq!(kind(b"\xff\xfe").0, ErrorKind::BadRequest);
+        assert!(kind(b"\xff\xfe").1.contains("UTF-8"));
+        assert!(kind(b"{nope").1.contains("not JSON"));
+        assert_eq!(
+            kind(br#"{"v":9,"op":"status"}"#).0,
+            ErrorKind::UnsupportedVersion
+        );
+        assert!(kind(br#"{"op":"status"}"#).1.contains("\"v\""));
+        assert!(kind(br#"{"v":1,"op":"dance"}"#).1.contains("not a request"));
+        assert_eq!(
+            kind(br#"{"v":1,"op":"act","action":"fly","target":"bf"}"#).0,
+            ErrorKind::BadRequest
+        );
+    }
+
+    #[test]
+    fn replies_map_to_exit_codes() {
+        let err = |k| ResponseBody::error(k, "x").exit_code();
+        assert_eq!(err(ErrorKind::UnknownConnector), exit::USAGE);
+        assert_eq!(err(ErrorKind::Timeout), exit::FAILURE);
+        let acted = |ok| {
+            ResponseBody::Acted(Outcome {
+                target: ConnectorId::local("a"),
+                ok,
+                phase: Phase::Stopped,
+                pid: None,
+                message: String::new(),
+            })
+            .exit_code()
+        };
+        assert_eq!(acted(true), exit::OK);
+        assert_eq!(acted(false), exit::FAILURE);
+    }
+}

@@ -1,0 +1,312 @@
+//! What the engine tells the world, in one serializable shape: [`ConnectorView`] is the single
+//! description of a connector that the TUI, the headless output, `status --json`, the control
+//! socket and `state.json` all use; [`EngineEvent`] is one sequenced change of it.
+//!
+//! Times in a view are wall-clock or relative to the view's own `as_of` instant (uptime, seconds
+//! left on a countdown), never a process-local `Instant`, so a view can cross a socket or an SSH
+//! link and still be read right.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::phase::{ExitStatus, Phase};
+use crate::connector_config::ConnectorType;
+
+/// A connector's stable identity: its name, and the host it runs on (`None`: this console's
+/// own host). Written `name` or `name@host`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectorId {
+    pub name: String,
+    pub host: Option<String>,
+}
+
+impl ConnectorId {
+    /// A connector of this console's own host.
+    pub fn local(name: impl Into<String>) -> ConnectorId {
+        ConnectorId {
+            name: name.into(),
+            host: None,
+        }
+    }
+}
+
+impl fmt::Display for ConnectorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            Some(h) => write!(f, "{}@{h}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+impl FromStr for ConnectorId {
+    type Err = String;
+    /// `NAME` or `NAME@HOST`. Names never contain `@`'s host part: the last `@` splits.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.rsplit_once('@') {
+            Some((name, host)) if !name.is_empty() && !host.is_empty() => Ok(ConnectorId {
+                name: name.to_string(),
+                host: Some(host.to_string()),
+            }),
+            Some(_) => Err(format!("'{s}' is not NAME or NAME@HOST")),
+            None if s.is_empty() => Err("an empty connector name".into()),
+            None => Ok(ConnectorId::local(s)),
+        }
+    }
+}
+
+impl Serialize for ConnectorId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConnectorId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Build progress: compiled units out of the total cargo plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildProgress {
+    pub done: u32,
+    pub total: u32,
+}
+
+/// One connector as the engine sees it, at `as_of`. This is the `status --json` element of
+/// DESIGN §2 (`name`, `type`, `phase`, `pid`, `uptime_s`, `restarts`, `bots`, `last_exit`,
+/// `detail`, `host`) plus what the TUI shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorView {
+    pub name: String,
+    /// The host it runs on; null for this console's own host.
+    pub host: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: ConnectorType,
+    pub phase: Phase,
+    pub pid: Option<i32>,
+    /// Seconds the current process has run, at `as_of`.
+    pub uptime_s: Option<f64>,
+    /// Start attempts made automatically or by a restart (the pane's ↻).
+    pub restarts: u32,
+    /// Bots attached (distinct live iceoryx2 nodes on ToBot other than the connector's).
+    pub bots: u32,
+    /// How the last process ended: `"code 1"`, `"signal 9"`, or null.
+    pub last_exit: Option<ExitStatus>,
+    /// Why it is in this phase: exit status, last error line, what to do.
+    pub detail: String,
+    /// Failures in the current restart streak, against `max_attempts`.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// Seconds left on the running countdown (stopping → SIGKILL, backoff → restart, starting →
+    /// startup timeout), at `as_of`.
+    pub countdown_s: Option<f64>,
+    /// When the current process started (RFC 3339, UTC).
+    pub started: Option<String>,
+    pub build: Option<BuildProgress>,
+    /// Ready, but its iceoryx2 services are gone while the process lives.
+    pub degraded: bool,
+    /// The operator wants it running.
+    pub wanted: bool,
+    /// Taken over from a previous console (its exit status will not be known).
+    pub adopted: bool,
+    /// The wall-clock instant (seconds since the Unix epoch) the relative times refer to.
+    pub as_of: f64,
+}
+
+impl ConnectorView {
+    /// Its identity.
+    pub fn id(&self) -> ConnectorId {
+        ConnectorId {
+            name: self.name.clone(),
+            host: self.host.clone(),
+        }
+    }
+
+    /// Uptime at wall-clock time `now` (seconds since the Unix epoch).
+    pub fn uptime_at(&self, now: f64) -> Option<f64> {
+        self.uptime_s.map(|u| u + (now - self.as_of).max(0.0))
+    }
+
+    /// Seconds left on the countdown at wall-clock time `now`.
+    pub fn countdown_at(&self, now: f64) -> Option<f64> {
+        self.countdown_s
+            .map(|c| (c - (now - self.as_of).max(0.0)).max(0.0))
+    }
+
+    /// The same view with its clocks moved on to wall-clock time `now`.
+    pub fn at(self, now: f64) -> ConnectorView {
+        ConnectorView {
+            uptime_s: self.uptime_at(now),
+            countdown_s: self.countdown_at(now),
+            as_of: now,
+            ..self
+        }
+    }
+
+    /// True when the two differ in anything but the passing of time (`as_of` and the clocks
+    /// that run with it). Publishing only such changes keeps an idle console quiet.
+    pub fn differs_from(&self, other: &ConnectorView) -> bool {
+        let started_moved = self.countdown_s.is_some() != other.countdown_s.is_some()
+            || match (self.countdown_s, other.countdown_s) {
+                // A new deadline (re-armed timer) is a change; the same deadline seen later is not.
+                (Some(a), Some(b)) => ((a + self.as_of) - (b + other.as_of)).abs() > 0.05,
+                _ => false,
+            };
+        self.name != other.name
+            || self.host != other.host
+            || self.phase != other.phase
+            || self.pid != other.pid
+            || self.restarts != other.restarts
+            || self.bots != other.bots
+            || self.last_exit != other.last_exit
+            || self.detail != other.detail
+            || self.attempt != other.attempt
+            || self.started != other.started
+            || self.build != other.build
+            || self.degraded != other.degraded
+            || self.wanted != other.wanted
+            || self.adopted != other.adopted
+            || started_moved
+    }
+}
+
+/// What happened, as one sequenced event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A phase change, or a change of the phase's detail.
+    Transition {
+        phase: Phase,
+        pid: Option<i32>,
+        detail: String,
+    },
+    /// The connector was added to the running engine.
+    Added,
+    /// The connector was removed from the running engine (after it stopped).
+    Removed,
+}
+
+/// One change, numbered: `seq` grows by one per event of an engine, so an observer can tell it
+/// missed nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineEvent {
+    pub seq: u64,
+    /// RFC 3339 UTC time.
+    pub ts: String,
+    pub id: ConnectorId,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// One line of `run --headless --json` (DESIGN §2): `{"ts","name","phase","pid","detail"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub ts: String,
+    pub name: String,
+    pub phase: Phase,
+    pub pid: Option<i32>,
+    pub detail: String,
+}
+
+impl Transition {
+    /// The transition an event carries, if it is one.
+    pub fn of(e: &EngineEvent) -> Option<Transition> {
+        match &e.kind {
+            EventKind::Transition { phase, pid, detail } => Some(Transition {
+                ts: e.ts.clone(),
+                name: e.id.to_string(),
+                phase: *phase,
+                pid: *pid,
+                detail: detail.clone(),
+            }),
+            EventKind::Added | EventKind::Removed => None,
+        }
+    }
+
+    /// The transition that states where `v` stands now.
+    pub fn current(v: &ConnectorView, ts: String) -> Transition {
+        Transition {
+            ts,
+            name: v.id().to_string(),
+            phase: v.phase,
+            pid: v.pid,
+            detail: v.detail.clone(),
+        }
+    }
+}
+
+/// The engine's answer to "is everything up?".
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub connectors: Vec<ConnectorView>,
+    /// True iff every connector the operator wants running is Ready and not degraded.
+    pub healthy: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_read_and_write_name_at_host() {
+        let id: ConnectorId = "bf@tokyo".parse().expect("id");
+        assert_eq!(id.name, "bf");
+        assert_eq!(id.host.as_deref(), Some("tokyo"));
+        assert_eq!(id.to_string(), "bf@tokyo");
+        assert_eq!("bf".parse::<ConnectorId>(), Ok(ConnectorId::local("bf")));
+        assert!("@tokyo".parse::<ConnectorId>().is_err());
+        assert!("bf@".parse::<ConnectorId>().is_err());
+        assert!("".parse::<ConnectorId>().is_err());
+        let json = serde_json::to_string(&id).expect("json");
+        assert_eq!(json, "\"bf@tokyo\"");
+    }
+
+    #[test]
+    fn views_extrapolate_their_clocks_and_ignore_time_passing() {
+        let v = ConnectorView {
+            name: "bf".into(),
+            host: None,
+            kind: ConnectorType::BinanceFutures,
+            phase: Phase::Stopping,
+            pid: Some(7),
+            uptime_s: Some(10.0),
+            restarts: 0,
+            bots: 0,
+            last_exit: Some(ExitStatus::Signal(9)),
+            detail: "x".into(),
+            attempt: 0,
+            max_attempts: 20,
+            countdown_s: Some(3.0),
+            started: None,
+            build: None,
+            degraded: false,
+            wanted: true,
+            adopted: false,
+            as_of: 100.0,
+        };
+        assert_eq!(v.uptime_at(102.5), Some(12.5));
+        assert_eq!(v.countdown_at(102.0), Some(1.0));
+        assert_eq!(v.countdown_at(200.0), Some(0.0));
+        let later = ConnectorView {
+            uptime_s: Some(12.0),
+            countdown_s: Some(1.0),
+            as_of: 102.0,
+            ..v.clone()
+        };
+        assert!(!v.differs_from(&later), "only time passed");
+        let rearmed = ConnectorView {
+            countdown_s: Some(5.0),
+            ..later.clone()
+        };
+        assert!(v.differs_from(&rearmed), "a new deadline is a change");
+        let json = serde_json::to_value(&v).expect("json");
+        assert_eq!(json["last_exit"], "signal 9");
+        assert_eq!(json["type"], "binancefutures");
+        assert_eq!(json["host"], serde_json::Value::Null);
+    }
+}
