@@ -195,7 +195,7 @@ impl ConnectorRunner {
     /// The connector's output so far (the log file; secrets masked).
     pub fn output(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        crate::connector_config::mask_secrets(&text, &self.spec.secrets)
+        crate::engine::redact::mask_secrets(&text, &self.spec.secrets)
     }
 
     /// How it last exited, if known.

@@ -341,3 +341,146 @@ fn usage_errors_exit_2() {
         "run without --headless is a usage error"
     );
 }
+
+/// One raw line to the control socket, one reply line back, parsed as JSON.
+fn control_exchange(fx: &Fixture, request: &[u8]) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut s =
+        std::os::unix::net::UnixStream::connect(fx.path().join(".switchboard/control.sock"))
+            .expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(request).expect("write");
+    s.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)
+        .expect("a reply, not a closed connection");
+    serde_json::from_str(reply.trim()).unwrap_or_else(|e| panic!("not JSON: {reply:?}: {e}"))
+}
+
+#[test]
+fn status_asks_the_live_console_and_bad_requests_get_an_error_reply() {
+    let fx = Fixture::new("live");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connectors(&["lv-a", "lv-b"], "a.toml"));
+    let hl = Headless::start(&fx);
+    // Both ready, in whatever order they come.
+    let ready = std::cell::RefCell::new(std::collections::HashMap::new());
+    hl.expect("both ready", 20, |t| {
+        if t.phase == Phase::Ready {
+            ready.borrow_mut().insert(t.name.clone(), t.pid);
+        }
+        ready.borrow().len() == 2
+    });
+    let pid_a = ready.borrow()["lv-a"];
+
+    // With state.json gone, status still knows everything: it asks the console.
+    let state = fx.path().join(".switchboard/state.json");
+    std::fs::remove_file(&state).expect("rm state.json");
+    let out = fx.run(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let rows: Vec<switchboard::ConnectorView> =
+        serde_json::from_slice(&out.stdout).expect("status --json");
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].phase, rows[0].pid), (Phase::Ready, pid_a));
+    assert!(rows[0].uptime_s.is_some_and(|u| u >= 0.0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("state.json"),
+        "live, not the file: {stderr}"
+    );
+    let plain = fx.run(&["status"]);
+    let text = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        text.contains("lv-a") && text.contains("ready") && !text.contains("no console"),
+        "{text}"
+    );
+
+    // The control protocol: an error reply for anything that is not a version-1 request.
+    let reply = control_exchange(&fx, b"\xff\xfe not utf-8\n");
+    assert_eq!(reply["result"], "error", "{reply}");
+    assert_eq!(reply["kind"], "bad_request", "{reply}");
+    let reply = control_exchange(&fx, b"{not json\n");
+    assert_eq!(reply["kind"], "bad_request", "{reply}");
+    let reply = control_exchange(&fx, br#"{"v":99,"op":"status"}"#);
+    assert_eq!(reply["kind"], "unsupported_version", "{reply}");
+    let reply = control_exchange(
+        &fx,
+        br#"{"v":1,"op":"act","action":"stop","target":"nope"}"#,
+    );
+    assert_eq!(reply["kind"], "unknown_connector", "{reply}");
+    let reply = control_exchange(&fx, br#"{"v":1,"op":"status"}"#);
+    assert_eq!(reply["result"], "status", "{reply}");
+    assert_eq!(reply["connectors"][1]["name"], "lv-b", "{reply}");
+    // A typed outcome for an action.
+    let reply = control_exchange(
+        &fx,
+        br#"{"v":1,"op":"act","action":"stop","target":"lv-b"}"#,
+    );
+    assert_eq!(reply["result"], "acted", "{reply}");
+    assert_eq!(
+        (reply["ok"].clone(), reply["phase"].clone()),
+        (true.into(), "stopped".into())
+    );
+
+    // Once the console is gone, status falls back to state.json and says so.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(hl.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("sigterm");
+    assert!(eventually(15.0, || {
+        switchboard::engine::store::lock_holder(&fx.path().join(".switchboard")).is_none()
+    }));
+    let out = fx.run(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no console runs") && stderr.contains("state.json"),
+        "{stderr}"
+    );
+    let rows: Vec<switchboard::ConnectorView> =
+        serde_json::from_slice(&out.stdout).expect("status --json");
+    assert!(rows.iter().all(|r| r.phase == Phase::Stopped), "{rows:?}");
+}
+
+#[test]
+fn the_sim_accepts_and_rejects_configs_as_the_real_connector_does() {
+    let fx = Fixture::new("simcfg");
+    let run = |kind: &str, text: &str| {
+        let cfg = fx.path().join(format!("{kind}-{}.toml", fastrand::u32(..)));
+        std::fs::write(&cfg, text).expect("config");
+        // never_ready and a crash after 50 ms: a valid config exits with the crash code.
+        let out = fx
+            .command(SIM)
+            .args(["simcfg-x", kind])
+            .arg(&cfg)
+            .output()
+            .expect("run sim");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let sim = "[sim]\nnever_ready = true\ncrash_after_ms = 50\ncrash_code = 7\n";
+    // binancespot: the two URLs suffice; api_key + secret need an Ed25519 PEM secret.
+    let (code, _) = run(
+        "binancespot",
+        &format!("stream_url = \"a\"\napi_url = \"b\"\n{sim}"),
+    );
+    assert_eq!(code, Some(7), "market-data-only spot config is valid");
+    let (code, err) = run(
+        "binancespot",
+        &format!("stream_url = \"a\"\napi_url = \"b\"\napi_key = \"k\"\nsecret = \"s\"\n{sim}"),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("panicked"), "{err}");
+    // bybit: every key required, order_prefix at most 8 characters without '/'.
+    let bybit = |prefix: &str| {
+        format!("public_url = \"a\"\nprivate_url = \"a\"\ntrade_url = \"a\"\nrest_url = \"a\"\napi_key = \"k\"\nsecret = \"s\"\ncategory = \"linear\"\norder_prefix = \"{prefix}\"\n{sim}")
+    };
+    assert_eq!(run("bybit", &bybit("ok")).0, Some(7));
+    assert_eq!(run("bybit", &bybit("much-too-long")).0, Some(1));
+    assert_eq!(run("bybit", "public_url = \"a\"\n").0, Some(1));
+    assert_eq!(run("kraken", &bybit("ok")).0, Some(1), "unknown exchange");
+}

@@ -480,3 +480,138 @@ async fn connector_runner_starts_awaits_and_stops_one_connector() {
     drop(guard);
     assert!(eventually(5.0, || !alive(pid2)), "the guard stopped it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connectors_can_be_added_and_removed_while_the_others_keep_their_pids() {
+    let fx = Fixture::new("addrm");
+    fx.sim_config("a.toml", "lines_per_sec = 5.0");
+    let two = format!(
+        "{}{}",
+        one("addrm-a", "a.toml", ""),
+        one("addrm-b", "a.toml", "")
+    );
+    let h = start(&fx.manifest("", &two)).await;
+    let mut events = h.subscribe();
+    h.command_all(Command::Start).expect("start all");
+    let pid_a = wait_phase(&h, "addrm-a", Phase::Ready, 10.0).await.pid;
+    let pid_b = wait_phase(&h, "addrm-b", Phase::Ready, 10.0).await.pid;
+
+    // A third connector, from a manifest that now lists it.
+    let three = format!("{two}{}", one("addrm-c", "a.toml", ""));
+    let m = Manifest::load(&fx.manifest("", &three)).expect("manifest");
+    let spec_c = m.connector("addrm-c").expect("c").clone();
+    h.add(spec_c.clone()).await.expect("added");
+    assert!(matches!(
+        h.add(spec_c).await,
+        Err(switchboard::EngineError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        h.ids().iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        ["addrm-a", "addrm-b", "addrm-c"]
+    );
+    assert!(h.scrollback(&"addrm-c".into()).is_some(), "its log tail");
+    h.command("addrm-c", Command::Start).expect("start c");
+    let pid_c = wait_phase(&h, "addrm-c", Phase::Ready, 10.0).await.pid;
+
+    // Remove a running one: it is stopped first, then gone.
+    h.remove("addrm-a").await.expect("removed");
+    let a = pid_a.expect("pid a");
+    assert!(!alive(a), "a removed connector's process is stopped");
+    assert_eq!(
+        h.ids().iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        ["addrm-b", "addrm-c"]
+    );
+    assert!(matches!(
+        h.command("addrm-a", Command::Start),
+        Err(switchboard::EngineError::UnknownConnector(_))
+    ));
+    assert!(h.scrollback(&"addrm-a".into()).is_none());
+    // The others were never touched.
+    let views = h.health().connectors;
+    assert_eq!(views[0].pid, pid_b);
+    assert_eq!(views[1].pid, pid_c);
+    assert!(views
+        .iter()
+        .all(|v| v.phase == Phase::Ready && v.restarts == 0));
+
+    // The event stream told it all, in order, numbered without gaps.
+    let mut seen = Vec::new();
+    let mut last_seq = None;
+    while !seen.contains(&("addrm-a".to_string(), "removed")) {
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("events")
+            .expect("open");
+        if let Some(prev) = last_seq {
+            assert_eq!(ev.seq, prev + 1, "no gap in the numbering");
+        }
+        last_seq = Some(ev.seq);
+        let what = match &ev.kind {
+            switchboard::EventKind::Added => "added",
+            switchboard::EventKind::Removed => "removed",
+            switchboard::EventKind::Transition { .. } => "transition",
+        };
+        seen.push((ev.id.to_string(), what));
+    }
+    assert!(seen.contains(&("addrm-c".to_string(), "added")), "{seen:?}");
+    stop_engine(&h).await;
+    assert!(pid_b.is_some_and(|p| !alive(p)) && pid_c.is_some_and(|p| !alive(p)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_observer_still_sees_every_failure() {
+    let fx = Fixture::new("lag");
+    fx.sim_config("a.toml", "");
+    // A binary that is not there and may not be built: every start fails at once.
+    let m = fx.manifest(
+        "",
+        &one(
+            "lag-a",
+            "a.toml",
+            "binary = \"/nonexistent/connector\"\nauto_build = false",
+        ),
+    );
+    let h = start(&m).await;
+    let mut slow = h.subscribe(); // never read until the end
+    const STARTS: usize = 3000; // well past any fixed-size ring (the old one held 1024)
+    for _ in 0..STARTS {
+        h.command("lag-a", Command::Start).expect("start");
+    }
+    let mut failed = 0;
+    let mut last_seq = 0;
+    while failed < STARTS {
+        let ev = tokio::time::timeout(Duration::from_secs(10), slow.recv())
+            .await
+            .expect("every event arrives")
+            .expect("open");
+        assert_eq!(ev.seq, last_seq + 1, "numbered without gaps");
+        last_seq = ev.seq;
+        if let Some(t) = Transition::of(&ev) {
+            assert_eq!(t.phase, Phase::Failed, "{t:?}");
+            assert!(t.detail.contains("auto_build = false"), "{}", t.detail);
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, STARTS, "not one failure was dropped");
+    stop_engine(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_data_only_binancespot_connector_reaches_ready() {
+    let fx = Fixture::new("spot");
+    // Just the two URLs: no api_key, secret or ws_api_url (the common market-data setup).
+    std::fs::write(
+        fx.path().join("spot.toml"),
+        "stream_url = \"wss://stream.binance.com:9443/ws\"\napi_url = \"https://api.binance.com\"\n",
+    )
+    .expect("config");
+    let m = fx.manifest(
+        "",
+        "[[connector]]\nname = \"spot-md\"\ntype = \"binancespot\"\nconfig = \"spot.toml\"\n",
+    );
+    let h = start(&m).await;
+    h.command("spot-md", Command::Start).expect("start");
+    let ready = wait_phase(&h, "spot-md", Phase::Ready, 10.0).await;
+    assert!(ready.pid.is_some_and(alive));
+    stop_engine(&h).await;
+}

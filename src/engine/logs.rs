@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::connector_config::mask_secrets;
+use super::redact::mask_secrets;
 
 /// Longest line kept in the scrollback; longer lines are cut (the file keeps them whole).
 pub const MAX_LINE_BYTES: usize = 16 * 1024;

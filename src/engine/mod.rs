@@ -16,6 +16,7 @@ pub mod ipc;
 pub mod logs;
 pub mod phase;
 pub mod process;
+pub mod redact;
 pub mod state;
 pub mod store;
 pub mod sys;
@@ -29,10 +30,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::connector_config::mask_secrets;
 use crate::manifest::{ConnectorSpec, Manifest};
 use build::{BuildKey, BuildUpdate};
 use phase::Phase;
+use redact::mask_secrets;
 use state::{Command, ConnectorState, Ctx, Effect, Event, Settings, SpawnFailure};
 use view::{BuildProgress, ConnectorId, ConnectorView, EngineEvent, EventKind, Health};
 
@@ -836,7 +837,7 @@ impl Runtime {
                     {
                         self.slots[i].build_progress = None;
                         let r = result.clone().map_err(|(msg, hint)| {
-                            crate::ConnectorRunnerError::Build {
+                            crate::error::ConnectorRunnerError::Build {
                                 connector: self.slots[i].spec.name.clone(),
                                 message: msg,
                                 hint,
@@ -1009,7 +1010,7 @@ impl Runtime {
             };
             match ipc.prepare(&spec.name, &spec.project_root).await {
                 Err(ipc::PrepareError::NameInUse(pid)) => {
-                    let e = crate::ConnectorRunnerError::NameInUse {
+                    let e = crate::error::ConnectorRunnerError::NameInUse {
                         connector: spec.name.clone(),
                         pid,
                     };
@@ -1017,7 +1018,7 @@ impl Runtime {
                     return;
                 }
                 Err(ipc::PrepareError::Stale(message)) => {
-                    let e = crate::ConnectorRunnerError::StaleResources {
+                    let e = crate::error::ConnectorRunnerError::StaleResources {
                         connector: spec.name.clone(),
                         message,
                     };
@@ -1044,7 +1045,7 @@ impl Runtime {
             let handle = match process::spawn(&spawn_spec) {
                 Ok(h) => h,
                 Err(e) => {
-                    let e = crate::ConnectorRunnerError::Io {
+                    let e = crate::error::ConnectorRunnerError::Io {
                         connector: spec.name.clone(),
                         action: format!("cannot start {}", spec.binary.display()),
                         source: e,

@@ -145,10 +145,7 @@ pub struct StateWriter {
 impl StateWriter {
     /// A writer for `state_dir` using [`write_state`].
     pub fn spawn(state_dir: PathBuf) -> std::io::Result<StateWriter> {
-        Self::with_write_fn(
-            state_dir,
-            Box::new(write_state),
-        )
+        Self::with_write_fn(state_dir, Box::new(write_state))
     }
 
     /// A writer that writes with `write` (tests inject failures through it).
