@@ -8,6 +8,7 @@ use crate::console::{self, Console};
 use crate::control::protocol::{Action, ErrorKind, RequestBody, ResponseBody};
 use crate::control::{client, server};
 use crate::engine::logs::{now_rfc3339, rfc3339};
+use crate::engine::redact::plain;
 use crate::engine::store::{self, unix_now};
 use crate::engine::sys;
 use crate::engine::view::{ConnectorId, ConnectorView, Transition};
@@ -162,7 +163,7 @@ fn print_transition(t: &Transition, json: bool) {
             t.name,
             t.phase.as_str(),
             t.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-            t.detail
+            plain(&t.detail)
         )
     };
     let _ = writeln!(out, "{line}");
@@ -327,7 +328,7 @@ pub fn status(path: &Path, json: bool) -> u8 {
                     .unwrap_or_else(|| "-".into()),
                 r.restarts,
                 r.bots,
-                r.detail
+                plain(&r.detail)
             );
         }
     }
@@ -500,9 +501,9 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
         ResponseBody::Status { .. } => "unexpected status reply".into(),
     };
     if code == exit::OK {
-        println!("{message}");
+        println!("{}", plain(&message));
     } else {
-        eprintln!("error: {message}");
+        eprintln!("error: {}", plain(&message));
     }
     code
 }

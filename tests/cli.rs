@@ -484,3 +484,76 @@ fn the_sim_accepts_and_rejects_configs_as_the_real_connector_does() {
     assert_eq!(run("bybit", "public_url = \"a\"\n").0, Some(1));
     assert_eq!(run("kraken", &bybit("ok")).0, Some(1), "unknown exchange");
 }
+
+#[test]
+fn a_crash_line_never_leaks_a_secret_or_a_control_character() {
+    let fx = Fixture::new("leak");
+    let key = "AKIA1234567890ABCDEFXYZ"; // 23 characters, crossing the 300-character cut
+                                         // The summary starts with the 79-character `thread … panicked at …:` line; 202 x's put the
+                                         // key at characters 290..313 of it: across the cut at 300.
+    let message = format!(
+        "{} api_key={key}\\rOVERWRITTEN\\u0007\\u001b]0;pwned\\u0007\\u009b2J end",
+        "x".repeat(202)
+    );
+    std::fs::write(
+        fx.path().join("a.toml"),
+        format!(
+            "stream_url = \"a\"\napi_url = \"b\"\napi_key = \"{key}\"\nsecret = \"s3cr3t-value\"\n[sim]\ncrash_after_ms = 100\ncrash_message = \"{message}\"\n"
+        ),
+    )
+    .expect("config");
+    fx.manifest(
+        "restart = { policy = \"never\" }",
+        &connectors(&["lk-a"], "a.toml"),
+    );
+    let mut hl = std::process::Command::new(SWITCHBOARD)
+        .args(["run", "--headless", "--manifest"])
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir(fx.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("headless");
+    assert!(
+        eventually(15.0, || fx.status()[0].phase == Phase::Exited),
+        "{:?}",
+        fx.status()
+    );
+    let json = fx.run(&["status", "--json"]);
+    let table = fx.run(&["status"]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(hl.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("sigterm");
+    let out = hl.wait_with_output().expect("headless output");
+    let state = std::fs::read_to_string(fx.path().join(".switchboard/state.json")).expect("state");
+    let detail = fx.status()[0].detail.clone();
+    assert!(detail.contains("****"), "the key is masked: {detail}");
+    assert!(detail.contains("panicked at"), "{detail}");
+    // No 6 consecutive characters of the key anywhere the console writes.
+    let shown = [
+        String::from_utf8_lossy(&json.stdout).into_owned(),
+        String::from_utf8_lossy(&table.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        state,
+    ];
+    for (i, text) in shown.iter().enumerate() {
+        for w in key.as_bytes().windows(6) {
+            let w = std::str::from_utf8(w).expect("ascii");
+            assert!(
+                !text.contains(w),
+                "output {i} shows {w:?} of the key: {text}"
+            );
+        }
+    }
+    // Plain-text outputs carry no control character that could move the cursor or ring a bell.
+    for text in [&shown[1], &shown[2]] {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "a raw control character in: {text:?}"
+        );
+        assert!(text.contains("lk-a"), "{text}");
+    }
+}

@@ -9,6 +9,7 @@
 //! lines_per_sec = 2.0           # INFO lines while running (0 = quiet)
 //! crash_after_ms = 5000         # exit with crash_code after this long (no cleanup: dead nodes)
 //! crash_code = 1
+//! crash_message = "…"          # the panic message printed at the crash (default: a simulated one)
 //! ignore_sigterm = false        # log it and keep running
 //! never_ready = false           # never create the services
 //! panic_after_sigterm_ms = 300  # like the real connector: panic with SendError, exit 1
@@ -40,6 +41,7 @@ struct SimConfig {
     lines_per_sec: Option<f64>,
     crash_after_ms: Option<u64>,
     crash_code: Option<i32>,
+    crash_message: Option<String>,
     ignore_sigterm: bool,
     never_ready: bool,
     panic_after_sigterm_ms: Option<u64>,
@@ -324,7 +326,10 @@ async fn run(name: String, kind: ConnectorType, sim: SimConfig) -> i32 {
             }
             _ = &mut crash => {
                 tracing::error!("websocket task failed: connection reset by peer");
-                eprintln!("thread 'tokio-runtime-worker' panicked at connector/src/binancefutures/mod.rs: simulated crash");
+                eprintln!(
+                    "thread 'tokio-runtime-worker' panicked at connector/src/binancefutures/mod.rs:\n{}",
+                    sim.crash_message.as_deref().unwrap_or("simulated crash")
+                );
                 // No cleanup: a crash leaves dead iceoryx2 nodes behind, as the real one does.
                 report("crash", "");
                 std::process::exit(sim.crash_code.unwrap_or(1));

@@ -58,7 +58,7 @@ pub fn parse_progress(line: &str) -> Option<(u32, u32)> {
 pub fn failure_message(lines: &[String], status: Option<i32>) -> (String, String) {
     let first_error = lines
         .iter()
-        .map(|l| crate::engine::logs::strip_ansi(l))
+        .map(|l| super::redact::plain(l))
         .find(|l| l.trim_start().starts_with("error"))
         .unwrap_or_else(|| format!("cargo exited with {status:?}"));
     let all = lines.join("\n");
@@ -67,7 +67,10 @@ pub fn failure_message(lines: &[String], status: Option<i32>) -> (String, String
     } else {
         String::new()
     };
-    (first_error.trim().to_string(), hint)
+    (
+        super::redact::cut(first_error.trim(), super::redact::SUMMARY_MAX_CHARS),
+        hint,
+    )
 }
 
 /// Runs `cargo clean` (when `force`) and `cargo build`, sending updates. Returns Ok or the

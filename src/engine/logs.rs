@@ -176,7 +176,8 @@ fn to_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Reads the last meaningful line of a log file for an exit's `detail`, and whether the output
+/// Reads the last meaningful line of a log file for an exit's `detail` (whole and unmasked: pass
+/// it through [`super::redact::for_display`]), and whether the output
 /// after the last start shows the `SendError` panic.
 pub fn exit_summary(path: &Path) -> (Option<String>, bool) {
     let Ok(mut f) = File::open(path) else {
@@ -205,31 +206,30 @@ pub fn exit_summary(path: &Path) -> (Option<String>, bool) {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("[switchboard "))
         .collect();
-    let pick = lines
-        .iter()
+    let recent = lines.len().saturating_sub(20);
+    let pick = (recent..lines.len())
         .rev()
-        .take(20)
-        .find(|l| {
-            let s = strip_ansi(l);
+        .find(|&i| {
+            let s = strip_ansi(lines[i]);
             s.contains("panicked")
                 || s.contains("ERROR")
                 || s.starts_with("Error")
                 || s.contains("error:")
         })
-        .or_else(|| lines.last())
-        .map(|l| strip_ansi(l));
-    (pick.map(|l| truncate(&l, 300)), send_error)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+        .or_else(|| lines.len().checked_sub(1))
+        .map(|i| {
+            let line = strip_ansi(lines[i]);
+            // Rust prints `thread 'main' panicked at src/x.rs:1:2:` and the message on the next
+            // line: the message is what the operator needs.
+            match lines.get(i + 1) {
+                Some(next) if line.contains("panicked at") && line.ends_with(':') => {
+                    format!("{line} {}", strip_ansi(next))
+                }
+                _ => line,
+            }
+        });
+    // Whole: masking comes before any cut (see `redact::for_display`).
+    (pick, send_error)
 }
 
 /// Removes terminal escape sequences (CSI, OSC, …) and control characters, for one-line
@@ -440,6 +440,17 @@ mod tests {
         .expect("w");
         let (line, send) = exit_summary(&p);
         assert_eq!(line.as_deref(), Some("thread 'main' panicked at x: boom"));
+        // Rust ≥ 1.73 puts the message on the line after `panicked at …:`.
+        std::fs::write(
+            &p,
+            "[switchboard t] start: pid 1\nthread 'main' panicked at connector/src/main.rs:32:58:\ncalled `Result::unwrap()` on an `Err` value: Config(missing field `api_url`)\nnote: run with `RUST_BACKTRACE=1`\n",
+        )
+        .expect("w");
+        let (line, _) = exit_summary(&p);
+        assert_eq!(
+            line.as_deref(),
+            Some("thread 'main' panicked at connector/src/main.rs:32:58: called `Result::unwrap()` on an `Err` value: Config(missing field `api_url`)")
+        );
         assert!(!send, "SendError before the last start must not count");
     }
 

@@ -33,7 +33,6 @@ use tokio::time::Instant;
 use crate::manifest::{ConnectorSpec, Manifest};
 use build::{BuildKey, BuildUpdate};
 use phase::Phase;
-use redact::mask_secrets;
 use state::{Command, ConnectorState, Ctx, Effect, Event, Settings, SpawnFailure};
 use view::{BuildProgress, ConnectorId, ConnectorView, EngineEvent, EventKind, Health};
 
@@ -502,7 +501,7 @@ fn exit_message(
         pid,
         ev: Event::Exited {
             status,
-            summary: summary.map(|s| mask_secrets(&s, secrets)),
+            summary: summary.map(|s| redact::for_display(&s, secrets, redact::SUMMARY_MAX_CHARS)),
             send_error,
         },
     }
@@ -655,11 +654,10 @@ impl Runtime {
                         slot.state = ConnectorState::adopted(pid, v.restarts, now);
                         if let Some(started) = rec.adoption.started_unix {
                             // Uptime continues from the original start.
-                            let age = (store::unix_now() - started).max(0.0);
-                            if age.is_finite() {
-                                slot.state.started_at =
-                                    now.checked_sub(std::time::Duration::from_secs_f64(age));
-                            }
+                            // A corrupt value (NaN, 1e300) leaves the uptime unknown, never panics.
+                            let age =
+                                std::time::Duration::try_from_secs_f64(store::unix_now() - started);
+                            slot.state.started_at = age.ok().and_then(|a| now.checked_sub(a));
                         }
                         slot.child = Some(handle.signaller());
                         slot.start_ticks = Some(start_ticks);

@@ -93,7 +93,10 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     let uptime = s.uptime_at(v.now);
     if let Some(up) = uptime {
         spans.push(Span::styled(
-            format!(" up {}", short_duration(Duration::from_secs_f64(up))),
+            format!(
+                " up {}",
+                short_duration(Duration::try_from_secs_f64(up).unwrap_or(Duration::MAX))
+            ),
             t.dim(),
         ));
     }
