@@ -506,7 +506,7 @@ fn a_crash_line_never_leaks_a_secret_or_a_control_character() {
         "restart = { policy = \"never\" }",
         &connectors(&["lk-a"], "a.toml"),
     );
-    let mut hl = std::process::Command::new(SWITCHBOARD)
+    let hl = std::process::Command::new(SWITCHBOARD)
         .args(["run", "--headless", "--manifest"])
         .arg(fx.path().join("switchboard.toml"))
         .current_dir(fx.path())
