@@ -78,11 +78,38 @@ pub struct CheckedConfig {
     pub secrets: Vec<String>,
 }
 
+/// Largest connector config read (real ones are a few hundred bytes).
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads a config file only if it is a regular file under [`MAX_CONFIG_BYTES`]: a FIFO would
+/// block the console, `/dev/zero` would read until memory runs out.
+pub fn read_config(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot be read ({e}); fix the `config` path in the manifest"))?;
+    if !meta.is_file() {
+        return Err(
+            "is not a regular file (a directory, FIFO or device); point `config` at the connector's TOML file"
+                .into(),
+        );
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "is {} bytes, more than a connector config can be ({MAX_CONFIG_BYTES}); point `config` at the connector's TOML file",
+            meta.len()
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| format!("cannot be read ({e}); fix the `config` path in the manifest"))?;
+    Ok(text)
+}
+
 /// Checks `path` as a config for `kind`. The error text names the key and says what to do; it
 /// never contains a secret value.
 pub fn check(kind: ConnectorType, path: &Path) -> Result<CheckedConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot be read ({e}); fix the `config` path in the manifest"))?;
+    let text = read_config(path)?;
     let table: toml::Table = toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
@@ -160,6 +187,21 @@ mod tests {
         let f = tempfile::NamedTempFile::new().expect("tmp");
         std::fs::write(f.path(), text).expect("write");
         f
+    }
+
+    #[test]
+    fn only_small_regular_files_are_read() {
+        let e = check(ConnectorType::BinanceFutures, Path::new("/dev/zero")).expect_err("device");
+        assert!(e.contains("not a regular file"), "{e}");
+        let d = tempfile::tempdir().expect("tmp");
+        let fifo = d.path().join("fifo.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let e = check(ConnectorType::BinanceFutures, &fifo).expect_err("fifo");
+        assert!(e.contains("not a regular file"), "{e}");
+        let big = d.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; (MAX_CONFIG_BYTES + 1) as usize]).expect("w");
+        let e = check(ConnectorType::BinanceFutures, &big).expect_err("big");
+        assert!(e.contains("more than a connector config"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,13 @@ pub const DEFAULT_LOG_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_LOG_KEEP: u32 = 3;
 /// Default number of log lines kept in memory per pane.
 pub const DEFAULT_SCROLLBACK: usize = 10_000;
+/// Most rotated log files kept per connector (each rotation renames them all).
+pub const MAX_LOG_KEEP: u32 = 100;
+/// Shortest `startup_timeout` and `shutdown_timeout`: below this a connector cannot even be
+/// spawned and probed (startup), or never gets a chance to stop cleanly (shutdown).
+pub const MIN_TIMEOUT_SECS: f64 = 0.1;
+/// Shortest restart backoff: below it a crash loop would spin.
+pub const MIN_BACKOFF_SECS: f64 = 0.01;
 /// Seconds until Ready before a start counts as failed.
 pub const DEFAULT_STARTUP_TIMEOUT: f64 = 10.0;
 /// Seconds between SIGTERM and SIGKILL.
@@ -325,6 +332,15 @@ fn resolve_console(
             format!("{log_max_bytes} is too small; use at least 4096"),
         ));
     }
+    let log_keep = raw.log_keep.unwrap_or(DEFAULT_LOG_KEEP);
+    if log_keep > MAX_LOG_KEEP {
+        return Err(ManifestError::invalid(
+            file,
+            None,
+            "console.log_keep",
+            format!("{log_keep} is too many rotated files; use 0 to {MAX_LOG_KEEP}"),
+        ));
+    }
     let scrollback = raw.scrollback.unwrap_or(DEFAULT_SCROLLBACK);
     if scrollback == 0 {
         return Err(ManifestError::invalid(
@@ -337,7 +353,7 @@ fn resolve_console(
     Ok(ConsoleSettings {
         state_dir: expand_tilde(&state_dir),
         log_max_bytes,
-        log_keep: raw.log_keep.unwrap_or(DEFAULT_LOG_KEEP),
+        log_keep,
         scrollback,
     })
 }
@@ -356,6 +372,11 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     if name.contains('/') {
         return Err(format!(
             "'{name}' contains '/'; names are iceoryx2 service prefixes and cannot contain '/'"
+        ));
+    }
+    if name.starts_with('-') {
+        return Err(format!(
+            "'{name}' starts with '-', which the connector would read as an option; start it with a letter or digit"
         ));
     }
     if name.len() > 200 {
@@ -442,6 +463,22 @@ fn resolve_restart(
             format!("{} must be between 0 and 1", policy.jitter),
         ));
     }
+    if policy.max_attempts == 0 {
+        return Err(ManifestError::invalid(
+            file,
+            Some(name),
+            "restart.max_attempts",
+            "must be at least 1; for no automatic restarts use restart.policy = \"never\"",
+        ));
+    }
+    if policy.initial_backoff.as_secs_f64() < MIN_BACKOFF_SECS {
+        return Err(ManifestError::invalid(
+            file,
+            Some(name),
+            "restart.initial_backoff",
+            format!("must be at least {MIN_BACKOFF_SECS} s, or a crash loop spins"),
+        ));
+    }
     if policy.max_backoff < policy.initial_backoff {
         return Err(ManifestError::invalid(
             file,
@@ -497,13 +534,41 @@ fn resolve_connector(
         &name,
         "shutdown_timeout",
     )?;
-    if startup_timeout.is_zero() {
-        return Err(ManifestError::invalid(
-            file,
-            Some(&name),
-            "startup_timeout",
-            "must be greater than 0",
-        ));
+    for (key, value) in [
+        ("startup_timeout", startup_timeout),
+        ("shutdown_timeout", shutdown_timeout),
+    ] {
+        if value.as_secs_f64() < MIN_TIMEOUT_SECS {
+            return Err(ManifestError::invalid(
+                file,
+                Some(&name),
+                key,
+                format!(
+                    "{} s is too short; use at least {MIN_TIMEOUT_SECS} s",
+                    value.as_secs_f64()
+                ),
+            ));
+        }
+    }
+    if let Some(env) = &keys.env {
+        for (k, v) in env {
+            let problem = if k.is_empty() {
+                Some("has an empty variable name".to_string())
+            } else if k.contains('=') || k.contains('\0') {
+                Some(format!(
+                    "variable {k:?} contains '=' or NUL, which no environment can hold"
+                ))
+            } else if v.contains('\0') {
+                Some(format!(
+                    "the value of {k} contains NUL, which no environment can hold"
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(ManifestError::invalid(file, Some(&name), "env", problem));
+            }
+        }
     }
     let features = keys.features.unwrap_or_default();
     if let Some(f) = features
@@ -775,6 +840,42 @@ env = { EXTRA = "1" }
         let (_d, m) = setup(&GOOD.replace("max_attempts = 3", "jitter = 2.0"));
         let e = m.expect_err("jitter").to_string();
         assert!(e.contains("restart.jitter"), "{e}");
+    }
+
+    #[test]
+    fn values_that_would_hang_or_exhaust_the_console_are_refused_naming_the_key() {
+        let restart = "restart = { max_attempts = 3 }";
+        let env = "env = { RUST_LOG = \"info\" }";
+        let cases = [
+            (
+                "[defaults]",
+                "[console]\nlog_keep = 4294967295\n[defaults]",
+                "console.log_keep",
+            ),
+            (
+                restart,
+                "restart = { max_attempts = 0 }",
+                "restart.max_attempts",
+            ),
+            (
+                restart,
+                "restart = { initial_backoff = 0.0 }",
+                "restart.initial_backoff",
+            ),
+            (restart, "startup_timeout = 1e-9", "startup_timeout"),
+            (restart, "shutdown_timeout = 0.0", "shutdown_timeout"),
+            (env, "env = { \"\" = \"x\" }", "env"),
+            (env, "env = { \"A=B\" = \"x\" }", "env"),
+            (env, "env = { A = \"x\\u0000y\" }", "env"),
+        ];
+        for (from, to, key) in cases {
+            let (_d, m) = setup(&GOOD.replacen(from, to, 1));
+            let e = m.expect_err(key).to_string();
+            assert!(e.contains(&format!("key '{key}'")), "{key}: {e}");
+        }
+        let (_d, m) = setup(&GOOD.replace("name = \"bf\"", "name = \"-bf\""));
+        let e = m.expect_err("dash").to_string();
+        assert!(e.contains("key 'name'") && e.contains("option"), "{e}");
     }
 
     #[test]
