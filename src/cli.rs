@@ -99,11 +99,14 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
             }
         };
         let engine = console.engine.clone();
-        let (mut term, mut int) = match (
+        // SIGHUP (a closed terminal, a dropped SSH link) is received and ignored: headless keeps
+        // supervising; only SIGINT and SIGTERM stop everything.
+        let (mut term, mut int, mut hup) = match (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
         ) {
-            (Ok(t), Ok(i)) => (t, i),
+            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
             _ => {
                 eprintln!("error: cannot install signal handlers");
                 engine.shutdown();
@@ -129,6 +132,9 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
                 },
                 _ = term.recv(), if !stopping => { stopping = true; engine.shutdown(); }
                 _ = int.recv(), if !stopping => { stopping = true; engine.shutdown(); }
+                _ = hup.recv() => {
+                    tracing::warn!("SIGHUP ignored: headless keeps supervising (SIGTERM or SIGINT stops all)");
+                }
                 _ = engine.await_shutdown() => {
                     drain(&mut events, json);
                     break;
@@ -185,24 +191,40 @@ pub async fn status_rows(
     manifest: &Manifest,
 ) -> Result<(Vec<ConnectorView>, StatusSource), String> {
     let dir = &manifest.console.state_dir;
-    let holder = store::lock_holder(dir);
-    let why = match holder {
-        None => format!("no console runs on {}", dir.display()),
-        Some(pid) => match client::request(dir, RequestBody::Status).await {
+    let holder = store::lock_state(dir);
+    let ask = || client::request(dir, RequestBody::Status);
+    let why = match &holder {
+        store::LockState::Free => format!("no console runs on {}", dir.display()),
+        store::LockState::Held(pid) => {
+            let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+            match ask().await {
+                Ok(ResponseBody::Status {
+                    console_pid,
+                    connectors,
+                }) => return Ok((connectors, StatusSource::Live(console_pid))),
+                Ok(other) => format!("the console (PID {pid}) answered {other:?}"),
+                Err(e) => format!(
+                    "the console (PID {pid}) did not answer on {}: {e}",
+                    crate::control::socket_path(dir).display()
+                ),
+            }
+        }
+        store::LockState::Unknown(why) => match ask().await {
             Ok(ResponseBody::Status {
                 console_pid,
                 connectors,
             }) => return Ok((connectors, StatusSource::Live(console_pid))),
-            Ok(other) => format!("the console (PID {pid}) answered {other:?}"),
-            Err(e) => format!(
-                "the console (PID {pid}) did not answer on {}: {e}",
-                crate::control::socket_path(dir).display()
-            ),
+            _ => {
+                return Err(format!(
+                    "cannot tell whether a console runs on {} ({why}); run `switchboard status` as the user the console runs as",
+                    dir.display()
+                ))
+            }
         },
     };
     let note = match holder {
-        None => "no console running",
-        Some(_) => "its console did not answer",
+        store::LockState::Free => "no console running",
+        store::LockState::Held(_) | store::LockState::Unknown(_) => "its console did not answer",
     };
     Ok((stored_rows(manifest, note)?, StatusSource::StateFile(why)))
 }
@@ -456,7 +478,8 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
             action,
             target: id.clone(),
         };
-        if let Some(pid) = store::lock_holder(&state_dir) {
+        if let store::LockState::Held(pid) = store::lock_state(&state_dir) {
+            let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
             return match client::request(&state_dir, request).await {
                 Ok(reply) => reply,
                 Err(e) => ResponseBody::error(

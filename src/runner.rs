@@ -111,8 +111,10 @@ impl ConnectorRunner {
         }
         let spec = spawn_spec_of(&self.spec, &self.log);
         let _ = logs::write_marker(&self.log, &format!("start: {}", spec.args.join(" ")));
-        let child =
-            process::spawn(&spec).map_err(|e| self.err_io("cannot start the connector", e))?;
+        let child = process::spawn(&spec).map_err(|e| match e {
+            process::SpawnError::Log(e) => self.err_io("cannot open its log file", e),
+            process::SpawnError::Exec(e) => self.err_io("cannot start the connector", e),
+        })?;
         let pid = child.pid;
         self.child = Some(child);
         self.last_exit = None;

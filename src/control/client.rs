@@ -10,13 +10,37 @@ use super::protocol::{Request, RequestBody, Response, ResponseBody, VERSION};
 
 /// How long to wait for the connection itself (a console that does not accept is stuck).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A console that has just taken its lock binds its socket a moment later: how long a missing
+/// or refusing socket is retried.
+const SOCKET_APPEARS_WITHIN: Duration = Duration::from_secs(2);
+
+async fn connect(path: &Path) -> std::io::Result<UnixStream> {
+    let deadline = tokio::time::Instant::now() + SOCKET_APPEARS_WITHIN;
+    loop {
+        match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(path)).await {
+            Err(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{} did not accept",
+                    path.display()
+                )))
+            }
+            Ok(Ok(s)) => return Ok(s),
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Ok(Err(e)) => return Err(e),
+        }
+    }
+}
 
 /// Sends one request to the console serving `state_dir` and returns its reply.
 pub async fn request(state_dir: &Path, body: RequestBody) -> std::io::Result<ResponseBody> {
-    let path = super::socket_path(state_dir);
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(&path))
-        .await
-        .map_err(|_| std::io::Error::other(format!("{} did not accept", path.display())))??;
+    let stream = connect(&super::socket_path(state_dir)).await?;
     let (r, mut w) = stream.into_split();
     let mut out = serde_json::to_vec(&Request::new(body)).map_err(std::io::Error::other)?;
     out.push(b'\n');

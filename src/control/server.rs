@@ -156,7 +156,8 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
         return ResponseBody::error(ErrorKind::ShuttingDown, "the console is shutting down");
     }
     let wait = async {
-        let mut left_start = false;
+        // A build already under way counts: its end is this request's outcome.
+        let mut left_start = before.phase == Phase::Building;
         while let Some(ev) = events.recv().await {
             if ev.id != *id {
                 continue;

@@ -365,6 +365,8 @@ fn worker_loop(
     let mut watches: Vec<Watch> = Vec::new();
     let mut pending: std::collections::VecDeque<Request> = std::collections::VecDeque::new();
     let mut last: HashMap<(u64, i32), Probe> = HashMap::new();
+    // The last probe error per watch, so that each distinct one is logged once.
+    let mut failing: HashMap<u64, String> = HashMap::new();
     let mut next_slow = std::time::Instant::now();
     // A node appears before it has opened its services: probe once more shortly after a wake.
     let mut reprobe_at: Option<std::time::Instant> = None;
@@ -428,11 +430,23 @@ fn worker_loop(
             if !(w.fast || slow_due || woken) {
                 continue;
             }
-            let Ok((config, _)) = st.ensure(&w.root) else {
-                continue;
-            };
-            let Ok(p) = probe(config, &w.name, w.pid) else {
-                continue;
+            let result = st
+                .ensure(&w.root)
+                .and_then(|(config, _)| probe(config, &w.name, w.pid));
+            let p = match result {
+                Ok(p) => {
+                    if failing.remove(&w.key).is_some() {
+                        tracing::info!(connector = %w.name, "iceoryx2 probes work again");
+                    }
+                    p
+                }
+                Err(e) => {
+                    if failing.get(&w.key) != Some(&e) {
+                        tracing::warn!(connector = %w.name, "cannot probe its iceoryx2 services: {e}");
+                        failing.insert(w.key, e);
+                    }
+                    continue;
+                }
             };
             if last.get(&(w.key, w.pid)) != Some(&p) {
                 last.insert((w.key, w.pid), p);

@@ -28,12 +28,13 @@ pub fn log_path(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join("logs").join(format!("{name}.log"))
 }
 
-/// Opens the log for appending (creating `logs/`), as the child's stdout and stderr.
+/// Opens the log for appending (creating a private `logs/`), as the child's stdout and stderr:
+/// 0600, never through a symlink (see [`super::private_fs`]).
 pub fn open_for_child(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        super::private_fs::ensure_private_dir(dir)?;
     }
-    OpenOptions::new().create(true).append(true).open(path)
+    super::private_fs::open_append(path)
 }
 
 /// Appends one `[switchboard <time>] text` marker line.
@@ -85,6 +86,11 @@ pub fn rotate(path: &Path, keep: u32) -> std::io::Result<()> {
         if from.exists() {
             std::fs::rename(&from, numbered(k + 1))?;
         }
+    }
+    // A planted `.log.1` symlink must not redirect the copy: remove whatever is there.
+    match std::fs::remove_file(numbered(1)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
     }
     std::fs::copy(path, numbered(1))?;
     OpenOptions::new().write(true).open(path)?.set_len(0)

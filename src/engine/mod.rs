@@ -15,6 +15,7 @@ pub mod hftbacktest;
 pub mod ipc;
 pub mod logs;
 pub mod phase;
+pub mod private_fs;
 pub mod process;
 pub mod redact;
 pub mod state;
@@ -382,8 +383,8 @@ impl Engine {
     ) -> Result<EngineHandle, EngineError> {
         let state_dir = manifest.console.state_dir.clone();
         let lock = store::lock_state_dir(&state_dir)?;
-        std::fs::create_dir_all(state_dir.join("logs"))
-            .map_err(|e| EngineError::Io(format!("{}: {e}", state_dir.join("logs").display())))?;
+        private_fs::ensure_private_dir(&state_dir.join("logs"))
+            .map_err(|e| EngineError::Io(e.to_string()))?;
 
         let mut roots: Vec<PathBuf> = manifest
             .connectors
@@ -1043,10 +1044,16 @@ impl Runtime {
             let handle = match process::spawn(&spawn_spec) {
                 Ok(h) => h,
                 Err(e) => {
+                    let action = match &e {
+                        process::SpawnError::Log(_) => "cannot open its log file".to_string(),
+                        process::SpawnError::Exec(_) => {
+                            format!("cannot start {}", spec.binary.display())
+                        }
+                    };
                     let e = crate::error::ConnectorRunnerError::Io {
                         connector: spec.name.clone(),
-                        action: format!("cannot start {}", spec.binary.display()),
-                        source: e,
+                        action,
+                        source: e.into_io(),
                     };
                     let _ = tx.send(failed(SpawnFailure::Error, e.to_string()));
                     return;

@@ -64,12 +64,31 @@ impl Signaller {
     }
 }
 
+/// Why a spawn failed: the log file (switchboard's side) or the exec (the binary's side), so that
+/// an unwritable log is never blamed on the binary.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// The log file could not be opened (its path is in the message).
+    Log(std::io::Error),
+    /// The binary could not be executed.
+    Exec(std::io::Error),
+}
+
+impl SpawnError {
+    /// The underlying error.
+    pub fn into_io(self) -> std::io::Error {
+        match self {
+            SpawnError::Log(e) | SpawnError::Exec(e) => e,
+        }
+    }
+}
+
 /// Spawns the connector. Must be called inside a tokio runtime.
-pub fn spawn(spec: &SpawnSpec) -> std::io::Result<ChildHandle> {
+pub fn spawn(spec: &SpawnSpec) -> Result<ChildHandle, SpawnError> {
     let (stdout, stderr) = match &spec.log {
         Some(path) => {
-            let f = super::logs::open_for_child(path)?;
-            let g = f.try_clone()?;
+            let f = super::logs::open_for_child(path).map_err(SpawnError::Log)?;
+            let g = f.try_clone().map_err(SpawnError::Log)?;
             (Stdio::from(f), Stdio::from(g))
         }
         None => (Stdio::null(), Stdio::null()),
@@ -84,11 +103,12 @@ pub fn spawn(spec: &SpawnSpec) -> std::io::Result<ChildHandle> {
         // The connector must outlive the console: never kill it because a handle dropped.
         .kill_on_drop(false);
     super::sys::new_session(&mut cmd);
-    let mut child = cmd.spawn()?;
-    let pid = child
-        .id()
-        .ok_or_else(|| std::io::Error::other("child exited before its PID was read"))?
-        as i32;
+    let mut child = cmd.spawn().map_err(SpawnError::Exec)?;
+    let pid = child.id().ok_or_else(|| {
+        SpawnError::Exec(std::io::Error::other(
+            "child exited before its PID was read",
+        ))
+    })? as i32;
     let start_ticks = super::sys::process_start_ticks(pid);
     let (sig_tx, mut sig_rx) = mpsc::unbounded_channel::<Sig>();
     let (exit_tx, exit_rx) = oneshot::channel();

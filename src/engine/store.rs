@@ -72,7 +72,7 @@ pub fn state_path(state_dir: &Path) -> PathBuf {
 /// Writes `state` atomically: a temporary file in `state_dir` (removed if anything fails),
 /// optionally fsynced, then renamed over `state.json`.
 pub fn write_state(state_dir: &Path, state: &StateFile, durable: bool) -> std::io::Result<()> {
-    std::fs::create_dir_all(state_dir)?;
+    super::private_fs::ensure_private_dir(state_dir)?;
     let json = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".state.json.")
@@ -308,14 +308,8 @@ pub fn lock_state_dir(state_dir: &Path) -> Result<ConsoleLock, LockError> {
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(state_dir).map_err(io)?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
+    super::private_fs::ensure_private_dir(state_dir).map_err(io)?;
+    let file = super::private_fs::open_rw(&path).map_err(io)?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
             lock.set_len(0).map_err(io)?;
@@ -334,17 +328,54 @@ pub fn lock_state_dir(state_dir: &Path) -> Result<ConsoleLock, LockError> {
     }
 }
 
-/// The PID of the console holding the lock on `state_dir`, if one does.
-pub fn lock_holder(state_dir: &Path) -> Option<i32> {
+/// Whether a console holds a state dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    /// No console runs there.
+    Free,
+    /// A console runs there: this PID (None for the instant before it has written it).
+    Held(Option<i32>),
+    /// The lock cannot be looked at (e.g. another user's private state dir): why.
+    Unknown(String),
+}
+
+/// Looks at `<state_dir>/lock` without taking it. Read-only, so that it works for any user
+/// who may read the file.
+pub fn lock_state(state_dir: &Path) -> LockState {
+    use std::os::unix::fs::OpenOptionsExt;
     let path = state_dir.join("lock");
-    let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // No lock file: free, unless the directory itself cannot be looked into.
+            return match std::fs::read_dir(state_dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    LockState::Unknown(format!("{}: {e}", state_dir.display()))
+                }
+                _ => LockState::Free,
+            };
+        }
+        Err(e) => return LockState::Unknown(format!("{}: {e}", path.display())),
+    };
     match Flock::lock(file, FlockArg::LockSharedNonblock) {
-        Ok(_free) => None,
+        Ok(_free) => LockState::Free,
         Err((mut f, _)) => {
             let mut pid = String::new();
             let _ = f.read_to_string(&mut pid);
-            pid.trim().parse().ok()
+            LockState::Held(pid.trim().parse().ok())
         }
+    }
+}
+
+/// The PID of the console holding the lock on `state_dir`, if one does and has written it.
+pub fn lock_holder(state_dir: &Path) -> Option<i32> {
+    match lock_state(state_dir) {
+        LockState::Held(pid) => pid,
+        LockState::Free | LockState::Unknown(_) => None,
     }
 }
 

@@ -217,8 +217,12 @@ fn draw_log(f: &mut Frame, v: &View, idx: usize, area: Rect) {
         let g = log.lock().unwrap_or_else(|p| p.into_inner());
         let appended = g.appended();
         let first = appended - g.lines().len() as u64;
-        let end = appended.saturating_sub(pane.offset);
         let start = first.max(pane.hidden_before);
+        // Scrolled near the top (`g`), the view starts at the first line and fills the pane
+        // downwards instead of showing one line over a blank pane.
+        let end = appended
+            .saturating_sub(pane.offset)
+            .max((start + area.height as u64).min(appended));
         let mut abs = end;
         // From the bottom up, until the area is full.
         while abs > start && rows < area.height as usize {
@@ -244,17 +248,39 @@ fn draw_log(f: &mut Frame, v: &View, idx: usize, area: Rect) {
     f.render_widget(p, area);
 }
 
+/// Lines with more escape sequences than this are shown as plain text: parsing an SGR flood on
+/// every frame cost a whole core.
+const MAX_STYLED_ESCAPES: usize = 256;
+
+/// `raw` with its ANSI colours, if they can be shown faithfully: the styled text must say exactly
+/// what a terminal would (ansi-to-tui lets some sequences' bytes through as text), and no
+/// control character may reach a cell (it would move the real cursor or ring the bell).
+fn ansi_line(raw: &str) -> Option<Line<'static>> {
+    let escapes = memchr::memchr_iter(0x1b, raw.as_bytes()).count();
+    if escapes > MAX_STYLED_ESCAPES {
+        return None;
+    }
+    let line = raw.as_bytes().into_text().ok()?.lines.into_iter().next()?;
+    let shown: usize = line.spans.iter().map(|s| s.content.chars().count()).sum();
+    if shown != strip_ansi_escapes::strip_str(raw).chars().count() {
+        return None;
+    }
+    let clean = line
+        .spans
+        .iter()
+        .all(|s| !s.content.chars().any(char::is_control));
+    clean.then_some(line)
+}
+
 fn styled_line(v: &View, raw: &str, query: &str, is_hit: bool) -> Line<'static> {
     let t = &v.theme;
     let has_match = !query.is_empty() && raw.to_lowercase().contains(query);
-    if !has_match && v.theme.color {
-        if let Ok(text) = raw.as_bytes().into_text() {
-            if let Some(l) = text.lines.into_iter().next() {
-                return l;
-            }
+    if !has_match && v.theme.color && raw.contains('\u{1b}') {
+        if let Some(l) = ansi_line(raw) {
+            return l;
         }
     }
-    let plain = crate::engine::logs::strip_ansi(raw);
+    let plain = crate::engine::redact::plain(raw);
     if !has_match {
         return Line::from(plain);
     }
@@ -465,4 +491,28 @@ fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
         ),
         rect,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_lines_show_their_text_and_nothing_else() {
+        // DCS: ansi-to-tui would show its bytes as text; a terminal shows "xy".
+        assert!(ansi_line("x\u{1b}Pdcs\u{1b}\\y").is_none());
+        // An SGR flood is not parsed at all.
+        let flood = "\u{1b}[31mX".repeat(MAX_STYLED_ESCAPES + 1);
+        assert!(ansi_line(&flood).is_none());
+        // BEL and CR inside a coloured line never reach a cell.
+        assert!(ansi_line("\u{1b}[31mred\u{7}\r\u{1b}[0m").is_none());
+        // Ordinary colours are kept.
+        let l = ansi_line("\u{1b}[32m INFO\u{1b}[0m ok").expect("styled");
+        let text: String = l.spans.iter().map(|s| s.content.to_string()).collect();
+        assert_eq!(text, " INFO ok");
+        assert_eq!(
+            crate::engine::redact::plain(&flood),
+            "X".repeat(MAX_STYLED_ESCAPES + 1)
+        );
+    }
 }

@@ -248,3 +248,24 @@ fn no_color_renders_plain_text() {
         .any(|c| c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset);
     assert!(!colored, "NO_COLOR: no cell has a colour");
 }
+
+#[test]
+fn scrolled_to_the_top_the_pane_is_full_from_the_first_line() {
+    let now = NOW;
+    let snaps = vec![snap("bf", Phase::Ready, now)];
+    let mut app = app_for(&snaps, logs(1, 60));
+    app.update(Action::ScrollTop, &snaps);
+    let backend = render(&app, &snaps, now, 80, 24);
+    let rows: Vec<String> = (0..24)
+        .map(|y| {
+            (0..80)
+                .map(|x| backend.buffer()[(x, y)].symbol().to_string())
+                .collect()
+        })
+        .collect();
+    // Row 0 is the title, row 1 the detail, then the log from its first line.
+    assert!(rows[2].contains("seq=0 "), "{rows:#?}");
+    assert!(rows[3].contains("seq=1 "), "{rows:#?}");
+    // The last log row (above the bottom border and the footer) is filled too.
+    assert!(rows[21].contains("seq=19 "), "{rows:#?}");
+}
