@@ -14,11 +14,20 @@ use crate::engine::sys;
 use crate::engine::view::{ConnectorId, ConnectorView, Transition};
 use crate::engine::{EngineOptions, EventStream};
 use crate::exit;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestOutline};
 use crate::Phase;
 
 fn load(path: &Path) -> Result<Manifest, u8> {
     Manifest::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::USAGE
+    })
+}
+
+/// The manifest for commands addressed to a running console: one broken connector does not
+/// stop the command (see [`ManifestOutline`]).
+fn outline(path: &Path) -> Result<ManifestOutline, u8> {
+    ManifestOutline::load(path).map_err(|e| {
         eprintln!("error: {e}");
         exit::USAGE
     })
@@ -188,7 +197,7 @@ pub enum StatusSource {
 /// The rows of `status`: asked of the running console, else built from `state.json` checked
 /// against the live processes.
 pub async fn status_rows(
-    manifest: &Manifest,
+    manifest: &ManifestOutline,
 ) -> Result<(Vec<ConnectorView>, StatusSource), String> {
     let dir = &manifest.console.state_dir;
     let holder = store::lock_state(dir);
@@ -230,19 +239,20 @@ pub async fn status_rows(
 }
 
 /// Rows from `state.json`, in manifest order, checked against /proc; a live process's detail
-/// ends with `(note)`.
-fn stored_rows(manifest: &Manifest, note: &str) -> Result<Vec<ConnectorView>, String> {
+/// ends with `(note)`. A connector whose type is invalid has no row (its error is printed).
+fn stored_rows(manifest: &ManifestOutline, note: &str) -> Result<Vec<ConnectorView>, String> {
     let state = store::read_state(&manifest.console.state_dir)?;
     let now = unix_now();
     let rows = manifest
         .connectors
         .iter()
-        .map(|c| {
+        .filter_map(|c| {
+            let kind = c.spec.as_ref().map(|s| s.kind).ok().or(c.kind)?;
             let Some(rec) = state.as_ref().and_then(|s| s.connector(&c.name)) else {
-                return ConnectorView {
+                return Some(ConnectorView {
                     name: c.name.clone(),
                     host: None,
-                    kind: c.kind,
+                    kind,
                     phase: Phase::Idle,
                     pid: None,
                     uptime_s: None,
@@ -251,7 +261,11 @@ fn stored_rows(manifest: &Manifest, note: &str) -> Result<Vec<ConnectorView>, St
                     last_exit: None,
                     detail: "never started by switchboard".into(),
                     attempt: 0,
-                    max_attempts: c.restart.max_attempts,
+                    max_attempts: c
+                        .spec
+                        .as_ref()
+                        .map(|s| s.restart.max_attempts)
+                        .unwrap_or(crate::manifest::restart_defaults::MAX_ATTEMPTS),
                     countdown_s: None,
                     started: None,
                     build: None,
@@ -259,7 +273,7 @@ fn stored_rows(manifest: &Manifest, note: &str) -> Result<Vec<ConnectorView>, St
                     wanted: false,
                     adopted: false,
                     as_of: now,
-                };
+                });
             };
             let alive = match (rec.view.pid, rec.adoption.start_ticks) {
                 (Some(pid), Some(t)) => sys::is_same_process(pid, t),
@@ -288,15 +302,30 @@ fn stored_rows(manifest: &Manifest, note: &str) -> Result<Vec<ConnectorView>, St
             } else if alive {
                 row.detail = format!("{} ({note})", row.detail);
             }
-            row
+            Some(row)
         })
         .collect();
     Ok(rows)
 }
 
+/// Adds each broken connector's manifest error to its row, and prints the errors of those
+/// that have no row.
+fn mark_broken(manifest: &ManifestOutline, rows: &mut [ConnectorView]) {
+    for c in &manifest.connectors {
+        let Err(e) = &c.spec else { continue };
+        match rows
+            .iter_mut()
+            .find(|r| r.name == c.name && r.host.is_none())
+        {
+            Some(r) => r.detail = format!("{} · manifest error: {e}", r.detail),
+            None => eprintln!("error: {e}"),
+        }
+    }
+}
+
 /// `switchboard status [--json]`.
 pub fn status(path: &Path, json: bool) -> u8 {
-    let manifest = match load(path) {
+    let manifest = match outline(path) {
         Ok(m) => m,
         Err(c) => return c,
     };
@@ -317,6 +346,8 @@ pub fn status(path: &Path, json: bool) -> u8 {
             store::state_path(&manifest.console.state_dir).display()
         );
     }
+    let mut rows = rows;
+    mark_broken(&manifest, &mut rows);
     let rows: Vec<ConnectorView> = rows
         .into_iter()
         .map(|mut v| {
@@ -456,7 +487,7 @@ pub fn demo(headless: bool) -> u8 {
 /// when one runs, else directly (a short-lived console that adopts what runs, acts, and
 /// detaches).
 pub fn act(path: &Path, action: Action, name: &str) -> u8 {
-    let manifest = match load(path) {
+    let manifest = match outline(path) {
         Ok(m) => m,
         Err(c) => return c,
     };
@@ -492,17 +523,35 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
                 ),
             };
         }
-        if manifest.connector(&id.name).is_none() || id.host.is_some() {
-            let names: Vec<&str> = manifest.connectors.iter().map(|c| c.name.as_str()).collect();
-            return ResponseBody::error(
-                ErrorKind::UnknownConnector,
-                format!(
-                    "{}: no connector named '{id}'; the manifest has: {}",
-                    manifest.path.display(),
-                    names.join(", ")
-                ),
-            );
+        match (manifest.connector(&id.name), &id.host) {
+            (Some(c), None) => {
+                if let Err(e) = &c.spec {
+                    return ResponseBody::error(ErrorKind::BadRequest, e.to_string());
+                }
+            }
+            _ => {
+                let names: Vec<&str> =
+                    manifest.connectors.iter().map(|c| c.name.as_str()).collect();
+                return ResponseBody::error(
+                    ErrorKind::UnknownConnector,
+                    format!(
+                        "{}: no connector named '{id}'; the manifest has: {}",
+                        manifest.path.display(),
+                        names.join(", ")
+                    ),
+                );
+            }
         }
+        // The others' configs do not matter for this one action.
+        let manifest = Manifest {
+            path: manifest.path,
+            console: manifest.console,
+            connectors: manifest
+                .connectors
+                .into_iter()
+                .filter_map(|c| c.spec.ok())
+                .collect(),
+        };
         let options = EngineOptions {
             autostart: false,
             start_all: false,

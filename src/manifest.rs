@@ -289,6 +289,66 @@ impl Manifest {
     }
 }
 
+/// A manifest whose connectors are resolved one by one: the file itself must parse (and its
+/// `[console]` be valid), but a connector whose config is missing or wrong is only that
+/// connector's problem. Commands addressed to a running console use this, so that one broken
+/// config does not block `status`, `stop` or `restart` of the others.
+#[derive(Debug)]
+pub struct ManifestOutline {
+    pub path: PathBuf,
+    pub console: ConsoleSettings,
+    /// Every `[[connector]]`, in order.
+    pub connectors: Vec<OutlinedConnector>,
+}
+
+/// One connector of a [`ManifestOutline`].
+#[derive(Debug)]
+pub struct OutlinedConnector {
+    pub name: String,
+    /// Its type, when it names a valid one.
+    pub kind: Option<ConnectorType>,
+    pub spec: Result<ConnectorSpec, ManifestError>,
+}
+
+impl ManifestOutline {
+    /// Reads `path`; fails only when the file cannot be read or parsed, or `[console]` is wrong.
+    pub fn load(path: &Path) -> Result<ManifestOutline, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let path = absolute(path);
+        let raw: RawManifest = toml::from_str(&text).map_err(|e| ManifestError::Parse {
+            file: path.clone(),
+            message: parse_message(&e, &text),
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let console = resolve_console(&raw.console, &base, &path)?;
+        let connectors = raw
+            .connector
+            .into_iter()
+            .map(|rc| OutlinedConnector {
+                name: rc.name.clone(),
+                kind: rc.kind.parse().ok(),
+                spec: resolve_connector(rc, &raw.defaults, &base, &path),
+            })
+            .collect();
+        Ok(ManifestOutline {
+            path,
+            console,
+            connectors,
+        })
+    }
+
+    /// The connector called `name`, valid or not.
+    pub fn connector(&self, name: &str) -> Option<&OutlinedConnector> {
+        self.connectors.iter().find(|c| c.name == name)
+    }
+}
+
 /// toml's message already carries "line L, column C" and a snippet; keep it on one block.
 fn parse_message(e: &toml::de::Error, text: &str) -> String {
     let mut line = e

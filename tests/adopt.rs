@@ -293,3 +293,62 @@ fn the_control_socket_is_owner_only() {
     let _ = console.kill();
     let _ = console.wait();
 }
+
+#[test]
+fn one_broken_connector_config_blocks_nothing_else() {
+    let fx = Fixture::new("broken");
+    fx.sim_config("a.toml", "");
+    fx.sim_config("b.toml", "");
+    fx.manifest(
+        "",
+        "[[connector]]\nname = \"bk-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n\n[[connector]]\nname = \"bk-b\"\ntype = \"binancefutures\"\nconfig = \"b.toml\"\n",
+    );
+    let mut console = fx.headless();
+    assert!(eventually(15.0, || fx
+        .status()
+        .iter()
+        .all(|s| s.phase == Phase::Ready)));
+    // While the console runs, bk-b's config goes away.
+    std::fs::remove_file(fx.path().join("b.toml")).expect("rm b.toml");
+    let st = fx.status();
+    assert_eq!(st.len(), 2, "the broken one is still shown: {st:?}");
+    assert!(
+        st[1].detail.contains("manifest error") && st[1].detail.contains("b.toml"),
+        "{}",
+        st[1].detail
+    );
+    for action in ["restart", "stop", "start"] {
+        let out = fx.run(&[action, "bk-a"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(console.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("sigterm");
+    assert_eq!(console.wait().expect("wait").code(), Some(0));
+    // Without a console: status still answers, and acting on the healthy one works directly.
+    let st = fx.status();
+    assert!(st[1].detail.contains("manifest error"), "{}", st[1].detail);
+    let out = fx.run(&["start", "bk-a"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The broken one's record is kept for a later console.
+    let state =
+        std::fs::read_to_string(fx.path().join(".switchboard/state.json")).expect("state.json");
+    assert!(state.contains("\"bk-b\""), "{state}");
+    // Acting on the broken one says why, with exit 2.
+    let out = fx.run(&["start", "bk-b"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("b.toml"));
+    let _ = fx.run(&["stop", "bk-a"]);
+}

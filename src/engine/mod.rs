@@ -423,6 +423,7 @@ impl Engine {
             shared: shared.clone(),
             writer,
             last_stored: None,
+            foreign: Vec::new(),
             scrollback: manifest.console.scrollback,
             log_max_bytes: manifest.console.log_max_bytes,
             log_keep: manifest.console.log_keep,
@@ -552,6 +553,9 @@ struct Runtime {
     writer: store::StateWriter,
     /// What was last handed to the writer, to tell a detail-only change from a durable one.
     last_stored: Option<Vec<store::StoredConnector>>,
+    /// Records of the previous `state.json` for connectors this engine does not manage (say, one
+    /// left out for a broken config): written back unchanged, so a later console can adopt them.
+    foreign: Vec<store::StoredConnector>,
     scrollback: usize,
     log_max_bytes: u64,
     log_keep: u32,
@@ -625,6 +629,12 @@ impl Runtime {
             }
         };
         let specs: Vec<ConnectorSpec> = self.slots.iter().map(|s| s.spec.clone()).collect();
+        self.foreign = previous
+            .connectors
+            .iter()
+            .filter(|r| !specs.iter().any(|s| s.name == r.view.name))
+            .cloned()
+            .collect();
         let prev = previous.clone();
         let verdicts = tokio::task::spawn_blocking(move || {
             specs
@@ -746,6 +756,7 @@ impl Runtime {
                 } else if self.shutting_down {
                     let _ = reply.send(Err(EngineError::Gone));
                 } else {
+                    self.foreign.retain(|r| r.view.name != spec.name);
                     let id = self.insert(*spec);
                     tracing::info!(connector = %id, "added");
                     self.publish();
@@ -1152,6 +1163,8 @@ impl Runtime {
                 }
             };
         self.last_stored = Some(connectors.clone());
+        let mut connectors = connectors;
+        connectors.extend(self.foreign.iter().cloned());
         let gen = self.writer.submit(
             store::StateFile {
                 version: store::STATE_VERSION,
