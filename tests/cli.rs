@@ -557,3 +557,42 @@ fn a_crash_line_never_leaks_a_secret_or_a_control_character() {
         assert!(text.contains("lk-a"), "{text}");
     }
 }
+
+#[test]
+fn idle_connections_cannot_starve_the_control_socket() {
+    use std::io::Read;
+    let fx = Fixture::new("starve");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connectors(&["sv-x"], "a.toml"));
+    let _hl = Headless::start(&fx);
+    let sock = fx.path().join(".switchboard/control.sock");
+    assert!(eventually(15.0, || fx
+        .status()
+        .first()
+        .is_some_and(|s| s.phase == Phase::Ready)));
+    // 200 connections that never send a request: far past the cap of 64.
+    let idle: Vec<_> = (0..200)
+        .map(|_| std::os::unix::net::UnixStream::connect(&sock).expect("connect"))
+        .collect();
+    // A real command still gets through (busy replies are retried; idle ones time out).
+    let out = fx.run(&["status", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<switchboard::ConnectorView> = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(rows[0].phase, Phase::Ready);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("state.json"), "answered live: {stderr}");
+    // Every idle connection was answered and closed: busy at once, or timed out.
+    for mut c in idle {
+        c.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut reply = String::new();
+        c.read_to_string(&mut reply).expect("closed by the console");
+        let v: serde_json::Value = serde_json::from_str(reply.trim()).expect("json reply");
+        assert!(v["kind"] == "busy" || v["kind"] == "bad_request", "{reply}");
+    }
+}

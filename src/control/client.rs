@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::protocol::{Request, RequestBody, Response, ResponseBody, VERSION};
+use super::protocol::{ErrorKind, Request, RequestBody, Response, ResponseBody, VERSION};
 
 /// How long to wait for the connection itself (a console that does not accept is stuck).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,15 +38,41 @@ async fn connect(path: &Path) -> std::io::Result<UnixStream> {
     }
 }
 
-/// Sends one request to the console serving `state_dir` and returns its reply.
+/// How long a `busy` console is asked again.
+const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// Sends one request to the console serving `state_dir` and returns its reply. A console that
+/// is busy (too many connections) is asked again for a few seconds.
 pub async fn request(state_dir: &Path, body: RequestBody) -> std::io::Result<ResponseBody> {
+    let deadline = tokio::time::Instant::now() + BUSY_RETRY_FOR;
+    loop {
+        let reply = request_once(state_dir, body.clone()).await?;
+        match &reply {
+            ResponseBody::Error {
+                kind: ErrorKind::Busy,
+                ..
+            } if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => return Ok(reply),
+        }
+    }
+}
+
+async fn request_once(state_dir: &Path, body: RequestBody) -> std::io::Result<ResponseBody> {
     let stream = connect(&super::socket_path(state_dir)).await?;
     let (r, mut w) = stream.into_split();
     let mut out = serde_json::to_vec(&Request::new(body)).map_err(std::io::Error::other)?;
     out.push(b'\n');
-    w.write_all(&out).await?;
+    // A console over its connection cap answers `busy` and closes without reading: the write
+    // may then fail, but the reply is there to read.
+    let written = w.write_all(&out).await;
     let mut line = String::new();
-    BufReader::new(r).read_line(&mut line).await?;
+    let read = BufReader::new(r).read_line(&mut line).await;
+    if line.is_empty() {
+        written?;
+        read?;
+    }
     let reply: Response = serde_json::from_str(&line).map_err(|e| {
         std::io::Error::other(format!(
             "the console answered something that is not a version-{VERSION} reply ({e}); is it a switchboard of another version?"

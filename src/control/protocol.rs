@@ -114,7 +114,7 @@ impl ResponseBody {
                 ErrorKind::BadRequest
                 | ErrorKind::UnsupportedVersion
                 | ErrorKind::UnknownConnector => exit::USAGE,
-                ErrorKind::ShuttingDown | ErrorKind::Timeout => exit::FAILURE,
+                ErrorKind::ShuttingDown | ErrorKind::Timeout | ErrorKind::Busy => exit::FAILURE,
             },
         }
     }
@@ -145,6 +145,8 @@ pub enum ErrorKind {
     ShuttingDown,
     /// No outcome within the action's patience.
     Timeout,
+    /// Too many connections at once; try again in a moment.
+    Busy,
 }
 
 /// Parses one request line. Every failure is an error reply that says what was wrong.

@@ -18,8 +18,11 @@ use crate::engine::EngineHandle;
 
 /// Longest request line accepted.
 const MAX_REQUEST_BYTES: u64 = 64 * 1024;
-/// A client must send its request within this long.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client must send its request within this long (the CLI sends it at once); an idle
+/// connection is closed after it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections served at once; more get a `busy` reply at once (and the CLI retries).
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// How long to wait for an action's outcome.
 fn patience(action: Action) -> Duration {
@@ -41,6 +44,7 @@ pub fn serve(state_dir: &Path, handle: EngineHandle) -> std::io::Result<JoinHand
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     Ok(tokio::spawn(async move {
         let mut backoff = Duration::from_millis(10);
         loop {
@@ -49,8 +53,13 @@ pub fn serve(state_dir: &Path, handle: EngineHandle) -> std::io::Result<JoinHand
                     Ok((stream, _)) => {
                         backoff = Duration::from_millis(10);
                         let h = handle.clone();
+                        let slot = slots.clone().try_acquire_owned();
                         tokio::spawn(async move {
-                            if let Err(e) = answer(stream, &h).await {
+                            let result = match slot {
+                                Ok(_slot) => answer(stream, &h).await,
+                                Err(_) => refuse_busy(stream).await,
+                            };
+                            if let Err(e) = result {
                                 tracing::debug!("control socket client: {e}");
                             }
                         });
@@ -67,6 +76,20 @@ pub fn serve(state_dir: &Path, handle: EngineHandle) -> std::io::Result<JoinHand
         }
         let _ = std::fs::remove_file(&path);
     }))
+}
+
+/// Tells a connection over the cap to come back later, without reading its request.
+async fn refuse_busy(stream: UnixStream) -> std::io::Result<()> {
+    let body = ResponseBody::error(
+        ErrorKind::Busy,
+        format!("{MAX_CONNECTIONS} connections are open already; try again in a moment"),
+    );
+    let mut out = serde_json::to_vec(&Response::new(body)).map_err(std::io::Error::other)?;
+    out.push(b'\n');
+    let (_, mut w) = stream.into_split();
+    tokio::time::timeout(REQUEST_TIMEOUT, w.write_all(&out))
+        .await
+        .map_err(|_| std::io::Error::other("a busy reply could not be written"))?
 }
 
 async fn answer(stream: UnixStream, handle: &EngineHandle) -> std::io::Result<()> {
