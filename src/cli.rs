@@ -308,19 +308,22 @@ fn stored_rows(manifest: &ManifestOutline, note: &str) -> Result<Vec<ConnectorVi
     Ok(rows)
 }
 
-/// Adds each broken connector's manifest error to its row, and prints the errors of those
-/// that have no row.
-fn mark_broken(manifest: &ManifestOutline, rows: &mut [ConnectorView]) {
+/// Prints each broken connector's manifest error and adds it to its row. Returns whether any
+/// connector is broken.
+fn mark_broken(manifest: &ManifestOutline, rows: &mut [ConnectorView]) -> bool {
+    let mut broken = false;
     for c in &manifest.connectors {
         let Err(e) = &c.spec else { continue };
-        match rows
+        broken = true;
+        eprintln!("error: {e}");
+        if let Some(r) = rows
             .iter_mut()
             .find(|r| r.name == c.name && r.host.is_none())
         {
-            Some(r) => r.detail = format!("{} · manifest error: {e}", r.detail),
-            None => eprintln!("error: {e}"),
+            r.detail = format!("{} · manifest error: {e}", r.detail);
         }
     }
+    broken
 }
 
 /// `switchboard status [--json]`.
@@ -347,7 +350,8 @@ pub fn status(path: &Path, json: bool) -> u8 {
         );
     }
     let mut rows = rows;
-    mark_broken(&manifest, &mut rows);
+    // Everything is shown; the exit code still says the manifest is invalid.
+    let broken = mark_broken(&manifest, &mut rows);
     let rows: Vec<ConnectorView> = rows
         .into_iter()
         .map(|mut v| {
@@ -384,6 +388,13 @@ pub fn status(path: &Path, json: bool) -> u8 {
                 plain(&r.detail)
             );
         }
+    }
+    if broken {
+        eprintln!(
+            "error: {}: fix the connector(s) above, then `switchboard check`",
+            manifest.path.display()
+        );
+        return exit::USAGE;
     }
     exit::OK
 }

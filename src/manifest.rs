@@ -327,15 +327,22 @@ impl ManifestOutline {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let console = resolve_console(&raw.console, &base, &path)?;
-        let connectors = raw
-            .connector
-            .into_iter()
-            .map(|rc| OutlinedConnector {
-                name: rc.name.clone(),
-                kind: rc.kind.parse().ok(),
-                spec: resolve_connector(rc, &raw.defaults, &base, &path),
-            })
-            .collect();
+        let mut connectors: Vec<OutlinedConnector> = Vec::with_capacity(raw.connector.len());
+        for rc in raw.connector {
+            let name = rc.name.clone();
+            let kind = rc.kind.parse().ok();
+            let spec = if connectors.iter().any(|c| c.name == name) {
+                Err(ManifestError::invalid(
+                    &path,
+                    Some(&name),
+                    "name",
+                    "is used twice; connector names must be unique",
+                ))
+            } else {
+                resolve_connector(rc, &raw.defaults, &base, &path)
+            };
+            connectors.push(OutlinedConnector { name, kind, spec });
+        }
         Ok(ManifestOutline {
             path,
             console,

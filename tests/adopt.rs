@@ -156,6 +156,7 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
             start_ticks: Some(ticks),
             started_unix: Some(store::unix_now() - 100.0),
             binary: Some(SIM.into()),
+            stop: None,
         },
     };
     store::write_state(
@@ -310,7 +311,14 @@ fn one_broken_connector_config_blocks_nothing_else() {
         .all(|s| s.phase == Phase::Ready)));
     // While the console runs, bk-b's config goes away.
     std::fs::remove_file(fx.path().join("b.toml")).expect("rm b.toml");
-    let st = fx.status();
+    // status shows every connector, the broken one with its error, and exits 2 (an invalid
+    // manifest) so that scripts notice.
+    let status = || {
+        let out = fx.run(&["status", "--json"]);
+        assert_eq!(out.status.code(), Some(2));
+        serde_json::from_slice::<Vec<ConnectorView>>(&out.stdout).expect("rows")
+    };
+    let st = status();
     assert_eq!(st.len(), 2, "the broken one is still shown: {st:?}");
     assert!(
         st[1].detail.contains("manifest error") && st[1].detail.contains("b.toml"),
@@ -333,7 +341,7 @@ fn one_broken_connector_config_blocks_nothing_else() {
     .expect("sigterm");
     assert_eq!(console.wait().expect("wait").code(), Some(0));
     // Without a console: status still answers, and acting on the healthy one works directly.
-    let st = fx.status();
+    let st = status();
     assert!(st[1].detail.contains("manifest error"), "{}", st[1].detail);
     let out = fx.run(&["start", "bk-a"]);
     assert_eq!(

@@ -175,14 +175,15 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
         }
         _ => {}
     }
-    if handle.command(id.clone(), action.command()).is_err() {
+    let Ok(applied_after) = handle.command_applied(id.clone(), action.command()).await else {
         return ResponseBody::error(ErrorKind::ShuttingDown, "the console is shutting down");
-    }
+    };
     let wait = async {
         // A build already under way counts: its end is this request's outcome.
         let mut left_start = before.phase == Phase::Building;
         while let Some(ev) = events.recv().await {
-            if ev.id != *id {
+            // Older news still on its way (e.g. the "ready" of an adoption) is not the outcome.
+            if ev.id != *id || ev.seq <= applied_after {
                 continue;
             }
             let EventKind::Transition { phase, pid, detail } = &ev.kind else {

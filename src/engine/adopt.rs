@@ -1,9 +1,10 @@
 //! Re-adoption: a console opened on a state_dir whose `state.json` lists connectors that still
-//! run takes them over, but only when every check agrees (same PID and /proc start time, the
-//! expected binary and name on its command line, and an Alive iceoryx2 node with that PID).
-//! Anything else is reported truthfully and never signalled.
-
-use std::path::Path;
+//! run takes them over, but only the very process it recorded: the same PID with the same /proc
+//! start time (a PID and its start time name one process per boot), running this connector
+//! (`NAME TYPE` on its command line, wherever the executable lives: a wrapper script that
+//! `exec`s the connector is fine). Whether it is ready (an Alive iceoryx2 node of its PID on both
+//! services) decides only how it is watched. Anything else is reported truthfully and never
+//! signalled.
 
 use super::ipc;
 use super::logs::rfc3339;
@@ -14,13 +15,14 @@ use crate::manifest::ConnectorSpec;
 /// What to do with one recorded connector.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// Take it over.
-    Adopt { pid: i32, start_ticks: u64 },
+    /// Take it over; `ready`: its iceoryx2 services are up now.
+    Adopt {
+        pid: i32,
+        start_ticks: u64,
+        ready: bool,
+    },
     /// It was running and is gone, or its PID is someone else's now: exited, with why.
     Gone(String),
-    /// Alive and ours by its command line, but not verifiably a working connector: failed, with
-    /// what to do.
-    Unverified(String),
     /// It was at rest: restore that.
     AtRest,
 }
@@ -33,28 +35,25 @@ fn last_seen(state: &StateFile, rec: &StoredConnector) -> String {
     )
 }
 
-/// Decides for `rec` (the record of `spec` in `state`).
+/// Decides for `rec` (the record of `spec` in `state`). Reads /proc and iceoryx2: blocking.
 pub fn verdict(state: &StateFile, rec: &StoredConnector, spec: &ConnectorSpec) -> Verdict {
     let (Some(pid), Some(ticks)) = (rec.view.pid, rec.adoption.start_ticks) else {
         return Verdict::AtRest;
     };
-    match sys::process_start_ticks(pid) {
-        None => {
-            return Verdict::Gone(format!(
-                "process {pid} is gone ({}); exit status unknown",
-                last_seen(state, rec)
-            ))
-        }
-        Some(t) if t != ticks || !sys::is_same_process(pid, ticks) => {
-            return Verdict::Gone(format!(
-                "process {pid} is gone ({}); PID {pid} now belongs to another process, which was left alone",
-                last_seen(state, rec)
-            ))
-        }
-        Some(_) => {}
+    if sys::process_start_ticks(pid).is_none() {
+        return Verdict::Gone(format!(
+            "process {pid} is gone ({}); exit status unknown",
+            last_seen(state, rec)
+        ));
+    }
+    if !sys::is_same_process(pid, ticks) {
+        return Verdict::Gone(format!(
+            "process {pid} is gone ({}); PID {pid} now belongs to another process, which was left alone",
+            last_seen(state, rec)
+        ));
     }
     let argv = sys::process_cmdline(pid).unwrap_or_default();
-    if !runs_connector(&argv, &spec.binary, &spec.name) {
+    if !runs_connector(&argv, &spec.name, spec.kind.as_str()) {
         return Verdict::Gone(format!(
             "process {pid} is gone ({}); PID {pid} now runs `{}`, which was left alone",
             last_seen(state, rec),
@@ -64,28 +63,20 @@ pub fn verdict(state: &StateFile, rec: &StoredConnector, spec: &ConnectorSpec) -
     let ready = ipc::config_for(&spec.project_root)
         .ok()
         .and_then(|c| ipc::probe(&c, &spec.name, pid).ok())
-        .map(|p| p.ready)
-        .unwrap_or(false);
-    if !ready {
-        return Verdict::Unverified(format!(
-            "PID {pid} runs this connector but has no iceoryx2 node of its PID, so it was not adopted; stop it by hand (kill {pid}) or wait and reopen the console"
-        ));
-    }
+        .is_some_and(|p| p.ready);
     Verdict::Adopt {
         pid,
         start_ticks: ticks,
+        ready,
     }
 }
 
-/// True when `argv` is `<binary> <name> …`.
-fn runs_connector(argv: &[String], binary: &Path, name: &str) -> bool {
-    let (Some(exe), Some(arg1)) = (argv.first(), argv.get(1)) else {
-        return false;
-    };
-    let same_exe = Path::new(exe) == binary
-        || Path::new(exe).file_name() == binary.file_name()
-            && std::fs::canonicalize(exe).ok() == std::fs::canonicalize(binary).ok();
-    same_exe && arg1 == name
+/// True when `argv` carries `NAME TYPE` as consecutive arguments (after the program).
+fn runs_connector(argv: &[String], name: &str, kind: &str) -> bool {
+    argv.get(1..)
+        .unwrap_or_default()
+        .windows(2)
+        .any(|w| w[0] == name && w[1] == kind)
 }
 
 #[cfg(test)]
@@ -93,25 +84,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn command_lines_are_matched_by_binary_and_name() {
-        let bin = Path::new("/opt/hft/target/release/connector");
+    fn command_lines_are_matched_by_name_and_type_wherever_the_binary_is() {
         let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let bf = "binancefutures";
         assert!(runs_connector(
-            &argv(&[
-                "/opt/hft/target/release/connector",
-                "bf",
-                "binancefutures",
-                "c.toml"
-            ]),
-            bin,
-            "bf"
+            &argv(&["/opt/hft/target/release/connector", "bf", bf, "c.toml"]),
+            "bf",
+            bf
         ));
+        // A wrapper that exec'd the connector from elsewhere.
+        assert!(runs_connector(
+            &argv(&["/usr/local/bin/connector-real", "bf", bf, "c.toml"]),
+            "bf",
+            bf
+        ));
+        assert!(!runs_connector(&argv(&["connector", "bf2", bf]), "bf", bf));
         assert!(!runs_connector(
-            &argv(&["/opt/hft/target/release/connector", "bf2", "binancefutures"]),
-            bin,
-            "bf"
+            &argv(&["connector", "bf", "bybit"]),
+            "bf",
+            bf
         ));
-        assert!(!runs_connector(&argv(&["/usr/bin/sleep", "bf"]), bin, "bf"));
-        assert!(!runs_connector(&argv(&[]), bin, "bf"));
+        assert!(!runs_connector(&argv(&["/usr/bin/sleep", "bf"]), "bf", bf));
+        assert!(
+            !runs_connector(&argv(&["bf", bf]), "bf", bf),
+            "not the program"
+        );
+        assert!(!runs_connector(&argv(&[]), "bf", bf));
     }
 }

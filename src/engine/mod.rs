@@ -80,6 +80,8 @@ enum Msg {
     Command {
         target: Option<ConnectorId>,
         cmd: Command,
+        /// Told the number of the last event queued before the command was applied.
+        ack: Option<oneshot::Sender<u64>>,
     },
     Add {
         spec: Box<ConnectorSpec>,
@@ -156,11 +158,11 @@ struct Bus {
 }
 
 impl Shared {
-    fn emit(&self, id: ConnectorId, kind: EventKind) {
+    fn emit(&self, seq: u64, id: ConnectorId, kind: EventKind) {
         let mut bus = self.bus.lock().unwrap_or_else(|p| p.into_inner());
-        bus.seq += 1;
+        bus.seq = seq;
         let ev = Arc::new(EngineEvent {
-            seq: bus.seq,
+            seq,
             ts: logs::now_rfc3339(),
             id,
             kind,
@@ -179,6 +181,8 @@ const EVENT_WAITS_FOR_STATE: std::time::Duration = std::time::Duration::from_sec
 /// (or [`EVENT_WAITS_FOR_STATE`] has passed), so that whoever sees it may read the file at once.
 struct Outgoing {
     after: Option<u64>,
+    /// Numbered by the actor when queued, so a command can be told where its effects begin.
+    seq: u64,
     id: ConnectorId,
     kind: EventKind,
 }
@@ -196,7 +200,7 @@ fn spawn_emitter(
                     tokio::time::timeout(EVENT_WAITS_FOR_STATE, written.wait_for(|w| *w >= gen))
                         .await;
             }
-            shared.emit(out.id, out.kind);
+            shared.emit(out.seq, out.id, out.kind);
         }
     });
     (tx, task)
@@ -297,14 +301,42 @@ impl EngineHandle {
             .send(Msg::Command {
                 target: Some(id),
                 cmd,
+                ack: None,
             })
             .map_err(|_| EngineError::Gone)
+    }
+
+    /// Sends `cmd` to connector `id` and returns once the engine has applied it, with the
+    /// number of the last event queued before it: events with a higher `seq` are its
+    /// consequences (or later news), those up to it are older news still on their way.
+    pub async fn command_applied(
+        &self,
+        id: impl Into<ConnectorId>,
+        cmd: Command,
+    ) -> Result<u64, EngineError> {
+        let id = id.into();
+        if !self.known(&id) {
+            return Err(EngineError::UnknownConnector(id));
+        }
+        let (ack, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Command {
+                target: Some(id),
+                cmd,
+                ack: Some(ack),
+            })
+            .map_err(|_| EngineError::Gone)?;
+        rx.await.map_err(|_| EngineError::Gone)
     }
 
     /// Sends `cmd` to every connector.
     pub fn command_all(&self, cmd: Command) -> Result<(), EngineError> {
         self.tx
-            .send(Msg::Command { target: None, cmd })
+            .send(Msg::Command {
+                target: None,
+                cmd,
+                ack: None,
+            })
             .map_err(|_| EngineError::Gone)
     }
 
@@ -415,6 +447,7 @@ impl Engine {
 
         let mut rt = Runtime {
             events,
+            queued_seq: 0,
             slots: Vec::new(),
             next_key: 0,
             tx: tx.clone(),
@@ -544,6 +577,8 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
 struct Runtime {
     /// Events on their way to the bus (see [`Outgoing`]).
     events: mpsc::UnboundedSender<Outgoing>,
+    /// The number of the last event queued.
+    queued_seq: u64,
     slots: Vec<Slot>,
     next_key: SlotKey,
     tx: mpsc::UnboundedSender<Msg>,
@@ -660,21 +695,39 @@ impl Runtime {
             let v = &rec.view;
             let slot = &mut self.slots[i];
             match verdict {
-                adopt::Verdict::Adopt { pid, start_ticks } => match process::adopt(pid) {
+                adopt::Verdict::Adopt {
+                    pid,
+                    start_ticks,
+                    ready,
+                } => match process::adopt(pid, start_ticks) {
                     Ok(handle) => {
-                        slot.state = ConnectorState::adopted(pid, v.restarts, now);
-                        if let Some(started) = rec.adoption.started_unix {
-                            // Uptime continues from the original start.
-                            // A corrupt value (NaN, 1e300) leaves the uptime unknown, never panics.
-                            let age =
-                                std::time::Duration::try_from_secs_f64(store::unix_now() - started);
-                            slot.state.started_at = age.ok().and_then(|a| now.checked_sub(a));
-                        }
+                        let now_unix = store::unix_now();
+                        // A corrupt value (NaN, 1e300) leaves the uptime unknown, never panics.
+                        let started_at = rec
+                            .adoption
+                            .started_unix
+                            .and_then(|t| std::time::Duration::try_from_secs_f64(now_unix - t).ok())
+                            .and_then(|age| now.checked_sub(age));
+                        let stopping = match (v.phase, rec.adoption.stop) {
+                            (Phase::Stopping, Some(stop)) => Some(state::StopIntent {
+                                left: std::time::Duration::try_from_secs_f64(
+                                    stop.kill_at_unix - now_unix,
+                                )
+                                .unwrap_or_default(),
+                                kill: stop.kill,
+                            }),
+                            // Stopping without a recorded deadline (an older console): due now.
+                            (Phase::Stopping, None) => Some(state::StopIntent {
+                                left: std::time::Duration::ZERO,
+                                kill: false,
+                            }),
+                            _ => None,
+                        };
                         slot.child = Some(handle.signaller());
                         slot.start_ticks = Some(start_ticks);
                         slot.started_unix = rec.adoption.started_unix;
                         slot.adopted = true;
-                        slot.wanted = true;
+                        slot.wanted = stopping.is_none();
                         let _ = logs::write_marker(
                             &slot.log,
                             &format!("adopt: PID {pid} taken over by a new console"),
@@ -688,6 +741,20 @@ impl Runtime {
                             let status = handle.exited.await.ok().flatten();
                             let _ = tx.send(exit_message(key, pid, status, Some(&log), &secrets));
                         });
+                        let takeover = state::Takeover {
+                            pid,
+                            restarts: v.restarts,
+                            started_at,
+                            ready,
+                            stopping,
+                        };
+                        let ctx = self.ctx(i);
+                        let (st, effects) =
+                            ConnectorState::take_over(&self.slots[i].settings, takeover, ctx);
+                        self.slots[i].state = st;
+                        for fx in effects {
+                            self.perform(i, fx);
+                        }
                     }
                     Err(e) => {
                         slot.state = ConnectorState::gone(
@@ -699,10 +766,6 @@ impl Runtime {
                 },
                 adopt::Verdict::Gone(why) => {
                     slot.state = ConnectorState::gone(why, v.restarts, v.last_exit);
-                }
-                adopt::Verdict::Unverified(why) => {
-                    slot.state =
-                        ConnectorState::restored(Phase::Failed, why, v.restarts, v.last_exit);
                 }
                 adopt::Verdict::AtRest => {
                     let phase = match v.phase {
@@ -732,7 +795,7 @@ impl Runtime {
     /// Returns true when the engine must end now (detach).
     fn handle(&mut self, msg: Msg) -> bool {
         match msg {
-            Msg::Command { target, cmd } => {
+            Msg::Command { target, cmd, ack } => {
                 let targets: Vec<usize> = match &target {
                     Some(id) => self.index_of_id(id).into_iter().collect(),
                     None => (0..self.slots.len()).collect(),
@@ -747,6 +810,9 @@ impl Runtime {
                         Command::Build { .. } => {}
                     }
                     self.dispatch(i, Event::Command(cmd));
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(self.queued_seq);
                 }
             }
             Msg::Add { spec, reply } => {
@@ -1127,14 +1193,21 @@ impl Runtime {
         self.ipc.watch(watches);
     }
 
-    fn emit(&self, after: Option<u64>, id: ConnectorId, kind: EventKind) {
-        let _ = self.events.send(Outgoing { after, id, kind });
+    fn emit(&mut self, after: Option<u64>, id: ConnectorId, kind: EventKind) {
+        self.queued_seq += 1;
+        let _ = self.events.send(Outgoing {
+            after,
+            seq: self.queued_seq,
+            id,
+            kind,
+        });
     }
 
     /// Hands the state to the writer thread. A change of details alone is not durable (no
     /// fsync, coalesced); for a durable one, returns the generation to wait for.
     fn persist(&mut self, force_durable: bool) -> Option<u64> {
         let views = self.shared.views.borrow().clone();
+        let (now, now_unix) = (Instant::now(), store::unix_now());
         let connectors: Vec<store::StoredConnector> = self
             .slots
             .iter()
@@ -1145,6 +1218,22 @@ impl Runtime {
                     start_ticks: s.state.pid.and(s.start_ticks),
                     started_unix: s.state.pid.and(s.started_unix),
                     binary: Some(s.spec.binary.clone()),
+                    stop: match (s.state.phase, s.state.deadline) {
+                        (Phase::Stopping, Some(deadline)) => Some(store::StopRecord {
+                            // Whole milliseconds: the same deadline persists as the same value.
+                            kill_at_unix: ((now_unix
+                                + deadline.saturating_duration_since(now).as_secs_f64())
+                                * 1000.0)
+                                .round()
+                                / 1000.0,
+                            kill: s.state.is_killing(),
+                        }),
+                        (Phase::Stopping, None) => Some(store::StopRecord {
+                            kill_at_unix: now_unix,
+                            kill: s.state.is_killing(),
+                        }),
+                        _ => None,
+                    },
                 },
             })
             .collect();

@@ -110,25 +110,52 @@ pub fn spawn(spec: &SpawnSpec) -> Result<ChildHandle, SpawnError> {
         ))
     })? as i32;
     let start_ticks = super::sys::process_start_ticks(pid);
+    // Our unreaped child: its PID cannot be reused, so this pidfd is race-free. It tells us the
+    // child has exited while it is still a zombie, i.e. while its PID (and so its process group
+    // id) is still pinned: the moment to end whatever is left of its group.
+    // Without pidfds (Linux before 5.3) the exit is seen by reaping, and group members that
+    // outlive the leader are not ended.
+    let exit_fd = super::sys::async_pidfd(pid)
+        .inspect_err(|e| {
+            tracing::warn!(
+                pid,
+                "no pidfd ({e}); leftover group members will not be ended"
+            )
+        })
+        .ok();
     let (sig_tx, mut sig_rx) = mpsc::unbounded_channel::<Sig>();
     let (exit_tx, exit_rx) = oneshot::channel();
     tokio::spawn(async move {
-        let status = loop {
+        let exited = async {
+            match &exit_fd {
+                Some(fd) => {
+                    if let Ok(mut guard) = fd.readable().await {
+                        guard.retain_ready();
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(exited);
+        let mut reaped = None;
+        loop {
             tokio::select! {
-                status = child.wait() => break status,
+                () = &mut exited => break,
+                status = child.wait(), if exit_fd.is_none() => { reaped = Some(status); break; }
                 Some(sig) = sig_rx.recv() => {
                     // Not reaped yet (we are the only reaper), so `pid` is still ours.
-                    let signal = match sig {
-                        Sig::Term => Signal::SIGTERM,
-                        Sig::Kill => Signal::SIGKILL,
-                    };
-                    if let Err(e) = killpg(Pid::from_raw(pid), signal) {
-                        tracing::debug!(pid, "killpg {signal}: {e}");
+                    if let Err(e) = killpg(Pid::from_raw(pid), signal_of(sig)) {
+                        tracing::debug!(pid, "killpg {sig:?}: {e}");
                     }
                 }
             }
-        };
-        let status = match status {
+        }
+        // The leader is a zombie: members of its group (helpers, a wrapper's children) must not
+        // outlive it. The zombie pins the group id, so killpg cannot reach a stranger.
+        if reaped.is_none() {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let status = match reaped.unwrap_or(child.wait().await) {
             Ok(s) => ExitStatus::from_std(s),
             Err(e) => {
                 tracing::error!(pid, "waiting for the child failed: {e}");
@@ -145,12 +172,26 @@ pub fn spawn(spec: &SpawnSpec) -> Result<ChildHandle, SpawnError> {
     })
 }
 
-/// Takes over a connector started by an earlier console (not our child). Its exit is watched
-/// through a pidfd (readable when the process ends; no polling). Signals go to its process group
-/// only while the pidfd says it is alive; the pidfd itself pins the identity of the process.
-pub fn adopt(pid: i32) -> std::io::Result<ChildHandle> {
+fn signal_of(sig: Sig) -> Signal {
+    match sig {
+        Sig::Term => Signal::SIGTERM,
+        Sig::Kill => Signal::SIGKILL,
+    }
+}
+
+/// Takes over a connector started by an earlier console (not our child), which must be the
+/// process that started at `start_ticks`: the pidfd is opened first and the start time checked
+/// after, so the process checked is the one held. Its exit is watched through that pidfd (no
+/// polling). Signals go to the process first and to its group only if that succeeded (it is
+/// still alive, so its group id is still its own). When it exits, what is left of its group is
+/// killed member by member.
+pub fn adopt(pid: i32, start_ticks: u64) -> std::io::Result<ChildHandle> {
     let afd = super::sys::async_pidfd(pid)?;
-    let start_ticks = super::sys::process_start_ticks(pid);
+    if !super::sys::is_same_process(pid, start_ticks) {
+        return Err(std::io::Error::other(format!(
+            "PID {pid} is no longer the recorded process"
+        )));
+    }
     let (sig_tx, mut sig_rx) = mpsc::unbounded_channel::<Sig>();
     let (exit_tx, exit_rx) = oneshot::channel();
     tokio::spawn(async move {
@@ -170,20 +211,25 @@ pub fn adopt(pid: i32) -> std::io::Result<ChildHandle> {
                     // pidfd_send_signal reaches exactly this process (never a reused PID); the
                     // group signal follows only if that succeeded, i.e. it is still alive.
                     if rustix::process::pidfd_send_signal(afd.get_ref(), signal).is_ok() {
-                        let group = match sig {
-                            Sig::Term => Signal::SIGTERM,
-                            Sig::Kill => Signal::SIGKILL,
-                        };
-                        let _ = killpg(Pid::from_raw(pid), group);
+                        let _ = killpg(Pid::from_raw(pid), signal_of(sig));
                     }
                 }
             }
+        }
+        let n = tokio::task::spawn_blocking(move || super::sys::kill_group_members(pid))
+            .await
+            .unwrap_or(0);
+        if n > 0 {
+            tracing::info!(
+                pid,
+                "killed {n} process(es) left in its group after it exited"
+            );
         }
         let _ = exit_tx.send(None);
     });
     Ok(ChildHandle {
         pid,
-        start_ticks,
+        start_ticks: Some(start_ticks),
         signals: sig_tx,
         exited: exit_rx,
     })

@@ -31,6 +31,31 @@ pub struct Ctx {
     pub jitter: f64,
 }
 
+/// A process a new console takes over (see [`ConnectorState::take_over`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Takeover {
+    pub pid: i32,
+    pub restarts: u32,
+    /// When the process started, if known (uptime, and what is left of a startup timeout).
+    pub started_at: Option<Instant>,
+    /// Both its iceoryx2 services have an Alive node of its PID now.
+    pub ready: bool,
+    /// The previous console was stopping it.
+    pub stopping: Option<StopIntent>,
+}
+
+/// A stop under way, as the previous console left it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StopIntent {
+    /// Time left until SIGKILL (zero: due now).
+    pub left: Duration,
+    /// It was a kill (K), not a stop.
+    pub kill: bool,
+}
+
+/// The least time a process adopted before it was ready gets to become ready.
+pub const MIN_ADOPTED_STARTUP: Duration = Duration::from_secs(1);
+
 /// Operator commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -189,17 +214,79 @@ fn secs(d: Duration) -> String {
 }
 
 impl ConnectorState {
-    /// A connector re-adopted from a previous console: running and ready with `pid`.
-    pub fn adopted(pid: i32, restarts: u32, now: Instant) -> ConnectorState {
-        ConnectorState {
-            phase: Phase::Ready,
-            pid: Some(pid),
-            started_at: Some(now),
-            ready_at: Some(now),
-            restarts,
-            detail: "adopted from a previous console; its exit status will not be known".into(),
+    /// Takes over a process a previous console started (its identity already verified): a
+    /// stop that console had begun is carried out (SIGKILL at the deadline it had, or now);
+    /// a ready one is ready; one not ready yet is watched as `starting` for what is left of its
+    /// startup timeout (at least [`MIN_ADOPTED_STARTUP`]), never started a second time.
+    pub fn take_over(s: &Settings, t: Takeover, ctx: Ctx) -> (ConnectorState, Vec<Effect>) {
+        let mut st = ConnectorState {
+            pid: Some(t.pid),
+            started_at: Some(t.started_at.unwrap_or(ctx.now)),
+            restarts: t.restarts,
             ..ConnectorState::default()
+        };
+        let mut fx = Vec::new();
+        match (t.stopping, t.ready) {
+            (Some(stop), _) => {
+                st.stop_reason = StopReason::Operator;
+                st.killed = stop.kill;
+                if stop.kill || stop.left.is_zero() {
+                    st.set_phase(
+                        Phase::Stopping,
+                        "a stop begun by the previous console, past its grace: SIGKILL sent",
+                        &mut fx,
+                    );
+                    fx.push(Effect::Marker(
+                        "stop: SIGKILL sent by a new console (the previous one was stopping it)"
+                            .into(),
+                    ));
+                    fx.push(Effect::Signal(Sig::Kill));
+                } else {
+                    st.set_phase(
+                        Phase::Stopping,
+                        format!(
+                            "a stop begun by the previous console: SIGKILL after the {} left of its grace",
+                            secs(stop.left)
+                        ),
+                        &mut fx,
+                    );
+                    st.arm(TimerKind::ShutdownGrace, stop.left, ctx, &mut fx);
+                }
+            }
+            (None, true) => {
+                st.ready_at = Some(ctx.now);
+                st.set_phase(
+                    Phase::Ready,
+                    "adopted from a previous console; its exit status will not be known",
+                    &mut fx,
+                );
+                st.arm(TimerKind::UptimeReset, s.restart.uptime_reset, ctx, &mut fx);
+            }
+            (None, false) => {
+                let age = ctx
+                    .now
+                    .saturating_duration_since(st.started_at.unwrap_or(ctx.now));
+                let left = s
+                    .startup_timeout
+                    .saturating_sub(age)
+                    .max(MIN_ADOPTED_STARTUP);
+                st.set_phase(
+                    Phase::Starting,
+                    format!(
+                        "adopted from a previous console before it was ready: PID {} waiting for its iceoryx2 services",
+                        t.pid
+                    ),
+                    &mut fx,
+                );
+                st.arm(TimerKind::StartupTimeout, left, ctx, &mut fx);
+            }
         }
+        (st, fx)
+    }
+
+    /// Whether the stop under way is a kill (K): it must stay one across a console restart.
+    pub fn is_killing(&self) -> bool {
+        self.killed
     }
 
     /// A connector restored at rest from a previous console's record.

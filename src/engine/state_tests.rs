@@ -66,6 +66,22 @@ impl M {
             send_error: false,
         })
     }
+    /// Takes over PID 77 (4 restarts so far), started 3 s ago.
+    fn adopt(&mut self, ready: bool, stopping: Option<StopIntent>) -> Vec<Effect> {
+        let (st, fx) = ConnectorState::take_over(
+            &self.s,
+            Takeover {
+                pid: 77,
+                restarts: 4,
+                started_at: Instant::now().checked_sub(Duration::from_secs(3)),
+                ready,
+                stopping,
+            },
+            ctx(),
+        );
+        self.st = st;
+        fx
+    }
     /// Idle → Ready with PID 42.
     fn ready(&mut self) {
         self.cmd(Command::Start);
@@ -482,7 +498,7 @@ async fn commands_at_rest_do_nothing() {
 #[tokio::test(start_paused = true)]
 async fn an_adopted_connector_exits_with_an_unknown_status_and_is_restarted() {
     let mut m = M::new();
-    m.st = ConnectorState::adopted(77, 4, Instant::now());
+    m.adopt(true, None);
     assert_eq!(m.st.phase, Phase::Ready);
     let fx = m.ev(Event::Exited {
         status: None,
@@ -505,4 +521,74 @@ async fn a_gone_connector_is_exited_and_can_be_started() {
     m.st = ConnectorState::gone("process 5 is gone".into(), 1, None);
     assert_eq!(m.st.phase, Phase::Exited);
     assert_eq!(phases(&m.cmd(Command::Start)), [Phase::Starting]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_process_adopted_before_it_was_ready_is_watched_not_started_again() {
+    let mut m = M::new();
+    let fx = m.adopt(false, None);
+    assert_eq!(m.st.phase, Phase::Starting);
+    assert_eq!(m.st.pid, Some(77));
+    assert!(!fx.contains(&Effect::Spawn), "never a second process");
+    // What is left of its 10 s startup timeout: it started 3 s ago.
+    assert!(fx.contains(&Effect::ArmTimer {
+        kind: TimerKind::StartupTimeout,
+        after: Duration::from_secs(7),
+        epoch: m.st.epoch,
+    }));
+    assert!(m.cmd(Command::Start).is_empty(), "autostart does nothing");
+    m.ev(Event::Probe {
+        ready: true,
+        bots: 0,
+    });
+    assert_eq!(m.st.phase, Phase::Ready);
+    // Not ready in time: stopped like any start that times out.
+    let mut m = M::new();
+    m.adopt(false, None);
+    let fx = m.timer(TimerKind::StartupTimeout);
+    assert_eq!(m.st.phase, Phase::Stopping);
+    assert!(fx.contains(&Effect::Signal(Sig::Term)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_in_progress_is_carried_out_by_the_next_console() {
+    let mut m = M::new();
+    let fx = m.adopt(
+        true,
+        Some(StopIntent {
+            left: Duration::from_millis(2500),
+            kill: false,
+        }),
+    );
+    assert_eq!(m.st.phase, Phase::Stopping);
+    assert!(!fx.contains(&Effect::Signal(Sig::Term)), "SIGTERM was sent");
+    assert!(fx.contains(&Effect::ArmTimer {
+        kind: TimerKind::ShutdownGrace,
+        after: Duration::from_millis(2500),
+        epoch: m.st.epoch,
+    }));
+    let fx = m.timer(TimerKind::ShutdownGrace);
+    assert!(fx.contains(&Effect::Signal(Sig::Kill)));
+    m.ev(Event::Exited {
+        status: None,
+        summary: None,
+        send_error: false,
+    });
+    assert_eq!(m.st.phase, Phase::Stopped, "a stop, never a restart");
+    // Past its deadline, or a kill: SIGKILL at once.
+    for stop in [
+        StopIntent {
+            left: Duration::ZERO,
+            kill: false,
+        },
+        StopIntent {
+            left: Duration::from_secs(4),
+            kill: true,
+        },
+    ] {
+        let mut m = M::new();
+        let fx = m.adopt(true, Some(stop));
+        assert!(fx.contains(&Effect::Signal(Sig::Kill)), "{stop:?}: {fx:?}");
+        assert_eq!(m.st.is_killing(), stop.kill);
+    }
 }

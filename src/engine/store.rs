@@ -37,6 +37,18 @@ pub struct Adoption {
     pub started_unix: Option<f64>,
     /// The binary it was started with.
     pub binary: Option<PathBuf>,
+    /// A stop under way: a console that takes over carries it out.
+    #[serde(default)]
+    pub stop: Option<StopRecord>,
+}
+
+/// A stop under way, as `state.json` keeps it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct StopRecord {
+    /// When SIGKILL is due (seconds since the Unix epoch).
+    pub kill_at_unix: f64,
+    /// It is a kill (K), not a stop.
+    pub kill: bool,
 }
 
 /// One connector in `state.json`.
@@ -416,6 +428,10 @@ mod tests {
                     start_ticks: Some(6),
                     started_unix: Some(7.0),
                     binary: None,
+                    stop: Some(StopRecord {
+                        kill_at_unix: 9.5,
+                        kill: false,
+                    }),
                 },
             }],
         }

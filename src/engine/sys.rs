@@ -43,6 +43,52 @@ pub fn process_start_ticks(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The process group of `pid` (field 5 of /proc/PID/stat), or None if it is gone.
+pub fn process_group(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After ')' come state (3), ppid (4), pgrp (5).
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Live processes whose process group is `pgid`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| process_group(pid) == Some(pgid) && !is_zombie(pid))
+        .collect()
+}
+
+/// A pidfd for `pid` (not registered with any reactor): it names that one process for as long
+/// as it is open, whatever happens to the PID.
+pub fn pidfd(pid: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    let raw =
+        Pid::from_raw(pid).ok_or_else(|| std::io::Error::other(format!("invalid PID {pid}")))?;
+    pidfd_open(raw, PidfdFlags::empty()).map_err(std::io::Error::from)
+}
+
+/// SIGKILL to every live member of process group `pgid`, each through its own pidfd after
+/// checking (with the pidfd pinning it) that it is still in the group: a member that exits and
+/// whose PID is reused meanwhile is never hit. For a group whose leader is gone and was not our
+/// child, where `killpg` could reach a stranger that took the group id.
+pub fn kill_group_members(pgid: i32) -> usize {
+    let mut killed = 0;
+    for pid in group_members(pgid) {
+        let Ok(fd) = pidfd(pid) else { continue };
+        if process_group(pid) == Some(pgid)
+            && rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL).is_ok()
+        {
+            killed += 1;
+        }
+    }
+    killed
+}
+
 /// The process's command line (argv), or None if it is gone.
 pub fn process_cmdline(pid: i32) -> Option<Vec<String>> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
@@ -59,7 +105,8 @@ pub fn is_same_process(pid: i32, start_ticks: u64) -> bool {
     process_start_ticks(pid) == Some(start_ticks) && !is_zombie(pid)
 }
 
-fn is_zombie(pid: i32) -> bool {
+/// True while `pid` is a zombie (exited, not yet reaped).
+pub fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
