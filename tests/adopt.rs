@@ -360,3 +360,143 @@ fn one_broken_connector_config_blocks_nothing_else() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("b.toml"));
     let _ = fx.run(&["stop", "bk-a"]);
 }
+
+/// Processes whose command line mentions `needle` (e.g. a connector's unique name).
+fn processes_with(needle: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.split(|b| *b == 0).any(|arg| arg == needle.as_bytes()))
+                .unwrap_or(false)
+                && alive(*pid)
+        })
+        .collect()
+}
+
+#[test]
+fn a_console_killed_while_a_connector_starts_leaves_one_process_which_the_next_adopts() {
+    let fx = Fixture::new("midstart");
+    fx.sim_config("a.toml", "ready_delay_ms = 2500");
+    fx.manifest("startup_timeout = 15.0", &connector("ms-a"));
+    let mut first = fx.headless();
+    let pid = wait_status(&fx, 10.0, |s| s.phase == Phase::Starting && s.pid.is_some())
+        .pid
+        .expect("pid");
+    first.kill().expect("SIGKILL the console");
+    first.wait().expect("reap");
+    let mut second = fx.headless();
+    let ready = wait_status(&fx, 15.0, |s| s.phase == Phase::Ready);
+    assert_eq!(ready.pid, Some(pid), "the same process, adopted: {ready:?}");
+    assert_eq!(processes_with("ms-a"), vec![pid], "never a second process");
+    let _ = second.kill();
+    let _ = second.wait();
+}
+
+#[test]
+fn a_stop_begun_by_a_killed_console_is_finished_by_the_next() {
+    let fx = Fixture::new("midstop");
+    fx.sim_config("a.toml", "ignore_sigterm = true");
+    fx.manifest("shutdown_timeout = 3.0", &connector("mt-a"));
+    let mut first = fx.headless();
+    let pid = wait_status(&fx, 10.0, |s| s.phase == Phase::Ready)
+        .pid
+        .expect("pid");
+    // The operator stops it; the console dies during the grace period.
+    let mut stop = Command::new(SWITCHBOARD)
+        .args(["stop", "mt-a", "--manifest"])
+        .arg(fx.path().join("switchboard.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("stop");
+    wait_status(&fx, 5.0, |s| s.phase == Phase::Stopping);
+    first.kill().expect("SIGKILL the console");
+    first.wait().expect("reap");
+    let _ = stop.wait();
+    assert!(alive(pid), "SIGTERM is ignored: it still runs");
+    // The next console (which would start every connector) finishes the stop instead.
+    let mut second = fx.headless();
+    assert!(
+        eventually(8.0, || !alive(pid)),
+        "SIGKILL at the recorded deadline"
+    );
+    let st = wait_status(&fx, 5.0, |s| s.phase == Phase::Stopped);
+    assert_eq!(st.pid, None, "stopped, not restarted: {st:?}");
+    assert!(processes_with("mt-a").is_empty());
+    let _ = second.kill();
+    let _ = second.wait();
+}
+
+#[test]
+fn a_wrapper_script_is_adopted_and_its_group_never_outlives_it() {
+    let fx = Fixture::new("wrapper");
+    fx.sim_config("a.toml", "");
+    // A wrapper that leaves a helper in the connector's process group (one that ignores
+    // SIGTERM), then execs the connector.
+    let wrapper = fx.path().join("run-connector.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nsh -c 'trap \"\" TERM; exec sleep 1000' &\necho $! > \"{dir}/helper-$1.pid\"\nexec {SIM} \"$@\"\n",
+            dir = fx.path().display()
+        ),
+    )
+    .expect("wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    std::fs::write(
+        fx.path().join("switchboard.toml"),
+        format!(
+            "[defaults]\nproject_root = \"{root}\"\nbinary = \"{root}/run-connector.sh\"\nenv = {{ HFTBACKTEST_CHANNEL_CONFIG = \"{root}/channel.toml\", NO_COLOR = \"1\" }}\n\n{}",
+            connector("wr-a"),
+            root = fx.path().display()
+        ),
+    )
+    .expect("manifest");
+    let helper = || -> i32 {
+        std::fs::read_to_string(fx.path().join("helper-wr-a.pid"))
+            .expect("helper pid")
+            .trim()
+            .parse()
+            .expect("pid")
+    };
+    let mut first = fx.headless();
+    let pid = wait_status(&fx, 10.0, |s| s.phase == Phase::Ready)
+        .pid
+        .expect("pid");
+    let h1 = helper();
+    first.kill().expect("SIGKILL the console");
+    first.wait().expect("reap");
+    let mut second = fx.headless();
+    let adopted = wait_status(&fx, 10.0, |s| s.detail.contains("adopted"));
+    assert_eq!(
+        (adopted.phase, adopted.pid),
+        (Phase::Ready, Some(pid)),
+        "the wrapper's connector is adopted: {adopted:?}"
+    );
+    // Stopping the adopted connector ends its whole group, the SIGTERM-proof helper included.
+    assert_eq!(fx.run(&["stop", "wr-a"]).status.code(), Some(0));
+    assert!(eventually(5.0, || !alive(pid)));
+    assert!(
+        eventually(5.0, || !alive(h1)),
+        "helper {h1} outlived its adopted leader"
+    );
+    // The same for a connector this console started itself.
+    assert_eq!(fx.run(&["start", "wr-a"]).status.code(), Some(0));
+    let h2 = helper();
+    assert_ne!(h1, h2);
+    assert!(alive(h2));
+    assert_eq!(fx.run(&["stop", "wr-a"]).status.code(), Some(0));
+    assert!(
+        eventually(5.0, || !alive(h2)),
+        "helper {h2} outlived its leader"
+    );
+    let _ = second.kill();
+    let _ = second.wait();
+}

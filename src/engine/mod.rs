@@ -366,8 +366,18 @@ impl EngineHandle {
 
     /// Starts the connectors that [`EngineOptions`] selected. Call it after [`Self::subscribe`]
     /// so that no transition is missed.
+    ///
+    /// A connector taken over while the previous console was stopping it is left to finish
+    /// that stop: the operator asked for it.
     pub fn start_selected(&self) -> Result<(), EngineError> {
-        for id in self.autostart.iter() {
+        let stopping: Vec<ConnectorId> = self
+            .views()
+            .borrow()
+            .iter()
+            .filter(|v| v.phase == Phase::Stopping)
+            .map(|v| v.id())
+            .collect();
+        for id in self.autostart.iter().filter(|id| !stopping.contains(id)) {
             self.command(id.clone(), Command::Start)?;
         }
         Ok(())
