@@ -18,6 +18,11 @@ pub const DEFAULT_LOG_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_LOG_KEEP: u32 = 3;
 /// Default number of log lines kept in memory per pane.
 pub const DEFAULT_SCROLLBACK: usize = 10_000;
+/// Default bytes of log text kept in memory per pane (with each line's bookkeeping): 4 MiB, so
+/// eight connectors printing 16 KiB lines hold at most 32 MiB, well under 64 MB.
+pub const DEFAULT_SCROLLBACK_BYTES: usize = 4 * 1024 * 1024;
+/// Smallest `scrollback_bytes`: room for a few of the longest lines kept (16 KiB each).
+pub const MIN_SCROLLBACK_BYTES: usize = 64 * 1024;
 /// Most rotated log files kept per connector (each rotation renames them all).
 pub const MAX_LOG_KEEP: u32 = 100;
 /// Shortest `startup_timeout` and `shutdown_timeout`: below this a connector cannot even be
@@ -96,6 +101,8 @@ pub struct ConsoleSettings {
     pub log_max_bytes: u64,
     pub log_keep: u32,
     pub scrollback: usize,
+    /// Bytes of log text kept in memory per pane; the oldest lines go first.
+    pub scrollback_bytes: usize,
 }
 
 /// One connector, with every default applied and every path absolute.
@@ -148,6 +155,7 @@ struct RawConsole {
     log_max_bytes: Option<u64>,
     log_keep: Option<u32>,
     scrollback: Option<usize>,
+    scrollback_bytes: Option<usize>,
 }
 
 /// Keys valid both in `[defaults]` and on a connector.
@@ -408,6 +416,15 @@ fn resolve_console(
             format!("{log_keep} is too many rotated files; use 0 to {MAX_LOG_KEEP}"),
         ));
     }
+    let scrollback_bytes = raw.scrollback_bytes.unwrap_or(DEFAULT_SCROLLBACK_BYTES);
+    if scrollback_bytes < MIN_SCROLLBACK_BYTES {
+        return Err(ManifestError::invalid(
+            file,
+            None,
+            "console.scrollback_bytes",
+            format!("{scrollback_bytes} is too small; use at least {MIN_SCROLLBACK_BYTES}"),
+        ));
+    }
     let scrollback = raw.scrollback.unwrap_or(DEFAULT_SCROLLBACK);
     if scrollback == 0 {
         return Err(ManifestError::invalid(
@@ -422,6 +439,7 @@ fn resolve_console(
         log_max_bytes,
         log_keep,
         scrollback,
+        scrollback_bytes,
     })
 }
 

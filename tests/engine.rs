@@ -615,3 +615,48 @@ async fn a_market_data_only_binancespot_connector_reaches_ready() {
     assert!(ready.pid.is_some_and(alive));
     stop_engine(&h).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrollback_is_bounded_in_bytes_when_connectors_print_long_lines() {
+    let fx = Fixture::new("longlines");
+    // 16 KiB lines: bounded by lines alone, 10000 of them would hold 160 MiB per pane.
+    fx.sim_config("a.toml", "flood_lines = 1500\nline_bytes = 16384");
+    let m = fx.manifest(
+        "",
+        &format!(
+            "{}{}",
+            one("longl-a", "a.toml", ""),
+            one("longl-b", "a.toml", "")
+        ),
+    );
+    std::fs::write(
+        &m,
+        format!(
+            "[console]\nscrollback_bytes = 1048576\n\n{}",
+            std::fs::read_to_string(&m).expect("r")
+        ),
+    )
+    .expect("w");
+    let h = start(&m).await;
+    h.command_all(Command::Start).expect("start");
+    for name in ["longl-a", "longl-b"] {
+        let sb = h.scrollback(&name.into()).expect("scrollback");
+        assert!(
+            eventually(20.0, || sb
+                .lock()
+                .expect("lock")
+                .lines()
+                .iter()
+                .any(|l| l.starts_with("flood         1499 "))),
+            "{name}: the last flood line arrives"
+        );
+        let g = sb.lock().expect("lock");
+        assert!(g.bytes() <= 1024 * 1024, "{name}: {} bytes kept", g.bytes());
+        assert!(
+            g.lines().len() > 10,
+            "{name}: the newest lines are kept: {}",
+            g.lines().len()
+        );
+    }
+    stop_engine(&h).await;
+}

@@ -96,30 +96,44 @@ pub fn rotate(path: &Path, keep: u32) -> std::io::Result<()> {
     OpenOptions::new().write(true).open(path)?.set_len(0)
 }
 
-/// The in-memory tail of one connector's log.
+/// What one kept line costs besides its text (the `String` header and allocator rounding).
+const LINE_OVERHEAD: usize = std::mem::size_of::<String>() + 16;
+
+/// The in-memory tail of one connector's log, bounded both in lines and in bytes.
 #[derive(Debug)]
 pub struct Scrollback {
     lines: VecDeque<String>,
     cap: usize,
+    max_bytes: usize,
+    /// Text plus per-line overhead of what is kept.
+    bytes: usize,
     /// Lines ever appended (never decreases), so viewers can tell what is new.
     appended: u64,
 }
 
 impl Scrollback {
-    /// Empty scrollback keeping at most `cap` lines.
-    pub fn new(cap: usize) -> Scrollback {
+    /// Empty scrollback keeping at most `cap` lines and `max_bytes` bytes.
+    pub fn new(cap: usize, max_bytes: usize) -> Scrollback {
         Scrollback {
             lines: VecDeque::with_capacity(cap.min(1024)),
             cap: cap.max(1),
+            max_bytes,
+            bytes: 0,
             appended: 0,
         }
     }
 
-    /// Appends a line, dropping the oldest beyond the cap.
+    /// Appends a line, dropping the oldest beyond either bound (the newest line is always kept).
     pub fn push(&mut self, line: String) {
-        if self.lines.len() == self.cap {
-            self.lines.pop_front();
+        let cost = line.len() + LINE_OVERHEAD;
+        while !self.lines.is_empty()
+            && (self.lines.len() >= self.cap || self.bytes + cost > self.max_bytes)
+        {
+            if let Some(old) = self.lines.pop_front() {
+                self.bytes -= old.len() + LINE_OVERHEAD;
+            }
         }
+        self.bytes += cost;
         self.lines.push_back(line);
         self.appended += 1;
     }
@@ -132,6 +146,11 @@ impl Scrollback {
     /// Number of lines ever appended.
     pub fn appended(&self) -> u64 {
         self.appended
+    }
+
+    /// Bytes kept (text and per-line overhead).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 
@@ -403,8 +422,21 @@ mod tests {
     }
 
     #[test]
+    fn scrollback_is_bounded_in_bytes_too() {
+        // 16 KiB lines: a line bound alone would keep 10000 of them (160 MiB).
+        let mut sb = Scrollback::new(10_000, 1024 * 1024);
+        for i in 0..1000 {
+            sb.push(format!("{i:05}{}", "x".repeat(16 * 1024)));
+        }
+        assert!(sb.bytes() <= 1024 * 1024, "{}", sb.bytes());
+        assert!(sb.lines().len() < 64, "{}", sb.lines().len());
+        assert!(sb.lines().back().is_some_and(|l| l.starts_with("00999")));
+        assert_eq!(sb.appended(), 1000);
+    }
+
+    #[test]
     fn scrollback_is_bounded() {
-        let mut sb = Scrollback::new(3);
+        let mut sb = Scrollback::new(3, 1024 * 1024);
         for i in 0..10 {
             sb.push(i.to_string());
         }

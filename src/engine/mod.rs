@@ -468,6 +468,7 @@ impl Engine {
             last_stored: None,
             foreign: Vec::new(),
             scrollback: manifest.console.scrollback,
+            scrollback_bytes: manifest.console.scrollback_bytes,
             log_max_bytes: manifest.console.log_max_bytes,
             log_keep: manifest.console.log_keep,
             state_dir: state_dir.clone(),
@@ -602,6 +603,7 @@ struct Runtime {
     /// left out for a broken config): written back unchanged, so a later console can adopt them.
     foreign: Vec<store::StoredConnector>,
     scrollback: usize,
+    scrollback_bytes: usize,
     log_max_bytes: u64,
     log_keep: u32,
     state_dir: PathBuf,
@@ -613,7 +615,10 @@ impl Runtime {
     fn insert(&mut self, spec: ConnectorSpec) -> ConnectorId {
         let id = ConnectorId::local(&spec.name);
         let log = logs::log_path(&self.state_dir, &spec.name);
-        let sb = Arc::new(Mutex::new(logs::Scrollback::new(self.scrollback)));
+        let sb = Arc::new(Mutex::new(logs::Scrollback::new(
+            self.scrollback,
+            self.scrollback_bytes,
+        )));
         let tailer = tokio::spawn(
             logs::Tailer {
                 path: log.clone(),

@@ -119,7 +119,7 @@ impl App {
             let id = v.id();
             let (pane, log) = old.remove(&id).unwrap_or_else(|| {
                 let log = scrollback(&id).unwrap_or_else(|| {
-                    std::sync::Arc::new(std::sync::Mutex::new(Scrollback::new(1)))
+                    std::sync::Arc::new(std::sync::Mutex::new(Scrollback::new(1, 1 << 16)))
                 });
                 (PaneView::default(), log)
             });

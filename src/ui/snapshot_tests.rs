@@ -71,7 +71,7 @@ fn app_for(snaps: &[ConnectorView], logs: Vec<crate::engine::logs::SharedScrollb
 fn logs(n: usize, lines: usize) -> Vec<crate::engine::logs::SharedScrollback> {
     (0..n)
         .map(|i| {
-            let mut sb = Scrollback::new(100);
+            let mut sb = Scrollback::new(100, 1 << 20);
             for k in 0..lines {
                 sb.push(format!(
                     "\u{1b}[32m INFO\u{1b}[0m connector {i}: depth update BTCUSDT seq={k}"
