@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
         EngineOptions {
             autostart: true,
             start_all: true,
+            ..EngineOptions::default()
         },
     )
     .await?;

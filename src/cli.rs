@@ -99,7 +99,9 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
         let options = EngineOptions {
             autostart: true,
             start_all: true,
-        };
+            ..EngineOptions::default()
+        }
+        .with_own_relay();
         let console = match Console::start(manifest, options).await {
             Ok(c) => c,
             Err(e) => {
@@ -416,7 +418,7 @@ fn tui_on(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
         Err(c) => return c,
     };
     let result = rt.block_on(async move {
-        let console = Console::start(manifest, EngineOptions::default())
+        let console = Console::start(manifest, EngineOptions::default().with_own_relay())
             .await
             .map_err(|e| e.to_string())?;
         let detached = crate::ui::run(&console.engine).await;
@@ -566,7 +568,9 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
         let options = EngineOptions {
             autostart: false,
             start_all: false,
-        };
+            ..EngineOptions::default()
+        }
+        .with_own_relay();
         let console = match Console::start(manifest, options).await {
             Ok(c) => c,
             Err(e) => return ResponseBody::error(ErrorKind::ShuttingDown, e.to_string()),

@@ -62,6 +62,16 @@ enum Cmd {
         /// The connector's name.
         name: String,
     },
+    /// Internal: relays a connector's output (stdin) into its log file, rotating without loss.
+    #[command(name = "log-relay", hide = true)]
+    LogRelay {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        max_bytes: u64,
+        #[arg(long)]
+        keep: u32,
+    },
     /// The TUI on an embedded manifest of three simulated connectors.
     Demo {
         /// No TUI: run the demo as `run --headless` would.
@@ -81,6 +91,15 @@ fn main() -> ExitCode {
         Some(Cmd::Stop { name }) => cli::act(&args.manifest, Action::Stop, &name),
         Some(Cmd::Restart { name }) => cli::act(&args.manifest, Action::Restart, &name),
         Some(Cmd::Build { name }) => cli::act(&args.manifest, Action::Build, &name),
+        Some(Cmd::LogRelay {
+            file,
+            max_bytes,
+            keep,
+        }) => switchboard::engine::relay::run(&switchboard::engine::relay::RelaySpec {
+            file,
+            max_bytes,
+            keep,
+        }),
         None => cli::tui(&args.manifest),
     };
     ExitCode::from(code)

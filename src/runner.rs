@@ -109,7 +109,7 @@ impl ConnectorRunner {
                 })
             }
         }
-        let spec = spawn_spec_of(&self.spec, &self.log);
+        let spec = spawn_spec_of(&self.spec, &self.log, None);
         let _ = logs::write_marker(&self.log, &format!("start: {}", spec.args.join(" ")));
         let child = process::spawn(&spec).map_err(|e| match e {
             process::SpawnError::Log(e) => self.err_io("cannot open its log file", e),

@@ -43,6 +43,7 @@ async fn a_failed_build_shows_the_cargo_error_and_a_fixed_one_produces_the_binar
         EngineOptions {
             autostart: false,
             start_all: false,
+            ..EngineOptions::default()
         },
     )
     .await
@@ -104,6 +105,7 @@ async fn a_build_can_be_cancelled() {
         EngineOptions {
             autostart: false,
             start_all: false,
+            ..EngineOptions::default()
         },
     )
     .await

@@ -596,3 +596,72 @@ fn idle_connections_cannot_starve_the_control_socket() {
         assert!(v["kind"] == "busy" || v["kind"] == "bad_request", "{reply}");
     }
 }
+
+#[test]
+fn log_rotation_loses_no_line_and_keeps_files_within_the_limit() {
+    const LINES: u64 = 200_000;
+    const LIMIT: u64 = 256 * 1024;
+    let fx = Fixture::new("rotate");
+    fx.sim_config(
+        "a.toml",
+        &format!("flood_lines = {LINES}\nline_bytes = 40\nexit_after_flood = true"),
+    );
+    let m = fx.manifest(
+        "restart = { policy = \"never\" }",
+        &connectors(&["rt-a"], "a.toml"),
+    );
+    let text = std::fs::read_to_string(&m).expect("manifest");
+    std::fs::write(
+        &m,
+        format!("[console]\nlog_max_bytes = {LIMIT}\nlog_keep = 60\n\n{text}"),
+    )
+    .expect("manifest");
+    let _hl = Headless::start(&fx);
+    let log = fx.log("rt-a");
+    let files = || -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = (1..=60)
+            .rev()
+            .map(|k| std::path::PathBuf::from(format!("{}.{k}", log.display())))
+            .filter(|p| p.exists())
+            .collect();
+        v.push(log.clone());
+        v
+    };
+    // Every numbered line, from all files, exactly once.
+    let count = || -> (Vec<u32>, usize) {
+        let mut seen = vec![0u32; LINES as usize];
+        let mut other = 0;
+        for f in files() {
+            for line in std::fs::read_to_string(&f).unwrap_or_default().lines() {
+                match line
+                    .strip_prefix("flood ")
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|n| n.parse::<usize>().ok())
+                {
+                    Some(n) if n < seen.len() => seen[n] += 1,
+                    _ => other += 1,
+                }
+            }
+        }
+        (seen, other)
+    };
+    assert!(
+        eventually(60.0, || count().0.iter().all(|c| *c >= 1)),
+        "lines never written: {}",
+        count().0.iter().filter(|c| **c == 0).count()
+    );
+    let (seen, _) = count();
+    let lost = seen.iter().filter(|c| **c == 0).count();
+    let doubled = seen.iter().filter(|c| **c > 1).count();
+    assert_eq!((lost, doubled), (0, 0), "lines lost, lines written twice");
+    let all = files();
+    assert!(all.len() > 20, "it rotated: {} files", all.len());
+    for f in &all {
+        let size = std::fs::metadata(f).expect("meta").len();
+        assert!(
+            size <= LIMIT * 11 / 10,
+            "{} is {size} bytes, over 1.1 × {LIMIT}",
+            f.display()
+        );
+    }
+}

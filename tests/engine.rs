@@ -18,6 +18,7 @@ async fn start(manifest: &std::path::Path) -> EngineHandle {
         EngineOptions {
             autostart: false,
             start_all: false,
+            ..EngineOptions::default()
         },
     )
     .await

@@ -72,6 +72,7 @@ async fn the_ipc_thread_and_node_end_with_their_engine_and_runner() {
         EngineOptions {
             autostart: false,
             start_all: false,
+            ..EngineOptions::default()
         },
     )
     .await

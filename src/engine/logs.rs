@@ -287,6 +287,9 @@ pub struct Tailer {
     pub secrets: Vec<String>,
     pub max_bytes: u64,
     pub keep: u32,
+    /// Rotate the file here (copy-and-truncate). False when a log relay owns the file and
+    /// rotates it by renaming: the tailer then only follows the renames.
+    pub rotate: bool,
 }
 
 impl Tailer {
@@ -328,8 +331,14 @@ impl Tailer {
         use std::os::unix::fs::MetadataExt;
         let on_disk = std::fs::metadata(&self.path).ok().map(|m| m.ino());
         if on_disk.is_none() {
+            // Renamed away and not yet replaced: keep what is left of it, then let go.
+            self.read_rest(cur, buf);
             cur.file = None;
             return false;
+        }
+        if cur.file.is_some() && cur.inode != on_disk {
+            // Renamed away (a relay rotated it): what is left of the old file comes first.
+            self.read_rest(cur, buf);
         }
         if cur.file.is_none() || cur.inode != on_disk {
             let Ok(f) = File::open(&self.path) else {
@@ -384,7 +393,25 @@ impl Tailer {
             }
         }
         self.publish(&mut batch);
-        cur.offset > self.max_bytes
+        self.rotate && cur.offset > self.max_bytes
+    }
+
+    /// Reads the open file to its end (it was renamed away; nothing more will be written).
+    fn read_rest(&self, cur: &mut Cursor, buf: &mut [u8]) {
+        let Some(f) = cur.file.as_mut() else { return };
+        if f.seek(SeekFrom::Start(cur.offset)).is_err() {
+            return;
+        }
+        let mut batch: Vec<String> = Vec::new();
+        loop {
+            let n = match f.read(buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            cur.offset += n as u64;
+            cur.splitter.feed(&buf[..n], |l| batch.push(l));
+        }
+        self.publish(&mut batch);
     }
 
     fn publish(&self, batch: &mut Vec<String>) {

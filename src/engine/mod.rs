@@ -18,6 +18,7 @@ pub mod phase;
 pub mod private_fs;
 pub mod process;
 pub mod redact;
+pub mod relay;
 pub mod state;
 pub mod store;
 pub mod sys;
@@ -55,12 +56,17 @@ pub enum EngineError {
 }
 
 /// How the engine is started.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Start connectors whose `autostart` is true.
     pub autostart: bool,
     /// Start every connector, whatever `autostart` says (headless `run`).
     pub start_all: bool,
+    /// The `switchboard` program, run as `switchboard log-relay …` between each connector and
+    /// its log file so that rotation loses no line. None: connectors write their log file
+    /// directly and the console rotates it by copy-and-truncate, which can lose the lines
+    /// written during the copy (a library embedding the engine has no relay program).
+    pub log_relay: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -68,6 +74,17 @@ impl Default for EngineOptions {
         EngineOptions {
             autostart: true,
             start_all: false,
+            log_relay: None,
+        }
+    }
+}
+
+impl EngineOptions {
+    /// These options with this very program as the log relay (the `switchboard` binary).
+    pub fn with_own_relay(self) -> EngineOptions {
+        EngineOptions {
+            log_relay: std::env::current_exe().ok(),
+            ..self
         }
     }
 }
@@ -469,6 +486,7 @@ impl Engine {
             foreign: Vec::new(),
             scrollback: manifest.console.scrollback,
             scrollback_bytes: manifest.console.scrollback_bytes,
+            log_relay: options.log_relay.clone(),
             log_max_bytes: manifest.console.log_max_bytes,
             log_keep: manifest.console.log_keep,
             state_dir: state_dir.clone(),
@@ -604,6 +622,8 @@ struct Runtime {
     foreign: Vec<store::StoredConnector>,
     scrollback: usize,
     scrollback_bytes: usize,
+    /// The switchboard program to run as each connector's log relay; None: direct files.
+    log_relay: Option<PathBuf>,
     log_max_bytes: u64,
     log_keep: u32,
     state_dir: PathBuf,
@@ -626,6 +646,7 @@ impl Runtime {
                 secrets: spec.secrets.clone(),
                 max_bytes: self.log_max_bytes,
                 keep: self.log_keep,
+                rotate: self.log_relay.is_none(),
             }
             .run(),
         );
@@ -1092,6 +1113,10 @@ impl Runtime {
         let key = self.slots[i].key;
         let spec = self.slots[i].spec.clone();
         let log = self.slots[i].log.clone();
+        let relay = self
+            .log_relay
+            .clone()
+            .map(|p| (p, self.log_max_bytes, self.log_keep));
         let ipc = self.ipc.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
@@ -1124,7 +1149,10 @@ impl Runtime {
                 }
                 Ok(_) => {}
             }
-            let spawn_spec = spawn_spec_of(&spec, &log);
+            let relay = relay
+                .as_ref()
+                .map(|(p, max, keep)| (p.as_path(), *max, *keep));
+            let spawn_spec = spawn_spec_of(&spec, &log, relay);
             let _ = logs::write_marker(
                 &log,
                 &format!(
@@ -1159,7 +1187,7 @@ impl Runtime {
                 signaller: handle.signaller(),
             });
             let status = handle.exited.await.ok().flatten();
-            let log = spawn_spec.log.as_deref();
+            let log = spawn_spec.log.file();
             let _ = tx.send(exit_message(key, pid, status, log, &spec.secrets));
         });
     }
@@ -1293,8 +1321,26 @@ pub fn build_key(spec: &ConnectorSpec) -> BuildKey {
     }
 }
 
-/// The process to run for `spec`, logging to `log`.
-pub fn spawn_spec_of(spec: &ConnectorSpec, log: &Path) -> process::SpawnSpec {
+/// The process to run for `spec`, logging to `log`: through a log relay when `relay` names the
+/// switchboard program (lossless rotation at `rotation` = (max_bytes, keep)), else straight into
+/// the file.
+pub fn spawn_spec_of(
+    spec: &ConnectorSpec,
+    log: &Path,
+    relay: Option<(&Path, u64, u32)>,
+) -> process::SpawnSpec {
+    let log = match (spec.capture_output, relay) {
+        (false, _) => process::LogTarget::Discard,
+        (true, None) => process::LogTarget::File(log.to_path_buf()),
+        (true, Some((program, max_bytes, keep))) => process::LogTarget::Relay {
+            program: program.to_path_buf(),
+            spec: relay::RelaySpec {
+                file: log.to_path_buf(),
+                max_bytes,
+                keep,
+            },
+        },
+    };
     process::SpawnSpec {
         binary: spec.binary.clone(),
         args: vec![
@@ -1304,7 +1350,7 @@ pub fn spawn_spec_of(spec: &ConnectorSpec, log: &Path) -> process::SpawnSpec {
         ],
         cwd: spec.project_root.clone(),
         env: spec.env.clone(),
-        log: spec.capture_output.then(|| log.to_path_buf()),
+        log,
     }
 }
 

@@ -25,8 +25,70 @@ pub struct SpawnSpec {
     pub args: Vec<String>,
     pub cwd: PathBuf,
     pub env: BTreeMap<String, String>,
-    /// Log file for stdout and stderr; None discards them (`capture_output = false`).
-    pub log: Option<PathBuf>,
+    /// Where stdout and stderr go.
+    pub log: LogTarget,
+}
+
+/// Where a connector's output goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogTarget {
+    /// Nowhere (`capture_output = false`).
+    Discard,
+    /// Appended straight to this file (no rotation: the library's `ConnectorRunner`).
+    File(PathBuf),
+    /// Through a log relay (`program log-relay …`), which rotates without losing a line.
+    Relay {
+        program: PathBuf,
+        spec: super::relay::RelaySpec,
+    },
+}
+
+impl LogTarget {
+    /// The log file, if output is kept.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            LogTarget::Discard => None,
+            LogTarget::File(f) => Some(f),
+            LogTarget::Relay { spec, .. } => Some(&spec.file),
+        }
+    }
+}
+
+/// Bytes a relay's pipe may hold (F_SETPIPE_SZ; Linux caps it at fs.pipe-max-size, 1 MiB by
+/// default): a relay that falls behind for a moment does not block the connector.
+const RELAY_PIPE_BYTES: nix::libc::c_int = 1 << 20;
+
+/// Starts a log relay in its own session, reading the returned pipe end's counterpart; the
+/// returned file is the write end for the connector's stdout and stderr.
+fn start_relay(
+    program: &std::path::Path,
+    spec: &super::relay::RelaySpec,
+) -> std::io::Result<std::fs::File> {
+    use std::os::fd::{AsFd, OwnedFd};
+    if let Some(dir) = spec.file.parent() {
+        super::private_fs::ensure_private_dir(dir)?;
+    }
+    // The file is opened here first, so that a bad log path is reported now, by us.
+    drop(super::private_fs::open_append(&spec.file)?);
+    let (read, write): (OwnedFd, OwnedFd) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    let _ = nix::fcntl::fcntl(
+        write.as_fd(),
+        nix::fcntl::FcntlArg::F_SETPIPE_SZ(RELAY_PIPE_BYTES),
+    );
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(spec.args())
+        .stdin(Stdio::from(read))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(false);
+    super::sys::new_session(&mut cmd);
+    let mut relay = cmd.spawn()?;
+    // Reap it when it ends (at end-of-file); it outlives this console if need be.
+    tokio::spawn(async move {
+        let _ = relay.wait().await;
+    });
+    Ok(std::fs::File::from(write))
 }
 
 /// A running child, owned by its reaper task.
@@ -85,9 +147,15 @@ impl SpawnError {
 
 /// Spawns the connector. Must be called inside a tokio runtime.
 pub fn spawn(spec: &SpawnSpec) -> Result<ChildHandle, SpawnError> {
-    let (stdout, stderr) = match &spec.log {
-        Some(path) => {
-            let f = super::logs::open_for_child(path).map_err(SpawnError::Log)?;
+    let out = match &spec.log {
+        LogTarget::File(path) => Some(super::logs::open_for_child(path).map_err(SpawnError::Log)?),
+        LogTarget::Relay { program, spec } => {
+            Some(start_relay(program, spec).map_err(SpawnError::Log)?)
+        }
+        LogTarget::Discard => None,
+    };
+    let (stdout, stderr) = match out {
+        Some(f) => {
             let g = f.try_clone().map_err(SpawnError::Log)?;
             (Stdio::from(f), Stdio::from(g))
         }
