@@ -356,7 +356,7 @@ impl Tailer {
             cur.file = Some(f);
             cur.inode = on_disk;
         }
-        let Some(f) = cur.file.as_mut() else {
+        let Some(mut f) = cur.file.take() else {
             return false;
         };
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -366,8 +366,26 @@ impl Tailer {
             cur.skip_partial = false;
             cur.splitter.reset();
         }
-        if len == cur.offset || f.seek(SeekFrom::Start(cur.offset)).is_err() {
-            return cur.offset > self.max_bytes;
+        if len != cur.offset {
+            self.drain(&mut f, cur, buf);
+        }
+        cur.file = Some(f);
+        self.rotate && cur.offset > self.max_bytes
+    }
+
+    /// Reads what is left of the open file (it was renamed away; nothing more will be written
+    /// to it).
+    fn read_rest(&self, cur: &mut Cursor, buf: &mut [u8]) {
+        if let Some(mut f) = cur.file.take() {
+            self.drain(&mut f, cur, buf);
+            cur.file = Some(f);
+        }
+    }
+
+    /// Reads `f` from `cur.offset` to its end into the scrollback, in batches.
+    fn drain(&self, f: &mut File, cur: &mut Cursor, buf: &mut [u8]) {
+        if f.seek(SeekFrom::Start(cur.offset)).is_err() {
+            return;
         }
         let mut batch: Vec<String> = Vec::new();
         loop {
@@ -391,25 +409,6 @@ impl Tailer {
             if batch.len() >= 4096 {
                 self.publish(&mut batch);
             }
-        }
-        self.publish(&mut batch);
-        self.rotate && cur.offset > self.max_bytes
-    }
-
-    /// Reads the open file to its end (it was renamed away; nothing more will be written).
-    fn read_rest(&self, cur: &mut Cursor, buf: &mut [u8]) {
-        let Some(f) = cur.file.as_mut() else { return };
-        if f.seek(SeekFrom::Start(cur.offset)).is_err() {
-            return;
-        }
-        let mut batch: Vec<String> = Vec::new();
-        loop {
-            let n = match f.read(buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            cur.offset += n as u64;
-            cur.splitter.feed(&buf[..n], |l| batch.push(l));
         }
         self.publish(&mut batch);
     }
