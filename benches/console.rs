@@ -424,9 +424,28 @@ fn flood_once(
     let report = dir.path().join("report.jsonl");
     let services = wait_event(&report, "services", 1, 60.0);
     services.first()?;
+    // The relays end with the flood child (exit_after_flood): sample their CPU while they live
+    // and keep each one's last reading (a final < 20 ms is missed, so this is a lower bound).
     let relays = relays_in(dir.path());
-    let relay_cpu = || relays.iter().map(|p| cpu_secs(*p)).sum::<f64>();
-    let relay0 = relay_cpu();
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        let relays = relays.clone();
+        std::thread::spawn(move || {
+            let mut last = vec![0.0f64; relays.len()];
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                for (i, p) in relays.iter().enumerate() {
+                    let now = cpu_secs(*p);
+                    if now > 0.0 {
+                        last[i] = now;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            last.iter().sum::<f64>()
+        })
+    };
+    let relay0: f64 = relays.iter().map(|p| cpu_secs(*p)).sum();
     let cpu0 = hosted.console.map(cpu_secs).unwrap_or(0.0);
     let flood = wait_event(&report, "flood", 1, 600.0);
     let secs = flood.first()?["secs"].as_f64()?;
@@ -442,7 +461,8 @@ fn flood_once(
             cpu = now;
         }
     }
-    let relay = relay_cpu() - relay0;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let relay = sampler.join().unwrap_or(0.0) - relay0;
     drop(hosted);
     cleanup(dir.path());
     Some((secs, cpu - cpu0, relay))
@@ -810,7 +830,7 @@ fn main() {
             let per_m = relay / (lines as f64 / 1e6);
             row(
                 "flood: log relay CPU (the process between connector and file), switchboard",
-                format!("{relay:.3} s ({per_m:.3} s per million lines)"),
+                format!("≥ {relay:.3} s (≥ {per_m:.3} s per million lines)"),
                 "",
                 None,
             );
