@@ -500,3 +500,40 @@ fn a_wrapper_script_is_adopted_and_its_group_never_outlives_it() {
     let _ = second.kill();
     let _ = second.wait();
 }
+
+#[test]
+fn corrupt_numbers_in_state_json_never_panic_a_console() {
+    let fx = Fixture::new("corrupt");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connector("co-a"));
+    let mut first = fx.headless();
+    let pid = wait_status(&fx, 10.0, |s| s.phase == Phase::Ready)
+        .pid
+        .expect("pid");
+    first.kill().expect("SIGKILL the console");
+    first.wait().expect("reap");
+    let path = fx.path().join(".switchboard/state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("state")).expect("json");
+    // Numbers no clock can hold (JSON has no NaN; 1e300 overflows every Duration).
+    state["connectors"][0]["adoption"]["started_unix"] = serde_json::json!(-1e300);
+    state["connectors"][0]["uptime_s"] = serde_json::json!(1e300);
+    state["updated_unix"] = serde_json::json!(1e300);
+    std::fs::write(&path, serde_json::to_vec(&state).expect("json")).expect("write");
+    let out = fx.run(&["status", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut second = fx.headless();
+    let adopted = wait_status(&fx, 10.0, |s| s.detail.contains("adopted"));
+    assert_eq!(adopted.pid, Some(pid));
+    assert!(
+        second.try_wait().expect("try_wait").is_none(),
+        "the console lives"
+    );
+    let _ = second.kill();
+    let _ = second.wait();
+}

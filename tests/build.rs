@@ -143,3 +143,57 @@ fn build_script_running(needle: &str) -> bool {
         })
         .unwrap_or(false)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_for_a_build_while_it_runs_waits_for_that_build() {
+    let fx = Fixture::new("buildtwice");
+    workspace(&fx, "fn main() {}\n");
+    // A build script that takes a few seconds: long enough to ask again mid-way.
+    std::fs::write(
+        fx.path().join("connector/build.rs"),
+        "fn main() { std::thread::sleep(std::time::Duration::from_secs(3)); }\n",
+    )
+    .expect("w");
+    fx.sim_config("a.toml", "");
+    let manifest = fx.path().join("switchboard.toml");
+    std::fs::write(
+        &manifest,
+        "[[connector]]\nname = \"twice-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    )
+    .expect("w");
+    let h = Engine::start(
+        Manifest::load(&manifest).expect("m"),
+        EngineOptions {
+            autostart: false,
+            start_all: false,
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .expect("engine");
+    h.command("twice-a", Command::Build { force: false })
+        .expect("build");
+    wait_phase(&h, "twice-a", Phase::Building, 5.0).await;
+    // What `switchboard build twice-a` does through the control socket, during the build.
+    let reply = tokio::time::timeout(
+        Duration::from_secs(120),
+        switchboard::control::server::execute(
+            &h,
+            &"twice-a".into(),
+            switchboard::control::protocol::Action::Build,
+        ),
+    )
+    .await
+    .expect("an answer when the running build ends, not after 30 minutes");
+    match reply {
+        switchboard::control::protocol::ResponseBody::Acted(o) => {
+            assert!(o.ok, "{o:?}");
+            assert_eq!(o.phase, Phase::Idle);
+        }
+        other => panic!("{other:?}"),
+    }
+    h.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), h.await_shutdown())
+        .await
+        .expect("shutdown");
+}

@@ -665,3 +665,34 @@ fn log_rotation_loses_no_line_and_keeps_files_within_the_limit() {
         );
     }
 }
+
+#[test]
+fn headless_keeps_supervising_after_sighup() {
+    let fx = Fixture::new("hup");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connectors(&["hu-a"], "a.toml"));
+    let mut hl = Headless::start(&fx);
+    let pid = hl
+        .expect("ready", 20, |t| t.phase == Phase::Ready)
+        .pid
+        .expect("pid");
+    let console = nix::unistd::Pid::from_raw(hl.child.id() as i32);
+    nix::sys::signal::kill(console, nix::sys::signal::Signal::SIGHUP).expect("sighup");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        hl.child.try_wait().expect("try_wait"),
+        None,
+        "still running"
+    );
+    // Still supervising: a killed connector is restarted.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    hl.expect("restarted", 20, |t| {
+        t.phase == Phase::Ready && t.pid != Some(pid)
+    });
+    nix::sys::signal::kill(console, nix::sys::signal::Signal::SIGTERM).expect("sigterm");
+    assert_eq!(hl.child.wait().expect("wait").code(), Some(0));
+}

@@ -661,3 +661,26 @@ async fn scrollback_is_bounded_in_bytes_when_connectors_print_long_lines() {
     }
     stop_engine(&h).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adoption_holds_the_process_first_and_checks_its_start_time_after() {
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    let pid = sleeper.id() as i32;
+    let ticks = switchboard::engine::sys::process_start_ticks(pid).expect("ticks");
+    // A PID whose start time is not the recorded one is not taken over, even though it lives.
+    let err = switchboard::engine::process::adopt(pid, ticks + 1).expect_err("another process");
+    assert!(
+        err.to_string().contains("no longer the recorded process"),
+        "{err}"
+    );
+    assert!(alive(pid), "and it was not signalled");
+    let held = switchboard::engine::process::adopt(pid, ticks).expect("the recorded process");
+    held.signal(switchboard::engine::state::Sig::Kill);
+    let _ = sleeper.wait();
+    assert!(tokio::time::timeout(Duration::from_secs(5), held.exited)
+        .await
+        .is_ok());
+}
