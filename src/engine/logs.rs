@@ -1,6 +1,8 @@
-//! Connector logs. The child writes straight into `<state_dir>/logs/<name>.log` (O_APPEND), so a
-//! slow or dead console can never block it. The console tails that file into a bounded
-//! in-memory scrollback, writes marker lines, and rotates by copy-and-truncate.
+//! Connector logs. A connector's output reaches `<state_dir>/logs/<name>.log` through its log
+//! relay (see [`super::relay`]), or straight from the child (O_APPEND) when embedded without one;
+//! either way a slow or dead console can never block it. The console tails that file into a
+//! bounded in-memory scrollback, writes marker lines, and (only without a relay) rotates it by
+//! copy-and-truncate.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};

@@ -1322,7 +1322,7 @@ pub fn build_key(spec: &ConnectorSpec) -> BuildKey {
 }
 
 /// The process to run for `spec`, logging to `log`: through a log relay when `relay` names the
-/// switchboard program (lossless rotation at `rotation` = (max_bytes, keep)), else straight into
+/// switchboard program (lossless rotation at `max_bytes`, keeping `keep` files), else straight into
 /// the file.
 pub fn spawn_spec_of(
     spec: &ConnectorSpec,

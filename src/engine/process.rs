@@ -1,7 +1,7 @@
 //! Starting a connector process and signalling it safely.
 //!
 //! Each connector runs as the leader of its own session and process group, with cwd = project
-//! root and its stdout and stderr appended straight to its log file. One task owns the `Child`:
+//! root and its stdout and stderr going to its log file (through its log relay, or straight). One task owns the `Child`:
 //! it both waits for the exit (SIGCHLD-driven, no polling) and delivers signals. Because a
 //! signal is only sent while that task has not yet reaped the child, the PID (and so the group
 //! id) cannot have been reused: a stop never signals a stranger.
