@@ -1,10 +1,11 @@
 //! Starting a connector process and signalling it safely.
 //!
 //! Each connector runs as the leader of its own session and process group, with cwd = project
-//! root and its stdout and stderr going to its log file (through its log relay, or straight). One task owns the `Child`:
-//! it both waits for the exit (SIGCHLD-driven, no polling) and delivers signals. Because a
-//! signal is only sent while that task has not yet reaped the child, the PID (and so the group
-//! id) cannot have been reused: a stop never signals a stranger.
+//! root and its stdout and stderr going to its log file (through its log relay, or straight).
+//! One task owns the `Child`: it sees the exit through a pidfd (no polling), ends what is left of
+//! the group while the zombie still pins the group id, reaps the child, and delivers signals.
+//! Because a signal is only sent while that task has not yet reaped the child, the PID (and so
+//! the group id) cannot have been reused: a stop never signals a stranger.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
