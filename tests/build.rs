@@ -83,24 +83,25 @@ async fn a_failed_build_shows_the_cargo_error_and_a_fixed_one_produces_the_binar
         .expect("shutdown");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_build_can_be_cancelled() {
-    let fx = Fixture::new("cancel");
-    // A build script that takes long enough to be cancelled mid-way.
-    workspace(&fx, "fn main() {}\n");
+/// An engine (nothing started) on one connector `name` whose workspace has a build script that
+/// sleeps `secs` seconds.
+async fn slow_build(fx: &Fixture, name: &str, secs: u64) -> switchboard::EngineHandle {
+    workspace(fx, "fn main() {}\n");
     std::fs::write(
         fx.path().join("connector/build.rs"),
-        "fn main() { std::thread::sleep(std::time::Duration::from_secs(60)); }\n",
+        format!("fn main() {{ std::thread::sleep(std::time::Duration::from_secs({secs})); }}\n"),
     )
     .expect("w");
     fx.sim_config("a.toml", "");
     let manifest = fx.path().join("switchboard.toml");
     std::fs::write(
         &manifest,
-        "[[connector]]\nname = \"cancel-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+        format!(
+            "[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n"
+        ),
     )
     .expect("w");
-    let h = Engine::start(
+    Engine::start(
         Manifest::load(&manifest).expect("m"),
         EngineOptions {
             autostart: false,
@@ -109,7 +110,14 @@ async fn a_build_can_be_cancelled() {
         },
     )
     .await
-    .expect("engine");
+    .expect("engine")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_can_be_cancelled() {
+    let fx = Fixture::new("cancel");
+    // A build script that takes long enough to be cancelled mid-way.
+    let h = slow_build(&fx, "cancel-a", 60).await;
     h.command("cancel-a", Command::Build { force: false })
         .expect("build");
     wait_phase(&h, "cancel-a", Phase::Building, 5.0).await;
@@ -147,30 +155,8 @@ fn build_script_running(needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asking_for_a_build_while_it_runs_waits_for_that_build() {
     let fx = Fixture::new("buildtwice");
-    workspace(&fx, "fn main() {}\n");
     // A build script that takes a few seconds: long enough to ask again mid-way.
-    std::fs::write(
-        fx.path().join("connector/build.rs"),
-        "fn main() { std::thread::sleep(std::time::Duration::from_secs(3)); }\n",
-    )
-    .expect("w");
-    fx.sim_config("a.toml", "");
-    let manifest = fx.path().join("switchboard.toml");
-    std::fs::write(
-        &manifest,
-        "[[connector]]\nname = \"twice-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
-    )
-    .expect("w");
-    let h = Engine::start(
-        Manifest::load(&manifest).expect("m"),
-        EngineOptions {
-            autostart: false,
-            start_all: false,
-            ..EngineOptions::default()
-        },
-    )
-    .await
-    .expect("engine");
+    let h = slow_build(&fx, "twice-a", 3).await;
     h.command("twice-a", Command::Build { force: false })
         .expect("build");
     wait_phase(&h, "twice-a", Phase::Building, 5.0).await;

@@ -415,11 +415,6 @@ impl EngineHandle {
         let mut done = self.done.clone();
         let _ = done.wait_for(|d| *d).await;
     }
-
-    /// True once the engine has ended.
-    pub fn is_shut_down(&self) -> bool {
-        *self.done.borrow()
-    }
 }
 
 impl From<&str> for ConnectorId {
