@@ -203,39 +203,41 @@ pub async fn status_rows(
 ) -> Result<(Vec<ConnectorView>, StatusSource), String> {
     let dir = &manifest.console.state_dir;
     let holder = store::lock_state(dir);
-    let ask = || client::request(dir, RequestBody::Status);
-    let why = match &holder {
-        store::LockState::Free => format!("no console runs on {}", dir.display()),
-        store::LockState::Held(pid) => {
-            let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
-            match ask().await {
+    // Held or unknown (another user's state dir): the console itself is the one to ask.
+    let answer = match holder {
+        store::LockState::Free => None,
+        store::LockState::Held(_) | store::LockState::Unknown(_) => {
+            match client::request(dir, RequestBody::Status).await {
                 Ok(ResponseBody::Status {
                     console_pid,
                     connectors,
                 }) => return Ok((connectors, StatusSource::Live(console_pid))),
+                other => Some(other),
+            }
+        }
+    };
+    let (why, note) = match (&holder, answer) {
+        (store::LockState::Unknown(why), _) => {
+            return Err(format!(
+                "cannot tell whether a console runs on {} ({why}); run `switchboard status` as the user the console runs as",
+                dir.display()
+            ))
+        }
+        (store::LockState::Held(pid), Some(answer)) => {
+            let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+            let why = match answer {
                 Ok(other) => format!("the console (PID {pid}) answered {other:?}"),
                 Err(e) => format!(
                     "the console (PID {pid}) did not answer on {}: {e}",
                     crate::control::socket_path(dir).display()
                 ),
-            }
+            };
+            (why, "its console did not answer")
         }
-        store::LockState::Unknown(why) => match ask().await {
-            Ok(ResponseBody::Status {
-                console_pid,
-                connectors,
-            }) => return Ok((connectors, StatusSource::Live(console_pid))),
-            _ => {
-                return Err(format!(
-                    "cannot tell whether a console runs on {} ({why}); run `switchboard status` as the user the console runs as",
-                    dir.display()
-                ))
-            }
-        },
-    };
-    let note = match holder {
-        store::LockState::Free => "no console running",
-        store::LockState::Held(_) | store::LockState::Unknown(_) => "its console did not answer",
+        (store::LockState::Free | store::LockState::Held(_), _) => (
+            format!("no console runs on {}", dir.display()),
+            "no console running",
+        ),
     };
     Ok((stored_rows(manifest, note)?, StatusSource::StateFile(why)))
 }

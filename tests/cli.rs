@@ -696,3 +696,25 @@ fn headless_keeps_supervising_after_sighup() {
     nix::sys::signal::kill(console, nix::sys::signal::Signal::SIGTERM).expect("sigterm");
     assert_eq!(hl.child.wait().expect("wait").code(), Some(0));
 }
+
+#[test]
+fn an_exit_detail_has_the_last_words_still_on_their_way_to_the_log() {
+    // A busy connector keeps its log relay batching: the panic is written into the pipe an
+    // instant before the exit is seen. The exit's detail must still quote it.
+    let fx = Fixture::new("lastwords");
+    fx.sim_config(
+        "a.toml",
+        "lines_per_sec = 2000.0\ncrash_after_ms = 300\ncrash_message = \"the last words\"",
+    );
+    fx.manifest(
+        "restart = { policy = \"never\" }",
+        &connectors(&["lw-a"], "a.toml"),
+    );
+    let hl = Headless::start(&fx);
+    let exited = hl.expect("exited", 20, |t| t.phase == Phase::Exited);
+    assert!(
+        exited.detail.contains("panicked at") && exited.detail.contains("the last words"),
+        "{}",
+        exited.detail
+    );
+}

@@ -223,6 +223,9 @@ fn spawn_emitter(
     (tx, task)
 }
 
+/// How long an exit waits for the connector's log relay to write its last output.
+const LOG_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A lossless stream of engine events, in order, numbered without gaps.
 pub struct EventStream {
     rx: mpsc::UnboundedReceiver<Arc<EngineEvent>>,
@@ -1182,6 +1185,12 @@ impl Runtime {
                 signaller: handle.signaller(),
             });
             let status = handle.exited.await.ok().flatten();
+            // The connector's last words (a panic, the SendError of a normal stop) are in the
+            // relay's pipe until it has written them: read the log only after that (bounded, in
+            // case something outside its group still holds the pipe).
+            if let Some(flushed) = handle.log_flushed {
+                let _ = tokio::time::timeout(LOG_FLUSH_WAIT, flushed).await;
+            }
             let log = spawn_spec.log.file();
             let _ = tx.send(exit_message(key, pid, status, log, &spec.secrets));
         });

@@ -60,11 +60,12 @@ impl LogTarget {
 const RELAY_PIPE_BYTES: nix::libc::c_int = 1 << 20;
 
 /// Starts a log relay in its own session, reading the returned pipe end's counterpart; the
-/// returned file is the write end for the connector's stdout and stderr.
+/// returned file is the write end for the connector's stdout and stderr, and the receiver
+/// resolves when the relay has written everything and ended.
 fn start_relay(
     program: &std::path::Path,
     spec: &super::relay::RelaySpec,
-) -> std::io::Result<std::fs::File> {
+) -> std::io::Result<(std::fs::File, oneshot::Receiver<()>)> {
     use std::os::fd::{AsFd, OwnedFd};
     if let Some(dir) = spec.file.parent() {
         super::private_fs::ensure_private_dir(dir)?;
@@ -86,10 +87,12 @@ fn start_relay(
     super::sys::new_session(&mut cmd);
     let mut relay = cmd.spawn()?;
     // Reap it when it ends (at end-of-file); it outlives this console if need be.
+    let (done_tx, done_rx) = oneshot::channel();
     tokio::spawn(async move {
         let _ = relay.wait().await;
+        let _ = done_tx.send(());
     });
-    Ok(std::fs::File::from(write))
+    Ok((std::fs::File::from(write), done_rx))
 }
 
 /// A running child, owned by its reaper task.
@@ -102,6 +105,8 @@ pub struct ChildHandle {
     /// Resolves once, when the process has ended: its status for our own child, None for an
     /// adopted process (only its parent could know).
     pub exited: oneshot::Receiver<Option<ExitStatus>>,
+    /// With a log relay: resolves when the relay has written the connector's last output.
+    pub log_flushed: Option<oneshot::Receiver<()>>,
 }
 
 impl ChildHandle {
@@ -148,10 +153,13 @@ impl SpawnError {
 
 /// Spawns the connector. Must be called inside a tokio runtime.
 pub fn spawn(spec: &SpawnSpec) -> Result<ChildHandle, SpawnError> {
+    let mut log_flushed = None;
     let out = match &spec.log {
         LogTarget::File(path) => Some(super::logs::open_for_child(path).map_err(SpawnError::Log)?),
         LogTarget::Relay { program, spec } => {
-            Some(start_relay(program, spec).map_err(SpawnError::Log)?)
+            let (pipe, done) = start_relay(program, spec).map_err(SpawnError::Log)?;
+            log_flushed = Some(done);
+            Some(pipe)
         }
         LogTarget::Discard => None,
     };
@@ -238,6 +246,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<ChildHandle, SpawnError> {
         start_ticks,
         signals: sig_tx,
         exited: exit_rx,
+        log_flushed,
     })
 }
 
@@ -301,5 +310,6 @@ pub fn adopt(pid: i32, start_ticks: u64) -> std::io::Result<ChildHandle> {
         start_ticks: Some(start_ticks),
         signals: sig_tx,
         exited: exit_rx,
+        log_flushed: None,
     })
 }
