@@ -117,15 +117,13 @@ async fn answer(stream: UnixStream, handle: &EngineHandle) -> std::io::Result<()
 pub async fn respond(handle: &EngineHandle, body: RequestBody) -> ResponseBody {
     match body {
         RequestBody::Status => {
+            // What the reply says is in state.json too (if this console dies next, the next
+            // one knows it).
+            let views = handle.written_views().await;
             let now = unix_now();
             ResponseBody::Status {
                 console_pid: std::process::id() as i32,
-                connectors: handle
-                    .health()
-                    .connectors
-                    .into_iter()
-                    .map(|v| v.at(now))
-                    .collect(),
+                connectors: views.into_iter().map(|v| v.at(now)).collect(),
             }
         }
         RequestBody::Act { action, target } => {

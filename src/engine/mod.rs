@@ -166,6 +166,9 @@ struct Shared {
     bus: Mutex<Bus>,
     views: watch::Sender<Arc<Vec<ConnectorView>>>,
     logs: Mutex<HashMap<ConnectorId, logs::SharedScrollback>>,
+    /// Generation of the newest durable state handed to the writer, and the generation on disk.
+    durable_gen: std::sync::atomic::AtomicU64,
+    written: watch::Receiver<u64>,
 }
 
 #[derive(Default)]
@@ -270,6 +273,35 @@ impl EngineHandle {
     /// A receiver that changes whenever a view does (not when only time passes).
     pub fn views(&self) -> watch::Receiver<Arc<Vec<ConnectorView>>> {
         self.shared.views.subscribe()
+    }
+
+    /// Resolves once `state.json` holds every durable change made so far (phases, PIDs), at
+    /// most [`EVENT_WAITS_FOR_STATE`] later: what a reply about the state waits for, so that
+    /// whoever sees a state may find it in the file at once (say, after this console dies).
+    pub async fn state_written(&self) {
+        let target = self.durable_gen();
+        let mut written = self.shared.written.clone();
+        let _ =
+            tokio::time::timeout(EVENT_WAITS_FOR_STATE, written.wait_for(|g| *g >= target)).await;
+    }
+
+    /// The views, once `state.json` holds them (see [`Self::state_written`]).
+    pub async fn written_views(&self) -> Vec<ConnectorView> {
+        // Views are published a moment before their write is queued: if a durable change came
+        // while we waited, wait for it too (once; bounded like every wait here).
+        let before = self.durable_gen();
+        self.state_written().await;
+        let views = self.health().connectors;
+        if self.durable_gen() != before {
+            self.state_written().await;
+        }
+        views
+    }
+
+    fn durable_gen(&self) -> u64 {
+        self.shared
+            .durable_gen
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every event from now on, losslessly.
@@ -459,6 +491,7 @@ impl Engine {
         let writer = store::StateWriter::spawn(state_dir.clone())
             .map_err(|e| EngineError::Io(format!("cannot start the state writer: {e}")))?;
         let written = writer.written();
+        let written_for_handles = written.clone();
 
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
         let (done_tx, done_rx) = watch::channel(false);
@@ -467,6 +500,8 @@ impl Engine {
             bus: Mutex::new(Bus::default()),
             views: views_tx,
             logs: Mutex::new(HashMap::new()),
+            durable_gen: std::sync::atomic::AtomicU64::new(0),
+            written: written_for_handles,
         });
         let (events, emitter) = spawn_emitter(shared.clone(), written);
 
@@ -1310,6 +1345,11 @@ impl Runtime {
             },
             durable,
         );
+        if durable {
+            self.shared
+                .durable_gen
+                .store(gen, std::sync::atomic::Ordering::SeqCst);
+        }
         durable.then_some(gen)
     }
 }
