@@ -94,6 +94,42 @@ impl Default for RestartPolicy {
     }
 }
 
+/// Feed-health defaults (DESIGN §10).
+pub mod feed_defaults {
+    /// Seconds without market data, with a bot attached, before a connector is stale.
+    pub const STALE_AFTER: f64 = 10.0;
+    /// ERROR lines or Error samples per minute that make a connector erroring.
+    pub const ERROR_THRESHOLD: u32 = 5;
+}
+
+/// What to do when a connector's feed goes stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnStale {
+    /// Show it (pane, status, headless line) and do nothing else.
+    Alert,
+    /// Restart it through the restart budget, with "stale feed" as the reason.
+    Restart,
+}
+
+/// Feed health settings of one connector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedSettings {
+    pub stale_after: Duration,
+    pub on_stale: OnStale,
+    pub error_threshold: u32,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        FeedSettings {
+            stale_after: Duration::from_secs_f64(feed_defaults::STALE_AFTER),
+            on_stale: OnStale::Alert,
+            error_threshold: feed_defaults::ERROR_THRESHOLD,
+        }
+    }
+}
+
 /// Console-wide settings, resolved.
 #[derive(Debug, Clone)]
 pub struct ConsoleSettings {
@@ -123,6 +159,7 @@ pub struct ConnectorSpec {
     pub capture_output: bool,
     pub env: BTreeMap<String, String>,
     pub restart: RestartPolicy,
+    pub feed: FeedSettings,
     /// Values of `api_key` and `secret` from the connector config: never printed, masked in logs.
     pub secrets: Vec<String>,
 }
@@ -170,6 +207,7 @@ struct RawConnectorKeys {
     capture_output: Option<bool>,
     env: Option<BTreeMap<String, String>>,
     restart: Option<RawRestart>,
+    feed: Option<RawFeed>,
     binary: Option<String>,
     features: Option<Vec<String>>,
     profile: Option<String>,
@@ -186,6 +224,14 @@ struct RawRestart {
     max_attempts: Option<u32>,
     max_total: Option<f64>,
     uptime_reset: Option<f64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    stale_after: Option<f64>,
+    on_stale: Option<String>,
+    error_threshold: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,6 +261,14 @@ impl RawConnectorKeys {
             }),
             (r, d) => r.or(d),
         };
+        let feed = match (self.feed, defaults.feed.clone()) {
+            (Some(f), Some(d)) => Some(RawFeed {
+                stale_after: f.stale_after.or(d.stale_after),
+                on_stale: f.on_stale.or(d.on_stale),
+                error_threshold: f.error_threshold.or(d.error_threshold),
+            }),
+            (f, d) => f.or(d),
+        };
         let env = match (self.env, defaults.env.clone()) {
             (Some(mine), Some(mut base)) => {
                 base.extend(mine);
@@ -231,6 +285,7 @@ impl RawConnectorKeys {
             capture_output: self.capture_output.or(defaults.capture_output),
             env,
             restart,
+            feed,
             binary: self.binary.or_else(|| defaults.binary.clone()),
             features: self.features.or_else(|| defaults.features.clone()),
             profile: self.profile.or_else(|| defaults.profile.clone()),
@@ -575,6 +630,55 @@ fn resolve_restart(
     Ok(policy)
 }
 
+fn resolve_feed(
+    raw: Option<RawFeed>,
+    file: &Path,
+    name: &str,
+) -> Result<FeedSettings, ManifestError> {
+    use feed_defaults::*;
+    let f = raw.unwrap_or_default();
+    let stale_after = f.stale_after.unwrap_or(STALE_AFTER);
+    if !stale_after.is_finite() || !(MIN_TIMEOUT_SECS..=1.0e7).contains(&stale_after) {
+        return Err(ManifestError::invalid(
+            file,
+            Some(name),
+            "feed.stale_after",
+            format!(
+                "{stale_after} is not a duration in seconds; use a number >= {MIN_TIMEOUT_SECS} (default {STALE_AFTER})"
+            ),
+        ));
+    }
+    let on_stale = match f.on_stale.as_deref() {
+        None | Some("alert") => OnStale::Alert,
+        Some("restart") => OnStale::Restart,
+        Some(other) => {
+            return Err(ManifestError::invalid(
+                file,
+                Some(name),
+                "feed.on_stale",
+                format!("{other:?} is not \"alert\" or \"restart\""),
+            ))
+        }
+    };
+    let error_threshold = match f.error_threshold {
+        None => ERROR_THRESHOLD,
+        Some(n) if (1..=1_000_000).contains(&n) => n as u32,
+        Some(n) => return Err(ManifestError::invalid(
+            file,
+            Some(name),
+            "feed.error_threshold",
+            format!(
+                "{n} must be a count of at least 1 (errors per minute; default {ERROR_THRESHOLD})"
+            ),
+        )),
+    };
+    Ok(FeedSettings {
+        stale_after: Duration::from_secs_f64(stale_after),
+        on_stale,
+        error_threshold,
+    })
+}
+
 fn resolve_connector(
     rc: RawConnector,
     defaults: &RawConnectorKeys,
@@ -669,6 +773,7 @@ fn resolve_connector(
     }
     Ok(ConnectorSpec {
         restart: resolve_restart(keys.restart, file, &name)?,
+        feed: resolve_feed(keys.feed, file, &name)?,
         name,
         kind,
         config,
@@ -961,6 +1066,48 @@ env = { EXTRA = "1" }
         let (_d, m) = setup(&GOOD.replace("name = \"bf\"", "name = \"-bf\""));
         let e = m.expect_err("dash").to_string();
         assert!(e.contains("key 'name'") && e.contains("option"), "{e}");
+    }
+
+    #[test]
+    fn feed_settings_merge_key_by_key_and_bad_ones_name_the_key() {
+        let (_d, m) = setup(
+            &GOOD
+                .replacen(
+                    "[defaults]",
+                    "[defaults]\nfeed = { stale_after = 3.5, error_threshold = 2 }",
+                    1,
+                )
+                .replacen(
+                    "restart = { policy = \"never\" }",
+                    "restart = { policy = \"never\" }\nfeed = { on_stale = \"restart\" }",
+                    1,
+                ),
+        );
+        let m = m.expect("valid feed keys");
+        let f = &m.connectors[0].feed;
+        assert_eq!(f.stale_after, Duration::from_secs_f64(3.5));
+        assert_eq!(f.on_stale, OnStale::Restart);
+        assert_eq!(f.error_threshold, 2);
+        let restart = "restart = { policy = \"never\" }";
+        for (feed, key) in [
+            ("feed = { stale_after = 0.0 }", "feed.stale_after"),
+            ("feed = { stale_after = -1.0 }", "feed.stale_after"),
+            ("feed = { stale_after = nan }", "feed.stale_after"),
+            ("feed = { on_stale = \"panic\" }", "feed.on_stale"),
+            ("feed = { error_threshold = 0 }", "feed.error_threshold"),
+            ("feed = { error_threshold = -3 }", "feed.error_threshold"),
+        ] {
+            let (_d, m) = setup(&GOOD.replacen(restart, &format!("{restart}\n{feed}"), 1));
+            let e = m.expect_err(key).to_string();
+            assert!(
+                e.contains(&format!("key '{key}'")) && e.contains("bf"),
+                "{key}: {e}"
+            );
+        }
+        let (_d, m) =
+            setup(&GOOD.replacen(restart, &format!("{restart}\nfeed = {{ stale = 1 }}"), 1));
+        let e = m.expect_err("unknown").to_string();
+        assert!(e.contains("stale"), "{e}");
     }
 
     #[test]
