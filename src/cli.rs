@@ -276,6 +276,12 @@ fn stored_rows(manifest: &ManifestOutline, note: &str) -> Result<Vec<ConnectorVi
                     degraded: false,
                     wanted: false,
                     adopted: false,
+                    health: None,
+                    health_detail: None,
+                    feed: None,
+                    errors_1m: 0,
+                    warns_1m: 0,
+                    last_error: None,
                     as_of: now,
                 });
             };

@@ -663,14 +663,16 @@ fn resolve_feed(
     let error_threshold = match f.error_threshold {
         None => ERROR_THRESHOLD,
         Some(n) if (1..=1_000_000).contains(&n) => n as u32,
-        Some(n) => return Err(ManifestError::invalid(
-            file,
-            Some(name),
-            "feed.error_threshold",
-            format!(
+        Some(n) => {
+            return Err(ManifestError::invalid(
+                file,
+                Some(name),
+                "feed.error_threshold",
+                format!(
                 "{n} must be a count of at least 1 (errors per minute; default {ERROR_THRESHOLD})"
             ),
-        )),
+            ))
+        }
     };
     Ok(FeedSettings {
         stale_after: Duration::from_secs_f64(stale_after),

@@ -150,6 +150,12 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
             degraded: false,
             wanted: true,
             adopted: false,
+            health: None,
+            health_detail: None,
+            feed: None,
+            errors_1m: 0,
+            warns_1m: 0,
+            last_error: None,
             as_of: store::unix_now() - 50.0,
         },
         adoption: store::Adoption {

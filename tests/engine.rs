@@ -551,6 +551,7 @@ async fn connectors_can_be_added_and_removed_while_the_others_keep_their_pids() 
             switchboard::EventKind::Added => "added",
             switchboard::EventKind::Removed => "removed",
             switchboard::EventKind::Transition { .. } => "transition",
+            switchboard::EventKind::Health { .. } => "health",
         };
         seen.push((ev.id.to_string(), what));
     }

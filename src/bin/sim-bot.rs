@@ -1,27 +1,76 @@
 //! A stand-in for an hftbacktest bot: opens `{NAME}/ToBot` as a subscriber and `{NAME}/FromBot`
-//! as a publisher, exactly as hftbacktest's `IceoryxBuilder` does for a bot, and holds them
-//! until SIGTERM/SIGINT. The console counts it as an attached bot. Usage: `sim-bot <NAME>`.
+//! as a publisher, exactly as hftbacktest's `IceoryxBuilder` does for a bot, registers its
+//! instruments (a `RegisterInstrument` request per symbol) and counts what it receives until
+//! SIGTERM/SIGINT. The console counts it as an attached bot.
+//!
+//! Usage: `sim-bot <NAME> [SYMBOL...]` (default symbol BTCUSDT). It prints one line per second
+//! while events arrive (`sim-bot: feed N (BTCUSDT N, …), errors N`) and the totals at exit.
+//! Unlike a real bot it registers again after 2 s without market data, so a restarted
+//! connector feeds it again.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use iceoryx2::prelude::*;
-use switchboard::engine::hftbacktest::{self as wire, CustomHeader};
+use switchboard::engine::hftbacktest::{self as wire, CustomHeader, EventKind};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 2 {
-        eprintln!("Usage: sim-bot <NAME>");
+    if args.len() < 2 {
+        eprintln!("Usage: sim-bot <NAME> [SYMBOL...]");
         std::process::exit(2);
     }
-    if let Err(e) = run(&args[1]) {
+    let symbols: Vec<String> = if args.len() > 2 {
+        args[2..].to_vec()
+    } else {
+        vec!["BTCUSDT".into()]
+    };
+    if let Err(e) = run(&args[1], &symbols) {
         eprintln!("sim-bot: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(name: &str) -> Result<(), String> {
+/// What the bot received.
+#[derive(Default)]
+struct Received {
+    feed: u64,
+    errors: u64,
+    other: u64,
+    per_symbol: BTreeMap<String, u64>,
+}
+
+impl Received {
+    fn line(&self) -> String {
+        let syms: Vec<String> = self
+            .per_symbol
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        format!(
+            "sim-bot: feed {} ({}), errors {}, other {}",
+            self.feed,
+            syms.join(", "),
+            self.errors,
+            self.other
+        )
+    }
+}
+
+/// `LiveRequest::RegisterInstrument { symbol, tick_size, lot_size }` in bincode 2's standard
+/// config: variant index, the symbol as a length-prefixed string, two little-endian f64s.
+fn register_request(symbol: &str) -> Vec<u8> {
+    let mut out = vec![wire::REGISTER_INSTRUMENT];
+    wire::write_varint(symbol.len() as u64, &mut out);
+    out.extend_from_slice(symbol.as_bytes());
+    out.extend_from_slice(&0.1f64.to_le_bytes());
+    out.extend_from_slice(&0.001f64.to_le_bytes());
+    out
+}
+
+fn run(name: &str, symbols: &[String]) -> Result<(), String> {
     let (buffer_size, max_bots) = (wire::DEFAULT_BUFFER_SIZE, wire::DEFAULT_MAX_BOTS);
-    let (buffer_size, max_bots) = std::env::var("HFTBACKTEST_CHANNEL_CONFIG")
+    let (buffer_size, max_bots) = std::env::var(wire::CHANNEL_CONFIG_ENV)
         .ok()
         .and_then(|f| std::fs::read_to_string(f).ok())
         .and_then(|t| t.parse::<toml::Table>().ok())
@@ -61,16 +110,70 @@ fn run(name: &str) -> Result<(), String> {
         .user_header::<CustomHeader>()
         .open_or_create()
         .map_err(|x| e(&x))?;
-    let _publisher = from_bot
+    let publisher = from_bot
         .publisher_builder()
         .initial_max_slice_len(wire::MAX_PAYLOAD_SIZE)
         .create()
         .map_err(|x| e(&x))?;
+    let bot_id = u64::from(std::process::id());
+    let register = || {
+        for sym in symbols {
+            let req = register_request(sym);
+            let mut buf = [0u8; wire::MAX_PAYLOAD_SIZE];
+            buf[..req.len()].copy_from_slice(&req);
+            if let Ok(sample) = publisher.loan_slice_uninit(wire::MAX_PAYLOAD_SIZE) {
+                let mut sample = sample.write_from_slice(&buf);
+                *sample.user_header_mut() = CustomHeader {
+                    id: bot_id,
+                    len: req.len(),
+                };
+                let _ = sample.send();
+            }
+        }
+    };
     println!("sim-bot attached to {name}");
+    let mut got = Received::default();
+    let mut last_feed = Instant::now();
+    let mut last_registered: Option<Instant> = None;
+    let mut last_print = Instant::now();
+    let mut printed_feed = 0;
     // node.wait returns an error on SIGTERM/SIGINT (iceoryx2's own handler): then we leave
     // cleanly, removing our nodes.
-    while sub_node.wait(Duration::from_millis(100)).is_ok() {
-        while let Ok(Some(_)) = subscriber.receive() {}
+    while sub_node.wait(Duration::from_millis(5)).is_ok() {
+        while let Ok(Some(sample)) = subscriber.receive() {
+            let payload = sample.payload();
+            let len = sample.user_header().len.min(payload.len());
+            let payload = &payload[..len];
+            match EventKind::of(payload) {
+                EventKind::Feed => {
+                    got.feed += 1;
+                    last_feed = Instant::now();
+                    let sym = wire::symbol_of(payload).unwrap_or("?").to_string();
+                    *got.per_symbol.entry(sym).or_default() += 1;
+                }
+                EventKind::Error => got.errors += 1,
+                _ => got.other += 1,
+            }
+        }
+        // The connector's FromBot subscriber may be new (a restart): register (again) after
+        // 2 s without market data.
+        let quiet_for = last_feed.elapsed();
+        if quiet_for > Duration::from_secs(2)
+            && last_registered.is_none_or(|t| t.elapsed() > Duration::from_secs(2))
+        {
+            register();
+            last_registered = Some(Instant::now());
+        }
+        if last_registered.is_none() {
+            register();
+            last_registered = Some(Instant::now());
+        }
+        if last_print.elapsed() >= Duration::from_secs(1) && got.feed != printed_feed {
+            println!("{}", got.line());
+            printed_feed = got.feed;
+            last_print = Instant::now();
+        }
     }
+    println!("{} (at exit)", got.line());
     Ok(())
 }

@@ -17,10 +17,20 @@
 //! line_bytes = 129              # length of each flood line, newline included
 //! echo_config = false           # log every config value, secrets included (a careless connector)
 //! exit_after_flood = false      # exit 0 once the flood is written
+//! # Market data on {NAME}/ToBot, only after a bot has sent something on {NAME}/FromBot (as the
+//! # real connector publishes only for registered instruments):
+//! feed_hz = 20.0                # Feed events per second, over all symbols (0 = none)
+//! feed_symbols = ["BTCUSDT"]    # round robin
+//! feed_bytes = 80               # payload size of each Feed event (≤ 512)
+//! feed_stall_after = 30.0       # seconds after the feed began: stop publishing, stay up
+//! feed_stall_symbol = "ETHUSDT" # with feed_stall_after: stall only this symbol
+//! feed_burst = 0                # first publish this many events as fast as possible
+//! error_every = 2.0             # seconds: log the real stream-error line, publish an Error
 //! ```
 //!
 //! With `SIM_REPORT=/path` in its environment it appends one JSON line per milestone
-//! (`services`, `flood`, `crash`) with the Unix time, for benchmarks.
+//! (`services`, `flood`, `crash`, `feed_burst`, `feed`) with the Unix time, for benchmarks and
+//! tests (`feed` tells how many Feed events it published, at exit).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +59,43 @@ struct SimConfig {
     line_bytes: Option<usize>,
     echo_config: bool,
     exit_after_flood: bool,
+    feed_hz: Option<f64>,
+    feed_symbols: Option<Vec<String>>,
+    feed_bytes: Option<usize>,
+    feed_stall_after: Option<f64>,
+    feed_stall_symbol: Option<String>,
+    feed_burst: u64,
+    error_every: Option<f64>,
+}
+
+/// What the IPC thread publishes.
+#[derive(Debug, Clone)]
+struct FeedPlan {
+    hz: f64,
+    symbols: Vec<String>,
+    bytes: usize,
+    stall_after: Option<f64>,
+    stall_symbol: Option<String>,
+    burst: u64,
+    error_every: Option<f64>,
+}
+
+impl FeedPlan {
+    fn of(sim: &SimConfig) -> FeedPlan {
+        FeedPlan {
+            hz: sim.feed_hz.unwrap_or(20.0).max(0.0),
+            symbols: sim
+                .feed_symbols
+                .clone()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| vec!["BTCUSDT".into()]),
+            bytes: sim.feed_bytes.unwrap_or(80).min(wire::MAX_PAYLOAD_SIZE),
+            stall_after: sim.feed_stall_after,
+            stall_symbol: sim.feed_stall_symbol.clone(),
+            burst: sim.feed_burst,
+            error_every: sim.error_every.filter(|e| *e > 0.0),
+        }
+    }
 }
 
 fn unix_now() -> f64 {
@@ -228,7 +275,7 @@ fn main() {
 
     tracing_subscriber::fmt()
         .with_writer(std::io::stdout)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -270,7 +317,8 @@ async fn run(name: String, kind: ConnectorType, sim: SimConfig) -> i32 {
         let (ok_tx, ok_rx) = tokio::sync::oneshot::channel();
         let stop = stop_ipc.clone();
         let n = name.clone();
-        ipc_thread = Some(std::thread::spawn(move || serve_ipc(&n, stop, ok_tx)));
+        let plan = FeedPlan::of(&sim);
+        ipc_thread = Some(std::thread::spawn(move || serve_ipc(&n, plan, stop, ok_tx)));
         match ok_rx.await {
             Ok(Ok(())) => {
                 report("services", "");
@@ -392,6 +440,7 @@ fn flood(lines: u64, bytes: usize) {
 /// then serves until `stop`.
 fn serve_ipc(
     name: &str,
+    plan: FeedPlan,
     stop: Arc<AtomicBool>,
     ok: tokio::sync::oneshot::Sender<Result<(), String>>,
 ) {
@@ -439,14 +488,151 @@ fn serve_ipc(
     match setup() {
         Ok(ports) => {
             let _ = ok.send(Ok(()));
-            let (_pn, _tb, _publisher, _sn, _fb, subscriber) = &ports;
+            let (_pn, _tb, publisher, _sn, _fb, subscriber) = &ports;
+            let mut feed = Feed::new(plan);
             while !stop.load(Ordering::SeqCst) {
-                while let Ok(Some(_sample)) = subscriber.receive() {}
-                std::thread::sleep(Duration::from_millis(50));
+                while let Ok(Some(_sample)) = subscriber.receive() {
+                    feed.registered();
+                }
+                let pause = feed.step(publisher);
+                std::thread::sleep(pause);
             }
+            report("feed", &format!(",\"sent\":{}", feed.sent));
         }
         Err(e) => {
             let _ = ok.send(Err(e));
         }
+    }
+}
+
+type Publisher = iceoryx2::port::publisher::Publisher<ipc::Service, [u8], CustomHeader>;
+
+/// The feed the sim publishes, as the real connector would: nothing before a bot registers.
+struct Feed {
+    plan: FeedPlan,
+    /// When the first bot registered (the feed began).
+    began: Option<std::time::Instant>,
+    /// Feed events published (the burst included).
+    sent: u64,
+    /// Events of the steady rate published so far.
+    paced: u64,
+    next_symbol: usize,
+    next_error: Option<std::time::Instant>,
+    payloads: Vec<Vec<u8>>,
+}
+
+impl Feed {
+    fn new(plan: FeedPlan) -> Feed {
+        let payloads = plan
+            .symbols
+            .iter()
+            .map(|s| wire::encode_with_symbol(wire::EventKind::Feed, s, plan.bytes))
+            .collect();
+        let next_error = plan
+            .error_every
+            .map(|e| std::time::Instant::now() + Duration::from_secs_f64(e));
+        Feed {
+            plan,
+            began: None,
+            sent: 0,
+            paced: 0,
+            next_symbol: 0,
+            next_error,
+            payloads,
+        }
+    }
+
+    fn registered(&mut self) {
+        if self.began.is_none() {
+            self.began = Some(std::time::Instant::now());
+            tracing::info!("a bot registered: publishing market data");
+        }
+    }
+
+    fn publish(publisher: &Publisher, id: u64, payload: &[u8]) -> bool {
+        let mut buf = [0u8; wire::MAX_PAYLOAD_SIZE];
+        buf[..payload.len()].copy_from_slice(payload);
+        let Ok(sample) = publisher.loan_slice_uninit(wire::MAX_PAYLOAD_SIZE) else {
+            return false;
+        };
+        let mut sample = sample.write_from_slice(&buf);
+        *sample.user_header_mut() = CustomHeader {
+            id,
+            len: payload.len(),
+        };
+        sample.send().is_ok()
+    }
+
+    /// The next symbol's payload, skipping a stalled symbol.
+    fn next_payload(&mut self, stalled: Option<&str>) -> Option<usize> {
+        for _ in 0..self.plan.symbols.len() {
+            let i = self.next_symbol;
+            self.next_symbol = (self.next_symbol + 1) % self.plan.symbols.len();
+            if stalled != Some(self.plan.symbols[i].as_str()) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Publishes what is due; returns how long to sleep.
+    fn step(&mut self, publisher: &Publisher) -> Duration {
+        let now = std::time::Instant::now();
+        if let Some(at) = self.next_error {
+            if now >= at {
+                tracing::error!(
+                    target: "connector",
+                    "An error occurred in the market data stream connection: Connection refused (os error 111)"
+                );
+                // LiveEvent::Error, to every bot (registered or not), as the real one does.
+                Self::publish(publisher, 0, &[wire::EventKind::Error.byte(), 0, 0]);
+                self.next_error = self
+                    .plan
+                    .error_every
+                    .map(|e| now + Duration::from_secs_f64(e));
+            }
+        }
+        let Some(began) = self.began else {
+            return Duration::from_millis(20);
+        };
+        if self.plan.burst > 0 && self.sent == 0 {
+            let t0 = std::time::Instant::now();
+            for _ in 0..self.plan.burst {
+                let i = self.next_payload(None).unwrap_or(0);
+                if Self::publish(publisher, 0, &self.payloads[i]) {
+                    self.sent += 1;
+                }
+            }
+            report(
+                "feed_burst",
+                &format!(
+                    ",\"events\":{},\"bytes\":{},\"secs\":{:.6}",
+                    self.sent,
+                    self.plan.bytes,
+                    t0.elapsed().as_secs_f64()
+                ),
+            );
+        }
+        let elapsed = now.duration_since(began).as_secs_f64();
+        let stalled = match self.plan.stall_after {
+            Some(after) if elapsed >= after => match &self.plan.stall_symbol {
+                Some(sym) => Some(sym.clone()),
+                None => return Duration::from_millis(20), // everything stalled
+            },
+            _ => None,
+        };
+        if self.plan.hz <= 0.0 {
+            return Duration::from_millis(20);
+        }
+        let due = (elapsed * self.plan.hz) as u64;
+        while self.paced < due {
+            self.paced += 1;
+            if let Some(i) = self.next_payload(stalled.as_deref()) {
+                if Self::publish(publisher, 0, &self.payloads[i]) {
+                    self.sent += 1;
+                }
+            }
+        }
+        Duration::from_millis(2)
     }
 }

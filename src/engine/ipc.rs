@@ -99,6 +99,14 @@ fn alive_pids(nodes: &[NodeState<ipc::Service>]) -> Vec<i32> {
         .collect()
 }
 
+/// PIDs of the Alive nodes attached to publish-subscribe service `service` (empty if it does
+/// not exist or cannot be read).
+pub fn alive_pids_on(config: &Config, service: &str) -> Vec<i32> {
+    service_nodes(config, service)
+        .map(|n| alive_pids(&n))
+        .unwrap_or_default()
+}
+
 /// Readiness and bots of connector `name` running as `pid`.
 pub fn probe(config: &Config, name: &str, pid: i32) -> Result<Probe, String> {
     let me = std::process::id() as i32;
@@ -194,6 +202,8 @@ pub struct Watch {
     pub root: PathBuf,
     /// Starting connectors are probed every [`FAST_PROBE`]; ready ones every [`SLOW_PROBE`].
     pub fast: bool,
+    /// Hold a feed meter on its ToBot (it is ready and not being stopped).
+    pub meter: bool,
 }
 
 /// Probe interval while a connector is starting (bounds readiness latency).
@@ -216,6 +226,11 @@ enum Request {
         name: String,
         root: PathBuf,
         reply: tokio::sync::oneshot::Sender<Result<usize, PrepareError>>,
+    },
+    /// Close the meter of watch `key` now (before a stop signal), then reply.
+    CloseMeter {
+        key: u64,
+        reply: tokio::sync::oneshot::Sender<()>,
     },
 }
 
@@ -243,6 +258,18 @@ pub struct ProbeReport {
     pub key: u64,
     pub pid: i32,
     pub probe: Probe,
+}
+
+/// What the iceoryx2 thread tells the engine.
+#[derive(Debug, Clone)]
+pub enum IpcReport {
+    Probe(ProbeReport),
+    /// New feed meter figures of watch `key` (at most one per second per meter).
+    Feed {
+        key: u64,
+        pid: i32,
+        stats: super::feed::FeedStats,
+    },
 }
 
 struct WorkerState {
@@ -305,7 +332,7 @@ impl IpcWorker {
     /// cannot be created.
     pub fn start(
         roots: &[PathBuf],
-        reports: tokio::sync::mpsc::UnboundedSender<ProbeReport>,
+        reports: tokio::sync::mpsc::UnboundedSender<IpcReport>,
     ) -> Result<IpcWorker, String> {
         let (tx, rx) = std_mpsc::channel::<Request>();
         let (init_tx, init_rx) = std_mpsc::channel::<Result<(), String>>();
@@ -342,6 +369,13 @@ impl IpcWorker {
         let _ = self.tx.send(Request::Watch(watches));
     }
 
+    /// Closes the feed meter of watch `key`; resolves once it is closed (at once if none).
+    pub fn close_meter(&self, key: u64) -> tokio::sync::oneshot::Receiver<()> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let _ = self.tx.send(Request::CloseMeter { key, reply });
+        rx
+    }
+
     /// Runs [`prepare_start`] on the worker.
     pub async fn prepare(&self, name: &str, root: &Path) -> Result<usize, PrepareError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
@@ -357,12 +391,108 @@ impl IpcWorker {
     }
 }
 
+/// The open feed meters, by watch key (with the PID they meter).
+#[derive(Default)]
+struct Meters {
+    open: HashMap<u64, (i32, super::meter::Meter)>,
+    /// The last open error per watch, so that each distinct one is logged once.
+    failing: HashMap<u64, String>,
+}
+
+impl Meters {
+    /// Opens and closes meters to match `watches`.
+    fn reconcile(&mut self, st: &mut WorkerState, watches: &[Watch]) {
+        self.open.retain(|key, (pid, _)| {
+            watches
+                .iter()
+                .any(|w| w.key == *key && w.pid == *pid && w.meter)
+        });
+        self.failing
+            .retain(|key, _| watches.iter().any(|w| w.key == *key && w.meter));
+        for w in watches.iter().filter(|w| w.meter) {
+            if self.open.contains_key(&w.key) {
+                continue;
+            }
+            let opened = st.ensure(&w.root).and_then(|(_, node)| {
+                super::meter::Meter::open(node, &w.name, super::store::unix_now())
+            });
+            match opened {
+                Ok(m) => {
+                    if self.failing.remove(&w.key).is_some() {
+                        tracing::info!(connector = %w.name, "feed meter open");
+                    }
+                    self.open.insert(w.key, (w.pid, m));
+                }
+                Err(e) => {
+                    if self.failing.get(&w.key) != Some(&e) {
+                        tracing::warn!(connector = %w.name, "no feed meter: {e}; retrying with the next probe");
+                        self.failing.insert(w.key, e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_drain(&self) -> Option<std::time::Instant> {
+        self.open.values().map(|(_, m)| m.next_drain).min()
+    }
+
+    /// Drains the meters that are due; returns false when the engine is gone.
+    fn drain_due(
+        &mut self,
+        watches: &[Watch],
+        last: &HashMap<(u64, i32), Probe>,
+        reports: &tokio::sync::mpsc::UnboundedSender<IpcReport>,
+    ) -> bool {
+        use super::meter::{ACTIVE_DRAIN, IDLE_DRAIN};
+        let now = std::time::Instant::now();
+        let now_unix = super::store::unix_now();
+        for (key, (pid, m)) in self.open.iter_mut() {
+            if now < m.next_drain {
+                continue;
+            }
+            let got = match m.drain(now_unix) {
+                Ok(n) => n,
+                Err(e) => {
+                    let name = watches
+                        .iter()
+                        .find(|w| w.key == *key)
+                        .map(|w| w.name.as_str());
+                    tracing::debug!(connector = name.unwrap_or("?"), "feed meter: {e}");
+                    0
+                }
+            };
+            let bots = last.get(&(*key, *pid)).map(|p| p.bots).unwrap_or(0);
+            m.next_drain = now
+                + if got > 0 || bots > 0 || now < m.active_until {
+                    ACTIVE_DRAIN
+                } else {
+                    IDLE_DRAIN
+                };
+            if let Some(stats) = m.report(now_unix) {
+                if reports
+                    .send(IpcReport::Feed {
+                        key: *key,
+                        pid: *pid,
+                        stats,
+                    })
+                    .is_err()
+                {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
 fn worker_loop(
     mut st: WorkerState,
     rx: std_mpsc::Receiver<Request>,
-    reports: tokio::sync::mpsc::UnboundedSender<ProbeReport>,
+    reports: tokio::sync::mpsc::UnboundedSender<IpcReport>,
 ) {
     let mut watches: Vec<Watch> = Vec::new();
+    let mut meters = Meters::default();
     let mut pending: std::collections::VecDeque<Request> = std::collections::VecDeque::new();
     let mut last: HashMap<(u64, i32), Probe> = HashMap::new();
     // The last probe error per watch, so that each distinct one is logged once.
@@ -382,6 +512,9 @@ fn worker_loop(
         if let Some(at) = reprobe_at {
             timeout = timeout.min(at.saturating_duration_since(std::time::Instant::now()));
         }
+        if let Some(at) = meters.next_drain() {
+            timeout = timeout.min(at.saturating_duration_since(std::time::Instant::now()));
+        }
         let mut woken = false;
         let next = match pending.pop_front() {
             Some(r) => Ok(r),
@@ -391,6 +524,12 @@ fn worker_loop(
             Ok(Request::Watch(w)) => {
                 last.retain(|(k, p), _| w.iter().any(|x| x.key == *k && x.pid == *p));
                 watches = w;
+                meters.reconcile(&mut st, &watches);
+            }
+            Ok(Request::CloseMeter { key, reply }) => {
+                meters.open.remove(&key);
+                let _ = reply.send(());
+                continue;
             }
             Ok(Request::Wake) => {
                 // A burst of file events is one change: drain it, then probe everything once.
@@ -404,9 +543,17 @@ fn worker_loop(
                 }
                 woken = true;
                 reprobe_at = Some(std::time::Instant::now() + REPROBE_AFTER_WAKE);
+                let now = std::time::Instant::now();
+                for (_, m) in meters.open.values_mut() {
+                    m.wake(now);
+                }
             }
             Ok(Request::Shutdown) => return,
             Ok(Request::Prepare { name, root, reply }) => {
+                // A start never finds the console still subscribed to the name's services.
+                meters
+                    .open
+                    .retain(|k, _| watches.iter().any(|w| w.key == *k && w.name != name));
                 let result = match st.ensure(&root) {
                     Ok((config, node)) => prepare_start(node, config, &name),
                     Err(e) => Err(PrepareError::Stale(e)),
@@ -422,9 +569,19 @@ fn worker_loop(
             reprobe_at = None;
             woken = true;
         }
+        if !meters.drain_due(&watches, &last, &reports) {
+            return;
+        }
         let slow_due = now >= next_slow;
         if slow_due {
             next_slow = now + SLOW_PROBE;
+            // A meter that could not open (say, ToBot not there yet) is tried again.
+            if watches
+                .iter()
+                .any(|w| w.meter && !meters.open.contains_key(&w.key))
+            {
+                meters.reconcile(&mut st, &watches);
+            }
         }
         for w in &watches {
             if !(w.fast || slow_due || woken) {
@@ -451,11 +608,11 @@ fn worker_loop(
             if last.get(&(w.key, w.pid)) != Some(&p) {
                 last.insert((w.key, w.pid), p);
                 if reports
-                    .send(ProbeReport {
+                    .send(IpcReport::Probe(ProbeReport {
                         key: w.key,
                         pid: w.pid,
                         probe: p,
-                    })
+                    }))
                     .is_err()
                 {
                     return;

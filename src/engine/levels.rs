@@ -79,9 +79,7 @@ fn head_level(b: &[u8]) -> Option<Level> {
                     }
                     first_char = b'x'; // only one timestamp
                 }
-                if c.is_none() {
-                    return None;
-                }
+                c?; // the end of the head
             }
             Some(ch) => {
                 if start.is_none() {

@@ -274,7 +274,22 @@ struct Cursor {
     offset: u64,
     skip_partial: bool,
     splitter: LineSplitter,
+    /// The first look is history (what a previous run wrote): shown, not counted.
+    looked: bool,
 }
+
+/// ERROR and WARN lines (and panics) found in one read of a connector's log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LevelBatch {
+    /// ERROR lines and panics.
+    pub errors: u32,
+    pub warns: u32,
+    /// The last of the error lines: ANSI removed, secrets masked, cut for display.
+    pub last_error: Option<String>,
+}
+
+/// Called with what each read found (only when it found something).
+pub type OnLevels = Box<dyn Fn(LevelBatch) + Send + Sync>;
 
 /// Tails one log file into a scrollback. Rotates the file past `max_bytes`.
 ///
@@ -292,6 +307,8 @@ pub struct Tailer {
     /// Rotate the file here (copy-and-truncate). False when a log relay owns the file and
     /// rotates it by renaming: the tailer then only follows the renames.
     pub rotate: bool,
+    /// Told the ERROR/WARN counts of new lines (not of what was there at the first look).
+    pub on_levels: Option<OnLevels>,
 }
 
 impl Tailer {
@@ -336,6 +353,7 @@ impl Tailer {
             // Renamed away and not yet replaced: keep what is left of it, then let go.
             self.read_rest(cur, buf);
             cur.file = None;
+            cur.looked = true;
             return false;
         }
         if cur.file.is_some() && cur.inode != on_disk {
@@ -372,6 +390,7 @@ impl Tailer {
             self.drain(&mut f, cur, buf);
         }
         cur.file = Some(f);
+        cur.looked = true;
         self.rotate && cur.offset > self.max_bytes
     }
 
@@ -409,15 +428,44 @@ impl Tailer {
             }
             cur.splitter.feed(chunk, |l| batch.push(l));
             if batch.len() >= 4096 {
-                self.publish(&mut batch);
+                self.publish(&mut batch, cur.looked);
             }
         }
-        self.publish(&mut batch);
+        self.publish(&mut batch, cur.looked);
     }
 
-    fn publish(&self, batch: &mut Vec<String>) {
+    /// Counts the levels of new lines and tells `on_levels`.
+    fn count_levels(&self, batch: &[String]) {
+        let Some(tell) = &self.on_levels else {
+            return;
+        };
+        let mut found = LevelBatch::default();
+        let mut last: Option<&str> = None;
+        for line in batch {
+            match super::levels::level_of(line) {
+                super::levels::Level::Error | super::levels::Level::Panic => {
+                    found.errors += 1;
+                    last = Some(line);
+                }
+                super::levels::Level::Warn => found.warns += 1,
+                super::levels::Level::Other | super::levels::Level::None => {}
+            }
+        }
+        if found.errors == 0 && found.warns == 0 {
+            return;
+        }
+        found.last_error = last.map(|l| {
+            super::redact::for_display(l, &self.secrets, super::redact::SUMMARY_MAX_CHARS)
+        });
+        tell(found);
+    }
+
+    fn publish(&self, batch: &mut Vec<String>, count: bool) {
         if batch.is_empty() {
             return;
+        }
+        if count {
+            self.count_levels(batch);
         }
         let mut sb = match self.scrollback.lock() {
             Ok(g) => g,

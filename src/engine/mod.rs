@@ -17,6 +17,7 @@ pub mod hftbacktest;
 pub mod ipc;
 pub mod levels;
 pub mod logs;
+pub mod meter;
 pub mod phase;
 pub mod private_fs;
 pub mod process;
@@ -138,6 +139,26 @@ enum Msg {
     Shutdown {
         stop_all: bool,
     },
+    /// ERROR/WARN lines the log tailer read.
+    Levels {
+        key: SlotKey,
+        batch: logs::LevelBatch,
+    },
+}
+
+/// A slot's feed health inputs and verdict (DESIGN §10).
+#[derive(Default)]
+struct HealthState {
+    /// The meter's last figures (only while ready, for the current PID).
+    feed: Option<feed::FeedStats>,
+    /// Since when at least one bot has been attached (Unix seconds).
+    bots_since: Option<f64>,
+    log_errors: rolling::RollingMinute,
+    log_warns: rolling::RollingMinute,
+    last_error: Option<view::LastError>,
+    verdict: Option<health::Verdict>,
+    /// A meter may be open: close it before signalling the process.
+    metered: bool,
 }
 
 struct Slot {
@@ -154,6 +175,7 @@ struct Slot {
     wanted: bool,
     adopted: bool,
     tailer: JoinHandle<()>,
+    health: HealthState,
     /// Waiting for it to stop so that it can be removed.
     removal: Vec<oneshot::Sender<Result<(), EngineError>>>,
 }
@@ -232,6 +254,10 @@ fn spawn_emitter(
 
 /// How long an exit waits for the connector's log relay to write its last output.
 const LOG_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often feed health is re-evaluated while it can change with time alone.
+const HEALTH_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest a stop signal waits for the console's meter to let go of the connector.
+const METER_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A lossless stream of engine events, in order, numbered without gaps.
 pub struct EventStream {
@@ -543,8 +569,14 @@ impl Engine {
         rt.persist(true);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(64);
+            let mut health_tick = tokio::time::interval(HEALTH_TICK);
+            health_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
+                let ticking = rt.health_needs_ticks();
                 tokio::select! {
+                    _ = health_tick.tick(), if ticking => {
+                        rt.evaluate_health_all();
+                    }
                     n = rx.recv_many(&mut batch, 64) => {
                         if n == 0 { break; }
                         let mut stop = false;
@@ -554,7 +586,10 @@ impl Engine {
                         if stop { break; }
                     }
                     Some(report) = probe_rx.recv() => {
-                        rt.on_probe(report);
+                        match report {
+                            ipc::IpcReport::Probe(p) => rt.on_probe(p),
+                            ipc::IpcReport::Feed { key, pid, stats } => rt.on_feed(key, pid, stats),
+                        }
                     }
                 }
                 rt.finish_removals();
@@ -636,6 +671,16 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         degraded: st.degraded,
         wanted: s.wanted,
         adopted: s.adopted,
+        health: s.health.verdict.as_ref().map(|v| v.health),
+        health_detail: s.health.verdict.as_ref().and_then(|v| v.why.clone()),
+        feed: s
+            .health
+            .feed
+            .as_ref()
+            .map(|f| view::FeedView::of(f, now_unix)),
+        errors_1m: s.health.log_errors.total(now_unix),
+        warns_1m: s.health.log_warns.total(now_unix),
+        last_error: s.health.last_error.clone(),
         as_of: now_unix,
     }
 }
@@ -676,6 +721,8 @@ impl Runtime {
             self.scrollback,
             self.scrollback_bytes,
         )));
+        let key = self.next_key + 1;
+        let tx = self.tx.clone();
         let tailer = tokio::spawn(
             logs::Tailer {
                 path: log.clone(),
@@ -684,6 +731,9 @@ impl Runtime {
                 max_bytes: self.log_max_bytes,
                 keep: self.log_keep,
                 rotate: self.log_relay.is_none(),
+                on_levels: Some(Box::new(move |batch| {
+                    let _ = tx.send(Msg::Levels { key, batch });
+                })),
             }
             .run(),
         );
@@ -692,9 +742,9 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), sb);
-        self.next_key += 1;
+        self.next_key = key;
         self.slots.push(Slot {
-            key: self.next_key,
+            key,
             id: id.clone(),
             settings: Settings {
                 startup_timeout: spec.startup_timeout,
@@ -712,6 +762,7 @@ impl Runtime {
             wanted: false,
             adopted: false,
             tailer,
+            health: HealthState::default(),
             removal: Vec::new(),
         });
         id
@@ -997,6 +1048,21 @@ impl Runtime {
                     }
                 }
             }
+            Msg::Levels { key, batch } => {
+                if let Some(i) = self.index_of_key(key) {
+                    let now = store::unix_now();
+                    let h = &mut self.slots[i].health;
+                    h.log_errors.add(now, batch.errors);
+                    h.log_warns.add(now, batch.warns);
+                    if let Some(line) = batch.last_error {
+                        h.last_error = Some(view::LastError {
+                            ts: logs::rfc3339(now),
+                            line,
+                        });
+                    }
+                    self.evaluate_health(i);
+                }
+            }
             Msg::Shutdown { stop_all } => {
                 if !stop_all {
                     return true;
@@ -1051,6 +1117,117 @@ impl Runtime {
         }
     }
 
+    fn on_feed(&mut self, key: SlotKey, pid: i32, stats: feed::FeedStats) {
+        if let Some(i) = self.index_of_key(key) {
+            let s = &mut self.slots[i];
+            if s.state.pid == Some(pid) && s.state.phase == Phase::Ready {
+                s.health.feed = Some(stats);
+                self.evaluate_health(i);
+            }
+        }
+    }
+
+    /// True while some ready connector's health can change with time alone: a bot waits for
+    /// data, errors are counted in the last minute, or it is unhealthy.
+    fn health_needs_ticks(&self) -> bool {
+        let now = store::unix_now();
+        self.slots.iter().any(|s| {
+            let h = &s.health;
+            s.state.phase == Phase::Ready
+                && (h.bots_since.is_some()
+                    || !h.log_errors.is_quiet(now)
+                    || h.feed
+                        .as_ref()
+                        .is_some_and(|f| f.errors_1m > 0 || f.last_event_at.is_some())
+                    || h.verdict.as_ref().is_some_and(|v| v.health.is_unhealthy()))
+        })
+    }
+
+    fn evaluate_health_all(&mut self) {
+        for i in 0..self.slots.len() {
+            self.evaluate_health(i);
+        }
+    }
+
+    /// Recomputes slot `i`'s feed health; tells the world when it turns stale or erroring or
+    /// recovers, and restarts a stale one when `on_stale = "restart"`.
+    fn evaluate_health(&mut self, i: usize) {
+        use health::FeedHealth;
+        let now = store::unix_now();
+        let slot = &mut self.slots[i];
+        let ready = slot.state.phase == Phase::Ready && slot.state.pid.is_some();
+        if !ready {
+            // Leaving ready ends the meter's story; the next process starts a new one.
+            slot.health.feed = None;
+            slot.health.bots_since = None;
+            slot.health.verdict = None;
+            return;
+        }
+        let bots = slot.state.bots;
+        match (bots > 0, slot.health.bots_since) {
+            (true, None) => slot.health.bots_since = Some(now),
+            (false, Some(_)) => slot.health.bots_since = None,
+            _ => {}
+        }
+        let verdict = health::evaluate(health::Inputs {
+            now,
+            bots,
+            bots_since: slot.health.bots_since,
+            feed: slot.health.feed.as_ref(),
+            log_errors_1m: slot.health.log_errors.total(now),
+            settings: &slot.spec.feed,
+        });
+        let before = slot.health.verdict.as_ref().map(|v| v.health);
+        let after = verdict.health;
+        slot.health.verdict = Some(verdict.clone());
+        let change = match (before.is_some_and(FeedHealth::is_unhealthy), after) {
+            (_, FeedHealth::Stale) if before != Some(FeedHealth::Stale) => {
+                Some(view::HealthChange::Stale)
+            }
+            (_, FeedHealth::Erroring) if before != Some(FeedHealth::Erroring) => {
+                Some(view::HealthChange::Erroring)
+            }
+            (true, FeedHealth::Ok | FeedHealth::Quiet) => Some(view::HealthChange::Recovered),
+            _ => None,
+        };
+        let Some(change) = change else {
+            return;
+        };
+        let id = slot.id.clone();
+        let pid = slot.state.pid;
+        let detail = verdict
+            .why
+            .clone()
+            .unwrap_or_else(|| format!("feed {after}"));
+        match change {
+            view::HealthChange::Recovered => {
+                tracing::info!(connector = %id, "feed recovered: {detail}")
+            }
+            _ => tracing::warn!(connector = %id, "feed {}: {detail}", change.as_str()),
+        }
+        let marker = format!("feed {}: {detail}", change.as_str());
+        if let Err(e) = logs::write_marker(&slot.log, &marker) {
+            tracing::debug!(connector = %id, "cannot write to the log: {e}");
+        }
+        self.publish();
+        let after_seq = self.persist(false);
+        self.emit(
+            after_seq,
+            id,
+            EventKind::Health {
+                change,
+                health: after,
+                pid,
+                detail: detail.clone(),
+            },
+        );
+        if change == view::HealthChange::Stale
+            && self.slots[i].spec.feed.on_stale == crate::manifest::OnStale::Restart
+        {
+            self.dispatch(i, Event::StaleFeed { why: detail });
+        }
+    }
+
     fn dispatch(&mut self, i: usize, ev: Event) {
         let ctx = self.ctx(i);
         let slot = &mut self.slots[i];
@@ -1058,6 +1235,7 @@ impl Runtime {
         for fx in effects {
             self.perform(i, fx);
         }
+        self.evaluate_health(i);
     }
 
     fn perform(&mut self, i: usize, fx: Effect) {
@@ -1077,7 +1255,17 @@ impl Runtime {
                     tracing::warn!(connector = %self.slots[i].id, "cannot write to the log: {e}");
                 }
             }
-            Effect::Signal(sig) => match &self.slots[i].child {
+            Effect::Signal(sig) => match self.slots[i].child.clone() {
+                Some(c) if self.slots[i].health.metered => {
+                    // The console's meter lets go of the connector's services before the
+                    // connector is told to stop, so it never keeps them alive.
+                    self.slots[i].health.metered = false;
+                    let closed = self.ipc.close_meter(key);
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(METER_CLOSE_WAIT, closed).await;
+                        c.signal(sig);
+                    });
+                }
                 Some(c) => c.signal(sig),
                 None => {
                     tracing::debug!(connector = %self.slots[i].id, "signal {sig:?} with no child")
@@ -1240,6 +1428,10 @@ impl Runtime {
     fn publish(&mut self) {
         let now = Instant::now();
         let now_unix = store::unix_now();
+        for s in &mut self.slots {
+            // Cleared only by the stop signal that closes the meter first (see perform).
+            s.health.metered |= s.state.phase == Phase::Ready;
+        }
         let views: Vec<ConnectorView> = self
             .slots
             .iter()
@@ -1265,6 +1457,7 @@ impl Runtime {
                         pid,
                         root: s.spec.project_root.clone(),
                         fast: s.state.phase == Phase::Starting,
+                        meter: s.state.phase == Phase::Ready,
                     }),
                     Phase::Idle
                     | Phase::Building
@@ -1299,7 +1492,11 @@ impl Runtime {
             .iter()
             .zip(views.iter())
             .map(|(s, v)| store::StoredConnector {
-                view: v.clone(),
+                // The meter's figures change every second and mean nothing to a later reader.
+                view: ConnectorView {
+                    feed: None,
+                    ..v.clone()
+                },
                 adoption: store::Adoption {
                     start_ticks: s.state.pid.and(s.start_ticks),
                     started_unix: s.state.pid.and(s.started_unix),
@@ -1331,6 +1528,11 @@ impl Runtime {
                         || prev.iter().zip(&connectors).any(|(a, b)| {
                             let strip = |c: &store::StoredConnector| ConnectorView {
                                 detail: String::new(),
+                                health: None,
+                                health_detail: None,
+                                errors_1m: 0,
+                                warns_1m: 0,
+                                last_error: None,
                                 ..c.view.clone()
                             };
                             a.adoption != b.adoption || strip(a).differs_from(&strip(b))

@@ -117,6 +117,10 @@ pub enum Event {
         kind: TimerKind,
         epoch: u64,
     },
+    /// Its feed went stale and `on_stale = "restart"`: restart it through the restart budget.
+    StaleFeed {
+        why: String,
+    },
 }
 
 /// Signals the machine sends (always to the process group).
@@ -160,6 +164,8 @@ enum Pending {
 enum StopReason {
     Operator,
     StartupTimeout,
+    /// Stopped to be restarted because its feed went stale.
+    StaleFeed,
 }
 
 /// The state of one connector.
@@ -184,6 +190,8 @@ pub struct ConnectorState {
     pub deadline: Option<Instant>,
     pending: Pending,
     stop_reason: StopReason,
+    /// Why a stale-feed restart was begun.
+    stale_why: String,
     killed: bool,
 }
 
@@ -204,6 +212,7 @@ impl Default for ConnectorState {
             deadline: None,
             pending: Pending::None,
             stop_reason: StopReason::Operator,
+            stale_why: String::new(),
             killed: false,
         }
     }
@@ -330,6 +339,16 @@ impl ConnectorState {
             Event::Timer { kind, epoch } => {
                 if epoch == self.epoch {
                     self.on_timer(s, kind, ctx, &mut fx);
+                }
+            }
+            Event::StaleFeed { why } => {
+                if self.phase == Phase::Ready {
+                    fx.push(Effect::Marker(format!(
+                        "stale feed ({why}): restarting it (on_stale = \"restart\")"
+                    )));
+                    let detail = format!("stale feed ({why}): restarting, SIGTERM sent");
+                    self.stale_why = why;
+                    self.begin_stop(s, StopReason::StaleFeed, detail, ctx, &mut fx);
                 }
             }
         }
@@ -678,6 +697,12 @@ impl ConnectorState {
                         secs(s.startup_timeout)
                     );
                     self.count_failure_then(s, msg, ctx, fx);
+                    return;
+                }
+                if self.stop_reason == StopReason::StaleFeed {
+                    // The restart the operator configured for a stale feed: through the budget.
+                    let msg = format!("stale feed ({}), stopped ({status_text})", self.stale_why);
+                    self.schedule_restart(s, msg, ctx, fx);
                     return;
                 }
                 let how = match (status, send_error, self.killed) {

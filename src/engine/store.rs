@@ -138,6 +138,8 @@ struct Pending {
     closing: bool,
     /// Successful writes so far (for tests and the console log).
     written: u64,
+    /// A state taken from `latest` is being written.
+    writing: bool,
 }
 
 struct Shared {
@@ -200,7 +202,8 @@ impl StateWriter {
 
     /// True when nothing submitted is still waiting to be written.
     pub fn is_idle(&self) -> bool {
-        lock(&self.shared.pending).latest.is_none()
+        let p = lock(&self.shared.pending);
+        p.latest.is_none() && !p.writing
     }
 }
 
@@ -239,6 +242,7 @@ fn writer_loop(shared: &Shared, dir: &Path, mut write: WriteFn) {
             match p.latest.take() {
                 Some(st) => {
                     let durable = std::mem::take(&mut p.durable);
+                    p.writing = true;
                     (st, p.latest_gen, durable, p.closing)
                 }
                 None => return, // closing with nothing left
@@ -250,8 +254,10 @@ fn writer_loop(shared: &Shared, dir: &Path, mut write: WriteFn) {
                     tracing::info!("{} is written again", state_path(dir).display());
                 }
                 retry = RETRY_MIN;
-                lock(&shared.pending).written += 1;
                 shared.written_gen.send_replace(gen);
+                let mut p = lock(&shared.pending);
+                p.written += 1;
+                p.writing = false;
             }
             Err(e) => {
                 let msg = e.to_string();
@@ -263,6 +269,7 @@ fn writer_loop(shared: &Shared, dir: &Path, mut write: WriteFn) {
                 }
                 last_error = Some(msg);
                 let mut p = lock(&shared.pending);
+                p.writing = false;
                 // Put it back unless something newer arrived meanwhile.
                 if p.latest.is_none() {
                     p.latest = Some(state);
@@ -422,6 +429,12 @@ mod tests {
                     degraded: false,
                     wanted: true,
                     adopted: false,
+                    health: None,
+                    health_detail: None,
+                    feed: None,
+                    errors_1m: 0,
+                    warns_1m: 0,
+                    last_error: None,
                     as_of: 2.0,
                 },
                 adoption: Adoption {

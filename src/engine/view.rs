@@ -11,6 +11,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::feed::FeedStats;
+pub use super::health::FeedHealth;
 use super::phase::{ExitStatus, Phase};
 use crate::connector_config::ConnectorType;
 
@@ -77,6 +79,103 @@ pub struct BuildProgress {
     pub total: u32,
 }
 
+/// One symbol's feed, at `as_of`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SymbolView {
+    pub events_per_s: f64,
+    pub last_event_age_s: f64,
+}
+
+/// A ready connector's market data as the console's meter sees it (DESIGN §10), at `as_of`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedView {
+    /// Feed events in the last complete second (a lower bound when `lower_bound`).
+    pub events_per_s: f64,
+    pub bytes_per_s: f64,
+    /// Feed events since the connector became ready.
+    pub total: u64,
+    /// Seconds since the last Feed event (null: none yet).
+    pub last_event_age_s: Option<f64>,
+    /// The connector's `LiveEvent::Error` samples in the last minute.
+    pub errors_1m: u32,
+    pub symbols: std::collections::BTreeMap<String, SymbolView>,
+    /// Feed events per second over the last minute, oldest first.
+    pub history: Vec<u32>,
+    /// Samples may have been lost in the last minute: rates are lower bounds (`≥`).
+    pub lower_bound: bool,
+}
+
+impl FeedView {
+    /// The view of `stats` at wall-clock time `now`.
+    pub fn of(stats: &FeedStats, now: f64) -> FeedView {
+        FeedView {
+            events_per_s: stats.events_per_s,
+            bytes_per_s: stats.bytes_per_s,
+            total: stats.total,
+            last_event_age_s: stats.last_event_at.map(|t| (now - t).max(0.0)),
+            errors_1m: stats.errors_1m,
+            symbols: stats
+                .symbols
+                .iter()
+                .map(|(k, s)| {
+                    (
+                        k.clone(),
+                        SymbolView {
+                            events_per_s: s.events_per_s,
+                            last_event_age_s: (now - s.last_event_at).max(0.0),
+                        },
+                    )
+                })
+                .collect(),
+            history: stats.history.clone(),
+            lower_bound: stats.lower_bound,
+        }
+    }
+
+    fn aged(mut self, dt: f64) -> FeedView {
+        self.last_event_age_s = self.last_event_age_s.map(|a| a + dt);
+        for s in self.symbols.values_mut() {
+            s.last_event_age_s += dt;
+        }
+        self
+    }
+
+    /// Equal apart from the ages moving on with time.
+    fn same_as(&self, other: &FeedView, dt: f64) -> bool {
+        let close = |a: f64, b: f64| (a + dt - b).abs() < 0.05;
+        self.events_per_s == other.events_per_s
+            && self.bytes_per_s == other.bytes_per_s
+            && self.total == other.total
+            && self.errors_1m == other.errors_1m
+            && self.history == other.history
+            && self.lower_bound == other.lower_bound
+            && match (self.last_event_age_s, other.last_event_age_s) {
+                (Some(a), Some(b)) => close(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+            && self.symbols.len() == other.symbols.len()
+            && self
+                .symbols
+                .iter()
+                .zip(&other.symbols)
+                .all(|((ka, a), (kb, b))| {
+                    ka == kb
+                        && a.events_per_s == b.events_per_s
+                        && close(a.last_event_age_s, b.last_event_age_s)
+                })
+    }
+}
+
+/// The last ERROR line (or panic) of a connector's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastError {
+    /// When the console read it (RFC 3339, UTC).
+    pub ts: String,
+    /// The line, ANSI removed, secrets masked, cut to a screen's width.
+    pub line: String,
+}
+
 /// One connector as the engine sees it, at `as_of`. This is the `status --json` element of
 /// DESIGN §2 (`name`, `type`, `phase`, `pid`, `uptime_s`, `restarts`, `bots`, `last_exit`,
 /// `detail`, `host`) plus what the TUI shows.
@@ -114,6 +213,23 @@ pub struct ConnectorView {
     pub wanted: bool,
     /// Taken over from a previous console (its exit status will not be known).
     pub adopted: bool,
+    /// Whether market data flows (ready connectors only).
+    #[serde(default)]
+    pub health: Option<FeedHealth>,
+    /// What is wrong when stale or erroring.
+    #[serde(default)]
+    pub health_detail: Option<String>,
+    /// The feed meter (ready connectors only).
+    #[serde(default)]
+    pub feed: Option<FeedView>,
+    /// ERROR lines and panics in its log in the last minute.
+    #[serde(default)]
+    pub errors_1m: u32,
+    /// WARN lines in its log in the last minute.
+    #[serde(default)]
+    pub warns_1m: u32,
+    #[serde(default)]
+    pub last_error: Option<LastError>,
     /// The wall-clock instant (seconds since the Unix epoch) the relative times refer to.
     pub as_of: f64,
 }
@@ -140,9 +256,11 @@ impl ConnectorView {
 
     /// The same view with its clocks moved on to wall-clock time `now`.
     pub fn at(self, now: f64) -> ConnectorView {
+        let dt = (now - self.as_of).max(0.0);
         ConnectorView {
             uptime_s: self.uptime_at(now),
             countdown_s: self.countdown_at(now),
+            feed: self.feed.clone().map(|f| f.aged(dt)),
             as_of: now,
             ..self
         }
@@ -171,6 +289,16 @@ impl ConnectorView {
             || self.degraded != other.degraded
             || self.wanted != other.wanted
             || self.adopted != other.adopted
+            || self.health != other.health
+            || self.health_detail != other.health_detail
+            || self.errors_1m != other.errors_1m
+            || self.warns_1m != other.warns_1m
+            || self.last_error != other.last_error
+            || match (&self.feed, &other.feed) {
+                (Some(a), Some(b)) => !a.same_as(b, other.as_of - self.as_of),
+                (None, None) => false,
+                _ => true,
+            }
             || started_moved
     }
 }
@@ -185,10 +313,37 @@ pub enum EventKind {
         pid: Option<i32>,
         detail: String,
     },
+    /// Its feed health turned stale or erroring, or recovered.
+    Health {
+        change: HealthChange,
+        health: FeedHealth,
+        pid: Option<i32>,
+        detail: String,
+    },
     /// The connector was added to the running engine.
     Added,
     /// The connector was removed from the running engine (after it stopped).
     Removed,
+}
+
+/// A feed health change worth telling (ok ↔ quiet is not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthChange {
+    Stale,
+    Erroring,
+    /// Healthy again after being stale or erroring.
+    Recovered,
+}
+
+impl HealthChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthChange::Stale => "stale",
+            HealthChange::Erroring => "erroring",
+            HealthChange::Recovered => "recovered",
+        }
+    }
 }
 
 /// One change, numbered: `seq` grows by one per event of an engine, so an observer can tell it
@@ -224,7 +379,7 @@ impl Transition {
                 pid: *pid,
                 detail: detail.clone(),
             }),
-            EventKind::Added | EventKind::Removed => None,
+            EventKind::Health { .. } | EventKind::Added | EventKind::Removed => None,
         }
     }
 
@@ -287,6 +442,12 @@ mod tests {
             degraded: false,
             wanted: true,
             adopted: false,
+            health: None,
+            health_detail: None,
+            feed: None,
+            errors_1m: 0,
+            warns_1m: 0,
+            last_error: None,
             as_of: 100.0,
         };
         assert_eq!(v.uptime_at(102.5), Some(12.5));

@@ -52,6 +52,12 @@ fn snap(name: &str, phase: Phase, now: f64) -> ConnectorView {
         degraded: false,
         wanted: true,
         adopted: false,
+        health: None,
+        health_detail: None,
+        feed: None,
+        errors_1m: 0,
+        warns_1m: 0,
+        last_error: None,
         as_of: now,
     }
 }
