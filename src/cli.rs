@@ -166,7 +166,27 @@ fn drain(events: &mut EventStream, json: bool) {
 fn print_event(ev: &crate::engine::view::EngineEvent, json: bool) {
     if let Some(t) = Transition::of(ev) {
         print_transition(&t, json);
+    } else if let Some(h) = crate::engine::view::HealthLine::of(ev) {
+        print_health(&h, json);
     }
+}
+
+fn print_health(h: &crate::engine::view::HealthLine, json: bool) {
+    let mut out = std::io::stdout().lock();
+    let line = if json {
+        serde_json::to_string(h).unwrap_or_default()
+    } else {
+        format!(
+            "{} {:<16} {:<9} {:>8} {}",
+            h.ts,
+            h.name,
+            h.health.as_str(),
+            h.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            plain(&h.detail)
+        )
+    };
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 fn print_transition(t: &Transition, json: bool) {
@@ -379,13 +399,37 @@ pub fn status(path: &Path, json: bool) -> u8 {
             }
         }
     } else {
+        // The NAME column fits the longest name, so that the columns stay aligned.
+        let w = rows
+            .iter()
+            .map(|r| r.id().to_string().chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(16);
         println!(
-            "{:<16} {:<15} {:<9} {:>8} {:>9} {:>8} {:>4}  DETAIL",
-            "NAME", "TYPE", "PHASE", "PID", "UPTIME", "RESTARTS", "BOTS"
+            "{:<w$} {:<15} {:<9} {:>8} {:>9} {:>8} {:>4} {:<9} {:>8}  DETAIL",
+            "NAME", "TYPE", "PHASE", "PID", "UPTIME", "RESTARTS", "BOTS", "HEALTH", "EVENTS/S"
         );
         for r in rows {
+            let health = r.health.map(|h| h.as_str()).unwrap_or("-");
+            let rate = r
+                .feed
+                .as_ref()
+                .map(|f| {
+                    format!(
+                        "{}{:.0}",
+                        if f.lower_bound { ">=" } else { "" },
+                        f.events_per_s
+                    )
+                })
+                .unwrap_or_else(|| "-".into());
+            // An unhealthy connector says why first; the phase detail follows.
+            let detail = match (&r.health_detail, r.health.is_some_and(|h| h.is_unhealthy())) {
+                (Some(why), true) => format!("{why}; {}", r.detail),
+                _ => r.detail.clone(),
+            };
             println!(
-                "{:<16} {:<15} {:<9} {:>8} {:>9} {:>8} {:>4}  {}",
+                "{:<w$} {:<15} {:<9} {:>8} {:>9} {:>8} {:>4} {:<9} {:>8}  {}",
                 r.id().to_string(),
                 r.kind.as_str(),
                 r.phase.as_str(),
@@ -395,7 +439,9 @@ pub fn status(path: &Path, json: bool) -> u8 {
                     .unwrap_or_else(|| "-".into()),
                 r.restarts,
                 r.bots,
-                plain(&r.detail)
+                health,
+                rate,
+                plain(&detail)
             );
         }
     }

@@ -23,10 +23,11 @@ fn connectors(names: &[&str], config: &str) -> String {
         .join("\n")
 }
 
-/// A headless runner whose JSON transitions arrive on a channel.
+/// A headless runner whose JSON transitions (and feed health lines) arrive on channels.
 struct Headless {
     child: Child,
     rx: mpsc::Receiver<Transition>,
+    health: mpsc::Receiver<switchboard::engine::view::HealthLine>,
 }
 
 impl Headless {
@@ -41,9 +42,15 @@ impl Headless {
             .expect("spawn headless");
         let out = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
+        let (htx, health) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
+                if let Ok(h) = serde_json::from_str::<switchboard::engine::view::HealthLine>(&line)
+                {
+                    let _ = htx.send(h);
+                    continue;
+                }
                 let t: Transition = serde_json::from_str(&line)
                     .unwrap_or_else(|e| panic!("not a transition: {line}: {e}"));
                 if tx.send(t).is_err() {
@@ -51,7 +58,7 @@ impl Headless {
                 }
             }
         });
-        Headless { child, rx }
+        Headless { child, rx, health }
     }
 
     /// Waits for a transition matching `pred`.
@@ -66,6 +73,75 @@ impl Headless {
             }
         }
     }
+}
+
+#[test]
+fn headless_tells_stale_and_recovered_and_status_shows_the_feed() {
+    let fx = Fixture::new("hlfeed");
+    fx.sim_config(
+        "a.toml",
+        "lines_per_sec = 0.0\nfeed_hz = 100.0\nfeed_symbols = [\"BTCUSDT\", \"ETHUSDT\"]\nfeed_stall_after = 1.5",
+    );
+    fx.manifest(
+        "feed = { stale_after = 1.0 }",
+        &connectors(&["hlfeed-a"], "a.toml"),
+    );
+    let hl = Headless::start(&fx);
+    hl.expect("ready", 20, |t| t.phase == Phase::Ready);
+    let mut bot = fx.bot("hlfeed-a");
+    let stale = hl
+        .health
+        .recv_timeout(std::time::Duration::from_secs(15))
+        .expect("a stale line");
+    assert_eq!(
+        stale.health,
+        switchboard::engine::view::HealthChange::Stale,
+        "{stale:?}"
+    );
+    assert!(stale.detail.contains("no market data"), "{stale:?}");
+    // status --json (asked of the live console) carries the feed fields of DESIGN §10.
+    let out = fx.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let c = &v[0];
+    assert_eq!(c["health"], "stale", "{c}");
+    for key in [
+        "events_per_s",
+        "bytes_per_s",
+        "total",
+        "last_event_age_s",
+        "errors_1m",
+        "symbols",
+    ] {
+        assert!(c["feed"].get(key).is_some(), "feed.{key} in {c}");
+    }
+    assert!(
+        c["feed"]["symbols"]["ETHUSDT"]
+            .get("last_event_age_s")
+            .is_some(),
+        "{c}"
+    );
+    for key in ["errors_1m", "warns_1m", "last_error"] {
+        assert!(c.get(key).is_some(), "{key} in {c}");
+    }
+    let plain = String::from_utf8_lossy(&fx.run(&["status"]).stdout).to_string();
+    assert!(
+        plain.contains("HEALTH") && plain.contains("stale"),
+        "{plain}"
+    );
+    // The bot leaves (cleanly): nobody waits for data any more, so it is no longer stale.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(bot.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = bot.wait();
+    let recovered = hl
+        .health
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a recovered line");
+    assert_eq!(
+        recovered.health,
+        switchboard::engine::view::HealthChange::Recovered
+    );
 }
 
 impl Drop for Headless {

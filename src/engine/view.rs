@@ -395,6 +395,38 @@ impl Transition {
     }
 }
 
+/// A feed health line of `run --headless --json`: `{"ts","name","health","pid","detail"}` with
+/// `health` one of `stale`, `erroring`, `recovered`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthLine {
+    pub ts: String,
+    pub name: String,
+    pub health: HealthChange,
+    pub pid: Option<i32>,
+    pub detail: String,
+}
+
+impl HealthLine {
+    /// The health change an event carries, if it is one.
+    pub fn of(e: &EngineEvent) -> Option<HealthLine> {
+        match &e.kind {
+            EventKind::Health {
+                change,
+                pid,
+                detail,
+                ..
+            } => Some(HealthLine {
+                ts: e.ts.clone(),
+                name: e.id.to_string(),
+                health: *change,
+                pid: *pid,
+                detail: detail.clone(),
+            }),
+            EventKind::Transition { .. } | EventKind::Added | EventKind::Removed => None,
+        }
+    }
+}
+
 /// The engine's answer to "is everything up?".
 #[derive(Debug, Clone)]
 pub struct Health {
