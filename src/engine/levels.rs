@@ -43,6 +43,23 @@ pub fn level_of(line: &str) -> Level {
     Level::None
 }
 
+/// A plain (ANSI-free) log line without its timestamp and level: `connector: msg` of
+/// `2026-…Z ERROR connector: msg`. Lines without a level come back whole.
+pub fn message_of(line: &str) -> &str {
+    let mut rest = line.trim_start();
+    for _ in 0..2 {
+        let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
+        if matches!(word, "ERROR" | "WARN" | "INFO" | "DEBUG" | "TRACE") {
+            return after.trim_start();
+        }
+        if !word.starts_with(|c: char| c.is_ascii_digit()) {
+            break;
+        }
+        rest = after.trim_start();
+    }
+    line
+}
+
 /// The level word of tracing's format (ANSI escapes skipped): the first word, or the second
 /// when the first is a timestamp (starts with a digit).
 fn head_level(b: &[u8]) -> Option<Level> {
@@ -149,5 +166,11 @@ mod tests {
         assert_eq!(level_of("\x1b"), Level::None);
         assert_eq!(level_of("ERRORS everywhere"), Level::None);
         assert!(Level::Panic.is_error() && Level::Warn.is_notable() && !Level::Other.is_notable());
+        assert_eq!(message_of("2026-11-23T04:00:00Z  ERROR c: boom"), "c: boom");
+        assert_eq!(message_of("ERROR c: boom"), "c: boom");
+        assert_eq!(
+            message_of("thread 'x' panicked at a.rs"),
+            "thread 'x' panicked at a.rs"
+        );
     }
 }

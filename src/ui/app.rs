@@ -45,6 +45,8 @@ pub struct PaneView {
     /// `appended` of the scrollback when `offset` was last adjusted.
     pub seen: u64,
     pub wrap: bool,
+    /// Only WARN, ERROR and panic lines are shown (`e`).
+    pub errors_only: bool,
     /// Lines with an absolute index below this are hidden (`c` clear).
     pub hidden_before: u64,
     /// Absolute index of the current search hit.
@@ -255,6 +257,10 @@ impl App {
             Action::SearchNext => self.find(focus, true),
             Action::SearchPrev => self.find(focus, false),
             Action::Wrap => self.panes[focus].wrap = !self.panes[focus].wrap,
+            Action::Errors => {
+                let p = &mut self.panes[focus];
+                p.errors_only = !p.errors_only;
+            }
             Action::Clear => {
                 let (appended, _) = self.appended(focus);
                 let p = &mut self.panes[focus];

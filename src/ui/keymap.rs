@@ -27,6 +27,8 @@ pub enum Action {
     SearchNext,
     SearchPrev,
     Wrap,
+    /// Show only WARN, ERROR and panic lines in the focused pane (again: all lines).
+    Errors,
     Clear,
     ConsoleLog,
     Help,
@@ -119,6 +121,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('n') => Some(Action::SearchNext),
             KeyCode::Char('N') => Some(Action::SearchPrev),
             KeyCode::Char('w') => Some(Action::Wrap),
+            KeyCode::Char('e') => Some(Action::Errors),
             KeyCode::Char('c') => Some(Action::Clear),
             KeyCode::Char('L') => Some(Action::ConsoleLog),
             KeyCode::Char('?') => Some(Action::Help),
@@ -142,22 +145,25 @@ pub const HELP: &[(&str, &str)] = &[
     ("PgUp PgDn wheel", "scroll (g/G: top/bottom)"),
     ("/  n N", "search, next, previous"),
     ("w", "wrap long lines"),
+    ("e", "only WARN/ERROR/panic lines (again: all)"),
     ("c", "clear the view (the log file is kept)"),
     ("L", "console log"),
     ("?", "this help"),
     ("q Ctrl-C", "quit (asks when connectors run)"),
 ];
 
-/// The short footer.
+/// The short footer, most used first: on a narrow screen the tail of the middle is dropped,
+/// never `? help` and `q quit`.
 pub const FOOTER: &[(&str, &str)] = &[
     ("s", "start"),
     ("x", "stop"),
     ("r", "restart"),
     ("K", "kill"),
+    ("z", "zoom"),
+    ("e", "errors"),
+    ("/", "search"),
     ("b", "build"),
     ("a/X", "all"),
-    ("z", "zoom"),
-    ("/", "search"),
     ("L", "log"),
     ("?", "help"),
     ("q", "quit"),
@@ -194,6 +200,7 @@ mod tests {
             (KeyCode::Char('n'), Action::SearchNext),
             (KeyCode::Char('N'), Action::SearchPrev),
             (KeyCode::Char('w'), Action::Wrap),
+            (KeyCode::Char('e'), Action::Errors),
             (KeyCode::Char('c'), Action::Clear),
             (KeyCode::Char('L'), Action::ConsoleLog),
             (KeyCode::Char('?'), Action::Help),

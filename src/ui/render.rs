@@ -7,14 +7,15 @@ use ansi_to_tui::IntoText;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
 
 use super::app::{App, Dialog};
 use super::keymap::{FOOTER, HELP};
 use super::layout::{self, Screen};
 use super::theme::Theme;
-use crate::engine::view::ConnectorView;
+use crate::engine::levels::{level_of, Level};
+use crate::engine::view::{ConnectorView, FeedHealth, FeedView};
 use crate::Phase;
 
 /// Everything a frame shows.
@@ -70,6 +71,66 @@ pub fn draw(f: &mut Frame, v: &View) {
     }
 }
 
+/// `950`, `1.2k`, `12k`, `3.4M`: a rate that fits a title.
+pub fn short_rate(n: f64) -> String {
+    match n {
+        n if n < 1_000.0 => format!("{n:.0}"),
+        n if n < 10_000.0 => format!("{:.1}k", n / 1e3),
+        n if n < 1_000_000.0 => format!("{:.0}k", n / 1e3),
+        n => format!("{:.1}M", n / 1e6),
+    }
+}
+
+/// The feed part of a ready pane's title: `STALE 23s` or `E 12/m` in the warning colour when
+/// unhealthy, else the events/s (`≥` when samples were lost) or `quiet`.
+fn feed_badge(v: &View, s: &ConnectorView) -> Option<Span<'static>> {
+    let t = &v.theme;
+    let health = s.health?;
+    let feed = s.feed.as_ref();
+    Some(match health {
+        FeedHealth::Stale => {
+            let age = feed
+                .and_then(|f| stalest_age(f, s))
+                .map(|a| {
+                    let a = a + (v.now - s.as_of).max(0.0);
+                    format!(" {}", short_duration(Duration::from_secs_f64(a.max(0.0))))
+                })
+                .unwrap_or_default();
+            Span::styled(
+                format!(" STALE{age}"),
+                t.warn().add_modifier(Modifier::BOLD),
+            )
+        }
+        FeedHealth::Erroring => {
+            let n = s.errors_1m.max(feed.map(|f| f.errors_1m).unwrap_or(0));
+            Span::styled(format!(" E {n}/m"), t.warn().add_modifier(Modifier::BOLD))
+        }
+        FeedHealth::Quiet => Span::styled(" quiet", t.dim()),
+        FeedHealth::Ok => match feed {
+            Some(f) => Span::styled(
+                format!(
+                    " {}{} ev/s",
+                    if f.lower_bound { "≥" } else { "" },
+                    short_rate(f.events_per_s)
+                ),
+                t.phase(Phase::Ready),
+            ),
+            None => Span::styled(" ok", t.dim()),
+        },
+    })
+}
+
+/// How long the stale part of the feed has been silent (the stalled symbol's age when one
+/// symbol stalled, else the whole feed's), as of the view.
+fn stalest_age(f: &FeedView, s: &ConnectorView) -> Option<f64> {
+    let detail = s.health_detail.as_deref().unwrap_or("");
+    f.symbols
+        .iter()
+        .find(|(sym, _)| detail.starts_with(&format!("{sym}:")))
+        .map(|(_, x)| x.last_event_age_s)
+        .or(f.last_event_age_s)
+}
+
 fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<'a> {
     let t = &v.theme;
     let name_style = if focused {
@@ -102,6 +163,11 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     }
     spans.push(Span::styled(format!(" ↻{}", s.restarts), t.dim()));
     spans.push(Span::styled(format!(" bots {}", s.bots), t.dim()));
+    if s.phase == Phase::Ready {
+        if let Some(badge) = feed_badge(v, s) {
+            spans.push(badge);
+        }
+    }
     if s.adopted {
         spans.push(Span::styled(" adopted", t.dim()));
     }
@@ -148,6 +214,9 @@ fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorView, rect: Rect)
     }
     if pane.wrap {
         marks.push("wrap".into());
+    }
+    if pane.errors_only {
+        marks.push("errors only".into());
     }
     if !marks.is_empty() {
         block = block
@@ -199,8 +268,133 @@ fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorView, rect: Rect)
         body.y += 1;
         body.height -= 1;
     }
+    if let (true, Some(line)) = (body.height > 1, health_line(v, s)) {
+        f.render_widget(
+            Paragraph::new(line),
+            Rect::new(body.x, body.y, body.width, 1),
+        );
+        body.y += 1;
+        body.height -= 1;
+    }
+    if v.app.zoom && s.phase == Phase::Ready {
+        if let Some(feed) = &s.feed {
+            body = draw_feed(f, v, feed, s.as_of, body);
+        }
+    }
     if body.height > 0 {
         draw_log(f, v, idx, body);
+    }
+}
+
+/// The feed health row: what is wrong, and the last error line while errors are recent.
+fn health_line(v: &View, s: &ConnectorView) -> Option<Line<'static>> {
+    let t = &v.theme;
+    let unhealthy = s.phase == Phase::Ready && s.health.is_some_and(FeedHealth::is_unhealthy);
+    let recent_error = s.errors_1m > 0;
+    let mut spans = Vec::new();
+    if unhealthy {
+        if let Some(why) = &s.health_detail {
+            spans.push(Span::styled(format!("⚠ {why}"), t.warn()));
+        }
+    }
+    if let (true, Some(e)) = (recent_error || unhealthy, &s.last_error) {
+        if !spans.is_empty() {
+            spans.push(Span::styled(" · ", t.dim()));
+        }
+        // The time of day is enough on a live screen: `04:31:02`.
+        let time = e.ts.get(11..19).unwrap_or(&e.ts).to_string();
+        spans.push(Span::styled(format!("last error {time}: "), t.dim()));
+        spans.push(Span::styled(
+            crate::engine::levels::message_of(&e.line).to_string(),
+            t.warn(),
+        ));
+    }
+    (!spans.is_empty()).then(|| Line::from(spans))
+}
+
+/// Rows of the zoomed pane's feed section: a sparkline of the last minute and up to this many
+/// symbols.
+const SPARK_ROWS: u16 = 3;
+const MAX_SYMBOL_ROWS: usize = 8;
+
+/// The zoomed pane's feed: a 60 s sparkline of events/s and a table of symbols (rate, age),
+/// stalest first (ages as of `as_of`, moved on to the frame's time). Returns what is left of
+/// `area` for the log.
+fn draw_feed(f: &mut Frame, v: &View, feed: &FeedView, as_of: f64, area: Rect) -> Rect {
+    let t = &v.theme;
+    let symbols = feed.symbols.len().min(MAX_SYMBOL_ROWS) as u16;
+    let need = SPARK_ROWS + 1 + symbols + u16::from(symbols > 0);
+    // The log keeps at least a few rows.
+    if area.height < need + 4 || area.width < 20 {
+        return area;
+    }
+    let dt = (v.now - as_of).max(0.0);
+    let peak = feed.history.iter().copied().max().unwrap_or(0);
+    let caption = format!(
+        "events/s, last {} s (peak {}) · now {}{} · {}/s · total {}",
+        feed.history.len(),
+        short_rate(peak as f64),
+        if feed.lower_bound { "≥" } else { "" },
+        short_rate(feed.events_per_s),
+        short_bytes(feed.bytes_per_s),
+        feed.total
+    );
+    f.render_widget(
+        Paragraph::new(Line::from(Span::styled(caption, t.dim()))),
+        Rect::new(area.x, area.y, area.width, 1),
+    );
+    let data: Vec<u64> = feed.history.iter().map(|n| u64::from(*n)).collect();
+    // Newest on the right edge: pad the left when the history is shorter than the width.
+    let width = area.width as usize;
+    let mut padded = vec![0u64; width.saturating_sub(data.len())];
+    padded.extend(data.iter().skip(data.len().saturating_sub(width)));
+    f.render_widget(
+        Sparkline::default()
+            .data(&padded)
+            .style(t.phase(Phase::Ready)),
+        Rect::new(area.x, area.y + 1, area.width, SPARK_ROWS),
+    );
+    let mut y = area.y + 1 + SPARK_ROWS;
+    if symbols > 0 {
+        f.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                format!("{:<16} {:>9} {:>9}", "SYMBOL", "EVENTS/S", "LAST"),
+                t.dim(),
+            ))),
+            Rect::new(area.x, y, area.width, 1),
+        );
+        y += 1;
+        let mut rows: Vec<(&String, f64, f64)> = feed
+            .symbols
+            .iter()
+            .map(|(k, s)| (k, s.events_per_s, s.last_event_age_s + dt))
+            .collect();
+        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+        for (sym, rate, age) in rows.into_iter().take(MAX_SYMBOL_ROWS) {
+            let style = if rate == 0.0 && age >= 2.0 {
+                t.warn()
+            } else {
+                Style::default()
+            };
+            f.render_widget(
+                Paragraph::new(Line::from(Span::styled(
+                    format!("{sym:<16} {:>9} {:>8.1}s", short_rate(rate), age),
+                    style,
+                ))),
+                Rect::new(area.x, y, area.width, 1),
+            );
+            y += 1;
+        }
+    }
+    Rect::new(area.x, y, area.width, area.height - (y - area.y))
+}
+
+/// `512 B`, `12.3 kB`, `4.5 MB`.
+fn short_bytes(n: f64) -> String {
+    match n {
+        n if n < 1e3 => format!("{n:.0} B"),
+        n if n < 1e6 => format!("{:.1} kB", n / 1e3),
+        n => format!("{:.1} MB", n / 1e6),
     }
 }
 
@@ -228,6 +422,14 @@ fn draw_log(f: &mut Frame, v: &View, idx: usize, area: Rect) {
         while abs > start && rows < area.height as usize {
             abs -= 1;
             let raw = &g.lines()[(abs - first) as usize];
+            if pane.errors_only && !level_of(raw).is_notable() {
+                // A panic's message is on the line after `panicked at`: keep it with it.
+                let after_panic =
+                    abs > first && level_of(&g.lines()[(abs - 1 - first) as usize]) == Level::Panic;
+                if !after_panic {
+                    continue;
+                }
+            }
             let line = styled_line(v, raw, &query, pane.hit == Some(abs));
             rows += if pane.wrap {
                 (line.width().max(1)).div_ceil(area.width as usize)
@@ -324,11 +526,18 @@ fn draw_list(f: &mut Frame, v: &View, rect: Rect) {
             } else {
                 Style::default()
             };
-            Line::from(vec![
+            let mut spans = vec![
                 Span::styled(marker, t.focused()),
                 Span::styled(format!("{:<9}", s.phase.as_str()), t.phase(s.phase)),
                 Span::styled(s.name.as_str(), name_style),
-            ])
+            ];
+            // An unhealthy feed shows in the list too: it is what the operator must not miss.
+            if s.phase == Phase::Ready && s.health.is_some_and(FeedHealth::is_unhealthy) {
+                if let Some(badge) = feed_badge(v, s) {
+                    spans.push(badge);
+                }
+            }
+            Line::from(spans)
         })
         .collect();
     f.render_widget(Paragraph::new(lines), inner);
@@ -375,7 +584,19 @@ fn draw_footer(f: &mut Frame, v: &View, screen: &Screen) {
             spans.push(Span::styled(format!("/{} ", app.search.query), t.key()));
             spans.push(Span::styled("n/N next/prev · Esc clear │ ", t.dim()));
         }
-        for (k, what) in FOOTER {
+        // `? help` and `q quit` always show; the others while they fit, in order.
+        let width = screen.footer.width as usize;
+        let used: usize = spans.iter().map(|s| s.width()).sum();
+        let cost = |(k, what): &(&str, &str)| k.chars().count() + what.chars().count() + 3;
+        let (middle, tail) = FOOTER.split_at(FOOTER.len().saturating_sub(2));
+        let mut room = width.saturating_sub(used + tail.iter().map(cost).sum::<usize>());
+        let shown = middle.iter().take_while(|e| {
+            let c = cost(e);
+            let fits = c <= room;
+            room = room.saturating_sub(c);
+            fits
+        });
+        for (k, what) in shown.chain(tail.iter()) {
             spans.push(Span::styled(*k, t.key()));
             spans.push(Span::styled(format!(" {what}  "), t.dim()));
         }
@@ -425,6 +646,15 @@ fn draw_help(f: &mut Frame, v: &View, area: Rect) {
         "  green: up · yellow: on its way · red: exited/failed · grey: at rest",
         t.dim(),
     )));
+    lines.push(Line::from(vec![
+        Span::styled("feed ", t.dim()),
+        Span::styled("1.2k ev/s", t.phase(Phase::Ready)),
+        Span::styled(" · quiet: no bot · ", t.dim()),
+        Span::styled("STALE 23s", t.warn()),
+        Span::styled(": no data · ", t.dim()),
+        Span::styled("E 12/m", t.warn()),
+        Span::styled(": errors", t.dim()),
+    ]));
     let h = lines.len() as u16 + 2;
     let rect = centered(area, 72, h);
     f.render_widget(Clear, rect);

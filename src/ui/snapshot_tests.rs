@@ -275,3 +275,123 @@ fn scrolled_to_the_top_the_pane_is_full_from_the_first_line() {
     // The last log row (above the bottom border and the footer) is filled too.
     assert!(rows[21].contains("seq=19 "), "{rows:#?}");
 }
+
+fn feed(rate: f64, symbols: &[(&str, f64, f64)]) -> crate::engine::view::FeedView {
+    use crate::engine::view::{FeedView, SymbolView};
+    FeedView {
+        events_per_s: rate,
+        bytes_per_s: rate * 96.0,
+        total: 123_456,
+        last_event_age_s: Some(symbols.iter().map(|s| s.2).fold(f64::MAX, f64::min)),
+        errors_1m: 0,
+        symbols: symbols
+            .iter()
+            .map(|(s, r, a)| {
+                (
+                    s.to_string(),
+                    SymbolView {
+                        events_per_s: *r,
+                        last_event_age_s: *a,
+                    },
+                )
+            })
+            .collect(),
+        // A minute that ramps up, dips to nothing, and recovers.
+        history: (0..60)
+            .map(|i| match i {
+                20..=29 => 0,
+                _ => 400 + (i * 37 % 13) * 60,
+            })
+            .collect(),
+        lower_bound: false,
+    }
+}
+
+fn with_health(
+    mut v: ConnectorView,
+    health: crate::engine::view::FeedHealth,
+    why: Option<&str>,
+) -> ConnectorView {
+    v.health = Some(health);
+    v.health_detail = why.map(str::to_string);
+    v
+}
+
+#[test]
+fn feed_health_in_the_titles() {
+    use crate::engine::view::{FeedHealth, LastError};
+    let now = NOW;
+    let mut ok = with_health(snap("bf-ok", Phase::Ready, now), FeedHealth::Ok, None);
+    ok.feed = Some(feed(1234.0, &[("BTCUSDT", 1234.0, 0.1)]));
+    let mut quiet = with_health(snap("bf-quiet", Phase::Ready, now), FeedHealth::Quiet, None);
+    quiet.bots = 0;
+    quiet.feed = Some(feed(0.0, &[]));
+    let mut stale = with_health(
+        snap("bf-stale", Phase::Ready, now),
+        FeedHealth::Stale,
+        Some("no market data for 23 s with 1 bot(s) attached"),
+    );
+    stale.feed = Some(feed(0.0, &[("BTCUSDT", 0.0, 23.4)]));
+    let mut erroring = with_health(
+        snap("bf-err", Phase::Ready, now),
+        FeedHealth::Erroring,
+        Some("12 errors in the last minute"),
+    );
+    erroring.errors_1m = 12;
+    erroring.feed = Some(feed(800.0, &[("BTCUSDT", 800.0, 0.0)]));
+    erroring.last_error = Some(LastError {
+        ts: "2026-11-23T04:31:02.120Z".into(),
+        line: "2026-11-23T04:31:02.119Z ERROR connector: An error occurred in the market data stream connection: Connection refused".into(),
+    });
+    let snaps = vec![ok, quiet, stale, erroring];
+    let app = app_for(&snaps, logs(4, 10));
+    insta::assert_snapshot!(render(&app, &snaps, now, 160, 24));
+}
+
+#[test]
+fn zoomed_pane_shows_the_feed_sparkline_and_symbols() {
+    use crate::engine::view::FeedHealth;
+    let now = NOW;
+    let mut v = with_health(
+        snap("bf", Phase::Ready, now),
+        FeedHealth::Stale,
+        Some("ETHUSDT: no market data for 12 s"),
+    );
+    v.feed = Some(feed(
+        850.0,
+        &[
+            ("BTCUSDT", 520.0, 0.0),
+            ("ETHUSDT", 0.0, 12.2),
+            ("SOLUSDT", 330.0, 0.1),
+        ],
+    ));
+    let snaps = vec![v];
+    let mut app = app_for(&snaps, logs(1, 30));
+    app.update(Action::Zoom, &snaps);
+    insta::assert_snapshot!(render(&app, &snaps, now, 80, 30));
+}
+
+#[test]
+fn errors_only_shows_warn_error_and_panic_lines() {
+    let now = NOW;
+    let snaps = vec![snap("bf", Phase::Ready, now)];
+    let mut sb = Scrollback::new(100, 1 << 20);
+    for line in [
+        "2026-11-23T04:31:00.000Z  INFO connector: depth update",
+        "2026-11-23T04:31:01.000Z  WARN connector: slow websocket",
+        "2026-11-23T04:31:02.000Z  INFO connector: depth update",
+        "\u{1b}[2m2026-11-23T04:31:03.000Z\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m connector: An error occurred in the market data stream connection",
+        "2026-11-23T04:31:04.000Z  INFO connector: depth update",
+        "thread 'tokio-runtime-worker' panicked at connector/src/main.rs:10:5:",
+        "called `Result::unwrap()` on an `Err` value: SendError { .. }",
+        "2026-11-23T04:31:05.000Z  INFO connector: depth update",
+    ] {
+        sb.push(line.to_string());
+    }
+    let mut app = app_for(&snaps, vec![Arc::new(Mutex::new(sb))]);
+    app.update(Action::Errors, &snaps);
+    assert!(app.panes[0].errors_only);
+    insta::assert_snapshot!(render(&app, &snaps, now, 100, 12));
+    app.update(Action::Errors, &snaps);
+    assert!(!app.panes[0].errors_only, "e again: all lines");
+}
