@@ -244,11 +244,22 @@ pub struct IpcWorker {
 
 /// Tells the worker thread to end when dropped (the thread's own wake-up sender, held by the
 /// inotify watcher, keeps the channel open, so disconnection alone cannot end it).
-struct ShutdownOnDrop(std_mpsc::Sender<Request>);
+/// It also waits for the thread, so that the console's nodes are gone (their files removed)
+/// when the last handle is: whoever removes the iceoryx2 root afterwards does not race them.
+struct ShutdownOnDrop(
+    std_mpsc::Sender<Request>,
+    std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+);
 
 impl Drop for ShutdownOnDrop {
     fn drop(&mut self) {
         let _ = self.0.send(Request::Shutdown);
+        let thread = self.1.lock().map(|mut t| t.take()).unwrap_or(None);
+        if let Some(t) = thread {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
     }
 }
 
@@ -338,7 +349,7 @@ impl IpcWorker {
         let (init_tx, init_rx) = std_mpsc::channel::<Result<(), String>>();
         let roots = roots.to_vec();
         let wake = tx.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("switchboard-ipc".into())
             .spawn(move || {
                 let mut st = WorkerState {
@@ -359,7 +370,10 @@ impl IpcWorker {
             .recv()
             .map_err(|_| "the iceoryx2 thread died during start".to_string())??;
         Ok(IpcWorker {
-            _last: std::sync::Arc::new(ShutdownOnDrop(tx.clone())),
+            _last: std::sync::Arc::new(ShutdownOnDrop(
+                tx.clone(),
+                std::sync::Mutex::new(Some(thread)),
+            )),
             tx,
         })
     }

@@ -157,6 +157,9 @@ struct HealthState {
     log_warns: rolling::RollingMinute,
     last_error: Option<view::LastError>,
     verdict: Option<health::Verdict>,
+    /// The unhealthy state last told to the world (kept across restarts, so a connector that
+    /// keeps erroring through a restart is not announced again; cleared by "recovered").
+    told: Option<health::FeedHealth>,
     /// A meter may be open: close it before signalling the process.
     metered: bool,
 }
@@ -1177,19 +1180,19 @@ impl Runtime {
             log_errors_1m: slot.health.log_errors.total(now),
             settings: &slot.spec.feed,
         });
-        let before = slot.health.verdict.as_ref().map(|v| v.health);
+        let before = slot.health.told;
         let after = verdict.health;
         slot.health.verdict = Some(verdict.clone());
-        let change = match (before.is_some_and(FeedHealth::is_unhealthy), after) {
-            (_, FeedHealth::Stale) if before != Some(FeedHealth::Stale) => {
-                Some(view::HealthChange::Stale)
-            }
-            (_, FeedHealth::Erroring) if before != Some(FeedHealth::Erroring) => {
-                Some(view::HealthChange::Erroring)
-            }
-            (true, FeedHealth::Ok | FeedHealth::Quiet) => Some(view::HealthChange::Recovered),
-            _ => None,
+        let change = match (before, after) {
+            (Some(FeedHealth::Stale), FeedHealth::Stale)
+            | (Some(FeedHealth::Erroring), FeedHealth::Erroring) => None,
+            (_, FeedHealth::Stale) => Some(view::HealthChange::Stale),
+            (_, FeedHealth::Erroring) => Some(view::HealthChange::Erroring),
+            (Some(_), FeedHealth::Ok | FeedHealth::Quiet) => Some(view::HealthChange::Recovered),
+            (None, FeedHealth::Ok | FeedHealth::Quiet) => None,
         };
+        slot.health.told = after.is_unhealthy().then_some(after);
+        // (The views are published after every batch of the actor; only a change is told.)
         let Some(change) = change else {
             return;
         };
