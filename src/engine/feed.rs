@@ -111,9 +111,13 @@ impl FeedMeter {
             return;
         }
         let gap = second - self.second;
-        self.push_history(self.events.min(u32::MAX as u64) as u32);
-        for _ in 1..gap.min(HISTORY_SECS as i64) {
-            self.push_history(0);
+        // Before the first Feed event the history stays empty: a quiet connector's figures
+        // never change, so it costs the console nothing.
+        if self.total > 0 || !self.history.is_empty() {
+            self.push_history(self.events.min(u32::MAX as u64) as u32);
+            for _ in 1..gap.min(HISTORY_SECS as i64) {
+                self.push_history(0);
+            }
         }
         let one = gap == 1;
         self.last_events = if one { self.events } else { 0 };

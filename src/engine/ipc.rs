@@ -213,8 +213,10 @@ const REPROBE_AFTER_WAKE: Duration = Duration::from_millis(50);
 
 /// Safety-net probe interval for ready connectors. Bots and connectors appearing or leaving wake
 /// the worker at once through inotify on the iceoryx2 node directory; this only catches what
-/// inotify cannot see (a process dying without touching the directory).
-pub const SLOW_PROBE: Duration = Duration::from_secs(10);
+/// inotify cannot see (a bot killed with SIGKILL leaves its node files behind; services removed
+/// under a live connector). A probe parses a few TOML files per connector (iceoryx2's service
+/// and node details), so with 50 connectors every 10 s cost 0.1 % of a core; 30 s is a third.
+pub const SLOW_PROBE: Duration = Duration::from_secs(30);
 
 enum Request {
     Watch(Vec<Watch>),
@@ -411,6 +413,9 @@ struct Meters {
     open: HashMap<u64, (i32, super::meter::Meter)>,
     /// The last open error per watch, so that each distinct one is logged once.
     failing: HashMap<u64, String>,
+    /// Idle drains of all meters fall on the same beat (one wake of the thread per second,
+    /// however many connectors are quiet).
+    beat: Option<std::time::Instant>,
 }
 
 impl Meters {
@@ -477,12 +482,16 @@ impl Meters {
                 }
             };
             let bots = last.get(&(*key, *pid)).map(|p| p.bots).unwrap_or(0);
-            m.next_drain = now
-                + if got > 0 || bots > 0 || now < m.active_until {
-                    ACTIVE_DRAIN
-                } else {
-                    IDLE_DRAIN
-                };
+            m.next_drain = if got > 0 || bots > 0 || now < m.active_until {
+                now + ACTIVE_DRAIN
+            } else {
+                let beat = *self.beat.get_or_insert(now);
+                let n = (now.saturating_duration_since(beat).as_secs_f64()
+                    / IDLE_DRAIN.as_secs_f64())
+                .floor() as u32
+                    + 1;
+                beat + IDLE_DRAIN * n
+            };
             if let Some(stats) = m.report(now_unix) {
                 if reports
                     .send(IpcReport::Feed {

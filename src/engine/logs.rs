@@ -21,9 +21,13 @@ const INITIAL_TAIL_BYTES: u64 = 1024 * 1024;
 const READ_CHUNK: usize = 256 * 1024;
 /// Poll interval right after new output: batches reads (one read per interval, not per line).
 const ACTIVE_POLL: Duration = Duration::from_millis(25);
-/// Poll interval after a quiet spell (the interval doubles up to this). One second keeps eight
-/// idle connectors under 0.1 % of a core; the first line after a quiet spell shows within it.
+/// Poll interval after a quiet spell (the interval doubles up to this). Once it is reached the
+/// tailer sleeps on a one-shot inotify watch instead (see [`super::logwake`]), and polls at this
+/// pace only where inotify is not available.
 const IDLE_POLL: Duration = Duration::from_millis(1000);
+/// Even with a watch armed, an idle tailer looks at its file this often (a safety net for
+/// changes inotify does not report, e.g. on some network filesystems).
+const IDLE_SAFETY: Duration = Duration::from_secs(60);
 
 /// Path of a connector's log file.
 pub fn log_path(state_dir: &Path, name: &str) -> PathBuf {
@@ -309,6 +313,8 @@ pub struct Tailer {
     pub rotate: bool,
     /// Told the ERROR/WARN counts of new lines (not of what was there at the first look).
     pub on_levels: Option<OnLevels>,
+    /// Wakes the tailer when its idle file changes; None: poll once a second when idle.
+    pub waker: Option<Arc<super::logwake::LogWaker>>,
 }
 
 impl Tailer {
@@ -317,6 +323,7 @@ impl Tailer {
         let mut cursor = Cursor::default();
         let mut buf = vec![0u8; READ_CHUNK];
         let mut interval = ACTIVE_POLL;
+        let wake = Arc::new(tokio::sync::Notify::new());
         loop {
             let before = cursor.offset;
             let inode = cursor.inode;
@@ -339,7 +346,32 @@ impl Tailer {
             } else {
                 (interval * 2).min(IDLE_POLL)
             };
+            if interval == IDLE_POLL {
+                if let Some(waker) = &self.waker {
+                    if waker.arm(&self.path, &wake) {
+                        // Whatever came between the last read and the watch is read now.
+                        if !self.has_news(&cursor) {
+                            tokio::select! {
+                                _ = wake.notified() => {}
+                                _ = tokio::time::sleep(IDLE_SAFETY) => {}
+                            }
+                        }
+                        interval = ACTIVE_POLL;
+                        continue;
+                    }
+                }
+            }
             tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// True when the file at `path` is not where the cursor left it (grown, shrunk, replaced,
+    /// appeared or gone).
+    fn has_news(&self, cur: &Cursor) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(&self.path) {
+            Ok(m) => cur.file.is_none() || Some(m.ino()) != cur.inode || m.len() != cur.offset,
+            Err(_) => cur.file.is_some(),
         }
     }
 
@@ -487,6 +519,65 @@ impl Tailer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_idle_tailer_sleeps_on_inotify_and_wakes_on_the_next_line() {
+        let d = tempfile::tempdir().expect("tmp");
+        let path = d.path().join("a.log");
+        let sb: SharedScrollback = Arc::new(Mutex::new(Scrollback::new(100, 1 << 20)));
+        let levels = Arc::new(Mutex::new(Vec::new()));
+        let seen = levels.clone();
+        let tailer = tokio::spawn(
+            Tailer {
+                path: path.clone(),
+                scrollback: sb.clone(),
+                secrets: vec!["hunter2".into()],
+                max_bytes: 1 << 20,
+                keep: 2,
+                rotate: false,
+                on_levels: Some(Box::new(move |b| seen.lock().expect("lock").push(b))),
+                // With a waker the idle tailer never polls (60 s safety net): a missed wake
+                // would fail the 10 s waits below.
+                waker: Some(super::super::logwake::LogWaker::start().expect("inotify")),
+            }
+            .run(),
+        );
+        let lines = |sb: &SharedScrollback| sb.lock().expect("lock").lines().len();
+        let wait_for = |n: usize| {
+            let sb = sb.clone();
+            async move {
+                tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                    while lines(&sb) < n {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                })
+                .await
+                .is_ok()
+            }
+        };
+        // The file appears after the tailer went idle on its (missing) path.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        append_lines(&path, &["2026-11-23T05:00:00Z  INFO c: first".into()]).expect("write");
+        assert!(wait_for(1).await, "the creation woke it");
+        // Idle again (past the poll back-off), then an ERROR line: woken by the watch, well
+        // before the 60 s safety net.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        append_lines(
+            &path,
+            &["2026-11-23T05:00:03Z ERROR c: stream failed, key hunter2".into()],
+        )
+        .expect("write");
+        assert!(wait_for(2).await, "the write woke it");
+        let got = levels.lock().expect("lock").clone();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!((got[0].errors, got[0].warns), (1, 0));
+        let last = got[0].last_error.clone().unwrap_or_default();
+        assert!(
+            last.contains("stream failed") && !last.contains("hunter2"),
+            "{last}"
+        );
+        tailer.abort();
+    }
 
     #[test]
     fn splitter_carries_partial_lines_and_bad_utf8() {

@@ -17,6 +17,7 @@ pub mod hftbacktest;
 pub mod ipc;
 pub mod levels;
 pub mod logs;
+pub mod logwake;
 pub mod meter;
 pub mod phase;
 pub mod private_fs;
@@ -557,6 +558,7 @@ impl Engine {
             log_keep: manifest.console.log_keep,
             state_dir: state_dir.clone(),
             shutting_down: false,
+            log_waker: logwake::LogWaker::start(),
         };
         for spec in &manifest.connectors {
             rt.insert(spec.clone());
@@ -713,6 +715,8 @@ struct Runtime {
     log_keep: u32,
     state_dir: PathBuf,
     shutting_down: bool,
+    /// Wakes idle log tailers (None: they poll).
+    log_waker: Option<Arc<logwake::LogWaker>>,
 }
 
 impl Runtime {
@@ -737,6 +741,7 @@ impl Runtime {
                 on_levels: Some(Box::new(move |batch| {
                     let _ = tx.send(Msg::Levels { key, batch });
                 })),
+                waker: self.log_waker.clone(),
             }
             .run(),
         );
