@@ -18,6 +18,7 @@ use pty::Pty;
 
 const SWITCHBOARD: &str = env!("CARGO_BIN_EXE_switchboard");
 const SIM: &str = env!("CARGO_BIN_EXE_sim-connector");
+const BOT: &str = env!("CARGO_BIN_EXE_sim-bot");
 const LINE_BYTES: usize = 129;
 
 struct Opts {
@@ -532,6 +533,133 @@ fn idle_once(with_tui: bool, window: Duration) -> (f64, f64) {
     (cpu, rss)
 }
 
+/// `status --json` of a manifest's console, parsed (empty on any error).
+fn status_rows(manifest: &Path) -> Vec<serde_json::Value> {
+    Command::new(SWITCHBOARD)
+        .args(["status", "--json", "--manifest"])
+        .arg(manifest)
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+        .unwrap_or_default()
+}
+
+/// What one feed burst measured.
+struct FeedRun {
+    /// Events per second the publisher reached.
+    rate: f64,
+    /// Console CPU seconds per million events published (metered runs only).
+    cpu_per_m: Option<f64>,
+    /// Events the meter counted, and whether it says they are a lower bound.
+    metered: Option<(u64, bool)>,
+}
+
+/// A sim-connector publishes `events` Feed events of 256 B as fast as it can, once a sim bot
+/// registers, with the real default channel (buffer 10000). `with_console`: under a headless
+/// console whose meter is attached; else the connector alone, started the same way.
+fn feed_once(with_console: bool, events: u64) -> FeedRun {
+    let dir = world("feed");
+    let root = dir.path();
+    std::fs::write(
+        root.join("channel.toml"),
+        "buffer_size = 10000\nmax_bots = 200\n",
+    )
+    .expect("channel");
+    let cfg = sim_config(
+        root,
+        "f.toml",
+        &format!("feed_hz = 0.0\nfeed_burst = {events}\nfeed_bytes = 256"),
+    );
+    let report_path = root.join("report.jsonl");
+    let m = manifest(root, "", "", &["feed0"], "f.toml");
+    let mut console = None;
+    let mut alone = None;
+    if with_console {
+        let c = headless(&m, None);
+        assert!(wait_until(60.0, || all_ready(&m, 1)), "ready");
+        assert!(
+            wait_until(10.0, || status_rows(&m)
+                .first()
+                .is_some_and(|r| !r["feed"].is_null())),
+            "metered"
+        );
+        console = Some(c);
+    } else {
+        let c = Command::new(SIM)
+            .args(["feed0", "binancefutures"])
+            .arg(&cfg)
+            .current_dir(root)
+            .env("HFTBACKTEST_CHANNEL_CONFIG", root.join("channel.toml"))
+            .env("SIM_REPORT", &report_path)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sim");
+        wait_event(&report_path, "services", 1, 30.0);
+        alone = Some(c);
+    }
+    let console_pid = console.as_ref().map(|c| c.id());
+    let c0 = console_pid.map(cpu_secs);
+    let mut bot = Command::new(BOT)
+        .arg("feed0")
+        .current_dir(root)
+        .env("HFTBACKTEST_CHANNEL_CONFIG", root.join("channel.toml"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("bot");
+    let burst = wait_event(&report_path, "feed_burst", 1, 120.0);
+    let secs = burst
+        .first()
+        .and_then(|v| v["secs"].as_f64())
+        .expect("burst report");
+    // The meter's last drain and report, then the console's CPU.
+    std::thread::sleep(Duration::from_millis(1500));
+    let cpu = console_pid.map(cpu_secs).zip(c0).map(|(a, b)| a - b);
+    let metered = console.as_ref().and_then(|_| {
+        let rows = status_rows(&m);
+        let f = &rows.first()?["feed"];
+        Some((
+            f["total"].as_u64()?,
+            f["lower_bound"].as_bool().unwrap_or(false),
+        ))
+    });
+    let _ = bot.kill();
+    let _ = bot.wait();
+    for mut c in console.into_iter().chain(alone) {
+        signal(c.id(), nix::sys::signal::Signal::SIGINT);
+        let _ = c.wait();
+    }
+    cleanup(root);
+    FeedRun {
+        rate: events as f64 / secs,
+        cpu_per_m: cpu.map(|c| c / events as f64 * 1e6),
+        metered,
+    }
+}
+
+/// Console CPU (% of one core) with `n` quiet ready connectors, headless.
+fn idle_many_once(n: usize, window: Duration) -> f64 {
+    let dir = world("idlemany");
+    sim_config(dir.path(), "q.toml", "");
+    let names: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let m = manifest(dir.path(), "", "", &names, "q.toml");
+    let mut c = headless(&m, None);
+    assert!(
+        wait_until(120.0, || all_ready(&m, n)),
+        "{n} connectors ready"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let c0 = cpu_secs(c.id());
+    std::thread::sleep(window);
+    let cpu = (cpu_secs(c.id()) - c0) / window.as_secs_f64() * 100.0;
+    signal(c.id(), nix::sys::signal::Signal::SIGINT);
+    let _ = c.wait();
+    cleanup(dir.path());
+    cpu
+}
+
 /// Peak and final RSS (MB) of a headless console while 8 connectors flood `total` lines.
 fn memory_once(total: u64) -> (f64, f64) {
     let dir = world("mem");
@@ -721,9 +849,70 @@ fn row(what: &str, value: String, target: &str, met: Option<bool>) {
     println!("| {what} | {value} | {target} | {verdict} |");
 }
 
+/// The feed meter's rows: a publisher as fast as it can, with and without the console's meter.
+fn feed_section(quick: bool) {
+    let feed_events: u64 = if quick { 200_000 } else { 1_000_000 };
+    let mut alone = Vec::new();
+    let mut metered = Vec::new();
+    let mut cpu = Vec::new();
+    let mut counted = Vec::new();
+    for _ in 0..if quick { 1 } else { 3 } {
+        alone.push(feed_once(false, feed_events).rate);
+        let r = feed_once(true, feed_events);
+        metered.push(r.rate);
+        cpu.extend(r.cpu_per_m);
+        counted.extend(r.metered);
+    }
+    let (a, mrate) = (median(&mut alone), median(&mut metered));
+    row(
+        &format!("feed publisher, {feed_events} events of 256 B, no console"),
+        format!("{:.2} M events/s", a / 1e6),
+        "",
+        None,
+    );
+    row(
+        "… with the console's meter attached",
+        format!(
+            "{:.2} M events/s = {:.3}× unmetered",
+            mrate / 1e6,
+            mrate / a
+        ),
+        "≥ 0.98×",
+        Some(mrate / a >= 0.98),
+    );
+    let cm = median(&mut cpu);
+    row(
+        "… console CPU per 1M events published, metered",
+        format!("{cm:.3} s"),
+        "≤ 0.3 s",
+        Some(cm <= 0.3),
+    );
+    if let Some((seen, lower)) = counted.last() {
+        row(
+            "… events the meter counted (last run)",
+            format!(
+                "{seen} of {feed_events}{}",
+                if *lower {
+                    " (shown as a lower bound ≥)"
+                } else {
+                    ""
+                }
+            ),
+            "exact ≤ 100k/s, else ≥",
+            None,
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    // `--only-feed`: just the feed meter rows (for tuning it).
+    if args.iter().any(|a| a == "--only-feed") {
+        println!("| measure | value | target | |\n| --- | --- | --- | --- |");
+        feed_section(quick);
+        return;
+    }
     let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-tools");
     let opts = Opts {
         quick,
@@ -896,6 +1085,23 @@ fn main() {
             None,
         );
     }
+
+    let c = median(
+        &mut (0..if quick { 1 } else { 2 })
+            .map(|_| idle_many_once(50, idle_window))
+            .collect::<Vec<_>>(),
+    );
+    row(
+        &format!(
+            "idle, 50 ready connectors, {} s, headless: console CPU",
+            idle_window.as_secs()
+        ),
+        format!("{c:.3} % of a core"),
+        "≤ 0.2 %",
+        Some(c <= 0.2),
+    );
+
+    feed_section(quick);
 
     // Memory bound.
     let (peak, after) = memory_once(mem_total);
