@@ -92,6 +92,24 @@ fn keys_drive_real_connectors_through_a_real_terminal() {
     // A bot attaches: the title counts it, and stopping asks first.
     let mut bot = fx.bot("tui-a");
     tui.wait_for("bots 1", 10.0, |s| title_of(s, "tui-a").contains("bots 1"));
+    // It registers, the connector feeds it, the console's meter sees the data.
+    tui.wait_for("events/s in the title", 10.0, |s| {
+        title_of(s, "tui-a").contains(" ev/s")
+    });
+    tui.press("z");
+    tui.wait_for("the zoomed pane's feed", 5.0, |s| {
+        s.contains("events/s, last") && s.contains("BTCUSDT")
+    });
+    tui.press("z");
+    // e: only WARN/ERROR/panic lines (the sim's INFO lines disappear); e again: all.
+    tui.press("e");
+    tui.wait_for("errors only", 5.0, |s| {
+        s.contains("errors only") && !s.contains("depth update")
+    });
+    tui.press("e");
+    tui.wait_for("all lines again", 5.0, |s| {
+        !s.contains("errors only") && s.contains("depth update")
+    });
     tui.press("x");
     tui.wait_for("the confirmation", 5.0, |s| {
         s.contains("Stop tui-a?") && s.contains("bot(s) attached")

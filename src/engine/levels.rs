@@ -1,7 +1,7 @@
 //! The level of a connector's log line (DESIGN §10): tracing's fmt format, `<ts>  ERROR target:
 //! msg`, with or without ANSI colours, and Rust panics (`thread '…' panicked at …`). Cheap enough
-//! for every line of a flood: it looks at the first few words only, and searches for a panic
-//! with a SIMD substring search.
+//! for every line of a flood: it looks at the first two words only, and searches a line for a
+//! panic only when it starts like one.
 
 /// A line's level, as far as the console cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,8 @@ pub fn level_of(line: &str) -> Level {
     if let Some(level) = head_level(&bytes[..bytes.len().min(HEAD)]) {
         return level;
     }
-    if memchr::memmem::find(bytes, b"panicked at").is_some() {
+    // Rust's panic line: `thread '<name>' panicked at <file>:<line>:<col>:` (plain, stderr).
+    if bytes.starts_with(b"thread '") && memchr::memmem::find(bytes, b"' panicked at ").is_some() {
         return Level::Panic;
     }
     Level::None

@@ -315,6 +315,8 @@ pub struct Tailer {
     pub on_levels: Option<OnLevels>,
     /// Wakes the tailer when its idle file changes; None: poll once a second when idle.
     pub waker: Option<Arc<super::logwake::LogWaker>>,
+    /// Told after lines were appended to the scrollback (viewers redraw on it).
+    pub activity: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Tailer {
@@ -513,6 +515,10 @@ impl Tailer {
                 sb.push(mask_secrets(&line, &self.secrets));
             }
         }
+        drop(sb);
+        if let Some(a) = &self.activity {
+            a.notify_one();
+        }
     }
 }
 
@@ -539,6 +545,7 @@ mod tests {
                 // With a waker the idle tailer never polls (60 s safety net): a missed wake
                 // would fail the 10 s waits below.
                 waker: Some(super::super::logwake::LogWaker::start().expect("inotify")),
+                activity: None,
             }
             .run(),
         );

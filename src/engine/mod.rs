@@ -196,6 +196,8 @@ struct Shared {
     bus: Mutex<Bus>,
     views: watch::Sender<Arc<Vec<ConnectorView>>>,
     logs: Mutex<HashMap<ConnectorId, logs::SharedScrollback>>,
+    /// Told (one stored permit) whenever a tailer appends lines to any scrollback.
+    log_activity: Arc<tokio::sync::Notify>,
     /// Generation of the newest durable state handed to the writer, and the generation on disk.
     durable_gen: std::sync::atomic::AtomicU64,
     written: watch::Receiver<u64>,
@@ -361,6 +363,12 @@ impl EngineHandle {
     /// The console's state directory.
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
+    }
+
+    /// Wakes (one stored permit) when new log lines reach any scrollback: a viewer redraws on it
+    /// instead of polling.
+    pub fn log_activity(&self) -> Arc<tokio::sync::Notify> {
+        self.shared.log_activity.clone()
     }
 
     /// The in-memory log tail of connector `id`.
@@ -534,6 +542,7 @@ impl Engine {
             bus: Mutex::new(Bus::default()),
             views: views_tx,
             logs: Mutex::new(HashMap::new()),
+            log_activity: Arc::new(tokio::sync::Notify::new()),
             durable_gen: std::sync::atomic::AtomicU64::new(0),
             written: written_for_handles,
         });
@@ -742,6 +751,7 @@ impl Runtime {
                     let _ = tx.send(Msg::Levels { key, batch });
                 })),
                 waker: self.log_waker.clone(),
+                activity: Some(self.shared.log_activity.clone()),
             }
             .run(),
         );

@@ -24,7 +24,7 @@ use app::{App, UiCall};
 
 /// Shortest time between two frames (~30 fps).
 const FRAME: Duration = Duration::from_millis(33);
-/// How often the loop looks for new log lines and ticking clocks when nothing else happens.
+/// How often the console log view (tui-logger, which has no change signal) is redrawn.
 const TICK: Duration = Duration::from_millis(200);
 
 /// Puts the terminal back (raw mode off, main screen, cursor, mouse) when dropped, including
@@ -122,15 +122,12 @@ async fn event_loop(
     let mut input = spawn_input_reader();
     let mut term = signal(SignalKind::terminate()).ok();
     let mut hup = signal(SignalKind::hangup()).ok();
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut dirty = true;
+    let log_activity = handle.log_activity();
     let mut last_draw: Option<Instant> = None;
-    let mut last_appended: Vec<u64> = Vec::new();
-    let mut last_clock = 0u64;
-    let started = Instant::now();
+    // Every wake-up below means something on screen may have changed: draw (at most one frame
+    // per FRAME), then wait for the next one.
     loop {
-        if dirty {
+        {
             let now = Instant::now();
             let due = last_draw.map(|t| t + FRAME).unwrap_or(now);
             if now >= due {
@@ -151,13 +148,32 @@ async fn event_loop(
                     tracing::error!("drawing failed: {e}");
                 }
                 last_draw = Some(now);
-                dirty = false;
             } else {
                 // Come back when the next frame may be drawn.
                 tokio::time::sleep_until(due).await;
                 continue;
             }
         }
+        // The next time a clock on screen changes: countdowns every 0.1 s, uptimes under a
+        // minute and stale ages every second, longer uptimes every minute. An idle screen with
+        // grown-up connectors wakes once a minute.
+        let next_clock = {
+            let now = unix_now();
+            let snaps = snaps_rx.borrow();
+            let every = if app.console_log {
+                TICK
+            } else if snaps.iter().any(|s| s.countdown_s.is_some()) {
+                Duration::from_millis(100)
+            } else if snaps.iter().any(|s| {
+                s.uptime_at(now).is_some_and(|u| u < 60.0)
+                    || s.health.is_some_and(|h| h.is_unhealthy())
+            }) {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(60)
+            };
+            tokio::time::Instant::now() + every
+        };
         tokio::select! {
             ev = input.recv() => {
                 let Some(ev) = ev else { return false };
@@ -180,7 +196,6 @@ async fn event_loop(
                     }
                     _ => None,
                 };
-                dirty = true;
                 if let Some(a) = action {
                     for call in app.update(a, &snaps) {
                         match call {
@@ -195,27 +210,11 @@ async fn event_loop(
                     }
                 }
             }
-            _ = snaps_rx.changed() => { dirty = true; }
+            _ = snaps_rx.changed() => {}
             _ = handle.await_shutdown(), if app.quitting => { return false; }
-            _ = tick.tick() => {
-                // New log lines, a running countdown, or a clock second.
-                let appended: Vec<u64> = app.logs.iter().map(|l| l.lock().map(|g| g.appended()).unwrap_or(0)).collect();
-                if appended != last_appended { last_appended = appended; dirty = true; }
-                // Redraw for clocks only when what they show changes: countdowns (0.1 s),
-                // uptimes under a minute (1 s), longer uptimes (1 min).
-                let now = unix_now();
-                let (countdown, young) = {
-                    let snaps = snaps_rx.borrow();
-                    (
-                        snaps.iter().any(|s| s.countdown_s.is_some()),
-                        snaps.iter().any(|s| s.uptime_at(now).is_some_and(|u| u < 60.0)),
-                    )
-                };
-                let second = started.elapsed().as_secs();
-                let clock = if young { second } else { second / 60 };
-                if countdown || clock != last_clock || app.console_log { dirty = true; }
-                last_clock = clock;
-            }
+            // New log lines: the tailers say so (no polling of the scrollbacks).
+            _ = log_activity.notified() => {}
+            _ = tokio::time::sleep_until(next_clock) => {}
             Some(_) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
                 // Killed politely: leave the connectors running; they never depend on us.
                 handle.detach(); handle.await_shutdown().await; return true;
