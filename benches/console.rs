@@ -557,7 +557,7 @@ struct FeedRun {
 /// A sim-connector publishes `events` Feed events of 256 B as fast as it can, once a sim bot
 /// registers, with the real default channel (buffer 10000). `with_console`: under a headless
 /// console whose meter is attached; else the connector alone, started the same way.
-fn feed_once(with_console: bool, events: u64) -> FeedRun {
+fn feed_once(with_console: bool, second_bot: bool, events: u64) -> FeedRun {
     let dir = world("feed");
     let root = dir.path();
     std::fs::write(
@@ -601,6 +601,19 @@ fn feed_once(with_console: bool, events: u64) -> FeedRun {
     }
     let console_pid = console.as_ref().map(|c| c.id());
     let c0 = console_pid.map(cpu_secs);
+    // A second subscriber of another kind, for comparison: a bot that registers nothing.
+    let mut other = second_bot.then(|| {
+        Command::new(BOT)
+            .args(["feed0", "NOSUCHSYMBOL"])
+            .current_dir(root)
+            .env("HFTBACKTEST_CHANNEL_CONFIG", root.join("channel.toml"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("bot")
+    });
+    if second_bot {
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let mut bot = Command::new(BOT)
         .arg("feed0")
         .current_dir(root)
@@ -626,6 +639,10 @@ fn feed_once(with_console: bool, events: u64) -> FeedRun {
     });
     let _ = bot.kill();
     let _ = bot.wait();
+    if let Some(o) = other.as_mut() {
+        let _ = o.kill();
+        let _ = o.wait();
+    }
     for mut c in console.into_iter().chain(alone) {
         signal(c.id(), nix::sys::signal::Signal::SIGINT);
         let _ = c.wait();
@@ -853,20 +870,32 @@ fn row(what: &str, value: String, target: &str, met: Option<bool>) {
 fn feed_section(quick: bool) {
     let feed_events: u64 = if quick { 200_000 } else { 1_000_000 };
     let mut alone = Vec::new();
+    let mut two_bots = Vec::new();
     let mut metered = Vec::new();
     let mut cpu = Vec::new();
     let mut counted = Vec::new();
     for _ in 0..if quick { 1 } else { 3 } {
-        alone.push(feed_once(false, feed_events).rate);
-        let r = feed_once(true, feed_events);
+        alone.push(feed_once(false, false, feed_events).rate);
+        two_bots.push(feed_once(false, true, feed_events).rate);
+        let r = feed_once(true, false, feed_events);
         metered.push(r.rate);
         cpu.extend(r.cpu_per_m);
         counted.extend(r.metered);
     }
-    let (a, mrate) = (median(&mut alone), median(&mut metered));
+    let (a, mrate, b2) = (
+        median(&mut alone),
+        median(&mut metered),
+        median(&mut two_bots),
+    );
     row(
         &format!("feed publisher, {feed_events} events of 256 B, no console"),
         format!("{:.2} M events/s", a / 1e6),
+        "",
+        None,
+    );
+    row(
+        "… no console, a second bot subscribed instead (for comparison)",
+        format!("{:.2} M events/s = {:.3}× one bot", b2 / 1e6, b2 / a),
         "",
         None,
     );

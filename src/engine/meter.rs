@@ -16,8 +16,6 @@ use super::hftbacktest::{to_bot, CustomHeader};
 /// Drain interval while data flows or a bot is attached: at the default buffer of 10000 samples
 /// this keeps the meter exact up to 500k events/s.
 pub const ACTIVE_DRAIN: Duration = Duration::from_millis(20);
-/// Drain interval while a drain finds its buffer an eighth full or more.
-pub const BURST_DRAIN: Duration = Duration::from_millis(1);
 /// How long after a node change the meter drains at the active pace.
 pub const WAKE_ACTIVE: Duration = Duration::from_secs(2);
 /// Drain interval with no bot and no data (DESIGN §10 allows up to 1 s).
@@ -62,11 +60,6 @@ impl Meter {
             reported_second: None,
             last_sent: None,
         })
-    }
-
-    /// The subscriber's buffer, in samples.
-    pub fn capacity(&self) -> usize {
-        self.capacity
     }
 
     /// A node came or went: drain now, and at the active pace for a while.
