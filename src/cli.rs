@@ -172,35 +172,41 @@ fn print_event(ev: &crate::engine::view::EngineEvent, json: bool) {
 }
 
 fn print_health(h: &crate::engine::view::HealthLine, json: bool) {
-    let mut out = std::io::stdout().lock();
-    let line = if json {
-        serde_json::to_string(h).unwrap_or_default()
-    } else {
-        format!(
-            "{} {:<16} {:<9} {:>8} {}",
-            h.ts,
-            h.name,
-            h.health.as_str(),
-            h.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-            plain(&h.detail)
-        )
-    };
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    print_line(
+        h,
+        json,
+        [&h.ts, &h.name, h.health.as_str()],
+        h.pid,
+        &h.detail,
+    );
 }
 
 fn print_transition(t: &Transition, json: bool) {
+    print_line(
+        t,
+        json,
+        [&t.ts, &t.name, t.phase.as_str()],
+        t.pid,
+        &t.detail,
+    );
+}
+
+/// One headless line: `record` as JSON, or `ts name what pid detail` in columns.
+fn print_line(
+    record: &impl serde::Serialize,
+    json: bool,
+    [ts, name, what]: [&str; 3],
+    pid: Option<i32>,
+    detail: &str,
+) {
     let mut out = std::io::stdout().lock();
     let line = if json {
-        serde_json::to_string(t).unwrap_or_default()
+        serde_json::to_string(record).unwrap_or_default()
     } else {
         format!(
-            "{} {:<16} {:<9} {:>8} {}",
-            t.ts,
-            t.name,
-            t.phase.as_str(),
-            t.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-            plain(&t.detail)
+            "{ts} {name:<16} {what:<9} {:>8} {}",
+            pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            plain(detail)
         )
     };
     let _ = writeln!(out, "{line}");
@@ -274,35 +280,13 @@ fn stored_rows(manifest: &ManifestOutline, note: &str) -> Result<Vec<ConnectorVi
             let kind = c.spec.as_ref().map(|s| s.kind).ok().or(c.kind)?;
             let Some(rec) = state.as_ref().and_then(|s| s.connector(&c.name)) else {
                 return Some(ConnectorView {
-                    name: c.name.clone(),
-                    host: None,
-                    kind,
-                    phase: Phase::Idle,
-                    pid: None,
-                    uptime_s: None,
-                    restarts: 0,
-                    bots: 0,
-                    last_exit: None,
                     detail: "never started by switchboard".into(),
-                    attempt: 0,
                     max_attempts: c
                         .spec
                         .as_ref()
                         .map(|s| s.restart.max_attempts)
                         .unwrap_or(crate::manifest::restart_defaults::MAX_ATTEMPTS),
-                    countdown_s: None,
-                    started: None,
-                    build: None,
-                    degraded: false,
-                    wanted: false,
-                    adopted: false,
-                    health: None,
-                    health_detail: None,
-                    feed: None,
-                    errors_1m: 0,
-                    warns_1m: 0,
-                    last_error: None,
-                    as_of: now,
+                    ..ConnectorView::new(c.name.clone(), kind, now)
                 });
             };
             let alive = match (rec.view.pid, rec.adoption.start_ticks) {

@@ -132,31 +132,18 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
     let ticks2 = switchboard::engine::sys::process_start_ticks(p2).expect("ticks");
     let record = |name: &str, pid: i32, ticks: u64| store::StoredConnector {
         view: ConnectorView {
-            name: name.into(),
-            host: None,
-            kind: ConnectorType::BinanceFutures,
             phase: Phase::Ready,
             pid: Some(pid),
             uptime_s: Some(100.0),
             restarts: 3,
             bots: 1,
-            last_exit: None,
             detail: "ready in 40 ms".into(),
-            attempt: 0,
-            max_attempts: 20,
-            countdown_s: None,
-            started: None,
-            build: None,
-            degraded: false,
             wanted: true,
-            adopted: false,
-            health: None,
-            health_detail: None,
-            feed: None,
-            errors_1m: 0,
-            warns_1m: 0,
-            last_error: None,
-            as_of: store::unix_now() - 50.0,
+            ..ConnectorView::new(
+                name,
+                ConnectorType::BinanceFutures,
+                store::unix_now() - 50.0,
+            )
         },
         adoption: store::Adoption {
             start_ticks: Some(ticks),

@@ -7,41 +7,14 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use switchboard::engine::ipc;
-use switchboard::{
-    Command, Engine, EngineHandle, EngineOptions, ExitStatus, Manifest, Phase, Transition,
-};
-
-async fn start(manifest: &std::path::Path) -> EngineHandle {
-    let m = Manifest::load(manifest).expect("valid manifest");
-    Engine::start(
-        m,
-        EngineOptions {
-            autostart: false,
-            start_all: false,
-            ..EngineOptions::default()
-        },
-    )
-    .await
-    .expect("engine starts")
-}
-
-async fn stop_engine(h: &EngineHandle) {
-    h.shutdown();
-    tokio::time::timeout(Duration::from_secs(15), h.await_shutdown())
-        .await
-        .expect("engine shuts down");
-}
-
-fn one(name: &str, config: &str, extra: &str) -> String {
-    format!("[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"{config}\"\n{extra}\n")
-}
+use switchboard::{Command, ExitStatus, Manifest, Phase, Transition};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_ready_stop() {
     let fx = Fixture::new("basic");
     fx.sim_config("a.toml", "ready_delay_ms = 100\nlines_per_sec = 20.0");
-    let m = fx.manifest("", &one("basic-a", "a.toml", ""));
-    let h = start(&m).await;
+    let m = fx.manifest("", &connector_table("basic-a", "a.toml", ""));
+    let h = start_engine(&m).await;
     h.command("basic-a", Command::Start).expect("start");
     let ready = wait_phase(&h, "basic-a", Phase::Ready, 10.0).await;
     let pid = ready.pid.expect("pid when ready");
@@ -78,7 +51,7 @@ async fn a_bot_opening_the_services_never_makes_a_connector_ready() {
     fx.sim_config("a.toml", "never_ready = true");
     let m = fx.manifest(
         "startup_timeout = 1.5\nshutdown_timeout = 1.0\nrestart = { policy = \"never\" }",
-        &one("botonly-a", "a.toml", ""),
+        &connector_table("botonly-a", "a.toml", ""),
     );
     // The bot creates both services first (open_or_create), as bots do.
     let mut bot = fx.bot("botonly-a");
@@ -89,7 +62,7 @@ async fn a_bot_opening_the_services_never_makes_a_connector_ready() {
             .unwrap_or(false)),
         "the bot's own services exist"
     );
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     h.command("botonly-a", Command::Start).expect("start");
     let failed = wait_phase(&h, "botonly-a", Phase::Failed, 10.0).await;
     assert!(
@@ -106,8 +79,8 @@ async fn a_bot_opening_the_services_never_makes_a_connector_ready() {
 async fn bots_attached_are_counted() {
     let fx = Fixture::new("bots");
     fx.sim_config("a.toml", "");
-    let m = fx.manifest("", &one("bots-a", "a.toml", ""));
-    let h = start(&m).await;
+    let m = fx.manifest("", &connector_table("bots-a", "a.toml", ""));
+    let h = start_engine(&m).await;
     h.command("bots-a", Command::Start).expect("start");
     wait_phase(&h, "bots-a", Phase::Ready, 10.0).await;
     let mut b1 = fx.bot("bots-a");
@@ -126,8 +99,11 @@ async fn bots_attached_are_counted() {
 async fn ignored_sigterm_gets_sigkill_at_shutdown_timeout() {
     let fx = Fixture::new("ignore");
     fx.sim_config("a.toml", "ignore_sigterm = true");
-    let m = fx.manifest("shutdown_timeout = 1.0", &one("ignore-a", "a.toml", ""));
-    let h = start(&m).await;
+    let m = fx.manifest(
+        "shutdown_timeout = 1.0",
+        &connector_table("ignore-a", "a.toml", ""),
+    );
+    let h = start_engine(&m).await;
     h.command("ignore-a", Command::Start).expect("start");
     let pid = wait_phase(&h, "ignore-a", Phase::Ready, 10.0)
         .await
@@ -154,8 +130,11 @@ async fn ignored_sigterm_gets_sigkill_at_shutdown_timeout() {
 async fn senderror_panic_after_sigterm_is_a_clean_stop() {
     let fx = Fixture::new("senderr");
     fx.sim_config("a.toml", "panic_after_sigterm_ms = 200");
-    let m = fx.manifest("shutdown_timeout = 5.0", &one("senderr-a", "a.toml", ""));
-    let h = start(&m).await;
+    let m = fx.manifest(
+        "shutdown_timeout = 5.0",
+        &connector_table("senderr-a", "a.toml", ""),
+    );
+    let h = start_engine(&m).await;
     h.command("senderr-a", Command::Start).expect("start");
     wait_phase(&h, "senderr-a", Phase::Ready, 10.0).await;
     h.command("senderr-a", Command::Stop).expect("stop");
@@ -176,9 +155,9 @@ async fn crashes_back_off_and_restart_until_the_budget_is_spent() {
     fx.sim_config("a.toml", "crash_after_ms = 150\ncrash_code = 3");
     let m = fx.manifest(
         "restart = { initial_backoff = 0.1, max_backoff = 0.2, jitter = 0.0, max_attempts = 3, uptime_reset = 30.0 }",
-        &one("crash-a", "a.toml", ""),
+        &connector_table("crash-a", "a.toml", ""),
     );
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     let mut transitions = h.subscribe();
     h.command("crash-a", Command::Start).expect("start");
     let failed = wait_phase(&h, "crash-a", Phase::Failed, 20.0).await;
@@ -222,9 +201,9 @@ async fn staying_ready_past_uptime_reset_earns_back_the_budget() {
     fx.sim_config("a.toml", "crash_after_ms = 900");
     let m = fx.manifest(
         "restart = { initial_backoff = 0.05, max_backoff = 0.05, jitter = 0.0, max_attempts = 1, uptime_reset = 0.3 }",
-        &one("reset-a", "a.toml", ""),
+        &connector_table("reset-a", "a.toml", ""),
     );
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     h.command("reset-a", Command::Start).expect("start");
     let snap = wait_for(&h, "reset-a", Duration::from_secs(20), |c| {
         c.restarts >= 3 || c.phase == Phase::Failed
@@ -241,9 +220,9 @@ async fn startup_timeout_stops_it_and_counts_a_failure() {
     fx.sim_config("a.toml", "never_ready = true");
     let m = fx.manifest(
         "startup_timeout = 0.8\nshutdown_timeout = 1.0\nrestart = { initial_backoff = 0.1, jitter = 0.0, max_attempts = 1 }",
-        &one("timeout-a", "a.toml", ""),
+        &connector_table("timeout-a", "a.toml", ""),
     );
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     h.command("timeout-a", Command::Start).expect("start");
     let first_pid = wait_for(&h, "timeout-a", Duration::from_secs(5), |c| {
         c.phase == Phase::Starting && c.pid.is_some()
@@ -272,13 +251,13 @@ async fn startup_timeout_stops_it_and_counts_a_failure() {
 async fn missing_binary_without_auto_build_is_not_found() {
     let fx = Fixture::new("notfound");
     fx.sim_config("a.toml", "");
-    let body = one(
+    let body = connector_table(
         "notfound-a",
         "a.toml",
         "binary = \"no/such/connector\"\nauto_build = false",
     );
     let m = fx.manifest("", &body);
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     h.command("notfound-a", Command::Start).expect("start");
     let failed = wait_phase(&h, "notfound-a", Phase::Failed, 5.0).await;
     assert!(
@@ -320,9 +299,9 @@ async fn a_name_held_by_another_live_process_is_refused() {
         .unwrap_or(false)));
     let m = fx.manifest(
         "restart = { policy = \"on-failure\" }",
-        &one("dup-a", "a.toml", ""),
+        &connector_table("dup-a", "a.toml", ""),
     );
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     h.command("dup-a", Command::Start).expect("start");
     let failed = wait_phase(&h, "dup-a", Phase::Failed, 10.0).await;
     assert!(
@@ -344,8 +323,8 @@ async fn dead_nodes_of_a_crashed_connector_are_cleaned_before_start() {
     fx.sim_config("a.toml", "");
     // The console is up first (its own node creation cleans dead nodes once); the crash happens
     // mid-session, so the cleanup before the start is what removes them.
-    let m = fx.manifest("", &one("stale-a", "a.toml", ""));
-    let h = start(&m).await;
+    let m = fx.manifest("", &connector_table("stale-a", "a.toml", ""));
+    let h = start_engine(&m).await;
     let mut crashed = fx
         .command(SIM)
         .args(["stale-a", "binancefutures"])
@@ -392,8 +371,11 @@ fn dead_nodes(cfg: &iceoryx2::config::Config, name: &str) -> usize {
 async fn operator_restart_does_not_count_against_the_budget_and_kill_works() {
     let fx = Fixture::new("restart");
     fx.sim_config("a.toml", "ignore_sigterm = true");
-    let m = fx.manifest("shutdown_timeout = 0.5", &one("restart-a", "a.toml", ""));
-    let h = start(&m).await;
+    let m = fx.manifest(
+        "shutdown_timeout = 0.5",
+        &connector_table("restart-a", "a.toml", ""),
+    );
+    let h = start_engine(&m).await;
     h.command("restart-a", Command::Start).expect("start");
     let pid1 = wait_phase(&h, "restart-a", Phase::Ready, 10.0)
         .await
@@ -424,14 +406,14 @@ async fn secrets_are_masked_in_the_log_view_and_logs_rotate() {
     let fx = Fixture::new("mask");
     fx.sim_config("a.toml", "echo_config = true\nlines_per_sec = 200.0");
     let m = fx.path().join("switchboard.toml");
-    fx.manifest("", &one("mask-a", "a.toml", ""));
+    fx.manifest("", &connector_table("mask-a", "a.toml", ""));
     let text = std::fs::read_to_string(&m).expect("r");
     std::fs::write(
         &m,
         format!("[console]\nlog_max_bytes = 8192\nlog_keep = 2\n\n{text}"),
     )
     .expect("w");
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     h.command("mask-a", Command::Start).expect("start");
     wait_phase(&h, "mask-a", Phase::Ready, 10.0).await;
     let secret = format!("SECRET-{}", fx.prefix);
@@ -459,7 +441,8 @@ async fn secrets_are_masked_in_the_log_view_and_logs_rotate() {
 async fn connector_runner_starts_awaits_and_stops_one_connector() {
     let fx = Fixture::new("runner");
     fx.sim_config("a.toml", "ready_delay_ms = 100\nignore_sigterm = true");
-    let m = Manifest::load(&fx.manifest("", &one("runner-a", "a.toml", ""))).expect("manifest");
+    let m = Manifest::load(&fx.manifest("", &connector_table("runner-a", "a.toml", "")))
+        .expect("manifest");
     let mut guard =
         switchboard::ConnectorRunner::new(m.connectors[0].clone(), fx.path().join("rlogs")).guard();
     let r = guard.runner();
@@ -488,17 +471,17 @@ async fn connectors_can_be_added_and_removed_while_the_others_keep_their_pids() 
     fx.sim_config("a.toml", "lines_per_sec = 5.0");
     let two = format!(
         "{}{}",
-        one("addrm-a", "a.toml", ""),
-        one("addrm-b", "a.toml", "")
+        connector_table("addrm-a", "a.toml", ""),
+        connector_table("addrm-b", "a.toml", "")
     );
-    let h = start(&fx.manifest("", &two)).await;
+    let h = start_engine(&fx.manifest("", &two)).await;
     let mut events = h.subscribe();
     h.command_all(Command::Start).expect("start all");
     let pid_a = wait_phase(&h, "addrm-a", Phase::Ready, 10.0).await.pid;
     let pid_b = wait_phase(&h, "addrm-b", Phase::Ready, 10.0).await.pid;
 
     // A third connector, from a manifest that now lists it.
-    let three = format!("{two}{}", one("addrm-c", "a.toml", ""));
+    let three = format!("{two}{}", connector_table("addrm-c", "a.toml", ""));
     let m = Manifest::load(&fx.manifest("", &three)).expect("manifest");
     let spec_c = m.connector("addrm-c").expect("c").clone();
     h.add(spec_c.clone()).await.expect("added");
@@ -567,13 +550,13 @@ async fn a_lagging_observer_still_sees_every_failure() {
     // A binary that is not there and may not be built: every start fails at once.
     let m = fx.manifest(
         "",
-        &one(
+        &connector_table(
             "lag-a",
             "a.toml",
             "binary = \"/nonexistent/connector\"\nauto_build = false",
         ),
     );
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     let mut slow = h.subscribe(); // never read until the end
     const STARTS: usize = 3000; // well past any fixed-size ring (the old one held 1024)
     for _ in 0..STARTS {
@@ -611,7 +594,7 @@ async fn a_market_data_only_binancespot_connector_reaches_ready() {
         "",
         "[[connector]]\nname = \"spot-md\"\ntype = \"binancespot\"\nconfig = \"spot.toml\"\n",
     );
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     h.command("spot-md", Command::Start).expect("start");
     let ready = wait_phase(&h, "spot-md", Phase::Ready, 10.0).await;
     assert!(ready.pid.is_some_and(alive));
@@ -627,8 +610,8 @@ async fn scrollback_is_bounded_in_bytes_when_connectors_print_long_lines() {
         "",
         &format!(
             "{}{}",
-            one("longl-a", "a.toml", ""),
-            one("longl-b", "a.toml", "")
+            connector_table("longl-a", "a.toml", ""),
+            connector_table("longl-b", "a.toml", "")
         ),
     );
     std::fs::write(
@@ -639,7 +622,7 @@ async fn scrollback_is_bounded_in_bytes_when_connectors_print_long_lines() {
         ),
     )
     .expect("w");
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     h.command_all(Command::Start).expect("start");
     for name in ["longl-a", "longl-b"] {
         let sb = h.scrollback(&name.into()).expect("scrollback");

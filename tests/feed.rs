@@ -7,32 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use switchboard::engine::view::{EventKind, FeedHealth, HealthChange};
-use switchboard::{Command, Engine, EngineHandle, EngineOptions, Manifest, Phase};
-
-async fn start(manifest: &std::path::Path) -> EngineHandle {
-    let m = Manifest::load(manifest).expect("valid manifest");
-    Engine::start(
-        m,
-        EngineOptions {
-            autostart: false,
-            start_all: false,
-            ..EngineOptions::default()
-        },
-    )
-    .await
-    .expect("engine starts")
-}
-
-async fn stop_engine(h: &EngineHandle) {
-    h.shutdown();
-    tokio::time::timeout(Duration::from_secs(15), h.await_shutdown())
-        .await
-        .expect("engine shuts down");
-}
-
-fn one(name: &str, config: &str, extra: &str) -> String {
-    format!("[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"{config}\"\n{extra}\n")
-}
+use switchboard::{Command, Phase};
 
 /// Kills a helper process on drop, even when the test fails.
 struct Bot(std::process::Child);
@@ -51,8 +26,8 @@ async fn meter_is_accurate_and_the_console_is_no_bot() {
         "a.toml",
         "lines_per_sec = 0.0\nfeed_hz = 1000.0\nfeed_symbols = [\"BTCUSDT\", \"ETHUSDT\"]\nfeed_bytes = 100",
     );
-    let m = fx.manifest("", &one("feedrate-a", "a.toml", ""));
-    let h = start(&m).await;
+    let m = fx.manifest("", &connector_table("feedrate-a", "a.toml", ""));
+    let h = start_engine(&m).await;
     h.command("feedrate-a", Command::Start).expect("start");
     wait_phase(&h, "feedrate-a", Phase::Ready, 10.0).await;
     // Metered, no bot: the console's own subscriber is not a bot, and nothing flows.
@@ -111,13 +86,13 @@ async fn a_bot_gets_every_sample_while_metered() {
     let report = fx.path().join("report.jsonl");
     let m = fx.manifest(
         "",
-        &one(
+        &connector_table(
             "feedall-a",
             "a.toml",
             &format!("env = {{ SIM_REPORT = \"{}\" }}", report.display()),
         ),
     );
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     h.command("feedall-a", Command::Start).expect("start");
     wait_phase(&h, "feedall-a", Phase::Ready, 10.0).await;
     wait_for(&h, "feedall-a", Duration::from_secs(5), |v| {
@@ -181,13 +156,13 @@ async fn a_stalled_feed_is_stale_in_time_even_with_error_samples() {
     );
     let m = fx.manifest(
         "",
-        &one(
+        &connector_table(
             "feedstall-a",
             "a.toml",
             "feed = { stale_after = 1.5, error_threshold = 1000 }",
         ),
     );
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     let mut events = h.subscribe();
     h.command("feedstall-a", Command::Start).expect("start");
     wait_phase(&h, "feedstall-a", Phase::Ready, 10.0).await;
@@ -253,9 +228,9 @@ async fn one_stalled_symbol_among_live_ones_is_stale_and_named() {
     );
     let m = fx.manifest(
         "",
-        &one("feedsym-a", "a.toml", "feed = { stale_after = 1.5 }"),
+        &connector_table("feedsym-a", "a.toml", "feed = { stale_after = 1.5 }"),
     );
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     h.command("feedsym-a", Command::Start).expect("start");
     wait_phase(&h, "feedsym-a", Phase::Ready, 10.0).await;
     let _bot = Bot(fx.bot("feedsym-a"));
@@ -284,13 +259,13 @@ async fn on_stale_restart_restarts_through_the_budget() {
     );
     let m = fx.manifest(
         "shutdown_timeout = 2.0",
-        &one(
+        &connector_table(
             "feedrst-a",
             "a.toml",
             "feed = { stale_after = 1.0, on_stale = \"restart\" }\nrestart = { initial_backoff = 0.2, max_attempts = 5 }",
         ),
     );
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     h.command("feedrst-a", Command::Start).expect("start");
     let first = wait_phase(&h, "feedrst-a", Phase::Ready, 10.0).await;
     let _bot = Bot(fx.bot("feedrst-a"));
@@ -313,15 +288,15 @@ async fn erroring_from_log_lines_with_and_without_colours_and_from_error_samples
     let fx = Fixture::new("feederr");
     fx.sim_config("e.toml", "lines_per_sec = 0.0\nerror_every = 0.1");
     let body = [
-        one("feederr-plain", "e.toml", ""),
+        connector_table("feederr-plain", "e.toml", ""),
         // ANSI colours (NO_COLOR empty counts as unset).
-        one("feederr-ansi", "e.toml", "env = { NO_COLOR = \"\" }"),
+        connector_table("feederr-ansi", "e.toml", "env = { NO_COLOR = \"\" }"),
         // No log at all: only the Error samples can tell.
-        one("feederr-samples", "e.toml", "env = { RUST_LOG = \"off\" }"),
+        connector_table("feederr-samples", "e.toml", "env = { RUST_LOG = \"off\" }"),
     ]
     .concat();
     let m = fx.manifest("feed = { error_threshold = 5 }", &body);
-    let h = start(&m).await;
+    let h = start_engine(&m).await;
     for name in ["feederr-plain", "feederr-ansi", "feederr-samples"] {
         h.command(name, Command::Start).expect("start");
     }
@@ -356,8 +331,11 @@ async fn the_meter_lets_go_before_the_stop_signal() {
     // subscribed: the ToBot service then has the connector's node only.
     let fx = Fixture::new("feedclose");
     fx.sim_config("a.toml", "lines_per_sec = 0.0\nignore_sigterm = true");
-    let m = fx.manifest("shutdown_timeout = 3.0", &one("feedclose-a", "a.toml", ""));
-    let h = start(&m).await;
+    let m = fx.manifest(
+        "shutdown_timeout = 3.0",
+        &connector_table("feedclose-a", "a.toml", ""),
+    );
+    let h = start_engine(&m).await;
     h.command("feedclose-a", Command::Start).expect("start");
     let ready = wait_phase(&h, "feedclose-a", Phase::Ready, 10.0).await;
     wait_for(&h, "feedclose-a", Duration::from_secs(5), |v| {

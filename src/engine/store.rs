@@ -411,9 +411,6 @@ mod tests {
             updated_unix: 2.0,
             connectors: vec![StoredConnector {
                 view: ConnectorView {
-                    name: "a".into(),
-                    host: None,
-                    kind: ConnectorType::Bybit,
                     phase: Phase::Ready,
                     pid: Some(5),
                     uptime_s: Some(3.0),
@@ -421,21 +418,8 @@ mod tests {
                     bots: 2,
                     last_exit: Some(ExitStatus::Code(1)),
                     detail: detail.into(),
-                    attempt: 0,
-                    max_attempts: 20,
-                    countdown_s: None,
-                    started: None,
-                    build: None,
-                    degraded: false,
                     wanted: true,
-                    adopted: false,
-                    health: None,
-                    health_detail: None,
-                    feed: None,
-                    errors_1m: 0,
-                    warns_1m: 0,
-                    last_error: None,
-                    as_of: 2.0,
+                    ..ConnectorView::new("a", ConnectorType::Bybit, 2.0)
                 },
                 adoption: Adoption {
                     start_ticks: Some(6),

@@ -235,6 +235,38 @@ pub struct ConnectorView {
 }
 
 impl ConnectorView {
+    /// A connector at rest (idle, no process, nothing known yet) as of `as_of`; the start of a
+    /// view built field by field (`ConnectorView { phase, pid, ..ConnectorView::new(…) }`).
+    pub fn new(name: impl Into<String>, kind: ConnectorType, as_of: f64) -> ConnectorView {
+        ConnectorView {
+            name: name.into(),
+            host: None,
+            kind,
+            phase: Phase::Idle,
+            pid: None,
+            uptime_s: None,
+            restarts: 0,
+            bots: 0,
+            last_exit: None,
+            detail: String::new(),
+            attempt: 0,
+            max_attempts: crate::manifest::restart_defaults::MAX_ATTEMPTS,
+            countdown_s: None,
+            started: None,
+            build: None,
+            degraded: false,
+            wanted: false,
+            adopted: false,
+            health: None,
+            health_detail: None,
+            feed: None,
+            errors_1m: 0,
+            warns_1m: 0,
+            last_error: None,
+            as_of,
+        }
+    }
+
     /// Its identity.
     pub fn id(&self) -> ConnectorId {
         ConnectorId {
@@ -456,31 +488,14 @@ mod tests {
     #[test]
     fn views_extrapolate_their_clocks_and_ignore_time_passing() {
         let v = ConnectorView {
-            name: "bf".into(),
-            host: None,
-            kind: ConnectorType::BinanceFutures,
             phase: Phase::Stopping,
             pid: Some(7),
             uptime_s: Some(10.0),
-            restarts: 0,
-            bots: 0,
             last_exit: Some(ExitStatus::Signal(9)),
             detail: "x".into(),
-            attempt: 0,
-            max_attempts: 20,
             countdown_s: Some(3.0),
-            started: None,
-            build: None,
-            degraded: false,
             wanted: true,
-            adopted: false,
-            health: None,
-            health_detail: None,
-            feed: None,
-            errors_1m: 0,
-            warns_1m: 0,
-            last_error: None,
-            as_of: 100.0,
+            ..ConnectorView::new("bf", ConnectorType::BinanceFutures, 100.0)
         };
         assert_eq!(v.uptime_at(102.5), Some(12.5));
         assert_eq!(v.countdown_at(102.0), Some(1.0));

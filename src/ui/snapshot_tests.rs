@@ -20,9 +20,6 @@ const NOW: f64 = 1_795_000_000.0;
 fn snap(name: &str, phase: Phase, now: f64) -> ConnectorView {
     let running = phase.has_process();
     ConnectorView {
-        name: name.into(),
-        host: None,
-        kind: ConnectorType::BinanceFutures,
         phase,
         pid: running.then_some(4242),
         uptime_s: running.then_some(65.0),
@@ -40,25 +37,14 @@ fn snap(name: &str, phase: Phase, now: f64) -> ConnectorView {
             Phase::Stopped => "stopped cleanly (code 0)".into(),
             Phase::Idle => String::new(),
         },
-        attempt: 0,
-        max_attempts: 20,
         countdown_s: matches!(phase, Phase::Stopping | Phase::Backoff | Phase::Starting)
             .then_some(3.4),
-        started: None,
         build: (phase == Phase::Building).then_some(BuildProgress {
             done: 120,
             total: 345,
         }),
-        degraded: false,
         wanted: true,
-        adopted: false,
-        health: None,
-        health_detail: None,
-        feed: None,
-        errors_1m: 0,
-        warns_1m: 0,
-        last_error: None,
-        as_of: now,
+        ..ConnectorView::new(name, ConnectorType::BinanceFutures, now)
     }
 }
 

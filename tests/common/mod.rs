@@ -177,6 +177,34 @@ impl Drop for Fixture {
     }
 }
 
+/// An engine on `manifest` that starts nothing by itself.
+pub async fn start_engine(manifest: &Path) -> EngineHandle {
+    let m = switchboard::Manifest::load(manifest).expect("valid manifest");
+    switchboard::Engine::start(
+        m,
+        switchboard::EngineOptions {
+            autostart: false,
+            start_all: false,
+            ..switchboard::EngineOptions::default()
+        },
+    )
+    .await
+    .expect("engine starts")
+}
+
+/// Stops everything and waits (at most 15 s) for the engine to end.
+pub async fn stop_engine(h: &EngineHandle) {
+    h.shutdown();
+    tokio::time::timeout(Duration::from_secs(15), h.await_shutdown())
+        .await
+        .expect("engine shuts down");
+}
+
+/// A `[[connector]]` table of a binancefutures sim connector, plus `extra` keys.
+pub fn connector_table(name: &str, config: &str, extra: &str) -> String {
+    format!("[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"{config}\"\n{extra}\n")
+}
+
 /// Waits until connector `name`'s snapshot satisfies `pred`, or panics with the last snapshot.
 pub async fn wait_for(
     handle: &EngineHandle,
