@@ -147,10 +147,16 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     if s.degraded {
         spans.push(Span::styled(" DEGRADED", t.phase(Phase::Exited)));
     }
+    // Whether data flows sits next to the phase: it is what must never be cut off.
+    if s.phase == Phase::Ready {
+        if let Some(badge) = feed_badge(v, s) {
+            spans.push(badge);
+        }
+    }
+    let pid_at = spans.len();
     if let Some(pid) = s.pid {
         spans.push(Span::styled(format!(" pid {pid}"), t.dim()));
     }
-    let uptime_at = spans.len();
     let uptime = s.uptime_at(v.now);
     if let Some(up) = uptime {
         spans.push(Span::styled(
@@ -163,23 +169,22 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     }
     spans.push(Span::styled(format!(" ↻{}", s.restarts), t.dim()));
     spans.push(Span::styled(format!(" bots {}", s.bots), t.dim()));
-    if s.phase == Phase::Ready {
-        if let Some(badge) = feed_badge(v, s) {
-            spans.push(badge);
-        }
-    }
     if s.adopted {
         spans.push(Span::styled(" adopted", t.dim()));
     }
     spans.push(Span::raw(" "));
-    // Narrow panes drop the exchange type, then the uptime: phase, PID, restarts and bots
-    // matter more.
+    // Narrow panes drop the exchange type, then the uptime, then the PID: phase, feed,
+    // restarts and bots matter more.
     let width_of = |sp: &[Span]| sp.iter().map(|x| x.width()).sum::<usize>() + 2;
     if width_of(&spans) > width as usize {
         spans[2] = Span::raw(" ");
     }
+    let uptime_at = pid_at + usize::from(s.pid.is_some());
     if width_of(&spans) > width as usize && uptime.is_some() {
         spans.remove(uptime_at);
+    }
+    if width_of(&spans) > width as usize && s.pid.is_some() {
+        spans.remove(pid_at);
     }
     Line::from(spans)
 }
