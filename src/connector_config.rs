@@ -76,6 +76,8 @@ impl FromStr for ConnectorType {
 pub struct CheckedConfig {
     /// `api_key` and `secret` values (non-empty ones), for masking.
     pub secrets: Vec<String>,
+    /// A digest of the file's content, to tell a changed config on reload (never its text).
+    pub digest: u64,
 }
 
 /// Largest connector config read (real ones are a few hundred bytes).
@@ -176,7 +178,13 @@ pub fn check(kind: ConnectorType, path: &Path) -> Result<CheckedConfig, String> 
         .filter(|v| !v.is_empty())
         .map(str::to_string)
         .collect();
-    Ok(CheckedConfig { secrets })
+    let digest = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        h.finish()
+    };
+    Ok(CheckedConfig { secrets, digest })
 }
 
 #[cfg(test)]

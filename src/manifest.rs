@@ -141,8 +141,38 @@ pub struct ConsoleSettings {
     pub scrollback_bytes: usize,
 }
 
+/// Default `[alerts] min_interval`: one alert per connector and event per minute.
+pub const DEFAULT_ALERT_MIN_INTERVAL: f64 = 60.0;
+
+/// `[alerts]`, resolved (DESIGN §11).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSettings {
+    /// Run with `sh -c` on each event that needs a human; None: no command.
+    pub command: Option<String>,
+    /// At most one alert per connector and event in this interval (the rest are summed up).
+    pub min_interval: Duration,
+    /// Ring the terminal bell (TUI) on the same events.
+    pub bell: bool,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            command: None,
+            min_interval: Duration::from_secs_f64(DEFAULT_ALERT_MIN_INTERVAL),
+            bell: false,
+        }
+    }
+}
+
+/// `[metrics]`, resolved: where the Prometheus endpoint listens (None: nowhere, the default).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsSettings {
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// One connector, with every default applied and every path absolute.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConnectorSpec {
     pub name: String,
     pub kind: ConnectorType,
@@ -162,6 +192,8 @@ pub struct ConnectorSpec {
     pub feed: FeedSettings,
     /// Values of `api_key` and `secret` from the connector config: never printed, masked in logs.
     pub secrets: Vec<String>,
+    /// A digest of the config file's content when it was read (a reload compares it).
+    pub config_digest: u64,
 }
 
 /// A loaded and validated manifest.
@@ -169,6 +201,8 @@ pub struct ConnectorSpec {
 pub struct Manifest {
     pub path: PathBuf,
     pub console: ConsoleSettings,
+    pub alerts: AlertSettings,
+    pub metrics: MetricsSettings,
     pub connectors: Vec<ConnectorSpec>,
 }
 
@@ -183,6 +217,24 @@ struct RawManifest {
     defaults: RawConnectorKeys,
     #[serde(default)]
     connector: Vec<RawConnector>,
+    #[serde(default)]
+    alerts: RawAlerts,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    command: Option<String>,
+    min_interval: Option<f64>,
+    bell: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -318,6 +370,8 @@ impl Manifest {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let console = resolve_console(&raw.console, &base, &path)?;
+        let alerts = resolve_alerts(&raw.alerts, &path)?;
+        let metrics = resolve_metrics(&raw.metrics, &path)?;
         if raw.connector.is_empty() {
             return Err(ManifestError::invalid(
                 &path,
@@ -342,6 +396,8 @@ impl Manifest {
         Ok(Manifest {
             path,
             console,
+            alerts,
+            metrics,
             connectors,
         })
     }
@@ -496,6 +552,50 @@ fn resolve_console(
         scrollback,
         scrollback_bytes,
     })
+}
+
+fn resolve_alerts(raw: &RawAlerts, file: &Path) -> Result<AlertSettings, ManifestError> {
+    let command = match raw.command.as_deref().map(str::trim) {
+        Some("") => {
+            return Err(ManifestError::invalid(
+                file,
+                None,
+                "alerts.command",
+                "is empty; give a shell command (run with `sh -c`) or remove the key",
+            ))
+        }
+        Some(c) => Some(c.to_string()),
+        None => None,
+    };
+    let min_interval = raw.min_interval.unwrap_or(DEFAULT_ALERT_MIN_INTERVAL);
+    if !(min_interval.is_finite() && (0.0..=86_400.0).contains(&min_interval)) {
+        return Err(ManifestError::invalid(
+            file,
+            None,
+            "alerts.min_interval",
+            format!("{min_interval} is not a number of seconds from 0 to 86400 (default {DEFAULT_ALERT_MIN_INTERVAL})"),
+        ));
+    }
+    Ok(AlertSettings {
+        command,
+        min_interval: Duration::from_secs_f64(min_interval),
+        bell: raw.bell.unwrap_or(false),
+    })
+}
+
+fn resolve_metrics(raw: &RawMetrics, file: &Path) -> Result<MetricsSettings, ManifestError> {
+    let listen = match raw.listen.as_deref() {
+        None => None,
+        Some(text) => Some(text.trim().parse::<std::net::SocketAddr>().map_err(|_| {
+            ManifestError::invalid(
+                file,
+                None,
+                "metrics.listen",
+                format!("'{text}' is not an address and port like \"127.0.0.1:9464\" or \"[::1]:9464\"; remove the key to serve no metrics"),
+            )
+        })?),
+    };
+    Ok(MetricsSettings { listen })
 }
 
 /// Checks a connector name against what an iceoryx2 service name (`{NAME}/ToBot`) allows.
@@ -790,6 +890,7 @@ fn resolve_connector(
         capture_output: keys.capture_output.unwrap_or(true),
         env: keys.env.unwrap_or_default(),
         secrets: checked.secrets,
+        config_digest: checked.digest,
     })
 }
 

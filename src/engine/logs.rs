@@ -292,6 +292,9 @@ pub struct LevelBatch {
     pub last_error: Option<String>,
 }
 
+/// Secret values to mask, shared between the engine and a tailer (a reload can add some).
+pub type Secrets = Arc<std::sync::RwLock<Vec<String>>>;
+
 /// Called with what each read found (only when it found something).
 pub type OnLevels = Box<dyn Fn(LevelBatch) + Send + Sync>;
 
@@ -305,7 +308,8 @@ pub type OnLevels = Box<dyn Fn(LevelBatch) + Send + Sync>;
 pub struct Tailer {
     pub path: PathBuf,
     pub scrollback: SharedScrollback,
-    pub secrets: Vec<String>,
+    /// Masked in every line; shared with the engine, which adds a reloaded config's secrets.
+    pub secrets: Secrets,
     pub max_bytes: u64,
     pub keep: u32,
     /// Rotate the file here (copy-and-truncate). False when a log relay owns the file and
@@ -488,9 +492,10 @@ impl Tailer {
         if found.errors == 0 && found.warns == 0 {
             return;
         }
-        found.last_error = last.map(|l| {
-            super::redact::for_display(l, &self.secrets, super::redact::SUMMARY_MAX_CHARS)
-        });
+        let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        found.last_error =
+            last.map(|l| super::redact::for_display(l, &secrets, super::redact::SUMMARY_MAX_CHARS));
+        drop(secrets);
         tell(found);
     }
 
@@ -508,13 +513,15 @@ impl Tailer {
         // Only the last `cap` lines of a big batch can survive: skip the rest cheaply.
         let skip = batch.len().saturating_sub(sb.cap);
         sb.appended += skip as u64;
+        let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
         for line in batch.drain(..).skip(skip) {
-            if self.secrets.is_empty() {
+            if secrets.is_empty() {
                 sb.push(line);
             } else {
-                sb.push(mask_secrets(&line, &self.secrets));
+                sb.push(mask_secrets(&line, &secrets));
             }
         }
+        drop(secrets);
         drop(sb);
         if let Some(a) = &self.activity {
             a.notify_one();
@@ -537,7 +544,7 @@ mod tests {
             Tailer {
                 path: path.clone(),
                 scrollback: sb.clone(),
-                secrets: vec!["hunter2".into()],
+                secrets: Arc::new(std::sync::RwLock::new(vec!["hunter2".into()])),
                 max_bytes: 1 << 20,
                 keep: 2,
                 rotate: false,

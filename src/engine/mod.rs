@@ -114,6 +114,11 @@ enum Msg {
         id: ConnectorId,
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
+    /// A reloaded manifest's spec for an existing connector.
+    Update {
+        spec: Box<ConnectorSpec>,
+        reply: oneshot::Sender<Result<Updated, EngineError>>,
+    },
     Event {
         key: SlotKey,
         ev: Event,
@@ -156,6 +161,9 @@ struct HealthState {
     bots_since: Option<f64>,
     log_errors: rolling::RollingMinute,
     log_warns: rolling::RollingMinute,
+    /// ERROR lines and panics, WARN lines, since this console began (for counters).
+    errors_total: u64,
+    warns_total: u64,
     last_error: Option<view::LastError>,
     verdict: Option<health::Verdict>,
     /// The unhealthy state last told to the world (kept across restarts, so a connector that
@@ -182,6 +190,31 @@ struct Slot {
     health: HealthState,
     /// Waiting for it to stop so that it can be removed.
     removal: Vec<oneshot::Sender<Result<(), EngineError>>>,
+    /// A reloaded spec that waits for the operator's next start or restart (the process runs
+    /// on the old one: "restart needed").
+    pending: Option<Box<ConnectorSpec>>,
+    /// What its log tailer masks (every secret it has had, old and new).
+    secrets: logs::Secrets,
+}
+
+/// What [`EngineHandle::update`] did with a reloaded spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Updated {
+    /// The spec is the one in use.
+    Unchanged,
+    /// In use at once: nothing was running on the old one.
+    Applied,
+    /// Kept for the operator's next start or restart of the running connector.
+    RestartNeeded,
+}
+
+fn settings_of(spec: &ConnectorSpec) -> Settings {
+    Settings {
+        startup_timeout: spec.startup_timeout,
+        shutdown_timeout: spec.shutdown_timeout,
+        auto_build: spec.auto_build,
+        restart: spec.restart.clone(),
+    }
 }
 
 struct BuildJob {
@@ -293,6 +326,12 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    /// The connectors [`EngineHandle::start_selected`] starts (those of the manifest that
+    /// autostart, or all of them in headless `run`).
+    pub fn selected(&self) -> Vec<ConnectorId> {
+        self.autostart.as_ref().clone()
+    }
+
     /// Every connector's view, and whether all wanted ones are Ready.
     pub fn health(&self) -> Health {
         let connectors: Vec<ConnectorView> = self.views().borrow().as_ref().clone();
@@ -432,6 +471,20 @@ impl EngineHandle {
                 ack: None,
             })
             .map_err(|_| EngineError::Gone)
+    }
+
+    /// Gives an existing connector a reloaded manifest entry: used at once when nothing runs
+    /// on the old one, else kept (shown as `restart_needed`) until the operator starts or
+    /// restarts it. Never restarts anything by itself.
+    pub async fn update(&self, spec: ConnectorSpec) -> Result<Updated, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Update {
+                spec: Box::new(spec),
+                reply,
+            })
+            .map_err(|_| EngineError::Gone)?;
+        rx.await.map_err(|_| EngineError::Gone)?
     }
 
     /// Adds a connector to the running engine (at rest; send it [`Command::Start`] to run it).
@@ -607,6 +660,7 @@ impl Engine {
                     }
                 }
                 rt.finish_removals();
+                rt.apply_pending_at_rest();
                 rt.publish();
                 if rt.shutting_down && rt.slots.iter().all(|s| s.state.phase.is_at_rest()) {
                     break;
@@ -695,6 +749,9 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         errors_1m: s.health.log_errors.total(now_unix),
         warns_1m: s.health.log_warns.total(now_unix),
         last_error: s.health.last_error.clone(),
+        errors_total: s.health.errors_total,
+        warns_total: s.health.warns_total,
+        restart_needed: s.pending.is_some(),
         as_of: now_unix,
     }
 }
@@ -739,11 +796,12 @@ impl Runtime {
         )));
         let key = self.next_key + 1;
         let tx = self.tx.clone();
+        let secrets: logs::Secrets = Arc::new(std::sync::RwLock::new(spec.secrets.clone()));
         let tailer = tokio::spawn(
             logs::Tailer {
                 path: log.clone(),
                 scrollback: sb.clone(),
-                secrets: spec.secrets.clone(),
+                secrets: secrets.clone(),
                 max_bytes: self.log_max_bytes,
                 keep: self.log_keep,
                 rotate: self.log_relay.is_none(),
@@ -764,12 +822,7 @@ impl Runtime {
         self.slots.push(Slot {
             key,
             id: id.clone(),
-            settings: Settings {
-                startup_timeout: spec.startup_timeout,
-                shutdown_timeout: spec.shutdown_timeout,
-                auto_build: spec.auto_build,
-                restart: spec.restart.clone(),
-            },
+            settings: settings_of(&spec),
             spec,
             state: ConnectorState::default(),
             child: None,
@@ -782,8 +835,72 @@ impl Runtime {
             tailer,
             health: HealthState::default(),
             removal: Vec::new(),
+            pending: None,
+            secrets,
         });
         id
+    }
+
+    /// Takes a reloaded spec for slot `i`: at once when nothing runs (or is being built) on
+    /// the old one, else kept until the operator starts or restarts it.
+    fn update(&mut self, i: usize, spec: ConnectorSpec) -> Updated {
+        let slot = &mut self.slots[i];
+        if slot.spec == spec {
+            slot.pending = None;
+            return Updated::Unchanged;
+        }
+        {
+            // Mask the new config's secrets from now on, in old lines and new.
+            let mut known = slot.secrets.write().unwrap_or_else(|p| p.into_inner());
+            for s in &spec.secrets {
+                if !known.contains(s) {
+                    known.push(s.clone());
+                }
+            }
+        }
+        slot.pending = Some(Box::new(spec));
+        if self.apply_pending(i) {
+            Updated::Applied
+        } else {
+            tracing::info!(connector = %self.slots[i].id, "its manifest entry changed: restart it to use the new one");
+            Updated::RestartNeeded
+        }
+    }
+
+    /// Puts slot `i`'s pending spec in use if nothing runs on the old one; true if it did.
+    fn apply_pending(&mut self, i: usize) -> bool {
+        let slot = &mut self.slots[i];
+        let free = slot.state.phase.is_at_rest() && slot.state.phase != Phase::Building;
+        match slot.pending.take() {
+            Some(spec) if free => {
+                slot.settings = settings_of(&spec);
+                slot.spec = *spec;
+                tracing::info!(connector = %slot.id, "now uses its reloaded manifest entry");
+                true
+            }
+            other => {
+                slot.pending = other;
+                false
+            }
+        }
+    }
+
+    /// Puts a pending spec in use where the operator's command is about to start a process.
+    fn apply_pending_for(&mut self, i: usize, cmd: Command) {
+        let Some(spec) = self.slots[i].pending.take() else {
+            return;
+        };
+        let phase = self.slots[i].state.phase;
+        let restarts = matches!(cmd, Command::Restart)
+            || (matches!(cmd, Command::Start) && (phase.is_at_rest() || phase == Phase::Backoff));
+        if restarts && self.slots[i].state.phase != Phase::Building {
+            let slot = &mut self.slots[i];
+            slot.settings = settings_of(&spec);
+            slot.spec = *spec;
+            tracing::info!(connector = %slot.id, "restarted on its reloaded manifest entry");
+        } else {
+            self.slots[i].pending = Some(spec);
+        }
     }
 
     fn index_of_key(&self, key: SlotKey) -> Option<usize> {
@@ -947,11 +1064,17 @@ impl Runtime {
                         continue; // on its way out
                     }
                     match cmd {
-                        Command::Start | Command::Restart => self.slots[i].wanted = true,
+                        Command::Start | Command::Restart => {
+                            self.slots[i].wanted = true;
+                            self.apply_pending_for(i, cmd);
+                        }
                         Command::Stop | Command::Kill => self.slots[i].wanted = false,
                         Command::Build { .. } => {}
                     }
                     self.dispatch(i, Event::Command(cmd));
+                    if self.slots[i].pending.is_some() {
+                        self.apply_pending(i);
+                    }
                 }
                 if let Some(ack) = ack {
                     let _ = ack.send(self.queued_seq);
@@ -971,6 +1094,20 @@ impl Runtime {
                     let after = self.persist(true);
                     self.emit(after, id, EventKind::Added);
                     let _ = reply.send(Ok(()));
+                }
+            }
+            Msg::Update { spec, reply } => {
+                let id = ConnectorId::local(&spec.name);
+                match self.index_of_id(&id) {
+                    None => {
+                        let _ = reply.send(Err(EngineError::UnknownConnector(id)));
+                    }
+                    Some(i) => {
+                        let updated = self.update(i, *spec);
+                        self.publish();
+                        self.persist(true);
+                        let _ = reply.send(Ok(updated));
+                    }
                 }
             }
             Msg::Remove { id, reply } => match self.index_of_id(&id) {
@@ -1072,6 +1209,8 @@ impl Runtime {
                     let h = &mut self.slots[i].health;
                     h.log_errors.add(now, batch.errors);
                     h.log_warns.add(now, batch.warns);
+                    h.errors_total += u64::from(batch.errors);
+                    h.warns_total += u64::from(batch.warns);
                     if let Some(line) = batch.last_error {
                         h.last_error = Some(view::LastError {
                             ts: logs::rfc3339(now),
@@ -1096,6 +1235,15 @@ impl Runtime {
     }
 
     /// Removes the slots whose removal was asked for and which are now at rest.
+    /// A connector that came to rest (stopped, failed) takes its reloaded entry.
+    fn apply_pending_at_rest(&mut self) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].pending.is_some() {
+                self.apply_pending(i);
+            }
+        }
+    }
+
     fn finish_removals(&mut self) {
         let mut i = 0;
         while i < self.slots.len() {

@@ -18,6 +18,19 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in lifecycle order.
+    pub const ALL: [Phase; 9] = [
+        Phase::Idle,
+        Phase::Building,
+        Phase::Starting,
+        Phase::Ready,
+        Phase::Stopping,
+        Phase::Stopped,
+        Phase::Exited,
+        Phase::Backoff,
+        Phase::Failed,
+    ];
+
     /// The lowercase name used in JSON and on screen.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -230,6 +230,16 @@ pub struct ConnectorView {
     pub warns_1m: u32,
     #[serde(default)]
     pub last_error: Option<LastError>,
+    /// ERROR lines and panics read from its log since this console began.
+    #[serde(default)]
+    pub errors_total: u64,
+    /// WARN lines read from its log since this console began.
+    #[serde(default)]
+    pub warns_total: u64,
+    /// A reloaded manifest changed its entry while it ran: the new one is used at the
+    /// operator's next start or restart.
+    #[serde(default)]
+    pub restart_needed: bool,
     /// The wall-clock instant (seconds since the Unix epoch) the relative times refer to.
     pub as_of: f64,
 }
@@ -263,6 +273,9 @@ impl ConnectorView {
             errors_1m: 0,
             warns_1m: 0,
             last_error: None,
+            errors_total: 0,
+            warns_total: 0,
+            restart_needed: false,
             as_of,
         }
     }
@@ -326,6 +339,9 @@ impl ConnectorView {
             || self.errors_1m != other.errors_1m
             || self.warns_1m != other.warns_1m
             || self.last_error != other.last_error
+            || self.restart_needed != other.restart_needed
+            || self.errors_total != other.errors_total
+            || self.warns_total != other.warns_total
             || match (&self.feed, &other.feed) {
                 (Some(a), Some(b)) => !a.same_as(b, other.as_of - self.as_of),
                 (None, None) => false,
