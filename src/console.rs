@@ -1,11 +1,19 @@
 //! The composition root: one place that builds the async runtime and starts a console, i.e.
-//! the engine plus the control socket (and, as they arrive, the other observers of the
-//! engine). The TUI, `run --headless` and the CLI's direct actions all start through here.
+//! the engine plus its observers: the control socket, the live reload, the alerts, the
+//! Prometheus endpoint and the systemd notifications. The TUI, `run --headless` and the CLI's
+//! direct actions all start through here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+use crate::alerts::{self, Alerts};
 use crate::engine::{Engine, EngineError, EngineHandle, EngineOptions};
 use crate::manifest::Manifest;
+use crate::metrics::{self, Metrics};
+use crate::reload::Reloader;
+use crate::service;
 
 /// Worker threads of the runtime: the engine and the UI share them; every blocking job
 /// (iceoryx2, state writes, rotation, adoption checks) runs off them.
@@ -24,16 +32,38 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub struct Console {
     /// The engine; clone it freely.
     pub engine: EngineHandle,
+    /// Re-reads the manifest into the running engine.
+    pub reloader: Arc<Reloader>,
     control: Option<JoinHandle<()>>,
+    alerts: Option<Alerts>,
+    metrics: Option<Metrics>,
+    service: Option<JoinHandle<()>>,
 }
 
 impl Console {
-    /// Starts the engine on `manifest` and serves the control socket in its state dir. A socket
-    /// that cannot be bound is logged (commands then cannot reach this console) but does not
-    /// stop the console.
+    /// Starts the engine on `manifest` and its observers. The metrics port is bound first: a
+    /// port in use is an error before anything starts. A control socket that cannot be bound
+    /// is logged (commands then cannot reach this console) but does not stop the console.
     pub async fn start(manifest: Manifest, options: EngineOptions) -> Result<Console, EngineError> {
+        let listener = match manifest.metrics.listen {
+            Some(addr) => Some(metrics::bind(addr).map_err(|e| {
+                EngineError::Io(format!(
+                    "{}: key 'metrics.listen': cannot listen on {addr}: {e}; pick a free port, stop what listens there, or remove [metrics]",
+                    manifest.path.display()
+                ))
+            })?),
+            None => None,
+        };
+        let start_all = options.start_all;
+        let alert_settings = manifest.alerts.clone();
+        let reload_base = manifest.clone();
         let engine = Engine::start(manifest, options).await?;
-        let control = match crate::control::server::serve(engine.state_dir(), engine.clone()) {
+        let reloader = Arc::new(Reloader::new(&reload_base, engine.clone(), start_all));
+        let control = match crate::control::server::serve(
+            engine.state_dir(),
+            engine.clone(),
+            Some(reloader.clone()),
+        ) {
             Ok(task) => Some(task),
             Err(e) => {
                 tracing::warn!(
@@ -43,7 +73,44 @@ impl Console {
                 None
             }
         };
-        Ok(Console { engine, control })
+        let alerts = alerts::spawn(&engine, &alert_settings);
+        if let Some(cmd) = &alert_settings.command {
+            tracing::info!("alerts: `{cmd}` runs on exited, failed, stale, erroring and recovered");
+        }
+        let metrics = match listener {
+            Some(l) => match metrics::serve(l, &engine) {
+                Ok(m) => {
+                    tracing::info!("metrics: Prometheus endpoint at http://{}/metrics", m.addr);
+                    Some(m)
+                }
+                Err(e) => {
+                    // Nothing was started yet: leave what runs running (as a detach would).
+                    engine.detach();
+                    engine.await_shutdown().await;
+                    return Err(EngineError::Io(format!("metrics endpoint: {e}")));
+                }
+            },
+            None => None,
+        };
+        let service = service::spawn(&engine, engine.selected());
+        Ok(Console {
+            engine,
+            reloader,
+            control,
+            alerts,
+            metrics,
+            service,
+        })
+    }
+
+    /// Where the Prometheus endpoint listens, if it does.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.addr)
+    }
+
+    /// Told on every alert when `[alerts] bell = true` (the TUI rings the terminal bell).
+    pub fn bell(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.alerts.as_ref().and_then(|a| a.bell.clone())
     }
 
     /// Resolves once the engine has ended and the observers have let go of the state dir.
@@ -51,6 +118,15 @@ impl Console {
         self.engine.await_shutdown().await;
         if let Some(c) = self.control {
             let _ = c.await;
+        }
+        if let Some(a) = self.alerts {
+            a.finish().await;
+        }
+        if let Some(m) = self.metrics {
+            m.finish().await;
+        }
+        if let Some(s) = self.service {
+            let _ = s.await;
         }
     }
 }

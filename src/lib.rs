@@ -12,6 +12,7 @@
 //!   `run --headless` and the CLI ([`cli`]) start through;
 //! - [`ConnectorRunner`]: build, start, await and stop one connector from code.
 
+pub mod alerts;
 pub mod cli;
 pub mod connector_config;
 pub mod console;
@@ -21,7 +22,10 @@ pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod manifest;
+pub mod metrics;
+pub mod reload;
 pub mod runner;
+pub mod service;
 pub mod ui;
 
 pub use engine::phase::{ExitStatus, Phase};

@@ -37,6 +37,8 @@ pub enum RequestBody {
     Status,
     /// Act on one connector and wait for the outcome.
     Act { action: Action, target: ConnectorId },
+    /// Re-read the console's manifest (DESIGN §11).
+    Reload,
 }
 
 /// An operator action on one connector.
@@ -91,6 +93,8 @@ pub enum ResponseBody {
     },
     /// The outcome of an action.
     Acted(Outcome),
+    /// What a reload changed.
+    Reloaded(ReloadReport),
     /// The request could not be carried out.
     Error { kind: ErrorKind, message: String },
 }
@@ -107,13 +111,14 @@ impl ResponseBody {
     /// The CLI exit code this reply calls for.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ResponseBody::Status { .. } => exit::OK,
+            ResponseBody::Status { .. } | ResponseBody::Reloaded(_) => exit::OK,
             ResponseBody::Acted(o) if o.ok => exit::OK,
             ResponseBody::Acted(_) => exit::FAILURE,
             ResponseBody::Error { kind, .. } => match kind {
                 ErrorKind::BadRequest
                 | ErrorKind::UnsupportedVersion
-                | ErrorKind::UnknownConnector => exit::USAGE,
+                | ErrorKind::UnknownConnector
+                | ErrorKind::InvalidManifest => exit::USAGE,
                 ErrorKind::ShuttingDown | ErrorKind::Timeout | ErrorKind::Busy => exit::FAILURE,
             },
         }
@@ -147,6 +152,56 @@ pub enum ErrorKind {
     Timeout,
     /// Too many connections at once; try again in a moment.
     Busy,
+    /// A reload found the manifest invalid: nothing was changed.
+    InvalidManifest,
+}
+
+/// What a reload did, connector by connector (names in manifest order).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    /// New in the manifest: created (and started when they autostart).
+    pub added: Vec<String>,
+    /// Gone from the manifest: stopped and removed.
+    pub removed: Vec<String>,
+    /// Changed while running: the new entry waits for the operator's restart.
+    pub restart_needed: Vec<String>,
+    /// Changed while at rest: the new entry is in use.
+    pub updated: Vec<String>,
+    /// `[console]`, `[alerts]` or `[metrics]` changed: they take effect when the console
+    /// restarts.
+    pub console_changed: bool,
+}
+
+impl ReloadReport {
+    /// One sentence for the operator.
+    pub fn sentence(&self) -> String {
+        let mut parts = Vec::new();
+        let list = |names: &[String]| names.join(", ");
+        if !self.added.is_empty() {
+            parts.push(format!("added {}", list(&self.added)));
+        }
+        if !self.removed.is_empty() {
+            parts.push(format!("removed {}", list(&self.removed)));
+        }
+        if !self.updated.is_empty() {
+            parts.push(format!("updated {}", list(&self.updated)));
+        }
+        if !self.restart_needed.is_empty() {
+            parts.push(format!(
+                "{} changed: restart to apply",
+                list(&self.restart_needed)
+            ));
+        }
+        let mut s = if parts.is_empty() {
+            "manifest reloaded: no connector changed".to_string()
+        } else {
+            format!("manifest reloaded: {}", parts.join("; "))
+        };
+        if self.console_changed {
+            s.push_str("; [console], [alerts] or [metrics] changed: they take effect when the console restarts");
+        }
+        s
+    }
 }
 
 /// Parses one request line. Every failure is an error reply that says what was wrong.
@@ -181,7 +236,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, ResponseBody> {
     serde_json::from_value(value).map_err(|e| {
         ResponseBody::error(
             ErrorKind::BadRequest,
-            format!("not a request: {e}; expected {{\"v\":{VERSION},\"op\":\"status\"}} or {{\"v\":{VERSION},\"op\":\"act\",\"action\":\"stop\",\"target\":\"NAME\"}}"),
+            format!("not a request: {e}; expected {{\"v\":{VERSION},\"op\":\"status\"}}, {{\"v\":{VERSION},\"op\":\"reload\"}} or {{\"v\":{VERSION},\"op\":\"act\",\"action\":\"stop\",\"target\":\"NAME\"}}"),
         )
     })
 }

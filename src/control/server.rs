@@ -2,6 +2,7 @@
 //! gets one reply line.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -15,6 +16,7 @@ use crate::engine::phase::Phase;
 use crate::engine::store::unix_now;
 use crate::engine::view::{ConnectorId, EventKind};
 use crate::engine::EngineHandle;
+use crate::reload::{ReloadError, Reloader};
 
 /// Longest request line accepted.
 const MAX_REQUEST_BYTES: u64 = 64 * 1024;
@@ -38,7 +40,11 @@ fn patience(action: Action) -> Duration {
 /// Binds `<state_dir>/control.sock` (0600) and serves it until the engine ends, then removes
 /// it. The caller must hold the state-dir lock (so a socket file already there is a dead
 /// console's).
-pub fn serve(state_dir: &Path, handle: EngineHandle) -> std::io::Result<JoinHandle<()>> {
+pub fn serve(
+    state_dir: &Path,
+    handle: EngineHandle,
+    reloader: Option<Arc<Reloader>>,
+) -> std::io::Result<JoinHandle<()>> {
     use std::os::unix::fs::PermissionsExt;
     let path = super::socket_path(state_dir);
     let _ = std::fs::remove_file(&path);
@@ -53,10 +59,11 @@ pub fn serve(state_dir: &Path, handle: EngineHandle) -> std::io::Result<JoinHand
                     Ok((stream, _)) => {
                         backoff = Duration::from_millis(10);
                         let h = handle.clone();
+                        let r = reloader.clone();
                         let slot = slots.clone().try_acquire_owned();
                         tokio::spawn(async move {
                             let result = match slot {
-                                Ok(_slot) => answer(stream, &h).await,
+                                Ok(_slot) => answer(stream, &h, r.as_deref()).await,
                                 Err(_) => refuse_busy(stream).await,
                             };
                             if let Err(e) = result {
@@ -92,7 +99,11 @@ async fn refuse_busy(stream: UnixStream) -> std::io::Result<()> {
         .map_err(|_| std::io::Error::other("a busy reply could not be written"))?
 }
 
-async fn answer(stream: UnixStream, handle: &EngineHandle) -> std::io::Result<()> {
+async fn answer(
+    stream: UnixStream,
+    handle: &EngineHandle,
+    reloader: Option<&Reloader>,
+) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut line = Vec::new();
     let mut reader = BufReader::new(r.take(MAX_REQUEST_BYTES));
@@ -105,7 +116,7 @@ async fn answer(stream: UnixStream, handle: &EngineHandle) -> std::io::Result<()
         Ok(Err(e)) => return Err(e),
         Ok(Ok(_)) => match parse_request(&line) {
             Err(reply) => reply,
-            Ok(req) => respond(handle, req.body).await,
+            Ok(req) => respond(handle, reloader, req.body).await,
         },
     };
     let mut out = serde_json::to_vec(&Response::new(body)).map_err(std::io::Error::other)?;
@@ -114,7 +125,11 @@ async fn answer(stream: UnixStream, handle: &EngineHandle) -> std::io::Result<()
 }
 
 /// Carries out one request.
-pub async fn respond(handle: &EngineHandle, body: RequestBody) -> ResponseBody {
+pub async fn respond(
+    handle: &EngineHandle,
+    reloader: Option<&Reloader>,
+    body: RequestBody,
+) -> ResponseBody {
     match body {
         RequestBody::Status => {
             // What the reply says is in state.json too (if this console dies next, the next
@@ -130,6 +145,25 @@ pub async fn respond(handle: &EngineHandle, body: RequestBody) -> ResponseBody {
             tracing::info!(connector = %target, "{action:?} requested through the control socket");
             execute(handle, &target, action).await
         }
+        RequestBody::Reload => match reloader {
+            None => ResponseBody::error(
+                ErrorKind::BadRequest,
+                "this console cannot reload its manifest",
+            ),
+            Some(r) => {
+                tracing::info!("reload requested through the control socket");
+                match r.reload().await {
+                    Ok(report) => ResponseBody::Reloaded(report),
+                    Err(ReloadError::Manifest(e)) => ResponseBody::error(
+                        ErrorKind::InvalidManifest,
+                        format!("{e}; nothing was changed"),
+                    ),
+                    Err(ReloadError::Engine(e)) => {
+                        ResponseBody::error(ErrorKind::ShuttingDown, e.to_string())
+                    }
+                }
+            }
+        },
     }
 }
 
