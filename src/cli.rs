@@ -110,14 +110,20 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
             }
         };
         let engine = console.engine.clone();
+        if let Some(addr) = console.metrics_addr() {
+            eprintln!("switchboard: Prometheus metrics at http://{addr}/metrics");
+        }
         // SIGHUP (a closed terminal, a dropped SSH link) is received and ignored: headless keeps
-        // supervising; only SIGINT and SIGTERM stop everything.
-        let (mut term, mut int, mut hup) = match (
+        // supervising; only SIGINT and SIGTERM stop everything. SIGUSR1 reloads the manifest;
+        // SIGUSR2 detaches (the console leaves, the connectors keep running).
+        let (mut term, mut int, mut hup, mut usr1, mut usr2) = match (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
             signal(SignalKind::hangup()),
+            signal(SignalKind::user_defined1()),
+            signal(SignalKind::user_defined2()),
         ) {
-            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+            (Ok(t), Ok(i), Ok(h), Ok(u), Ok(d)) => (t, i, h, u, d),
             _ => {
                 eprintln!("error: cannot install signal handlers");
                 engine.shutdown();
@@ -135,16 +141,38 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
             return exit::FAILURE;
         }
         let mut stopping = false;
+        let reloader = console.reloader.clone();
+        let mut reloading: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
                     Some(ev) => print_event(&ev, json),
                     None => break,
                 },
-                _ = term.recv(), if !stopping => { stopping = true; engine.shutdown(); }
-                _ = int.recv(), if !stopping => { stopping = true; engine.shutdown(); }
+                _ = term.recv(), if !stopping => { stopping = true; crate::service::stopping(); engine.shutdown(); }
+                _ = int.recv(), if !stopping => { stopping = true; crate::service::stopping(); engine.shutdown(); }
                 _ = hup.recv() => {
                     tracing::warn!("SIGHUP ignored: headless keeps supervising (SIGTERM or SIGINT stops all)");
+                }
+                _ = usr2.recv(), if !stopping => {
+                    stopping = true;
+                    crate::service::stopping();
+                    eprintln!("switchboard: SIGUSR2: detaching; the connectors keep running (a console opened later adopts them)");
+                    engine.detach();
+                }
+                _ = usr1.recv(), if !stopping => {
+                    // Off the loop: a removed connector's stop must not hold the event output.
+                    if reloading.as_ref().is_none_or(|r| r.is_finished()) {
+                        let r = reloader.clone();
+                        reloading = Some(tokio::spawn(async move {
+                            match r.reload().await {
+                                Ok(report) => eprintln!("switchboard: {}", plain(&report.sentence())),
+                                Err(e) => eprintln!("switchboard: reload refused: {}", plain(&e.to_string())),
+                            }
+                        }));
+                    } else {
+                        eprintln!("switchboard: a reload is under way; SIGUSR1 ignored");
+                    }
                 }
                 _ = engine.await_shutdown() => {
                     drain(&mut events, json);
@@ -408,10 +436,13 @@ pub fn status(path: &Path, json: bool) -> u8 {
                 })
                 .unwrap_or_else(|| "-".into());
             // An unhealthy connector says why first; the phase detail follows.
-            let detail = match (&r.health_detail, r.health.is_some_and(|h| h.is_unhealthy())) {
+            let mut detail = match (&r.health_detail, r.health.is_some_and(|h| h.is_unhealthy())) {
                 (Some(why), true) => format!("{why}; {}", r.detail),
                 _ => r.detail.clone(),
             };
+            if r.restart_needed {
+                detail = format!("restart needed (its manifest entry changed); {detail}");
+            }
             println!(
                 "{:<w$} {:<15} {:<9} {:>8} {:>9} {:>8} {:>4} {:<9} {:>8}  {}",
                 r.id().to_string(),
@@ -459,7 +490,7 @@ fn tui_on(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
         let console = Console::start(manifest, EngineOptions::default().with_own_relay())
             .await
             .map_err(|e| e.to_string())?;
-        let detached = crate::ui::run(&console.engine).await;
+        let detached = crate::ui::run(&console).await;
         console.finished().await;
         detached
     });
@@ -538,6 +569,50 @@ pub fn demo(headless: bool) -> u8 {
     code
 }
 
+/// `switchboard reload`: asks the running console to re-read its manifest (the console checks
+/// the whole file and refuses an invalid one; here only its `[console]` is read, for the state
+/// dir).
+pub fn reload(path: &Path) -> u8 {
+    let manifest = match outline(path) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let state_dir = manifest.console.state_dir.clone();
+    if !matches!(store::lock_state(&state_dir), store::LockState::Held(_)) {
+        eprintln!(
+            "error: no console is running on {}: nothing to reload (a console reads the manifest when it starts)",
+            manifest.path.display()
+        );
+        return exit::FAILURE;
+    }
+    let reply = rt.block_on(client::request(&state_dir, RequestBody::Reload));
+    match reply {
+        Ok(ResponseBody::Reloaded(report)) => {
+            println!("{}", plain(&report.sentence()));
+            exit::OK
+        }
+        Ok(other) => {
+            let code = other.exit_code();
+            match other {
+                ResponseBody::Error { message, .. } => eprintln!("error: {}", plain(&message)),
+                _ => eprintln!("error: unexpected reply to a reload"),
+            }
+            code.max(exit::FAILURE)
+        }
+        Err(e) => {
+            eprintln!(
+                "error: the console's control socket {} did not answer: {e}",
+                crate::control::socket_path(&state_dir).display()
+            );
+            exit::FAILURE
+        }
+    }
+}
+
 /// `switchboard start|stop|restart|build NAME`: through the running console's control socket
 /// when one runs, else directly (a short-lived console that adopts what runs, acts, and
 /// detaches).
@@ -598,9 +673,12 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
             }
         }
         // The others' configs do not matter for this one action.
+        // A console that lives for one action raises no alerts and serves no metrics.
         let manifest = Manifest {
             path: manifest.path,
             console: manifest.console,
+            alerts: Default::default(),
+            metrics: Default::default(),
             connectors: manifest
                 .connectors
                 .into_iter()
@@ -627,7 +705,7 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
     let message = match reply {
         ResponseBody::Acted(o) => o.message,
         ResponseBody::Error { message, .. } => message,
-        ResponseBody::Status { .. } => "unexpected status reply".into(),
+        ResponseBody::Status { .. } | ResponseBody::Reloaded(_) => "unexpected reply".into(),
     };
     if code == exit::OK {
         println!("{}", plain(&message));

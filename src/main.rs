@@ -62,6 +62,8 @@ enum Cmd {
         /// The connector's name.
         name: String,
     },
+    /// Re-read the manifest in the running console: add, remove, mark changed connectors.
+    Reload,
     /// Internal: relays a connector's output (stdin) into its log file, rotating without loss.
     #[command(name = "log-relay", hide = true)]
     LogRelay {
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
         Some(Cmd::Stop { name }) => cli::act(&args.manifest, Action::Stop, &name),
         Some(Cmd::Restart { name }) => cli::act(&args.manifest, Action::Restart, &name),
         Some(Cmd::Build { name }) => cli::act(&args.manifest, Action::Build, &name),
+        Some(Cmd::Reload) => cli::reload(&args.manifest),
         Some(Cmd::LogRelay {
             file,
             max_bytes,

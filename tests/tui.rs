@@ -212,6 +212,44 @@ fn detach_leaves_connectors_running_and_logging() {
 }
 
 #[test]
+fn r_reloads_the_manifest_adding_a_pane_and_marking_a_changed_one() {
+    let fx = Fixture::new("tuireload");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    let table = |name: &str, extra: &str| {
+        format!("[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n{extra}\n")
+    };
+    fx.manifest("", &table("rl-a", ""));
+    let mut tui = Tui::start(&fx, 30, 120);
+    tui.wait_for("rl-a ready", 15.0, |s| {
+        title_of(s, "rl-a").contains("READY")
+    });
+    let pid = fx.pid_of("rl-a").expect("pid");
+    fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            table("rl-a", "env = { CHANGED = \"1\" }"),
+            table("rl-b", "")
+        ),
+    );
+    tui.press("R");
+    let s = tui.wait_for("the reload's outcome and the new pane", 15.0, |s| {
+        s.contains("added rl-b") && title_of(s, "rl-b").contains("READY")
+    });
+    assert!(title_of(&s, "rl-a").contains("RESTART NEEDED"), "{s}");
+    assert_eq!(fx.pid_of("rl-a"), Some(pid), "R never restarts a connector");
+    // An invalid manifest: the footer says why and nothing changes.
+    std::fs::write(
+        fx.path().join("switchboard.toml"),
+        "[[connector]]\nname = 3\n",
+    )
+    .expect("write");
+    tui.press("R");
+    let s = tui.wait_for("the refusal", 10.0, |s| s.contains("reload refused"));
+    assert!(alive(pid) && title_of(&s, "rl-b").contains("READY"), "{s}");
+}
+
+#[test]
 fn restart_name_from_the_command_line_updates_the_running_tui() {
     let fx = Fixture::new("tuictl");
     fx.sim_config("a.toml", "");

@@ -22,6 +22,8 @@ pub enum UiCall {
     Detach,
     /// Leave now (nothing runs).
     Exit,
+    /// Re-read the manifest.
+    Reload,
 }
 
 /// A confirmation the operator must answer.
@@ -175,6 +177,7 @@ impl App {
             // Nothing to act on: only leaving is possible.
             return match action {
                 Action::Quit => vec![UiCall::Exit],
+                Action::Reload => vec![UiCall::Reload],
                 _ => vec![],
             };
         }
@@ -269,6 +272,10 @@ impl App {
                 p.hit = None;
             }
             Action::ConsoleLog => self.console_log = !self.console_log,
+            Action::Reload => {
+                self.notice = Some("reloading the manifest…".into());
+                return vec![UiCall::Reload];
+            }
             Action::Help => self.help = true,
             Action::Quit => {
                 let running = snaps.iter().filter(|s| !s.phase.is_at_rest()).count();

@@ -31,6 +31,8 @@ pub enum Action {
     Errors,
     Clear,
     ConsoleLog,
+    /// Re-read the manifest (add, remove, mark changed connectors).
+    Reload,
     Help,
     Quit,
     /// Esc: close the overlay, dialog or search.
@@ -112,6 +114,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('B') => Some(Action::Rebuild),
             KeyCode::Char('a') => Some(Action::StartAll),
             KeyCode::Char('X') => Some(Action::StopAll),
+            KeyCode::Char('R') => Some(Action::Reload),
             KeyCode::Char('z') | KeyCode::Enter => Some(Action::Zoom),
             KeyCode::PageUp => Some(Action::ScrollUp(10)),
             KeyCode::PageDown => Some(Action::ScrollDown(10)),
@@ -148,6 +151,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("e", "only WARN/ERROR/panic lines (again: all)"),
     ("c", "clear the view (the log file is kept)"),
     ("L", "console log"),
+    ("R", "reload the manifest"),
     ("?", "this help"),
     ("q Ctrl-C", "quit (asks when connectors run)"),
 ];
@@ -164,6 +168,7 @@ pub const FOOTER: &[(&str, &str)] = &[
     ("/", "search"),
     ("b", "build"),
     ("a/X", "all"),
+    ("R", "reload"),
     ("L", "log"),
     ("?", "help"),
     ("q", "quit"),

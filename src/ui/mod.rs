@@ -18,8 +18,8 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::console::Console;
 use crate::engine::store::unix_now;
-use crate::engine::EngineHandle;
 use app::{App, UiCall};
 
 /// Shortest time between two frames (~30 fps).
@@ -77,14 +77,15 @@ pub fn init_console_log() {
 /// Runs the TUI on a started engine until the operator quits: starts the selected connectors,
 /// then loops. Returns true when the operator detached (connectors left running); the engine
 /// has ended either way.
-pub async fn run(handle: &EngineHandle) -> Result<bool, String> {
+pub async fn run(console: &Console) -> Result<bool, String> {
+    let handle = &console.engine;
     let mut terminal = setup_terminal().map_err(|e| format!("cannot set up the terminal: {e}"))?;
     let guard = TerminalGuard;
     if let Err(e) = handle.start_selected() {
         drop(guard);
         return Err(e.to_string());
     }
-    let detached = event_loop(&mut terminal, handle).await;
+    let detached = event_loop(&mut terminal, console).await;
     drop(guard);
     Ok(detached)
 }
@@ -110,11 +111,12 @@ fn spawn_input_reader() -> mpsc::UnboundedReceiver<Event> {
 }
 
 /// Returns true when the operator detached (connectors left running).
-async fn event_loop(
-    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
-    handle: &EngineHandle,
-) -> bool {
+async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: &Console) -> bool {
     use tokio::signal::unix::{signal, SignalKind};
+    let handle = &console.engine;
+    let bell = console.bell();
+    // Reload outcomes come back here, to be shown in the footer.
+    let (reloaded_tx, mut reloaded) = mpsc::unbounded_channel::<String>();
     let mut app = App::new();
     let theme = theme::Theme::from_env();
     let mut snaps_rx = handle.views();
@@ -206,11 +208,27 @@ async fn event_loop(
                             UiCall::StopAllAndQuit => handle.shutdown(),
                             UiCall::Detach => { handle.detach(); handle.await_shutdown().await; return true; }
                             UiCall::Exit => { handle.shutdown(); handle.await_shutdown().await; return false; }
+                            UiCall::Reload => {
+                                let (r, tx) = (console.reloader.clone(), reloaded_tx.clone());
+                                tokio::spawn(async move {
+                                    let said = match r.reload().await {
+                                        Ok(report) => report.sentence(),
+                                        Err(e) => format!("reload refused: {e}"),
+                                    };
+                                    let _ = tx.send(said);
+                                });
+                            }
                         }
                     }
                 }
             }
             _ = snaps_rx.changed() => {}
+            Some(said) = reloaded.recv() => { app.notice = Some(crate::engine::redact::plain(&said)); }
+            _ = async { match &bell { Some(b) => b.notified().await, None => std::future::pending().await } } => {
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"\x07").and_then(|_| out.flush());
+            }
             _ = handle.await_shutdown(), if app.quitting => { return false; }
             // New log lines: the tailers say so (no polling of the scrollbacks).
             _ = log_activity.notified() => {}

@@ -153,6 +153,9 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
             spans.push(badge);
         }
     }
+    if s.restart_needed {
+        spans.push(Span::styled(" RESTART NEEDED", t.warn()));
+    }
     let pid_at = spans.len();
     if let Some(pid) = s.pid {
         spans.push(Span::styled(format!(" pid {pid}"), t.dim()));

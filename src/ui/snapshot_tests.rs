@@ -87,22 +87,10 @@ fn render(app: &App, snaps: &[ConnectorView], now: f64, w: u16, h: u16) -> TestB
     t.backend().clone()
 }
 
-const ALL: [Phase; 9] = [
-    Phase::Idle,
-    Phase::Building,
-    Phase::Starting,
-    Phase::Ready,
-    Phase::Stopping,
-    Phase::Stopped,
-    Phase::Exited,
-    Phase::Backoff,
-    Phase::Failed,
-];
-
 #[test]
 fn every_phase() {
     let now = NOW;
-    let snaps: Vec<_> = ALL
+    let snaps: Vec<_> = Phase::ALL
         .iter()
         .map(|p| snap(&format!("c-{p}"), *p, now))
         .collect();
@@ -126,7 +114,7 @@ fn three_connectors_at_80x24() {
 fn twelve_connectors_at_80x24_use_the_list() {
     let now = NOW;
     let snaps: Vec<_> = (0..12)
-        .map(|i| snap(&format!("conn-{i:02}"), ALL[i % 9], now))
+        .map(|i| snap(&format!("conn-{i:02}"), Phase::ALL[i % 9], now))
         .collect();
     let mut app = app_for(&snaps, logs(12, 20));
     app.focus = 3;
@@ -332,6 +320,20 @@ fn feed_health_in_the_titles() {
     let snaps = vec![ok, quiet, stale, erroring];
     let app = app_for(&snaps, logs(4, 10));
     insta::assert_snapshot!(render(&app, &snaps, now, 160, 24));
+}
+
+#[test]
+fn a_reloaded_entry_shows_restart_needed_and_the_reload_outcome_in_the_footer() {
+    let now = NOW;
+    let mut changed = snap("bf-changed", Phase::Ready, now);
+    changed.restart_needed = true;
+    let snaps = vec![changed, snap("bf-same", Phase::Ready, now)];
+    let mut app = app_for(&snaps, logs(2, 6));
+    app.notice = Some("manifest reloaded: bf-changed changed: restart to apply".into());
+    let screen = render(&app, &snaps, now, 120, 12);
+    let text = format!("{screen}");
+    assert!(text.contains("RESTART NEEDED"), "{text}");
+    insta::assert_snapshot!(screen);
 }
 
 #[test]
