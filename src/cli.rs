@@ -141,6 +141,8 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
             return exit::FAILURE;
         }
         let mut stopping = false;
+        let mut hosts = engine.hosts();
+        let mut told_hosts: Vec<crate::engine::view::HostView> = Vec::new();
         let reloader = console.reloader.clone();
         let mut reloading: Option<tokio::task::JoinHandle<()>> = None;
         loop {
@@ -153,6 +155,20 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
                 _ = int.recv(), if !stopping => { stopping = true; crate::service::stopping(); engine.shutdown(); }
                 _ = hup.recv() => {
                     tracing::warn!("SIGHUP ignored: headless keeps supervising (SIGTERM or SIGINT stops all)");
+                }
+                changed = hosts.changed() => {
+                    if changed.is_ok() {
+                        // Each link's new state, once (stderr: stdout stays transitions only).
+                        let now = unix_now();
+                        let current = hosts.borrow_and_update().as_ref().clone();
+                        for h in &current {
+                            let before = told_hosts.iter().find(|t| t.name == h.name);
+                            if before.is_none_or(|b| b.link != h.link) {
+                                eprintln!("switchboard: host {}", plain(&h.describe(now)));
+                            }
+                        }
+                        told_hosts = current;
+                    }
                 }
                 _ = usr2.recv(), if !stopping => {
                     stopping = true;
@@ -679,6 +695,7 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
             console: manifest.console,
             alerts: Default::default(),
             metrics: Default::default(),
+            hosts: Vec::new(),
             connectors: manifest
                 .connectors
                 .into_iter()

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::alerts::{self, Alerts};
 use crate::engine::{Engine, EngineError, EngineHandle, EngineOptions};
+use crate::hosts::{self, HostLink};
 use crate::manifest::Manifest;
 use crate::metrics::{self, Metrics};
 use crate::reload::Reloader;
@@ -38,6 +39,8 @@ pub struct Console {
     alerts: Option<Alerts>,
     metrics: Option<Metrics>,
     service: Option<JoinHandle<()>>,
+    /// Links to the consoles of the manifest's `[[host]]`s.
+    pub hosts: Arc<Vec<HostLink>>,
 }
 
 impl Console {
@@ -57,8 +60,16 @@ impl Console {
         let start_all = options.start_all;
         let alert_settings = manifest.alerts.clone();
         let reload_base = manifest.clone();
+        let host_specs = manifest.hosts.clone();
+        let console_settings = manifest.console.clone();
         let engine = Engine::start(manifest, options).await?;
-        let reloader = Arc::new(Reloader::new(&reload_base, engine.clone(), start_all));
+        let links = Arc::new(hosts::spawn_all(&engine, &host_specs, &console_settings));
+        let reloader = Arc::new(Reloader::new(
+            &reload_base,
+            engine.clone(),
+            start_all,
+            links.clone(),
+        ));
         let control = match crate::control::server::serve(
             engine.state_dir(),
             engine.clone(),
@@ -100,7 +111,15 @@ impl Console {
             alerts,
             metrics,
             service,
+            hosts: links,
         })
+    }
+
+    /// Starts every failed (or waiting) host link over.
+    pub fn retry_hosts(&self) {
+        for h in self.hosts.iter() {
+            h.retry();
+        }
     }
 
     /// Where the Prometheus endpoint listens, if it does.
@@ -127,6 +146,9 @@ impl Console {
         }
         if let Some(s) = self.service {
             let _ = s.await;
+        }
+        for h in self.hosts.iter() {
+            h.abort();
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`ConnectorRunner`]: build, start, await and stop one connector from code.
 
 pub mod alerts;
+pub mod attach;
 pub mod cli;
 pub mod connector_config;
 pub mod console;
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod hosts;
 pub mod manifest;
 pub mod metrics;
 pub mod reload;

@@ -64,6 +64,12 @@ enum Cmd {
     },
     /// Re-read the manifest in the running console: add, remove, mark changed connectors.
     Reload,
+    /// This host's running console as JSON lines on stdin/stdout (for `[[host]] command`).
+    Attach {
+        /// Required: speak on stdin/stdout.
+        #[arg(long, required = true)]
+        stdio: bool,
+    },
     /// Internal: relays a connector's output (stdin) into its log file, rotating without loss.
     #[command(name = "log-relay", hide = true)]
     LogRelay {
@@ -94,6 +100,7 @@ fn main() -> ExitCode {
         Some(Cmd::Restart { name }) => cli::act(&args.manifest, Action::Restart, &name),
         Some(Cmd::Build { name }) => cli::act(&args.manifest, Action::Build, &name),
         Some(Cmd::Reload) => cli::reload(&args.manifest),
+        Some(Cmd::Attach { .. }) => switchboard::attach::run(&args.manifest),
         Some(Cmd::LogRelay {
             file,
             max_bytes,

@@ -171,6 +171,17 @@ pub struct MetricsSettings {
     pub listen: Option<std::net::SocketAddr>,
 }
 
+/// Another host's console (DESIGN §12), reached by running `command` (OpenSSH in practice)
+/// whose stdin/stdout speak `switchboard attach --stdio` there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSpec {
+    pub name: String,
+    pub command: String,
+    /// The reconnect budget of the link (the restart budget's keys and defaults; `policy` is
+    /// not used).
+    pub reconnect: RestartPolicy,
+}
+
 /// One connector, with every default applied and every path absolute.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectorSpec {
@@ -204,6 +215,8 @@ pub struct Manifest {
     pub alerts: AlertSettings,
     pub metrics: MetricsSettings,
     pub connectors: Vec<ConnectorSpec>,
+    /// Other hosts' consoles shown beside this one's connectors.
+    pub hosts: Vec<HostSpec>,
 }
 
 // ---- raw serde model -------------------------------------------------------------------------
@@ -221,6 +234,16 @@ struct RawManifest {
     alerts: RawAlerts,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    host: Vec<RawHost>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: String,
+    command: String,
+    reconnect: Option<RawRestart>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -372,6 +395,7 @@ impl Manifest {
         let console = resolve_console(&raw.console, &base, &path)?;
         let alerts = resolve_alerts(&raw.alerts, &path)?;
         let metrics = resolve_metrics(&raw.metrics, &path)?;
+        let hosts = resolve_hosts(raw.host, &path)?;
         if raw.connector.is_empty() {
             return Err(ManifestError::invalid(
                 &path,
@@ -399,6 +423,7 @@ impl Manifest {
             alerts,
             metrics,
             connectors,
+            hosts,
         })
     }
 
@@ -552,6 +577,53 @@ fn resolve_console(
         scrollback,
         scrollback_bytes,
     })
+}
+
+fn resolve_hosts(raw: Vec<RawHost>, file: &Path) -> Result<Vec<HostSpec>, ManifestError> {
+    let mut hosts: Vec<HostSpec> = Vec::with_capacity(raw.len());
+    for h in raw {
+        let problem = |key: &str, problem: String| ManifestError::Invalid {
+            file: file.to_path_buf(),
+            scope: format!("host '{}': ", h.name),
+            key: key.to_string(),
+            problem,
+        };
+        if h.name.is_empty()
+            || !h
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(problem(
+                "name",
+                "use letters, digits, '-', '_' and '.' (it is written NAME@HOST)".into(),
+            ));
+        }
+        if hosts.iter().any(|o| o.name == h.name) {
+            return Err(problem(
+                "name",
+                "is used twice; host names must be unique".into(),
+            ));
+        }
+        if h.command.trim().is_empty() {
+            return Err(problem(
+                "command",
+                "is empty; give the command that runs `switchboard attach --stdio` there, e.g. \"ssh -T -o BatchMode=yes trader@tokyo switchboard attach --stdio --manifest /srv/sb/switchboard.toml\"".into(),
+            ));
+        }
+        let reconnect = resolve_restart(h.reconnect, file, &h.name).map_err(|e| match e {
+            ManifestError::Invalid {
+                key, problem: p, ..
+            } => problem(&key.replacen("restart.", "reconnect.", 1), p),
+            other => other,
+        })?;
+        hosts.push(HostSpec {
+            name: h.name,
+            command: h.command,
+            reconnect,
+        });
+    }
+    Ok(hosts)
 }
 
 fn resolve_alerts(raw: &RawAlerts, file: &Path) -> Result<AlertSettings, ManifestError> {

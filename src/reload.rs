@@ -58,21 +58,32 @@ pub struct Reloader {
     start_all: bool,
     /// What the console-wide sections were when the console started (they need a restart).
     console_at_start: String,
+    /// Host links: a reload also retries those that failed.
+    hosts: std::sync::Arc<Vec<crate::hosts::HostLink>>,
     lock: tokio::sync::Mutex<()>,
 }
 
 /// The console-wide sections, to tell whether a reload changed them.
 fn console_sections(m: &Manifest) -> String {
-    format!("{:?} {:?} {:?}", m.console, m.alerts, m.metrics)
+    format!(
+        "{:?} {:?} {:?} {:?}",
+        m.console, m.alerts, m.metrics, m.hosts
+    )
 }
 
 impl Reloader {
-    pub fn new(manifest: &Manifest, engine: EngineHandle, start_all: bool) -> Reloader {
+    pub fn new(
+        manifest: &Manifest,
+        engine: EngineHandle,
+        start_all: bool,
+        hosts: std::sync::Arc<Vec<crate::hosts::HostLink>>,
+    ) -> Reloader {
         Reloader {
             path: manifest.path.clone(),
             engine,
             start_all,
             console_at_start: console_sections(manifest),
+            hosts,
             lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -130,6 +141,17 @@ impl Reloader {
                     .command(ConnectorId::local(&name), Command::Start)?;
             }
             report.added.push(name);
+        }
+        let failed: Vec<String> = self
+            .engine
+            .hosts()
+            .borrow()
+            .iter()
+            .filter(|h| matches!(h.link, crate::engine::view::LinkState::Failed { .. }))
+            .map(|h| h.name.clone())
+            .collect();
+        for link in self.hosts.iter().filter(|l| failed.contains(&l.name)) {
+            link.retry();
         }
         tracing::info!("{}", report.sentence());
         Ok(report)

@@ -4,85 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::*;
 use switchboard::Phase;
-
-/// `switchboard run --headless` on the fixture; its stderr lines arrive on a channel.
-struct Console {
-    child: Child,
-    stderr: std::sync::mpsc::Receiver<String>,
-}
-
-impl Console {
-    fn start(fx: &Fixture, env: &[(&str, String)]) -> Console {
-        let mut child = Command::new(SWITCHBOARD)
-            .args(["run", "--headless", "--manifest"])
-            .arg(fx.path().join("switchboard.toml"))
-            .current_dir(fx.path())
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn headless");
-        let err = child.stderr.take().expect("stderr");
-        let (tx, stderr) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                eprintln!("[console] {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Console { child, stderr }
-    }
-
-    /// The first stderr line containing `needle`.
-    fn line_with(&self, needle: &str, secs: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return l,
-                Ok(_) => {}
-                Err(_) => panic!("no console line with {needle:?} within {secs} s"),
-            }
-        }
-    }
-
-    fn signal(&self, sig: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig)
-            .expect("signal the console");
-    }
-
-    /// SIGTERM, then its exit code (within `secs`).
-    fn stop(mut self, secs: u64) -> (Option<i32>, Duration) {
-        let t0 = Instant::now();
-        self.signal(nix::sys::signal::Signal::SIGTERM);
-        let deadline = t0 + Duration::from_secs(secs);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return (status.code(), t0.elapsed());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the console did not exit within {secs} s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn ready(fx: &Fixture, names: &[&str], secs: f64) -> bool {
     eventually(secs, || {
@@ -115,7 +41,7 @@ fn a_crash_loop_alerts_once_with_its_environment_then_sums_up_the_rest() {
             connector_table("alertloop-c", "c.toml", "")
         ),
     );
-    let console = Console::start(&fx, &[]);
+    let console = HeadlessConsole::start(&fx, &[]);
     // Let it crash for about five seconds: many exits, two summary windows ended.
     std::thread::sleep(Duration::from_millis(5200));
     let rows = fx.status();
@@ -176,7 +102,7 @@ fn a_slow_alert_command_delays_neither_a_stop_nor_the_console_and_is_killed_with
             )
         ),
     );
-    let console = Console::start(&fx, &[]);
+    let console = HeadlessConsole::start(&fx, &[]);
     assert!(ready(&fx, &["alertslow-ok"], 20.0));
     assert!(
         eventually(10.0, || std::fs::read_to_string(
@@ -235,7 +161,7 @@ fn a_failing_alert_command_is_reported_in_the_console_log() {
             connector_table("alertfail-c", "crash.toml", "")
         ),
     );
-    let console = Console::start(&fx, &[("SWITCHBOARD_LOG", "info".to_string())]);
+    let console = HeadlessConsole::start(&fx, &[("SWITCHBOARD_LOG", "info".to_string())]);
     let line = console.line_with("alert command for alertfail-c", 20);
     let line = if line.contains("started") {
         console.line_with("could not find the command", 10)
@@ -301,7 +227,7 @@ fn metrics_over_real_http_match_status() {
             connector_table("metrics-b", "b.toml", "")
         ),
     );
-    let console = Console::start(&fx, &[]);
+    let console = HeadlessConsole::start(&fx, &[]);
     let line = console.line_with("Prometheus metrics at http://", 20);
     let addr = line
         .split("http://")
@@ -482,7 +408,7 @@ fn reload_adds_removes_and_marks_changed_connectors_while_others_keep_their_pids
         ]
         .join("\n"),
     );
-    let console = Console::start(&fx, &[]);
+    let console = HeadlessConsole::start(&fx, &[]);
     assert!(ready(
         &fx,
         &["reload-keep", "reload-drop", "reload-change"],
@@ -625,7 +551,8 @@ fn under_systemd_it_notifies_ready_once_all_are_ready_with_a_status_line_and_sto
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind");
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    let console = Console::start(&fx, &[("NOTIFY_SOCKET", sock_path.display().to_string())]);
+    let console =
+        HeadlessConsole::start(&fx, &[("NOTIFY_SOCKET", sock_path.display().to_string())]);
     let mut messages = Vec::new();
     let mut buf = [0u8; 4096];
     while !messages.iter().any(|m: &String| m.contains("READY=1")) {

@@ -250,6 +250,43 @@ fn r_reloads_the_manifest_adding_a_pane_and_marking_a_changed_one() {
 }
 
 #[test]
+fn another_hosts_connectors_are_panes_titled_with_the_host_and_keys_act_on_them() {
+    let far = Fixture::new("tuifar");
+    far.sim_config("r.toml", "lines_per_sec = 5.0");
+    far.manifest("", &connector_table("tf-r", "r.toml", ""));
+    let _remote = HeadlessConsole::start(&far, &[]);
+    assert!(eventually(20.0, || far
+        .status()
+        .iter()
+        .all(|r| r.phase == switchboard::Phase::Ready)));
+    let fx = Fixture::new("tuinear");
+    fx.sim_config("l.toml", "lines_per_sec = 0.0");
+    fx.manifest(
+        "",
+        &format!(
+            "{}\n[[host]]\nname = \"far\"\ncommand = \"{SWITCHBOARD} attach --stdio --manifest {}\"\n",
+            connector_table("tn-l", "l.toml", ""),
+            far.path().join("switchboard.toml").display()
+        ),
+    );
+    let mut tui = Tui::start(&fx, 30, 120);
+    let s = tui.wait_for("the remote pane with its log", 20.0, |s| {
+        title_of(s, "tf-r@far").contains("READY") && s.contains("INFO")
+    });
+    assert!(title_of(&s, "tn-l").contains("READY"), "{s}");
+    // Focus the remote pane and stop it: the dialog-free stop acts on the other host.
+    tui.press("\t");
+    tui.press("x");
+    tui.wait_for("the remote connector stopped", 15.0, |s| {
+        title_of(s, "tf-r@far").contains("STOPPED")
+    });
+    assert!(far
+        .status()
+        .iter()
+        .any(|r| r.name == "tf-r" && r.phase == switchboard::Phase::Stopped));
+}
+
+#[test]
 fn restart_name_from_the_command_line_updates_the_running_tui() {
     let fx = Fixture::new("tuictl");
     fx.sim_config("a.toml", "");

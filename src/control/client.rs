@@ -80,3 +80,21 @@ async fn request_once(state_dir: &Path, body: RequestBody) -> std::io::Result<Re
     })?;
     Ok(reply.body)
 }
+
+/// Opens a [`RequestBody::Watch`] stream on the console serving `state_dir`: the returned
+/// reader yields one JSON [`super::protocol::StreamLine`] per line; the write half is returned
+/// too and must be kept open (closing it ends the stream).
+pub async fn watch(
+    state_dir: &Path,
+) -> std::io::Result<(
+    BufReader<tokio::net::unix::OwnedReadHalf>,
+    tokio::net::unix::OwnedWriteHalf,
+)> {
+    let stream = connect(&super::socket_path(state_dir)).await?;
+    let (r, mut w) = stream.into_split();
+    let mut line =
+        serde_json::to_vec(&Request::new(RequestBody::Watch)).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line).await?;
+    Ok((BufReader::new(r), w))
+}

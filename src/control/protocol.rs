@@ -39,6 +39,9 @@ pub enum RequestBody {
     Act { action: Action, target: ConnectorId },
     /// Re-read the console's manifest (DESIGN §11).
     Reload,
+    /// Stream this console: a [`StreamMessage::Snapshot`] first, then changes as they happen,
+    /// on the same connection until either side closes it (DESIGN §12, `attach --stdio`).
+    Watch,
 }
 
 /// An operator action on one connector.
@@ -156,6 +159,68 @@ pub enum ErrorKind {
     InvalidManifest,
 }
 
+/// The most log lines one connector's [`LogBatch`] carries in a snapshot.
+pub const SNAPSHOT_LOG_LINES: usize = 200;
+
+/// New log lines of one connector: `lines[i]` is line number `first_seq + i` of its scrollback
+/// (numbers grow for the life of the console that sent them, so a receiver that reconnects to
+/// the same console skips what it already has). `skipped` lines before them were not sent
+/// (a flood, or a slow link).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogBatch {
+    pub first_seq: u64,
+    pub lines: Vec<String>,
+    #[serde(default)]
+    pub skipped: u64,
+}
+
+/// One line of a [`RequestBody::Watch`] stream (and of `attach --stdio`'s output).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamLine {
+    pub v: u32,
+    #[serde(flatten)]
+    pub msg: StreamMessage,
+}
+
+impl StreamLine {
+    pub fn new(msg: StreamMessage) -> StreamLine {
+        StreamLine { v: VERSION, msg }
+    }
+}
+
+/// One message of a [`RequestBody::Watch`] stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum StreamMessage {
+    /// Where everything stands: every connector's view and the last lines of its log.
+    Snapshot {
+        console_pid: i32,
+        connectors: Vec<ConnectorView>,
+        logs: std::collections::BTreeMap<String, LogBatch>,
+    },
+    /// The views changed (a phase, health, the feed's figures).
+    Views { connectors: Vec<ConnectorView> },
+    /// One engine event (transition, health change, added, removed).
+    Event(crate::engine::view::EngineEvent),
+    /// New log lines, by connector name.
+    Logs {
+        logs: std::collections::BTreeMap<String, LogBatch>,
+    },
+    /// `attach --stdio`'s answer to a request read from its stdin (`id` as the request had it).
+    Reply {
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+        reply: ResponseBody,
+    },
+    /// `attach --stdio` could not take a line of its stdin, or lost its console.
+    Error {
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+        kind: ErrorKind,
+        message: String,
+    },
+}
+
 /// What a reload did, connector by connector (names in manifest order).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReloadReport {
@@ -167,7 +232,7 @@ pub struct ReloadReport {
     pub restart_needed: Vec<String>,
     /// Changed while at rest: the new entry is in use.
     pub updated: Vec<String>,
-    /// `[console]`, `[alerts]` or `[metrics]` changed: they take effect when the console
+    /// `[console]`, `[alerts]`, `[metrics]` or `[[host]]` changed: they take effect when the console
     /// restarts.
     pub console_changed: bool,
 }
@@ -198,7 +263,7 @@ impl ReloadReport {
             format!("manifest reloaded: {}", parts.join("; "))
         };
         if self.console_changed {
-            s.push_str("; [console], [alerts] or [metrics] changed: they take effect when the console restarts");
+            s.push_str("; [console], [alerts], [metrics] or [[host]] changed: they take effect when the console restarts");
         }
         s
     }

@@ -10,13 +10,16 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
 use super::protocol::{
-    parse_request, Action, ErrorKind, Outcome, RequestBody, Response, ResponseBody,
+    parse_request, Action, ErrorKind, LogBatch, Outcome, RequestBody, Response, ResponseBody,
+    StreamLine, StreamMessage, SNAPSHOT_LOG_LINES,
 };
 use crate::engine::phase::Phase;
 use crate::engine::store::unix_now;
+use crate::engine::view::ConnectorView;
 use crate::engine::view::{ConnectorId, EventKind};
 use crate::engine::EngineHandle;
 use crate::reload::{ReloadError, Reloader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Longest request line accepted.
 const MAX_REQUEST_BYTES: u64 = 64 * 1024;
@@ -116,12 +119,139 @@ async fn answer(
         Ok(Err(e)) => return Err(e),
         Ok(Ok(_)) => match parse_request(&line) {
             Err(reply) => reply,
+            Ok(req) if req.body == RequestBody::Watch => {
+                return watch(reader.into_inner().into_inner(), w, handle).await;
+            }
             Ok(req) => respond(handle, reloader, req.body).await,
         },
     };
     let mut out = serde_json::to_vec(&Response::new(body)).map_err(std::io::Error::other)?;
     out.push(b'\n');
     w.write_all(&out).await
+}
+
+/// Most lines one connector's batch carries in a stream message; more are skipped (counted).
+const STREAM_BATCH_LINES: usize = 500;
+/// How often a stream sends what changed (views, log lines).
+const STREAM_TICK: Duration = Duration::from_millis(200);
+
+async fn send_line(w: &mut OwnedWriteHalf, msg: StreamMessage) -> std::io::Result<()> {
+    let mut out = serde_json::to_vec(&StreamLine::new(msg)).map_err(std::io::Error::other)?;
+    out.push(b'\n');
+    w.write_all(&out).await
+}
+
+/// This console's own connectors (never those it shows for other hosts), as of now.
+fn local_views(views: &[ConnectorView]) -> Vec<ConnectorView> {
+    let now = unix_now();
+    views
+        .iter()
+        .filter(|v| v.host.is_none())
+        .map(|v| v.clone().at(now))
+        .collect()
+}
+
+/// The log lines of `id` after line number `cursor` (at most `max`, the newest), and the new
+/// cursor.
+fn lines_after(
+    handle: &EngineHandle,
+    id: &ConnectorId,
+    cursor: Option<u64>,
+    max: usize,
+) -> Option<(LogBatch, u64)> {
+    let sb = handle.scrollback(id)?;
+    let sb = sb.lock().unwrap_or_else(|p| p.into_inner());
+    let appended = sb.appended();
+    let lines = sb.lines();
+    let new = appended - cursor.unwrap_or(0).min(appended);
+    let send = (new.min(lines.len() as u64) as usize).min(max);
+    if send == 0 && cursor.is_some() {
+        return None;
+    }
+    let batch = LogBatch {
+        first_seq: appended - send as u64,
+        lines: lines.iter().skip(lines.len() - send).cloned().collect(),
+        skipped: if cursor.is_some() {
+            new - send as u64
+        } else {
+            0
+        },
+    };
+    Some((batch, appended))
+}
+
+/// Streams this console to one watcher (`attach --stdio`): a snapshot, then events as they
+/// come, views and log lines at most every [`STREAM_TICK`], until the watcher closes the
+/// connection or the engine ends. A slow watcher only slows this task: lines it could not take
+/// are counted as skipped, nothing grows.
+async fn watch(
+    mut r: OwnedReadHalf,
+    mut w: OwnedWriteHalf,
+    handle: &EngineHandle,
+) -> std::io::Result<()> {
+    let (views, mut events) = handle.subscribe_with_views();
+    let mut views_rx = handle.views();
+    views_rx.borrow_and_update();
+    let mut cursors: std::collections::HashMap<ConnectorId, u64> = Default::default();
+    let mut logs = std::collections::BTreeMap::new();
+    let connectors = local_views(&views);
+    for v in &connectors {
+        if let Some((batch, next)) = lines_after(handle, &v.id(), None, SNAPSHOT_LOG_LINES) {
+            logs.insert(v.name.clone(), batch);
+            cursors.insert(v.id(), next);
+        }
+    }
+    send_line(
+        &mut w,
+        StreamMessage::Snapshot {
+            console_pid: std::process::id() as i32,
+            connectors,
+            logs,
+        },
+    )
+    .await?;
+    let mut tick = tokio::time::interval(STREAM_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut views_changed = false;
+    let mut buf = [0u8; 256];
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ev) if ev.id.host.is_none() => send_line(&mut w, StreamMessage::Event((*ev).clone())).await?,
+                Some(_) => {}
+                None => break,
+            },
+            changed = views_rx.changed() => {
+                if changed.is_err() { break; }
+                views_changed = true;
+            }
+            _ = tick.tick() => {
+                if views_changed {
+                    views_changed = false;
+                    let connectors = local_views(&views_rx.borrow_and_update());
+                    send_line(&mut w, StreamMessage::Views { connectors }).await?;
+                }
+                let ids: Vec<ConnectorId> = handle.ids().into_iter().filter(|id| id.host.is_none()).collect();
+                let mut logs = std::collections::BTreeMap::new();
+                for id in ids {
+                    let cursor = cursors.get(&id).copied().or(Some(0));
+                    if let Some((batch, next)) = lines_after(handle, &id, cursor, STREAM_BATCH_LINES) {
+                        logs.insert(id.name.clone(), batch);
+                        cursors.insert(id, next);
+                    }
+                }
+                if !logs.is_empty() {
+                    send_line(&mut w, StreamMessage::Logs { logs }).await?;
+                }
+            }
+            n = r.read(&mut buf) => {
+                // The watcher sends nothing after its request: EOF (or an error) means it left.
+                if matches!(n, Ok(0) | Err(_)) { break; }
+            }
+            _ = handle.await_shutdown() => break,
+        }
+    }
+    Ok(())
 }
 
 /// Carries out one request.
@@ -145,6 +275,10 @@ pub async fn respond(
             tracing::info!(connector = %target, "{action:?} requested through the control socket");
             execute(handle, &target, action).await
         }
+        RequestBody::Watch => ResponseBody::error(
+            ErrorKind::BadRequest,
+            "watch is a stream: send it as the only request of a connection",
+        ),
         RequestBody::Reload => match reloader {
             None => ResponseBody::error(
                 ErrorKind::BadRequest,
@@ -170,6 +304,29 @@ pub async fn respond(
 /// Sends `action` to connector `id` and waits for its outcome.
 pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) -> ResponseBody {
     let (views, mut events) = handle.subscribe_with_views();
+    // A bare NAME that is not local names the one remote connector of that name, if unique.
+    let remote: Vec<ConnectorId> = views
+        .iter()
+        .filter(|v| id.host.is_none() && v.name == id.name && v.host.is_some())
+        .map(|v| v.id())
+        .collect();
+    let resolved;
+    let id = if !views.iter().any(|v| v.id() == *id) && remote.len() == 1 {
+        resolved = remote[0].clone();
+        &resolved
+    } else {
+        id
+    };
+    if remote.len() > 1 && !views.iter().any(|v| v.id() == *id) {
+        let names: Vec<String> = remote.iter().map(|r| r.to_string()).collect();
+        return ResponseBody::error(
+            ErrorKind::UnknownConnector,
+            format!(
+                "'{id}' is on several hosts ({}); name one as NAME@HOST",
+                names.join(", ")
+            ),
+        );
+    }
     let Some(before) = views.iter().find(|v| v.id() == *id).cloned() else {
         let names: Vec<String> = views.iter().map(|v| v.id().to_string()).collect();
         return ResponseBody::error(

@@ -145,6 +145,22 @@ enum Msg {
     Shutdown {
         stop_all: bool,
     },
+    /// A host link's connectors as the remote console sees them (each with `host` set); they
+    /// are shown after the local ones, in the order hosts were first heard of.
+    RemoteViews {
+        host: String,
+        views: Vec<ConnectorView>,
+    },
+    /// A remote connector's event, published on this engine's bus.
+    RemoteEvent {
+        id: ConnectorId,
+        kind: EventKind,
+    },
+    /// Where commands for `host`'s connectors go.
+    RemoteLink {
+        host: String,
+        commands: mpsc::UnboundedSender<RemoteCommand>,
+    },
     /// ERROR/WARN lines the log tailer read.
     Levels {
         key: SlotKey,
@@ -197,6 +213,13 @@ struct Slot {
     secrets: logs::Secrets,
 }
 
+/// A command for a connector of another host, handed to that host's link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteCommand {
+    pub id: ConnectorId,
+    pub cmd: Command,
+}
+
 /// What [`EngineHandle::update`] did with a reloaded spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Updated {
@@ -228,6 +251,8 @@ struct Shared {
     /// registered under it gets every later event.
     bus: Mutex<Bus>,
     views: watch::Sender<Arc<Vec<ConnectorView>>>,
+    /// The links to other hosts' consoles (DESIGN §12), as their links report them.
+    hosts: watch::Sender<Arc<Vec<view::HostView>>>,
     logs: Mutex<HashMap<ConnectorId, logs::SharedScrollback>>,
     /// Told (one stored permit) whenever a tailer appends lines to any scrollback.
     log_activity: Arc<tokio::sync::Notify>,
@@ -397,6 +422,61 @@ impl EngineHandle {
     /// The ids of all connectors, in order.
     pub fn ids(&self) -> Vec<ConnectorId> {
         self.views().borrow().iter().map(|v| v.id()).collect()
+    }
+
+    /// The links to other hosts, as they last reported.
+    pub fn hosts(&self) -> watch::Receiver<Arc<Vec<view::HostView>>> {
+        self.shared.hosts.subscribe()
+    }
+
+    /// A host link reports its state (connected, reconnecting, failed).
+    pub fn set_host(&self, host: view::HostView) {
+        self.shared.hosts.send_modify(|all| {
+            let mut next = all.as_ref().clone();
+            match next.iter_mut().find(|h| h.name == host.name) {
+                Some(h) => *h = host,
+                None => next.push(host),
+            }
+            *all = Arc::new(next);
+        });
+    }
+
+    /// A host link hands over its connectors' views (each with `host` set) and the scrollbacks
+    /// their log lines go to; commands for them are sent to `commands` (see [`RemoteCommand`]).
+    pub fn set_remote(
+        &self,
+        host: &str,
+        views: Vec<ConnectorView>,
+        scrollbacks: Vec<(ConnectorId, logs::SharedScrollback)>,
+    ) {
+        {
+            let mut logs = self.shared.logs.lock().unwrap_or_else(|p| p.into_inner());
+            logs.retain(|id, _| id.host.as_deref() != Some(host));
+            logs.extend(scrollbacks);
+        }
+        let _ = self.tx.send(Msg::RemoteViews {
+            host: host.to_string(),
+            views,
+        });
+    }
+
+    /// Where commands for `host`'s connectors go.
+    pub fn link_host(&self, host: &str, commands: mpsc::UnboundedSender<RemoteCommand>) {
+        let _ = self.tx.send(Msg::RemoteLink {
+            host: host.to_string(),
+            commands,
+        });
+    }
+
+    /// Publishes a remote connector's event on this engine's bus (headless output, alerts,
+    /// actions waiting for an outcome see it like a local one's).
+    pub fn remote_event(&self, id: ConnectorId, kind: EventKind) {
+        let _ = self.tx.send(Msg::RemoteEvent { id, kind });
+    }
+
+    /// Tells viewers that log lines arrived (a host link's batch).
+    pub fn tell_log_activity(&self) {
+        self.shared.log_activity.notify_one();
     }
 
     /// The console's state directory.
@@ -591,9 +671,11 @@ impl Engine {
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
         let (done_tx, done_rx) = watch::channel(false);
         let (views_tx, _) = watch::channel(Arc::new(Vec::new()));
+        let (hosts_tx, _) = watch::channel(Arc::new(Vec::new()));
         let shared = Arc::new(Shared {
             bus: Mutex::new(Bus::default()),
             views: views_tx,
+            hosts: hosts_tx,
             logs: Mutex::new(HashMap::new()),
             log_activity: Arc::new(tokio::sync::Notify::new()),
             durable_gen: std::sync::atomic::AtomicU64::new(0),
@@ -620,6 +702,8 @@ impl Engine {
             log_keep: manifest.console.log_keep,
             state_dir: state_dir.clone(),
             shutting_down: false,
+            remote: Vec::new(),
+            remote_links: HashMap::new(),
             log_waker: logwake::LogWaker::start(),
         };
         for spec in &manifest.connectors {
@@ -781,6 +865,10 @@ struct Runtime {
     log_keep: u32,
     state_dir: PathBuf,
     shutting_down: bool,
+    /// Other hosts' connectors, by host, in the order the hosts were first heard of.
+    remote: Vec<(String, Vec<ConnectorView>)>,
+    /// Where each host's commands go.
+    remote_links: HashMap<String, mpsc::UnboundedSender<RemoteCommand>>,
     /// Wakes idle log tailers (None: they poll).
     log_waker: Option<Arc<logwake::LogWaker>>,
 }
@@ -1054,6 +1142,34 @@ impl Runtime {
     /// Returns true when the engine must end now (detach).
     fn handle(&mut self, msg: Msg) -> bool {
         match msg {
+            Msg::Command {
+                target: Some(id),
+                cmd,
+                ack,
+            } if id.host.is_some() => {
+                let host = id.host.clone().unwrap_or_default();
+                match self.remote_links.get(&host) {
+                    Some(link) => {
+                        let _ = link.send(RemoteCommand { id, cmd });
+                    }
+                    None => {
+                        tracing::warn!(connector = %id, "no link to host {host}: {cmd:?} not sent")
+                    }
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(self.queued_seq);
+                }
+            }
+            Msg::RemoteViews { host, views } => {
+                match self.remote.iter_mut().find(|(h, _)| *h == host) {
+                    Some((_, v)) => *v = views,
+                    None => self.remote.push((host, views)),
+                }
+            }
+            Msg::RemoteEvent { id, kind } => self.emit(None, id, kind),
+            Msg::RemoteLink { host, commands } => {
+                self.remote_links.insert(host, commands);
+            }
             Msg::Command { target, cmd, ack } => {
                 let targets: Vec<usize> = match &target {
                     Some(id) => self.index_of_id(id).into_iter().collect(),
@@ -1602,6 +1718,7 @@ impl Runtime {
             .slots
             .iter()
             .map(|s| view_of(s, now, now_unix))
+            .chain(self.remote.iter().flat_map(|(_, v)| v.iter().cloned()))
             .collect();
         self.shared.views.send_if_modified(|cur| {
             let changed =

@@ -475,6 +475,70 @@ impl HealthLine {
     }
 }
 
+/// A link to another host's console (DESIGN §12), as the link reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostView {
+    pub name: String,
+    #[serde(flatten)]
+    pub link: LinkState,
+    /// The wall-clock instant (Unix seconds) the countdown refers to.
+    pub as_of: f64,
+}
+
+/// Where a host link stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "link", rename_all = "snake_case")]
+pub enum LinkState {
+    /// Its command is starting; no snapshot yet.
+    Connecting,
+    Connected,
+    /// Lost; the next try in `in_s` seconds (as of `as_of`).
+    Reconnecting {
+        in_s: f64,
+        attempt: u32,
+        max_attempts: u32,
+        /// Why the last try ended (the command's last stderr line, or its exit).
+        last_error: String,
+    },
+    /// The reconnect budget is spent; a retry (key `H`, `switchboard reload`) starts over.
+    Failed {
+        last_error: String,
+    },
+}
+
+impl HostView {
+    /// One line for the operator: `tokyo: reconnecting in 4 s (attempt 2/20): ssh: …`.
+    pub fn describe(&self, now: f64) -> String {
+        match &self.link {
+            LinkState::Connecting => format!("{}: connecting", self.name),
+            LinkState::Connected => format!("{}: connected", self.name),
+            LinkState::Reconnecting {
+                in_s,
+                attempt,
+                max_attempts,
+                last_error,
+            } => format!(
+                "{}: reconnecting in {} (attempt {attempt}/{max_attempts}): {last_error}",
+                self.name,
+                seconds_left(in_s - (now - self.as_of).max(0.0))
+            ),
+            LinkState::Failed { last_error } => {
+                format!("{}: failed: {last_error} (H to retry)", self.name)
+            }
+        }
+    }
+}
+
+/// `0.4 s`, `12 s`: tenths under ten seconds.
+pub fn seconds_left(s: f64) -> String {
+    let s = s.max(0.0);
+    if s < 10.0 {
+        format!("{s:.1} s")
+    } else {
+        format!("{s:.0} s")
+    }
+}
+
 /// The engine's answer to "is everything up?".
 #[derive(Debug, Clone)]
 pub struct Health {

@@ -24,6 +24,8 @@ pub enum UiCall {
     Exit,
     /// Re-read the manifest.
     Reload,
+    /// Start the links to other hosts over.
+    RetryHosts,
 }
 
 /// A confirmation the operator must answer.
@@ -178,6 +180,7 @@ impl App {
             return match action {
                 Action::Quit => vec![UiCall::Exit],
                 Action::Reload => vec![UiCall::Reload],
+                Action::RetryHosts => vec![UiCall::RetryHosts],
                 _ => vec![],
             };
         }
@@ -276,6 +279,7 @@ impl App {
                 self.notice = Some("reloading the manifest…".into());
                 return vec![UiCall::Reload];
             }
+            Action::RetryHosts => return vec![UiCall::RetryHosts],
             Action::Help => self.help = true,
             Action::Quit => {
                 let running = snaps.iter().filter(|s| !s.phase.is_at_rest()).count();

@@ -33,6 +33,8 @@ pub enum Action {
     ConsoleLog,
     /// Re-read the manifest (add, remove, mark changed connectors).
     Reload,
+    /// Start the links to other hosts over (after `failed`).
+    RetryHosts,
     Help,
     Quit,
     /// Esc: close the overlay, dialog or search.
@@ -115,6 +117,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('a') => Some(Action::StartAll),
             KeyCode::Char('X') => Some(Action::StopAll),
             KeyCode::Char('R') => Some(Action::Reload),
+            KeyCode::Char('H') => Some(Action::RetryHosts),
             KeyCode::Char('z') | KeyCode::Enter => Some(Action::Zoom),
             KeyCode::PageUp => Some(Action::ScrollUp(10)),
             KeyCode::PageDown => Some(Action::ScrollDown(10)),
@@ -152,6 +155,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("c", "clear the view (the log file is kept)"),
     ("L", "console log"),
     ("R", "reload the manifest"),
+    ("H", "retry the links to other hosts"),
     ("?", "this help"),
     ("q Ctrl-C", "quit (asks when connectors run)"),
 ];

@@ -120,6 +120,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
     let mut app = App::new();
     let theme = theme::Theme::from_env();
     let mut snaps_rx = handle.views();
+    let mut hosts_rx = handle.hosts();
     app.sync(&snaps_rx.borrow_and_update(), |id| handle.scrollback(id));
     let mut input = spawn_input_reader();
     let mut term = signal(SignalKind::terminate()).ok();
@@ -139,12 +140,14 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                 if app.console_log {
                     tui_logger::move_events();
                 }
+                let hosts = hosts_rx.borrow_and_update().clone();
                 let view = render::View {
                     app: &app,
                     snaps: &snaps,
                     now: unix_now(),
                     theme,
                     console_widget: true,
+                    hosts: &hosts,
                 };
                 if let Err(e) = terminal.draw(|f| render::draw(f, &view)) {
                     tracing::error!("drawing failed: {e}");
@@ -169,7 +172,11 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
             } else if snaps.iter().any(|s| {
                 s.uptime_at(now).is_some_and(|u| u < 60.0)
                     || s.health.is_some_and(|h| h.is_unhealthy())
-            }) {
+            }) || hosts_rx
+                .borrow()
+                .iter()
+                .any(|h| matches!(h.link, crate::engine::view::LinkState::Reconnecting { .. }))
+            {
                 Duration::from_secs(1)
             } else {
                 Duration::from_secs(60)
@@ -208,6 +215,14 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                             UiCall::StopAllAndQuit => handle.shutdown(),
                             UiCall::Detach => { handle.detach(); handle.await_shutdown().await; return true; }
                             UiCall::Exit => { handle.shutdown(); handle.await_shutdown().await; return false; }
+                            UiCall::RetryHosts => {
+                                console.retry_hosts();
+                                app.notice = Some(if console.hosts.is_empty() {
+                                    "no [[host]] in the manifest".to_string()
+                                } else {
+                                    "retrying the links to other hosts".to_string()
+                                });
+                            }
                             UiCall::Reload => {
                                 let (r, tx) = (console.reloader.clone(), reloaded_tx.clone());
                                 tokio::spawn(async move {
@@ -223,6 +238,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                 }
             }
             _ = snaps_rx.changed() => {}
+            _ = hosts_rx.changed() => {}
             Some(said) = reloaded.recv() => { app.notice = Some(crate::engine::redact::plain(&said)); }
             _ = async { match &bell { Some(b) => b.notified().await, None => std::future::pending().await } } => {
                 use std::io::Write;

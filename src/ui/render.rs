@@ -16,6 +16,7 @@ use super::layout::{self, Screen};
 use super::theme::Theme;
 use crate::engine::levels::{level_of, Level};
 use crate::engine::view::{ConnectorView, FeedHealth, FeedView};
+use crate::engine::view::{HostView, LinkState};
 use crate::Phase;
 
 /// Everything a frame shows.
@@ -28,6 +29,8 @@ pub struct View<'a> {
     pub theme: Theme,
     /// Draw the console log with tui-logger (off in snapshot tests: its buffer is global).
     pub console_widget: bool,
+    /// Links to other hosts (their connectors' panes say when a link is down).
+    pub hosts: &'a [HostView],
 }
 
 /// `12s`, `3m`, `1h02m`: seconds only in the first minute, so an idle screen changes (and is
@@ -140,7 +143,7 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     };
     let mut spans = vec![
         Span::raw(" "),
-        Span::styled(s.name.as_str(), name_style),
+        Span::styled(s.id().to_string(), name_style),
         Span::styled(format!(" {} ", s.kind.as_str()), t.dim()),
         Span::styled(s.phase.as_str().to_uppercase(), t.phase(s.phase)),
     ];
@@ -155,6 +158,33 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     }
     if s.restart_needed {
         spans.push(Span::styled(" RESTART NEEDED", t.warn()));
+    }
+    // A remote connector whose link is down: what is shown is its last known state.
+    if let Some(h) = s
+        .host
+        .as_ref()
+        .and_then(|name| v.hosts.iter().find(|h| h.name == *name))
+    {
+        match &h.link {
+            LinkState::Connected => {}
+            LinkState::Connecting => spans.push(Span::styled(" LINK…", t.warn())),
+            LinkState::Reconnecting {
+                in_s,
+                attempt,
+                max_attempts,
+                ..
+            } => spans.push(Span::styled(
+                format!(
+                    " LINK LOST: retry in {} ({attempt}/{max_attempts})",
+                    crate::engine::view::seconds_left(in_s - (v.now - h.as_of).max(0.0))
+                ),
+                t.warn(),
+            )),
+            LinkState::Failed { .. } => spans.push(Span::styled(
+                " LINK FAILED (H retries)",
+                t.phase(Phase::Failed),
+            )),
+        }
     }
     let pid_at = spans.len();
     if let Some(pid) = s.pid {

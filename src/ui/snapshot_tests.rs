@@ -82,6 +82,7 @@ fn render(app: &App, snaps: &[ConnectorView], now: f64, w: u16, h: u16) -> TestB
         now,
         theme: Theme { color: true },
         console_widget: false,
+        hosts: &[],
     };
     t.draw(|f| draw(f, &view)).expect("draw");
     t.backend().clone()
@@ -219,6 +220,7 @@ fn no_color_renders_plain_text() {
         now,
         theme: Theme { color: false },
         console_widget: false,
+        hosts: &[],
     };
     t.draw(|f| draw(f, &view)).expect("draw");
     let buf = t.backend().buffer();

@@ -177,6 +177,80 @@ impl Drop for Fixture {
     }
 }
 
+/// `switchboard run --headless` on the fixture; its stderr lines arrive on a channel.
+pub struct HeadlessConsole {
+    pub child: std::process::Child,
+    pub stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl HeadlessConsole {
+    pub fn start(fx: &Fixture, env: &[(&str, String)]) -> HeadlessConsole {
+        let mut child = std::process::Command::new(SWITCHBOARD)
+            .args(["run", "--headless", "--manifest"])
+            .arg(fx.path().join("switchboard.toml"))
+            .current_dir(fx.path())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn headless");
+        let err = child.stderr.take().expect("stderr");
+        let (tx, stderr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok)
+            {
+                eprintln!("[console] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        HeadlessConsole { child, stderr }
+    }
+
+    /// The first stderr line containing `needle`.
+    pub fn line_with(&self, needle: &str, secs: u64) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("no console line with {needle:?} within {secs} s"),
+            }
+        }
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig)
+            .expect("signal the console");
+    }
+
+    /// SIGTERM, then its exit code (within `secs`).
+    pub fn stop(mut self, secs: u64) -> (Option<i32>, std::time::Duration) {
+        let t0 = std::time::Instant::now();
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let deadline = t0 + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (status.code(), t0.elapsed());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the console did not exit within {secs} s of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for HeadlessConsole {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// An engine on `manifest` that starts nothing by itself.
 pub async fn start_engine(manifest: &Path) -> EngineHandle {
     let m = switchboard::Manifest::load(manifest).expect("valid manifest");

@@ -1,0 +1,192 @@
+//! `switchboard attach --stdio` (DESIGN §12): this host's running console as newline-delimited
+//! JSON on stdin/stdout, for a console on another host that runs this command over OpenSSH.
+//!
+//! Stdout carries [`StreamLine`]s: a snapshot (connectors, phases, health, the last 200 log
+//! lines of each), then events, view changes and log lines as they happen, and a `reply` to each
+//! request read from stdin. Stdin takes the control socket's requests (`act`, `reload`,
+//! `status`), one per line, each with an optional `id` that its reply carries back:
+//! `{"v":1,"id":7,"op":"act","action":"stop","target":"bf"}`. A line of another version is
+//! refused with an `error` (kind `unsupported_version`). Nothing here keeps state: it is a pipe
+//! between the console's socket and the link.
+
+use std::path::Path;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::control::client;
+use crate::control::protocol::{
+    parse_request, ErrorKind, RequestBody, ResponseBody, StreamLine, StreamMessage,
+};
+use crate::engine::store;
+use crate::exit;
+use crate::manifest::ManifestOutline;
+
+/// Runs `attach --stdio` for the console of the manifest at `path`.
+pub fn run(path: &Path) -> u8 {
+    let manifest = match ManifestOutline::load(path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let state_dir = manifest.console.state_dir.clone();
+    if !matches!(store::lock_state(&state_dir), store::LockState::Held(_)) {
+        eprintln!(
+            "error: no console is running on {} (state dir {}): start one (`switchboard run --headless`, or the service) and attach again",
+            manifest.path.display(),
+            state_dir.display()
+        );
+        return exit::FAILURE;
+    }
+    let rt = match crate::console::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let code = rt.block_on(pipe(&state_dir));
+    // A read of stdin may still be blocked in its thread: do not wait for it.
+    rt.shutdown_background();
+    code
+}
+
+async fn pipe(state_dir: &Path) -> u8 {
+    let (mut stream, _keep_open) = match client::watch(state_dir).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "error: the console's control socket {} did not answer: {e}",
+                crate::control::socket_path(state_dir).display()
+            );
+            return exit::FAILURE;
+        }
+    };
+    // One writer owns stdout: stream lines and replies never interleave mid-line.
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(line) = out_rx.recv().await {
+            if stdout.write_all(&line).await.is_err() || stdout.flush().await.is_err() {
+                return false; // the link is gone (EPIPE)
+            }
+        }
+        true
+    });
+    let replies = out_tx.clone();
+    let dir = state_dir.to_path_buf();
+    let requests = tokio::spawn(async move {
+        let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = stdin.next_line().await {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let (id, body) = match request_of(line.as_bytes()) {
+                Ok(x) => x,
+                Err((id, kind, message)) => {
+                    let _ = replies.send(encode(StreamMessage::Error { id, kind, message }));
+                    continue;
+                }
+            };
+            let replies = replies.clone();
+            let dir = dir.clone();
+            tokio::spawn(async move {
+                let reply = client::request(&dir, body).await.unwrap_or_else(|e| {
+                    ResponseBody::error(
+                        ErrorKind::ShuttingDown,
+                        format!("the console did not answer: {e}"),
+                    )
+                });
+                let _ = replies.send(encode(StreamMessage::Reply { id, reply }));
+            });
+        }
+    });
+    let mut line = String::new();
+    let code = loop {
+        line.clear();
+        match stream.read_line(&mut line).await {
+            Ok(0) | Err(_) => {
+                let _ = out_tx.send(encode(StreamMessage::Error {
+                    id: None,
+                    kind: ErrorKind::ShuttingDown,
+                    message: "the console ended".into(),
+                }));
+                break exit::FAILURE;
+            }
+            Ok(_) => {
+                if out_tx.send(line.clone().into_bytes()).is_err() {
+                    break exit::FAILURE;
+                }
+            }
+        }
+        if writer.is_finished() {
+            // stdout is gone: whoever attached has left.
+            break exit::OK;
+        }
+    };
+    requests.abort();
+    drop(out_tx);
+    let _ = writer.await;
+    code
+}
+
+fn encode(msg: StreamMessage) -> Vec<u8> {
+    let mut out = serde_json::to_vec(&StreamLine::new(msg)).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+type Refusal = (Option<serde_json::Value>, ErrorKind, String);
+
+/// A request line of stdin: its `id` (if any) and what it asks. A watch is refused (this is
+/// one already).
+fn request_of(line: &[u8]) -> Result<(Option<serde_json::Value>, RequestBody), Refusal> {
+    let mut value: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
+        (
+            None,
+            ErrorKind::BadRequest,
+            format!("not JSON ({e}); send one request object per line"),
+        )
+    })?;
+    let id = value.as_object_mut().and_then(|o| o.remove("id"));
+    let text = serde_json::to_vec(&value).unwrap_or_default();
+    match parse_request(&text) {
+        Ok(req) if req.body == RequestBody::Watch => Err((
+            id,
+            ErrorKind::BadRequest,
+            "this is a watch already; send act, reload or status".into(),
+        )),
+        Ok(req) => Ok((id, req.body)),
+        Err(ResponseBody::Error { kind, message }) => Err((id, kind, message)),
+        Err(_) => Err((id, ErrorKind::BadRequest, "not a request".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::protocol::Action;
+
+    #[test]
+    fn requests_carry_their_id_and_other_versions_are_refused() {
+        let (id, body) = request_of(br#"{"v":1,"id":7,"op":"act","action":"stop","target":"bf"}"#)
+            .expect("a request");
+        assert_eq!(id, Some(serde_json::json!(7)));
+        assert_eq!(
+            body,
+            RequestBody::Act {
+                action: Action::Stop,
+                target: "bf".parse().expect("id"),
+            }
+        );
+        let (id, kind, message) =
+            request_of(br#"{"v":2,"id":"x","op":"reload"}"#).expect_err("refused");
+        assert_eq!(id, Some(serde_json::json!("x")));
+        assert_eq!(kind, ErrorKind::UnsupportedVersion);
+        assert!(message.contains("version 2"), "{message}");
+        assert!(request_of(br#"{"v":1,"op":"watch"}"#).is_err());
+        assert!(request_of(b"nope").is_err());
+    }
+}
