@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use crate::alerts::{self, Alerts};
+use crate::engine::view::LinkState;
 use crate::engine::{Engine, EngineError, EngineHandle, EngineOptions};
 use crate::hosts::{self, HostLink};
 use crate::manifest::Manifest;
@@ -64,11 +65,27 @@ impl Console {
         let console_settings = manifest.console.clone();
         let engine = Engine::start(manifest, options).await?;
         let links = Arc::new(hosts::spawn_all(&engine, &host_specs, &console_settings));
+        // A reload also retries the host links that failed.
+        let retry_failed = {
+            let (links, engine) = (links.clone(), engine.clone());
+            Box::new(move || {
+                let failed: Vec<String> = engine
+                    .hosts()
+                    .borrow()
+                    .iter()
+                    .filter(|h| matches!(h.link, LinkState::Failed { .. }))
+                    .map(|h| h.name.clone())
+                    .collect();
+                for link in links.iter().filter(|l| failed.contains(&l.name)) {
+                    link.retry();
+                }
+            })
+        };
         let reloader = Arc::new(Reloader::new(
             &reload_base,
             engine.clone(),
             start_all,
-            links.clone(),
+            retry_failed,
         ));
         let control = match crate::control::server::serve(
             engine.state_dir(),

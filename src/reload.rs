@@ -6,12 +6,59 @@
 
 use std::path::PathBuf;
 
-use crate::control::protocol::ReloadReport;
 use crate::engine::state::Command;
 use crate::engine::view::ConnectorId;
 use crate::engine::{EngineError, EngineHandle, Updated};
 use crate::error::ManifestError;
 use crate::manifest::{ConnectorSpec, Manifest};
+
+/// What a reload did, connector by connector (names in manifest order).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReloadReport {
+    /// New in the manifest: created (and started when they autostart).
+    pub added: Vec<String>,
+    /// Gone from the manifest: stopped and removed.
+    pub removed: Vec<String>,
+    /// Changed while running: the new entry waits for the operator's restart.
+    pub restart_needed: Vec<String>,
+    /// Changed while at rest: the new entry is in use.
+    pub updated: Vec<String>,
+    /// `[console]`, `[alerts]`, `[metrics]` or `[[host]]` changed: they take effect when the console
+    /// restarts.
+    pub console_changed: bool,
+}
+
+impl ReloadReport {
+    /// One sentence for the operator.
+    pub fn sentence(&self) -> String {
+        let mut parts = Vec::new();
+        let list = |names: &[String]| names.join(", ");
+        if !self.added.is_empty() {
+            parts.push(format!("added {}", list(&self.added)));
+        }
+        if !self.removed.is_empty() {
+            parts.push(format!("removed {}", list(&self.removed)));
+        }
+        if !self.updated.is_empty() {
+            parts.push(format!("updated {}", list(&self.updated)));
+        }
+        if !self.restart_needed.is_empty() {
+            parts.push(format!(
+                "{} changed: restart to apply",
+                list(&self.restart_needed)
+            ));
+        }
+        let mut s = if parts.is_empty() {
+            "manifest reloaded: no connector changed".to_string()
+        } else {
+            format!("manifest reloaded: {}", parts.join("; "))
+        };
+        if self.console_changed {
+            s.push_str("; [console], [alerts], [metrics] or [[host]] changed: they take effect when the console restarts");
+        }
+        s
+    }
+}
 
 /// What a new manifest changes, by connector.
 #[derive(Debug, Default, PartialEq)]
@@ -58,8 +105,8 @@ pub struct Reloader {
     start_all: bool,
     /// What the console-wide sections were when the console started (they need a restart).
     console_at_start: String,
-    /// Host links: a reload also retries those that failed.
-    hosts: std::sync::Arc<Vec<crate::hosts::HostLink>>,
+    /// Run after each successful reload (the console retries failed host links).
+    after: Box<dyn Fn() + Send + Sync>,
     lock: tokio::sync::Mutex<()>,
 }
 
@@ -76,14 +123,14 @@ impl Reloader {
         manifest: &Manifest,
         engine: EngineHandle,
         start_all: bool,
-        hosts: std::sync::Arc<Vec<crate::hosts::HostLink>>,
+        after: Box<dyn Fn() + Send + Sync>,
     ) -> Reloader {
         Reloader {
             path: manifest.path.clone(),
             engine,
             start_all,
             console_at_start: console_sections(manifest),
-            hosts,
+            after,
             lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -142,17 +189,7 @@ impl Reloader {
             }
             report.added.push(name);
         }
-        let failed: Vec<String> = self
-            .engine
-            .hosts()
-            .borrow()
-            .iter()
-            .filter(|h| matches!(h.link, crate::engine::view::LinkState::Failed { .. }))
-            .map(|h| h.name.clone())
-            .collect();
-        for link in self.hosts.iter().filter(|l| failed.contains(&l.name)) {
-            link.retry();
-        }
+        (self.after)();
         tracing::info!("{}", report.sentence());
         Ok(report)
     }
