@@ -282,7 +282,11 @@ impl App {
             Action::RetryHosts => return vec![UiCall::RetryHosts],
             Action::Help => self.help = true,
             Action::Quit => {
-                let running = snaps.iter().filter(|s| !s.phase.is_at_rest()).count();
+                // Other hosts' connectors are theirs to stop: only this host's count.
+                let running = snaps
+                    .iter()
+                    .filter(|s| s.host.is_none() && !s.phase.is_at_rest())
+                    .count();
                 if running == 0 {
                     return vec![UiCall::Exit];
                 }
