@@ -290,7 +290,11 @@ pub fn spawn(engine: &EngineHandle, settings: &AlertSettings) -> Option<Alerts> 
                 if gate.offer(&alert, Instant::now()) {
                     send(alert);
                 } else {
-                    tracing::debug!(connector = %alert.id, "alert {} held (min_interval)", alert.kind.as_str());
+                    tracing::debug!(
+                        "{}: alert {} held (min_interval)",
+                        alert.id,
+                        alert.kind.as_str()
+                    );
                 }
             }
         };

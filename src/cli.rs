@@ -17,6 +17,16 @@ use crate::exit;
 use crate::manifest::{Manifest, ManifestOutline};
 use crate::Phase;
 
+/// `println!` that takes a closed stdout (`switchboard status | head`) as the reader's normal
+/// end: the line is dropped and nothing panics (Rust ignores SIGPIPE, so a plain `println!`
+/// would panic on EPIPE).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 fn load(path: &Path) -> Result<Manifest, u8> {
     Manifest::load(path).map_err(|e| {
         eprintln!("error: {e}");
@@ -47,7 +57,7 @@ pub fn init_stderr_logging() {
         .with_ansi(std::env::var_os("NO_COLOR").is_none())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,iceoryx2=error")),
         )
         .try_init();
 }
@@ -56,13 +66,13 @@ pub fn init_stderr_logging() {
 pub fn check(path: &Path) -> u8 {
     match load(path) {
         Ok(m) => {
-            println!(
+            outln!(
                 "{}: ok, {} connector(s)",
                 m.path.display(),
                 m.connectors.len()
             );
             for c in &m.connectors {
-                println!(
+                outln!(
                     "  {:<16} {:<15} config {}  binary {}{}",
                     c.name,
                     c.kind.as_str(),
@@ -420,26 +430,59 @@ pub fn status(path: &Path, json: bool) -> u8 {
         .collect();
     if json {
         match serde_json::to_string(&rows) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(e) => {
                 eprintln!("error: {e}");
                 return exit::FAILURE;
             }
         }
     } else {
-        // The NAME column fits the longest name, so that the columns stay aligned.
-        let w = rows
-            .iter()
-            .map(|r| r.id().to_string().chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(16);
-        println!(
-            "{:<w$} {:<15} {:<9} {:>8} {:>9} {:>8} {:>4} {:<9} {:>8}  DETAIL",
-            "NAME", "TYPE", "PHASE", "PID", "UPTIME", "RESTARTS", "BOTS", "HEALTH", "EVENTS/S"
+        print_table(&rows, unix_now());
+    }
+    if broken {
+        eprintln!(
+            "error: {}: fix the connector(s) above, then `switchboard check`",
+            manifest.path.display()
         );
-        for r in rows {
-            let health = r.health.map(|h| h.as_str()).unwrap_or("-");
+        return exit::USAGE;
+    }
+    exit::OK
+}
+
+/// `12s ago`, `3m ago`, `2h ago`, `4d ago` for an RFC 3339 time, as of `now` (Unix seconds).
+fn ago(ts: &str, now: f64) -> Option<String> {
+    let t = ts.parse::<jiff::Timestamp>().ok()?;
+    let secs = (now - t.as_millisecond() as f64 / 1000.0).max(0.0) as u64;
+    Some(match secs {
+        0..=59 => format!("{secs}s ago"),
+        60..=3599 => format!("{}m ago", secs / 60),
+        3600..=86_399 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    })
+}
+
+/// The `status` table: every column as wide as its widest cell, DETAIL last.
+fn print_table(rows: &[ConnectorView], now: f64) {
+    const HEAD: [&str; 11] = [
+        "NAME",
+        "TYPE",
+        "PHASE",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "BOTS",
+        "HEALTH",
+        "EVENTS/S",
+        "LAST EXIT",
+        "DETAIL",
+    ];
+    // Right-aligned: the numbers.
+    const RIGHT: [bool; 11] = [
+        false, false, false, true, true, true, true, false, true, false, false,
+    ];
+    let cells: Vec<[String; 11]> = rows
+        .iter()
+        .map(|r| {
             let rate = r
                 .feed
                 .as_ref()
@@ -459,31 +502,58 @@ pub fn status(path: &Path, json: bool) -> u8 {
             if r.restart_needed {
                 detail = format!("restart needed (its manifest entry changed); {detail}");
             }
-            println!(
-                "{:<w$} {:<15} {:<9} {:>8} {:>9} {:>8} {:>4} {:<9} {:>8}  {}",
+            let last_exit = match (
+                &r.last_exit,
+                r.last_exit_at.as_deref().and_then(|t| ago(t, now)),
+            ) {
+                (Some(e), Some(when)) => format!("{e}, {when}"),
+                (Some(e), None) => e.to_string(),
+                (None, _) => "-".into(),
+            };
+            [
                 r.id().to_string(),
-                r.kind.as_str(),
-                r.phase.as_str(),
+                r.kind.as_str().to_string(),
+                r.phase.as_str().to_string(),
                 r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                r.uptime_s
-                    .map(|u| format!("{u:.0}s"))
+                r.uptime_at(now)
+                    .map(|u| {
+                        crate::ui::render::short_duration(std::time::Duration::from_secs_f64(
+                            u.max(0.0),
+                        ))
+                    })
                     .unwrap_or_else(|| "-".into()),
-                r.restarts,
-                r.bots,
-                health,
+                r.restarts.to_string(),
+                r.bots.to_string(),
+                r.health.map(|h| h.as_str()).unwrap_or("-").to_string(),
                 rate,
-                plain(&detail)
-            );
+                last_exit,
+                plain(&detail),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = HEAD.iter().map(|h| h.chars().count()).collect();
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(c.chars().count());
         }
     }
-    if broken {
-        eprintln!(
-            "error: {}: fix the connector(s) above, then `switchboard check`",
-            manifest.path.display()
-        );
-        return exit::USAGE;
+    let line = |row: &[String]| {
+        let mut out = String::new();
+        for (i, c) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                out.push_str(c);
+            } else if RIGHT[i] {
+                out.push_str(&format!("{c:>w$}  ", w = widths[i]));
+            } else {
+                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    outln!("{}", line(&HEAD.map(String::from)));
+    for row in &cells {
+        outln!("{}", line(row));
     }
-    exit::OK
 }
 
 /// `switchboard` (the TUI) on a manifest file.
@@ -513,7 +583,7 @@ fn tui_on(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
     match result {
         Ok(detached) => {
             if detached {
-                println!(
+                outln!(
                     "switchboard: detached; connectors keep running (see `switchboard status`)."
                 );
             }
@@ -563,7 +633,7 @@ pub fn demo(headless: bool) -> u8 {
     } else {
         tui_on(manifest, |detached| {
             if detached {
-                println!(
+                outln!(
                     "switchboard: the demo lives in {}; reopen it with `switchboard --manifest {}`",
                     dir.display(),
                     path.display()
@@ -608,7 +678,7 @@ pub fn reload(path: &Path) -> u8 {
     let reply = rt.block_on(client::request(&state_dir, RequestBody::Reload));
     match reply {
         Ok(ResponseBody::Reloaded(report)) => {
-            println!("{}", plain(&report.sentence()));
+            outln!("{}", plain(&report.sentence()));
             exit::OK
         }
         Ok(other) => {
@@ -627,6 +697,51 @@ pub fn reload(path: &Path) -> u8 {
             exit::FAILURE
         }
     }
+}
+
+/// `switchboard start|stop|restart|build NAME… | --all`: each named connector in turn (see
+/// [`act`]); `--all` means every connector of the running console on this host (or of the
+/// manifest when none runs). The exit code is the worst of them.
+pub fn act_many(path: &Path, action: Action, names: &[String], all: bool) -> u8 {
+    let names: Vec<String> = if all {
+        let manifest = match outline(path) {
+            Ok(m) => m,
+            Err(c) => return c,
+        };
+        let live = runtime().ok().and_then(|rt| {
+            rt.block_on(async {
+                match store::lock_state(&manifest.console.state_dir) {
+                    store::LockState::Held(_) => {
+                        match client::request(&manifest.console.state_dir, RequestBody::Status)
+                            .await
+                        {
+                            Ok(ResponseBody::Status { connectors, .. }) => Some(
+                                connectors
+                                    .into_iter()
+                                    .filter(|v| v.host.is_none())
+                                    .map(|v| v.name)
+                                    .collect::<Vec<_>>(),
+                            ),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                }
+            })
+        });
+        live.unwrap_or_else(|| manifest.connectors.iter().map(|c| c.name.clone()).collect())
+    } else {
+        names.to_vec()
+    };
+    if names.is_empty() {
+        eprintln!("error: name a connector (or several), or use --all");
+        return exit::USAGE;
+    }
+    names
+        .iter()
+        .map(|n| act(path, action, n))
+        .max()
+        .unwrap_or(exit::OK)
 }
 
 /// `switchboard start|stop|restart|build NAME`: through the running console's control socket
@@ -658,6 +773,19 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
         if let store::LockState::Held(pid) = store::lock_state(&state_dir) {
             let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
             return match client::request(&state_dir, request).await {
+                // In the file, not in the console: the console runs an older manifest.
+                Ok(ResponseBody::Error {
+                    kind: ErrorKind::UnknownConnector,
+                    ..
+                }) if id.host.is_none() && manifest.connector(&id.name).is_some() => {
+                    ResponseBody::error(
+                        ErrorKind::UnknownConnector,
+                        format!(
+                            "'{id}' is in {} but not in the running console (PID {pid}): the running console has an older manifest: reload it (`switchboard reload`, or R in the TUI)",
+                            manifest.path.display()
+                        ),
+                    )
+                }
                 Ok(reply) => reply,
                 Err(e) => ResponseBody::error(
                     ErrorKind::ShuttingDown,
@@ -725,7 +853,7 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
         ResponseBody::Status { .. } | ResponseBody::Reloaded(_) => "unexpected reply".into(),
     };
     if code == exit::OK {
-        println!("{}", plain(&message));
+        outln!("{}", plain(&message));
     } else {
         eprintln!("error: {}", plain(&message));
     }

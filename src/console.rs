@@ -42,6 +42,8 @@ pub struct Console {
     service: Option<JoinHandle<()>>,
     /// Links to the consoles of the manifest's `[[host]]`s.
     pub hosts: Arc<Vec<HostLink>>,
+    /// The manifest's `[console]` as the console started with it.
+    pub settings: crate::manifest::ConsoleSettings,
 }
 
 impl Console {
@@ -129,6 +131,7 @@ impl Console {
             metrics,
             service,
             hosts: links,
+            settings: console_settings,
         })
     }
 

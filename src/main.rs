@@ -42,20 +42,29 @@ enum Cmd {
     },
     /// Validate the manifest and every connector config.
     Check,
-    /// Start a connector (through the running console, or directly).
+    /// Start connectors (through the running console, or directly).
     Start {
-        /// The connector's name.
-        name: String,
+        /// Connector names (NAME or NAME@HOST).
+        names: Vec<String>,
+        /// Every connector of this host.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
     },
-    /// Stop a connector: SIGTERM, then SIGKILL after its shutdown_timeout.
+    /// Stop connectors: SIGTERM, then SIGKILL after their shutdown_timeout.
     Stop {
-        /// The connector's name.
-        name: String,
+        /// Connector names (NAME or NAME@HOST).
+        names: Vec<String>,
+        /// Every connector of this host.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
     },
-    /// Restart a connector.
+    /// Restart connectors.
     Restart {
-        /// The connector's name.
-        name: String,
+        /// Connector names (NAME or NAME@HOST).
+        names: Vec<String>,
+        /// Every connector of this host.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
     },
     /// Build a connector's binary with cargo.
     Build {
@@ -95,9 +104,13 @@ fn main() -> ExitCode {
         Some(Cmd::Status { json }) => cli::status(&args.manifest, json),
         Some(Cmd::Check) => cli::check(&args.manifest),
         Some(Cmd::Demo { headless }) => cli::demo(headless),
-        Some(Cmd::Start { name }) => cli::act(&args.manifest, Action::Start, &name),
-        Some(Cmd::Stop { name }) => cli::act(&args.manifest, Action::Stop, &name),
-        Some(Cmd::Restart { name }) => cli::act(&args.manifest, Action::Restart, &name),
+        Some(Cmd::Start { names, all }) => {
+            cli::act_many(&args.manifest, Action::Start, &names, all)
+        }
+        Some(Cmd::Stop { names, all }) => cli::act_many(&args.manifest, Action::Stop, &names, all),
+        Some(Cmd::Restart { names, all }) => {
+            cli::act_many(&args.manifest, Action::Restart, &names, all)
+        }
         Some(Cmd::Build { name }) => cli::act(&args.manifest, Action::Build, &name),
         Some(Cmd::Reload) => cli::reload(&args.manifest),
         Some(Cmd::Attach { .. }) => switchboard::attach::run(&args.manifest),

@@ -131,7 +131,7 @@ impl Default for FeedSettings {
 }
 
 /// Console-wide settings, resolved.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConsoleSettings {
     pub state_dir: PathBuf,
     pub log_max_bytes: u64,
@@ -139,6 +139,9 @@ pub struct ConsoleSettings {
     pub scrollback: usize,
     /// Bytes of log text kept in memory per pane; the oldest lines go first.
     pub scrollback_bytes: usize,
+    /// `confirm = "always"`: the TUI asks before every stop, restart and kill, not only when
+    /// bots are attached (`"bots"`, the default).
+    pub confirm_always: bool,
 }
 
 /// Default `[alerts] min_interval`: one alert per connector and event per minute.
@@ -268,6 +271,7 @@ struct RawConsole {
     log_keep: Option<u32>,
     scrollback: Option<usize>,
     scrollback_bytes: Option<usize>,
+    confirm: Option<String>,
 }
 
 /// Keys valid both in `[defaults]` and on a connector.
@@ -570,7 +574,20 @@ fn resolve_console(
             "must be at least 1",
         ));
     }
+    let confirm_always = match raw.confirm.as_deref() {
+        None | Some("bots") => false,
+        Some("always") => true,
+        Some(other) => return Err(ManifestError::invalid(
+            file,
+            None,
+            "console.confirm",
+            format!(
+                "'{other}' is not \"bots\" (ask when bots are attached, the default) or \"always\""
+            ),
+        )),
+    };
     Ok(ConsoleSettings {
+        confirm_always,
         state_dir: expand_tilde(&state_dir),
         log_max_bytes,
         log_keep,

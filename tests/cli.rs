@@ -794,3 +794,75 @@ fn an_exit_detail_has_the_last_words_still_on_their_way_to_the_log() {
         exited.detail
     );
 }
+
+#[test]
+fn status_into_a_closed_pipe_ends_cleanly() {
+    let fx = Fixture::new("epipe");
+    fx.sim_config("a.toml", "");
+    fx.manifest(
+        "",
+        &connectors(&["epipe-a", "epipe-b", "epipe-c"], "a.toml"),
+    );
+    for args in [&["status"][..], &["status", "--json"], &["check"]] {
+        let mut child = Command::new(SWITCHBOARD)
+            .args(args)
+            .arg("--manifest")
+            .arg(fx.path().join("switchboard.toml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // The reader is gone before the first line (as `| head -0`, or `| true`).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn several_names_all_and_a_name_only_the_file_knows() {
+    let fx = Fixture::new("many");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    fx.manifest("", &connectors(&["many-a", "many-b"], "a.toml"));
+    let mut hl = Headless::start(&fx);
+    assert!(eventually(20.0, || {
+        let rows = fx.status();
+        rows.len() == 2 && rows.iter().all(|r| r.phase == Phase::Ready)
+    }));
+    let out = fx.run(&["stop", "many-a", "many-b"]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert_eq!(
+        said.lines().count(),
+        2,
+        "one sentence per connector: {said}"
+    );
+    assert!(
+        said.lines()
+            .all(|l| l.contains("stopped") && !l.contains("panicked")),
+        "{said}"
+    );
+    let out = fx.run(&["start", "--all"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(fx.status().iter().all(|r| r.phase == Phase::Ready));
+    // A connector added to the file but not reloaded into the console.
+    fx.manifest("", &connectors(&["many-a", "many-b", "many-c"], "a.toml"));
+    let out = fx.run(&["start", "many-c"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("older manifest: reload it"), "{err}");
+    let rows = String::from_utf8_lossy(&fx.run(&["status"]).stdout).to_string();
+    assert!(
+        rows.lines().next().is_some_and(|h| h.contains("LAST EXIT")),
+        "{rows}"
+    );
+    let _ = hl.child.kill();
+    let _ = hl.child.wait();
+}

@@ -40,6 +40,12 @@ fn remote(label: &str) -> (Fixture, HeadlessConsole) {
         &[&format!("{label}-a"), &format!("{label}-b")],
         20.0
     ));
+    // Some log lines written, and read by the console's tailer (it polls at most every
+    // second when idle), so that a snapshot has lines to carry.
+    let log = fx.log(&format!("{label}-a"));
+    assert!(eventually(10.0, || std::fs::read_to_string(&log)
+        .is_ok_and(|t| t.lines().count() >= 4)));
+    std::thread::sleep(Duration::from_millis(1200));
     (fx, console)
 }
 

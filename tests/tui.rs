@@ -157,6 +157,31 @@ fn keys_drive_real_connectors_through_a_real_terminal() {
         s.contains("tui-a") && s.contains("tui-b")
     });
 
+    // The status bar counts the fleet on every screen.
+    tui.wait_for("the status bar", 5.0, |s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.contains("1 ready") && l.contains("1 idle"))
+    });
+    // 2 jumps to the second connector, z zooms it: the status bar is still there.
+    tui.press("2");
+    tui.press("z");
+    tui.wait_for("tui-b zoomed with the status bar", 5.0, |s| {
+        s.contains("tui-b")
+            && !s.contains(" tui-a ")
+            && s.lines().next().is_some_and(|l| l.contains("1 ready"))
+    });
+    tui.press("z");
+    tui.press("1");
+    // X always asks, with the count, even without bots; n keeps everything running.
+    tui.press("X");
+    tui.wait_for("the stop-all confirmation", 5.0, |s| {
+        s.contains("Stop all 1 running connector(s)?")
+    });
+    tui.press("n");
+    tui.wait_for("the dialog closed", 5.0, |s| !s.contains("Stop all"));
+    assert!(alive(pid3), "n stops nothing");
+
     // Tab moves focus; the help overlay opens and closes.
     tui.press("?");
     tui.wait_for("help", 5.0, |s| s.contains("keys (Esc or ? to close)"));

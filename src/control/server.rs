@@ -272,7 +272,10 @@ pub async fn respond(
             }
         }
         RequestBody::Act { action, target } => {
-            tracing::info!(connector = %target, "{action:?} requested through the control socket");
+            tracing::info!(
+                "{target}: {} requested through the control socket",
+                format!("{action:?}").to_lowercase()
+            );
             execute(handle, &target, action).await
         }
         RequestBody::Watch => ResponseBody::error(
@@ -382,6 +385,12 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
                 continue;
             };
             let (phase, pid) = (*phase, *pid);
+            // One sentence: a stop's detail may end with the connector's last log line (a
+            // panic); the reply keeps what switchboard says, the pane has the rest.
+            let detail = match action {
+                Action::Stop | Action::Kill => detail.split(": thread '").next().unwrap_or(detail),
+                _ => detail.as_str(),
+            };
             let said = |what: &str| format!("{id} {what}: {detail}");
             match (action, phase) {
                 (Action::Start | Action::Restart, Phase::Ready) => {

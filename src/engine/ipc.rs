@@ -438,13 +438,16 @@ impl Meters {
             match opened {
                 Ok(m) => {
                     if self.failing.remove(&w.key).is_some() {
-                        tracing::info!(connector = %w.name, "feed meter open");
+                        tracing::info!("{}: feed meter open", w.name);
                     }
                     self.open.insert(w.key, (w.pid, m));
                 }
                 Err(e) => {
                     if self.failing.get(&w.key) != Some(&e) {
-                        tracing::warn!(connector = %w.name, "no feed meter: {e}; retrying with the next probe");
+                        tracing::warn!(
+                            "{}: no feed meter: {e}; retrying with the next probe",
+                            w.name
+                        );
                         self.failing.insert(w.key, e);
                     }
                 }
@@ -620,13 +623,13 @@ fn worker_loop(
             let p = match result {
                 Ok(p) => {
                     if failing.remove(&w.key).is_some() {
-                        tracing::info!(connector = %w.name, "iceoryx2 probes work again");
+                        tracing::info!("{}: iceoryx2 probes work again", w.name);
                     }
                     p
                 }
                 Err(e) => {
                     if failing.get(&w.key) != Some(&e) {
-                        tracing::warn!(connector = %w.name, "cannot probe its iceoryx2 services: {e}");
+                        tracing::warn!("{}: cannot probe its iceoryx2 services: {e}", w.name);
                         failing.insert(w.key, e);
                     }
                     continue;

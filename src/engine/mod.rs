@@ -206,6 +206,8 @@ struct Slot {
     health: HealthState,
     /// Waiting for it to stop so that it can be removed.
     removal: Vec<oneshot::Sender<Result<(), EngineError>>>,
+    /// When its last process ended (RFC 3339), as far as this console or a previous one saw.
+    last_exit_at: Option<String>,
     /// A reloaded spec that waits for the operator's next start or restart (the process runs
     /// on the old one: "restart needed").
     pending: Option<Box<ConnectorSpec>>,
@@ -836,6 +838,7 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         errors_total: s.health.errors_total,
         warns_total: s.health.warns_total,
         restart_needed: s.pending.is_some(),
+        last_exit_at: s.last_exit_at.clone(),
         as_of: now_unix,
     }
 }
@@ -923,6 +926,7 @@ impl Runtime {
             tailer,
             health: HealthState::default(),
             removal: Vec::new(),
+            last_exit_at: None,
             pending: None,
             secrets,
         });
@@ -950,7 +954,10 @@ impl Runtime {
         if self.apply_pending(i) {
             Updated::Applied
         } else {
-            tracing::info!(connector = %self.slots[i].id, "its manifest entry changed: restart it to use the new one");
+            tracing::info!(
+                "{}: its manifest entry changed: restart it to use the new one",
+                self.slots[i].id
+            );
             Updated::RestartNeeded
         }
     }
@@ -963,7 +970,7 @@ impl Runtime {
             Some(spec) if free => {
                 slot.settings = settings_of(&spec);
                 slot.spec = *spec;
-                tracing::info!(connector = %slot.id, "now uses its reloaded manifest entry");
+                tracing::info!("{}: now uses its reloaded manifest entry", slot.id);
                 true
             }
             other => {
@@ -985,7 +992,7 @@ impl Runtime {
             let slot = &mut self.slots[i];
             slot.settings = settings_of(&spec);
             slot.spec = *spec;
-            tracing::info!(connector = %slot.id, "restarted on its reloaded manifest entry");
+            tracing::info!("{}: restarted on its reloaded manifest entry", slot.id);
         } else {
             self.slots[i].pending = Some(spec);
         }
@@ -1041,6 +1048,7 @@ impl Runtime {
             };
             let v = &rec.view;
             let slot = &mut self.slots[i];
+            slot.last_exit_at = v.last_exit_at.clone();
             match verdict {
                 adopt::Verdict::Adopt {
                     pid,
@@ -1079,7 +1087,7 @@ impl Runtime {
                             &slot.log,
                             &format!("adopt: PID {pid} taken over by a new console"),
                         );
-                        tracing::info!(connector = %slot.id, pid, "adopted from the previous console");
+                        tracing::info!("{}: PID {pid} adopted from the previous console", slot.id);
                         let tx = self.tx.clone();
                         let key = slot.key;
                         let log = slot.log.clone();
@@ -1153,7 +1161,7 @@ impl Runtime {
                         let _ = link.send(RemoteCommand { id, cmd });
                     }
                     None => {
-                        tracing::warn!(connector = %id, "no link to host {host}: {cmd:?} not sent")
+                        tracing::warn!("{id}: no link to host {host}, so the command was not sent")
                     }
                 }
                 if let Some(ack) = ack {
@@ -1205,7 +1213,7 @@ impl Runtime {
                 } else {
                     self.foreign.retain(|r| r.view.name != spec.name);
                     let id = self.insert(*spec);
-                    tracing::info!(connector = %id, "added");
+                    tracing::info!("{}: added", id);
                     self.publish();
                     let after = self.persist(true);
                     self.emit(after, id, EventKind::Added);
@@ -1266,6 +1274,7 @@ impl Runtime {
                     if self.slots[i].state.pid == Some(pid) {
                         self.slots[i].child = None;
                         self.slots[i].start_ticks = None;
+                        self.slots[i].last_exit_at = Some(logs::now_rfc3339());
                         self.dispatch(i, ev);
                     }
                 }
@@ -1292,7 +1301,10 @@ impl Runtime {
                             if let Err(e) =
                                 logs::append_lines(&self.slots[i].log, std::slice::from_ref(line))
                             {
-                                tracing::warn!(connector = %self.slots[i].id, "cannot write build output to the log: {e}");
+                                tracing::warn!(
+                                    "{}: cannot write build output to the log: {e}",
+                                    self.slots[i].id
+                                );
                             }
                         }
                     }
@@ -1375,7 +1387,7 @@ impl Runtime {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&slot.id);
-            tracing::info!(connector = %slot.id, "removed");
+            tracing::info!("{}: removed", slot.id);
             self.publish();
             let after = self.persist(true);
             self.emit(after, slot.id.clone(), EventKind::Removed);
@@ -1483,13 +1495,13 @@ impl Runtime {
             .unwrap_or_else(|| format!("feed {after}"));
         match change {
             view::HealthChange::Recovered => {
-                tracing::info!(connector = %id, "feed recovered: {detail}")
+                tracing::info!("{}: feed recovered: {detail}", id)
             }
-            _ => tracing::warn!(connector = %id, "feed {}: {detail}", change.as_str()),
+            _ => tracing::warn!("{}: feed {}: {detail}", id, change.as_str()),
         }
         let marker = format!("feed {}: {detail}", change.as_str());
         if let Err(e) = logs::write_marker(&slot.log, &marker) {
-            tracing::debug!(connector = %id, "cannot write to the log: {e}");
+            tracing::debug!("{}: cannot write to the log: {e}", id);
         }
         self.publish();
         let after_seq = self.persist(false);
@@ -1526,7 +1538,8 @@ impl Runtime {
             Effect::Transition { phase, detail } => {
                 let id = self.slots[i].id.clone();
                 let pid = self.slots[i].state.pid;
-                tracing::info!(connector = %id, phase = %phase, pid = ?pid, "{detail}");
+                let with_pid = pid.map(|p| format!(" (PID {p})")).unwrap_or_default();
+                tracing::info!("{id} {phase}{with_pid}: {detail}");
                 // The views and state.json first: whoever sees the event may look at once.
                 self.publish();
                 let after = self.persist(false);
@@ -1534,7 +1547,7 @@ impl Runtime {
             }
             Effect::Marker(text) => {
                 if let Err(e) = logs::write_marker(&self.slots[i].log, &text) {
-                    tracing::warn!(connector = %self.slots[i].id, "cannot write to the log: {e}");
+                    tracing::warn!("{}: cannot write to the log: {e}", self.slots[i].id);
                 }
             }
             Effect::Signal(sig) => match self.slots[i].child.clone() {
@@ -1550,7 +1563,7 @@ impl Runtime {
                 }
                 Some(c) => c.signal(sig),
                 None => {
-                    tracing::debug!(connector = %self.slots[i].id, "signal {sig:?} with no child")
+                    tracing::debug!("{}: signal {sig:?} with no child", self.slots[i].id)
                 }
             },
             Effect::ArmTimer { kind, after, epoch } => {

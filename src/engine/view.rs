@@ -196,6 +196,9 @@ pub struct ConnectorView {
     pub bots: u32,
     /// How the last process ended: `"code 1"`, `"signal 9"`, or null.
     pub last_exit: Option<ExitStatus>,
+    /// When it ended (RFC 3339, UTC), if known.
+    #[serde(default)]
+    pub last_exit_at: Option<String>,
     /// Why it is in this phase: exit status, last error line, what to do.
     pub detail: String,
     /// Failures in the current restart streak, against `max_attempts`.
@@ -258,6 +261,7 @@ impl ConnectorView {
             restarts: 0,
             bots: 0,
             last_exit: None,
+            last_exit_at: None,
             detail: String::new(),
             attempt: 0,
             max_attempts: crate::manifest::restart_defaults::MAX_ATTEMPTS,
@@ -327,6 +331,7 @@ impl ConnectorView {
             || self.restarts != other.restarts
             || self.bots != other.bots
             || self.last_exit != other.last_exit
+            || self.last_exit_at != other.last_exit_at
             || self.detail != other.detail
             || self.attempt != other.attempt
             || self.started != other.started

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use crate::engine::logs::{Scrollback, SharedScrollback};
 use crate::engine::state::Command;
 use crate::engine::view::{ConnectorId, ConnectorView};
+use crate::Phase;
 
 use super::keymap::{Action, Mode};
 
@@ -28,13 +29,21 @@ pub enum UiCall {
     RetryHosts,
 }
 
+/// How long the status bar flashes after a connector exits, fails or goes stale.
+pub const FLASH_SECS: f64 = 1.5;
+
 /// A confirmation the operator must answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dialog {
-    /// "`what` connector(s) with `bots` bots attached?"
+    /// "`verb` `target`?" (one connector, named in its phase's colour) or "`verb` all `count`
+    /// running connectors?", with the bots that would lose their data.
     Confirm {
         call: UiCall,
-        what: String,
+        verb: String,
+        /// The connector and its phase; None for all of them.
+        target: Option<(String, Phase)>,
+        /// How many connectors the action reaches.
+        count: usize,
         bots: u32,
     },
     /// Quit while connectors run: `s` stop all, `d` detach, `Esc` cancel.
@@ -80,6 +89,10 @@ pub struct App {
     pub search: Search,
     /// A one-line notice in the footer (e.g. "no match").
     pub notice: Option<String>,
+    /// The status bar is drawn reversed until then (Unix seconds): something went wrong.
+    pub flash_until: Option<f64>,
+    /// `[console] confirm = "always"`: `x`, `r` and `K` ask even without bots attached.
+    pub confirm_always: bool,
     /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
     pub quitting: bool,
     pub logs: Vec<SharedScrollback>,
@@ -98,6 +111,8 @@ impl App {
             dialog: None,
             search: Search::default(),
             notice: None,
+            flash_until: None,
+            confirm_always: false,
             quitting: false,
             logs: Vec::new(),
         }
@@ -172,6 +187,23 @@ impl App {
         }
     }
 
+    /// Flashes the status bar when, between `before` and `after`, a connector exited, failed
+    /// or went stale (whichever pane is shown, zoomed or not).
+    pub fn note_changes(&mut self, before: &[ConnectorView], after: &[ConnectorView], now: f64) {
+        use crate::engine::view::FeedHealth;
+        let bad = after.iter().any(|a| {
+            let b = before.iter().find(|b| b.id() == a.id());
+            let entered = |p: Phase| a.phase == p && b.is_none_or(|b| b.phase != p);
+            entered(Phase::Exited)
+                || entered(Phase::Failed)
+                || (a.health == Some(FeedHealth::Stale)
+                    && b.is_none_or(|b| b.health != Some(FeedHealth::Stale)))
+        });
+        if bad {
+            self.flash_until = Some(now + FLASH_SECS);
+        }
+    }
+
     /// Applies `action`; returns what the engine or the loop must do.
     pub fn update(&mut self, action: Action, snaps: &[ConnectorView]) -> Vec<UiCall> {
         self.notice = None;
@@ -203,7 +235,7 @@ impl App {
                     _ => Command::Restart,
                 };
                 let call = UiCall::One(id, cmd);
-                if bots > 0 {
+                if bots > 0 || self.confirm_always {
                     let verb = match cmd {
                         Command::Kill => "Kill",
                         Command::Restart => "Restart",
@@ -211,7 +243,9 @@ impl App {
                     };
                     self.dialog = Some(Dialog::Confirm {
                         call,
-                        what: format!("{verb} {name}"),
+                        verb: verb.into(),
+                        target: Some((name, snaps[focus].phase)),
+                        count: 1,
                         bots,
                     });
                     return vec![];
@@ -222,17 +256,33 @@ impl App {
             Action::Rebuild => return vec![UiCall::One(id, Command::Build { force: true })],
             Action::StartAll => return vec![UiCall::All(Command::Start)],
             Action::StopAll => {
-                let total: u32 = snaps.iter().map(|s| s.bots).sum();
-                let call = UiCall::All(Command::Stop);
-                if total > 0 {
-                    self.dialog = Some(Dialog::Confirm {
-                        call,
-                        what: "Stop all connectors".into(),
-                        bots: total,
-                    });
+                // Always asked: stopping everything is never one stray key away. Only this
+                // host's connectors are stopped (others' belong to their hosts).
+                let running: Vec<&ConnectorView> = snaps
+                    .iter()
+                    .filter(|s| s.host.is_none() && !s.phase.is_at_rest())
+                    .collect();
+                if running.is_empty() {
+                    self.notice = Some("nothing is running on this host".into());
                     return vec![];
                 }
-                return vec![call];
+                self.dialog = Some(Dialog::Confirm {
+                    call: UiCall::All(Command::Stop),
+                    verb: "Stop".into(),
+                    target: None,
+                    count: running.len(),
+                    bots: running.iter().map(|s| s.bots).sum(),
+                });
+                return vec![];
+            }
+            // Turned into a Jump by the loop (it knows the layout); alone it does nothing.
+            Action::Move(_) => {}
+            Action::Jump(n) => {
+                if n >= 1 && n <= snaps.len() {
+                    self.focus = n - 1;
+                } else {
+                    self.notice = Some(format!("there is no connector {n}"));
+                }
             }
             Action::Zoom => self.zoom = !self.zoom,
             Action::ScrollUp(k) => self.scroll_up(focus, k as u64),

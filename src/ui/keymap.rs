@@ -2,11 +2,24 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+/// A direction on the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    Left,
+    Right,
+    Up,
+    Down,
+}
+
 /// Everything the operator can ask of the UI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Tab: the next connector (wraps).
     FocusNext,
+    /// Shift-Tab: the previous connector (wraps).
     FocusPrev,
+    /// Arrows and hjkl: the pane that way on screen (no wrap); the loop turns it into a Jump.
+    Move(Dir),
     Start,
     Stop,
     Restart,
@@ -33,6 +46,8 @@ pub enum Action {
     ConsoleLog,
     /// Re-read the manifest (add, remove, mark changed connectors).
     Reload,
+    /// Focus connector number n (1-based, as numbered on screen).
+    Jump(usize),
     /// Start the links to other hosts over (after `failed`).
     RetryHosts,
     Help,
@@ -98,16 +113,12 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             _ => None,
         },
         Mode::Normal => match key.code {
-            KeyCode::Tab
-            | KeyCode::Right
-            | KeyCode::Down
-            | KeyCode::Char('l')
-            | KeyCode::Char('j') => Some(Action::FocusNext),
-            KeyCode::BackTab
-            | KeyCode::Left
-            | KeyCode::Up
-            | KeyCode::Char('h')
-            | KeyCode::Char('k') => Some(Action::FocusPrev),
+            KeyCode::Tab => Some(Action::FocusNext),
+            KeyCode::BackTab => Some(Action::FocusPrev),
+            KeyCode::Right | KeyCode::Char('l') => Some(Action::Move(Dir::Right)),
+            KeyCode::Left | KeyCode::Char('h') => Some(Action::Move(Dir::Left)),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::Move(Dir::Down)),
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::Move(Dir::Up)),
             KeyCode::Char('s') => Some(Action::Start),
             KeyCode::Char('x') => Some(Action::Stop),
             KeyCode::Char('r') => Some(Action::Restart),
@@ -117,6 +128,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('a') => Some(Action::StartAll),
             KeyCode::Char('X') => Some(Action::StopAll),
             KeyCode::Char('R') => Some(Action::Reload),
+            KeyCode::Char(c @ '1'..='9') => Some(Action::Jump(c as usize - '0' as usize)),
             KeyCode::Char('H') => Some(Action::RetryHosts),
             KeyCode::Char('z') | KeyCode::Enter => Some(Action::Zoom),
             KeyCode::PageUp => Some(Action::ScrollUp(10)),
@@ -140,7 +152,9 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
 
 /// The keys, as the footer and the help overlay show them: (keys, what they do).
 pub const HELP: &[(&str, &str)] = &[
-    ("←→↑↓ hjkl Tab", "move focus"),
+    ("←→↑↓ hjkl", "the pane that way"),
+    ("Tab S-Tab", "next / previous connector"),
+    ("1-9", "focus connector 1-9"),
     ("s", "start"),
     ("x", "stop (SIGTERM, then SIGKILL)"),
     ("r", "restart"),
@@ -190,9 +204,15 @@ mod tests {
     fn every_documented_key_maps_in_normal_mode() {
         let cases = [
             (KeyCode::Tab, Action::FocusNext),
-            (KeyCode::Char('l'), Action::FocusNext),
-            (KeyCode::Char('h'), Action::FocusPrev),
-            (KeyCode::Left, Action::FocusPrev),
+            (KeyCode::BackTab, Action::FocusPrev),
+            (KeyCode::Char('l'), Action::Move(Dir::Right)),
+            (KeyCode::Char('h'), Action::Move(Dir::Left)),
+            (KeyCode::Left, Action::Move(Dir::Left)),
+            (KeyCode::Down, Action::Move(Dir::Down)),
+            (KeyCode::Char('k'), Action::Move(Dir::Up)),
+            (KeyCode::Char('3'), Action::Jump(3)),
+            (KeyCode::Char('R'), Action::Reload),
+            (KeyCode::Char('H'), Action::RetryHosts),
             (KeyCode::Char('s'), Action::Start),
             (KeyCode::Char('x'), Action::Stop),
             (KeyCode::Char('r'), Action::Restart),

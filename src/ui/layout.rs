@@ -21,6 +21,8 @@ pub struct Screen {
     pub console: Option<Rect>,
     /// The footer line.
     pub footer: Rect,
+    /// The fleet status bar (top line; empty on a terminal under 3 lines).
+    pub status: Rect,
 }
 
 /// Lays out `n` connectors in `area`.
@@ -31,7 +33,14 @@ pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool)
         area.width,
         1.min(area.height),
     );
-    let mut main = Rect::new(area.x, area.y, area.width, area.height.saturating_sub(1));
+    let bar = u16::from(area.height >= 3);
+    let status = Rect::new(area.x, area.y, area.width, bar);
+    let mut main = Rect::new(
+        area.x,
+        area.y + bar,
+        area.width,
+        area.height.saturating_sub(1 + bar),
+    );
     let console = if console_log && main.height >= 12 {
         let h = (main.height / 3).max(5);
         let c = Rect::new(main.x, main.bottom() - h, main.width, h);
@@ -46,6 +55,7 @@ pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool)
             list: None,
             console,
             footer,
+            status,
         };
     }
     let focus = focus.min(n - 1);
@@ -55,6 +65,7 @@ pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool)
             list: None,
             console,
             footer,
+            status,
         };
     }
     match grid(main, n) {
@@ -63,6 +74,7 @@ pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool)
             list: None,
             console,
             footer,
+            status,
         },
         None => {
             let lw = LIST_WIDTH.min(main.width / 2);
@@ -73,6 +85,7 @@ pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool)
                 list: Some(list),
                 console,
                 footer,
+                status,
             }
         }
     }
@@ -175,5 +188,69 @@ mod tests {
         let s = screen(Rect::new(0, 0, 120, 40), 2, 0, false, false);
         let (idx, r) = s.panes[1];
         assert_eq!(pane_at(&s, r.x + 1, r.y + 1), Some(idx));
+    }
+}
+
+/// The pane next to `from` in direction `dir` on `screen` (the nearest whose centre lies that
+/// way), as a connector index; None at the edge (arrows do not wrap). In list mode, up and down
+/// move through the list.
+pub fn neighbor(screen: &Screen, n: usize, from: usize, dir: super::keymap::Dir) -> Option<usize> {
+    use super::keymap::Dir;
+    if screen.list.is_some() {
+        return match dir {
+            Dir::Up if from > 0 => Some(from - 1),
+            Dir::Down if from + 1 < n => Some(from + 1),
+            _ => None,
+        };
+    }
+    let centre = |r: &Rect| {
+        (
+            r.x as i32 * 2 + r.width as i32,
+            r.y as i32 * 2 + r.height as i32,
+        )
+    };
+    let (_, here) = screen.panes.iter().find(|(i, _)| *i == from)?;
+    let (cx, cy) = centre(here);
+    screen
+        .panes
+        .iter()
+        .filter(|(i, _)| *i != from)
+        .filter_map(|(i, r)| {
+            let (x, y) = centre(r);
+            let (dx, dy) = (x - cx, y - cy);
+            let (along, across) = match dir {
+                Dir::Right => (dx, dy),
+                Dir::Left => (-dx, dy),
+                Dir::Down => (dy, dx),
+                Dir::Up => (-dy, dx),
+            };
+            (along > 0).then_some((along + across.abs() * 2, *i))
+        })
+        .min()
+        .map(|(_, i)| i)
+}
+
+#[cfg(test)]
+mod neighbor_tests {
+    use super::*;
+    use crate::ui::keymap::Dir;
+
+    #[test]
+    fn arrows_move_across_the_grid_and_stop_at_its_edges() {
+        // Four panes in a 2×2 grid.
+        let s = screen(Rect::new(0, 0, 100, 40), 4, 0, false, false);
+        assert_eq!(s.panes.len(), 4, "{s:?}");
+        assert_eq!(neighbor(&s, 4, 0, Dir::Right), Some(1));
+        assert_eq!(neighbor(&s, 4, 0, Dir::Down), Some(2));
+        assert_eq!(neighbor(&s, 4, 3, Dir::Up), Some(1));
+        assert_eq!(neighbor(&s, 4, 3, Dir::Left), Some(2));
+        assert_eq!(neighbor(&s, 4, 0, Dir::Left), None, "no wrap");
+        assert_eq!(neighbor(&s, 4, 0, Dir::Up), None, "no wrap");
+        // List mode: up and down walk the list.
+        let l = screen(Rect::new(0, 0, 80, 24), 12, 5, false, false);
+        assert!(l.list.is_some());
+        assert_eq!(neighbor(&l, 12, 5, Dir::Down), Some(6));
+        assert_eq!(neighbor(&l, 12, 0, Dir::Up), None);
+        assert_eq!(neighbor(&l, 12, 11, Dir::Down), None);
     }
 }

@@ -68,9 +68,13 @@ fn setup_terminal() -> std::io::Result<Terminal<CrosstermBackend<Stdout>>> {
 pub fn init_console_log() {
     use tracing_subscriber::prelude::*;
     tui_logger::set_default_level(tui_logger::LevelFilter::Info);
+    // iceoryx2's own warnings (stale files it cleans up, a shared-memory detail) say nothing
+    // to an operator: only its errors are shown; SWITCHBOARD_LOG overrides.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,iceoryx2=error"));
     let _ = tracing_subscriber::registry()
         .with(tui_logger::TuiTracingSubscriberLayer)
-        .with(tracing_subscriber::filter::LevelFilter::INFO)
+        .with(filter)
         .try_init();
 }
 
@@ -118,6 +122,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
     // Reload outcomes come back here, to be shown in the footer.
     let (reloaded_tx, mut reloaded) = mpsc::unbounded_channel::<String>();
     let mut app = App::new();
+    app.confirm_always = console.settings.confirm_always;
     let theme = theme::Theme::from_env();
     let mut snaps_rx = handle.views();
     let mut hosts_rx = handle.hosts();
@@ -127,6 +132,8 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
     let mut hup = signal(SignalKind::hangup()).ok();
     let log_activity = handle.log_activity();
     let mut last_draw: Option<Instant> = None;
+    // The views last drawn, to tell what changed since (the status bar flashes on failures).
+    let mut drawn = snaps_rx.borrow().clone();
     // Every wake-up below means something on screen may have changed: draw (at most one frame
     // per FRAME), then wait for the next one.
     loop {
@@ -137,6 +144,10 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                 let snaps = snaps_rx.borrow_and_update().clone();
                 app.sync(&snaps, |id| handle.scrollback(id));
                 app.settle();
+                if !std::sync::Arc::ptr_eq(&drawn, &snaps) {
+                    app.note_changes(&drawn, &snaps, unix_now());
+                    drawn = snaps.clone();
+                }
                 if app.console_log {
                     tui_logger::move_events();
                 }
@@ -165,8 +176,11 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
         let next_clock = {
             let now = unix_now();
             let snaps = snaps_rx.borrow();
+            let flashing = app.flash_until.is_some_and(|t| now < t);
             let every = if app.console_log {
                 TICK
+            } else if flashing {
+                Duration::from_millis(250)
             } else if snaps.iter().any(|s| s.countdown_s.is_some()) {
                 Duration::from_millis(100)
             } else if snaps.iter().any(|s| {
@@ -204,6 +218,14 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                         }
                     }
                     _ => None,
+                };
+                // Arrows move on the screen as drawn: the loop knows the layout.
+                let action = match action {
+                    Some(keymap::Action::Move(dir)) => {
+                        let screen = layout::screen(area, snaps.len(), app.focus, app.zoom, app.console_log);
+                        layout::neighbor(&screen, snaps.len(), app.focus, dir).map(|i| keymap::Action::Jump(i + 1))
+                    }
+                    other => other,
                 };
                 if let Some(a) = action {
                     for call in app.update(a, &snaps) {

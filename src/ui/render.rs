@@ -66,6 +66,7 @@ pub fn draw(f: &mut Frame, v: &View) {
         draw_console(f, v, c);
     }
     draw_footer(f, v, &screen);
+    draw_status_bar(f, v, screen.status);
     if v.app.help {
         draw_help(f, v, area);
     }
@@ -599,6 +600,86 @@ fn draw_console(f: &mut Frame, v: &View, rect: Rect) {
     }
 }
 
+/// The fleet at a glance, on every screen: counts per phase (lifecycle order, each in its
+/// colour; failed in capitals), unhealthy feeds, and the most recent failure with its age. It
+/// is drawn reversed for a moment when a connector exits, fails or goes stale.
+fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
+    if rect.height == 0 {
+        return;
+    }
+    let t = &v.theme;
+    let mut spans: Vec<Span> = vec![Span::raw(" ")];
+    let sep = |spans: &mut Vec<Span>| {
+        if spans.len() > 1 {
+            spans.push(Span::styled(" · ", t.dim()));
+        }
+    };
+    for p in [
+        Phase::Ready,
+        Phase::Starting,
+        Phase::Building,
+        Phase::Backoff,
+        Phase::Stopping,
+        Phase::Exited,
+        Phase::Failed,
+        Phase::Stopped,
+        Phase::Idle,
+    ] {
+        let n = v.snaps.iter().filter(|s| s.phase == p).count();
+        if n == 0 {
+            continue;
+        }
+        sep(&mut spans);
+        let word = match p {
+            Phase::Failed => "FAILED".to_string(),
+            p => p.as_str().to_string(),
+        };
+        spans.push(Span::styled(format!("{n} {word}"), t.phase(p)));
+    }
+    for (h, word) in [
+        (FeedHealth::Stale, "STALE"),
+        (FeedHealth::Erroring, "ERRORING"),
+    ] {
+        let n = v.snaps.iter().filter(|s| s.health == Some(h)).count();
+        if n > 0 {
+            sep(&mut spans);
+            spans.push(Span::styled(format!("{n} {word}"), t.warn()));
+        }
+    }
+    if v.snaps.is_empty() {
+        spans.push(Span::styled("no connectors", t.dim()));
+    }
+    // The most recent exit of a connector that is not back up (exited, backoff, failed).
+    let last_failure = v
+        .snaps
+        .iter()
+        .filter(|s| matches!(s.phase, Phase::Exited | Phase::Backoff | Phase::Failed))
+        .filter_map(|s| {
+            let at = s.last_exit_at.as_deref()?.parse::<jiff::Timestamp>().ok()?;
+            Some((at.as_millisecond(), s))
+        })
+        .max_by_key(|(at, _)| *at);
+    if let Some((at, s)) = last_failure {
+        let age = (v.now - at as f64 / 1000.0).max(0.0);
+        spans.push(Span::styled("   last failure: ", t.dim()));
+        spans.push(Span::styled(s.id().to_string(), t.phase(s.phase)));
+        spans.push(Span::styled(
+            format!(
+                " {} ago",
+                short_duration(Duration::try_from_secs_f64(age).unwrap_or(Duration::MAX))
+            ),
+            t.dim(),
+        ));
+    }
+    let flashing = v.app.flash_until.is_some_and(|until| v.now < until);
+    let style = if flashing {
+        Style::default().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::default()
+    };
+    f.render_widget(Paragraph::new(Line::from(spans)).style(style), rect);
+}
+
 fn draw_footer(f: &mut Frame, v: &View, screen: &Screen) {
     let t = &v.theme;
     let app = v.app;
@@ -710,23 +791,44 @@ fn draw_help(f: &mut Frame, v: &View, area: Rect) {
 fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
     let t = &v.theme;
     let (title, lines) = match d {
-        Dialog::Confirm { what, bots, .. } => (
+        Dialog::Confirm {
+            verb,
+            target,
+            count,
+            bots,
+            ..
+        } => (
             " confirm ",
-            vec![
-                Line::from(Span::styled(format!("{what}?"), t.warn())),
-                Line::raw(format!(
-                    "{bots} bot(s) attached will lose their market data."
-                )),
-                Line::raw(""),
-                Line::from(vec![
+            [
+                vec![match target {
+                    Some((name, phase)) => Line::from(vec![
+                        Span::styled(format!("{verb} "), t.warn()),
+                        Span::styled(name.clone(), t.phase(*phase)),
+                        Span::styled("?", t.warn()),
+                    ]),
+                    None => Line::from(Span::styled(
+                        format!("{verb} all {count} running connector(s)?"),
+                        t.warn(),
+                    )),
+                }],
+                if *bots > 0 {
+                    vec![Line::raw(format!(
+                        "{bots} bot(s) attached will lose their market data."
+                    ))]
+                } else {
+                    vec![]
+                },
+                vec![Line::raw("")],
+                vec![Line::from(vec![
                     Span::styled("y", t.key()),
                     Span::raw(" yes   "),
                     Span::styled("n", t.key()),
                     Span::raw(" / "),
                     Span::styled("Esc", t.key()),
                     Span::raw(" no"),
-                ]),
-            ],
+                ])],
+            ]
+            .concat(),
         ),
         Dialog::Quit { running } => (
             " quit ",

@@ -245,11 +245,12 @@ fn scrolled_to_the_top_the_pane_is_full_from_the_first_line() {
                 .collect()
         })
         .collect();
-    // Row 0 is the title, row 1 the detail, then the log from its first line.
-    assert!(rows[2].contains("seq=0 "), "{rows:#?}");
-    assert!(rows[3].contains("seq=1 "), "{rows:#?}");
+    // Row 0 is the status bar, row 1 the title, row 2 the detail, then the log from its first
+    // line.
+    assert!(rows[3].contains("seq=0 "), "{rows:#?}");
+    assert!(rows[4].contains("seq=1 "), "{rows:#?}");
     // The last log row (above the bottom border and the footer) is filled too.
-    assert!(rows[21].contains("seq=19 "), "{rows:#?}");
+    assert!(rows[21].contains("seq=18 "), "{rows:#?}");
 }
 
 fn feed(rate: f64, symbols: &[(&str, f64, f64)]) -> crate::engine::view::FeedView {
@@ -336,6 +337,49 @@ fn a_reloaded_entry_shows_restart_needed_and_the_reload_outcome_in_the_footer() 
     let text = format!("{screen}");
     assert!(text.contains("RESTART NEEDED"), "{text}");
     insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn the_status_bar_counts_the_fleet_names_the_last_failure_and_flashes_while_zoomed() {
+    let now = NOW;
+    let mut failed = snap("bf-failed", Phase::Failed, now);
+    failed.last_exit_at = Some(crate::engine::logs::rfc3339(now - 125.0));
+    let mut stale = snap("bf-stale", Phase::Ready, now);
+    stale.health = Some(crate::engine::view::FeedHealth::Stale);
+    let before = vec![
+        snap("bf-a", Phase::Ready, now),
+        snap("bf-failed", Phase::Ready, now),
+        snap("bf-stale", Phase::Ready, now),
+        snap("bf-b", Phase::Backoff, now),
+    ];
+    let after = vec![
+        snap("bf-a", Phase::Ready, now),
+        failed,
+        stale,
+        snap("bf-b", Phase::Backoff, now),
+    ];
+    let mut app = app_for(&after, logs(4, 6));
+    app.zoom = true;
+    app.note_changes(&before, &after, now);
+    assert!(
+        app.flash_until.is_some_and(|t| t > now),
+        "a failure flashes the bar"
+    );
+    let screen = format!("{}", render(&app, &after, now, 100, 12));
+    let bar = screen.lines().next().unwrap_or_default().to_string();
+    assert!(
+        bar.contains("2 ready")
+            && bar.contains("1 backoff")
+            && bar.contains("1 FAILED")
+            && bar.contains("1 STALE")
+            && bar.contains("last failure: bf-failed 2m ago"),
+        "{bar}"
+    );
+    insta::assert_snapshot!(screen);
+    // Nothing new: no flash.
+    let mut calm = app_for(&after, logs(4, 6));
+    calm.note_changes(&after, &after, now);
+    assert_eq!(calm.flash_until, None);
 }
 
 #[test]
