@@ -463,7 +463,7 @@ fn ago(ts: &str, now: f64) -> Option<String> {
 
 /// The `status` table: every column as wide as its widest cell, DETAIL last.
 fn print_table(rows: &[ConnectorView], now: f64) {
-    const HEAD: [&str; 11] = [
+    const HEAD: [&str; 13] = [
         "NAME",
         "TYPE",
         "PHASE",
@@ -471,16 +471,18 @@ fn print_table(rows: &[ConnectorView], now: f64) {
         "UPTIME",
         "RESTARTS",
         "BOTS",
+        "CPU",
+        "MEM",
         "HEALTH",
         "EVENTS/S",
         "LAST EXIT",
         "DETAIL",
     ];
     // Right-aligned: the numbers.
-    const RIGHT: [bool; 11] = [
-        false, false, false, true, true, true, true, false, true, false, false,
+    const RIGHT: [bool; 13] = [
+        false, false, false, true, true, true, true, true, true, false, true, false, false,
     ];
-    let cells: Vec<[String; 11]> = rows
+    let cells: Vec<[String; 13]> = rows
         .iter()
         .map(|r| {
             let rate = r
@@ -524,6 +526,12 @@ fn print_table(rows: &[ConnectorView], now: f64) {
                     .unwrap_or_else(|| "-".into()),
                 r.restarts.to_string(),
                 r.bots.to_string(),
+                r.cpu_pct
+                    .map(|c| format!("{c:.1}%"))
+                    .unwrap_or_else(|| "-".into()),
+                r.rss_bytes
+                    .map(crate::engine::usage::short_bytes)
+                    .unwrap_or_else(|| "-".into()),
                 r.health.map(|h| h.as_str()).unwrap_or("-").to_string(),
                 rate,
                 last_exit,

@@ -577,14 +577,16 @@ fn resolve_console(
     let confirm_always = match raw.confirm.as_deref() {
         None | Some("bots") => false,
         Some("always") => true,
-        Some(other) => return Err(ManifestError::invalid(
-            file,
-            None,
-            "console.confirm",
-            format!(
+        Some(other) => {
+            return Err(ManifestError::invalid(
+                file,
+                None,
+                "console.confirm",
+                format!(
                 "'{other}' is not \"bots\" (ask when bots are attached, the default) or \"always\""
             ),
-        )),
+            ))
+        }
     };
     Ok(ConsoleSettings {
         confirm_always,

@@ -60,10 +60,16 @@ fn labels(v: &ConnectorView, local_host: &str) -> Labels {
 }
 
 /// The gauges and counters of every connector, read from the engine's views at each scrape.
-#[derive(Debug)]
 struct ViewCollector {
     views: watch::Receiver<Arc<Vec<ConnectorView>>>,
+    engine: EngineHandle,
     local_host: String,
+}
+
+impl std::fmt::Debug for ViewCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ViewCollector")
+    }
 }
 
 impl ViewCollector {
@@ -85,6 +91,8 @@ impl ViewCollector {
 impl Collector for ViewCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let now = unix_now();
+        // Each scrape keeps CPU and memory sampling on for the next minute.
+        self.engine.want_usage(60.0);
         let views: Vec<ConnectorView> = self
             .views
             .borrow()
@@ -172,6 +180,24 @@ impl Collector for ViewCollector {
         )?;
         Self::family(
             &mut encoder,
+            "switchboard_connector_cpu_percent",
+            "Percent of one core the connector's process used over the last second",
+            MetricType::Gauge,
+            views
+                .iter()
+                .filter_map(|v| Some((labels(v, host), ConstGauge::new(v.cpu_pct?)))),
+        )?;
+        Self::family(
+            &mut encoder,
+            "switchboard_connector_memory_rss_bytes",
+            "Resident memory of the connector's process, bytes",
+            MetricType::Gauge,
+            views
+                .iter()
+                .filter_map(|v| Some((labels(v, host), ConstGauge::new(v.rss_bytes? as i64)))),
+        )?;
+        Self::family(
+            &mut encoder,
             "switchboard_connector_log_errors",
             "ERROR lines and panics in the connector's log since this console began",
             MetricType::Counter,
@@ -243,8 +269,10 @@ pub fn serve(listener: std::net::TcpListener, engine: &EngineHandle) -> std::io:
         "Seconds from a connector's spawn to ready (its iceoryx2 services open)",
         start.clone(),
     );
+    engine.want_usage(60.0);
     registry.register_collector(Box::new(ViewCollector {
         views: engine.views(),
+        engine: engine.clone(),
         local_host: local_host.clone(),
     }));
     let registry = Arc::new(Mutex::new(registry));

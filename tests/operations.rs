@@ -334,6 +334,31 @@ fn metrics_over_real_http_match_status() {
         Some(a.errors_total as f64)
     );
     assert!(body.contains("type=\"binancefutures\""));
+    // CPU and memory, in status --json and in the metrics (sampled while someone asks).
+    assert!(
+        a.cpu_pct.is_some() && a.rss_bytes.is_some_and(|b| b > 0),
+        "{a:?}"
+    );
+    assert!(
+        sample(
+            &body,
+            "switchboard_connector_memory_rss_bytes",
+            "metrics-a",
+            None
+        )
+        .is_some_and(|b| b > 0.0),
+        "{body}"
+    );
+    assert!(
+        sample(
+            &body,
+            "switchboard_connector_cpu_percent",
+            "metrics-a",
+            None
+        )
+        .is_some(),
+        "{body}"
+    );
     assert_eq!(
         sample(
             &body,

@@ -130,6 +130,10 @@ async fn answer(
     w.write_all(&out).await
 }
 
+/// How long a `status` request keeps CPU and memory sampling on (later requests find fresh
+/// figures at once).
+const STATUS_WANTS_USAGE_FOR: f64 = 60.0;
+
 /// Most lines one connector's batch carries in a stream message; more are skipped (counted).
 const STREAM_BATCH_LINES: usize = 500;
 /// How often a stream sends what changed (views, log lines).
@@ -262,6 +266,22 @@ pub async fn respond(
 ) -> ResponseBody {
     match body {
         RequestBody::Status => {
+            // CPU and memory are read while someone asks: a ready connector without figures
+            // yet (sampling was off, or its process is new) gets one reading interval.
+            handle.want_usage(STATUS_WANTS_USAGE_FOR);
+            let unread = |v: &ConnectorView| {
+                v.host.is_none()
+                    && v.phase == crate::engine::phase::Phase::Ready
+                    && v.cpu_pct.is_none()
+            };
+            if handle.views().borrow().iter().any(unread) {
+                let mut views = handle.views();
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(1300),
+                    views.wait_for(|vs| !vs.iter().any(unread)),
+                )
+                .await;
+            }
             // What the reply says is in state.json too (if this console dies next, the next
             // one knows it).
             let views = handle.written_views().await;

@@ -28,6 +28,7 @@ pub mod rolling;
 pub mod state;
 pub mod store;
 pub mod sys;
+pub mod usage;
 pub mod view;
 
 use std::collections::HashMap;
@@ -145,6 +146,8 @@ enum Msg {
     Shutdown {
         stop_all: bool,
     },
+    /// Someone wants CPU and memory figures: start sampling if it had stopped.
+    WakeUsage,
     /// A host link's connectors as the remote console sees them (each with `host` set); they
     /// are shown after the local ones, in the order hosts were first heard of.
     RemoteViews {
@@ -206,6 +209,9 @@ struct Slot {
     health: HealthState,
     /// Waiting for it to stop so that it can be removed.
     removal: Vec<oneshot::Sender<Result<(), EngineError>>>,
+    /// The last /proc reading of its process (with when it was taken), and what it uses.
+    usage_sample: Option<(i32, usage::Sample, Instant)>,
+    usage: Option<usage::Usage>,
     /// When its last process ended (RFC 3339), as far as this console or a previous one saw.
     last_exit_at: Option<String>,
     /// A reloaded spec that waits for the operator's next start or restart (the process runs
@@ -261,6 +267,9 @@ struct Shared {
     /// Generation of the newest durable state handed to the writer, and the generation on disk.
     durable_gen: std::sync::atomic::AtomicU64,
     written: watch::Receiver<u64>,
+    /// CPU and memory are sampled until then (Unix milliseconds): see
+    /// [`EngineHandle::want_usage`].
+    usage_until_ms: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -322,6 +331,8 @@ fn spawn_emitter(
 const LOG_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often feed health is re-evaluated while it can change with time alone.
 const HEALTH_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often CPU and memory are read while someone wants them.
+const USAGE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// The longest a stop signal waits for the console's meter to let go of the connector.
 const METER_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -424,6 +435,24 @@ impl EngineHandle {
     /// The ids of all connectors, in order.
     pub fn ids(&self) -> Vec<ConnectorId> {
         self.views().borrow().iter().map(|v| v.id()).collect()
+    }
+
+    /// Asks for CPU and memory figures (`cpu_pct`, `rss_bytes` in the views) for the next
+    /// `secs` seconds: they are read once a second while someone wants them, never otherwise.
+    /// Returns true when sampling had stopped (the figures are not there yet).
+    pub fn want_usage(&self, secs: f64) -> bool {
+        use std::sync::atomic::Ordering;
+        let now_ms = store::unix_now() * 1000.0;
+        let until = (now_ms + secs * 1000.0).min(u64::MAX as f64) as u64;
+        let before = self
+            .shared
+            .usage_until_ms
+            .fetch_max(until, Ordering::Relaxed);
+        let stopped = (before as f64) <= now_ms;
+        if stopped {
+            let _ = self.tx.send(Msg::WakeUsage);
+        }
+        stopped
     }
 
     /// The links to other hosts, as they last reported.
@@ -682,6 +711,7 @@ impl Engine {
             log_activity: Arc::new(tokio::sync::Notify::new()),
             durable_gen: std::sync::atomic::AtomicU64::new(0),
             written: written_for_handles,
+            usage_until_ms: std::sync::atomic::AtomicU64::new(0),
         });
         let (events, emitter) = spawn_emitter(shared.clone(), written);
 
@@ -724,11 +754,17 @@ impl Engine {
             let mut batch = Vec::with_capacity(64);
             let mut health_tick = tokio::time::interval(HEALTH_TICK);
             health_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut usage_tick = tokio::time::interval(USAGE_TICK);
+            usage_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let ticking = rt.health_needs_ticks();
+                let sampling = rt.usage_wanted();
                 tokio::select! {
                     _ = health_tick.tick(), if ticking => {
                         rt.evaluate_health_all();
+                    }
+                    _ = usage_tick.tick(), if sampling => {
+                        rt.sample_usage();
                     }
                     n = rx.recv_many(&mut batch, 64) => {
                         if n == 0 { break; }
@@ -835,6 +871,8 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         errors_1m: s.health.log_errors.total(now_unix),
         warns_1m: s.health.log_warns.total(now_unix),
         last_error: s.health.last_error.clone(),
+        cpu_pct: s.usage.map(|u| (u.cpu_pct * 10.0).round() / 10.0),
+        rss_bytes: s.usage.map(|u| u.rss_bytes),
         errors_total: s.health.errors_total,
         warns_total: s.health.warns_total,
         restart_needed: s.pending.is_some(),
@@ -926,6 +964,8 @@ impl Runtime {
             tailer,
             health: HealthState::default(),
             removal: Vec::new(),
+            usage_sample: None,
+            usage: None,
             last_exit_at: None,
             pending: None,
             secrets,
@@ -1175,6 +1215,7 @@ impl Runtime {
                 }
             }
             Msg::RemoteEvent { id, kind } => self.emit(None, id, kind),
+            Msg::WakeUsage => self.sample_usage(),
             Msg::RemoteLink { host, commands } => {
                 self.remote_links.insert(host, commands);
             }
@@ -1363,6 +1404,40 @@ impl Runtime {
     }
 
     /// Removes the slots whose removal was asked for and which are now at rest.
+    fn usage_wanted(&self) -> bool {
+        let until = self
+            .shared
+            .usage_until_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        until as f64 > store::unix_now() * 1000.0
+    }
+
+    /// Reads every running connector's CPU and memory (a /proc read per process): the first
+    /// reading of a process gives memory only, CPU comes with the next.
+    fn sample_usage(&mut self) {
+        let now = Instant::now();
+        for s in &mut self.slots {
+            let Some(pid) = s.state.pid else {
+                s.usage = None;
+                s.usage_sample = None;
+                continue;
+            };
+            let Some(sample) = usage::sample(pid) else {
+                continue;
+            };
+            s.usage = match s.usage_sample {
+                Some((p, before, at)) if p == pid => Some(usage::between(
+                    before,
+                    sample,
+                    now.duration_since(at).as_secs_f64(),
+                )),
+                _ => None,
+            };
+            s.usage_sample = Some((pid, sample, now));
+        }
+        self.publish();
+    }
+
     /// A connector that came to rest (stopped, failed) takes its reloaded entry.
     fn apply_pending_at_rest(&mut self) {
         for i in 0..self.slots.len() {

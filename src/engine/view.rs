@@ -233,6 +233,12 @@ pub struct ConnectorView {
     pub warns_1m: u32,
     #[serde(default)]
     pub last_error: Option<LastError>,
+    /// Percent of one core its process used over the last second (when sampled).
+    #[serde(default)]
+    pub cpu_pct: Option<f64>,
+    /// Its process's resident memory, bytes (when sampled).
+    #[serde(default)]
+    pub rss_bytes: Option<u64>,
     /// ERROR lines and panics read from its log since this console began.
     #[serde(default)]
     pub errors_total: u64,
@@ -277,6 +283,8 @@ impl ConnectorView {
             errors_1m: 0,
             warns_1m: 0,
             last_error: None,
+            cpu_pct: None,
+            rss_bytes: None,
             errors_total: 0,
             warns_total: 0,
             restart_needed: false,
@@ -345,6 +353,17 @@ impl ConnectorView {
             || self.warns_1m != other.warns_1m
             || self.last_error != other.last_error
             || self.restart_needed != other.restart_needed
+            || self.cpu_pct.is_some() != other.cpu_pct.is_some()
+            || self.rss_bytes.is_some() != other.rss_bytes.is_some()
+            // Small moves of CPU and memory are not news (an idle screen stays idle).
+            || match (self.cpu_pct, other.cpu_pct) {
+                (Some(a), Some(b)) => (a - b).abs() >= 1.0,
+                _ => false,
+            }
+            || match (self.rss_bytes, other.rss_bytes) {
+                (Some(a), Some(b)) => a.abs_diff(b) >= 1024 * 1024,
+                _ => false,
+            }
             || self.errors_total != other.errors_total
             || self.warns_total != other.warns_total
             || match (&self.feed, &other.feed) {

@@ -123,6 +123,8 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
     let (reloaded_tx, mut reloaded) = mpsc::unbounded_channel::<String>();
     let mut app = App::new();
     app.confirm_always = console.settings.confirm_always;
+    // CPU and memory are on screen for as long as the TUI runs.
+    handle.want_usage(1e12);
     let theme = theme::Theme::from_env();
     let mut snaps_rx = handle.views();
     let mut hosts_rx = handle.hosts();

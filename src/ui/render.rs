@@ -206,10 +206,23 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     if s.adopted {
         spans.push(Span::styled(" adopted", t.dim()));
     }
+    let usage_at = spans.len();
+    let usage = match (s.cpu_pct, s.rss_bytes) {
+        (Some(c), Some(m)) => Some(format!(" {c:.0}% {}", crate::engine::usage::short_bytes(m))),
+        (None, Some(m)) => Some(format!(" {}", crate::engine::usage::short_bytes(m))),
+        _ => None,
+    };
+    if let Some(u) = &usage {
+        spans.push(Span::styled(u.clone(), t.dim()));
+    }
     spans.push(Span::raw(" "));
     // Narrow panes drop the exchange type, then the uptime, then the PID: phase, feed,
     // restarts and bots matter more.
     let width_of = |sp: &[Span]| sp.iter().map(|x| x.width()).sum::<usize>() + 2;
+    // CPU and memory go first (the table view and status have them), then as below.
+    if width_of(&spans) > width as usize && usage.is_some() {
+        spans.remove(usage_at);
+    }
     if width_of(&spans) > width as usize {
         spans[2] = Span::raw(" ");
     }
