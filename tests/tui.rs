@@ -173,6 +173,13 @@ fn keys_drive_real_connectors_through_a_real_terminal() {
     });
     tui.press("z");
     tui.press("1");
+    // t: the table view, one row per connector with the focused one's log below; t again.
+    tui.press("t");
+    tui.wait_for("the table view", 5.0, |s| {
+        s.contains("connectors (t: tiles)") && s.contains("LAST EXIT") && s.contains("READY")
+    });
+    tui.press("t");
+    tui.wait_for("tiles again", 5.0, |s| !s.contains("connectors (t: tiles)"));
     // X always asks, with the count, even without bots; n keeps everything running.
     tui.press("X");
     tui.wait_for("the stop-all confirmation", 5.0, |s| {

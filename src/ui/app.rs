@@ -93,6 +93,8 @@ pub struct App {
     pub flash_until: Option<f64>,
     /// `[console] confirm = "always"`: `x`, `r` and `K` ask even without bots attached.
     pub confirm_always: bool,
+    /// The table view (`t`) instead of tiles.
+    pub table: bool,
     /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
     pub quitting: bool,
     pub logs: Vec<SharedScrollback>,
@@ -113,6 +115,7 @@ impl App {
             notice: None,
             flash_until: None,
             confirm_always: false,
+            table: false,
             quitting: false,
             logs: Vec::new(),
         }
@@ -285,6 +288,10 @@ impl App {
                 }
             }
             Action::Zoom => self.zoom = !self.zoom,
+            Action::Table => {
+                self.table = !self.table;
+                self.zoom = false;
+            }
             Action::ScrollUp(k) => self.scroll_up(focus, k as u64),
             Action::ScrollDown(k) => {
                 let p = &mut self.panes[focus];

@@ -48,6 +48,8 @@ pub enum Action {
     Reload,
     /// Focus connector number n (1-based, as numbered on screen).
     Jump(usize),
+    /// Toggle the table view (one row per connector, the focused pane below).
+    Table,
     /// Start the links to other hosts over (after `failed`).
     RetryHosts,
     Help,
@@ -128,6 +130,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('a') => Some(Action::StartAll),
             KeyCode::Char('X') => Some(Action::StopAll),
             KeyCode::Char('R') => Some(Action::Reload),
+            KeyCode::Char('t') => Some(Action::Table),
             KeyCode::Char(c @ '1'..='9') => Some(Action::Jump(c as usize - '0' as usize)),
             KeyCode::Char('H') => Some(Action::RetryHosts),
             KeyCode::Char('z') | KeyCode::Enter => Some(Action::Zoom),
@@ -162,6 +165,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("b / B", "build / rebuild"),
     ("a / X", "start all / stop all"),
     ("z Enter", "zoom the focused pane"),
+    ("t", "table view / tiles"),
     ("PgUp PgDn wheel", "scroll (g/G: top/bottom)"),
     ("/  n N", "search, next, previous"),
     ("w", "wrap long lines"),
@@ -182,6 +186,7 @@ pub const FOOTER: &[(&str, &str)] = &[
     ("r", "restart"),
     ("K", "kill"),
     ("z", "zoom"),
+    ("t", "table"),
     ("e", "errors"),
     ("/", "search"),
     ("b", "build"),

@@ -23,10 +23,25 @@ pub struct Screen {
     pub footer: Rect,
     /// The fleet status bar (top line; empty on a terminal under 3 lines).
     pub status: Rect,
+    /// In table mode, the table's rect (the focused pane is below it).
+    pub table: Option<Rect>,
 }
 
-/// Lays out `n` connectors in `area`.
+/// Lays out `n` connectors in `area` as tiles (or a list when they do not fit).
 pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool) -> Screen {
+    screen_with(area, n, focus, zoom, console_log, false)
+}
+
+/// Lays out `n` connectors in `area`; with `table`, a table of every connector on top and the
+/// focused pane below it (at any terminal size).
+pub fn screen_with(
+    area: Rect,
+    n: usize,
+    focus: usize,
+    zoom: bool,
+    console_log: bool,
+    table: bool,
+) -> Screen {
     let footer = Rect::new(
         area.x,
         area.bottom().saturating_sub(1),
@@ -56,9 +71,35 @@ pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool)
             console,
             footer,
             status,
+            table: None,
         };
     }
     let focus = focus.min(n - 1);
+    if table && !zoom {
+        // Borders, a header, one row per connector; at most half the screen when a pane fits
+        // below, else all of it.
+        let want = n as u16 + 3;
+        let h = if main.height >= want + MIN_PANE_HEIGHT {
+            want.min(main.height / 2).max(4.min(main.height))
+        } else {
+            main.height
+        };
+        let t = Rect::new(main.x, main.y, main.width, h);
+        let rest = main.height - h;
+        let panes = if rest >= 3 {
+            vec![(focus, Rect::new(main.x, main.y + h, main.width, rest))]
+        } else {
+            vec![]
+        };
+        return Screen {
+            panes,
+            list: None,
+            console,
+            footer,
+            status,
+            table: Some(t),
+        };
+    }
     if zoom {
         return Screen {
             panes: vec![(focus, main)],
@@ -66,6 +107,7 @@ pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool)
             console,
             footer,
             status,
+            table: None,
         };
     }
     match grid(main, n) {
@@ -75,6 +117,7 @@ pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool)
             console,
             footer,
             status,
+            table: None,
         },
         None => {
             let lw = LIST_WIDTH.min(main.width / 2);
@@ -86,6 +129,7 @@ pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool)
                 console,
                 footer,
                 status,
+                table: None,
             }
         }
     }
@@ -136,6 +180,17 @@ pub fn pane_at(s: &Screen, x: u16, y: u16) -> Option<usize> {
         .iter()
         .find(|(_, r)| x >= r.x && x < r.right() && y >= r.y && y < r.bottom())
         .map(|(i, _)| *i)
+}
+
+/// Which table row (connector index) contains the point, in table mode.
+pub fn table_row_at(s: &Screen, x: u16, y: u16, n: usize) -> Option<usize> {
+    let t = s.table?;
+    // Border, then the header.
+    if x < t.x || x >= t.right() || y < t.y + 2 || y >= t.bottom().saturating_sub(1) {
+        return None;
+    }
+    let idx = (y - t.y - 2) as usize;
+    (idx < n).then_some(idx)
 }
 
 /// Which list row (connector index) contains the point, in list mode.
@@ -196,7 +251,7 @@ mod tests {
 /// move through the list.
 pub fn neighbor(screen: &Screen, n: usize, from: usize, dir: super::keymap::Dir) -> Option<usize> {
     use super::keymap::Dir;
-    if screen.list.is_some() {
+    if screen.list.is_some() || screen.table.is_some() {
         return match dir {
             Dir::Up if from > 0 => Some(from - 1),
             Dir::Down if from + 1 < n => Some(from + 1),

@@ -209,9 +209,10 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                 let action = match ev {
                     Event::Key(k) if k.kind != KeyEventKind::Release => keymap::action_for(app.mode(), k),
                     Event::Mouse(m) => {
-                        let screen = layout::screen(area, snaps.len(), app.focus, app.zoom, app.console_log);
+                        let screen = layout::screen_with(area, snaps.len(), app.focus, app.zoom, app.console_log, app.table);
                         let target = layout::pane_at(&screen, m.column, m.row)
-                            .or_else(|| layout::list_row_at(&screen, m.column, m.row, snaps.len()));
+                            .or_else(|| layout::list_row_at(&screen, m.column, m.row, snaps.len()))
+                            .or_else(|| layout::table_row_at(&screen, m.column, m.row, snaps.len()));
                         match (m.kind, target) {
                             (MouseEventKind::Down(MouseButton::Left), Some(i)) => { app.focus = i; None }
                             (MouseEventKind::ScrollUp, Some(i)) => { app.focus = i; Some(keymap::Action::ScrollUp(3)) }
@@ -224,7 +225,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                 // Arrows move on the screen as drawn: the loop knows the layout.
                 let action = match action {
                     Some(keymap::Action::Move(dir)) => {
-                        let screen = layout::screen(area, snaps.len(), app.focus, app.zoom, app.console_log);
+                        let screen = layout::screen_with(area, snaps.len(), app.focus, app.zoom, app.console_log, app.table);
                         layout::neighbor(&screen, snaps.len(), app.focus, dir).map(|i| keymap::Action::Jump(i + 1))
                     }
                     other => other,

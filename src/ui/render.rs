@@ -47,12 +47,13 @@ pub fn short_duration(d: Duration) -> String {
 /// Draws one frame.
 pub fn draw(f: &mut Frame, v: &View) {
     let area = f.area();
-    let screen = layout::screen(
+    let screen = layout::screen_with(
         area,
         v.snaps.len(),
         v.app.focus,
         v.app.zoom,
         v.app.console_log,
+        v.app.table,
     );
     for (idx, rect) in &screen.panes {
         if let (Some(s), true) = (v.snaps.get(*idx), *idx < v.app.panes.len()) {
@@ -61,6 +62,9 @@ pub fn draw(f: &mut Frame, v: &View) {
     }
     if let Some(list) = screen.list {
         draw_list(f, v, list);
+    }
+    if let Some(table) = screen.table {
+        draw_table(f, v, table);
     }
     if let Some(c) = screen.console {
         draw_console(f, v, c);
@@ -258,7 +262,16 @@ fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorView, rect: Rect)
     let pane = &v.app.panes[idx];
     let mut block = Block::default()
         .borders(Borders::ALL)
-        .border_style(if focused { t.focused() } else { t.unfocused() })
+        .border_style(if focused {
+            t.focused()
+        } else if s.phase == Phase::Failed {
+            // What went wrong shows from across the room, not only in the title.
+            t.phase(Phase::Failed)
+        } else if s.health == Some(FeedHealth::Stale) {
+            t.warn()
+        } else {
+            t.unfocused()
+        })
         .title(title(v, s, focused, rect.width));
     let mut marks = Vec::new();
     if pane.offset > 0 {
@@ -557,6 +570,141 @@ fn styled_line(v: &View, raw: &str, query: &str, is_hit: bool) -> Line<'static> 
     }
     spans.push(Span::raw(plain[pos..].to_string()));
     Line::from(spans)
+}
+
+/// The table view: one row per connector (NAME TYPE PHASE PID UPTIME RESTARTS BOTS CPU MEM FEED
+/// LAST EXIT), the focused one highlighted, scrolled to keep it in view.
+fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
+    let t = &v.theme;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.unfocused())
+        .title(format!(" {} connectors (t: tiles) ", v.snaps.len()));
+    let inner = block.inner(rect);
+    f.render_widget(block, rect);
+    if inner.height == 0 {
+        return;
+    }
+    let cells = |s: &ConnectorView| -> [String; 11] {
+        let uptime = s
+            .uptime_at(v.now)
+            .map(|u| short_duration(Duration::try_from_secs_f64(u).unwrap_or(Duration::MAX)))
+            .unwrap_or_else(|| "-".into());
+        let feed = match (s.phase, s.health, &s.feed) {
+            (Phase::Ready, Some(FeedHealth::Stale), _) => "STALE".to_string(),
+            (Phase::Ready, Some(FeedHealth::Erroring), _) => format!("E {}/m", s.errors_1m),
+            (Phase::Ready, _, Some(fv)) => {
+                format!(
+                    "{}{}",
+                    if fv.lower_bound { "≥" } else { "" },
+                    short_rate(fv.events_per_s)
+                )
+            }
+            _ => "—".to_string(),
+        };
+        let last_exit = match (&s.last_exit, &s.last_exit_at) {
+            (Some(e), Some(at)) => match at.parse::<jiff::Timestamp>() {
+                Ok(ts) => {
+                    let age = (v.now - ts.as_millisecond() as f64 / 1000.0).max(0.0);
+                    format!(
+                        "{e}, {} ago",
+                        short_duration(Duration::try_from_secs_f64(age).unwrap_or(Duration::MAX))
+                    )
+                }
+                Err(_) => e.to_string(),
+            },
+            (Some(e), None) => e.to_string(),
+            (None, _) => "-".into(),
+        };
+        [
+            s.id().to_string(),
+            s.kind.as_str().to_string(),
+            s.phase.as_str().to_uppercase(),
+            s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            uptime,
+            s.restarts.to_string(),
+            s.bots.to_string(),
+            s.cpu_pct
+                .map(|c| format!("{c:.0}%"))
+                .unwrap_or_else(|| "-".into()),
+            s.rss_bytes
+                .map(crate::engine::usage::short_bytes)
+                .unwrap_or_else(|| "-".into()),
+            feed,
+            last_exit,
+        ]
+    };
+    const HEAD: [&str; 11] = [
+        "NAME",
+        "TYPE",
+        "PHASE",
+        "PID",
+        "UPTIME",
+        "↻",
+        "BOTS",
+        "CPU",
+        "MEM",
+        "FEED",
+        "LAST EXIT",
+    ];
+    let rows: Vec<[String; 11]> = v.snaps.iter().map(cells).collect();
+    let mut widths: Vec<usize> = HEAD.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    // Narrow terminals drop the exchange type first (the name usually says it).
+    let total: usize = widths.iter().map(|w| w + 2).sum();
+    if total > inner.width as usize {
+        widths[1] = 0;
+    }
+    let pad = |c: &str, w: usize| {
+        if w == 0 {
+            String::new()
+        } else {
+            format!("{c:<w$}  ")
+        }
+    };
+    let mut lines = vec![Line::from(
+        HEAD.iter()
+            .zip(&widths)
+            .map(|(h, w)| Span::styled(pad(h, *w), t.dim().add_modifier(Modifier::BOLD)))
+            .collect::<Vec<_>>(),
+    )];
+    let visible = inner.height.saturating_sub(1) as usize;
+    let first = v.app.focus.saturating_sub(visible.saturating_sub(1));
+    for (i, (s, r)) in v
+        .snaps
+        .iter()
+        .zip(&rows)
+        .enumerate()
+        .skip(first)
+        .take(visible)
+    {
+        let focused = i == v.app.focus;
+        let spans: Vec<Span> = r
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(col, (c, w))| {
+                let style = match col {
+                    2 => t.phase(s.phase),
+                    9 if s.health.is_some_and(FeedHealth::is_unhealthy) => t.warn(),
+                    0 if focused => t.focused(),
+                    _ => Style::default(),
+                };
+                Span::styled(pad(c, *w), style)
+            })
+            .collect();
+        let line = Line::from(spans);
+        lines.push(if focused {
+            line.style(Style::default().add_modifier(Modifier::REVERSED))
+        } else {
+            line
+        });
+    }
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn draw_list(f: &mut Frame, v: &View, rect: Rect) {

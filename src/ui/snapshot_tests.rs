@@ -382,6 +382,55 @@ fn the_status_bar_counts_the_fleet_names_the_last_failure_and_flashes_while_zoom
     assert_eq!(calm.flash_until, None);
 }
 
+/// Ten connectors in every phase and feed state, as a trading desk has them.
+fn ten(now: f64) -> Vec<ConnectorView> {
+    (0..10)
+        .map(|i| {
+            let mut v = snap(&format!("bf-{i:02}"), Phase::ALL[i % 9], now);
+            if v.phase == Phase::Ready {
+                v.cpu_pct = Some(3.0 + i as f64);
+                v.rss_bytes = Some((40 + i as u64) * 1024 * 1024);
+                v.feed = Some(feed(1200.0, &[("BTCUSDT", 1200.0, 0.1)]));
+                v.health = Some(crate::engine::view::FeedHealth::Ok);
+            }
+            if matches!(v.phase, Phase::Failed | Phase::Exited | Phase::Backoff) {
+                v.last_exit = Some(crate::ExitStatus::Code(1));
+                v.last_exit_at = Some(crate::engine::logs::rfc3339(now - 130.0));
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn the_table_view_at_80x24_and_160x48_with_ten_connectors() {
+    let now = NOW;
+    let snaps = ten(now);
+    let mut app = app_for(&snaps, logs(10, 30));
+    app.update(Action::Table, &snaps);
+    app.update(Action::Jump(4), &snaps);
+    let small = format!("{}", render(&app, &snaps, now, 80, 24));
+    assert!(
+        small.contains("LAST EXIT") || small.contains("FEED"),
+        "{small}"
+    );
+    insta::assert_snapshot!("table_80x24", small);
+    let big = format!("{}", render(&app, &snaps, now, 160, 48));
+    assert!(
+        big.contains("code 1, 2m ago") && big.contains("1.2k"),
+        "{big}"
+    );
+    insta::assert_snapshot!("table_160x48", big);
+}
+
+#[test]
+fn ten_connectors_as_tiles_at_160x48() {
+    let now = NOW;
+    let snaps = ten(now);
+    let app = app_for(&snaps, logs(10, 30));
+    insta::assert_snapshot!(render(&app, &snaps, now, 160, 48));
+}
+
 #[test]
 fn zoomed_pane_shows_the_feed_sparkline_and_symbols() {
     use crate::engine::view::FeedHealth;
