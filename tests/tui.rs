@@ -173,6 +173,15 @@ fn keys_drive_real_connectors_through_a_real_terminal() {
     });
     tui.press("z");
     tui.press("1");
+    // i: the detail popup, with the history and who caused each step (keys, here).
+    tui.press("i");
+    tui.wait_for("the detail popup", 5.0, |s| {
+        s.contains("(Esc or i to close)") && s.contains("history") && s.contains("key")
+    });
+    tui.press("i");
+    tui.wait_for("the popup closed", 5.0, |s| {
+        !s.contains("(Esc or i to close)")
+    });
     // t: the table view, one row per connector with the focused one's log below; t again.
     tui.press("t");
     tui.wait_for("the table view", 5.0, |s| {

@@ -387,7 +387,14 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
         }
         _ => {}
     }
-    let Ok(applied_after) = handle.command_applied(id.clone(), action.command()).await else {
+    let Ok(applied_after) = handle
+        .command_applied(
+            id.clone(),
+            action.command(),
+            crate::engine::view::Origin::Cli,
+        )
+        .await
+    else {
         return ResponseBody::error(ErrorKind::ShuttingDown, "the console is shutting down");
     };
     let wait = async {

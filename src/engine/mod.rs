@@ -104,6 +104,7 @@ enum Msg {
     Command {
         target: Option<ConnectorId>,
         cmd: Command,
+        origin: view::Origin,
         /// Told the number of the last event queued before the command was applied.
         ack: Option<oneshot::Sender<u64>>,
     },
@@ -212,6 +213,8 @@ struct Slot {
     /// The last /proc reading of its process (with when it was taken), and what it uses.
     usage_sample: Option<(i32, usage::Sample, Instant)>,
     usage: Option<usage::Usage>,
+    /// Its last transitions with who caused them.
+    history: std::collections::VecDeque<view::HistoryEntry>,
     /// When its last process ended (RFC 3339), as far as this console or a previous one saw.
     last_exit_at: Option<String>,
     /// A reloaded spec that waits for the operator's next start or restart (the process runs
@@ -537,6 +540,16 @@ impl EngineHandle {
 
     /// Sends `cmd` to connector `id` (a `&str` names a local connector).
     pub fn command(&self, id: impl Into<ConnectorId>, cmd: Command) -> Result<(), EngineError> {
+        self.command_by(id, cmd, view::Origin::Api)
+    }
+
+    /// Sends `cmd` to connector `id` on behalf of `origin` (shown in its history).
+    pub fn command_by(
+        &self,
+        id: impl Into<ConnectorId>,
+        cmd: Command,
+        origin: view::Origin,
+    ) -> Result<(), EngineError> {
         let id = id.into();
         if !self.known(&id) {
             return Err(EngineError::UnknownConnector(id));
@@ -545,6 +558,7 @@ impl EngineHandle {
             .send(Msg::Command {
                 target: Some(id),
                 cmd,
+                origin,
                 ack: None,
             })
             .map_err(|_| EngineError::Gone)
@@ -557,6 +571,7 @@ impl EngineHandle {
         &self,
         id: impl Into<ConnectorId>,
         cmd: Command,
+        origin: view::Origin,
     ) -> Result<u64, EngineError> {
         let id = id.into();
         if !self.known(&id) {
@@ -567,18 +582,25 @@ impl EngineHandle {
             .send(Msg::Command {
                 target: Some(id),
                 cmd,
+                origin,
                 ack: Some(ack),
             })
             .map_err(|_| EngineError::Gone)?;
         rx.await.map_err(|_| EngineError::Gone)
     }
 
-    /// Sends `cmd` to every connector.
+    /// Sends `cmd` to every connector of this host.
     pub fn command_all(&self, cmd: Command) -> Result<(), EngineError> {
+        self.command_all_by(cmd, view::Origin::Api)
+    }
+
+    /// Sends `cmd` to every connector of this host on behalf of `origin`.
+    pub fn command_all_by(&self, cmd: Command, origin: view::Origin) -> Result<(), EngineError> {
         self.tx
             .send(Msg::Command {
                 target: None,
                 cmd,
+                origin,
                 ack: None,
             })
             .map_err(|_| EngineError::Gone)
@@ -735,6 +757,7 @@ impl Engine {
             state_dir: state_dir.clone(),
             shutting_down: false,
             remote: Vec::new(),
+            origin: None,
             remote_links: HashMap::new(),
             log_waker: logwake::LogWaker::start(),
         };
@@ -876,6 +899,7 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         errors_total: s.health.errors_total,
         warns_total: s.health.warns_total,
         restart_needed: s.pending.is_some(),
+        history: s.history.iter().cloned().collect(),
         last_exit_at: s.last_exit_at.clone(),
         as_of: now_unix,
     }
@@ -908,6 +932,8 @@ struct Runtime {
     shutting_down: bool,
     /// Other hosts' connectors, by host, in the order the hosts were first heard of.
     remote: Vec<(String, Vec<ConnectorView>)>,
+    /// Who caused the event being handled (for the connector's history).
+    origin: Option<view::Origin>,
     /// Where each host's commands go.
     remote_links: HashMap<String, mpsc::UnboundedSender<RemoteCommand>>,
     /// Wakes idle log tailers (None: they poll).
@@ -966,6 +992,7 @@ impl Runtime {
             removal: Vec::new(),
             usage_sample: None,
             usage: None,
+            history: std::collections::VecDeque::new(),
             last_exit_at: None,
             pending: None,
             secrets,
@@ -1194,6 +1221,7 @@ impl Runtime {
                 target: Some(id),
                 cmd,
                 ack,
+                ..
             } if id.host.is_some() => {
                 let host = id.host.clone().unwrap_or_default();
                 match self.remote_links.get(&host) {
@@ -1219,7 +1247,12 @@ impl Runtime {
             Msg::RemoteLink { host, commands } => {
                 self.remote_links.insert(host, commands);
             }
-            Msg::Command { target, cmd, ack } => {
+            Msg::Command {
+                target,
+                cmd,
+                ack,
+                origin,
+            } => {
                 let targets: Vec<usize> = match &target {
                     Some(id) => self.index_of_id(id).into_iter().collect(),
                     None => (0..self.slots.len()).collect(),
@@ -1236,7 +1269,9 @@ impl Runtime {
                         Command::Stop | Command::Kill => self.slots[i].wanted = false,
                         Command::Build { .. } => {}
                     }
+                    self.origin = Some(origin);
                     self.dispatch(i, Event::Command(cmd));
+                    self.origin = None;
                     if self.slots[i].pending.is_some() {
                         self.apply_pending(i);
                     }
@@ -1593,17 +1628,27 @@ impl Runtime {
         if change == view::HealthChange::Stale
             && self.slots[i].spec.feed.on_stale == crate::manifest::OnStale::Restart
         {
+            self.origin = Some(view::Origin::StaleFeed);
             self.dispatch(i, Event::StaleFeed { why: detail });
+            self.origin = None;
         }
     }
 
     fn dispatch(&mut self, i: usize, ev: Event) {
+        let by = self.origin.unwrap_or(match &ev {
+            Event::Timer { .. } => view::Origin::Policy,
+            Event::StaleFeed { .. } => view::Origin::StaleFeed,
+            Event::Command(_) => view::Origin::Api,
+            _ => view::Origin::Process,
+        });
+        self.origin = Some(by);
         let ctx = self.ctx(i);
         let slot = &mut self.slots[i];
         let effects = slot.state.handle(&slot.settings, ev, ctx);
         for fx in effects {
             self.perform(i, fx);
         }
+        self.origin = None;
         self.evaluate_health(i);
     }
 
@@ -1613,6 +1658,16 @@ impl Runtime {
             Effect::Transition { phase, detail } => {
                 let id = self.slots[i].id.clone();
                 let pid = self.slots[i].state.pid;
+                let history = &mut self.slots[i].history;
+                if history.len() == view::HISTORY_LEN {
+                    history.pop_front();
+                }
+                history.push_back(view::HistoryEntry {
+                    ts: logs::now_rfc3339(),
+                    phase,
+                    detail: detail.clone(),
+                    by: self.origin.unwrap_or(view::Origin::Process),
+                });
                 let with_pid = pid.map(|p| format!(" (PID {p})")).unwrap_or_default();
                 tracing::info!("{id} {phase}{with_pid}: {detail}");
                 // The views and state.json first: whoever sees the event may look at once.

@@ -176,6 +176,50 @@ pub struct LastError {
     pub line: String,
 }
 
+/// How many past transitions a view carries.
+pub const HISTORY_LEN: usize = 12;
+
+/// Who or what caused a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A key in the TUI.
+    Key,
+    /// The command line (`switchboard stop NAME`, through the control socket).
+    Cli,
+    /// A program using the library, or a host link.
+    Api,
+    /// The restart policy (a backoff ran out, a startup timed out).
+    Policy,
+    /// The feed went stale and `on_stale = "restart"`.
+    StaleFeed,
+    /// The process itself (it became ready, exited, a build ended).
+    Process,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Key => "key",
+            Origin::Cli => "CLI",
+            Origin::Api => "API",
+            Origin::Policy => "restart policy",
+            Origin::StaleFeed => "stale feed",
+            Origin::Process => "process",
+        }
+    }
+}
+
+/// One past transition of a connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// RFC 3339, UTC.
+    pub ts: String,
+    pub phase: Phase,
+    pub detail: String,
+    pub by: Origin,
+}
+
 /// One connector as the engine sees it, at `as_of`. This is the `status --json` element of
 /// DESIGN §2 (`name`, `type`, `phase`, `pid`, `uptime_s`, `restarts`, `bots`, `last_exit`,
 /// `detail`, `host`) plus what the TUI shows.
@@ -245,6 +289,9 @@ pub struct ConnectorView {
     /// WARN lines read from its log since this console began.
     #[serde(default)]
     pub warns_total: u64,
+    /// Its last transitions, oldest first (at most [`HISTORY_LEN`]), with who caused each.
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
     /// A reloaded manifest changed its entry while it ran: the new one is used at the
     /// operator's next start or restart.
     #[serde(default)]
@@ -288,6 +335,7 @@ impl ConnectorView {
             errors_total: 0,
             warns_total: 0,
             restart_needed: false,
+            history: Vec::new(),
             as_of,
         }
     }
@@ -353,6 +401,8 @@ impl ConnectorView {
             || self.warns_1m != other.warns_1m
             || self.last_error != other.last_error
             || self.restart_needed != other.restart_needed
+            || self.history.len() != other.history.len()
+            || self.history.last() != other.history.last()
             || self.cpu_pct.is_some() != other.cpu_pct.is_some()
             || self.rss_bytes.is_some() != other.rss_bytes.is_some()
             // Small moves of CPU and memory are not news (an idle screen stays idle).

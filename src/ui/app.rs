@@ -95,6 +95,8 @@ pub struct App {
     pub confirm_always: bool,
     /// The table view (`t`) instead of tiles.
     pub table: bool,
+    /// The focused connector's detail popup (`i`).
+    pub detail: bool,
     /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
     pub quitting: bool,
     pub logs: Vec<SharedScrollback>,
@@ -116,6 +118,7 @@ impl App {
             flash_until: None,
             confirm_always: false,
             table: false,
+            detail: false,
             quitting: false,
             logs: Vec::new(),
         }
@@ -162,6 +165,8 @@ impl App {
             (Some(Dialog::Quit { .. }), _, _) => Mode::QuitDialog,
             (Some(Dialog::Confirm { .. }), _, _) => Mode::Confirm,
             (None, true, _) => Mode::Help,
+            // The detail popup closes with the same keys as the help.
+            (None, false, _) if self.detail => Mode::Help,
             (None, false, true) => Mode::SearchInput,
             (None, false, false) => Mode::Normal,
         }
@@ -338,6 +343,7 @@ impl App {
             }
             Action::RetryHosts => return vec![UiCall::RetryHosts],
             Action::Help => self.help = true,
+            Action::Detail => self.detail = true,
             Action::Quit => {
                 // Other hosts' connectors are theirs to stop: only this host's count.
                 let running = snaps
@@ -354,6 +360,8 @@ impl App {
                     self.dialog = None;
                 } else if self.help {
                     self.help = false;
+                } else if self.detail {
+                    self.detail = false;
                 } else if self.search.editing {
                     self.search = Search::default();
                 } else if !self.search.query.is_empty() {

@@ -50,6 +50,8 @@ pub enum Action {
     Jump(usize),
     /// Toggle the table view (one row per connector, the focused pane below).
     Table,
+    /// Open the focused connector's detail popup.
+    Detail,
     /// Start the links to other hosts over (after `failed`).
     RetryHosts,
     Help,
@@ -109,9 +111,11 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             _ => None,
         },
         Mode::Help => match key.code {
-            KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => {
-                Some(Action::Cancel)
-            }
+            KeyCode::Esc
+            | KeyCode::Char('?')
+            | KeyCode::Char('q')
+            | KeyCode::Char('i')
+            | KeyCode::Enter => Some(Action::Cancel),
             _ => None,
         },
         Mode::Normal => match key.code {
@@ -131,6 +135,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('X') => Some(Action::StopAll),
             KeyCode::Char('R') => Some(Action::Reload),
             KeyCode::Char('t') => Some(Action::Table),
+            KeyCode::Char('i') => Some(Action::Detail),
             KeyCode::Char(c @ '1'..='9') => Some(Action::Jump(c as usize - '0' as usize)),
             KeyCode::Char('H') => Some(Action::RetryHosts),
             KeyCode::Char('z') | KeyCode::Enter => Some(Action::Zoom),
@@ -166,6 +171,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("a / X", "start all / stop all"),
     ("z Enter", "zoom the focused pane"),
     ("t", "table view / tiles"),
+    ("i", "details: reason, last exit, errors, history"),
     ("PgUp PgDn wheel", "scroll (g/G: top/bottom)"),
     ("/  n N", "search, next, previous"),
     ("w", "wrap long lines"),

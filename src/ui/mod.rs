@@ -234,9 +234,9 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                     for call in app.update(a, &snaps) {
                         match call {
                             UiCall::One(id, cmd) => {
-                                if let Err(e) = handle.command(id, cmd) { tracing::warn!("{e}"); }
+                                if let Err(e) = handle.command_by(id, cmd, crate::engine::view::Origin::Key) { tracing::warn!("{e}"); }
                             }
-                            UiCall::All(cmd) => { let _ = handle.command_all(cmd); }
+                            UiCall::All(cmd) => { let _ = handle.command_all_by(cmd, crate::engine::view::Origin::Key); }
                             UiCall::StopAllAndQuit => handle.shutdown(),
                             UiCall::Detach => { handle.detach(); handle.await_shutdown().await; return true; }
                             UiCall::Exit => { handle.shutdown(); handle.await_shutdown().await; return false; }

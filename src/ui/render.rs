@@ -73,6 +73,10 @@ pub fn draw(f: &mut Frame, v: &View) {
     draw_status_bar(f, v, screen.status);
     if v.app.help {
         draw_help(f, v, area);
+    } else if v.app.detail {
+        if let Some(s) = v.snaps.get(v.app.focus) {
+            draw_detail(f, v, s, area);
+        }
     }
     if let Some(d) = &v.app.dialog {
         draw_dialog(f, v, d, area);
@@ -894,6 +898,103 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
         w,
         h,
     )
+}
+
+/// `i`: everything known about one connector, wrapped: where it stands and why, its last exit,
+/// its last error, and its recent transitions with who caused each.
+fn draw_detail(f: &mut Frame, v: &View, s: &ConnectorView, area: Rect) {
+    let t = &v.theme;
+    let label = |k: &str| Span::styled(format!("{k:<12}"), t.dim().add_modifier(Modifier::BOLD));
+    let mut lines: Vec<Line> = Vec::new();
+    let mut state = vec![
+        label("phase"),
+        Span::styled(s.phase.as_str().to_uppercase(), t.phase(s.phase)),
+    ];
+    if let Some(pid) = s.pid {
+        state.push(Span::raw(format!("  PID {pid}")));
+    }
+    if let Some(up) = s.uptime_at(v.now) {
+        state.push(Span::raw(format!(
+            "  up {}",
+            short_duration(Duration::try_from_secs_f64(up).unwrap_or(Duration::MAX))
+        )));
+    }
+    state.push(Span::raw(format!(
+        "  ↻{}  attempt {}/{}  bots {}",
+        s.restarts, s.attempt, s.max_attempts, s.bots
+    )));
+    lines.push(Line::from(state));
+    lines.push(Line::from(vec![
+        label("detail"),
+        Span::raw(s.detail.clone()),
+    ]));
+    if let Some(h) = s.health {
+        let mut spans = vec![label("feed"), Span::raw(h.as_str().to_string())];
+        if let Some(why) = &s.health_detail {
+            spans.push(Span::raw(format!(": {why}")));
+        }
+        lines.push(Line::from(spans));
+    }
+    if s.restart_needed {
+        lines.push(Line::from(vec![
+            label("manifest"),
+            Span::styled("changed: restart it to use the new entry", t.warn()),
+        ]));
+    }
+    if let Some(e) = &s.last_exit {
+        let when = s
+            .last_exit_at
+            .clone()
+            .unwrap_or_else(|| "when unknown".into());
+        lines.push(Line::from(vec![
+            label("last exit"),
+            Span::raw(format!("{e} at {when}")),
+        ]));
+    }
+    if let Some(e) = &s.last_error {
+        lines.push(Line::from(vec![
+            label("last error"),
+            Span::raw(format!("{} {}", e.ts, e.line)),
+        ]));
+    }
+    lines.push(Line::from(vec![
+        label("log"),
+        Span::raw(format!(
+            "{} errors, {} warnings in the last minute",
+            s.errors_1m, s.warns_1m
+        )),
+    ]));
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(
+        "history (newest last; by whom)",
+        t.dim().add_modifier(Modifier::BOLD),
+    )));
+    if s.history.is_empty() {
+        lines.push(Line::from(Span::styled("  nothing yet", t.dim())));
+    }
+    for h in &s.history {
+        let time = h.ts.get(11..19).unwrap_or(&h.ts).to_string();
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {time} "), t.dim()),
+            Span::styled(format!("{:<9}", h.phase.as_str()), t.phase(h.phase)),
+            Span::styled(format!("{:<15}", h.by.as_str()), t.key()),
+            Span::raw(h.detail.clone()),
+        ]));
+    }
+    let w = area.width.saturating_sub(4).min(110);
+    let h = area.height.saturating_sub(2).min(lines.len() as u16 + 10);
+    let rect = centered(area, w, h);
+    f.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.focused())
+        .title(format!(" {} (Esc or i to close) ", s.id()));
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
 }
 
 fn draw_help(f: &mut Frame, v: &View, area: Rect) {

@@ -424,6 +424,52 @@ fn the_table_view_at_80x24_and_160x48_with_ten_connectors() {
 }
 
 #[test]
+fn the_detail_popup_tells_why_when_and_who() {
+    use crate::engine::view::{HistoryEntry, Origin};
+    let now = NOW;
+    let mut v = snap("bf", Phase::Backoff, now);
+    v.detail = "attempt 2/20 after a 2.0 s backoff; last: exited (code 1): thread 'tokio-runtime-worker' panicked at connector/src/binancefutures/mod.rs: connection refused by the exchange, which is a long reason that must wrap".into();
+    v.last_exit_at = Some("2026-11-23T04:31:02.120Z".into());
+    v.history = vec![
+        HistoryEntry {
+            ts: "2026-11-23T04:30:00.000Z".into(),
+            phase: Phase::Starting,
+            detail: "starting".into(),
+            by: Origin::Key,
+        },
+        HistoryEntry {
+            ts: "2026-11-23T04:30:00.050Z".into(),
+            phase: Phase::Ready,
+            detail: "ready in 41 ms".into(),
+            by: Origin::Process,
+        },
+        HistoryEntry {
+            ts: "2026-11-23T04:31:02.120Z".into(),
+            phase: Phase::Exited,
+            detail: "exited (code 1)".into(),
+            by: Origin::Process,
+        },
+        HistoryEntry {
+            ts: "2026-11-23T04:31:02.121Z".into(),
+            phase: Phase::Backoff,
+            detail: "attempt 2/20".into(),
+            by: Origin::Policy,
+        },
+    ];
+    let snaps = vec![v];
+    let mut app = app_for(&snaps, logs(1, 10));
+    app.update(Action::Detail, &snaps);
+    let screen = format!("{}", render(&app, &snaps, now, 100, 30));
+    assert!(
+        screen.contains("restart policy") && screen.contains("must wrap"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+    app.update(Action::Cancel, &snaps);
+    assert!(!app.detail);
+}
+
+#[test]
 fn ten_connectors_as_tiles_at_160x48() {
     let now = NOW;
     let snaps = ten(now);
