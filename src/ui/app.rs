@@ -97,6 +97,8 @@ pub struct App {
     pub table: bool,
     /// The focused connector's detail popup (`i`).
     pub detail: bool,
+    /// How log lines' timestamps are shown (`T`).
+    pub timestamps: super::render::TimeMode,
     /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
     pub quitting: bool,
     pub logs: Vec<SharedScrollback>,
@@ -119,6 +121,7 @@ impl App {
             confirm_always: false,
             table: false,
             detail: false,
+            timestamps: super::render::TimeMode::Full,
             quitting: false,
             logs: Vec::new(),
         }
@@ -344,6 +347,17 @@ impl App {
             Action::RetryHosts => return vec![UiCall::RetryHosts],
             Action::Help => self.help = true,
             Action::Detail => self.detail = true,
+            Action::Timestamps => {
+                self.timestamps = self.timestamps.next();
+                self.notice = Some(format!(
+                    "timestamps: {}",
+                    match self.timestamps {
+                        super::render::TimeMode::Full => "full (UTC, as written)",
+                        super::render::TimeMode::Short => "short local time",
+                        super::render::TimeMode::Hidden => "hidden",
+                    }
+                ));
+            }
             Action::Quit => {
                 // Other hosts' connectors are theirs to stop: only this host's count.
                 let running = snaps

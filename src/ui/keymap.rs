@@ -52,6 +52,8 @@ pub enum Action {
     Table,
     /// Open the focused connector's detail popup.
     Detail,
+    /// Cycle how log timestamps are shown: full, short local time, hidden.
+    Timestamps,
     /// Start the links to other hosts over (after `failed`).
     RetryHosts,
     Help,
@@ -136,6 +138,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('R') => Some(Action::Reload),
             KeyCode::Char('t') => Some(Action::Table),
             KeyCode::Char('i') => Some(Action::Detail),
+            KeyCode::Char('T') => Some(Action::Timestamps),
             KeyCode::Char(c @ '1'..='9') => Some(Action::Jump(c as usize - '0' as usize)),
             KeyCode::Char('H') => Some(Action::RetryHosts),
             KeyCode::Char('z') | KeyCode::Enter => Some(Action::Zoom),
@@ -175,6 +178,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("PgUp PgDn wheel", "scroll (g/G: top/bottom)"),
     ("/  n N", "search, next, previous"),
     ("w", "wrap long lines"),
+    ("T", "timestamps: full / short local / hidden"),
     ("e", "only WARN/ERROR/panic lines (again: all)"),
     ("c", "clear the view (the log file is kept)"),
     ("L", "console log"),

@@ -543,8 +543,69 @@ fn ansi_line(raw: &str) -> Option<Line<'static>> {
     clean.then_some(line)
 }
 
+/// `raw` with tracing's leading RFC 3339 timestamp shown as `mode` says (colours kept): in full,
+/// as short local time (`16:04:30.456`), or not at all, so a narrow pane shows the message.
+pub fn retime(raw: &str, mode: TimeMode) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    if mode == TimeMode::Full {
+        return Cow::Borrowed(raw);
+    }
+    // Skip a leading SGR sequence (tracing dims the timestamp).
+    let start = if raw.starts_with("\u{1b}[") {
+        match raw.find('m') {
+            Some(m) if m < 12 => m + 1,
+            _ => 0,
+        }
+    } else {
+        0
+    };
+    let rest = &raw[start..];
+    let b = rest.as_bytes();
+    let looks_like =
+        b.len() > 20 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[10] == b'T';
+    if !looks_like {
+        return Cow::Borrowed(raw);
+    }
+    let end = rest.find([' ', '\u{1b}']).unwrap_or(rest.len());
+    let Ok(ts) = rest[..end].parse::<jiff::Timestamp>() else {
+        return Cow::Borrowed(raw);
+    };
+    let shown = match mode {
+        TimeMode::Short => ts
+            .to_zoned(jiff::tz::TimeZone::system())
+            .strftime("%H:%M:%S%.3f")
+            .to_string(),
+        TimeMode::Hidden | TimeMode::Full => String::new(),
+    };
+    let mut tail = &rest[end..];
+    if shown.is_empty() {
+        tail = tail.strip_prefix(' ').unwrap_or(tail);
+    }
+    Cow::Owned(format!("{}{shown}{tail}", &raw[..start]))
+}
+
+/// How log lines' timestamps are shown (`T` cycles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeMode {
+    #[default]
+    Full,
+    Short,
+    Hidden,
+}
+
+impl TimeMode {
+    pub fn next(self) -> TimeMode {
+        match self {
+            TimeMode::Full => TimeMode::Short,
+            TimeMode::Short => TimeMode::Hidden,
+            TimeMode::Hidden => TimeMode::Full,
+        }
+    }
+}
+
 fn styled_line(v: &View, raw: &str, query: &str, is_hit: bool) -> Line<'static> {
     let t = &v.theme;
+    let raw = &*retime(raw, v.app.timestamps);
     let has_match = !query.is_empty() && raw.to_lowercase().contains(query);
     if !has_match && v.theme.color && raw.contains('\u{1b}') {
         if let Some(l) = ansi_line(raw) {

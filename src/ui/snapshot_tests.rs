@@ -524,3 +524,29 @@ fn errors_only_shows_warn_error_and_panic_lines() {
     app.update(Action::Errors, &snaps);
     assert!(!app.panes[0].errors_only, "e again: all lines");
 }
+
+#[test]
+fn timestamps_show_full_short_or_not_at_all_with_colours_kept() {
+    use super::render::{retime, TimeMode};
+    let plain = "2026-11-30T16:04:30.456659Z  INFO sim_connector: depth update";
+    assert_eq!(retime(plain, TimeMode::Full), plain);
+    assert_eq!(
+        retime(plain, TimeMode::Hidden),
+        " INFO sim_connector: depth update"
+    );
+    let short = retime(plain, TimeMode::Short).to_string();
+    let (time, rest) = short.split_at(12);
+    assert!(
+        time.len() == 12 && time.as_bytes()[2] == b':' && time.as_bytes()[8] == b'.',
+        "{short}"
+    );
+    assert_eq!(rest, "  INFO sim_connector: depth update");
+    let coloured = "\u{1b}[2m2026-11-30T16:04:30.456659Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m x";
+    assert_eq!(
+        retime(coloured, TimeMode::Hidden),
+        "\u{1b}[2m\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m x"
+    );
+    // Not a tracing line: untouched.
+    let marker = "[switchboard 2026-11-30T16:04:26.458Z] stop: SIGTERM";
+    assert_eq!(retime(marker, TimeMode::Hidden), marker);
+}
