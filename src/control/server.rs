@@ -130,9 +130,9 @@ async fn answer(
     w.write_all(&out).await
 }
 
-/// How long a `status` request keeps CPU and memory sampling on (later requests find fresh
-/// figures at once).
-const STATUS_WANTS_USAGE_FOR: f64 = 60.0;
+/// How long a `status` request keeps CPU and memory sampling on (requests in a loop find fresh
+/// figures at once; an idle console stops reading /proc soon after).
+const STATUS_WANTS_USAGE_FOR: f64 = 10.0;
 
 /// Most lines one connector's batch carries in a stream message; more are skipped (counted).
 const STREAM_BATCH_LINES: usize = 500;

@@ -1451,8 +1451,10 @@ impl Runtime {
     /// reading of a process gives memory only, CPU comes with the next.
     fn sample_usage(&mut self) {
         let now = Instant::now();
+        let mut news = false;
         for s in &mut self.slots {
             let Some(pid) = s.state.pid else {
+                news |= s.usage.is_some();
                 s.usage = None;
                 s.usage_sample = None;
                 continue;
@@ -1460,7 +1462,7 @@ impl Runtime {
             let Some(sample) = usage::sample(pid) else {
                 continue;
             };
-            s.usage = match s.usage_sample {
+            let fresh = match s.usage_sample {
                 Some((p, before, at)) if p == pid => Some(usage::between(
                     before,
                     sample,
@@ -1469,8 +1471,23 @@ impl Runtime {
                 _ => None,
             };
             s.usage_sample = Some((pid, sample, now));
+            // Small moves are not news: the views (and an idle screen) stay as they are.
+            let moved = match (s.usage, fresh) {
+                (Some(a), Some(b)) => {
+                    (a.cpu_pct - b.cpu_pct).abs() >= 1.0
+                        || a.rss_bytes.abs_diff(b.rss_bytes) >= 1024 * 1024
+                }
+                (None, None) => false,
+                _ => true,
+            };
+            if moved {
+                s.usage = fresh;
+                news = true;
+            }
         }
-        self.publish();
+        if news {
+            self.publish();
+        }
     }
 
     /// A connector that came to rest (stopped, failed) takes its reloaded entry.
