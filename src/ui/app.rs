@@ -27,6 +27,10 @@ pub enum UiCall {
     Reload,
     /// Start the links to other hosts over.
     RetryHosts,
+    /// Copy these lines to the terminal's clipboard (OSC 52).
+    Copy(Vec<String>),
+    /// Turn the terminal's mouse capture on (true) or off.
+    MouseCapture(bool),
 }
 
 /// How long the status bar flashes after a connector exits, fails or goes stale.
@@ -99,6 +103,10 @@ pub struct App {
     pub detail: bool,
     /// How log lines' timestamps are shown (`T`).
     pub timestamps: super::render::TimeMode,
+    /// Rows of the focused pane's log area on the last frame (what `Y` copies).
+    pub visible_rows: usize,
+    /// The console captures the mouse (clicks focus, the wheel scrolls); `M` toggles.
+    pub mouse: bool,
     /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
     pub quitting: bool,
     pub logs: Vec<SharedScrollback>,
@@ -122,6 +130,8 @@ impl App {
             table: false,
             detail: false,
             timestamps: super::render::TimeMode::Full,
+            visible_rows: 20,
+            mouse: true,
             quitting: false,
             logs: Vec::new(),
         }
@@ -196,6 +206,28 @@ impl App {
             }
             p.seen = appended;
         }
+    }
+
+    /// What `Y` copies from pane `idx`: the search hit's line, else the lines on screen (ANSI
+    /// removed).
+    pub fn copy_lines(&self, idx: usize) -> Vec<String> {
+        let Some(log) = self.logs.get(idx) else {
+            return Vec::new();
+        };
+        let g = log.lock().unwrap_or_else(|p| p.into_inner());
+        let appended = g.appended();
+        let first = appended - g.lines().len() as u64;
+        let line = |abs: u64| crate::engine::redact::plain(&g.lines()[(abs - first) as usize]);
+        let pane = &self.panes[idx];
+        if let Some(hit) = pane.hit.filter(|h| *h >= first && *h < appended) {
+            return vec![line(hit)];
+        }
+        let end = appended.saturating_sub(pane.offset);
+        let start = end
+            .saturating_sub(self.visible_rows as u64)
+            .max(first)
+            .max(pane.hidden_before);
+        (start..end).map(line).collect()
     }
 
     /// Flashes the status bar when, between `before` and `after`, a connector exited, failed
@@ -347,6 +379,23 @@ impl App {
             Action::RetryHosts => return vec![UiCall::RetryHosts],
             Action::Help => self.help = true,
             Action::Detail => self.detail = true,
+            Action::Copy => {
+                let lines = self.copy_lines(focus);
+                self.notice = Some(format!(
+                    "copied {} line(s) to the clipboard (OSC 52; the terminal must allow it)",
+                    lines.len()
+                ));
+                return vec![UiCall::Copy(lines)];
+            }
+            Action::Mouse => {
+                self.mouse = !self.mouse;
+                self.notice = Some(if self.mouse {
+                    "mouse: captured (click focuses, the wheel scrolls)".into()
+                } else {
+                    "mouse: released (select text with the terminal; M to capture again)".into()
+                });
+                return vec![UiCall::MouseCapture(self.mouse)];
+            }
             Action::Timestamps => {
                 self.timestamps = self.timestamps.next();
                 self.notice = Some(format!(

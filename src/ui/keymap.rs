@@ -54,6 +54,10 @@ pub enum Action {
     Detail,
     /// Cycle how log timestamps are shown: full, short local time, hidden.
     Timestamps,
+    /// Copy the visible lines (or the search hit's line) to the clipboard with OSC 52.
+    Copy,
+    /// Turn mouse capture off (the terminal's own selection works) or back on.
+    Mouse,
     /// Start the links to other hosts over (after `failed`).
     RetryHosts,
     Help,
@@ -139,6 +143,8 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('t') => Some(Action::Table),
             KeyCode::Char('i') => Some(Action::Detail),
             KeyCode::Char('T') => Some(Action::Timestamps),
+            KeyCode::Char('Y') => Some(Action::Copy),
+            KeyCode::Char('M') => Some(Action::Mouse),
             KeyCode::Char(c @ '1'..='9') => Some(Action::Jump(c as usize - '0' as usize)),
             KeyCode::Char('H') => Some(Action::RetryHosts),
             KeyCode::Char('z') | KeyCode::Enter => Some(Action::Zoom),
@@ -179,6 +185,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("/  n N", "search, next, previous"),
     ("w", "wrap long lines"),
     ("T", "timestamps: full / short local / hidden"),
+    ("Y", "copy the visible lines (or the hit) via OSC 52"),
+    ("M", "mouse capture off/on (terminal selection)"),
     ("e", "only WARN/ERROR/panic lines (again: all)"),
     ("c", "clear the view (the log file is kept)"),
     ("L", "console log"),

@@ -222,6 +222,14 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                     }
                     _ => None,
                 };
+                // `Y` copies what the focused pane shows: the loop knows its height.
+                if action == Some(keymap::Action::Copy) {
+                    let screen = layout::screen_with(area, snaps.len(), app.focus, app.zoom, app.console_log, app.table);
+                    if let Some((_, r)) = screen.panes.iter().find(|(i, _)| *i == app.focus) {
+                        // Borders and the detail line are not log.
+                        app.visible_rows = r.height.saturating_sub(3) as usize;
+                    }
+                }
                 // Arrows move on the screen as drawn: the loop knows the layout.
                 let action = match action {
                     Some(keymap::Action::Move(dir)) => {
@@ -240,6 +248,21 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                             UiCall::StopAllAndQuit => handle.shutdown(),
                             UiCall::Detach => { handle.detach(); handle.await_shutdown().await; return true; }
                             UiCall::Exit => { handle.shutdown(); handle.await_shutdown().await; return false; }
+                            UiCall::Copy(lines) => {
+                                use base64::Engine as _;
+                                use std::io::Write;
+                                let text = lines.join("\n");
+                                let seq = format!("\x1b]52;c;{}\x07", base64::engine::general_purpose::STANDARD.encode(text));
+                                let mut out = std::io::stdout();
+                                let _ = out.write_all(seq.as_bytes()).and_then(|_| out.flush());
+                            }
+                            UiCall::MouseCapture(on) => {
+                                let _ = if on {
+                                    execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)
+                                } else {
+                                    execute!(std::io::stdout(), crossterm::event::DisableMouseCapture)
+                                };
+                            }
                             UiCall::RetryHosts => {
                                 console.retry_hosts();
                                 app.notice = Some(if console.hosts.is_empty() {

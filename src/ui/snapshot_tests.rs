@@ -550,3 +550,31 @@ fn timestamps_show_full_short_or_not_at_all_with_colours_kept() {
     let marker = "[switchboard 2026-11-30T16:04:26.458Z] stop: SIGTERM";
     assert_eq!(retime(marker, TimeMode::Hidden), marker);
 }
+
+#[test]
+fn y_copies_the_lines_on_screen_or_the_search_hit() {
+    let now = NOW;
+    let snaps = vec![snap("bf", Phase::Ready, now)];
+    let mut app = app_for(&snaps, logs(1, 50));
+    app.visible_rows = 5;
+    let calls = app.update(Action::Copy, &snaps);
+    let Some(UiCall::Copy(lines)) = calls.into_iter().next() else {
+        panic!("Y asks the loop to copy");
+    };
+    assert_eq!(lines.len(), 5);
+    assert!(lines[4].ends_with("seq=49"), "{lines:?}");
+    // Scrolled up 10 lines: what is on screen then.
+    app.update(Action::ScrollUp(10), &snaps);
+    assert!(app.copy_lines(0)[4].ends_with("seq=39"));
+    // A search hit: just its line.
+    for c in "seq=7".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    app.update(Action::SearchSubmit, &snaps);
+    let hit = app.copy_lines(0);
+    assert_eq!(hit.len(), 1, "{hit:?}");
+    assert!(hit[0].contains("seq=7"), "{hit:?}");
+    // M releases the mouse and says how to take it back.
+    let calls = app.update(Action::Mouse, &snaps);
+    assert_eq!(calls, vec![UiCall::MouseCapture(false)]);
+}
