@@ -658,7 +658,7 @@ impl EngineHandle {
             .map(|v| v.id())
             .collect();
         for id in self.autostart.iter().filter(|id| !stopping.contains(id)) {
-            self.command(id.clone(), Command::Start)?;
+            self.command_by(id.clone(), Command::Start, view::Origin::Autostart)?;
         }
         Ok(())
     }

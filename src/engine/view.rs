@@ -189,6 +189,8 @@ pub enum Origin {
     Cli,
     /// A program using the library, or a host link.
     Api,
+    /// The console started it as it opened (`autostart`, or `run --headless`).
+    Autostart,
     /// The restart policy (a backoff ran out, a startup timed out).
     Policy,
     /// The feed went stale and `on_stale = "restart"`.
@@ -203,6 +205,7 @@ impl Origin {
             Origin::Key => "key",
             Origin::Cli => "CLI",
             Origin::Api => "API",
+            Origin::Autostart => "autostart",
             Origin::Policy => "restart policy",
             Origin::StaleFeed => "stale feed",
             Origin::Process => "process",

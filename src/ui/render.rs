@@ -658,6 +658,7 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
         let feed = match (s.phase, s.health, &s.feed) {
             (Phase::Ready, Some(FeedHealth::Stale), _) => "STALE".to_string(),
             (Phase::Ready, Some(FeedHealth::Erroring), _) => format!("E {}/m", s.errors_1m),
+            (Phase::Ready, Some(FeedHealth::Quiet), _) => "quiet".to_string(),
             (Phase::Ready, _, Some(fv)) => {
                 format!(
                     "{}{}",
