@@ -93,12 +93,29 @@ fn attach_speaks_json_lines_and_refuses_other_versions() {
             }
         }
     });
-    let next = |pred: &dyn Fn(&serde_json::Value) -> bool| loop {
-        let v = rx
-            .recv_timeout(Duration::from_secs(15))
-            .expect("a message from attach");
-        if pred(&v) {
-            return v;
+    // Messages come in any order (an event may overtake the reply to the request that caused
+    // it): keep what is not wanted yet, and give up on the whole search after 15 s.
+    let seen = std::cell::RefCell::new(Vec::<serde_json::Value>::new());
+    let next = |pred: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
+        if let Some(i) = seen.borrow().iter().position(pred) {
+            return seen.borrow_mut().remove(i);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let v = rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "no such message within 15 s; had: {:?}",
+                    seen.borrow()
+                        .iter()
+                        .map(|v| v["result"].clone())
+                        .collect::<Vec<_>>()
+                )
+            });
+            if pred(&v) {
+                return v;
+            }
+            seen.borrow_mut().push(v);
         }
     };
     let snap = next(&|v| v["result"] == "snapshot");
