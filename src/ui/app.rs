@@ -107,6 +107,8 @@ pub struct App {
     pub visible_rows: usize,
     /// The console captures the mouse (clicks focus, the wheel scrolls); `M` toggles.
     pub mouse: bool,
+    /// The name typed after `:` (jump to a connector), while typing.
+    pub jump: Option<String>,
     /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
     pub quitting: bool,
     pub logs: Vec<SharedScrollback>,
@@ -132,6 +134,7 @@ impl App {
             timestamps: super::render::TimeMode::Full,
             visible_rows: 20,
             mouse: true,
+            jump: None,
             quitting: false,
             logs: Vec::new(),
         }
@@ -180,6 +183,7 @@ impl App {
             (None, true, _) => Mode::Help,
             // The detail popup closes with the same keys as the help.
             (None, false, _) if self.detail => Mode::Help,
+            (None, false, _) if self.jump.is_some() => Mode::JumpInput,
             (None, false, true) => Mode::SearchInput,
             (None, false, false) => Mode::Normal,
         }
@@ -267,6 +271,57 @@ impl App {
         let bots = snaps[focus].bots;
         let id = snaps[focus].id();
         let name = id.to_string();
+        if let Some(typed) = self.jump.as_mut() {
+            let names: Vec<String> = snaps.iter().map(|s| s.id().to_string()).collect();
+            let matching = |q: &str| -> Vec<usize> {
+                let q = q.to_lowercase();
+                let starts: Vec<usize> = (0..n)
+                    .filter(|i| names[*i].to_lowercase().starts_with(&q))
+                    .collect();
+                if starts.is_empty() {
+                    (0..n)
+                        .filter(|i| names[*i].to_lowercase().contains(&q))
+                        .collect()
+                } else {
+                    starts
+                }
+            };
+            match action {
+                Action::SearchChar(c) => typed.push(c),
+                Action::SearchBackspace => {
+                    typed.pop();
+                }
+                Action::Complete => {
+                    let m = matching(typed);
+                    // The longest prefix the candidates share (a unique one: the whole name).
+                    if let Some(first) = m.first() {
+                        let mut common = names[*first].clone();
+                        for i in &m[1..] {
+                            let shared = common
+                                .chars()
+                                .zip(names[*i].chars())
+                                .take_while(|(a, b)| a == b)
+                                .count();
+                            common = common.chars().take(shared).collect();
+                        }
+                        if common.len() >= typed.len() {
+                            *typed = common;
+                        }
+                    }
+                }
+                Action::SearchSubmit => {
+                    let m = matching(typed);
+                    match m.first() {
+                        Some(i) => self.focus = *i,
+                        None => self.notice = Some(format!("no connector matches '{typed}'")),
+                    }
+                    self.jump = None;
+                }
+                Action::Cancel | Action::Quit => self.jump = None,
+                _ => {}
+            }
+            return vec![];
+        }
         match action {
             Action::FocusNext => self.focus = (focus + 1) % n,
             Action::FocusPrev => self.focus = (focus + n - 1) % n,
@@ -379,6 +434,8 @@ impl App {
             Action::RetryHosts => return vec![UiCall::RetryHosts],
             Action::Help => self.help = true,
             Action::Detail => self.detail = true,
+            Action::JumpBegin => self.jump = Some(String::new()),
+            Action::Complete => {}
             Action::Copy => {
                 let lines = self.copy_lines(focus);
                 self.notice = Some(format!(

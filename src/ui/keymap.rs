@@ -56,6 +56,10 @@ pub enum Action {
     Timestamps,
     /// Copy the visible lines (or the search hit's line) to the clipboard with OSC 52.
     Copy,
+    /// `:` — type a connector's name to jump to it.
+    JumpBegin,
+    /// Tab while typing a name: complete it.
+    Complete,
     /// Turn mouse capture off (the terminal's own selection works) or back on.
     Mouse,
     /// Start the links to other hosts over (after `failed`).
@@ -80,6 +84,8 @@ pub enum Mode {
     Normal,
     /// Typing a search query.
     SearchInput,
+    /// Typing a connector's name after `:`.
+    JumpInput,
     /// A y/n confirmation is open.
     Confirm,
     /// The quit dialog is open.
@@ -94,7 +100,9 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
     if ctrl && key.code == KeyCode::Char('c') {
         return Some(match mode {
             Mode::QuitDialog => Action::Cancel,
-            Mode::Normal | Mode::SearchInput | Mode::Confirm | Mode::Help => Action::Quit,
+            Mode::Normal | Mode::SearchInput | Mode::JumpInput | Mode::Confirm | Mode::Help => {
+                Action::Quit
+            }
         });
     }
     match mode {
@@ -102,6 +110,14 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Esc => Some(Action::Cancel),
             KeyCode::Enter => Some(Action::SearchSubmit),
             KeyCode::Backspace => Some(Action::SearchBackspace),
+            KeyCode::Char(c) if !ctrl => Some(Action::SearchChar(c)),
+            _ => None,
+        },
+        Mode::JumpInput => match key.code {
+            KeyCode::Esc => Some(Action::Cancel),
+            KeyCode::Enter => Some(Action::SearchSubmit),
+            KeyCode::Backspace => Some(Action::SearchBackspace),
+            KeyCode::Tab => Some(Action::Complete),
             KeyCode::Char(c) if !ctrl => Some(Action::SearchChar(c)),
             _ => None,
         },
@@ -144,6 +160,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('i') => Some(Action::Detail),
             KeyCode::Char('T') => Some(Action::Timestamps),
             KeyCode::Char('Y') => Some(Action::Copy),
+            KeyCode::Char(':') => Some(Action::JumpBegin),
             KeyCode::Char('M') => Some(Action::Mouse),
             KeyCode::Char(c @ '1'..='9') => Some(Action::Jump(c as usize - '0' as usize)),
             KeyCode::Char('H') => Some(Action::RetryHosts),
@@ -172,6 +189,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("←→↑↓ hjkl", "the pane that way"),
     ("Tab S-Tab", "next / previous connector"),
     ("1-9", "focus connector 1-9"),
+    (":", "jump to a connector by name (Tab completes)"),
     ("s", "start"),
     ("x", "stop (SIGTERM, then SIGKILL)"),
     ("r", "restart"),

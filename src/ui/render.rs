@@ -910,7 +910,29 @@ fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
 fn draw_footer(f: &mut Frame, v: &View, screen: &Screen) {
     let t = &v.theme;
     let app = v.app;
-    let line = if app.search.editing {
+    let line = if let Some(typed) = &app.jump {
+        // The candidates follow the prompt, so Tab's completion is never a surprise.
+        let q = typed.to_lowercase();
+        let candidates: Vec<String> = v
+            .snaps
+            .iter()
+            .map(|s| s.id().to_string())
+            .filter(|n| n.to_lowercase().contains(&q))
+            .take(6)
+            .collect();
+        Line::from(vec![
+            Span::styled(":", t.key()),
+            Span::raw(typed.clone()),
+            Span::styled("█", t.dim()),
+            Span::styled(
+                format!(
+                    "  Tab completes · Enter jumps · Esc cancels   {}",
+                    candidates.join(" ")
+                ),
+                t.dim(),
+            ),
+        ])
+    } else if app.search.editing {
         Line::from(vec![
             Span::styled("/", t.key()),
             Span::raw(app.search.query.clone()),

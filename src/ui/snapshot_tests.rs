@@ -578,3 +578,46 @@ fn y_copies_the_lines_on_screen_or_the_search_hit() {
     let calls = app.update(Action::Mouse, &snaps);
     assert_eq!(calls, vec![UiCall::MouseCapture(false)]);
 }
+
+#[test]
+fn colon_jumps_to_a_connector_by_name_with_completion() {
+    let now = NOW;
+    let snaps: Vec<ConnectorView> = ["bf-futures", "bs-spot", "bb-bybit", "bf-futures-2"]
+        .iter()
+        .map(|n| snap(n, Phase::Ready, now))
+        .collect();
+    let mut app = app_for(&snaps, logs(4, 5));
+    app.update(Action::JumpBegin, &snaps);
+    assert_eq!(app.mode(), crate::ui::keymap::Mode::JumpInput);
+    for c in "bf".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    // Two names start with "bf": Tab completes what they share.
+    app.update(Action::Complete, &snaps);
+    assert_eq!(app.jump.as_deref(), Some("bf-futures"));
+    let screen = format!("{}", render(&app, &snaps, now, 120, 20));
+    assert!(
+        screen.contains(":bf-futures") && screen.contains("bf-futures-2"),
+        "{screen}"
+    );
+    app.update(Action::SearchChar('-'), &snaps);
+    app.update(Action::Complete, &snaps);
+    assert_eq!(app.jump.as_deref(), Some("bf-futures-2"));
+    app.update(Action::SearchSubmit, &snaps);
+    assert_eq!((app.focus, app.jump.is_none()), (3, true));
+    // A part of a name works too; no match says so.
+    app.update(Action::JumpBegin, &snaps);
+    for c in "spot".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    app.update(Action::SearchSubmit, &snaps);
+    assert_eq!(app.focus, 1);
+    app.update(Action::JumpBegin, &snaps);
+    app.update(Action::SearchChar('z'), &snaps);
+    app.update(Action::SearchSubmit, &snaps);
+    assert_eq!(app.focus, 1);
+    assert!(app
+        .notice
+        .as_deref()
+        .is_some_and(|n| n.contains("no connector matches")));
+}
