@@ -33,6 +33,25 @@ pub enum UiCall {
     MouseCapture(bool),
 }
 
+/// How log lines' timestamps are shown (`T` cycles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeMode {
+    #[default]
+    Full,
+    Short,
+    Hidden,
+}
+
+impl TimeMode {
+    pub fn next(self) -> TimeMode {
+        match self {
+            TimeMode::Full => TimeMode::Short,
+            TimeMode::Short => TimeMode::Hidden,
+            TimeMode::Hidden => TimeMode::Full,
+        }
+    }
+}
+
 /// How long the status bar flashes after a connector exits, fails or goes stale.
 pub const FLASH_SECS: f64 = 1.5;
 
@@ -102,7 +121,7 @@ pub struct App {
     /// The focused connector's detail popup (`i`).
     pub detail: bool,
     /// How log lines' timestamps are shown (`T`).
-    pub timestamps: super::render::TimeMode,
+    pub timestamps: TimeMode,
     /// Rows of the focused pane's log area on the last frame (what `Y` copies).
     pub visible_rows: usize,
     /// The console captures the mouse (clicks focus, the wheel scrolls); `M` toggles.
@@ -131,7 +150,7 @@ impl App {
             confirm_always: false,
             table: false,
             detail: false,
-            timestamps: super::render::TimeMode::Full,
+            timestamps: TimeMode::Full,
             visible_rows: 20,
             mouse: true,
             jump: None,
@@ -458,9 +477,9 @@ impl App {
                 self.notice = Some(format!(
                     "timestamps: {}",
                     match self.timestamps {
-                        super::render::TimeMode::Full => "full (UTC, as written)",
-                        super::render::TimeMode::Short => "short local time",
-                        super::render::TimeMode::Hidden => "hidden",
+                        TimeMode::Full => "full (UTC, as written)",
+                        TimeMode::Short => "short local time",
+                        TimeMode::Hidden => "hidden",
                     }
                 ));
             }

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
 
-use super::app::{App, Dialog};
+use super::app::{App, Dialog, TimeMode};
 use super::keymap::{FOOTER, HELP};
 use super::layout::{self, Screen};
 use super::theme::Theme;
@@ -582,25 +582,6 @@ pub fn retime(raw: &str, mode: TimeMode) -> std::borrow::Cow<'_, str> {
         tail = tail.strip_prefix(' ').unwrap_or(tail);
     }
     Cow::Owned(format!("{}{shown}{tail}", &raw[..start]))
-}
-
-/// How log lines' timestamps are shown (`T` cycles).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TimeMode {
-    #[default]
-    Full,
-    Short,
-    Hidden,
-}
-
-impl TimeMode {
-    pub fn next(self) -> TimeMode {
-        match self {
-            TimeMode::Full => TimeMode::Short,
-            TimeMode::Short => TimeMode::Hidden,
-            TimeMode::Hidden => TimeMode::Full,
-        }
-    }
 }
 
 fn styled_line(v: &View, raw: &str, query: &str, is_hit: bool) -> Line<'static> {

@@ -527,7 +527,8 @@ fn errors_only_shows_warn_error_and_panic_lines() {
 
 #[test]
 fn timestamps_show_full_short_or_not_at_all_with_colours_kept() {
-    use super::render::{retime, TimeMode};
+    use super::app::TimeMode;
+    use super::render::retime;
     let plain = "2026-11-30T16:04:30.456659Z  INFO sim_connector: depth update";
     assert_eq!(retime(plain, TimeMode::Full), plain);
     assert_eq!(
