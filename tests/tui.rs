@@ -182,6 +182,17 @@ fn keys_drive_real_connectors_through_a_real_terminal() {
     tui.wait_for("the popup closed", 5.0, |s| {
         !s.contains("(Esc or i to close)")
     });
+    // m: the merged log of every connector, each line after its connector's name; m again.
+    tui.press("m");
+    tui.wait_for("the merged log", 5.0, |s| {
+        s.contains("merged log of 2 connectors")
+            && s.lines()
+                .any(|l| l.contains("tui-a ") && l.contains("INFO"))
+    });
+    tui.press("m");
+    tui.wait_for("back from the merged log", 5.0, |s| {
+        !s.contains("merged log of")
+    });
     // t: the table view, one row per connector with the focused one's log below; t again.
     tui.press("t");
     tui.wait_for("the table view", 5.0, |s| {

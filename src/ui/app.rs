@@ -128,6 +128,10 @@ pub struct App {
     pub mouse: bool,
     /// The name typed after `:` (jump to a connector), while typing.
     pub jump: Option<String>,
+    /// The merged log (`m`): every connector's lines interleaved by time.
+    pub merged: bool,
+    /// In the merged log, only WARN, ERROR and panic lines (`e` there).
+    pub merged_errors: bool,
     /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
     pub quitting: bool,
     pub logs: Vec<SharedScrollback>,
@@ -154,6 +158,8 @@ impl App {
             visible_rows: 20,
             mouse: true,
             jump: None,
+            merged: false,
+            merged_errors: false,
             quitting: false,
             logs: Vec::new(),
         }
@@ -434,9 +440,14 @@ impl App {
             Action::SearchNext => self.find(focus, true),
             Action::SearchPrev => self.find(focus, false),
             Action::Wrap => self.panes[focus].wrap = !self.panes[focus].wrap,
+            Action::Errors if self.merged => self.merged_errors = !self.merged_errors,
             Action::Errors => {
                 let p = &mut self.panes[focus];
                 p.errors_only = !p.errors_only;
+            }
+            Action::Merged => {
+                self.merged = !self.merged;
+                self.zoom = false;
             }
             Action::Clear => {
                 let (appended, _) = self.appended(focus);

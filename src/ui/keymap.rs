@@ -58,6 +58,8 @@ pub enum Action {
     Copy,
     /// `:` — type a connector's name to jump to it.
     JumpBegin,
+    /// Every connector's lines in one view, interleaved by time (again: back).
+    Merged,
     /// Tab while typing a name: complete it.
     Complete,
     /// Turn mouse capture off (the terminal's own selection works) or back on.
@@ -161,6 +163,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('T') => Some(Action::Timestamps),
             KeyCode::Char('Y') => Some(Action::Copy),
             KeyCode::Char(':') => Some(Action::JumpBegin),
+            KeyCode::Char('m') => Some(Action::Merged),
             KeyCode::Char('M') => Some(Action::Mouse),
             KeyCode::Char(c @ '1'..='9') => Some(Action::Jump(c as usize - '0' as usize)),
             KeyCode::Char('H') => Some(Action::RetryHosts),
@@ -198,6 +201,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("a / X", "start all / stop all"),
     ("z Enter", "zoom the focused pane"),
     ("t", "table view / tiles"),
+    ("m", "merged log of every connector (e: errors only)"),
     ("i", "details: reason, last exit, errors, history"),
     ("PgUp PgDn wheel", "scroll (g/G: top/bottom)"),
     ("/  n N", "search, next, previous"),

@@ -55,16 +55,26 @@ pub fn draw(f: &mut Frame, v: &View) {
         v.app.console_log,
         v.app.table,
     );
-    for (idx, rect) in &screen.panes {
-        if let (Some(s), true) = (v.snaps.get(*idx), *idx < v.app.panes.len()) {
-            draw_pane(f, v, *idx, s, *rect);
+    if v.app.merged && !v.snaps.is_empty() {
+        // The whole main area (as a zoomed pane would have it) is the merged log.
+        let main = layout::screen(area, v.snaps.len(), v.app.focus, true, v.app.console_log);
+        if let Some((_, rect)) = main.panes.first() {
+            draw_merged(f, v, *rect);
+        }
+    } else {
+        for (idx, rect) in &screen.panes {
+            if let (Some(s), true) = (v.snaps.get(*idx), *idx < v.app.panes.len()) {
+                draw_pane(f, v, *idx, s, *rect);
+            }
         }
     }
-    if let Some(list) = screen.list {
-        draw_list(f, v, list);
-    }
-    if let Some(table) = screen.table {
-        draw_table(f, v, table);
+    if !v.app.merged {
+        if let Some(list) = screen.list {
+            draw_list(f, v, list);
+        }
+        if let Some(table) = screen.table {
+            draw_table(f, v, table);
+        }
     }
     if let Some(c) = screen.console {
         draw_console(f, v, c);
@@ -616,6 +626,108 @@ fn styled_line(v: &View, raw: &str, query: &str, is_hit: bool) -> Line<'static> 
     }
     spans.push(Span::raw(plain[pos..].to_string()));
     Line::from(spans)
+}
+
+/// When a log line was written, from its leading timestamp: tracing's RFC 3339 prefix (ANSI
+/// dimmed or not) or switchboard's own `[switchboard TS]` markers (Unix milliseconds).
+pub fn line_time(raw: &str) -> Option<i64> {
+    let s =
+        raw.strip_prefix("[switchboard ")
+            .unwrap_or_else(|| match raw.strip_prefix("\u{1b}[") {
+                Some(rest) => rest.split_once('m').map(|(_, r)| r).unwrap_or(raw),
+                None => raw,
+            });
+    if !s.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let end = s.find([' ', ']', '\u{1b}']).unwrap_or(s.len());
+    s[..end]
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
+}
+
+/// Colours that tell connectors apart in the merged log.
+const NAME_COLOURS: [ratatui::style::Color; 6] = [
+    ratatui::style::Color::Cyan,
+    ratatui::style::Color::Magenta,
+    ratatui::style::Color::Yellow,
+    ratatui::style::Color::Green,
+    ratatui::style::Color::Blue,
+    ratatui::style::Color::LightRed,
+];
+
+/// `m`: the last lines of every connector interleaved by when they were written (a line
+/// without a timestamp, like a panic's message, stays after the line before it), each after
+/// its connector's name in that connector's colour; `e` keeps WARN/ERROR/panic lines only and
+/// the search query is highlighted.
+fn draw_merged(f: &mut Frame, v: &View, rect: Rect) {
+    let t = &v.theme;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.focused())
+        .title(format!(
+            " merged log of {} connectors{} (m: back) ",
+            v.snaps.len(),
+            if v.app.merged_errors {
+                ", errors only"
+            } else {
+                ""
+            }
+        ));
+    let inner = block.inner(rect);
+    f.render_widget(block, rect);
+    let rows = inner.height as usize;
+    let query = v.app.search.query.to_lowercase();
+    let width = v
+        .snaps
+        .iter()
+        .map(|s| s.id().to_string().chars().count())
+        .max()
+        .unwrap_or(0);
+    // (time, connector, line number, text): enough of each tail to fill the view after
+    // filtering.
+    let mut all: Vec<(i64, usize, usize, String)> = Vec::new();
+    for (i, log) in v.app.logs.iter().enumerate() {
+        let g = log.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = g.lines();
+        let take = if v.app.merged_errors {
+            (rows * 50).min(lines.len())
+        } else {
+            rows.min(lines.len())
+        };
+        let mut last = i64::MIN;
+        for (n, raw) in lines.iter().enumerate().skip(lines.len() - take) {
+            let at = line_time(raw).unwrap_or(last);
+            last = at;
+            let after_panic = n > 0 && level_of(&lines[n - 1]) == Level::Panic;
+            if v.app.merged_errors && !level_of(raw).is_notable() && !after_panic {
+                continue;
+            }
+            all.push((at, i, n, raw.clone()));
+        }
+    }
+    all.sort_by_key(|(at, i, n, _)| (*at, *i, *n));
+    let start = all.len().saturating_sub(rows);
+    let lines: Vec<Line> = all[start..]
+        .iter()
+        .map(|(_, i, _, raw)| {
+            let name = v
+                .snaps
+                .get(*i)
+                .map(|s| s.id().to_string())
+                .unwrap_or_default();
+            let colour = if t.color {
+                Style::default().fg(NAME_COLOURS[*i % NAME_COLOURS.len()])
+            } else {
+                Style::default()
+            };
+            let mut spans = vec![Span::styled(format!("{name:<width$} "), colour)];
+            spans.extend(styled_line(v, raw, &query, false).spans);
+            Line::from(spans)
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 /// The table view: one row per connector (NAME TYPE PHASE PID UPTIME RESTARTS BOTS CPU MEM FEED

@@ -622,3 +622,75 @@ fn colon_jumps_to_a_connector_by_name_with_completion() {
         .as_deref()
         .is_some_and(|n| n.contains("no connector matches")));
 }
+
+#[test]
+fn the_merged_log_interleaves_every_connector_by_time_and_filters_errors() {
+    let now = NOW;
+    let snaps = vec![snap("bf", Phase::Ready, now), snap("bb", Phase::Ready, now)];
+    let tail = |lines: &[&str]| {
+        let mut sb = Scrollback::new(100, 1 << 20);
+        for l in lines {
+            sb.push(l.to_string());
+        }
+        Arc::new(Mutex::new(sb))
+    };
+    let logs = vec![
+        tail(&[
+            "2026-11-30T10:00:01.000Z  INFO bf one",
+            "2026-11-30T10:00:03.000Z ERROR bf three: stream failed",
+            "[switchboard 2026-11-30T10:00:05.000Z] stop: SIGTERM",
+        ]),
+        tail(&[
+            "\u{1b}[2m2026-11-30T10:00:02.000Z\u{1b}[0m  WARN bb two",
+            "thread 'main' panicked at connector/src/main.rs:",
+            "bb four: the panic's message (no timestamp)",
+            "2026-11-30T10:00:06.000Z  INFO bb six",
+        ]),
+    ];
+    let mut app = app_for(&snaps, logs);
+    app.update(Action::Merged, &snaps);
+    let screen = format!("{}", render(&app, &snaps, now, 80, 14));
+    // By time; a line without one (the panic and its message) keeps the time of the line
+    // before it in its own log, so it stays with it.
+    let expected = [
+        "bf one",
+        "bb two",
+        "panicked",
+        "bb four",
+        "bf three",
+        "stop: SIGTERM",
+        "bb six",
+    ];
+    let order: Vec<usize> = expected
+        .iter()
+        .map(|needle| {
+            screen
+                .lines()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("{needle} in {screen}"))
+        })
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}\n{screen}");
+    insta::assert_snapshot!(screen);
+    app.update(Action::Errors, &snaps);
+    let errors = format!("{}", render(&app, &snaps, now, 80, 14));
+    assert!(
+        errors.contains("bf three") && errors.contains("panicked") && errors.contains("bb four"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("bf one") && !errors.contains("bb six"),
+        "{errors}"
+    );
+    app.update(Action::Merged, &snaps);
+    assert!(!app.merged);
+}
+
+#[test]
+fn line_times_come_from_tracing_prefixes_and_switchboard_markers() {
+    use super::render::line_time;
+    assert!(line_time("2026-11-30T10:00:01.000Z  INFO x").is_some());
+    assert!(line_time("\u{1b}[2m2026-11-30T10:00:01.000Z\u{1b}[0m x").is_some());
+    assert!(line_time("[switchboard 2026-11-30T10:00:05.000Z] stop").is_some());
+    assert_eq!(line_time("thread 'main' panicked"), None);
+}
