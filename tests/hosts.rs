@@ -97,7 +97,9 @@ fn attach_speaks_json_lines_and_refuses_other_versions() {
     // it): keep what is not wanted yet, and give up on the whole search after 15 s.
     let seen = std::cell::RefCell::new(Vec::<serde_json::Value>::new());
     let next = |pred: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
-        if let Some(i) = seen.borrow().iter().position(pred) {
+        // (The position is taken first: the borrow must end before the removal.)
+        let held = seen.borrow().iter().position(pred);
+        if let Some(i) = held {
             return seen.borrow_mut().remove(i);
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
