@@ -449,18 +449,6 @@ pub fn status(path: &Path, json: bool) -> u8 {
     exit::OK
 }
 
-/// `12s ago`, `3m ago`, `2h ago`, `4d ago` for an RFC 3339 time, as of `now` (Unix seconds).
-fn ago(ts: &str, now: f64) -> Option<String> {
-    let t = ts.parse::<jiff::Timestamp>().ok()?;
-    let secs = (now - t.as_millisecond() as f64 / 1000.0).max(0.0) as u64;
-    Some(match secs {
-        0..=59 => format!("{secs}s ago"),
-        60..=3599 => format!("{}m ago", secs / 60),
-        3600..=86_399 => format!("{}h ago", secs / 3600),
-        _ => format!("{}d ago", secs / 86_400),
-    })
-}
-
 /// The `status` table: every column as wide as its widest cell, DETAIL last.
 fn print_table(rows: &[ConnectorView], now: f64) {
     const HEAD: [&str; 13] = [
@@ -504,14 +492,7 @@ fn print_table(rows: &[ConnectorView], now: f64) {
             if r.restart_needed {
                 detail = format!("restart needed (its manifest entry changed); {detail}");
             }
-            let last_exit = match (
-                &r.last_exit,
-                r.last_exit_at.as_deref().and_then(|t| ago(t, now)),
-            ) {
-                (Some(e), Some(when)) => format!("{e}, {when}"),
-                (Some(e), None) => e.to_string(),
-                (None, _) => "-".into(),
-            };
+            let last_exit = r.last_exit_text(now);
             [
                 r.id().to_string(),
                 r.kind.as_str().to_string(),
@@ -716,28 +697,22 @@ pub fn act_many(path: &Path, action: Action, names: &[String], all: bool) -> u8 
             Ok(m) => m,
             Err(c) => return c,
         };
-        let live = runtime().ok().and_then(|rt| {
-            rt.block_on(async {
-                match store::lock_state(&manifest.console.state_dir) {
-                    store::LockState::Held(_) => {
-                        match client::request(&manifest.console.state_dir, RequestBody::Status)
-                            .await
-                        {
-                            Ok(ResponseBody::Status { connectors, .. }) => Some(
-                                connectors
-                                    .into_iter()
-                                    .filter(|v| v.host.is_none())
-                                    .map(|v| v.name)
-                                    .collect::<Vec<_>>(),
-                            ),
-                            _ => None,
-                        }
-                    }
-                    _ => None,
-                }
-            })
-        });
-        live.unwrap_or_else(|| manifest.connectors.iter().map(|c| c.name.clone()).collect())
+        // The running console's own connectors (or, with none running, the manifest's).
+        let rows = runtime()
+            .ok()
+            .and_then(|rt| rt.block_on(status_rows(&manifest)).ok())
+            .map(|(rows, _)| rows)
+            .unwrap_or_default();
+        let live: Vec<String> = rows
+            .into_iter()
+            .filter(|v| v.host.is_none())
+            .map(|v| v.name)
+            .collect();
+        if live.is_empty() {
+            manifest.connectors.iter().map(|c| c.name.clone()).collect()
+        } else {
+            live
+        }
     } else {
         names.to_vec()
     };

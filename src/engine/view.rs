@@ -351,6 +351,34 @@ impl ConnectorView {
         }
     }
 
+    /// Seconds between its last exit and wall-clock time `now`, if the exit's time is known.
+    pub fn last_exit_age_s(&self, now: f64) -> Option<f64> {
+        let at = self
+            .last_exit_at
+            .as_deref()?
+            .parse::<jiff::Timestamp>()
+            .ok()?;
+        Some((now - at.as_millisecond() as f64 / 1000.0).max(0.0))
+    }
+
+    /// Its last exit for a table cell: `code 1, 2m ago`, `code 1` (time unknown) or `-`.
+    pub fn last_exit_text(&self, now: f64) -> String {
+        match (&self.last_exit, self.last_exit_age_s(now)) {
+            (Some(e), Some(age)) => {
+                let secs = age as u64;
+                let ago = match secs {
+                    0..=59 => format!("{secs}s"),
+                    60..=3599 => format!("{}m", secs / 60),
+                    3600..=86_399 => format!("{}h", secs / 3600),
+                    _ => format!("{}d", secs / 86_400),
+                };
+                format!("{e}, {ago} ago")
+            }
+            (Some(e), None) => e.to_string(),
+            (None, _) => "-".into(),
+        }
+    }
+
     /// Uptime at wall-clock time `now` (seconds since the Unix epoch).
     pub fn uptime_at(&self, now: f64) -> Option<f64> {
         self.uptime_s.map(|u| u + (now - self.as_of).max(0.0))

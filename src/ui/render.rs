@@ -761,20 +761,7 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
             }
             _ => "—".to_string(),
         };
-        let last_exit = match (&s.last_exit, &s.last_exit_at) {
-            (Some(e), Some(at)) => match at.parse::<jiff::Timestamp>() {
-                Ok(ts) => {
-                    let age = (v.now - ts.as_millisecond() as f64 / 1000.0).max(0.0);
-                    format!(
-                        "{e}, {} ago",
-                        short_duration(Duration::try_from_secs_f64(age).unwrap_or(Duration::MAX))
-                    )
-                }
-                Err(_) => e.to_string(),
-            },
-            (Some(e), None) => e.to_string(),
-            (None, _) => "-".into(),
-        };
+        let last_exit = s.last_exit_text(v.now);
         [
             s.id().to_string(),
             s.kind.as_str().to_string(),
@@ -974,13 +961,10 @@ fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
         .snaps
         .iter()
         .filter(|s| matches!(s.phase, Phase::Exited | Phase::Backoff | Phase::Failed))
-        .filter_map(|s| {
-            let at = s.last_exit_at.as_deref()?.parse::<jiff::Timestamp>().ok()?;
-            Some((at.as_millisecond(), s))
-        })
-        .max_by_key(|(at, _)| *at);
-    if let Some((at, s)) = last_failure {
-        let age = (v.now - at as f64 / 1000.0).max(0.0);
+        .filter_map(|s| Some((s.last_exit_age_s(v.now)?, s)))
+        // The youngest exit (the last of equals, as listed).
+        .max_by(|(a, _), (b, _)| b.total_cmp(a));
+    if let Some((age, s)) = last_failure {
         spans.push(Span::styled("   last failure: ", t.dim()));
         spans.push(Span::styled(s.id().to_string(), t.phase(s.phase)));
         spans.push(Span::styled(
