@@ -385,6 +385,12 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
         (Action::Stop | Action::Kill, p) if p.is_at_rest() => {
             return outcome(true, p, None, format!("{id} is not running ({p})"))
         }
+        // A build already under way is joined below; one while it runs is refused.
+        (Action::Build | Action::Rebuild, p) if p != Phase::Building => {
+            if let Some(why) = action.command().refusal(p) {
+                return outcome(false, p, before.pid, format!("{id} {why}"));
+            }
+        }
         _ => {}
     }
     let Ok(applied_after) = handle

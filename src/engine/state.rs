@@ -70,6 +70,34 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Why this command would change nothing in `phase`, as the end of a sentence that starts
+    /// with the connector's name ("is already ready"); None when it applies. The TUI shows it
+    /// in its message line and the control socket replies with it, so neither sends a
+    /// command that can only be refused.
+    pub fn refusal(self, phase: Phase) -> Option<String> {
+        match (self, phase) {
+            (Command::Start, Phase::Ready | Phase::Starting) => Some(format!("is already {phase}")),
+            (Command::Stop | Command::Kill, p) if p.is_at_rest() => {
+                Some(format!("is not running ({p})"))
+            }
+            (Command::Build { .. }, Phase::Building) => Some("is already building".into()),
+            (
+                Command::Build { .. },
+                Phase::Starting | Phase::Ready | Phase::Stopping | Phase::Backoff,
+            ) => Some(format!(
+                "is {}: a build would replace its binary; stop it first (x), then build (b)",
+                if phase == Phase::Backoff {
+                    "waiting to restart"
+                } else {
+                    phase.as_str()
+                }
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// Timers the machine arms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimerKind {

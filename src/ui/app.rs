@@ -87,6 +87,31 @@ pub struct PaneView {
     pub hidden_before: u64,
     /// Absolute index of the current search hit.
     pub hit: Option<u64>,
+    /// Only lines containing this (case-insensitive; `&`); empty shows every line.
+    pub filter: String,
+}
+
+/// Whether a log line is shown: `errors_only` keeps WARN, ERROR and panic lines (and the line
+/// after a panic's, its message); a non-empty `filter` (lowercase) keeps lines that contain it.
+pub fn line_shown(raw: &str, prev: Option<&str>, errors_only: bool, filter: &str) -> bool {
+    use crate::engine::levels::{level_of, Level};
+    if errors_only
+        && !level_of(raw).is_notable()
+        && !prev.is_some_and(|p| level_of(p) == Level::Panic)
+    {
+        return false;
+    }
+    filter.is_empty()
+        || crate::engine::logs::strip_ansi(raw)
+            .to_lowercase()
+            .contains(filter)
+}
+
+impl PaneView {
+    /// Whether `raw` (after `prev`) is shown in this pane.
+    pub fn shows(&self, raw: &str, prev: Option<&str>) -> bool {
+        line_shown(raw, prev, self.errors_only, &self.filter)
+    }
 }
 
 /// The search prompt and query.
@@ -132,6 +157,10 @@ pub struct App {
     pub merged: bool,
     /// In the merged log, only WARN, ERROR and panic lines (`e` there).
     pub merged_errors: bool,
+    /// In the merged log, only lines containing this (`&` there).
+    pub merged_filter: String,
+    /// The filter typed after `&`, while typing.
+    pub filter_input: Option<String>,
     /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
     pub quitting: bool,
     pub logs: Vec<SharedScrollback>,
@@ -160,6 +189,8 @@ impl App {
             jump: None,
             merged: false,
             merged_errors: false,
+            merged_filter: String::new(),
+            filter_input: None,
             quitting: false,
             logs: Vec::new(),
         }
@@ -209,6 +240,8 @@ impl App {
             // The detail popup closes with the same keys as the help.
             (None, false, _) if self.detail => Mode::Help,
             (None, false, _) if self.jump.is_some() => Mode::JumpInput,
+            // Typing a filter takes the same keys as typing a search.
+            (None, false, _) if self.filter_input.is_some() => Mode::SearchInput,
             (None, false, true) => Mode::SearchInput,
             (None, false, false) => Mode::Normal,
         }
@@ -229,7 +262,8 @@ impl App {
         for i in 0..self.panes.len() {
             let (appended, len) = self.appended(i);
             let p = &mut self.panes[i];
-            if p.offset > 0 {
+            // A scrolled view, or one showing a search hit, stays still as lines arrive.
+            if p.offset > 0 || p.hit.is_some() {
                 p.offset =
                     (p.offset + appended.saturating_sub(p.seen)).min(len.saturating_sub(1) as u64);
             }
@@ -347,6 +381,48 @@ impl App {
             }
             return vec![];
         }
+        if let Some(typed) = self.filter_input.as_mut() {
+            match action {
+                Action::SearchChar(c) => typed.push(c),
+                Action::SearchBackspace => {
+                    typed.pop();
+                }
+                Action::SearchSubmit => {
+                    let filter = typed.to_lowercase();
+                    self.notice = Some(if filter.is_empty() {
+                        "filter off: every line is shown".into()
+                    } else {
+                        format!("showing only lines with \"{typed}\" (& then Enter: all lines)")
+                    });
+                    if self.merged {
+                        self.merged_filter = filter;
+                    } else {
+                        let p = &mut self.panes[focus];
+                        p.filter = filter;
+                        p.offset = 0;
+                        p.hit = None;
+                    }
+                    self.filter_input = None;
+                }
+                Action::Cancel | Action::Quit => self.filter_input = None,
+                _ => {}
+            }
+            return vec![];
+        }
+        // A command that can only be refused is not sent: why goes to the message line.
+        let refused = match action {
+            Action::Start => Command::Start.refusal(snaps[focus].phase),
+            Action::Stop => Command::Stop.refusal(snaps[focus].phase),
+            Action::Kill => Command::Kill.refusal(snaps[focus].phase),
+            Action::Build | Action::Rebuild => {
+                Command::Build { force: false }.refusal(snaps[focus].phase)
+            }
+            _ => None,
+        };
+        if let Some(why) = refused {
+            self.notice = Some(format!("{name} {why}"));
+            return vec![];
+        }
         match action {
             Action::FocusNext => self.focus = (focus + 1) % n,
             Action::FocusPrev => self.focus = (focus + n - 1) % n,
@@ -421,6 +497,13 @@ impl App {
             Action::ScrollBottom => {
                 self.panes[focus].offset = 0;
                 self.panes[focus].hit = None;
+            }
+            Action::FilterBegin => {
+                self.filter_input = Some(if self.merged {
+                    self.merged_filter.clone()
+                } else {
+                    self.panes[focus].filter.clone()
+                });
             }
             Action::SearchBegin => {
                 self.search = Search {
@@ -517,6 +600,11 @@ impl App {
                 } else if !self.search.query.is_empty() {
                     self.search = Search::default();
                     self.panes[focus].hit = None;
+                } else if self.merged && !self.merged_filter.is_empty() {
+                    self.merged_filter.clear();
+                } else if !self.merged && !self.panes[focus].filter.is_empty() {
+                    self.panes[focus].filter.clear();
+                    self.panes[focus].offset = 0;
                 } else {
                     self.zoom = false;
                 }
@@ -559,18 +647,20 @@ impl App {
         let g = log.lock().unwrap_or_else(|p| p.into_inner());
         let appended = g.appended();
         let first = appended - g.lines().len() as u64;
+        let context = (self.visible_rows / 2) as u64;
         let p = &mut self.panes[idx];
         let start = p.hit.unwrap_or(appended - p.offset);
+        // Only lines the pane shows (its filters) can be hits.
         let matches = |abs: u64| {
+            let at = (abs - first) as usize;
+            let prev = at.checked_sub(1).map(|i| g.lines()[i].as_str());
             abs >= p.hidden_before
-                && g.lines()
-                    .get((abs - first) as usize)
-                    .map(|l| {
-                        crate::engine::logs::strip_ansi(l)
+                && g.lines().get(at).is_some_and(|l| {
+                    p.shows(l, prev)
+                        && crate::engine::logs::strip_ansi(l)
                             .to_lowercase()
                             .contains(&query)
-                    })
-                    .unwrap_or(false)
+                })
         };
         let found = if older {
             (first..start.min(appended)).rev().find(|a| matches(*a))
@@ -579,8 +669,9 @@ impl App {
         };
         match found {
             Some(abs) => {
+                // The hit sits mid-view, with the lines that led to it and followed it.
                 p.hit = Some(abs);
-                p.offset = appended - 1 - abs;
+                p.offset = (appended - 1 - abs).saturating_sub(context);
             }
             None => {
                 self.notice = Some(format!(

@@ -222,8 +222,9 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                     }
                     _ => None,
                 };
-                // `Y` copies what the focused pane shows: the loop knows its height.
-                if action == Some(keymap::Action::Copy) {
+                // `Y` copies what the focused pane shows and a search hit is placed mid-view:
+                // the loop knows the pane's height.
+                {
                     let screen = layout::screen_with(area, snaps.len(), app.focus, app.zoom, app.console_log, app.table);
                     if let Some((_, r)) = screen.panes.iter().find(|(i, _)| *i == app.focus) {
                         // Borders and the detail line are not log.

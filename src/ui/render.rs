@@ -10,11 +10,10 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
 
-use super::app::{App, Dialog, TimeMode};
+use super::app::{line_shown, App, Dialog, TimeMode};
 use super::keymap::{FOOTER, HELP};
 use super::layout::{self, Screen};
 use super::theme::Theme;
-use crate::engine::levels::{level_of, Level};
 use crate::engine::view::{ConnectorView, FeedHealth, FeedView};
 use crate::engine::view::{HostView, LinkState};
 use crate::Phase;
@@ -297,6 +296,9 @@ fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorView, rect: Rect)
     if pane.errors_only {
         marks.push("errors only".into());
     }
+    if !pane.filter.is_empty() {
+        marks.push(format!("&{}", pane.filter));
+    }
     if !marks.is_empty() {
         block = block
             .title_bottom(Line::from(format!(" {} ", marks.join(" "))).alignment(Alignment::Right));
@@ -501,13 +503,10 @@ fn draw_log(f: &mut Frame, v: &View, idx: usize, area: Rect) {
         while abs > start && rows < area.height as usize {
             abs -= 1;
             let raw = &g.lines()[(abs - first) as usize];
-            if pane.errors_only && !level_of(raw).is_notable() {
-                // A panic's message is on the line after `panicked at`: keep it with it.
-                let after_panic =
-                    abs > first && level_of(&g.lines()[(abs - 1 - first) as usize]) == Level::Panic;
-                if !after_panic {
-                    continue;
-                }
+            // A panic's message is on the line after `panicked at`: it goes with it.
+            let prev = (abs > first).then(|| g.lines()[(abs - 1 - first) as usize].as_str());
+            if !pane.shows(raw, prev) {
+                continue;
             }
             let line = styled_line(v, raw, &query, pane.hit == Some(abs));
             rows += if pane.wrap {
@@ -667,12 +666,17 @@ fn draw_merged(f: &mut Frame, v: &View, rect: Rect) {
         .borders(Borders::ALL)
         .border_style(t.focused())
         .title(format!(
-            " merged log of {} connectors{} (m: back) ",
+            " merged log of {} connectors{}{} (m: back) ",
             v.snaps.len(),
             if v.app.merged_errors {
                 ", errors only"
             } else {
                 ""
+            },
+            if v.app.merged_filter.is_empty() {
+                String::new()
+            } else {
+                format!(", lines with \"{}\"", v.app.merged_filter)
             }
         ));
     let inner = block.inner(rect);
@@ -691,7 +695,8 @@ fn draw_merged(f: &mut Frame, v: &View, rect: Rect) {
     for (i, log) in v.app.logs.iter().enumerate() {
         let g = log.lock().unwrap_or_else(|p| p.into_inner());
         let lines = g.lines();
-        let take = if v.app.merged_errors {
+        let filtered = v.app.merged_errors || !v.app.merged_filter.is_empty();
+        let take = if filtered {
             (rows * 50).min(lines.len())
         } else {
             rows.min(lines.len())
@@ -700,8 +705,8 @@ fn draw_merged(f: &mut Frame, v: &View, rect: Rect) {
         for (n, raw) in lines.iter().enumerate().skip(lines.len() - take) {
             let at = line_time(raw).unwrap_or(last);
             last = at;
-            let after_panic = n > 0 && level_of(&lines[n - 1]) == Level::Panic;
-            if v.app.merged_errors && !level_of(raw).is_notable() && !after_panic {
+            let prev = n.checked_sub(1).map(|p| lines[p].as_str());
+            if !line_shown(raw, prev, v.app.merged_errors, &v.app.merged_filter) {
                 continue;
             }
             all.push((at, i, n, raw.clone()));
@@ -1006,6 +1011,16 @@ fn draw_footer(f: &mut Frame, v: &View, screen: &Screen) {
                     "  Tab completes · Enter jumps · Esc cancels   {}",
                     candidates.join(" ")
                 ),
+                t.dim(),
+            ),
+        ])
+    } else if let Some(typed) = &app.filter_input {
+        Line::from(vec![
+            Span::styled("&", t.key()),
+            Span::raw(typed.clone()),
+            Span::styled("█", t.dim()),
+            Span::styled(
+                "  only lines containing this · Enter applies (empty: all lines) · Esc cancels",
                 t.dim(),
             ),
         ])

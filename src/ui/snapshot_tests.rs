@@ -694,3 +694,140 @@ fn line_times_come_from_tracing_prefixes_and_switchboard_markers() {
     assert!(line_time("[switchboard 2026-11-30T10:00:05.000Z] stop").is_some());
     assert_eq!(line_time("thread 'main' panicked"), None);
 }
+
+/// The text of a rendered screen, one string per row.
+fn rows_of(b: &TestBackend) -> Vec<String> {
+    let area = b.buffer().area;
+    (0..area.height)
+        .map(|y| {
+            (0..area.width)
+                .map(|x| b.buffer()[(x, y)].symbol().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn ampersand_filters_the_pane_and_search_finds_only_shown_lines() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let mut app = app_for(&snaps, logs(1, 60));
+    app.update(Action::FilterBegin, &snaps);
+    for c in "SEQ=4".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    app.update(Action::SearchSubmit, &snaps);
+    assert_eq!(app.panes[0].filter, "seq=4");
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    let log: Vec<&String> = screen
+        .iter()
+        .filter(|r| r.contains("depth update"))
+        .collect();
+    // seq=4 and seq=40..=49: eleven lines, nothing else, oldest first.
+    assert_eq!(log.len(), 11, "{screen:#?}");
+    assert!(log[0].contains("seq=4 "), "{}", log[0]);
+    assert!(log.iter().all(|r| r.contains("seq=4")));
+    assert!(screen.iter().any(|r| r.contains("&seq=4")), "the mark");
+    // A search among the shown lines: seq=1x lines are hidden, so "seq=" finds seq=49 first.
+    app.update(Action::SearchBegin, &snaps);
+    for c in "seq=".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    app.update(Action::SearchSubmit, &snaps);
+    assert_eq!(app.panes[0].hit, Some(49));
+    app.update(Action::SearchNext, &snaps);
+    assert_eq!(app.panes[0].hit, Some(48));
+    // Esc clears the search first, then the filter.
+    app.update(Action::Cancel, &snaps);
+    assert_eq!(app.panes[0].filter, "seq=4");
+    app.update(Action::Cancel, &snaps);
+    assert!(app.panes[0].filter.is_empty());
+}
+
+#[test]
+fn the_merged_log_takes_a_filter_of_its_own() {
+    let snaps: Vec<ConnectorView> = ["aa", "bb"]
+        .iter()
+        .map(|n| snap(n, Phase::Ready, NOW))
+        .collect();
+    let mut app = app_for(&snaps, logs(2, 30));
+    app.update(Action::Merged, &snaps);
+    app.update(Action::FilterBegin, &snaps);
+    for c in "connector 1".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    app.update(Action::SearchSubmit, &snaps);
+    assert_eq!(app.merged_filter, "connector 1");
+    assert!(app.panes.iter().all(|p| p.filter.is_empty()));
+    let screen = rows_of(&render(&app, &snaps, NOW, 100, 30));
+    let log: Vec<&String> = screen
+        .iter()
+        .filter(|r| r.contains("depth update"))
+        .collect();
+    assert!(!log.is_empty());
+    assert!(log
+        .iter()
+        .all(|r| r.contains("bb ") && r.contains("connector 1")));
+    assert!(screen
+        .iter()
+        .any(|r| r.contains("lines with \"connector 1\"")));
+}
+
+#[test]
+fn a_search_hit_is_placed_with_context_and_stays_as_lines_arrive() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let logs = logs(1, 60);
+    let mut app = app_for(&snaps, logs.clone());
+    app.settle();
+    app.visible_rows = 18;
+    app.update(Action::SearchBegin, &snaps);
+    for c in "seq=30".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    app.update(Action::SearchSubmit, &snaps);
+    assert_eq!(app.panes[0].hit, Some(30));
+    let hit_row = |app: &App| {
+        let screen = rows_of(&render(app, &snaps, NOW, 80, 24));
+        let at = screen
+            .iter()
+            .position(|r| r.contains("▶"))
+            .expect("hit shown");
+        (at, screen)
+    };
+    let (at, screen) = hit_row(&app);
+    // Lines after the hit are on screen, not only the ones before it.
+    assert!(screen[at + 5].contains("seq=35"), "{screen:#?}");
+    for k in 60..90 {
+        logs[0].lock().unwrap().push(format!("INFO new line {k}"));
+        app.settle();
+    }
+    let (again, _) = hit_row(&app);
+    assert_eq!(again, at, "the hit stays where it was");
+}
+
+#[test]
+fn refused_commands_go_to_the_message_line_and_are_not_sent() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let mut app = app_for(&snaps, logs(1, 3));
+    assert!(app.update(Action::Build, &snaps).is_empty());
+    let said = app.notice.clone().expect("a message");
+    assert!(said.starts_with("bf is ready: "), "{said}");
+    assert!(said.contains("stop it first"), "{said}");
+    assert!(app.update(Action::Start, &snaps).is_empty());
+    assert_eq!(app.notice.as_deref(), Some("bf is already ready"));
+    let stopped = vec![snap("bf", Phase::Stopped, NOW)];
+    assert!(app.update(Action::Stop, &stopped).is_empty());
+    assert_eq!(app.notice.as_deref(), Some("bf is not running (stopped)"));
+    let screen = rows_of(&render(&app, &stopped, NOW, 80, 24));
+    assert!(screen[23].contains("bf is not running (stopped)"));
+    // The detail line keeps what the engine said.
+    assert!(screen
+        .iter()
+        .any(|r| r.contains("stopped cleanly (code 0)")));
+    assert_eq!(
+        app.update(Action::Build, &stopped),
+        vec![UiCall::One(
+            ConnectorId::local("bf"),
+            Command::Build { force: false }
+        )]
+    );
+}
