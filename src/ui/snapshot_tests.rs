@@ -797,7 +797,10 @@ fn a_search_hit_is_placed_with_context_and_stays_as_lines_arrive() {
     // Lines after the hit are on screen, not only the ones before it.
     assert!(screen[at + 5].contains("seq=35"), "{screen:#?}");
     for k in 60..90 {
-        logs[0].lock().unwrap().push(format!("INFO new line {k}"));
+        logs[0]
+            .lock()
+            .expect("log")
+            .push(format!("INFO new line {k}"));
         app.settle();
     }
     let (again, _) = hit_row(&app);
