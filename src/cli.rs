@@ -556,7 +556,7 @@ pub fn tui(path: &Path) -> u8 {
 
 /// The TUI on `manifest`; `after(detached)` runs once the terminal is restored.
 fn tui_on(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
-    crate::ui::init_console_log();
+    crate::ui::console_log::init();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(c) => return c,

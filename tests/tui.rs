@@ -217,6 +217,30 @@ fn keys_drive_real_connectors_through_a_real_terminal() {
         !s.contains("keys (Esc or ? to close)")
     });
 
+    // L: the console's own log is a pane with the focus; it searches like one, and keys that
+    // act on a connector are refused while it has the focus.
+    tui.press("L");
+    tui.wait_for("the console log with its lines", 5.0, |s| {
+        s.contains("console log (L hides it") && s.contains("tui-a ready")
+    });
+    tui.press("/");
+    tui.press("tui-a stopping");
+    tui.press("\r");
+    tui.wait_for("a hit in the console log", 5.0, |s| {
+        s.lines()
+            .any(|l| l.contains("▶") && l.contains("tui-a stopping"))
+    });
+    tui.press("x");
+    tui.wait_for("x refused", 5.0, |s| {
+        s.contains("the console log has the focus")
+    });
+    tui.press("\x1b"); // Esc clears the search
+    tui.press("L");
+    tui.wait_for("the console log hidden", 5.0, |s| {
+        !s.contains("console log (")
+    });
+    assert!(alive(pid3), "x with the console log focused stops nothing");
+
     // q asks because tui-a runs; s stops all and quits.
     tui.press("q");
     tui.wait_for("the quit dialog", 5.0, |s| {

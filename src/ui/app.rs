@@ -9,6 +9,7 @@ use crate::engine::view::{ConnectorId, ConnectorView};
 use crate::Phase;
 
 use super::keymap::{Action, Mode};
+pub use super::pane::{line_shown, PaneView};
 
 /// What the UI asks of the engine (or of the event loop).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,47 +74,6 @@ pub enum Dialog {
     Quit { running: usize },
 }
 
-/// How one pane is viewed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PaneView {
-    /// Lines between the newest line and the bottom of the view; 0 follows new lines.
-    pub offset: u64,
-    /// `appended` of the scrollback when `offset` was last adjusted.
-    pub seen: u64,
-    pub wrap: bool,
-    /// Only WARN, ERROR and panic lines are shown (`e`).
-    pub errors_only: bool,
-    /// Lines with an absolute index below this are hidden (`c` clear).
-    pub hidden_before: u64,
-    /// Absolute index of the current search hit.
-    pub hit: Option<u64>,
-    /// Only lines containing this (case-insensitive; `&`); empty shows every line.
-    pub filter: String,
-}
-
-/// Whether a log line is shown: `errors_only` keeps WARN, ERROR and panic lines (and the line
-/// after a panic's, its message); a non-empty `filter` (lowercase) keeps lines that contain it.
-pub fn line_shown(raw: &str, prev: Option<&str>, errors_only: bool, filter: &str) -> bool {
-    use crate::engine::levels::{level_of, Level};
-    if errors_only
-        && !level_of(raw).is_notable()
-        && !prev.is_some_and(|p| level_of(p) == Level::Panic)
-    {
-        return false;
-    }
-    filter.is_empty()
-        || crate::engine::logs::strip_ansi(raw)
-            .to_lowercase()
-            .contains(filter)
-}
-
-impl PaneView {
-    /// Whether `raw` (after `prev`) is shown in this pane.
-    pub fn shows(&self, raw: &str, prev: Option<&str>) -> bool {
-        line_shown(raw, prev, self.errors_only, &self.filter)
-    }
-}
-
 /// The search prompt and query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Search {
@@ -131,7 +91,13 @@ pub struct App {
     pub ids: Vec<ConnectorId>,
     pub zoom: bool,
     pub help: bool,
+    /// The console's own log is shown (`L`).
     pub console_log: bool,
+    /// The console log has the focus: scroll, search, filter and copy keys act on it.
+    pub console_focus: bool,
+    pub console_pane: PaneView,
+    /// The console's own log lines (see [`super::console_log`]).
+    pub console_scrollback: SharedScrollback,
     pub panes: Vec<PaneView>,
     pub dialog: Option<Dialog>,
     pub search: Search,
@@ -145,6 +111,8 @@ pub struct App {
     pub table: bool,
     /// The focused connector's detail popup (`i`).
     pub detail: bool,
+    /// Rows the help or detail popup is scrolled down (↑↓ PgUp PgDn while it is open).
+    pub overlay_scroll: u16,
     /// How log lines' timestamps are shown (`T`).
     pub timestamps: TimeMode,
     /// Rows of the focused pane's log area on the last frame (what `Y` copies).
@@ -175,6 +143,9 @@ impl App {
             zoom: false,
             help: false,
             console_log: false,
+            console_focus: false,
+            console_pane: PaneView::default(),
+            console_scrollback: std::sync::Arc::new(std::sync::Mutex::new(Scrollback::new(1, 1))),
             panes: Vec::new(),
             dialog: None,
             search: Search::default(),
@@ -183,6 +154,7 @@ impl App {
             confirm_always: false,
             table: false,
             detail: false,
+            overlay_scroll: 0,
             timestamps: TimeMode::Full,
             visible_rows: 20,
             mouse: true,
@@ -247,50 +219,30 @@ impl App {
         }
     }
 
-    fn appended(&self, idx: usize) -> (u64, usize) {
-        self.logs
-            .get(idx)
-            .map(|l| {
-                let g = l.lock().unwrap_or_else(|p| p.into_inner());
-                (g.appended(), g.lines().len())
-            })
-            .unwrap_or((0, 0))
-    }
-
     /// Keeps scrolled views still while new lines arrive. Call before drawing.
     pub fn settle(&mut self) {
-        for i in 0..self.panes.len() {
-            let (appended, len) = self.appended(i);
-            let p = &mut self.panes[i];
-            // A scrolled view, or one showing a search hit, stays still as lines arrive.
-            if p.offset > 0 || p.hit.is_some() {
-                p.offset =
-                    (p.offset + appended.saturating_sub(p.seen)).min(len.saturating_sub(1) as u64);
-            }
-            p.seen = appended;
+        for (p, log) in self.panes.iter_mut().zip(&self.logs) {
+            p.settle(log);
+        }
+        self.console_pane.settle(&self.console_scrollback);
+    }
+
+    /// The view and log the scroll, search, filter and copy keys act on: the console log's
+    /// when it has the focus, else the focused connector's.
+    pub fn target(&mut self, focus: usize) -> (&mut PaneView, SharedScrollback) {
+        if self.console_focus && self.console_log {
+            (&mut self.console_pane, self.console_scrollback.clone())
+        } else {
+            (&mut self.panes[focus], self.logs[focus].clone())
         }
     }
 
-    /// What `Y` copies from pane `idx`: the search hit's line, else the lines on screen (ANSI
-    /// removed).
+    /// What `Y` copies from pane `idx`: the search hit's line, else the lines on screen.
     pub fn copy_lines(&self, idx: usize) -> Vec<String> {
-        let Some(log) = self.logs.get(idx) else {
-            return Vec::new();
-        };
-        let g = log.lock().unwrap_or_else(|p| p.into_inner());
-        let appended = g.appended();
-        let first = appended - g.lines().len() as u64;
-        let line = |abs: u64| crate::engine::redact::plain(&g.lines()[(abs - first) as usize]);
-        let pane = &self.panes[idx];
-        if let Some(hit) = pane.hit.filter(|h| *h >= first && *h < appended) {
-            return vec![line(hit)];
+        match (self.panes.get(idx), self.logs.get(idx)) {
+            (Some(p), Some(log)) => p.copy_lines(log, self.visible_rows),
+            _ => Vec::new(),
         }
-        let end = appended.saturating_sub(pane.offset);
-        let start = end
-            .saturating_sub(self.visible_rows as u64)
-            .max(first)
-            .max(pane.hidden_before);
-        (start..end).map(line).collect()
     }
 
     /// Flashes the status bar when, between `before` and `after`, a connector exited, failed
@@ -324,6 +276,15 @@ impl App {
         }
         if self.panes.len() != snaps.len() {
             return vec![]; // not synced with these views (the loop syncs before every update)
+        }
+        if self.help || self.detail {
+            match action {
+                Action::ScrollUp(k) => self.overlay_scroll = self.overlay_scroll.saturating_sub(k),
+                Action::ScrollDown(k) => {
+                    self.overlay_scroll = self.overlay_scroll.saturating_add(k)
+                }
+                _ => {}
+            }
         }
         let n = snaps.len();
         let focus = self.focus.min(n - 1);
@@ -394,19 +355,32 @@ impl App {
                     } else {
                         format!("showing only lines with \"{typed}\" (& then Enter: all lines)")
                     });
-                    if self.merged {
+                    if self.merged && !self.console_focus {
                         self.merged_filter = filter;
                     } else {
-                        let p = &mut self.panes[focus];
-                        p.filter = filter;
-                        p.offset = 0;
-                        p.hit = None;
+                        self.target(focus).0.set_filter(&filter);
                     }
                     self.filter_input = None;
                 }
                 Action::Cancel | Action::Quit => self.filter_input = None,
                 _ => {}
             }
+            return vec![];
+        }
+        // With the console log focused, no key may act on a connector the operator is not
+        // looking at.
+        let acts = matches!(
+            action,
+            Action::Start
+                | Action::Stop
+                | Action::Restart
+                | Action::Kill
+                | Action::Build
+                | Action::Rebuild
+        );
+        if acts && self.console_focus && self.console_log {
+            self.notice =
+                Some("the console log has the focus: Tab or a digit picks a connector".into());
             return vec![];
         }
         // A command that can only be refused is not sent: why goes to the message line.
@@ -422,6 +396,12 @@ impl App {
         if let Some(why) = refused {
             self.notice = Some(format!("{name} {why}"));
             return vec![];
+        }
+        if matches!(
+            action,
+            Action::FocusNext | Action::FocusPrev | Action::Jump(_) | Action::Zoom | Action::Table
+        ) {
+            self.console_focus = false;
         }
         match action {
             Action::FocusNext => self.focus = (focus + 1) % n,
@@ -488,21 +468,21 @@ impl App {
                 self.table = !self.table;
                 self.zoom = false;
             }
-            Action::ScrollUp(k) => self.scroll_up(focus, k as u64),
-            Action::ScrollDown(k) => {
-                let p = &mut self.panes[focus];
-                p.offset = p.offset.saturating_sub(k as u64);
+            Action::ScrollUp(k) => {
+                let (p, log) = self.target(focus);
+                p.scroll_up(&log, k as u64);
             }
-            Action::ScrollTop => self.scroll_up(focus, u64::MAX / 2),
-            Action::ScrollBottom => {
-                self.panes[focus].offset = 0;
-                self.panes[focus].hit = None;
+            Action::ScrollDown(k) => self.target(focus).0.scroll_down(k as u64),
+            Action::ScrollTop => {
+                let (p, log) = self.target(focus);
+                p.scroll_up(&log, u64::MAX / 2);
             }
+            Action::ScrollBottom => self.target(focus).0.to_bottom(),
             Action::FilterBegin => {
-                self.filter_input = Some(if self.merged {
+                self.filter_input = Some(if self.merged && !self.console_focus {
                     self.merged_filter.clone()
                 } else {
-                    self.panes[focus].filter.clone()
+                    self.target(focus).0.filter.clone()
                 });
             }
             Action::SearchBegin => {
@@ -515,17 +495,29 @@ impl App {
             Action::SearchBackspace => {
                 self.search.query.pop();
             }
-            Action::SearchSubmit => {
-                self.search.editing = false;
-                self.panes[focus].hit = None;
-                self.find(focus, true);
+            Action::SearchSubmit | Action::SearchNext | Action::SearchPrev => {
+                if action == Action::SearchSubmit {
+                    self.search.editing = false;
+                }
+                let query = self.search.query.to_lowercase();
+                let context = (self.visible_rows / 2) as u64;
+                let (p, log) = self.target(focus);
+                if action == Action::SearchSubmit {
+                    p.hit = None;
+                }
+                if let Err(none) = p.find(&log, &query, action != Action::SearchPrev, context) {
+                    self.notice = Some(none);
+                }
             }
-            Action::SearchNext => self.find(focus, true),
-            Action::SearchPrev => self.find(focus, false),
-            Action::Wrap => self.panes[focus].wrap = !self.panes[focus].wrap,
-            Action::Errors if self.merged => self.merged_errors = !self.merged_errors,
+            Action::Wrap => {
+                let p = self.target(focus).0;
+                p.wrap = !p.wrap;
+            }
+            Action::Errors if self.merged && !self.console_focus => {
+                self.merged_errors = !self.merged_errors
+            }
             Action::Errors => {
-                let p = &mut self.panes[focus];
+                let p = self.target(focus).0;
                 p.errors_only = !p.errors_only;
             }
             Action::Merged => {
@@ -533,24 +525,37 @@ impl App {
                 self.zoom = false;
             }
             Action::Clear => {
-                let (appended, _) = self.appended(focus);
-                let p = &mut self.panes[focus];
-                p.hidden_before = appended;
-                p.offset = 0;
-                p.hit = None;
+                let (p, log) = self.target(focus);
+                p.clear(&log);
             }
-            Action::ConsoleLog => self.console_log = !self.console_log,
+            // Hidden → shown with the focus → hidden; shown without the focus → focused.
+            Action::ConsoleLog => {
+                if self.console_log && !self.console_focus {
+                    self.console_focus = true;
+                } else {
+                    self.console_log = !self.console_log;
+                    self.console_focus = self.console_log;
+                }
+            }
             Action::Reload => {
                 self.notice = Some("reloading the manifest…".into());
                 return vec![UiCall::Reload];
             }
             Action::RetryHosts => return vec![UiCall::RetryHosts],
-            Action::Help => self.help = true,
-            Action::Detail => self.detail = true,
+            Action::Help => {
+                self.help = true;
+                self.overlay_scroll = 0;
+            }
+            Action::Detail => {
+                self.detail = true;
+                self.overlay_scroll = 0;
+            }
             Action::JumpBegin => self.jump = Some(String::new()),
             Action::Complete => {}
             Action::Copy => {
-                let lines = self.copy_lines(focus);
+                let rows = self.visible_rows;
+                let (p, log) = self.target(focus);
+                let lines = p.copy_lines(&log, rows);
                 self.notice = Some(format!(
                     "copied {} line(s) to the clipboard (OSC 52; the terminal must allow it)",
                     lines.len()
@@ -599,12 +604,13 @@ impl App {
                     self.search = Search::default();
                 } else if !self.search.query.is_empty() {
                     self.search = Search::default();
-                    self.panes[focus].hit = None;
-                } else if self.merged && !self.merged_filter.is_empty() {
+                    self.target(focus).0.hit = None;
+                } else if self.merged && !self.console_focus && !self.merged_filter.is_empty() {
                     self.merged_filter.clear();
-                } else if !self.merged && !self.panes[focus].filter.is_empty() {
-                    self.panes[focus].filter.clear();
-                    self.panes[focus].offset = 0;
+                } else if !self.target(focus).0.filter.is_empty() {
+                    self.target(focus).0.set_filter("");
+                } else if self.console_focus {
+                    self.console_focus = false;
                 } else {
                     self.zoom = false;
                 }
@@ -626,61 +632,6 @@ impl App {
             }
         }
         vec![]
-    }
-
-    fn scroll_up(&mut self, idx: usize, k: u64) {
-        let (appended, len) = self.appended(idx);
-        let p = &mut self.panes[idx];
-        let visible = appended.saturating_sub(p.hidden_before.max(appended - len as u64));
-        p.offset = (p.offset + k).min(visible.saturating_sub(1));
-    }
-
-    /// Moves to the next match: `older` searches up (n), else down (N).
-    fn find(&mut self, idx: usize, older: bool) {
-        let query = self.search.query.to_lowercase();
-        if query.is_empty() {
-            return;
-        }
-        let Some(log) = self.logs.get(idx) else {
-            return;
-        };
-        let g = log.lock().unwrap_or_else(|p| p.into_inner());
-        let appended = g.appended();
-        let first = appended - g.lines().len() as u64;
-        let context = (self.visible_rows / 2) as u64;
-        let p = &mut self.panes[idx];
-        let start = p.hit.unwrap_or(appended - p.offset);
-        // Only lines the pane shows (its filters) can be hits.
-        let matches = |abs: u64| {
-            let at = (abs - first) as usize;
-            let prev = at.checked_sub(1).map(|i| g.lines()[i].as_str());
-            abs >= p.hidden_before
-                && g.lines().get(at).is_some_and(|l| {
-                    p.shows(l, prev)
-                        && crate::engine::logs::strip_ansi(l)
-                            .to_lowercase()
-                            .contains(&query)
-                })
-        };
-        let found = if older {
-            (first..start.min(appended)).rev().find(|a| matches(*a))
-        } else {
-            (start.saturating_add(1)..appended).find(|a| matches(*a))
-        };
-        match found {
-            Some(abs) => {
-                // The hit sits mid-view, with the lines that led to it and followed it.
-                p.hit = Some(abs);
-                p.offset = (appended - 1 - abs).saturating_sub(context);
-            }
-            None => {
-                self.notice = Some(format!(
-                    "no {} match for \"{}\"",
-                    if older { "older" } else { "newer" },
-                    self.search.query
-                ))
-            }
-        }
     }
 }
 

@@ -142,6 +142,10 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             | KeyCode::Char('q')
             | KeyCode::Char('i')
             | KeyCode::Enter => Some(Action::Cancel),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::ScrollDown(1)),
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::ScrollUp(1)),
+            KeyCode::PageDown | KeyCode::Char(' ') => Some(Action::ScrollDown(10)),
+            KeyCode::PageUp => Some(Action::ScrollUp(10)),
             _ => None,
         },
         Mode::Normal => match key.code {

@@ -3,8 +3,10 @@
 //! [`render::draw`] paints a frame only when something changed, at most ~30 times a second.
 
 pub mod app;
+pub mod console_log;
 pub mod keymap;
 pub mod layout;
+pub mod pane;
 pub mod render;
 pub mod theme;
 
@@ -24,8 +26,6 @@ use app::{App, UiCall};
 
 /// Shortest time between two frames (~30 fps).
 const FRAME: Duration = Duration::from_millis(33);
-/// How often the console log view (tui-logger, which has no change signal) is redrawn.
-const TICK: Duration = Duration::from_millis(200);
 
 /// Puts the terminal back (raw mode off, main screen, cursor, mouse) when dropped, including
 /// during a panic unwind.
@@ -61,21 +61,6 @@ fn setup_terminal() -> std::io::Result<Terminal<CrosstermBackend<Stdout>>> {
         previous(info);
     }));
     Terminal::new(CrosstermBackend::new(std::io::stdout()))
-}
-
-/// Sends the console's own log to the tui-logger pane. `tui_logger::init_logger` is not called:
-/// it starts a thread that wakes every 10 ms; the loop moves events itself before drawing.
-pub fn init_console_log() {
-    use tracing_subscriber::prelude::*;
-    tui_logger::set_default_level(tui_logger::LevelFilter::Info);
-    // iceoryx2's own warnings (stale files it cleans up, a shared-memory detail) say nothing
-    // to an operator: only its errors are shown; SWITCHBOARD_LOG overrides.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,iceoryx2=error"));
-    let _ = tracing_subscriber::registry()
-        .with(tui_logger::TuiTracingSubscriberLayer)
-        .with(filter)
-        .try_init();
 }
 
 /// Runs the TUI on a started engine until the operator quits: starts the selected connectors,
@@ -122,6 +107,8 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
     // Reload outcomes come back here, to be shown in the footer.
     let (reloaded_tx, mut reloaded) = mpsc::unbounded_channel::<String>();
     let mut app = App::new();
+    let console_log = console_log::get();
+    app.console_scrollback = console_log.lines.clone();
     app.confirm_always = console.settings.confirm_always;
     // CPU and memory are on screen for as long as the TUI runs.
     handle.want_usage(1e12);
@@ -150,16 +137,12 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                     app.note_changes(&drawn, &snaps, unix_now());
                     drawn = snaps.clone();
                 }
-                if app.console_log {
-                    tui_logger::move_events();
-                }
                 let hosts = hosts_rx.borrow_and_update().clone();
                 let view = render::View {
                     app: &app,
                     snaps: &snaps,
                     now: unix_now(),
                     theme,
-                    console_widget: true,
                     hosts: &hosts,
                 };
                 if let Err(e) = terminal.draw(|f| render::draw(f, &view)) {
@@ -179,9 +162,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
             let now = unix_now();
             let snaps = snaps_rx.borrow();
             let flashing = app.flash_until.is_some_and(|t| now < t);
-            let every = if app.console_log {
-                TICK
-            } else if flashing {
+            let every = if flashing {
                 Duration::from_millis(250)
             } else if snaps.iter().any(|s| s.countdown_s.is_some()) {
                 Duration::from_millis(100)
@@ -213,10 +194,14 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                         let target = layout::pane_at(&screen, m.column, m.row)
                             .or_else(|| layout::list_row_at(&screen, m.column, m.row, snaps.len()))
                             .or_else(|| layout::table_row_at(&screen, m.column, m.row, snaps.len()));
+                        let on_console = screen.console.is_some_and(|r| r.contains(ratatui::layout::Position::new(m.column, m.row)));
                         match (m.kind, target) {
-                            (MouseEventKind::Down(MouseButton::Left), Some(i)) => { app.focus = i; None }
-                            (MouseEventKind::ScrollUp, Some(i)) => { app.focus = i; Some(keymap::Action::ScrollUp(3)) }
-                            (MouseEventKind::ScrollDown, Some(i)) => { app.focus = i; Some(keymap::Action::ScrollDown(3)) }
+                            (MouseEventKind::Down(MouseButton::Left), _) if on_console => { app.console_focus = true; None }
+                            (MouseEventKind::ScrollUp, _) if on_console => { app.console_focus = true; Some(keymap::Action::ScrollUp(3)) }
+                            (MouseEventKind::ScrollDown, _) if on_console => { app.console_focus = true; Some(keymap::Action::ScrollDown(3)) }
+                            (MouseEventKind::Down(MouseButton::Left), Some(i)) => { app.focus = i; app.console_focus = false; None }
+                            (MouseEventKind::ScrollUp, Some(i)) => { app.focus = i; app.console_focus = false; Some(keymap::Action::ScrollUp(3)) }
+                            (MouseEventKind::ScrollDown, Some(i)) => { app.focus = i; app.console_focus = false; Some(keymap::Action::ScrollDown(3)) }
                             _ => None,
                         }
                     }
@@ -226,9 +211,12 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                 // the loop knows the pane's height.
                 {
                     let screen = layout::screen_with(area, snaps.len(), app.focus, app.zoom, app.console_log, app.table);
-                    if let Some((_, r)) = screen.panes.iter().find(|(i, _)| *i == app.focus) {
-                        // Borders and the detail line are not log.
-                        app.visible_rows = r.height.saturating_sub(3) as usize;
+                    match screen.console {
+                        Some(r) if app.console_focus => app.visible_rows = r.height.saturating_sub(2) as usize,
+                        _ => if let Some((_, r)) = screen.panes.iter().find(|(i, _)| *i == app.focus) {
+                            // Borders and the detail line are not log.
+                            app.visible_rows = r.height.saturating_sub(3) as usize;
+                        },
                     }
                 }
                 // Arrows move on the screen as drawn: the loop knows the layout.
@@ -297,6 +285,8 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
             _ = handle.await_shutdown(), if app.quitting => { return false; }
             // New log lines: the tailers say so (no polling of the scrollbacks).
             _ = log_activity.notified() => {}
+            // A console log line, redrawn while the log is shown.
+            _ = console_log.activity.notified(), if app.console_log => {}
             _ = tokio::time::sleep_until(next_clock) => {}
             Some(_) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
                 // Killed politely: leave the connectors running; they never depend on us.

@@ -10,10 +10,11 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
 
-use super::app::{line_shown, App, Dialog, TimeMode};
+use super::app::{line_shown, App, Dialog, PaneView, TimeMode};
 use super::keymap::{FOOTER, HELP};
 use super::layout::{self, Screen};
 use super::theme::Theme;
+use crate::engine::logs::SharedScrollback;
 use crate::engine::view::{ConnectorView, FeedHealth, FeedView};
 use crate::engine::view::{HostView, LinkState};
 use crate::Phase;
@@ -26,8 +27,6 @@ pub struct View<'a> {
     /// moved on to it.
     pub now: f64,
     pub theme: Theme,
-    /// Draw the console log with tui-logger (off in snapshot tests: its buffer is global).
-    pub console_widget: bool,
     /// Links to other hosts (their connectors' panes say when a link is down).
     pub hosts: &'a [HostView],
 }
@@ -270,10 +269,11 @@ fn countdown(v: &View, s: &ConnectorView) -> Option<String> {
 }
 
 fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorView, rect: Rect) {
-    let focused = idx == v.app.focus;
+    // With the console log focused, no connector pane looks focused.
+    let focused = idx == v.app.focus && !(v.app.console_focus && v.app.console_log);
     let t = &v.theme;
     let pane = &v.app.panes[idx];
-    let mut block = Block::default()
+    let block = Block::default()
         .borders(Borders::ALL)
         .border_style(if focused {
             t.focused()
@@ -286,23 +286,7 @@ fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorView, rect: Rect)
             t.unfocused()
         })
         .title(title(v, s, focused, rect.width));
-    let mut marks = Vec::new();
-    if pane.offset > 0 {
-        marks.push(format!("↑{}", pane.offset));
-    }
-    if pane.wrap {
-        marks.push("wrap".into());
-    }
-    if pane.errors_only {
-        marks.push("errors only".into());
-    }
-    if !pane.filter.is_empty() {
-        marks.push(format!("&{}", pane.filter));
-    }
-    if !marks.is_empty() {
-        block = block
-            .title_bottom(Line::from(format!(" {} ", marks.join(" "))).alignment(Alignment::Right));
-    }
+    let block = with_marks(block, pane);
     let inner = block.inner(rect);
     f.render_widget(block, rect);
     if inner.height == 0 || inner.width == 0 {
@@ -362,9 +346,30 @@ fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorView, rect: Rect)
             body = draw_feed(f, v, feed, s.as_of, body);
         }
     }
-    if body.height > 0 {
-        draw_log(f, v, idx, body);
+    if let (true, Some(log)) = (body.height > 0, v.app.logs.get(idx)) {
+        draw_log(f, v, pane, log, body);
     }
+}
+
+/// `block` with what its bottom border says about the view: scrolled, wrapped, filtered.
+fn with_marks<'a>(block: Block<'a>, pane: &PaneView) -> Block<'a> {
+    let mut marks = Vec::new();
+    if pane.offset > 0 {
+        marks.push(format!("↑{}", pane.offset));
+    }
+    if pane.wrap {
+        marks.push("wrap".into());
+    }
+    if pane.errors_only {
+        marks.push("errors only".into());
+    }
+    if !pane.filter.is_empty() {
+        marks.push(format!("&{}", pane.filter));
+    }
+    if marks.is_empty() {
+        return block;
+    }
+    block.title_bottom(Line::from(format!(" {} ", marks.join(" "))).alignment(Alignment::Right))
 }
 
 /// The feed health row: what is wrong, and the last error line while errors are recent.
@@ -479,13 +484,8 @@ fn short_bytes(n: f64) -> String {
     }
 }
 
-fn draw_log(f: &mut Frame, v: &View, idx: usize, area: Rect) {
-    let app = v.app;
-    let pane = &app.panes[idx];
-    let Some(log) = app.logs.get(idx) else {
-        return;
-    };
-    let query = app.search.query.to_lowercase();
+fn draw_log(f: &mut Frame, v: &View, pane: &PaneView, log: &SharedScrollback, area: Rect) {
+    let query = v.app.search.query.to_lowercase();
     let mut lines: Vec<Line> = Vec::new();
     let mut rows = 0usize;
     {
@@ -894,27 +894,28 @@ fn draw_list(f: &mut Frame, v: &View, rect: Rect) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// The console's own log: a pane like a connector's, focused with `L`.
 fn draw_console(f: &mut Frame, v: &View, rect: Rect) {
+    let t = &v.theme;
+    let app = v.app;
+    let focused = app.console_focus;
+    let pane = &app.console_pane;
     let block = Block::default()
         .borders(Borders::ALL)
-        .border_style(v.theme.unfocused())
-        .title(" console log (L to hide) ");
-    if v.console_widget {
-        let w = tui_logger::TuiLoggerWidget::default()
-            .block(block)
-            .output_target(false)
-            .output_file(false)
-            .output_line(false)
-            .output_timestamp(Some("%H:%M:%S".into()));
-        f.render_widget(w, rect);
-    } else {
-        f.render_widget(block, rect);
+        .border_style(if focused { t.focused() } else { t.unfocused() })
+        .title(if focused {
+            " console log (L hides it · Tab back to the connectors) "
+        } else {
+            " console log (L focuses it) "
+        });
+    let block = with_marks(block, pane);
+    let inner = block.inner(rect);
+    f.render_widget(block, rect);
+    if inner.height > 0 && inner.width > 0 {
+        draw_log(f, v, pane, &app.console_scrollback, inner);
     }
 }
 
-/// The fleet at a glance, on every screen: counts per phase (lifecycle order, each in its
-/// colour; failed in capitals), unhealthy feeds, and the most recent failure with its age. It
-/// is drawn reversed for a moment when a connector exits, fails or goes stale.
 fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
     if rect.height == 0 {
         return;
@@ -1161,16 +1162,35 @@ fn draw_detail(f: &mut Frame, v: &View, s: &ConnectorView, area: Rect) {
     let h = area.height.saturating_sub(2).min(lines.len() as u16 + 10);
     let rect = centered(area, w, h);
     f.render_widget(Clear, rect);
+    // Rows once wrapped (word wrapping may take a few more; the last rows then need a scroll).
+    let inner_w = rect.width.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_w))
+        .sum();
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let (scroll, more) = overlay_scroll(v.app.overlay_scroll, rows, rect.height);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.focused())
-        .title(format!(" {} (Esc or i to close) ", s.id()));
-    f.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        rect,
-    );
+        .title(format!(" {} (Esc or i to close) ", s.id()))
+        .title_bottom(Line::from(more).alignment(Alignment::Right));
+    f.render_widget(para.scroll((scroll, 0)).block(block), rect);
+}
+
+/// How far a popup of `rows` rows in a box `height` high (borders included) is scrolled, at
+/// most to its last row, and what its bottom border says: which way there is more.
+fn overlay_scroll(wanted: u16, rows: usize, height: u16) -> (u16, String) {
+    let inner = height.saturating_sub(2) as usize;
+    let max = rows.saturating_sub(inner) as u16;
+    let scroll = wanted.min(max);
+    let more = match (scroll > 0, scroll < max) {
+        (false, false) => String::new(),
+        (false, true) => " ↓ more (↑↓ PgUp PgDn) ".into(),
+        (true, true) => " ↑↓ more ".into(),
+        (true, false) => " ↑ more ".into(),
+    };
+    (scroll, more)
 }
 
 fn draw_help(f: &mut Frame, v: &View, area: Rect) {
@@ -1214,13 +1234,15 @@ fn draw_help(f: &mut Frame, v: &View, area: Rect) {
     ]));
     let h = lines.len() as u16 + 2;
     let rect = centered(area, 72, h);
+    let (scroll, more) = overlay_scroll(v.app.overlay_scroll, lines.len(), rect.height);
     f.render_widget(Clear, rect);
     f.render_widget(
-        Paragraph::new(lines).block(
+        Paragraph::new(lines).scroll((scroll, 0)).block(
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(t.focused())
-                .title(" keys (Esc or ? to close) "),
+                .title(" keys (Esc or ? to close) ")
+                .title_bottom(Line::from(more).alignment(Alignment::Right)),
         ),
         rect,
     );

@@ -81,7 +81,6 @@ fn render(app: &App, snaps: &[ConnectorView], now: f64, w: u16, h: u16) -> TestB
         snaps,
         now,
         theme: Theme { color: true },
-        console_widget: false,
         hosts: &[],
     };
     t.draw(|f| draw(f, &view)).expect("draw");
@@ -219,7 +218,6 @@ fn no_color_renders_plain_text() {
         snaps: &snaps,
         now,
         theme: Theme { color: false },
-        console_widget: false,
         hosts: &[],
     };
     t.draw(|f| draw(f, &view)).expect("draw");
@@ -833,4 +831,69 @@ fn refused_commands_go_to_the_message_line_and_are_not_sent() {
             Command::Build { force: false }
         )]
     );
+}
+
+#[test]
+fn the_console_log_is_a_pane_that_takes_the_focus_scrolls_and_searches() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let mut app = app_for(&snaps, logs(1, 5));
+    let mut console = Scrollback::new(100, 1 << 20);
+    for k in 0..40 {
+        console.push(format!(
+            "2026-11-30T18:25:{:02}.000000Z  INFO reload {k}: nothing changed",
+            k % 60
+        ));
+    }
+    console.push("2026-11-30T18:26:00.000000Z  WARN tf-a: cannot open the log file".into());
+    app.console_scrollback = Arc::new(Mutex::new(console));
+    app.settle();
+    app.update(Action::ConsoleLog, &snaps);
+    assert!(app.console_log && app.console_focus);
+    // Keys that act on a connector do nothing while the console log has the focus.
+    assert!(app.update(Action::Stop, &snaps).is_empty());
+    assert!(app
+        .notice
+        .as_deref()
+        .unwrap_or("")
+        .contains("console log has the focus"));
+    app.update(Action::SearchBegin, &snaps);
+    for c in "reload 3".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    app.update(Action::SearchSubmit, &snaps);
+    assert_eq!(app.console_pane.hit, Some(39));
+    assert_eq!(app.panes[0].hit, None);
+    app.update(Action::Errors, &snaps);
+    assert!(app.console_pane.errors_only && !app.panes[0].errors_only);
+    app.update(Action::Cancel, &snaps); // clears the search
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 30));
+    let text = screen.join("\n");
+    assert!(text.contains("console log (L hides it"), "{text}");
+    assert!(
+        text.contains("WARN tf-a: cannot open the log file"),
+        "{text}"
+    );
+    assert!(!text.contains("INFO reload 39"), "errors only: {text}");
+    // Tab gives the focus back to the connectors.
+    app.update(Action::FocusNext, &snaps);
+    assert!(!app.console_focus && app.console_log);
+    app.update(Action::ConsoleLog, &snaps);
+    assert!(app.console_focus);
+    app.update(Action::ConsoleLog, &snaps);
+    assert!(!app.console_log && !app.console_focus);
+}
+
+#[test]
+fn a_help_taller_than_the_terminal_scrolls_to_its_last_line() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let mut app = app_for(&snaps, logs(1, 3));
+    app.update(Action::Help, &snaps);
+    let top = rows_of(&render(&app, &snaps, NOW, 80, 24)).join("\n");
+    assert!(top.contains("↓ more"), "{top}");
+    assert!(!top.contains("green: up"));
+    app.update(Action::ScrollDown(100), &snaps);
+    let bottom = rows_of(&render(&app, &snaps, NOW, 80, 24)).join("\n");
+    assert!(bottom.contains("green: up"), "{bottom}");
+    assert!(bottom.contains("↑ more"), "{bottom}");
+    assert!(app.help, "scrolling keeps the help open");
 }
