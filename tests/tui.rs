@@ -28,11 +28,18 @@ impl std::ops::DerefMut for Tui {
 
 impl Tui {
     fn start(fx: &Fixture, rows: u16, cols: u16) -> Tui {
+        Tui::start_with_env(fx, rows, cols, &[])
+    }
+
+    fn start_with_env(fx: &Fixture, rows: u16, cols: u16, env: &[(&str, &str)]) -> Tui {
         let mut cmd = CommandBuilder::new(SWITCHBOARD);
         cmd.arg("--manifest");
         cmd.arg(fx.path().join("switchboard.toml"));
         cmd.cwd(fx.path());
         cmd.env("TERM", "xterm-256color");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         Tui(Pty::spawn(cmd, rows, cols))
     }
 
@@ -430,4 +437,83 @@ fn a_closed_terminal_detaches_and_connectors_keep_logging() {
         let t = title_of(s, "hup-a");
         t.contains("READY") && t.contains("adopted") && t.contains(&format!("pid {pid}"))
     });
+}
+
+#[test]
+fn o_lends_the_terminal_to_the_pager_at_the_line_and_takes_it_back() {
+    let fx = Fixture::new("pager");
+    fx.sim_config("a.toml", "lines_per_sec = 20.0");
+    fx.manifest(
+        "",
+        "[[connector]]\nname = \"pg-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    );
+    // A pager named less (so it is told -R and the line), reading the real terminal: it shows
+    // its arguments and waits for Enter.
+    let bin = fx.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let less = bin.join("less");
+    std::fs::write(
+        &less,
+        "#!/bin/sh\necho \"PAGER ARGS: $*\"\nread answer\necho \"read $answer\"\n",
+    )
+    .expect("pager");
+    std::fs::set_permissions(&less, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let pager = less.display().to_string();
+    let mut tui = Tui::start_with_env(&fx, 30, 100, &[("PAGER", &pager)]);
+    tui.wait_for("pg-a ready (autostart)", 15.0, |s| {
+        title_of(s, "pg-a").contains("READY")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = fx.pid_of("pg-a").expect("pid");
+
+    // Ctrl-C in the pager ends the pager, not the console.
+    tui.press("o");
+    let s = tui.wait_for("the pager", 5.0, |s| s.contains("PAGER ARGS: -R +"));
+    let args = s
+        .lines()
+        .find(|l| l.contains("PAGER ARGS"))
+        .expect("args")
+        .to_string();
+    let (line, path) = args
+        .split("PAGER ARGS: -R +")
+        .nth(1)
+        .and_then(|r| r.trim().split_once(' '))
+        .expect("+N PATH");
+    let line: u64 = line.parse().expect("a line number");
+    assert!(path.ends_with("/logs/pg-a.log"), "{args}");
+    let in_file = std::fs::read_to_string(path)
+        .expect("the log")
+        .lines()
+        .count() as u64;
+    assert!(line >= 1 && line <= in_file, "line {line} of {in_file}");
+    assert!(
+        line + 40 >= in_file,
+        "the line on screen, near the end: {line} of {in_file}"
+    );
+    tui.press("\x03");
+    tui.wait_for("the console back after Ctrl-C in the pager", 10.0, |s| {
+        title_of(s, "pg-a").contains("READY") && !s.contains("PAGER ARGS")
+    });
+
+    // Enter ends it too; the keys are the console's again.
+    tui.press("o");
+    tui.wait_for("the pager again", 5.0, |s| s.contains("PAGER ARGS: -R +"));
+    tui.press("\r");
+    tui.wait_for("the console back", 10.0, |s| {
+        title_of(s, "pg-a").contains("READY") && !s.contains("PAGER ARGS")
+    });
+    tui.press("?");
+    tui.wait_for("help", 5.0, |s| s.contains("keys (Esc or ? to close)"));
+    tui.press("\x1b");
+    assert!(alive(pid), "the connector kept running");
+    tui.press("q");
+    tui.wait_for("the quit dialog", 5.0, |s| s.contains("still running"));
+    tui.press("s");
+    assert!(
+        eventually(15.0, || matches!(tui.child.try_wait(), Ok(Some(_)))),
+        "switchboard quits; screen:\n{}",
+        tui.text()
+    );
+    assert!(!alive(pid));
 }

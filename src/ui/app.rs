@@ -32,6 +32,8 @@ pub enum UiCall {
     Copy(Vec<String>),
     /// Turn the terminal's mouse capture on (true) or off.
     MouseCapture(bool),
+    /// Open the connector's log file in `$PAGER` at the line `from_end` lines before its last.
+    Pager { id: ConnectorId, from_end: u64 },
 }
 
 /// How log lines' timestamps are shown (`T` cycles).
@@ -561,6 +563,26 @@ impl App {
                     lines.len()
                 ));
                 return vec![UiCall::Copy(lines)];
+            }
+            Action::Pager => {
+                if self.console_focus && self.console_log {
+                    self.notice =
+                        Some("the console log is kept in memory only: Y copies its lines".into());
+                    return vec![];
+                }
+                // The hit's line, else the last line on screen.
+                let p = &self.panes[focus];
+                let from_end = match p.hit {
+                    Some(hit) => {
+                        let appended = self.logs[focus]
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .appended();
+                        appended.saturating_sub(hit + 1)
+                    }
+                    None => p.offset,
+                };
+                return vec![UiCall::Pager { id, from_end }];
             }
             Action::Mouse => {
                 self.mouse = !self.mouse;

@@ -64,6 +64,8 @@ pub enum Action {
     Merged,
     /// Tab while typing a name: complete it.
     Complete,
+    /// Open the focused connector's log file in `$PAGER` at the line on screen.
+    Pager,
     /// Turn mouse capture off (the terminal's own selection works) or back on.
     Mouse,
     /// Start the links to other hosts over (after `failed`).
@@ -171,6 +173,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char(':') => Some(Action::JumpBegin),
             KeyCode::Char('m') => Some(Action::Merged),
             KeyCode::Char('M') => Some(Action::Mouse),
+            KeyCode::Char('o') => Some(Action::Pager),
             KeyCode::Char(c @ '1'..='9') => Some(Action::Jump(c as usize - '0' as usize)),
             KeyCode::Char('H') => Some(Action::RetryHosts),
             KeyCode::Char('z') | KeyCode::Enter => Some(Action::Zoom),
@@ -216,6 +219,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("w", "wrap long lines"),
     ("T", "timestamps: full / short local / hidden"),
     ("Y", "copy the visible lines (or the hit) via OSC 52"),
+    ("o", "open the log file in $PAGER at this line"),
     ("M", "mouse capture off/on (terminal selection)"),
     ("e", "only WARN/ERROR/panic lines (again: all)"),
     ("c", "clear the view (the log file is kept)"),
@@ -265,6 +269,7 @@ mod tests {
             (KeyCode::Char('k'), Action::Move(Dir::Up)),
             (KeyCode::Char('3'), Action::Jump(3)),
             (KeyCode::Char('R'), Action::Reload),
+            (KeyCode::Char('o'), Action::Pager),
             (KeyCode::Char('H'), Action::RetryHosts),
             (KeyCode::Char('s'), Action::Start),
             (KeyCode::Char('x'), Action::Stop),

@@ -79,24 +79,81 @@ pub async fn run(console: &Console) -> Result<bool, String> {
     Ok(detached)
 }
 
-/// Reads terminal events on a plain thread (crossterm's reader blocks) and forwards them.
-fn spawn_input_reader() -> mpsc::UnboundedReceiver<Event> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    std::thread::Builder::new()
-        .name("switchboard-input".into())
-        .spawn(move || loop {
-            match crossterm::event::read() {
-                Ok(ev) => {
-                    if tx.send(ev).is_err() {
-                        return;
-                    }
-                }
-                Err(_) => return,
-            }
-        })
-        .map(|_| ())
-        .unwrap_or_else(|e| tracing::error!("cannot read the terminal: {e}"));
-    rx
+/// How many lines `path` has (a missing file has none).
+fn count_lines(path: &std::path::Path) -> u64 {
+    std::fs::read(path)
+        .map(|b| memchr::memchr_iter(b'\n', &b).count() as u64)
+        .unwrap_or(0)
+}
+
+/// The pager's command line for `path` at `line`: `$PAGER` (default `less`) through `sh`, so
+/// a `PAGER` with options works. less (with `-R`, so colours show), more, most and the vi
+/// family are told the line as `+N`; other pagers open the file at its start.
+fn pager_command(pager: &str, path: &std::path::Path, line: u64) -> tokio::process::Command {
+    let program = pager.split_whitespace().next().unwrap_or("less");
+    let name = std::path::Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(program);
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    if name == "less" {
+        args.push("-R".into());
+    }
+    if matches!(
+        name,
+        "less" | "more" | "most" | "vi" | "vim" | "nvim" | "view"
+    ) {
+        args.push(format!("+{line}").into());
+    }
+    args.push(path.as_os_str().to_owned());
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("{pager} \"$@\""))
+        .arg("sh")
+        .args(args);
+    cmd
+}
+
+/// Lends the terminal to the pager on `path` at `line` and takes it back. Ctrl-C in the pager
+/// reaches this process too (the pager is in our process group): the loop has a SIGINT handler
+/// installed, so it is ignored here.
+async fn page(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    path: &std::path::Path,
+    line: u64,
+    mouse: bool,
+) -> Result<(), String> {
+    let pager = std::env::var("PAGER")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "less".into());
+    restore_terminal();
+    let status = pager_command(&pager, path, line).status().await;
+    let back = crossterm::terminal::enable_raw_mode().and_then(|_| {
+        execute!(
+            std::io::stdout(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::cursor::Hide
+        )
+    });
+    if mouse {
+        let _ = execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+    }
+    // The pager drew over everything: clear the screen, and make ratatui forget the last
+    // frame (an empty frame leaves its back buffer blank), so the next frame is drawn whole.
+    // `Terminal::clear` would ask the terminal where its cursor is, and a terminal that does
+    // not answer would leave the old frame as the base.
+    let _ = execute!(
+        std::io::stdout(),
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+    );
+    let _ = terminal.draw(|_| {});
+    back.map_err(|e| format!("cannot take the terminal back: {e}"))?;
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("`{pager}` ended with {s}")),
+        Err(e) => Err(format!("cannot run `{pager}`: {e}")),
+    }
 }
 
 /// Returns true when the operator detached (connectors left running).
@@ -116,7 +173,13 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
     let mut snaps_rx = handle.views();
     let mut hosts_rx = handle.hosts();
     app.sync(&snaps_rx.borrow_and_update(), |id| handle.scrollback(id));
-    let mut input = spawn_input_reader();
+    use futures_util::StreamExt;
+    // Terminal input; None while the terminal is lent to a pager (the stream stops reading
+    // when dropped, so the pager gets every key).
+    let mut input = Some(crossterm::event::EventStream::new());
+    // Raw mode sends no SIGINT/SIGQUIT; a pager's cooked mode does, to us too: ignore them.
+    let _int = signal(SignalKind::interrupt()).ok();
+    let _quit = signal(SignalKind::quit()).ok();
     let mut term = signal(SignalKind::terminate()).ok();
     let mut hup = signal(SignalKind::hangup()).ok();
     let log_activity = handle.log_activity();
@@ -181,8 +244,8 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
             tokio::time::Instant::now() + every
         };
         tokio::select! {
-            ev = input.recv() => {
-                let Some(ev) = ev else { return false };
+            ev = async { match input.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+                let Some(Ok(ev)) = ev else { return false };
                 let snaps = snaps_rx.borrow().clone();
                 app.sync(&snaps, |id| handle.scrollback(id));
                 let size = terminal.size().unwrap_or_default();
@@ -251,6 +314,22 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                                 } else {
                                     execute!(std::io::stdout(), crossterm::event::DisableMouseCapture)
                                 };
+                            }
+                            UiCall::Pager { id, from_end } => {
+                                if let Some(host) = &id.host {
+                                    app.notice = Some(format!("{id}'s log file is on host {host}: o opens this host's logs"));
+                                    continue;
+                                }
+                                let path = crate::engine::logs::log_path(handle.state_dir(), &id.name);
+                                let total = { let p = path.clone(); tokio::task::spawn_blocking(move || count_lines(&p)).await.unwrap_or(0) };
+                                if total == 0 {
+                                    app.notice = Some(format!("{id} has no log file yet ({})", path.display()));
+                                    continue;
+                                }
+                                drop(input.take());
+                                let paged = page(terminal, &path, total.saturating_sub(from_end).max(1), app.mouse).await;
+                                input = Some(crossterm::event::EventStream::new());
+                                if let Err(e) = paged { app.notice = Some(e); }
                             }
                             UiCall::RetryHosts => {
                                 console.retry_hosts();
