@@ -223,7 +223,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("M", "mouse capture off/on (terminal selection)"),
     ("e", "only WARN/ERROR/panic lines (again: all)"),
     ("c", "clear the view (the log file is kept)"),
-    ("L", "console log"),
+    ("L", "console log: show and focus it, then hide it"),
     ("R", "reload the manifest"),
     ("H", "retry the links to other hosts"),
     ("?", "this help"),

@@ -1,5 +1,6 @@
-//! Where panes go: a grid while every pane stays readable, else a list of all connectors plus
-//! the focused pane. Pure: the same function serves drawing and mouse hit-testing.
+//! Where panes go: a grid while every pane stays readable, else (and with `t`) a table of all
+//! connectors above the focused pane. Pure: the same function serves drawing and mouse
+//! hit-testing.
 
 use ratatui::layout::Rect;
 
@@ -7,16 +8,12 @@ use ratatui::layout::Rect;
 pub const MIN_PANE_WIDTH: u16 = 38;
 /// Smallest readable pane height (borders, detail line and a few log lines).
 pub const MIN_PANE_HEIGHT: u16 = 7;
-/// Width of the connector list in list mode.
-pub const LIST_WIDTH: u16 = 30;
 
 /// The screen's regions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Screen {
     /// One rect per visible pane: (connector index, rect).
     pub panes: Vec<(usize, Rect)>,
-    /// In list mode, the list's rect.
-    pub list: Option<Rect>,
     /// The console log pane, when shown.
     pub console: Option<Rect>,
     /// The footer line.
@@ -27,7 +24,7 @@ pub struct Screen {
     pub table: Option<Rect>,
 }
 
-/// Lays out `n` connectors in `area` as tiles (or a list when they do not fit).
+/// Lays out `n` connectors in `area` as tiles (or the table when they do not fit).
 pub fn screen(area: Rect, n: usize, focus: usize, zoom: bool, console_log: bool) -> Screen {
     screen_with(area, n, focus, zoom, console_log, false)
 }
@@ -67,7 +64,6 @@ pub fn screen_with(
     if n == 0 {
         return Screen {
             panes: vec![],
-            list: None,
             console,
             footer,
             status,
@@ -75,64 +71,60 @@ pub fn screen_with(
         };
     }
     let focus = focus.min(n - 1);
-    if table && !zoom {
-        // Borders, a header, one row per connector; at most half the screen when a pane fits
-        // below, else all of it.
-        let want = n as u16 + 3;
-        let h = if main.height >= want + MIN_PANE_HEIGHT {
-            want.min(main.height / 2).max(4.min(main.height))
-        } else {
-            main.height
-        };
-        let t = Rect::new(main.x, main.y, main.width, h);
-        let rest = main.height - h;
-        let panes = if rest >= 3 {
-            vec![(focus, Rect::new(main.x, main.y + h, main.width, rest))]
-        } else {
-            vec![]
-        };
-        return Screen {
-            panes,
-            list: None,
-            console,
-            footer,
-            status,
-            table: Some(t),
-        };
-    }
     if zoom {
         return Screen {
             panes: vec![(focus, main)],
-            list: None,
             console,
             footer,
             status,
             table: None,
         };
     }
-    match grid(main, n) {
+    let tiles = if table { None } else { grid(main, n) };
+    match tiles {
         Some(rects) => Screen {
             panes: rects.into_iter().enumerate().collect(),
-            list: None,
             console,
             footer,
             status,
             table: None,
         },
         None => {
-            let lw = LIST_WIDTH.min(main.width / 2);
-            let list = Rect::new(main.x, main.y, lw, main.height);
-            let pane = Rect::new(main.x + lw, main.y, main.width - lw, main.height);
+            // Borders, a header, one row per connector; at most half the screen when a pane
+            // fits below, else all of it.
+            let want = n as u16 + 3;
+            let h = if main.height >= want + MIN_PANE_HEIGHT {
+                want.min(main.height / 2).max(4.min(main.height))
+            } else {
+                main.height
+            };
+            let t = Rect::new(main.x, main.y, main.width, h);
+            let rest = main.height - h;
+            let panes = if rest >= 3 {
+                vec![(focus, Rect::new(main.x, main.y + h, main.width, rest))]
+            } else {
+                vec![]
+            };
             Screen {
-                panes: vec![(focus, pane)],
-                list: Some(list),
+                panes,
                 console,
                 footer,
                 status,
-                table: None,
+                table: Some(t),
             }
         }
     }
+}
+
+/// Whether `n` tiles fit in `area` (else the table is shown instead).
+pub fn tiles_fit(area: Rect, n: usize, console_log: bool) -> bool {
+    screen(area, n, 0, false, console_log).table.is_none()
+}
+
+/// The first connector shown in a table with room for `visible` rows: the focused one stays
+/// in view.
+pub fn table_first_row(focus: usize, visible: usize) -> usize {
+    focus.saturating_sub(visible.saturating_sub(1))
 }
 
 /// A grid of `n` cells in `area` with every cell at least the minimum size, preferring the
@@ -182,24 +174,15 @@ pub fn pane_at(s: &Screen, x: u16, y: u16) -> Option<usize> {
         .map(|(i, _)| *i)
 }
 
-/// Which table row (connector index) contains the point, in table mode.
-pub fn table_row_at(s: &Screen, x: u16, y: u16, n: usize) -> Option<usize> {
+/// Which table row (connector index) contains the point, with `focus` focused.
+pub fn table_row_at(s: &Screen, x: u16, y: u16, n: usize, focus: usize) -> Option<usize> {
     let t = s.table?;
     // Border, then the header.
     if x < t.x || x >= t.right() || y < t.y + 2 || y >= t.bottom().saturating_sub(1) {
         return None;
     }
-    let idx = (y - t.y - 2) as usize;
-    (idx < n).then_some(idx)
-}
-
-/// Which list row (connector index) contains the point, in list mode.
-pub fn list_row_at(s: &Screen, x: u16, y: u16, n: usize) -> Option<usize> {
-    let l = s.list?;
-    if x < l.x || x >= l.right() || y <= l.y || y >= l.bottom() - 1 {
-        return None;
-    }
-    let idx = (y - l.y - 1) as usize;
+    let visible = t.height.saturating_sub(3) as usize;
+    let idx = table_first_row(focus, visible) + (y - t.y - 2) as usize;
     (idx < n).then_some(idx)
 }
 
@@ -213,15 +196,13 @@ mod tests {
             for n in 1..=12 {
                 let s = screen(Rect::new(0, 0, w, h), n, n - 1, false, false);
                 for (_, r) in &s.panes {
-                    assert!(
-                        r.width >= MIN_PANE_WIDTH.min(w - LIST_WIDTH),
-                        "{w}x{h} n={n}: {r:?}"
-                    );
+                    assert!(r.width >= MIN_PANE_WIDTH, "{w}x{h} n={n}: {r:?}");
                     assert!(r.height >= MIN_PANE_HEIGHT, "{w}x{h} n={n}: {r:?}");
                 }
-                if s.list.is_some() {
+                if let Some(t) = s.table {
                     assert_eq!(s.panes.len(), 1);
-                    assert_eq!(s.panes[0].0, n - 1, "list mode shows the focused pane");
+                    assert_eq!(s.panes[0].0, n - 1, "the table shows the focused pane");
+                    assert!(t.height >= 4, "{w}x{h} n={n}: {t:?}");
                 } else {
                     assert_eq!(s.panes.len(), n);
                 }
@@ -232,10 +213,14 @@ mod tests {
     #[test]
     fn three_panes_tile_an_80x24_screen() {
         let s = screen(Rect::new(0, 0, 80, 24), 3, 0, false, false);
-        assert!(s.list.is_none());
+        assert!(s.table.is_none());
         assert_eq!(s.panes.len(), 3);
+        assert!(tiles_fit(Rect::new(0, 0, 80, 24), 3, false));
+        // Too many to tile: the table, with the focused pane below it.
         let s = screen(Rect::new(0, 0, 80, 24), 12, 5, false, false);
-        assert!(s.list.is_some());
+        assert!(s.table.is_some());
+        assert_eq!(s.panes, vec![(5, s.panes[0].1)]);
+        assert!(!tiles_fit(Rect::new(0, 0, 80, 24), 12, false));
     }
 
     #[test]
@@ -244,14 +229,28 @@ mod tests {
         let (idx, r) = s.panes[1];
         assert_eq!(pane_at(&s, r.x + 1, r.y + 1), Some(idx));
     }
+
+    #[test]
+    fn table_rows_are_hit_where_they_are_drawn_when_scrolled() {
+        // 12 rows at 80x12: the table shows some of them, scrolled to keep row 11 in view.
+        let area = Rect::new(0, 0, 80, 12);
+        let s = screen_with(area, 12, 11, false, false, true);
+        let t = s.table.expect("table");
+        let visible = t.height as usize - 3;
+        assert!(visible < 12);
+        let last_row_y = t.y + 2 + visible as u16 - 1;
+        assert_eq!(table_row_at(&s, 5, last_row_y, 12, 11), Some(11));
+        assert_eq!(table_row_at(&s, 5, t.y + 2, 12, 11), Some(12 - visible));
+        assert_eq!(table_row_at(&s, 5, t.y + 1, 12, 11), None, "the header");
+    }
 }
 
 /// The pane next to `from` in direction `dir` on `screen` (the nearest whose centre lies that
-/// way), as a connector index; None at the edge (arrows do not wrap). In list mode, up and down
-/// move through the list.
+/// way), as a connector index; None at the edge (arrows do not wrap). In the table, up and
+/// down move through its rows.
 pub fn neighbor(screen: &Screen, n: usize, from: usize, dir: super::keymap::Dir) -> Option<usize> {
     use super::keymap::Dir;
-    if screen.list.is_some() || screen.table.is_some() {
+    if screen.table.is_some() {
         return match dir {
             Dir::Up if from > 0 => Some(from - 1),
             Dir::Down if from + 1 < n => Some(from + 1),
@@ -301,9 +300,9 @@ mod neighbor_tests {
         assert_eq!(neighbor(&s, 4, 3, Dir::Left), Some(2));
         assert_eq!(neighbor(&s, 4, 0, Dir::Left), None, "no wrap");
         assert_eq!(neighbor(&s, 4, 0, Dir::Up), None, "no wrap");
-        // List mode: up and down walk the list.
+        // The table (too many to tile): up and down walk its rows.
         let l = screen(Rect::new(0, 0, 80, 24), 12, 5, false, false);
-        assert!(l.list.is_some());
+        assert!(l.table.is_some());
         assert_eq!(neighbor(&l, 12, 5, Dir::Down), Some(6));
         assert_eq!(neighbor(&l, 12, 0, Dir::Up), None);
         assert_eq!(neighbor(&l, 12, 11, Dir::Down), None);

@@ -255,8 +255,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                     Event::Mouse(m) => {
                         let screen = layout::screen_with(area, snaps.len(), app.focus, app.zoom, app.console_log, app.table);
                         let target = layout::pane_at(&screen, m.column, m.row)
-                            .or_else(|| layout::list_row_at(&screen, m.column, m.row, snaps.len()))
-                            .or_else(|| layout::table_row_at(&screen, m.column, m.row, snaps.len()));
+                            .or_else(|| layout::table_row_at(&screen, m.column, m.row, snaps.len(), app.focus));
                         let on_console = screen.console.is_some_and(|r| r.contains(ratatui::layout::Position::new(m.column, m.row)));
                         match (m.kind, target) {
                             (MouseEventKind::Down(MouseButton::Left), _) if on_console => { app.console_focus = true; None }
@@ -281,6 +280,11 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                             app.visible_rows = r.height.saturating_sub(3) as usize;
                         },
                     }
+                }
+                // Tiles that do not fit are not offered: the table stays.
+                if action == Some(keymap::Action::Table) && !app.table && !app.zoom && !layout::tiles_fit(area, snaps.len(), app.console_log) {
+                    app.notice = Some(format!("{} tiles do not fit a {}×{} terminal: the table stays (z zooms one pane)", snaps.len(), area.width, area.height));
+                    continue;
                 }
                 // Arrows move on the screen as drawn: the loop knows the layout.
                 let action = match action {

@@ -67,9 +67,6 @@ pub fn draw(f: &mut Frame, v: &View) {
         }
     }
     if !v.app.merged {
-        if let Some(list) = screen.list {
-            draw_list(f, v, list);
-        }
         if let Some(table) = screen.table {
             draw_table(f, v, table);
         }
@@ -742,7 +739,16 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.unfocused())
-        .title(format!(" {} connectors (t: tiles) ", v.snaps.len()));
+        .title(format!(
+            " {} connectors {}",
+            v.snaps.len(),
+            // Shown because tiles do not fit: `t` would change nothing.
+            if v.app.table {
+                "(t: tiles) "
+            } else {
+                "(too many to tile here) "
+            }
+        ));
     let inner = block.inner(rect);
     f.render_widget(block, rect);
     if inner.height == 0 {
@@ -805,10 +811,14 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
             *w = (*w).max(c.chars().count());
         }
     }
-    // Narrow terminals drop the exchange type first (the name usually says it).
-    let total: usize = widths.iter().map(|w| w + 2).sum();
-    if total > inner.width as usize {
-        widths[1] = 0;
+    // Narrow terminals drop columns, least needed first: the exchange type (the name usually
+    // says it), last exit, memory, CPU, PID, uptime. NAME, PHASE, ↻, BOTS and FEED stay.
+    for col in [1, 10, 8, 7, 3, 4] {
+        let total: usize = widths.iter().filter(|w| **w > 0).map(|w| w + 2).sum();
+        if total <= inner.width as usize {
+            break;
+        }
+        widths[col] = 0;
     }
     let pad = |c: &str, w: usize| {
         if w == 0 {
@@ -824,7 +834,7 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
             .collect::<Vec<_>>(),
     )];
     let visible = inner.height.saturating_sub(1) as usize;
-    let first = v.app.focus.saturating_sub(visible.saturating_sub(1));
+    let first = layout::table_first_row(v.app.focus, visible);
     for (i, (s, r)) in v
         .snaps
         .iter()
@@ -855,42 +865,6 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
             line
         });
     }
-    f.render_widget(Paragraph::new(lines), inner);
-}
-
-fn draw_list(f: &mut Frame, v: &View, rect: Rect) {
-    let t = &v.theme;
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.unfocused())
-        .title(format!(" {} connectors ", v.snaps.len()));
-    let inner = block.inner(rect);
-    f.render_widget(block, rect);
-    let lines: Vec<Line> = v
-        .snaps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let marker = if i == v.app.focus { "▶ " } else { "  " };
-            let name_style = if i == v.app.focus {
-                t.focused()
-            } else {
-                Style::default()
-            };
-            let mut spans = vec![
-                Span::styled(marker, t.focused()),
-                Span::styled(format!("{:<9}", s.phase.as_str()), t.phase(s.phase)),
-                Span::styled(s.name.as_str(), name_style),
-            ];
-            // An unhealthy feed shows in the list too: it is what the operator must not miss.
-            if s.phase == Phase::Ready && s.health.is_some_and(FeedHealth::is_unhealthy) {
-                if let Some(badge) = feed_badge(v, s) {
-                    spans.push(badge);
-                }
-            }
-            Line::from(spans)
-        })
-        .collect();
     f.render_widget(Paragraph::new(lines), inner);
 }
 

@@ -111,7 +111,7 @@ fn three_connectors_at_80x24() {
 }
 
 #[test]
-fn twelve_connectors_at_80x24_use_the_list() {
+fn twelve_connectors_at_80x24_fall_back_to_the_table() {
     let now = NOW;
     let snaps: Vec<_> = (0..12)
         .map(|i| snap(&format!("conn-{i:02}"), Phase::ALL[i % 9], now))
