@@ -44,6 +44,24 @@ pub struct Console {
     pub hosts: Arc<Vec<HostLink>>,
     /// The manifest's `[console]` as the console started with it.
     pub settings: crate::manifest::ConsoleSettings,
+    /// Set when this is a read-only viewer of another console on this host.
+    pub viewing: Option<Viewing>,
+    /// A viewer's own scratch state dir (removed when the viewer ends).
+    _scratch: Option<tempfile::TempDir>,
+}
+
+/// The console a read-only viewer watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewing {
+    /// The watched console's PID, as its lock file says.
+    pub pid: Option<i32>,
+    /// Its state dir: where the connectors' log files are.
+    pub state_dir: std::path::PathBuf,
+}
+
+/// `s` quoted for `sh`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 impl Console {
@@ -132,7 +150,65 @@ impl Console {
             service,
             hosts: links,
             settings: console_settings,
+            viewing: None,
+            _scratch: None,
         })
+    }
+
+    /// A read-only viewer of the console that runs on `manifest`'s state dir (PID `pid`): an
+    /// engine with no connectors of its own, in a scratch state dir, mirroring that console's
+    /// connectors (views, events, log tails) through `switchboard attach --stdio` under their
+    /// own names. It never acts on them and runs no control socket, alerts or metrics.
+    pub async fn viewer(manifest: Manifest, pid: Option<i32>) -> Result<Console, EngineError> {
+        let io = |what: &str, e: std::io::Error| EngineError::Io(format!("{what}: {e}"));
+        let scratch = tempfile::Builder::new()
+            .prefix("switchboard-viewer-")
+            .tempdir()
+            .map_err(|e| io("cannot make the viewer's scratch directory", e))?;
+        let exe = std::env::current_exe().map_err(|e| io("cannot find switchboard's binary", e))?;
+        let viewing = Viewing {
+            pid,
+            state_dir: manifest.console.state_dir.clone(),
+        };
+        let mut own = manifest;
+        own.connectors.clear();
+        own.alerts = Default::default();
+        own.metrics = Default::default();
+        own.hosts = vec![crate::manifest::HostSpec {
+            name: "console".into(),
+            command: format!(
+                "exec {} attach --stdio --manifest {}",
+                sh_quote(&exe.to_string_lossy()),
+                sh_quote(&own.path.to_string_lossy())
+            ),
+            reconnect: Default::default(),
+            as_local: true,
+        }];
+        own.console.state_dir = scratch.path().to_path_buf();
+        let engine = Engine::start(own.clone(), EngineOptions::default()).await?;
+        let links = Arc::new(hosts::spawn_all(&engine, &own.hosts, &own.console));
+        let reloader = Arc::new(Reloader::new(&own, engine.clone(), false, Box::new(|| {})));
+        Ok(Console {
+            engine,
+            reloader,
+            control: None,
+            alerts: None,
+            metrics: None,
+            service: None,
+            hosts: links,
+            settings: own.console,
+            viewing: Some(viewing),
+            _scratch: Some(scratch),
+        })
+    }
+
+    /// Where connector `name`'s log file is (a viewer: in the watched console's state dir).
+    pub fn log_path(&self, name: &str) -> std::path::PathBuf {
+        let dir = match &self.viewing {
+            Some(v) => v.state_dir.as_path(),
+            None => self.engine.state_dir(),
+        };
+        crate::engine::logs::log_path(dir, name)
     }
 
     /// Starts every failed (or waiting) host link over.

@@ -331,12 +331,18 @@ async fn connect_once(
     Some((connected, why))
 }
 
-/// The views of `connectors` as this console shows them: named `NAME@HOST`.
+/// The host a mirrored connector is shown under: `NAME@HOST`, or its own name through a
+/// viewer's link to this host's console.
+fn host_of(spec: &HostSpec) -> Option<String> {
+    (!spec.as_local).then(|| spec.name.clone())
+}
+
+/// The views of `connectors` as this console shows them.
 fn hosted(spec: &HostSpec, connectors: Vec<ConnectorView>) -> Vec<ConnectorView> {
     connectors
         .into_iter()
         .map(|mut v| {
-            v.host = Some(spec.name.clone());
+            v.host = host_of(spec);
             v
         })
         .collect()
@@ -406,7 +412,7 @@ fn on_message(
                     publish(engine, spec, mirror);
                 }
             }
-            ev.id.host = Some(spec.name.clone());
+            ev.id.host = host_of(spec);
             engine.remote_event(ev.id, ev.kind);
         }
         StreamMessage::Logs { logs } => {

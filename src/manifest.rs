@@ -183,6 +183,9 @@ pub struct HostSpec {
     /// The reconnect budget of the link (the restart budget's keys and defaults; `policy` is
     /// not used).
     pub reconnect: RestartPolicy,
+    /// The console at the other end runs on this host and its connectors are shown under
+    /// their own names (a read-only viewer's link); never set from a manifest.
+    pub as_local: bool,
 }
 
 /// One connector, with every default applied and every path absolute.
@@ -640,6 +643,7 @@ fn resolve_hosts(raw: Vec<RawHost>, file: &Path) -> Result<Vec<HostSpec>, Manife
             name: h.name,
             command: h.command,
             reconnect,
+            as_local: false,
         });
     }
     Ok(hosts)

@@ -517,3 +517,67 @@ fn o_lends_the_terminal_to_the_pager_at_the_line_and_takes_it_back() {
     );
     assert!(!alive(pid));
 }
+
+#[test]
+fn a_second_console_on_the_same_state_dir_is_a_read_only_viewer() {
+    let fx = Fixture::new("viewer");
+    fx.sim_config("a.toml", "lines_per_sec = 20.0");
+    fx.manifest(
+        "",
+        "[[connector]]\nname = \"vw-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    );
+    let console = HeadlessConsole::start(&fx, &[]);
+    assert!(eventually(20.0, || fx.status().iter().any(|v| v.name
+        == "vw-a"
+        && v.phase == switchboard::Phase::Ready)));
+    let pid = fx.pid_of("vw-a").expect("pid");
+    let console_pid = console.child.id();
+
+    // The TUI on the same manifest: not refused, a viewer of the running console.
+    let mut tui = Tui::start(&fx, 30, 110);
+    let s = tui.wait_for("the viewer with the connector and its log", 15.0, |s| {
+        s.contains("VIEWER (read-only)")
+            && title_of(s, "vw-a").contains("READY")
+            && s.contains("depth")
+    });
+    assert!(
+        s.contains(&format!("console PID {console_pid}")),
+        "names the console it watches:\n{s}"
+    );
+    assert!(title_of(&s, "vw-a").contains(&format!("pid {pid}")), "{s}");
+    // Keys that act are refused; nothing is stopped.
+    for key in ["x", "X", "r", "K", "b", "R"] {
+        tui.press(key);
+        tui.wait_for("the refusal", 5.0, |s| s.contains("read-only viewer"));
+        tui.press("\x1b");
+    }
+    assert!(alive(pid), "the viewer stopped nothing");
+    // What the console does shows in the viewer: a restart from the command line.
+    let out = fx.run(&["restart", "vw-a"]);
+    assert!(out.status.success(), "{out:?}");
+    let pid2 = fx.pid_of("vw-a").expect("pid");
+    assert_ne!(pid2, pid);
+    tui.wait_for("the new PID in the viewer", 10.0, |s| {
+        title_of(s, "vw-a").contains(&format!("pid {pid2}"))
+    });
+    // q leaves at once, without asking (nothing runs here), and the connector keeps running.
+    tui.press("q");
+    assert!(
+        eventually(10.0, || matches!(tui.child.try_wait(), Ok(Some(_)))),
+        "the viewer quits; screen:\n{}",
+        tui.text()
+    );
+    assert!(tui.child.wait().expect("wait").success());
+    assert!(
+        alive(pid2),
+        "quitting the viewer leaves the connector running"
+    );
+    let out = fx.run(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ready"),
+        "{out:?}"
+    );
+    let (code, _) = console.stop(15);
+    assert_eq!(code, Some(0));
+    assert!(!alive(pid2));
+}

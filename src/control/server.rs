@@ -230,6 +230,8 @@ async fn watch(
                 views_changed = true;
             }
             _ = tick.tick() => {
+                // A watcher (a viewer, another host's console) shows CPU and memory.
+                handle.want_usage(STATUS_WANTS_USAGE_FOR);
                 if views_changed {
                     views_changed = false;
                     let connectors = local_views(&views_rx.borrow_and_update());

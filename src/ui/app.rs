@@ -131,6 +131,9 @@ pub struct App {
     pub merged_filter: String,
     /// The filter typed after `&`, while typing.
     pub filter_input: Option<String>,
+    /// A read-only viewer of another console: keys that act are refused, quitting leaves at
+    /// once (nothing runs here).
+    pub viewer: bool,
     /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
     pub quitting: bool,
     pub logs: Vec<SharedScrollback>,
@@ -165,6 +168,7 @@ impl App {
             merged_errors: false,
             merged_filter: String::new(),
             filter_input: None,
+            viewer: false,
             quitting: false,
             logs: Vec::new(),
         }
@@ -369,17 +373,21 @@ impl App {
             }
             return vec![];
         }
+        if self.viewer {
+            if action.acts_on_connectors() {
+                self.notice = Some(
+                    "read-only viewer: act in the running console, or with `switchboard start|stop|restart NAME`".into(),
+                );
+                return vec![];
+            }
+            if action == Action::Quit {
+                return vec![UiCall::Exit];
+            }
+        }
         // With the console log focused, no key may act on a connector the operator is not
         // looking at.
-        let acts = matches!(
-            action,
-            Action::Start
-                | Action::Stop
-                | Action::Restart
-                | Action::Kill
-                | Action::Build
-                | Action::Rebuild
-        );
+        let acts = action.acts_on_connectors()
+            && !matches!(action, Action::StartAll | Action::StopAll | Action::Reload);
         if acts && self.console_focus && self.console_log {
             self.notice =
                 Some("the console log has the focus: Tab or a digit picks a connector".into());

@@ -84,6 +84,25 @@ pub enum Action {
     QuitDetach,
 }
 
+impl Action {
+    /// Whether the action changes connectors (start, stop, restart, kill, build, all of them,
+    /// a reload), as opposed to changing the view.
+    pub fn acts_on_connectors(self) -> bool {
+        matches!(
+            self,
+            Action::Start
+                | Action::Stop
+                | Action::Restart
+                | Action::Kill
+                | Action::Build
+                | Action::Rebuild
+                | Action::StartAll
+                | Action::StopAll
+                | Action::Reload
+        )
+    }
+}
+
 /// What the keymap needs to know about the UI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

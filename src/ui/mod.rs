@@ -167,6 +167,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
     let console_log = console_log::get();
     app.console_scrollback = console_log.lines.clone();
     app.confirm_always = console.settings.confirm_always;
+    app.viewer = console.viewing.is_some();
     // CPU and memory are on screen for as long as the TUI runs.
     handle.want_usage(1e12);
     let theme = theme::Theme::from_env();
@@ -207,6 +208,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                     now: unix_now(),
                     theme,
                     hosts: &hosts,
+                    viewing: console.viewing.as_ref(),
                 };
                 if let Err(e) = terminal.draw(|f| render::draw(f, &view)) {
                     tracing::error!("drawing failed: {e}");
@@ -324,7 +326,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                                     app.notice = Some(format!("{id}'s log file is on host {host}: o opens this host's logs"));
                                     continue;
                                 }
-                                let path = crate::engine::logs::log_path(handle.state_dir(), &id.name);
+                                let path = console.log_path(&id.name);
                                 let total = { let p = path.clone(); tokio::task::spawn_blocking(move || count_lines(&p)).await.unwrap_or(0) };
                                 if total == 0 {
                                     app.notice = Some(format!("{id} has no log file yet ({})", path.display()));

@@ -29,6 +29,8 @@ pub struct View<'a> {
     pub theme: Theme,
     /// Links to other hosts (their connectors' panes say when a link is down).
     pub hosts: &'a [HostView],
+    /// Set when this console is a read-only viewer of another.
+    pub viewing: Option<&'a crate::console::Viewing>,
 }
 
 /// `12s`, `3m`, `1h02m`: seconds only in the first minute, so an idle screen changes (and is
@@ -896,8 +898,12 @@ fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
     }
     let t = &v.theme;
     let mut spans: Vec<Span> = vec![Span::raw(" ")];
+    if let Some(viewing) = v.viewing {
+        spans = viewer_banner(v, viewing);
+    }
+    let lead = spans.len();
     let sep = |spans: &mut Vec<Span>| {
-        if spans.len() > 1 {
+        if spans.len() > lead {
             spans.push(Span::styled(" · ", t.dim()));
         }
     };
@@ -962,6 +968,45 @@ fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
         Style::default()
     };
     f.render_widget(Paragraph::new(Line::from(spans)).style(style), rect);
+}
+
+/// The start of a viewer's status bar: what it is, whose, and whether it still sees it.
+fn viewer_banner<'a>(v: &View, viewing: &crate::console::Viewing) -> Vec<Span<'a>> {
+    let t = &v.theme;
+    let whose = match viewing.pid {
+        Some(pid) => format!("of the console PID {pid} "),
+        None => "of the running console ".to_string(),
+    };
+    let mut spans = vec![
+        Span::styled(
+            " VIEWER (read-only) ",
+            t.key().add_modifier(Modifier::REVERSED),
+        ),
+        Span::styled(whose, t.dim()),
+    ];
+    let gone = match v.hosts.first().map(|h| (&h.link, h.as_of)) {
+        Some((
+            LinkState::Reconnecting {
+                in_s,
+                attempt,
+                max_attempts,
+                ..
+            },
+            as_of,
+        )) => Some(format!(
+            "console gone: retry in {:.0} s ({attempt}/{max_attempts})",
+            (in_s - (v.now - as_of)).max(0.0)
+        )),
+        Some((LinkState::Failed { .. }, _)) => Some("console gone: H retries".to_string()),
+        Some((LinkState::Connecting, _)) => Some("connecting…".to_string()),
+        Some((LinkState::Connected, _)) | None => None,
+    };
+    if let Some(g) = gone {
+        spans.push(Span::styled(g, t.phase(Phase::Failed)));
+        spans.push(Span::raw(" "));
+    }
+    spans.push(Span::raw(" "));
+    spans
 }
 
 fn draw_footer(f: &mut Frame, v: &View, screen: &Screen) {

@@ -82,6 +82,7 @@ fn render(app: &App, snaps: &[ConnectorView], now: f64, w: u16, h: u16) -> TestB
         now,
         theme: Theme { color: true },
         hosts: &[],
+        viewing: None,
     };
     t.draw(|f| draw(f, &view)).expect("draw");
     t.backend().clone()
@@ -219,6 +220,7 @@ fn no_color_renders_plain_text() {
         now,
         theme: Theme { color: false },
         hosts: &[],
+        viewing: None,
     };
     t.draw(|f| draw(f, &view)).expect("draw");
     let buf = t.backend().buffer();
@@ -896,4 +898,57 @@ fn a_help_taller_than_the_terminal_scrolls_to_its_last_line() {
     assert!(bottom.contains("green: up"), "{bottom}");
     assert!(bottom.contains("↑ more"), "{bottom}");
     assert!(app.help, "scrolling keeps the help open");
+}
+
+#[test]
+fn a_viewer_says_so_refuses_actions_and_tells_when_its_console_is_gone() {
+    use crate::engine::view::{HostView, LinkState};
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let mut app = app_for(&snaps, logs(1, 3));
+    app.viewer = true;
+    for a in [
+        Action::Stop,
+        Action::StopAll,
+        Action::Restart,
+        Action::Reload,
+    ] {
+        assert!(app.update(a, &snaps).is_empty(), "{a:?}");
+        assert!(app
+            .notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("read-only viewer"));
+    }
+    assert_eq!(app.update(Action::Quit, &snaps), vec![UiCall::Exit]);
+    let viewing = crate::console::Viewing {
+        pid: Some(777),
+        state_dir: "/tmp/x".into(),
+    };
+    let hosts = [HostView {
+        name: "console".into(),
+        link: LinkState::Reconnecting {
+            in_s: 4.0,
+            attempt: 2,
+            max_attempts: 20,
+            last_error: "the link closed".into(),
+        },
+        as_of: NOW - 1.0,
+    }];
+    let mut t = Terminal::new(TestBackend::new(100, 12)).expect("terminal");
+    let view = View {
+        app: &app,
+        snaps: &snaps,
+        now: NOW,
+        theme: Theme { color: false },
+        hosts: &hosts,
+        viewing: Some(&viewing),
+    };
+    t.draw(|f| draw(f, &view)).expect("draw");
+    let top = rows_of(t.backend()).remove(0);
+    assert!(
+        top.contains("VIEWER (read-only) of the console PID 777"),
+        "{top}"
+    );
+    assert!(top.contains("console gone: retry in 3 s (2/20)"), "{top}");
+    assert!(top.contains("1 ready"), "{top}");
 }
