@@ -93,6 +93,60 @@ pub fn check(path: &Path) -> u8 {
     }
 }
 
+/// `switchboard init [CHECKOUT] [--force]`: writes a starter manifest at `path` from the
+/// checkout's `connector/examples/*.toml` (the checkout: named, else the nearest one above the
+/// current directory, else `$HFTBACKTEST_ROOT`). An existing manifest is kept unless `force`.
+pub fn init(path: &Path, checkout: Option<&Path>, force: bool) -> u8 {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let checkout = match checkout {
+        Some(c) => cwd.join(c),
+        None => match crate::manifest::find_project_root(None, &cwd) {
+            Ok(c) => c,
+            Err(why) => {
+                eprintln!("error: no hftbacktest checkout found ({why}); run `switchboard init` inside one, or name it: `switchboard init ~/src/hftbacktest`");
+                return exit::USAGE;
+            }
+        },
+    };
+    let checkout = checkout.canonicalize().unwrap_or(checkout);
+    let path = cwd.join(path);
+    if path.exists() && !force {
+        eprintln!(
+            "error: {} exists; it was left as it is. Pass --force to replace it, or --manifest OTHER.toml to write another",
+            path.display()
+        );
+        return exit::USAGE;
+    }
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| cwd.clone());
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let (text, entries) = match crate::init::starter(&checkout, &dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return exit::FAILURE;
+    }
+    let names: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{} ({})", e.name, e.kind.as_str()))
+        .collect();
+    outln!(
+        "wrote {} with {} connector(s): {}",
+        path.display(),
+        entries.len(),
+        names.join(", ")
+    );
+    outln!("next: rename each connector to the name your bot uses, then `switchboard check` and `switchboard`");
+    exit::OK
+}
+
 /// `switchboard run --headless [--json]`.
 pub fn run_headless(path: &Path, json: bool) -> u8 {
     let manifest = match load(path) {

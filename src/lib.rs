@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod hosts;
+pub mod init;
 pub mod manifest;
 pub mod metrics;
 pub mod reload;

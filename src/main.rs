@@ -42,6 +42,16 @@ enum Cmd {
     },
     /// Validate the manifest and every connector config.
     Check,
+    /// Write a starter manifest (--manifest, default ./switchboard.toml) from a checkout's
+    /// connector/examples/*.toml.
+    Init {
+        /// The hftbacktest checkout (default: the one this directory is in, else
+        /// $HFTBACKTEST_ROOT).
+        checkout: Option<PathBuf>,
+        /// Replace an existing manifest.
+        #[arg(long)]
+        force: bool,
+    },
     /// Start connectors (through the running console, or directly).
     Start {
         /// Connector names (NAME or NAME@HOST).
@@ -103,6 +113,9 @@ fn main() -> ExitCode {
         Some(Cmd::Run { json, .. }) => cli::run_headless(&args.manifest, json),
         Some(Cmd::Status { json }) => cli::status(&args.manifest, json),
         Some(Cmd::Check) => cli::check(&args.manifest),
+        Some(Cmd::Init { checkout, force }) => {
+            cli::init(&args.manifest, checkout.as_deref(), force)
+        }
         Some(Cmd::Demo { headless }) => cli::demo(headless),
         Some(Cmd::Start { names, all }) => {
             cli::act_many(&args.manifest, Action::Start, &names, all)

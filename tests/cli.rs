@@ -866,3 +866,107 @@ fn several_names_all_and_a_name_only_the_file_knows() {
     let _ = hl.child.kill();
     let _ = hl.child.wait();
 }
+
+/// A directory shaped like an hftbacktest checkout: a workspace with `connector/` and its
+/// example configs (testnet URLs, empty keys, as the real ones ship).
+fn fake_checkout(fx: &Fixture) -> std::path::PathBuf {
+    let root = fx.path().join("hftbacktest");
+    let examples = root.join("connector/examples");
+    std::fs::create_dir_all(&examples).expect("dirs");
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"connector\"]\n",
+    )
+    .expect("workspace");
+    std::fs::write(
+        root.join("connector/Cargo.toml"),
+        "[package]\nname = \"connector\"\n",
+    )
+    .expect("connector");
+    std::fs::write(
+        examples.join("binancefutures.toml"),
+        "stream_url = \"wss://fstream.binancefuture.com/ws\"\napi_url = \"https://testnet.binancefuture.com\"\norder_prefix = \"test\"\napi_key = \"\"\nsecret = \"\"\n",
+    )
+    .expect("bf");
+    std::fs::write(
+        examples.join("bybit.toml"),
+        "public_url = \"wss://stream-testnet.bybit.com/v5/public/linear\"\nprivate_url = \"wss://stream-testnet.bybit.com/v5/private\"\ntrade_url = \"wss://stream-testnet.bybit.com/v5/trade\"\nrest_url = \"https://api-testnet.bybit.com\"\napi_key = \"\"\nsecret = \"\"\ncategory = \"linear\"\norder_prefix = \"test\"\n",
+    )
+    .expect("bybit");
+    std::fs::write(examples.join("notes.toml"), "# not a connector\n").expect("notes");
+    root
+}
+
+#[test]
+fn init_writes_a_starter_manifest_that_check_accepts() {
+    let fx = Fixture::new("init");
+    let root = fake_checkout(&fx);
+    let init = |args: &[&str], cwd: &std::path::Path| {
+        std::process::Command::new(SWITCHBOARD)
+            .arg("init")
+            .args(args)
+            .current_dir(cwd)
+            .env_remove("HFTBACKTEST_ROOT")
+            .output()
+            .expect("run init")
+    };
+    // Inside the checkout: found by walking up, the manifest at its root.
+    let out = init(&[], &root);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        said.contains("2 connector(s): binancefutures (binancefutures), bybit (bybit)"),
+        "{said}"
+    );
+    let manifest = root.join("switchboard.toml");
+    let text = std::fs::read_to_string(&manifest).expect("written");
+    assert!(
+        text.contains("config = \"connector/examples/bybit.toml\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("notes.toml: its name says no exchange"),
+        "{text}"
+    );
+    let check = |manifest: &std::path::Path| {
+        let out = std::process::Command::new(SWITCHBOARD)
+            .args(["check", "--manifest"])
+            .arg(manifest)
+            .output()
+            .expect("check");
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 2 connector(s)"));
+    };
+    check(&manifest);
+    // Never over an existing manifest without --force.
+    std::fs::write(&manifest, "# mine\n").expect("mine");
+    let out = init(&[], &root);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--force"),
+        "{out:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&manifest).expect("kept"),
+        "# mine\n"
+    );
+    assert_eq!(init(&["--force"], &root).status.code(), Some(0));
+    assert!(std::fs::read_to_string(&manifest)
+        .expect("replaced")
+        .contains("[[connector]]"));
+    // Elsewhere, naming the checkout: its root is written, and check still resolves it.
+    let elsewhere = fx.path().join("ops");
+    std::fs::create_dir_all(&elsewhere).expect("ops");
+    let out = init(&[root.to_str().expect("utf-8")], &elsewhere);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = std::fs::read_to_string(elsewhere.join("switchboard.toml")).expect("written");
+    assert!(text.contains("project_root = "), "{text}");
+    check(&elsewhere.join("switchboard.toml"));
+    // No checkout: exit 2, saying what to do.
+    let out = init(&[], &elsewhere.join(".."));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("run `switchboard init` inside one"),
+        "{out:?}"
+    );
+}
