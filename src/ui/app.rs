@@ -9,6 +9,7 @@ use crate::engine::view::{ConnectorId, ConnectorView};
 use crate::Phase;
 
 use super::keymap::{Action, Mode};
+pub use super::merged::MergedView;
 pub use super::pane::{line_shown, PaneView};
 
 /// What the UI asks of the engine (or of the event loop).
@@ -125,10 +126,8 @@ pub struct App {
     pub jump: Option<String>,
     /// The merged log (`m`): every connector's lines interleaved by time.
     pub merged: bool,
-    /// In the merged log, only WARN, ERROR and panic lines (`e` there).
-    pub merged_errors: bool,
-    /// In the merged log, only lines containing this (`&` there).
-    pub merged_filter: String,
+    /// How the merged log is viewed: its filters, scroll and search hit.
+    pub merged_view: MergedView,
     /// The filter typed after `&`, while typing.
     pub filter_input: Option<String>,
     /// A read-only viewer of another console: keys that act are refused, quitting leaves at
@@ -165,8 +164,7 @@ impl App {
             mouse: true,
             jump: None,
             merged: false,
-            merged_errors: false,
-            merged_filter: String::new(),
+            merged_view: MergedView::default(),
             filter_input: None,
             viewer: false,
             quitting: false,
@@ -231,6 +229,14 @@ impl App {
             p.settle(log);
         }
         self.console_pane.settle(&self.console_scrollback);
+        if self.merged {
+            self.merged_view.settle(&self.logs);
+        }
+    }
+
+    /// The scroll, search, filter and copy keys act on the merged log.
+    fn on_merged(&self) -> bool {
+        self.merged && !(self.console_focus && self.console_log)
     }
 
     /// The view and log the scroll, search, filter and copy keys act on: the console log's
@@ -361,8 +367,9 @@ impl App {
                     } else {
                         format!("showing only lines with \"{typed}\" (& then Enter: all lines)")
                     });
-                    if self.merged && !self.console_focus {
-                        self.merged_filter = filter;
+                    if self.on_merged() {
+                        self.merged_view.filter = filter;
+                        self.merged_view.to_bottom();
                     } else {
                         self.target(focus).0.set_filter(&filter);
                     }
@@ -478,6 +485,51 @@ impl App {
                 self.table = !self.table;
                 self.zoom = false;
             }
+            Action::ScrollUp(k) if self.on_merged() => self.merged_view.scroll_up(k as usize),
+            Action::ScrollDown(k) if self.on_merged() => self.merged_view.scroll_down(k as usize),
+            Action::ScrollTop if self.on_merged() => {
+                // The top of the longest possible merge; the view clamps it.
+                let total: usize = self
+                    .logs
+                    .iter()
+                    .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()).lines().len())
+                    .sum();
+                self.merged_view.offset = total;
+            }
+            Action::ScrollBottom if self.on_merged() => self.merged_view.to_bottom(),
+            Action::SearchSubmit | Action::SearchNext | Action::SearchPrev if self.on_merged() => {
+                if action == Action::SearchSubmit {
+                    self.search.editing = false;
+                    self.merged_view.hit = None;
+                }
+                let query = self.search.query.to_lowercase();
+                let rows = self.visible_rows;
+                let older = action != Action::SearchPrev;
+                if let Err(none) = self
+                    .merged_view
+                    .find(&self.logs, &query, older, rows, rows / 2)
+                {
+                    self.notice = Some(none);
+                }
+            }
+            Action::Copy if self.on_merged() => {
+                let names: Vec<String> = snaps.iter().map(|s| s.id().to_string()).collect();
+                let shown = self.merged_view.visible(&self.logs, self.visible_rows);
+                let hit = self.merged_view.hit;
+                let lines: Vec<String> = shown
+                    .iter()
+                    .filter(|l| hit.is_none_or(|h| h == (l.conn, l.abs)))
+                    .map(|l| {
+                        let name = names.get(l.conn).map(String::as_str).unwrap_or("?");
+                        format!("{name} {}", crate::engine::redact::plain(&l.raw))
+                    })
+                    .collect();
+                self.notice = Some(format!(
+                    "copied {} line(s) to the clipboard (OSC 52; the terminal must allow it)",
+                    lines.len()
+                ));
+                return vec![UiCall::Copy(lines)];
+            }
             Action::ScrollUp(k) => {
                 let (p, log) = self.target(focus);
                 p.scroll_up(&log, k as u64);
@@ -489,8 +541,8 @@ impl App {
             }
             Action::ScrollBottom => self.target(focus).0.to_bottom(),
             Action::FilterBegin => {
-                self.filter_input = Some(if self.merged && !self.console_focus {
-                    self.merged_filter.clone()
+                self.filter_input = Some(if self.on_merged() {
+                    self.merged_view.filter.clone()
                 } else {
                     self.target(focus).0.filter.clone()
                 });
@@ -523,8 +575,9 @@ impl App {
                 let p = self.target(focus).0;
                 p.wrap = !p.wrap;
             }
-            Action::Errors if self.merged && !self.console_focus => {
-                self.merged_errors = !self.merged_errors
+            Action::Errors if self.on_merged() => {
+                self.merged_view.errors_only = !self.merged_view.errors_only;
+                self.merged_view.to_bottom();
             }
             Action::Errors => {
                 let p = self.target(focus).0;
@@ -635,8 +688,10 @@ impl App {
                 } else if !self.search.query.is_empty() {
                     self.search = Search::default();
                     self.target(focus).0.hit = None;
-                } else if self.merged && !self.console_focus && !self.merged_filter.is_empty() {
-                    self.merged_filter.clear();
+                    self.merged_view.hit = None;
+                } else if self.on_merged() && !self.merged_view.filter.is_empty() {
+                    self.merged_view.filter.clear();
+                    self.merged_view.to_bottom();
                 } else if !self.target(focus).0.filter.is_empty() {
                     self.target(focus).0.set_filter("");
                 } else if self.console_focus {

@@ -6,6 +6,7 @@ pub mod app;
 pub mod console_log;
 pub mod keymap;
 pub mod layout;
+pub mod merged;
 pub mod pane;
 pub mod render;
 pub mod theme;
@@ -275,8 +276,12 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                 // the loop knows the pane's height.
                 {
                     let screen = layout::screen_with(area, snaps.len(), app.focus, app.zoom, app.console_log, app.table);
+                    let merged = layout::screen(area, snaps.len(), app.focus, true, app.console_log);
                     match screen.console {
                         Some(r) if app.console_focus => app.visible_rows = r.height.saturating_sub(2) as usize,
+                        _ if app.merged => if let Some((_, r)) = merged.panes.first() {
+                            app.visible_rows = r.height.saturating_sub(2) as usize;
+                        },
                         _ => if let Some((_, r)) = screen.panes.iter().find(|(i, _)| *i == app.focus) {
                             // Borders and the detail line are not log.
                             app.visible_rows = r.height.saturating_sub(3) as usize;

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
 
-use super::app::{line_shown, App, Dialog, PaneView, TimeMode};
+use super::app::{App, Dialog, PaneView, TimeMode};
 use super::keymap::{FOOTER, HELP};
 use super::layout::{self, Screen};
 use super::theme::Theme;
@@ -626,25 +626,6 @@ fn styled_line(v: &View, raw: &str, query: &str, is_hit: bool) -> Line<'static> 
     Line::from(spans)
 }
 
-/// When a log line was written, from its leading timestamp: tracing's RFC 3339 prefix (ANSI
-/// dimmed or not) or switchboard's own `[switchboard TS]` markers (Unix milliseconds).
-pub fn line_time(raw: &str) -> Option<i64> {
-    let s =
-        raw.strip_prefix("[switchboard ")
-            .unwrap_or_else(|| match raw.strip_prefix("\u{1b}[") {
-                Some(rest) => rest.split_once('m').map(|(_, r)| r).unwrap_or(raw),
-                None => raw,
-            });
-    if !s.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-        return None;
-    }
-    let end = s.find([' ', ']', '\u{1b}']).unwrap_or(s.len());
-    s[..end]
-        .parse::<jiff::Timestamp>()
-        .ok()
-        .map(|t| t.as_millisecond())
-}
-
 /// Colours that tell connectors apart in the merged log.
 const NAME_COLOURS: [ratatui::style::Color; 6] = [
     ratatui::style::Color::Cyan,
@@ -661,26 +642,31 @@ const NAME_COLOURS: [ratatui::style::Color; 6] = [
 /// the search query is highlighted.
 fn draw_merged(f: &mut Frame, v: &View, rect: Rect) {
     let t = &v.theme;
+    let m = &v.app.merged_view;
+    let mut marks = Vec::new();
+    if m.offset > 0 {
+        marks.push(format!("↑{}", m.offset));
+    }
+    if m.errors_only {
+        marks.push("errors only".to_string());
+    }
+    if !m.filter.is_empty() {
+        marks.push(format!("lines with \"{}\"", m.filter));
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.focused())
         .title(format!(
-            " merged log of {} connectors{}{} (m: back) ",
+            " merged log of {} connectors{} (m: back) ",
             v.snaps.len(),
-            if v.app.merged_errors {
-                ", errors only"
-            } else {
-                ""
-            },
-            if v.app.merged_filter.is_empty() {
+            if marks.is_empty() {
                 String::new()
             } else {
-                format!(", lines with \"{}\"", v.app.merged_filter)
+                format!(", {}", marks.join(", "))
             }
         ));
     let inner = block.inner(rect);
     f.render_widget(block, rect);
-    let rows = inner.height as usize;
     let query = v.app.search.query.to_lowercase();
     let width = v
         .snaps
@@ -688,46 +674,23 @@ fn draw_merged(f: &mut Frame, v: &View, rect: Rect) {
         .map(|s| s.id().to_string().chars().count())
         .max()
         .unwrap_or(0);
-    // (time, connector, line number, text): enough of each tail to fill the view after
-    // filtering.
-    let mut all: Vec<(i64, usize, usize, String)> = Vec::new();
-    for (i, log) in v.app.logs.iter().enumerate() {
-        let g = log.lock().unwrap_or_else(|p| p.into_inner());
-        let lines = g.lines();
-        let filtered = v.app.merged_errors || !v.app.merged_filter.is_empty();
-        let take = if filtered {
-            (rows * 50).min(lines.len())
-        } else {
-            rows.min(lines.len())
-        };
-        let mut last = i64::MIN;
-        for (n, raw) in lines.iter().enumerate().skip(lines.len() - take) {
-            let at = line_time(raw).unwrap_or(last);
-            last = at;
-            let prev = n.checked_sub(1).map(|p| lines[p].as_str());
-            if !line_shown(raw, prev, v.app.merged_errors, &v.app.merged_filter) {
-                continue;
-            }
-            all.push((at, i, n, raw.clone()));
-        }
-    }
-    all.sort_by_key(|(at, i, n, _)| (*at, *i, *n));
-    let start = all.len().saturating_sub(rows);
-    let lines: Vec<Line> = all[start..]
+    let lines: Vec<Line> = m
+        .visible(&v.app.logs, inner.height as usize)
         .iter()
-        .map(|(_, i, _, raw)| {
+        .map(|l| {
             let name = v
                 .snaps
-                .get(*i)
+                .get(l.conn)
                 .map(|s| s.id().to_string())
                 .unwrap_or_default();
             let colour = if t.color {
-                Style::default().fg(NAME_COLOURS[*i % NAME_COLOURS.len()])
+                Style::default().fg(NAME_COLOURS[l.conn % NAME_COLOURS.len()])
             } else {
                 Style::default()
             };
             let mut spans = vec![Span::styled(format!("{name:<width$} "), colour)];
-            spans.extend(styled_line(v, raw, &query, false).spans);
+            let is_hit = m.hit == Some((l.conn, l.abs));
+            spans.extend(styled_line(v, &l.raw, &query, is_hit).spans);
             Line::from(spans)
         })
         .collect();

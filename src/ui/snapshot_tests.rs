@@ -688,7 +688,7 @@ fn the_merged_log_interleaves_every_connector_by_time_and_filters_errors() {
 
 #[test]
 fn line_times_come_from_tracing_prefixes_and_switchboard_markers() {
-    use super::render::line_time;
+    use super::merged::line_time;
     assert!(line_time("2026-11-30T10:00:01.000Z  INFO x").is_some());
     assert!(line_time("\u{1b}[2m2026-11-30T10:00:01.000Z\u{1b}[0m x").is_some());
     assert!(line_time("[switchboard 2026-11-30T10:00:05.000Z] stop").is_some());
@@ -756,7 +756,7 @@ fn the_merged_log_takes_a_filter_of_its_own() {
         app.update(Action::SearchChar(c), &snaps);
     }
     app.update(Action::SearchSubmit, &snaps);
-    assert_eq!(app.merged_filter, "connector 1");
+    assert_eq!(app.merged_view.filter, "connector 1");
     assert!(app.panes.iter().all(|p| p.filter.is_empty()));
     let screen = rows_of(&render(&app, &snaps, NOW, 100, 30));
     let log: Vec<&String> = screen
