@@ -469,14 +469,14 @@ fn o_lends_the_terminal_to_the_pager_at_the_line_and_takes_it_back() {
 
     // Ctrl-C in the pager ends the pager, not the console.
     tui.press("o");
-    let s = tui.wait_for("the pager", 5.0, |s| s.contains("PAGER ARGS: -R +"));
+    let s = tui.wait_for("the pager", 5.0, |s| s.contains("PAGER ARGS: -R -j.5 +"));
     let args = s
         .lines()
         .find(|l| l.contains("PAGER ARGS"))
         .expect("args")
         .to_string();
     let (line, path) = args
-        .split("PAGER ARGS: -R +")
+        .split("PAGER ARGS: -R -j.5 +")
         .nth(1)
         .and_then(|r| r.trim().split_once(' '))
         .expect("+N PATH");
@@ -498,7 +498,9 @@ fn o_lends_the_terminal_to_the_pager_at_the_line_and_takes_it_back() {
 
     // Enter ends it too; the keys are the console's again.
     tui.press("o");
-    tui.wait_for("the pager again", 5.0, |s| s.contains("PAGER ARGS: -R +"));
+    tui.wait_for("the pager again", 5.0, |s| {
+        s.contains("PAGER ARGS: -R -j.5 +")
+    });
     tui.press("\r");
     tui.wait_for("the console back", 10.0, |s| {
         title_of(s, "pg-a").contains("READY") && !s.contains("PAGER ARGS")

@@ -1685,7 +1685,11 @@ impl Runtime {
                     detail: detail.clone(),
                     by: self.origin.unwrap_or(view::Origin::Process),
                 });
-                let with_pid = pid.map(|p| format!(" (PID {p})")).unwrap_or_default();
+                // The PID once: a detail that starts with it says it already.
+                let with_pid = pid
+                    .filter(|p| !detail.starts_with(&format!("PID {p}")))
+                    .map(|p| format!(" (PID {p})"))
+                    .unwrap_or_default();
                 tracing::info!("{id} {phase}{with_pid}: {detail}");
                 // The views and state.json first: whoever sees the event may look at once.
                 self.publish();

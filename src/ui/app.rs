@@ -414,6 +414,14 @@ impl App {
             self.notice = Some(format!("{name} {why}"));
             return vec![];
         }
+        if self.console_focus
+            && self.console_log
+            && matches!(action, Action::FocusNext | Action::FocusPrev)
+        {
+            // Tab from the console log goes back to the connector focused before.
+            self.console_focus = false;
+            return vec![];
+        }
         if matches!(
             action,
             Action::FocusNext | Action::FocusPrev | Action::Jump(_) | Action::Zoom | Action::Table

@@ -286,3 +286,43 @@ mod tests {
             .ends_with("a new"));
     }
 }
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+    use crate::engine::logs::Scrollback;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn a_hit_among_several_tails_is_on_screen() {
+        let mk = |name: &str, step: u32| {
+            let mut sb = Scrollback::new(1000, 1 << 20);
+            for k in 0..200u32 {
+                let ms = k * step;
+                sb.push(format!(
+                    "2026-11-30T10:{:02}:{:02}.{:03}000Z  INFO {name} seq={k}",
+                    ms / 60000,
+                    (ms / 1000) % 60,
+                    ms % 1000
+                ));
+            }
+            Arc::new(Mutex::new(sb))
+        };
+        let logs = [mk("a", 250), mk("b", 500), mk("c", 170)];
+        let mut v = MergedView::default();
+        v.settle(&logs);
+        v.find(&logs, "seq=1", true, 18, 9).expect("found");
+        let hit = v.hit.expect("hit");
+        let shown = v.visible(&logs, 18);
+        assert!(
+            shown.iter().any(|l| (l.conn, l.abs) == hit),
+            "hit {hit:?} offset {} shown {:?}",
+            v.offset,
+            shown.iter().map(|l| (l.conn, l.abs)).collect::<Vec<_>>()
+        );
+        v.find(&logs, "seq=1", true, 18, 9).expect("found");
+        let hit2 = v.hit.expect("hit");
+        assert_ne!(hit2, hit);
+        assert!(v.visible(&logs, 18).iter().any(|l| (l.conn, l.abs) == hit2));
+    }
+}

@@ -98,7 +98,9 @@ fn pager_command(pager: &str, path: &std::path::Path, line: u64) -> tokio::proce
         .unwrap_or(program);
     let mut args: Vec<std::ffi::OsString> = Vec::new();
     if name == "less" {
+        // Colours as written; the line in the middle of the screen, with what led to it.
         args.push("-R".into());
+        args.push("-j.5".into());
     }
     if matches!(
         name,

@@ -595,7 +595,11 @@ pub fn retime(raw: &str, mode: TimeMode) -> std::borrow::Cow<'_, str> {
 fn styled_line(v: &View, raw: &str, query: &str, is_hit: bool) -> Line<'static> {
     let t = &v.theme;
     let raw = &*retime(raw, v.app.timestamps);
-    let has_match = !query.is_empty() && raw.to_lowercase().contains(query);
+    // Matched on the text as shown: a connector's colours may sit inside `seq=1`.
+    let has_match = !query.is_empty()
+        && crate::engine::logs::strip_ansi(raw)
+            .to_lowercase()
+            .contains(query);
     if !has_match && v.theme.color && raw.contains('\u{1b}') {
         if let Some(l) = ansi_line(raw) {
             return l;
@@ -1033,12 +1037,17 @@ fn draw_footer(f: &mut Frame, v: &View, screen: &Screen) {
         let cost = |(k, what): &(&str, &str)| k.chars().count() + what.chars().count() + 3;
         let (middle, tail) = FOOTER.split_at(FOOTER.len().saturating_sub(2));
         let mut room = width.saturating_sub(used + tail.iter().map(cost).sum::<usize>());
-        let shown = middle.iter().take_while(|e| {
-            let c = cost(e);
-            let fits = c <= room;
-            room = room.saturating_sub(c);
-            fits
-        });
+        // A viewer acts on nothing: its footer offers only what it can do.
+        let acting = ["s", "x", "r", "K", "b", "a/X", "R"];
+        let shown = middle
+            .iter()
+            .filter(|(k, _)| v.viewing.is_none() || !acting.contains(k))
+            .take_while(|e| {
+                let c = cost(e);
+                let fits = c <= room;
+                room = room.saturating_sub(c);
+                fits
+            });
         for (k, what) in shown.chain(tail.iter()) {
             spans.push(Span::styled(*k, t.key()));
             spans.push(Span::styled(format!(" {what}  "), t.dim()));

@@ -876,9 +876,11 @@ fn the_console_log_is_a_pane_that_takes_the_focus_scrolls_and_searches() {
         "{text}"
     );
     assert!(!text.contains("INFO reload 39"), "errors only: {text}");
-    // Tab gives the focus back to the connectors.
+    // Tab gives the focus back to the connector focused before.
+    let focus = app.focus;
     app.update(Action::FocusNext, &snaps);
     assert!(!app.console_focus && app.console_log);
+    assert_eq!(app.focus, focus);
     app.update(Action::ConsoleLog, &snaps);
     assert!(app.console_focus);
     app.update(Action::ConsoleLog, &snaps);
@@ -951,4 +953,29 @@ fn a_viewer_says_so_refuses_actions_and_tells_when_its_console_is_gone() {
     );
     assert!(top.contains("console gone: retry in 3 s (2/20)"), "{top}");
     assert!(top.contains("1 ready"), "{top}");
+}
+
+#[test]
+fn a_hit_whose_text_is_split_by_colours_is_marked_and_highlighted() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let logs = logs(1, 5);
+    logs[0]
+        .lock()
+        .expect("log")
+        .push("\u{1b}[2m2026-11-30T10:00:00Z\u{1b}[0m INFO \u{1b}[3mseq\u{1b}[0m\u{1b}[2m=\u{1b}[0m77 tick".into());
+    let mut app = app_for(&snaps, logs);
+    app.settle();
+    app.update(Action::SearchBegin, &snaps);
+    for c in "seq=77".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    app.update(Action::SearchSubmit, &snaps);
+    assert_eq!(app.panes[0].hit, Some(5));
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    assert!(
+        screen
+            .iter()
+            .any(|r| r.contains("▶") && r.contains("seq=77 tick")),
+        "{screen:#?}"
+    );
 }
