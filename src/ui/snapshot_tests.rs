@@ -946,7 +946,13 @@ fn a_viewer_says_so_refuses_actions_and_tells_when_its_console_is_gone() {
         viewing: Some(&viewing),
     };
     t.draw(|f| draw(f, &view)).expect("draw");
-    let top = rows_of(t.backend()).remove(0);
+    let rows = rows_of(t.backend());
+    let footer = rows.last().expect("footer");
+    assert!(
+        !footer.contains("x stop") && footer.contains("q quit"),
+        "{footer}"
+    );
+    let top = rows[0].clone();
     assert!(
         top.contains("VIEWER (read-only) of the console PID 777"),
         "{top}"
