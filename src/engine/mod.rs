@@ -12,12 +12,14 @@ pub mod adopt;
 pub mod budget;
 pub mod build;
 pub mod feed;
+mod handle;
 pub mod health;
 pub mod hftbacktest;
 pub mod ipc;
 pub mod levels;
 pub mod logs;
 pub mod logwake;
+mod mailbox;
 pub mod meter;
 pub mod phase;
 pub mod private_fs;
@@ -28,6 +30,7 @@ pub mod rolling;
 pub mod state;
 pub mod store;
 pub mod sys;
+mod takeover;
 pub mod usage;
 pub mod view;
 
@@ -41,26 +44,12 @@ use tokio::time::Instant;
 
 use crate::manifest::{ConnectorSpec, Manifest};
 use build::{BuildKey, BuildUpdate};
+pub use handle::{EngineHandle, EventStream};
+use mailbox::{Bus, Msg, Shared, SlotKey, EVENT_WAITS_FOR_STATE};
+pub use mailbox::{EngineError, RemoteCommand, Updated};
 use phase::Phase;
 use state::{Command, ConnectorState, Ctx, Effect, Event, Settings, SpawnFailure};
-use view::{BuildProgress, ConnectorId, ConnectorView, EngineEvent, EventKind, Health};
-
-/// Errors of the engine's front door.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("no connector '{0}' in this console")]
-    UnknownConnector(ConnectorId),
-    #[error("a connector '{0}' already exists in this console")]
-    AlreadyExists(ConnectorId),
-    #[error("the engine has shut down")]
-    Gone,
-    #[error(transparent)]
-    Lock(#[from] store::LockError),
-    #[error("iceoryx2: {0}")]
-    Ipc(String),
-    #[error("{0}")]
-    Io(String),
-}
+use view::{BuildProgress, ConnectorId, ConnectorView, EventKind};
 
 /// How the engine is started.
 #[derive(Debug, Clone)]
@@ -94,82 +83,6 @@ impl EngineOptions {
             ..self
         }
     }
-}
-
-/// The engine's private name for one slot. Unlike a [`ConnectorId`] it is never reused, so a
-/// late exit or timer of a removed connector can never reach a new one of the same name.
-type SlotKey = u64;
-
-enum Msg {
-    Command {
-        target: Option<ConnectorId>,
-        cmd: Command,
-        origin: view::Origin,
-        /// Told the number of the last event queued before the command was applied.
-        ack: Option<oneshot::Sender<u64>>,
-    },
-    Add {
-        spec: Box<ConnectorSpec>,
-        reply: oneshot::Sender<Result<(), EngineError>>,
-    },
-    Remove {
-        id: ConnectorId,
-        reply: oneshot::Sender<Result<(), EngineError>>,
-    },
-    /// A reloaded manifest's spec for an existing connector.
-    Update {
-        spec: Box<ConnectorSpec>,
-        reply: oneshot::Sender<Result<Updated, EngineError>>,
-    },
-    Event {
-        key: SlotKey,
-        ev: Event,
-    },
-    Spawned {
-        key: SlotKey,
-        pid: i32,
-        start_ticks: Option<u64>,
-        signaller: process::Signaller,
-    },
-    Exited {
-        key: SlotKey,
-        pid: i32,
-        ev: Event,
-    },
-    Build {
-        key: BuildKey,
-        update: BuildUpdate,
-    },
-    BuildDone {
-        key: BuildKey,
-        result: Result<(), (String, String)>,
-    },
-    Shutdown {
-        stop_all: bool,
-    },
-    /// Someone wants CPU and memory figures: start sampling if it had stopped.
-    WakeUsage,
-    /// A host link's connectors as the remote console sees them (each with `host` set); they
-    /// are shown after the local ones, in the order hosts were first heard of.
-    RemoteViews {
-        host: String,
-        views: Vec<ConnectorView>,
-    },
-    /// A remote connector's event, published on this engine's bus.
-    RemoteEvent {
-        id: ConnectorId,
-        kind: EventKind,
-    },
-    /// Where commands for `host`'s connectors go.
-    RemoteLink {
-        host: String,
-        commands: mpsc::UnboundedSender<RemoteCommand>,
-    },
-    /// ERROR/WARN lines the log tailer read.
-    Levels {
-        key: SlotKey,
-        batch: logs::LevelBatch,
-    },
 }
 
 /// A slot's feed health inputs and verdict (DESIGN §10).
@@ -224,24 +137,6 @@ struct Slot {
     secrets: logs::Secrets,
 }
 
-/// A command for a connector of another host, handed to that host's link.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RemoteCommand {
-    pub id: ConnectorId,
-    pub cmd: Command,
-}
-
-/// What [`EngineHandle::update`] did with a reloaded spec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Updated {
-    /// The spec is the one in use.
-    Unchanged,
-    /// In use at once: nothing was running on the old one.
-    Applied,
-    /// Kept for the operator's next start or restart of the running connector.
-    RestartNeeded,
-}
-
 fn settings_of(spec: &ConnectorSpec) -> Settings {
     Settings {
         startup_timeout: spec.startup_timeout,
@@ -255,51 +150,6 @@ struct BuildJob {
     waiters: Vec<SlotKey>,
     task: JoinHandle<()>,
 }
-
-/// What the actor shares with every handle.
-struct Shared {
-    /// Subscribers of the event stream; the lock also orders event numbering, so a subscriber
-    /// registered under it gets every later event.
-    bus: Mutex<Bus>,
-    views: watch::Sender<Arc<Vec<ConnectorView>>>,
-    /// The links to other hosts' consoles (DESIGN §12), as their links report them.
-    hosts: watch::Sender<Arc<Vec<view::HostView>>>,
-    logs: Mutex<HashMap<ConnectorId, logs::SharedScrollback>>,
-    /// Told (one stored permit) whenever a tailer appends lines to any scrollback.
-    log_activity: Arc<tokio::sync::Notify>,
-    /// Generation of the newest durable state handed to the writer, and the generation on disk.
-    durable_gen: std::sync::atomic::AtomicU64,
-    written: watch::Receiver<u64>,
-    /// CPU and memory are sampled until then (Unix milliseconds): see
-    /// [`EngineHandle::want_usage`].
-    usage_until_ms: std::sync::atomic::AtomicU64,
-}
-
-#[derive(Default)]
-struct Bus {
-    seq: u64,
-    subscribers: Vec<mpsc::UnboundedSender<Arc<EngineEvent>>>,
-}
-
-impl Shared {
-    fn emit(&self, seq: u64, id: ConnectorId, kind: EventKind) {
-        let mut bus = self.bus.lock().unwrap_or_else(|p| p.into_inner());
-        bus.seq = seq;
-        let ev = Arc::new(EngineEvent {
-            seq,
-            ts: logs::now_rfc3339(),
-            id,
-            kind,
-        });
-        // Unbounded per subscriber: events are rare (lifecycle changes), and an observer that
-        // lags must still see every `failed`. A subscriber that went away is dropped here.
-        bus.subscribers.retain(|s| s.send(ev.clone()).is_ok());
-    }
-}
-
-/// How long an event waits for the `state.json` write it depends on. Normally a few ms; a
-/// failing disk must not hold observers back for longer than this.
-const EVENT_WAITS_FOR_STATE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One event on its way out: it is published once `state.json` generation `after` is on disk
 /// (or [`EVENT_WAITS_FOR_STATE`] has passed), so that whoever sees it may read the file at once.
@@ -338,354 +188,6 @@ const HEALTH_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 const USAGE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// The longest a stop signal waits for the console's meter to let go of the connector.
 const METER_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// A lossless stream of engine events, in order, numbered without gaps.
-pub struct EventStream {
-    rx: mpsc::UnboundedReceiver<Arc<EngineEvent>>,
-}
-
-impl EventStream {
-    /// The next event, or None once the engine has ended and everything was read.
-    pub async fn recv(&mut self) -> Option<Arc<EngineEvent>> {
-        self.rx.recv().await
-    }
-
-    /// The next event if one is waiting.
-    pub fn try_recv(&mut self) -> Option<Arc<EngineEvent>> {
-        self.rx.try_recv().ok()
-    }
-}
-
-/// Cloneable access to a running engine.
-#[derive(Clone)]
-pub struct EngineHandle {
-    tx: mpsc::UnboundedSender<Msg>,
-    shared: Arc<Shared>,
-    done: watch::Receiver<bool>,
-    autostart: Arc<Vec<ConnectorId>>,
-    state_dir: PathBuf,
-}
-
-impl EngineHandle {
-    /// The connectors [`EngineHandle::start_selected`] starts (those of the manifest that
-    /// autostart, or all of them in headless `run`).
-    pub fn selected(&self) -> Vec<ConnectorId> {
-        self.autostart.as_ref().clone()
-    }
-
-    /// Every connector's view, and whether all wanted ones are Ready.
-    pub fn health(&self) -> Health {
-        let connectors: Vec<ConnectorView> = self.views().borrow().as_ref().clone();
-        let healthy = connectors
-            .iter()
-            .filter(|c| c.wanted)
-            .all(|c| c.phase == Phase::Ready && !c.degraded);
-        Health {
-            connectors,
-            healthy,
-        }
-    }
-
-    /// A receiver that changes whenever a view does (not when only time passes).
-    pub fn views(&self) -> watch::Receiver<Arc<Vec<ConnectorView>>> {
-        self.shared.views.subscribe()
-    }
-
-    /// Resolves once `state.json` holds every durable change made so far (phases, PIDs), at
-    /// most [`EVENT_WAITS_FOR_STATE`] later: what a reply about the state waits for, so that
-    /// whoever sees a state may find it in the file at once (say, after this console dies).
-    pub async fn state_written(&self) {
-        let target = self.durable_gen();
-        let mut written = self.shared.written.clone();
-        let _ =
-            tokio::time::timeout(EVENT_WAITS_FOR_STATE, written.wait_for(|g| *g >= target)).await;
-    }
-
-    /// The views, once `state.json` holds them (see [`Self::state_written`]).
-    pub async fn written_views(&self) -> Vec<ConnectorView> {
-        // Views are published a moment before their write is queued: if a durable change came
-        // while we waited, wait for it too (once; bounded like every wait here).
-        let before = self.durable_gen();
-        self.state_written().await;
-        let views = self.health().connectors;
-        if self.durable_gen() != before {
-            self.state_written().await;
-        }
-        views
-    }
-
-    fn durable_gen(&self) -> u64 {
-        self.shared
-            .durable_gen
-            .load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Every event from now on, losslessly.
-    pub fn subscribe(&self) -> EventStream {
-        self.subscribe_with_views().1
-    }
-
-    /// The current views and every later event, with nothing in between lost or repeated:
-    /// what an observer that shows state and then follows it needs.
-    pub fn subscribe_with_views(&self) -> (Arc<Vec<ConnectorView>>, EventStream) {
-        let mut bus = self.shared.bus.lock().unwrap_or_else(|p| p.into_inner());
-        let views = self.shared.views.borrow().clone();
-        let (tx, rx) = mpsc::unbounded_channel();
-        bus.subscribers.push(tx);
-        (views, EventStream { rx })
-    }
-
-    /// The ids of all connectors, in order.
-    pub fn ids(&self) -> Vec<ConnectorId> {
-        self.views().borrow().iter().map(|v| v.id()).collect()
-    }
-
-    /// Asks for CPU and memory figures (`cpu_pct`, `rss_bytes` in the views) for the next
-    /// `secs` seconds: they are read once a second while someone wants them, never otherwise.
-    /// Returns true when sampling had stopped (the figures are not there yet).
-    pub fn want_usage(&self, secs: f64) -> bool {
-        use std::sync::atomic::Ordering;
-        let now_ms = store::unix_now() * 1000.0;
-        let until = (now_ms + secs * 1000.0).min(u64::MAX as f64) as u64;
-        let before = self
-            .shared
-            .usage_until_ms
-            .fetch_max(until, Ordering::Relaxed);
-        let stopped = (before as f64) <= now_ms;
-        if stopped {
-            let _ = self.tx.send(Msg::WakeUsage);
-        }
-        stopped
-    }
-
-    /// The links to other hosts, as they last reported.
-    pub fn hosts(&self) -> watch::Receiver<Arc<Vec<view::HostView>>> {
-        self.shared.hosts.subscribe()
-    }
-
-    /// A host link reports its state (connected, reconnecting, failed).
-    pub fn set_host(&self, host: view::HostView) {
-        self.shared.hosts.send_modify(|all| {
-            let mut next = all.as_ref().clone();
-            match next.iter_mut().find(|h| h.name == host.name) {
-                Some(h) => *h = host,
-                None => next.push(host),
-            }
-            *all = Arc::new(next);
-        });
-    }
-
-    /// A host link hands over its connectors' views (each with `host` set) and the scrollbacks
-    /// their log lines go to; commands for them are sent to `commands` (see [`RemoteCommand`]).
-    pub fn set_remote(
-        &self,
-        host: &str,
-        views: Vec<ConnectorView>,
-        scrollbacks: Vec<(ConnectorId, logs::SharedScrollback)>,
-    ) {
-        {
-            let mut logs = self.shared.logs.lock().unwrap_or_else(|p| p.into_inner());
-            logs.retain(|id, _| id.host.as_deref() != Some(host));
-            logs.extend(scrollbacks);
-        }
-        let _ = self.tx.send(Msg::RemoteViews {
-            host: host.to_string(),
-            views,
-        });
-    }
-
-    /// Where commands for `host`'s connectors go.
-    pub fn link_host(&self, host: &str, commands: mpsc::UnboundedSender<RemoteCommand>) {
-        let _ = self.tx.send(Msg::RemoteLink {
-            host: host.to_string(),
-            commands,
-        });
-    }
-
-    /// Publishes a remote connector's event on this engine's bus (headless output, alerts,
-    /// actions waiting for an outcome see it like a local one's).
-    pub fn remote_event(&self, id: ConnectorId, kind: EventKind) {
-        let _ = self.tx.send(Msg::RemoteEvent { id, kind });
-    }
-
-    /// Tells viewers that log lines arrived (a host link's batch).
-    pub fn tell_log_activity(&self) {
-        self.shared.log_activity.notify_one();
-    }
-
-    /// The console's state directory.
-    pub fn state_dir(&self) -> &Path {
-        &self.state_dir
-    }
-
-    /// Wakes (one stored permit) when new log lines reach any scrollback: a viewer redraws on it
-    /// instead of polling.
-    pub fn log_activity(&self) -> Arc<tokio::sync::Notify> {
-        self.shared.log_activity.clone()
-    }
-
-    /// The in-memory log tail of connector `id`.
-    pub fn scrollback(&self, id: &ConnectorId) -> Option<logs::SharedScrollback> {
-        self.shared
-            .logs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
-    }
-
-    fn known(&self, id: &ConnectorId) -> bool {
-        self.views().borrow().iter().any(|v| v.id() == *id)
-    }
-
-    /// Sends `cmd` to connector `id` (a `&str` names a local connector).
-    pub fn command(&self, id: impl Into<ConnectorId>, cmd: Command) -> Result<(), EngineError> {
-        self.command_by(id, cmd, view::Origin::Api)
-    }
-
-    /// Sends `cmd` to connector `id` on behalf of `origin` (shown in its history).
-    pub fn command_by(
-        &self,
-        id: impl Into<ConnectorId>,
-        cmd: Command,
-        origin: view::Origin,
-    ) -> Result<(), EngineError> {
-        let id = id.into();
-        if !self.known(&id) {
-            return Err(EngineError::UnknownConnector(id));
-        }
-        self.tx
-            .send(Msg::Command {
-                target: Some(id),
-                cmd,
-                origin,
-                ack: None,
-            })
-            .map_err(|_| EngineError::Gone)
-    }
-
-    /// Sends `cmd` to connector `id` and returns once the engine has applied it, with the
-    /// number of the last event queued before it: events with a higher `seq` are its
-    /// consequences (or later news), those up to it are older news still on their way.
-    pub async fn command_applied(
-        &self,
-        id: impl Into<ConnectorId>,
-        cmd: Command,
-        origin: view::Origin,
-    ) -> Result<u64, EngineError> {
-        let id = id.into();
-        if !self.known(&id) {
-            return Err(EngineError::UnknownConnector(id));
-        }
-        let (ack, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Command {
-                target: Some(id),
-                cmd,
-                origin,
-                ack: Some(ack),
-            })
-            .map_err(|_| EngineError::Gone)?;
-        rx.await.map_err(|_| EngineError::Gone)
-    }
-
-    /// Sends `cmd` to every connector of this host.
-    pub fn command_all(&self, cmd: Command) -> Result<(), EngineError> {
-        self.command_all_by(cmd, view::Origin::Api)
-    }
-
-    /// Sends `cmd` to every connector of this host on behalf of `origin`.
-    pub fn command_all_by(&self, cmd: Command, origin: view::Origin) -> Result<(), EngineError> {
-        self.tx
-            .send(Msg::Command {
-                target: None,
-                cmd,
-                origin,
-                ack: None,
-            })
-            .map_err(|_| EngineError::Gone)
-    }
-
-    /// Gives an existing connector a reloaded manifest entry: used at once when nothing runs
-    /// on the old one, else kept (shown as `restart_needed`) until the operator starts or
-    /// restarts it. Never restarts anything by itself.
-    pub async fn update(&self, spec: ConnectorSpec) -> Result<Updated, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Update {
-                spec: Box::new(spec),
-                reply,
-            })
-            .map_err(|_| EngineError::Gone)?;
-        rx.await.map_err(|_| EngineError::Gone)?
-    }
-
-    /// Adds a connector to the running engine (at rest; send it [`Command::Start`] to run it).
-    pub async fn add(&self, spec: ConnectorSpec) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Add {
-                spec: Box::new(spec),
-                reply,
-            })
-            .map_err(|_| EngineError::Gone)?;
-        rx.await.map_err(|_| EngineError::Gone)?
-    }
-
-    /// Stops connector `id` if it runs, then removes it. Resolves once it is gone.
-    pub async fn remove(&self, id: impl Into<ConnectorId>) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Remove {
-                id: id.into(),
-                reply,
-            })
-            .map_err(|_| EngineError::Gone)?;
-        rx.await.map_err(|_| EngineError::Gone)?
-    }
-
-    /// Starts the connectors that [`EngineOptions`] selected. Call it after [`Self::subscribe`]
-    /// so that no transition is missed.
-    ///
-    /// A connector taken over while the previous console was stopping it is left to finish
-    /// that stop: the operator asked for it.
-    pub fn start_selected(&self) -> Result<(), EngineError> {
-        let stopping: Vec<ConnectorId> = self
-            .views()
-            .borrow()
-            .iter()
-            .filter(|v| v.phase == Phase::Stopping)
-            .map(|v| v.id())
-            .collect();
-        for id in self.autostart.iter().filter(|id| !stopping.contains(id)) {
-            self.command_by(id.clone(), Command::Start, view::Origin::Autostart)?;
-        }
-        Ok(())
-    }
-
-    /// Stops every connector, then ends the engine.
-    pub fn shutdown(&self) {
-        let _ = self.tx.send(Msg::Shutdown { stop_all: true });
-    }
-
-    /// Ends the engine and leaves the connectors running (they do not depend on it).
-    pub fn detach(&self) {
-        let _ = self.tx.send(Msg::Shutdown { stop_all: false });
-    }
-
-    /// Resolves when the engine has ended (and `state.json` has its last state).
-    pub async fn await_shutdown(&self) {
-        let mut done = self.done.clone();
-        let _ = done.wait_for(|d| *d).await;
-    }
-}
-
-impl From<&str> for ConnectorId {
-    /// A local connector's name, taken literally.
-    fn from(name: &str) -> Self {
-        ConnectorId::local(name)
-    }
-}
 
 /// The engine's entry point.
 pub struct Engine;
@@ -1071,139 +573,6 @@ impl Runtime {
 
     fn index_of_id(&self, id: &ConnectorId) -> Option<usize> {
         self.slots.iter().position(|s| s.id == *id)
-    }
-
-    /// Applies the previous console's `state.json`: adopts what still runs and is verifiably
-    /// ours, reports the rest truthfully. The checks read /proc and iceoryx2: off the workers.
-    async fn take_over(&mut self) {
-        let previous = match store::read_state(&self.state_dir) {
-            Ok(Some(p)) => p,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!("ignoring the previous state: {e}");
-                return;
-            }
-        };
-        let specs: Vec<ConnectorSpec> = self.slots.iter().map(|s| s.spec.clone()).collect();
-        self.foreign = previous
-            .connectors
-            .iter()
-            .filter(|r| !specs.iter().any(|s| s.name == r.view.name))
-            .cloned()
-            .collect();
-        let prev = previous.clone();
-        let verdicts = tokio::task::spawn_blocking(move || {
-            specs
-                .iter()
-                .map(|spec| {
-                    prev.connector(&spec.name)
-                        .map(|rec| adopt::verdict(&prev, rec, spec))
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!("adoption checks failed: {e}; nothing adopted");
-            Vec::new()
-        });
-        let now = Instant::now();
-        for (i, verdict) in verdicts.into_iter().enumerate() {
-            let (Some(verdict), Some(rec)) =
-                (verdict, previous.connector(&self.slots[i].spec.name))
-            else {
-                continue;
-            };
-            let v = &rec.view;
-            let slot = &mut self.slots[i];
-            slot.last_exit_at = v.last_exit_at.clone();
-            match verdict {
-                adopt::Verdict::Adopt {
-                    pid,
-                    start_ticks,
-                    ready,
-                } => match process::adopt(pid, start_ticks) {
-                    Ok(handle) => {
-                        let now_unix = store::unix_now();
-                        // A corrupt value (NaN, 1e300) leaves the uptime unknown, never panics.
-                        let started_at = rec
-                            .adoption
-                            .started_unix
-                            .and_then(|t| std::time::Duration::try_from_secs_f64(now_unix - t).ok())
-                            .and_then(|age| now.checked_sub(age));
-                        let stopping = match (v.phase, rec.adoption.stop) {
-                            (Phase::Stopping, Some(stop)) => Some(state::StopIntent {
-                                left: std::time::Duration::try_from_secs_f64(
-                                    stop.kill_at_unix - now_unix,
-                                )
-                                .unwrap_or_default(),
-                                kill: stop.kill,
-                            }),
-                            // Stopping without a recorded deadline (an older console): due now.
-                            (Phase::Stopping, None) => Some(state::StopIntent {
-                                left: std::time::Duration::ZERO,
-                                kill: false,
-                            }),
-                            _ => None,
-                        };
-                        slot.child = Some(handle.signaller());
-                        slot.start_ticks = Some(start_ticks);
-                        slot.started_unix = rec.adoption.started_unix;
-                        slot.adopted = true;
-                        slot.wanted = stopping.is_none();
-                        let _ = logs::write_marker(
-                            &slot.log,
-                            &format!("adopt: PID {pid} taken over by a new console"),
-                        );
-                        tracing::info!("{}: PID {pid} adopted from the previous console", slot.id);
-                        let tx = self.tx.clone();
-                        let key = slot.key;
-                        let log = slot.log.clone();
-                        let secrets = slot.spec.secrets.clone();
-                        tokio::spawn(async move {
-                            let status = handle.exited.await.ok().flatten();
-                            let _ = tx.send(exit_message(key, pid, status, Some(&log), &secrets));
-                        });
-                        let takeover = state::Takeover {
-                            pid,
-                            restarts: v.restarts,
-                            started_at,
-                            ready,
-                            stopping,
-                        };
-                        let ctx = self.ctx(i);
-                        let (st, effects) =
-                            ConnectorState::take_over(&self.slots[i].settings, takeover, ctx);
-                        self.slots[i].state = st;
-                        for fx in effects {
-                            self.perform(i, fx);
-                        }
-                    }
-                    Err(e) => {
-                        slot.state = ConnectorState::gone(
-                            format!("process {pid} could not be watched ({e}); not adopted"),
-                            v.restarts,
-                            v.last_exit,
-                        );
-                    }
-                },
-                adopt::Verdict::Gone(why) => {
-                    slot.state = ConnectorState::gone(why, v.restarts, v.last_exit);
-                }
-                adopt::Verdict::AtRest => {
-                    let phase = match v.phase {
-                        Phase::Stopped | Phase::Exited | Phase::Failed | Phase::Idle => v.phase,
-                        // A build, start or backoff the previous console did not finish.
-                        Phase::Building
-                        | Phase::Starting
-                        | Phase::Ready
-                        | Phase::Stopping
-                        | Phase::Backoff => Phase::Idle,
-                    };
-                    slot.state =
-                        ConnectorState::restored(phase, v.detail.clone(), v.restarts, v.last_exit);
-                }
-            }
-        }
     }
 
     fn ctx(&self, i: usize) -> Ctx {

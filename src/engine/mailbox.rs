@@ -1,0 +1,170 @@
+//! What the engine's actor and its handles share: the messages the actor receives ([`Msg`]),
+//! the state it publishes for every handle ([`Shared`]: views, the event bus, log tails), and
+//! the errors and answers of the engine's front door.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::build::{BuildKey, BuildUpdate};
+use super::state::{Command, Event};
+use super::view::{self, ConnectorId, ConnectorView, EngineEvent, EventKind};
+use super::{logs, process, store};
+use crate::manifest::ConnectorSpec;
+
+/// Errors of the engine's front door.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no connector '{0}' in this console")]
+    UnknownConnector(ConnectorId),
+    #[error("a connector '{0}' already exists in this console")]
+    AlreadyExists(ConnectorId),
+    #[error("the engine has shut down")]
+    Gone,
+    #[error(transparent)]
+    Lock(#[from] store::LockError),
+    #[error("iceoryx2: {0}")]
+    Ipc(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The engine's private name for one slot. Unlike a [`ConnectorId`] it is never reused, so a
+/// late exit or timer of a removed connector can never reach a new one of the same name.
+pub(super) type SlotKey = u64;
+
+pub(super) enum Msg {
+    Command {
+        target: Option<ConnectorId>,
+        cmd: Command,
+        origin: view::Origin,
+        /// Told the number of the last event queued before the command was applied.
+        ack: Option<oneshot::Sender<u64>>,
+    },
+    Add {
+        spec: Box<ConnectorSpec>,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+    Remove {
+        id: ConnectorId,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+    /// A reloaded manifest's spec for an existing connector.
+    Update {
+        spec: Box<ConnectorSpec>,
+        reply: oneshot::Sender<Result<Updated, EngineError>>,
+    },
+    Event {
+        key: SlotKey,
+        ev: Event,
+    },
+    Spawned {
+        key: SlotKey,
+        pid: i32,
+        start_ticks: Option<u64>,
+        signaller: process::Signaller,
+    },
+    Exited {
+        key: SlotKey,
+        pid: i32,
+        ev: Event,
+    },
+    Build {
+        key: BuildKey,
+        update: BuildUpdate,
+    },
+    BuildDone {
+        key: BuildKey,
+        result: Result<(), (String, String)>,
+    },
+    Shutdown {
+        stop_all: bool,
+    },
+    /// Someone wants CPU and memory figures: start sampling if it had stopped.
+    WakeUsage,
+    /// A host link's connectors as the remote console sees them (each with `host` set); they
+    /// are shown after the local ones, in the order hosts were first heard of.
+    RemoteViews {
+        host: String,
+        views: Vec<ConnectorView>,
+    },
+    /// A remote connector's event, published on this engine's bus.
+    RemoteEvent {
+        id: ConnectorId,
+        kind: EventKind,
+    },
+    /// Where commands for `host`'s connectors go.
+    RemoteLink {
+        host: String,
+        commands: mpsc::UnboundedSender<RemoteCommand>,
+    },
+    /// ERROR/WARN lines the log tailer read.
+    Levels {
+        key: SlotKey,
+        batch: logs::LevelBatch,
+    },
+}
+
+/// A command for a connector of another host, handed to that host's link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteCommand {
+    pub id: ConnectorId,
+    pub cmd: Command,
+}
+
+/// What [`EngineHandle::update`] did with a reloaded spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Updated {
+    /// The spec is the one in use.
+    Unchanged,
+    /// In use at once: nothing was running on the old one.
+    Applied,
+    /// Kept for the operator's next start or restart of the running connector.
+    RestartNeeded,
+}
+
+/// What the actor shares with every handle.
+pub(super) struct Shared {
+    /// Subscribers of the event stream; the lock also orders event numbering, so a subscriber
+    /// registered under it gets every later event.
+    pub(super) bus: Mutex<Bus>,
+    pub(super) views: watch::Sender<Arc<Vec<ConnectorView>>>,
+    /// The links to other hosts' consoles (DESIGN §12), as their links report them.
+    pub(super) hosts: watch::Sender<Arc<Vec<view::HostView>>>,
+    pub(super) logs: Mutex<HashMap<ConnectorId, logs::SharedScrollback>>,
+    /// Told (one stored permit) whenever a tailer appends lines to any scrollback.
+    pub(super) log_activity: Arc<tokio::sync::Notify>,
+    /// Generation of the newest durable state handed to the writer, and the generation on disk.
+    pub(super) durable_gen: std::sync::atomic::AtomicU64,
+    pub(super) written: watch::Receiver<u64>,
+    /// CPU and memory are sampled until then (Unix milliseconds): see
+    /// [`EngineHandle::want_usage`].
+    pub(super) usage_until_ms: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Default)]
+pub(super) struct Bus {
+    pub(super) seq: u64,
+    pub(super) subscribers: Vec<mpsc::UnboundedSender<Arc<EngineEvent>>>,
+}
+
+impl Shared {
+    pub(super) fn emit(&self, seq: u64, id: ConnectorId, kind: EventKind) {
+        let mut bus = self.bus.lock().unwrap_or_else(|p| p.into_inner());
+        bus.seq = seq;
+        let ev = Arc::new(EngineEvent {
+            seq,
+            ts: logs::now_rfc3339(),
+            id,
+            kind,
+        });
+        // Unbounded per subscriber: events are rare (lifecycle changes), and an observer that
+        // lags must still see every `failed`. A subscriber that went away is dropped here.
+        bus.subscribers.retain(|s| s.send(ev.clone()).is_ok());
+    }
+}
+
+/// How long an event waits for the `state.json` write it depends on. Normally a few ms; a
+/// failing disk must not hold observers back for longer than this.
+pub(super) const EVENT_WAITS_FOR_STATE: std::time::Duration = std::time::Duration::from_secs(1);

@@ -1,0 +1,144 @@
+//! Taking over from a previous console: its `state.json` says what ran; what still runs and is
+//! verifiably the same process is adopted, the rest is reported truthfully.
+
+use tokio::time::Instant;
+
+use super::phase::Phase;
+use super::state::{self, ConnectorState};
+use super::{adopt, exit_message, logs, process, store, Runtime};
+use crate::manifest::ConnectorSpec;
+
+impl Runtime {
+    /// Applies the previous console's `state.json`: adopts what still runs and is verifiably
+    /// ours, reports the rest truthfully. The checks read /proc and iceoryx2: off the workers.
+    pub(super) async fn take_over(&mut self) {
+        let previous = match store::read_state(&self.state_dir) {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("ignoring the previous state: {e}");
+                return;
+            }
+        };
+        let specs: Vec<ConnectorSpec> = self.slots.iter().map(|s| s.spec.clone()).collect();
+        self.foreign = previous
+            .connectors
+            .iter()
+            .filter(|r| !specs.iter().any(|s| s.name == r.view.name))
+            .cloned()
+            .collect();
+        let prev = previous.clone();
+        let verdicts = tokio::task::spawn_blocking(move || {
+            specs
+                .iter()
+                .map(|spec| {
+                    prev.connector(&spec.name)
+                        .map(|rec| adopt::verdict(&prev, rec, spec))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!("adoption checks failed: {e}; nothing adopted");
+            Vec::new()
+        });
+        let now = Instant::now();
+        for (i, verdict) in verdicts.into_iter().enumerate() {
+            let (Some(verdict), Some(rec)) =
+                (verdict, previous.connector(&self.slots[i].spec.name))
+            else {
+                continue;
+            };
+            let v = &rec.view;
+            let slot = &mut self.slots[i];
+            slot.last_exit_at = v.last_exit_at.clone();
+            match verdict {
+                adopt::Verdict::Adopt {
+                    pid,
+                    start_ticks,
+                    ready,
+                } => match process::adopt(pid, start_ticks) {
+                    Ok(handle) => {
+                        let now_unix = store::unix_now();
+                        // A corrupt value (NaN, 1e300) leaves the uptime unknown, never panics.
+                        let started_at = rec
+                            .adoption
+                            .started_unix
+                            .and_then(|t| std::time::Duration::try_from_secs_f64(now_unix - t).ok())
+                            .and_then(|age| now.checked_sub(age));
+                        let stopping = match (v.phase, rec.adoption.stop) {
+                            (Phase::Stopping, Some(stop)) => Some(state::StopIntent {
+                                left: std::time::Duration::try_from_secs_f64(
+                                    stop.kill_at_unix - now_unix,
+                                )
+                                .unwrap_or_default(),
+                                kill: stop.kill,
+                            }),
+                            // Stopping without a recorded deadline (an older console): due now.
+                            (Phase::Stopping, None) => Some(state::StopIntent {
+                                left: std::time::Duration::ZERO,
+                                kill: false,
+                            }),
+                            _ => None,
+                        };
+                        slot.child = Some(handle.signaller());
+                        slot.start_ticks = Some(start_ticks);
+                        slot.started_unix = rec.adoption.started_unix;
+                        slot.adopted = true;
+                        slot.wanted = stopping.is_none();
+                        let _ = logs::write_marker(
+                            &slot.log,
+                            &format!("adopt: PID {pid} taken over by a new console"),
+                        );
+                        tracing::info!("{}: PID {pid} adopted from the previous console", slot.id);
+                        let tx = self.tx.clone();
+                        let key = slot.key;
+                        let log = slot.log.clone();
+                        let secrets = slot.spec.secrets.clone();
+                        tokio::spawn(async move {
+                            let status = handle.exited.await.ok().flatten();
+                            let _ = tx.send(exit_message(key, pid, status, Some(&log), &secrets));
+                        });
+                        let takeover = state::Takeover {
+                            pid,
+                            restarts: v.restarts,
+                            started_at,
+                            ready,
+                            stopping,
+                        };
+                        let ctx = self.ctx(i);
+                        let (st, effects) =
+                            ConnectorState::take_over(&self.slots[i].settings, takeover, ctx);
+                        self.slots[i].state = st;
+                        for fx in effects {
+                            self.perform(i, fx);
+                        }
+                    }
+                    Err(e) => {
+                        slot.state = ConnectorState::gone(
+                            format!("process {pid} could not be watched ({e}); not adopted"),
+                            v.restarts,
+                            v.last_exit,
+                        );
+                    }
+                },
+                adopt::Verdict::Gone(why) => {
+                    slot.state = ConnectorState::gone(why, v.restarts, v.last_exit);
+                }
+                adopt::Verdict::AtRest => {
+                    let phase = match v.phase {
+                        Phase::Stopped | Phase::Exited | Phase::Failed | Phase::Idle => v.phase,
+                        // A build, start or backoff the previous console did not finish.
+                        Phase::Building
+                        | Phase::Starting
+                        | Phase::Ready
+                        | Phase::Stopping
+                        | Phase::Backoff => Phase::Idle,
+                    };
+                    slot.state =
+                        ConnectorState::restored(phase, v.detail.clone(), v.restarts, v.last_exit);
+                }
+            }
+        }
+    }
+}
