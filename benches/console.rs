@@ -1,4 +1,4 @@
-//! `cargo bench --bench console [-- --quick]`: switchboard against the physical limit (a child
+//! `cargo bench --bench console [-- --quick | --only-feed | --only-idle-tui]`: switchboard against the physical limit (a child
 //! writing to a plain file), mprocs and supervisord, measured side by side in one run. Every
 //! figure is the median of several runs; comparisons are ratios from the same run.
 //!
@@ -940,6 +940,18 @@ fn main() {
     if args.iter().any(|a| a == "--only-feed") {
         println!("| measure | value | target | |\n| --- | --- | --- | --- |");
         feed_section(quick);
+        return;
+    }
+    // `--only-idle-tui`: just the idle TUI's CPU, each run shown (for tuning it).
+    if args.iter().any(|a| a == "--only-idle-tui") {
+        let window = Duration::from_secs(if quick { 15 } else { 60 });
+        for run in 1..=2 {
+            let (c, r) = idle_once(true, window);
+            println!(
+                "idle TUI, 8 ready connectors, {} s, run {run}: {c:.3} % of a core, {r:.1} MB",
+                window.as_secs()
+            );
+        }
         return;
     }
     let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-tools");

@@ -123,8 +123,8 @@ struct Slot {
     health: HealthState,
     /// Waiting for it to stop so that it can be removed.
     removal: Vec<oneshot::Sender<Result<(), EngineError>>>,
-    /// The last /proc reading of its process (with when it was taken), and what it uses.
-    usage_sample: Option<(i32, usage::Sample, Instant)>,
+    /// The last /proc readings of its process, and what it uses (averaged over them).
+    usage_probe: Option<usage::Probe>,
     usage: Option<usage::Usage>,
     /// Its last transitions with who caused them.
     history: std::collections::VecDeque<view::HistoryEntry>,
@@ -262,6 +262,8 @@ impl Engine {
             origin: None,
             remote_links: HashMap::new(),
             log_waker: logwake::LogWaker::start(),
+            usage_epoch: Instant::now(),
+            watching: Vec::new(),
         };
         for spec in &manifest.connectors {
             rt.insert(spec.clone());
@@ -416,6 +418,10 @@ struct Runtime {
     next_key: SlotKey,
     tx: mpsc::UnboundedSender<Msg>,
     ipc: ipc::IpcWorker,
+    /// What the usage readings' times count from.
+    usage_epoch: Instant,
+    /// The watches last sent to the IPC thread.
+    watching: Vec<ipc::Watch>,
     builds: HashMap<BuildKey, BuildJob>,
     shared: Arc<Shared>,
     writer: store::StateWriter,
@@ -492,7 +498,7 @@ impl Runtime {
             tailer,
             health: HealthState::default(),
             removal: Vec::new(),
-            usage_sample: None,
+            usage_probe: None,
             usage: None,
             history: std::collections::VecDeque::new(),
             last_exit_at: None,
@@ -825,21 +831,15 @@ impl Runtime {
             let Some(pid) = s.state.pid else {
                 news |= s.usage.is_some();
                 s.usage = None;
-                s.usage_sample = None;
+                s.usage_probe = None;
                 continue;
             };
-            let Some(sample) = usage::sample(pid) else {
-                continue;
+            let probe = match &mut s.usage_probe {
+                Some(p) if p.reader.pid == pid => p,
+                other => other.insert(usage::Probe::new(pid)),
             };
-            let fresh = match s.usage_sample {
-                Some((p, before, at)) if p == pid => Some(usage::between(
-                    before,
-                    sample,
-                    now.duration_since(at).as_secs_f64(),
-                )),
-                _ => None,
-            };
-            s.usage_sample = Some((pid, sample, now));
+            let at = now.duration_since(self.usage_epoch).as_secs_f64();
+            let fresh = probe.read(at);
             // Small moves are not news: the views (and an idle screen) stay as they are.
             let moved = match (s.usage, fresh) {
                 (Some(a), Some(b)) => {
@@ -1284,8 +1284,12 @@ impl Runtime {
                     | Phase::Failed => None,
                 }
             })
-            .collect();
-        self.ipc.watch(watches);
+            .collect::<Vec<_>>();
+        // The IPC thread is told only of changes: an idle console's ticks do not wake it.
+        if watches != self.watching {
+            self.watching = watches.clone();
+            self.ipc.watch(watches);
+        }
     }
 
     fn emit(&mut self, after: Option<u64>, id: ConnectorId, kind: EventKind) {

@@ -181,9 +181,12 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
     // Terminal input; None while the terminal is lent to a pager (the stream stops reading
     // when dropped, so the pager gets every key).
     let mut input = Some(crossterm::event::EventStream::new());
-    // Raw mode sends no SIGINT/SIGQUIT; a pager's cooked mode does, to us too: ignore them.
-    let _int = signal(SignalKind::interrupt()).ok();
+    // Raw mode sends no SIGINT; a pager's cooked mode does, to us too (we share its process
+    // group): a SIGINT while or just after a pager ran is the pager's. Any other one detaches,
+    // as SIGTERM does. SIGQUIT (Ctrl-\ in the pager) is caught and ignored.
+    let mut int = signal(SignalKind::interrupt()).ok();
     let _quit = signal(SignalKind::quit()).ok();
+    let mut pager_ended: Option<Instant> = None;
     let mut term = signal(SignalKind::terminate()).ok();
     let mut hup = signal(SignalKind::hangup()).ok();
     let log_activity = handle.log_activity();
@@ -342,6 +345,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                                 drop(input.take());
                                 let paged = page(terminal, &path, total.saturating_sub(from_end).max(1), app.mouse).await;
                                 input = Some(crossterm::event::EventStream::new());
+                                pager_ended = Some(Instant::now());
                                 if let Err(e) = paged { app.notice = Some(e); }
                             }
                             UiCall::RetryHosts => {
@@ -380,6 +384,12 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
             // A console log line, redrawn while the log is shown.
             _ = console_log.activity.notified(), if app.console_log => {}
             _ = tokio::time::sleep_until(next_clock) => {}
+            Some(_) = async { match int.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
+                let pagers = input.is_none() || pager_ended.is_some_and(|t| t.elapsed() < Duration::from_secs(2));
+                if !pagers {
+                    handle.detach(); handle.await_shutdown().await; return true;
+                }
+            }
             Some(_) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
                 // Killed politely: leave the connectors running; they never depend on us.
                 handle.detach(); handle.await_shutdown().await; return true;
