@@ -401,32 +401,30 @@ fn restart_name_from_the_command_line_updates_the_running_tui() {
     });
 }
 
-#[test]
-fn a_closed_terminal_detaches_and_connectors_keep_logging() {
-    let fx = Fixture::new("hup");
+/// The console gets `sig`: it leaves, and its connector goes on running and logging.
+fn a_signal_detaches(label: &str, sig: nix::sys::signal::Signal) {
+    let fx = Fixture::new(label);
     fx.sim_config("a.toml", "lines_per_sec = 20.0");
+    let name = format!("{label}-a");
     fx.manifest(
         "",
-        "[[connector]]\nname = \"hup-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+        &format!(
+            "[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n"
+        ),
     );
     let mut tui = Tui::start(&fx, 30, 100);
-    tui.wait_for("hup-a ready", 15.0, |s| {
-        title_of(s, "hup-a").contains("READY")
-    });
-    let pid = fx.pid_of("hup-a").expect("pid");
-    // The terminal goes away (closed window, dropped SSH link): the console gets SIGHUP.
+    tui.wait_for("ready", 15.0, |s| title_of(s, &name).contains("READY"));
+    let pid = fx.pid_of(&name).expect("pid");
     let console = tui.child.process_id().expect("console pid") as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(console),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .expect("sighup");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(console), sig).expect("signal the console");
     assert!(
         eventually(10.0, || matches!(tui.child.try_wait(), Ok(Some(_)))),
-        "the console left"
+        "the console leaves on {sig}; screen:\n{}",
+        tui.text()
     );
+    assert!(tui.child.wait().expect("wait").success());
     assert!(alive(pid), "the connector did not go with it");
-    let log = fx.log("hup-a");
+    let log = fx.log(&name);
     let size = std::fs::metadata(&log).expect("log").len();
     assert!(eventually(5.0, || std::fs::metadata(&log)
         .map(|m| m.len() > size)
@@ -434,9 +432,21 @@ fn a_closed_terminal_detaches_and_connectors_keep_logging() {
     // A new console takes it over.
     let tui2 = Tui::start(&fx, 30, 100);
     tui2.wait_for("adopted", 15.0, |s| {
-        let t = title_of(s, "hup-a");
+        let t = title_of(s, &name);
         t.contains("READY") && t.contains("adopted") && t.contains(&format!("pid {pid}"))
     });
+}
+
+#[test]
+fn a_closed_terminal_detaches_and_connectors_keep_logging() {
+    // The terminal goes away (closed window, dropped SSH link): the console gets SIGHUP.
+    a_signal_detaches("hup", nix::sys::signal::Signal::SIGHUP);
+}
+
+#[test]
+fn a_sigint_from_outside_detaches_and_connectors_keep_logging() {
+    // Ctrl-C in the TUI is a key; a SIGINT comes from `kill -INT`.
+    a_signal_detaches("sigint", nix::sys::signal::Signal::SIGINT);
 }
 
 #[test]
