@@ -593,31 +593,3 @@ fn a_second_console_on_the_same_state_dir_is_a_read_only_viewer() {
     assert_eq!(code, Some(0));
     assert!(!alive(pid2));
 }
-
-#[test]
-fn a_sigint_from_outside_detaches_and_the_connector_keeps_running() {
-    let fx = Fixture::new("sigint");
-    fx.sim_config("a.toml", "lines_per_sec = 5.0");
-    fx.manifest(
-        "",
-        "[[connector]]\nname = \"si-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
-    );
-    let mut tui = Tui::start(&fx, 30, 100);
-    tui.wait_for("si-a ready (autostart)", 15.0, |s| {
-        title_of(s, "si-a").contains("READY")
-    });
-    let pid = fx.pid_of("si-a").expect("pid");
-    let console = tui.child.process_id().expect("console pid") as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(console),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("SIGINT");
-    assert!(
-        eventually(10.0, || matches!(tui.child.try_wait(), Ok(Some(_)))),
-        "the console leaves on SIGINT; screen:\n{}",
-        tui.text()
-    );
-    assert!(tui.child.wait().expect("wait").success());
-    assert!(alive(pid), "a detach leaves the connector running");
-}
