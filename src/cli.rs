@@ -50,6 +50,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     })
 }
 
+/// The manifest's outline and a runtime to ask its console with (what `status` and `reload`
+/// start from).
+fn outline_and_runtime(path: &Path) -> Result<(ManifestOutline, tokio::runtime::Runtime), u8> {
+    Ok((outline(path)?, runtime()?))
+}
+
 /// Sends the console's own log (tracing) to stderr.
 pub fn init_stderr_logging() {
     let _ = tracing_subscriber::fmt()
@@ -450,12 +456,8 @@ fn mark_broken(manifest: &ManifestOutline, rows: &mut [ConnectorView]) -> bool {
 
 /// `switchboard status [--json]`.
 pub fn status(path: &Path, json: bool) -> u8 {
-    let manifest = match outline(path) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
+    let (manifest, rt) = match outline_and_runtime(path) {
+        Ok(both) => both,
         Err(c) => return c,
     };
     let (rows, source) = match rt.block_on(status_rows(&manifest)) {
@@ -709,12 +711,8 @@ pub fn demo(headless: bool) -> u8 {
 /// the whole file and refuses an invalid one; here only its `[console]` is read, for the state
 /// dir).
 pub fn reload(path: &Path) -> u8 {
-    let manifest = match outline(path) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
+    let (manifest, rt) = match outline_and_runtime(path) {
+        Ok(both) => both,
         Err(c) => return c,
     };
     let state_dir = manifest.console.state_dir.clone();
