@@ -207,11 +207,31 @@ pub struct ConnectorSpec {
     pub env: BTreeMap<String, String>,
     pub restart: RestartPolicy,
     pub feed: FeedSettings,
+    /// Instruments the bots trade on it (DESIGN §13): watched from `ready`, and registered by the
+    /// console itself unless `register` is false.
+    pub instruments: Vec<Instrument>,
+    /// Send each declared instrument as a `RegisterInstrument` once per connector process.
+    pub register: bool,
+    /// Quiet time after `ready` (and after the last stream error) before the exchange stream
+    /// counts as up and the console registers (a registration before that can crash it).
+    pub connect_grace: Duration,
     /// Values of `api_key` and `secret` from the connector config: never printed, masked in logs.
     pub secrets: Vec<String>,
     /// A digest of the config file's content when it was read (a reload compares it).
     pub config_digest: u64,
 }
+
+/// One declared instrument: the values must be the bots' own, because the connector builds a
+/// symbol's depth with the tick and lot size of the first registration it gets.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Instrument {
+    pub symbol: String,
+    pub tick_size: f64,
+    pub lot_size: f64,
+}
+
+/// Default quiet time before the exchange stream counts as up (seconds).
+pub const DEFAULT_CONNECT_GRACE: f64 = 3.0;
 
 /// A loaded and validated manifest.
 #[derive(Debug, Clone)]
@@ -293,6 +313,17 @@ struct RawConnectorKeys {
     binary: Option<String>,
     features: Option<Vec<String>>,
     profile: Option<String>,
+    instruments: Option<Vec<RawInstrument>>,
+    register: Option<bool>,
+    connect_grace: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstrument {
+    symbol: String,
+    tick_size: f64,
+    lot_size: f64,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -371,6 +402,9 @@ impl RawConnectorKeys {
             binary: self.binary.or_else(|| defaults.binary.clone()),
             features: self.features.or_else(|| defaults.features.clone()),
             profile: self.profile.or_else(|| defaults.profile.clone()),
+            instruments: self.instruments.or_else(|| defaults.instruments.clone()),
+            register: self.register.or(defaults.register),
+            connect_grace: self.connect_grace.or(defaults.connect_grace),
         }
     }
 }
@@ -825,8 +859,11 @@ fn resolve_restart(
     Ok(policy)
 }
 
+/// `declared`: the connector declares instruments, so a restart can heal a stale feed (the
+/// console registers them again): `on_stale` then defaults to `"restart"` (DESIGN §13).
 fn resolve_feed(
     raw: Option<RawFeed>,
+    declared: bool,
     file: &Path,
     name: &str,
 ) -> Result<FeedSettings, ManifestError> {
@@ -844,6 +881,7 @@ fn resolve_feed(
         ));
     }
     let on_stale = match f.on_stale.as_deref() {
+        None if declared => OnStale::Restart,
         None | Some("alert") => OnStale::Alert,
         Some("restart") => OnStale::Restart,
         Some(other) => {
@@ -874,6 +912,64 @@ fn resolve_feed(
         on_stale,
         error_threshold,
     })
+}
+
+/// Longest symbol accepted (a bincode string in a 512-byte request; exchange symbols are short).
+const MAX_SYMBOL_LEN: usize = 64;
+
+fn resolve_instruments(
+    raw: Option<Vec<RawInstrument>>,
+    file: &Path,
+    name: &str,
+) -> Result<Vec<Instrument>, ManifestError> {
+    let raw = raw.unwrap_or_default();
+    let mut out: Vec<Instrument> = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        let key = |k: &str| format!("instruments[{i}].{k}");
+        if r.symbol.is_empty()
+            || r.symbol.len() > MAX_SYMBOL_LEN
+            || r.symbol
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ManifestError::invalid(
+                file,
+                Some(name),
+                &key("symbol"),
+                format!(
+                    "{:?} is not a symbol: use the exchange's symbol as the bots register it, e.g. \"btcusdt\" (1 to {MAX_SYMBOL_LEN} characters, no spaces)",
+                    r.symbol
+                ),
+            ));
+        }
+        for (k, v) in [("tick_size", r.tick_size), ("lot_size", r.lot_size)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ManifestError::invalid(
+                    file,
+                    Some(name),
+                    &key(k),
+                    format!("{v} must be a positive number, the same as the bots use (e.g. 0.1)"),
+                ));
+            }
+        }
+        if out.iter().any(|o| o.symbol == r.symbol) {
+            return Err(ManifestError::invalid(
+                file,
+                Some(name),
+                &key("symbol"),
+                format!(
+                    "{:?} is declared twice; keep one entry per symbol",
+                    r.symbol
+                ),
+            ));
+        }
+        out.push(Instrument {
+            symbol: r.symbol,
+            tick_size: r.tick_size,
+            lot_size: r.lot_size,
+        });
+    }
+    Ok(out)
 }
 
 fn resolve_connector(
@@ -968,9 +1064,20 @@ fn resolve_connector(
             format!("{f:?} is not a cargo feature name"),
         ));
     }
+    let instruments = resolve_instruments(keys.instruments, file, &name)?;
+    let connect_grace = seconds(
+        keys.connect_grace,
+        DEFAULT_CONNECT_GRACE,
+        file,
+        &name,
+        "connect_grace",
+    )?;
     Ok(ConnectorSpec {
         restart: resolve_restart(keys.restart, file, &name)?,
-        feed: resolve_feed(keys.feed, file, &name)?,
+        feed: resolve_feed(keys.feed, !instruments.is_empty(), file, &name)?,
+        register: keys.register.unwrap_or(true),
+        instruments,
+        connect_grace,
         name,
         kind,
         config,

@@ -3,10 +3,11 @@
 //! instruments (a `RegisterInstrument` request per symbol) and counts what it receives until
 //! SIGTERM/SIGINT. The console counts it as an attached bot.
 //!
-//! Usage: `sim-bot <NAME> [SYMBOL...]` (default symbol BTCUSDT). It prints one line per second
-//! while events arrive (`sim-bot: feed N (BTCUSDT N, …), errors N`) and the totals at exit.
-//! Unlike a real bot it registers again after 2 s without market data, so a restarted
-//! connector feeds it again.
+//! Usage: `sim-bot [--once | --malformed] <NAME> [SYMBOL...]` (default symbol BTCUSDT). It prints
+//! one line per second while events arrive (`sim-bot: feed N (BTCUSDT N, …), errors N`) and the
+//! totals at exit. Unlike a real bot it registers again after 2 s without market data, so a
+//! restarted connector feeds it again; `--once` registers once, at start, as hftbacktest's
+//! `LiveBot` does; `--malformed` sends 16 zero bytes instead, a request no connector can decode.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -15,20 +16,39 @@ use iceoryx2::prelude::*;
 use switchboard::engine::hftbacktest::{self as wire, CustomHeader, EventKind};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 2 {
-        eprintln!("Usage: sim-bot <NAME> [SYMBOL...]");
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = match args.first().map(String::as_str) {
+        Some("--once") => Mode::Once,
+        Some("--malformed") => Mode::Malformed,
+        _ => Mode::Again,
+    };
+    if mode != Mode::Again {
+        args.remove(0);
+    }
+    if args.is_empty() {
+        eprintln!("Usage: sim-bot [--once | --malformed] <NAME> [SYMBOL...]");
         std::process::exit(2);
     }
-    let symbols: Vec<String> = if args.len() > 2 {
-        args[2..].to_vec()
+    let symbols: Vec<String> = if args.len() > 1 {
+        args[1..].to_vec()
     } else {
         vec!["BTCUSDT".into()]
     };
-    if let Err(e) = run(&args[1], &symbols) {
+    if let Err(e) = run(&args[0], &symbols, mode) {
         eprintln!("sim-bot: {e}");
         std::process::exit(1);
     }
+}
+
+/// When the bot registers its symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// At start, and again after 2 s without market data.
+    Again,
+    /// At start only (hftbacktest's `LiveBot`).
+    Once,
+    /// Never: it sends one undecodable request instead.
+    Malformed,
 }
 
 /// What the bot received.
@@ -57,18 +77,12 @@ impl Received {
     }
 }
 
-/// `LiveRequest::RegisterInstrument { symbol, tick_size, lot_size }` in bincode 2's standard
-/// config: variant index, the symbol as a length-prefixed string, two little-endian f64s.
+/// `LiveRequest::RegisterInstrument` with the tick and lot size the demo and tests declare.
 fn register_request(symbol: &str) -> Vec<u8> {
-    let mut out = vec![wire::REGISTER_INSTRUMENT];
-    wire::write_varint(symbol.len() as u64, &mut out);
-    out.extend_from_slice(symbol.as_bytes());
-    out.extend_from_slice(&0.1f64.to_le_bytes());
-    out.extend_from_slice(&0.001f64.to_le_bytes());
-    out
+    wire::register_instrument(symbol, 0.1, 0.001)
 }
 
-fn run(name: &str, symbols: &[String]) -> Result<(), String> {
+fn run(name: &str, symbols: &[String], mode: Mode) -> Result<(), String> {
     let (buffer_size, max_bots) = (wire::DEFAULT_BUFFER_SIZE, wire::DEFAULT_MAX_BOTS);
     let (buffer_size, max_bots) = std::env::var(wire::CHANNEL_CONFIG_ENV)
         .ok()
@@ -117,8 +131,11 @@ fn run(name: &str, symbols: &[String]) -> Result<(), String> {
         .map_err(|x| e(&x))?;
     let bot_id = u64::from(std::process::id());
     let register = || {
-        for sym in symbols {
-            let req = register_request(sym);
+        let requests: Vec<Vec<u8>> = match mode {
+            Mode::Malformed => vec![vec![0u8; 16]],
+            Mode::Again | Mode::Once => symbols.iter().map(|s| register_request(s)).collect(),
+        };
+        for req in requests {
             let mut buf = [0u8; wire::MAX_PAYLOAD_SIZE];
             buf[..req.len()].copy_from_slice(&req);
             if let Ok(sample) = publisher.loan_slice_uninit(wire::MAX_PAYLOAD_SIZE) {
@@ -158,7 +175,8 @@ fn run(name: &str, symbols: &[String]) -> Result<(), String> {
         // The connector's FromBot subscriber may be new (a restart): register (again) after
         // 2 s without market data.
         let quiet_for = last_feed.elapsed();
-        if quiet_for > Duration::from_secs(2)
+        if mode == Mode::Again
+            && quiet_for > Duration::from_secs(2)
             && last_registered.is_none_or(|t| t.elapsed() > Duration::from_secs(2))
         {
             register();

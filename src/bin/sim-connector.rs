@@ -26,7 +26,21 @@
 //! feed_stall_symbol = "ETHUSDT" # with feed_stall_after: stall only this symbol
 //! feed_burst = 0                # first publish this many events as fast as possible
 //! error_every = 2.0             # seconds: log the real stream-error line, publish an Error
+//! # Its exchange stream, modelled on the real connector's (DESIGN §1): each failed connection
+//! # attempt logs the exchange's stream-error line and publishes a ConnectionInterrupted Error to
+//! # all, then retries after a backoff doubling from 0.1 s up to `reconnect_max_ms`. While it is
+//! # down, a registration of a symbol new to the process panics with `SendError("SYMBOL")` and
+//! # exits 1, as the real one does; after a reconnect, symbols registered before never flow again.
+//! exchange_down_ms = 0          # the exchange is unreachable this long after the services open
+//! stream_drop_after = 5.0       # seconds after the stream first connected: it drops …
+//! stream_drop_ms = 2000         # … for this long, then reconnects without resubscribing
+//! reconnect_max_ms = 60000      # the backoff's cap
 //! ```
+//!
+//! Requests on `{NAME}/FromBot` are decoded as hftbacktest's `LiveRequest`; one it cannot decode
+//! ends it as it ends the real connector (the ERROR line, a panic, exit 1). The first registration
+//! starts `feed_symbols` (and the registered symbol); a later one adds its symbol if it is new to
+//! the process, and a repeated one is ignored.
 //!
 //! With `SIM_REPORT=/path` in its environment it appends one JSON line per milestone
 //! (`services`, `flood`, `crash`, `feed_burst`, `feed`) with the Unix time, for benchmarks and
@@ -66,6 +80,10 @@ struct SimConfig {
     feed_stall_symbol: Option<String>,
     feed_burst: u64,
     error_every: Option<f64>,
+    exchange_down_ms: u64,
+    stream_drop_after: Option<f64>,
+    stream_drop_ms: Option<u64>,
+    reconnect_max_ms: Option<u64>,
 }
 
 /// What the IPC thread publishes.
@@ -78,11 +96,24 @@ struct FeedPlan {
     stall_symbol: Option<String>,
     burst: u64,
     error_every: Option<f64>,
+    kind: ConnectorType,
+    exchange_down: Duration,
+    drop_after: Option<Duration>,
+    drop_for: Duration,
+    reconnect_max: Duration,
 }
 
 impl FeedPlan {
-    fn of(sim: &SimConfig) -> FeedPlan {
+    fn of(sim: &SimConfig, kind: ConnectorType) -> FeedPlan {
         FeedPlan {
+            kind,
+            exchange_down: Duration::from_millis(sim.exchange_down_ms),
+            drop_after: sim
+                .stream_drop_after
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64),
+            drop_for: Duration::from_millis(sim.stream_drop_ms.unwrap_or(2000)),
+            reconnect_max: Duration::from_millis(sim.reconnect_max_ms.unwrap_or(60_000).max(100)),
             hz: sim.feed_hz.unwrap_or(20.0).max(0.0),
             symbols: sim
                 .feed_symbols
@@ -317,7 +348,7 @@ async fn run(name: String, kind: ConnectorType, sim: SimConfig) -> i32 {
         let (ok_tx, ok_rx) = tokio::sync::oneshot::channel();
         let stop = stop_ipc.clone();
         let n = name.clone();
-        let plan = FeedPlan::of(&sim);
+        let plan = FeedPlan::of(&sim, kind);
         ipc_thread = Some(std::thread::spawn(move || serve_ipc(&n, plan, stop, ok_tx)));
         match ok_rx.await {
             Ok(Ok(())) => {
@@ -491,8 +522,10 @@ fn serve_ipc(
             let (_pn, _tb, publisher, _sn, _fb, subscriber) = &ports;
             let mut feed = Feed::new(plan);
             while !stop.load(Ordering::SeqCst) {
-                while let Ok(Some(_sample)) = subscriber.receive() {
-                    feed.registered();
+                while let Ok(Some(sample)) = subscriber.receive() {
+                    let payload = sample.payload();
+                    let len = sample.user_header().len.min(payload.len());
+                    feed.request(&payload[..len]);
                 }
                 let pause = feed.step(publisher);
                 std::thread::sleep(pause);
@@ -518,19 +551,52 @@ struct Feed {
     paced: u64,
     next_symbol: usize,
     next_error: Option<std::time::Instant>,
+    /// Payloads of the symbols flowing on the current stream connection.
     payloads: Vec<Vec<u8>>,
+    /// Which of `plan.symbols` each payload is (None: a symbol added by a registration).
+    flowing: Vec<String>,
+    /// Symbols registered in this process (the real connector's symbol set).
+    known: std::collections::HashSet<String>,
+    stream: Stream,
 }
+
+/// The exchange stream of the sim, as the real connector runs it: connection attempts with a
+/// doubling backoff while the exchange is unreachable, and a drop that reconnects without
+/// resubscribing.
+struct Stream {
+    up: bool,
+    /// The exchange refuses connections until then.
+    down_until: Option<std::time::Instant>,
+    next_attempt: std::time::Instant,
+    backoff: Duration,
+    /// When the connected stream drops (once).
+    drop_at: Option<std::time::Instant>,
+    connected_once: bool,
+}
+
+/// The first retry delay of the real connector's backoff (`connector/src/utils.rs`).
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 impl Feed {
     fn new(plan: FeedPlan) -> Feed {
-        let payloads = plan
-            .symbols
-            .iter()
-            .map(|s| wire::encode_with_symbol(wire::EventKind::Feed, s, plan.bytes))
-            .collect();
         let next_error = plan
             .error_every
             .map(|e| std::time::Instant::now() + Duration::from_secs_f64(e));
+        let now = std::time::Instant::now();
+        // A reachable exchange: the first attempt connects at once.
+        let up = plan.exchange_down.is_zero();
+        let stream = Stream {
+            up,
+            down_until: (!up).then(|| now + plan.exchange_down),
+            next_attempt: now,
+            backoff: FIRST_BACKOFF,
+            drop_at: if up {
+                plan.drop_after.map(|d| now + d)
+            } else {
+                None
+            },
+            connected_once: up,
+        };
         Feed {
             plan,
             began: None,
@@ -538,15 +604,124 @@ impl Feed {
             paced: 0,
             next_symbol: 0,
             next_error,
-            payloads,
+            payloads: Vec::new(),
+            flowing: Vec::new(),
+            known: std::collections::HashSet::new(),
+            stream,
         }
     }
 
-    fn registered(&mut self) {
+    fn add_flowing(&mut self, symbol: &str) {
+        if !self.flowing.iter().any(|s| s == symbol) {
+            self.flowing.push(symbol.to_string());
+            self.payloads.push(wire::encode_with_symbol(
+                wire::EventKind::Feed,
+                symbol,
+                self.plan.bytes,
+            ));
+        }
+    }
+
+    /// One request from `{NAME}/FromBot`, handled as the real connector handles it.
+    fn request(&mut self, payload: &[u8]) {
+        let Some(req) = wire::decode_request(payload) else {
+            tracing::error!(
+                target: "connector",
+                "An error occurred while receiving a request from the bots. error=Decode(UnexpectedEnd {{ additional: 2 }})"
+            );
+            eprintln!(
+                "thread 'main' panicked at connector/src/main.rs:443:10:\ncalled `Result::unwrap()` on an `Err` value: Decode(UnexpectedEnd {{ additional: 2 }})"
+            );
+            report("crash", ",\"why\":\"decode\"");
+            std::process::exit(1);
+        };
+        let wire::Request::RegisterInstrument { symbol, .. } = req else {
+            tracing::warn!(target: "connector", "order requests are not simulated");
+            return;
+        };
+        if self.known.contains(&symbol) {
+            // The symbol set has it: nothing is subscribed again (DESIGN §1).
+            tracing::info!(%symbol, "already registered");
+            return;
+        }
+        if !self.stream.up {
+            // The real connector's register(): a broadcast send with no receiver between
+            // connection attempts, unwrapped.
+            let at = match self.plan.kind {
+                ConnectorType::BinanceFutures => "binancefutures/mod.rs:220:41",
+                ConnectorType::BinanceSpot => "binancespot/mod.rs:223",
+                ConnectorType::Bybit => "bybit/mod.rs:289",
+            };
+            eprintln!(
+                "thread 'main' panicked at connector/src/{at}:\ncalled `Result::unwrap()` on an `Err` value: SendError(\"{symbol}\")"
+            );
+            report("crash", ",\"why\":\"register\"");
+            std::process::exit(1);
+        }
+        self.known.insert(symbol.clone());
         if self.began.is_none() {
             self.began = Some(std::time::Instant::now());
-            tracing::info!("a bot registered: publishing market data");
+            for s in self.plan.symbols.clone() {
+                self.add_flowing(&s);
+            }
+            tracing::info!(%symbol, "a bot registered: publishing market data");
+        } else {
+            tracing::info!(%symbol, "registered");
         }
+        self.add_flowing(&symbol);
+    }
+
+    /// Runs the stream's connection attempts and its drop.
+    fn step_stream(&mut self, publisher: &Publisher, now: std::time::Instant) {
+        let st = &mut self.stream;
+        if st.up {
+            if st.drop_at.is_some_and(|t| now >= t) {
+                st.drop_at = None;
+                st.up = false;
+                st.down_until = Some(now + self.plan.drop_for);
+                st.next_attempt = now;
+                st.backoff = FIRST_BACKOFF;
+                // The new connection will hear only later registrations.
+                self.flowing.clear();
+                self.payloads.clear();
+                self.next_symbol = 0;
+                tracing::warn!("market data stream dropped by the exchange");
+            }
+            return;
+        }
+        if now < st.next_attempt {
+            return;
+        }
+        if st.down_until.is_some_and(|t| now < t) {
+            let line = match self.plan.kind {
+                ConnectorType::Bybit => "An error occurred in the public stream connection.",
+                ConnectorType::BinanceFutures | ConnectorType::BinanceSpot => {
+                    "An error occurred in the market data stream connection."
+                }
+            };
+            tracing::error!(target: "connector", error = "Connection refused (os error 111)", "{line}");
+            Self::publish(
+                publisher,
+                0,
+                &[
+                    wire::EventKind::Error.byte(),
+                    wire::CONNECTION_INTERRUPTED,
+                    0,
+                    0,
+                ],
+            );
+            st.next_attempt = now + st.backoff;
+            st.backoff = (st.backoff * 2).min(self.plan.reconnect_max);
+            return;
+        }
+        st.up = true;
+        st.down_until = None;
+        st.backoff = FIRST_BACKOFF;
+        if !st.connected_once {
+            st.connected_once = true;
+            st.drop_at = self.plan.drop_after.map(|d| now + d);
+        }
+        tracing::info!("market data stream connected");
     }
 
     fn publish(publisher: &Publisher, id: u64, payload: &[u8]) -> bool {
@@ -565,10 +740,10 @@ impl Feed {
 
     /// The next symbol's payload, skipping a stalled symbol.
     fn next_payload(&mut self, stalled: Option<&str>) -> Option<usize> {
-        for _ in 0..self.plan.symbols.len() {
-            let i = self.next_symbol;
-            self.next_symbol = (self.next_symbol + 1) % self.plan.symbols.len();
-            if stalled != Some(self.plan.symbols[i].as_str()) {
+        for _ in 0..self.flowing.len() {
+            let i = self.next_symbol % self.flowing.len();
+            self.next_symbol = (i + 1) % self.flowing.len();
+            if stalled != Some(self.flowing[i].as_str()) {
                 return Some(i);
             }
         }
@@ -578,6 +753,7 @@ impl Feed {
     /// Publishes what is due; returns how long to sleep.
     fn step(&mut self, publisher: &Publisher) -> Duration {
         let now = std::time::Instant::now();
+        self.step_stream(publisher, now);
         if let Some(at) = self.next_error {
             if now >= at {
                 tracing::error!(
@@ -598,7 +774,9 @@ impl Feed {
         if self.plan.burst > 0 && self.sent == 0 {
             let t0 = std::time::Instant::now();
             for _ in 0..self.plan.burst {
-                let i = self.next_payload(None).unwrap_or(0);
+                let Some(i) = self.next_payload(None) else {
+                    break;
+                };
                 if Self::publish(publisher, 0, &self.payloads[i]) {
                     self.sent += 1;
                 }

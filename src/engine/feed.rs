@@ -50,6 +50,12 @@ pub struct FeedStats {
     /// Samples may have been lost in the last minute (the console's buffer overflowed): the
     /// rates are lower bounds.
     pub lower_bound: bool,
+    /// `ConnectionInterrupted` Error samples since the meter opened, and when the last came: the
+    /// connector's exchange stream dropped and it is reconnecting.
+    #[serde(default)]
+    pub interruptions: u64,
+    #[serde(default)]
+    pub last_interruption_at: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +83,8 @@ pub struct FeedMeter {
     symbols: HashMap<String, SymbolMeter>,
     /// The last second in which samples may have been lost.
     lossy_second: Option<i64>,
+    interruptions: u64,
+    last_interruption_at: Option<f64>,
 }
 
 impl FeedMeter {
@@ -96,6 +104,8 @@ impl FeedMeter {
             errors: RollingMinute::default(),
             symbols: HashMap::new(),
             lossy_second: None,
+            interruptions: 0,
+            last_interruption_at: None,
         }
     }
 
@@ -163,7 +173,13 @@ impl FeedMeter {
                     }
                 }
             }
-            EventKind::Error => self.errors.add(self.now, 1),
+            EventKind::Error => {
+                self.errors.add(self.now, 1);
+                if super::hftbacktest::is_connection_interrupted(payload) {
+                    self.interruptions += 1;
+                    self.last_interruption_at = Some(self.now);
+                }
+            }
             EventKind::BatchStart
             | EventKind::BatchEnd
             | EventKind::Order
@@ -203,6 +219,8 @@ impl FeedMeter {
             lower_bound: self
                 .lossy_second
                 .is_some_and(|s| self.second - s < HISTORY_SECS as i64),
+            interruptions: self.interruptions,
+            last_interruption_at: self.last_interruption_at,
         }
     }
 }
@@ -251,6 +269,7 @@ mod tests {
         assert_eq!(s.total, 0);
         assert_eq!(s.last_event_at, None);
         assert_eq!(s.errors_1m, 1);
+        assert_eq!(s.interruptions, 1, "an Error of kind ConnectionInterrupted");
         assert!(s.symbols.is_empty());
         m.advance(75.0);
         assert_eq!(m.stats().errors_1m, 0, "errors age out after a minute");

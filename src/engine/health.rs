@@ -42,6 +42,10 @@ impl std::fmt::Display for FeedHealth {
     }
 }
 
+/// How long a new console's meter watches before symbols recorded by a previous console are
+/// judged (a flowing symbol shows in the meter well within it).
+pub const RESTORED_GRACE: f64 = 3.0;
+
 /// Everything health depends on, at `now` (Unix seconds).
 #[derive(Debug, Clone, Copy)]
 pub struct Inputs<'a> {
@@ -54,6 +58,14 @@ pub struct Inputs<'a> {
     /// ERROR lines and panics in the connector's log in the last minute.
     pub log_errors_1m: u32,
     pub settings: &'a FeedSettings,
+    /// Declared instruments (DESIGN §13): each is expected to flow from `ready_since` on, bot or
+    /// no bot, even if it never delivered.
+    pub declared: &'a [String],
+    /// Last Feed event per symbol in this process as far as anyone saw (a previous console
+    /// included): a stall that began before this console keeps its age.
+    pub seen: &'a std::collections::BTreeMap<String, f64>,
+    /// When this process became ready (or was adopted ready).
+    pub ready_since: f64,
 }
 
 /// A health and why.
@@ -70,6 +82,46 @@ pub struct Verdict {
 /// The health of a ready connector. Stale wins over erroring: no data is worse than noisy data.
 pub fn evaluate(i: Inputs<'_>) -> Verdict {
     let stale_after = i.settings.stale_after.as_secs_f64();
+    // What a previous console saw counts once this console's meter has had time to see the
+    // symbols that still flow (their recorded times are as old as the console's absence).
+    let empty = std::collections::BTreeMap::new();
+    let seen = match i.feed {
+        Some(f) if i.now - f.since >= RESTORED_GRACE => i.seen,
+        _ => &empty,
+    };
+    // A declared symbol is due from `ready` whether or not a bot is attached: the console
+    // registers it itself. The last event is the meter's, else what was seen before.
+    let last_of = |sym: &str| -> Option<f64> {
+        let metered = i
+            .feed
+            .and_then(|f| f.symbols.get(sym))
+            .map(|s| s.last_event_at);
+        match (metered, seen.get(sym).copied()) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    };
+    let declared_stale = i
+        .declared
+        .iter()
+        .map(|sym| (sym, last_of(sym)))
+        .map(|(sym, last)| (sym, last, i.now - last.unwrap_or(i.ready_since)))
+        .filter(|(_, _, age)| *age >= stale_after)
+        .max_by(|a, b| a.2.total_cmp(&b.2));
+    if let Some((sym, last, age)) = declared_stale {
+        let why = match last {
+            Some(_) => format!("{sym}: no market data for {:.0} s", age.floor()),
+            None => format!(
+                "{sym}: no market data since it became ready {:.0} s ago (declared, never delivered)",
+                age.floor()
+            ),
+        };
+        return Verdict {
+            health: FeedHealth::Stale,
+            why: Some(why),
+            symbol: Some(sym.clone()),
+        };
+    }
     if let (Some(feed), Some(bots_since), true) = (i.feed, i.bots_since, i.bots > 0) {
         // The clock starts when data last came, or when watching with a bot began.
         let reference = feed
@@ -89,11 +141,19 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
                 symbol: None,
             };
         }
-        // One symbol stalled among live ones: the stalest, if past the limit.
+        // One symbol stalled among live ones: the stalest, if past the limit (symbols a
+        // previous console saw in this process count with their own times).
+        // A symbol the meter has not seen since this console began keeps the age the previous
+        // console saw (not reset by the bots' attach time, which this console only now saw).
         let stalest = feed
             .symbols
             .iter()
             .map(|(sym, s)| (sym, i.now - s.last_event_at.max(bots_since)))
+            .chain(
+                seen.iter()
+                    .filter(|(sym, _)| !feed.symbols.contains_key(*sym))
+                    .map(|(sym, t)| (sym, i.now - t)),
+            )
             .filter(|(_, age)| *age >= stale_after)
             .max_by(|a, b| a.1.total_cmp(&b.1));
         if let Some((sym, age)) = stalest {
@@ -174,7 +234,62 @@ mod tests {
             feed: Some(f),
             log_errors_1m: errors,
             settings: &s,
+            declared: &[],
+            seen: &std::collections::BTreeMap::new(),
+            ready_since: 100.0,
         })
+    }
+
+    #[test]
+    fn a_declared_symbol_that_never_delivered_is_stale_without_any_bot() {
+        let s = settings();
+        let f = feed(Some(150.0), &[("BTCUSDT", 150.0)]);
+        let declared = vec!["BTCUSDT".to_string(), "ETHUSDT".to_string()];
+        let seen = std::collections::BTreeMap::new();
+        let at = |now: f64| {
+            evaluate(Inputs {
+                now,
+                bots: 0,
+                bots_since: None,
+                feed: Some(&f),
+                log_errors_1m: 0,
+                settings: &s,
+                declared: &declared,
+                seen: &seen,
+                ready_since: 145.0,
+            })
+        };
+        assert_eq!(at(150.5).health, FeedHealth::Ok);
+        let v = at(155.0);
+        assert_eq!(v.health, FeedHealth::Stale);
+        assert_eq!(v.symbol.as_deref(), Some("ETHUSDT"));
+        assert!(
+            v.why.as_deref().unwrap_or("").contains("never delivered"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_stall_seen_by_a_previous_console_keeps_its_age() {
+        let s = settings();
+        // The meter of the new console has seen nothing yet; the previous one saw ETHUSDT last
+        // at 120 (BTCUSDT flows).
+        let f = feed(Some(200.0), &[("BTCUSDT", 200.0)]);
+        let seen: std::collections::BTreeMap<String, f64> =
+            [("ETHUSDT".to_string(), 120.0)].into_iter().collect();
+        let v = evaluate(Inputs {
+            now: 200.5,
+            bots: 1,
+            bots_since: Some(100.0),
+            feed: Some(&f),
+            log_errors_1m: 0,
+            settings: &s,
+            declared: &[],
+            seen: &seen,
+            ready_since: 199.0,
+        });
+        assert_eq!(v.health, FeedHealth::Stale);
+        assert_eq!(v.why.as_deref(), Some("ETHUSDT: no market data for 80 s"));
     }
 
     #[test]

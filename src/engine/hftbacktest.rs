@@ -85,6 +85,150 @@ impl EventKind {
 /// `LiveRequest::RegisterInstrument`'s variant index (after `Order`).
 pub const REGISTER_INSTRUMENT: u8 = 1;
 
+/// The header id the console's own registrations carry. hftbacktest bots pick a random
+/// non-zero u64; this one spells `switchbd` so that it is recognisable in a capture, and 0 (to
+/// every bot) is never used for a request.
+pub const CONSOLE_BOT_ID: u64 = u64::from_be_bytes(*b"switchbd");
+
+/// `LiveRequest::RegisterInstrument { symbol, tick_size, lot_size }` as hftbacktest encodes it
+/// (bincode 2, standard config): the variant index as a varint, the symbol as a varint length
+/// and its UTF-8 bytes, then the two f64s as 8 little-endian bytes each (bincode writes floats
+/// fixed-width, whatever the integer encoding). The real connector exits on a request it cannot
+/// decode, so this must stay byte-exact; the unit test pins the bytes.
+pub fn register_instrument(symbol: &str, tick_size: f64, lot_size: f64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(symbol.len() + 20);
+    write_varint(u64::from(REGISTER_INSTRUMENT), &mut out);
+    write_varint(symbol.len() as u64, &mut out);
+    out.extend_from_slice(symbol.as_bytes());
+    out.extend_from_slice(&tick_size.to_le_bytes());
+    out.extend_from_slice(&lot_size.to_le_bytes());
+    out
+}
+
+/// A `LiveRequest` decoded as far as anyone here needs (the sim's side of the channel).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// `LiveRequest::Order`: its symbol (the order itself is not decoded).
+    Order { symbol: String },
+    RegisterInstrument {
+        symbol: String,
+        tick_size: f64,
+        lot_size: f64,
+    },
+}
+
+/// The fewest bytes hftbacktest's hand-written `Order` codec reads: qty, leaves_qty and
+/// exec_qty (three f64s), exec_price_tick and price_tick (varints), tick_size (f64), the two
+/// timestamps and the order id (varints), then maker, order_type, req, status, side and
+/// time_in_force (a byte each at least).
+const MIN_ORDER_BYTES: usize = 3 * 8 + 2 + 8 + 3 + 6;
+
+/// Decodes a `LiveRequest` payload; None where hftbacktest's decoder would fail (the real
+/// connector then exits 1).
+pub fn decode_request(payload: &[u8]) -> Option<Request> {
+    let (variant, used) = read_varint(payload)?;
+    let rest = &payload[used..];
+    let (len, used) = read_varint(rest)?;
+    let len = usize::try_from(len).ok()?;
+    let sym = rest.get(used..used.checked_add(len)?)?;
+    let symbol = std::str::from_utf8(sym).ok()?.to_string();
+    let after = &rest[used + len..];
+    match variant {
+        0 if after.len() >= MIN_ORDER_BYTES => Some(Request::Order { symbol }),
+        1 if after.len() >= 16 => {
+            let f = |b: &[u8]| -> Option<f64> { Some(f64::from_le_bytes(b.try_into().ok()?)) };
+            Some(Request::RegisterInstrument {
+                symbol,
+                tick_size: f(&after[..8])?,
+                lot_size: f(&after[8..16])?,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `ErrorKind::ConnectionInterrupted`'s variant index: a `LiveEvent::Error` payload is
+/// `[5, kind, value…]` (hftbacktest `types.rs`: `ConnectionInterrupted, CriticalConnectionError,
+/// OrderError, Custom(i64)`).
+pub const CONNECTION_INTERRUPTED: u8 = 0;
+
+/// True for a `LiveEvent::Error` of kind `ConnectionInterrupted`: the connector's market-data or
+/// user-data stream dropped and it is reconnecting.
+pub fn is_connection_interrupted(payload: &[u8]) -> bool {
+    payload.first() == Some(&EventKind::Error.byte())
+        && payload.get(1) == Some(&CONNECTION_INTERRUPTED)
+}
+
+/// The ERROR lines the real connector logs when its market-data stream fails, per exchange,
+/// read in hftbacktest's `connector/src/{binancefutures,binancespot}/mod.rs` (`An error occurred
+/// in the market data stream connection.`) and `connector/src/bybit/mod.rs` (`An error occurred
+/// in the public stream connection.`, and `A connection error occurred.` from its connection
+/// loop). The console's log tailer looks for any of them in ERROR lines only.
+pub const STREAM_ERROR_LINES: [&str; 3] = [
+    "An error occurred in the market data stream connection",
+    "An error occurred in the public stream connection",
+    "A connection error occurred",
+];
+
+/// A crash of the real connector that a request on its FromBot caused (DESIGN §1, issue #27).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestCrash {
+    /// `register()` sent the new symbol on a broadcast channel with no receiver (its exchange
+    /// stream was between connection attempts) and unwrapped: `SendError("SYMBOL")` at
+    /// `connector/src/{binancefutures,binancespot,bybit}/mod.rs`.
+    Registration { symbol: String },
+    /// It could not decode a request and exited.
+    Undecodable,
+}
+
+/// The line the connector logs before it exits on a request it cannot decode.
+pub const UNDECODABLE_REQUEST_LINE: &str =
+    "An error occurred while receiving a request from the bots";
+
+/// Which request crash, if any, the output of a connector process that ended shows.
+pub fn request_crash(output: &str) -> Option<RequestCrash> {
+    if output.contains(UNDECODABLE_REQUEST_LINE) {
+        return Some(RequestCrash::Undecodable);
+    }
+    let at = [
+        "binancefutures/mod.rs:",
+        "binancespot/mod.rs:",
+        "bybit/mod.rs:",
+    ]
+    .iter()
+    .filter_map(|f| output.find(&format!("panicked at connector/src/{f}")))
+    .min()?;
+    let rest = &output[at..];
+    let start = rest.find("SendError(\"")? + "SendError(\"".len();
+    let end = rest[start..].find("\")")?;
+    let symbol = &rest[start..start + end];
+    (!symbol.is_empty() && symbol.len() <= 64 && !symbol.contains('\n')).then(|| {
+        RequestCrash::Registration {
+            symbol: symbol.to_string(),
+        }
+    })
+}
+
+impl RequestCrash {
+    /// What the operator reads about connector `name`'s exit.
+    pub fn explain(&self, name: &str) -> String {
+        match self {
+            RequestCrash::Registration { symbol } => format!(
+                "crashed by a registration of {symbol} while its exchange was unreachable (a defect of hftbacktest's connector); switchboard holds its own registrations until the stream is up"
+            ),
+            RequestCrash::Undecodable => format!(
+                "a request on {} that it could not decode ended it (a malformed request from a bot or tool)",
+                from_bot(name)
+            ),
+        }
+    }
+}
+
+/// True when an ERROR line says the exchange stream failed (any exchange's wording).
+pub fn is_stream_error_line(line: &str) -> bool {
+    STREAM_ERROR_LINES.iter().any(|l| line.contains(l))
+}
+
 /// Reads a bincode 2 standard-config unsigned varint: below 251 the byte itself; 251, 252 and
 /// 253 announce a little-endian u16, u32 and u64. Returns the value and the bytes it took.
 pub fn read_varint(bytes: &[u8]) -> Option<(u64, usize)> {
@@ -159,6 +303,97 @@ mod tests {
         assert_eq!(read_varint(&[251, 1]), None, "cut short");
         assert_eq!(read_varint(&[254]), None, "not a length prefix");
         assert_eq!(read_varint(&[]), None);
+    }
+
+    #[test]
+    fn register_instrument_is_byte_exact() {
+        // bincode 2 standard config of LiveRequest::RegisterInstrument { "btcusdt", 0.1, 0.001 }:
+        // variant 1, length 7, the bytes, then 0.1 and 0.001 as little-endian IEEE 754.
+        let mut want = vec![1u8, 7];
+        want.extend_from_slice(b"btcusdt");
+        want.extend_from_slice(&[0x9a, 0x99, 0x99, 0x99, 0x99, 0x99, 0xb9, 0x3f]);
+        want.extend_from_slice(&[0xfc, 0xa9, 0xf1, 0xd2, 0x4d, 0x62, 0x50, 0x3f]);
+        let got = register_instrument("btcusdt", 0.1, 0.001);
+        assert_eq!(got, want);
+        assert_eq!(
+            decode_request(&got),
+            Some(Request::RegisterInstrument {
+                symbol: "btcusdt".into(),
+                tick_size: 0.1,
+                lot_size: 0.001
+            })
+        );
+        // A long symbol takes a 3-byte length.
+        let long = "x".repeat(300);
+        let p = register_instrument(&long, 1.0, 1.0);
+        assert_eq!(&p[..4], &[1, 251, 0x2c, 0x01]);
+        assert!(
+            matches!(decode_request(&p), Some(Request::RegisterInstrument { symbol, .. }) if symbol == long)
+        );
+    }
+
+    #[test]
+    fn undecodable_requests_are_refused_like_the_real_decoder() {
+        assert_eq!(decode_request(&[0u8; 16][..1]), None);
+        assert_eq!(decode_request(&[]), None);
+        assert_eq!(
+            decode_request(&[1, 3, b'a', b'b', b'c', 0, 0]),
+            None,
+            "floats cut short"
+        );
+        assert_eq!(decode_request(&[9, 0]), None, "no such variant");
+        assert_eq!(decode_request(&[1, 2, 0xff, 0xfe]), None, "not UTF-8");
+        // 16 zero bytes (the malformed request of issue #27): an Order with an empty symbol whose
+        // own codec runs out of bytes (the real one said `UnexpectedEnd { additional: 2 }`).
+        assert_eq!(decode_request(&[0u8; 16]), None);
+        let mut order = vec![0u8, 7];
+        order.extend_from_slice(b"btcusdt");
+        order.resize(order.len() + MIN_ORDER_BYTES, 0);
+        assert_eq!(
+            decode_request(&order),
+            Some(Request::Order {
+                symbol: "btcusdt".into()
+            })
+        );
+    }
+
+    #[test]
+    fn connection_interrupted_errors_and_stream_error_lines_are_recognised() {
+        assert!(is_connection_interrupted(&[5, 0, 0]));
+        assert!(!is_connection_interrupted(&[5, 2, 0]), "an order error");
+        assert!(!is_connection_interrupted(&[2, 0, 0]));
+        assert!(is_stream_error_line(
+            "2026-12-02T10:00:00Z ERROR connector::binancefutures: An error occurred in the market data stream connection. error=Tungstenite(Io(..))"
+        ));
+        assert!(is_stream_error_line(
+            "ERROR connector::bybit: A connection error occurred. error=.."
+        ));
+        assert!(!is_stream_error_line(
+            "ERROR connector: Couldn't cancel all orders."
+        ));
+    }
+
+    #[test]
+    fn the_two_request_crashes_are_recognised() {
+        let reg = "2026-12-02T10:00:01Z  INFO connector: x\nthread 'main' panicked at connector/src/binancefutures/mod.rs:220:41:\ncalled `Result::unwrap()` on an `Err` value: SendError(\"btcusdt\")\n";
+        assert_eq!(
+            request_crash(reg),
+            Some(RequestCrash::Registration {
+                symbol: "btcusdt".into()
+            })
+        );
+        let bybit = "thread 'main' panicked at connector/src/bybit/mod.rs:289:30:\ncalled `Result::unwrap()` on an `Err` value: SendError(\"ETHUSDT\")";
+        assert!(
+            matches!(request_crash(bybit), Some(RequestCrash::Registration { symbol }) if symbol == "ETHUSDT")
+        );
+        // The SendError panic after SIGTERM (a normal stop) is not one.
+        let stop = "thread 'tokio-runtime-worker' panicked at connector/src/main.rs:\ncalled `Result::unwrap()` on an `Err` value: SendError { .. }";
+        assert_eq!(request_crash(stop), None);
+        let decode = "ERROR connector: An error occurred while receiving a request from the bots. error=Decode(UnexpectedEnd { additional: 2 })\nthread 'main' panicked at connector/src/main.rs:443:10:";
+        assert_eq!(request_crash(decode), Some(RequestCrash::Undecodable));
+        assert!(RequestCrash::Undecodable
+            .explain("bf")
+            .contains("bf/FromBot"));
     }
 
     #[test]

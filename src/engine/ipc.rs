@@ -229,6 +229,13 @@ enum Request {
         root: PathBuf,
         reply: tokio::sync::oneshot::Sender<Result<usize, PrepareError>>,
     },
+    /// Send `requests` on the connector's FromBot from the console's node (the meter's
+    /// registrar); the outcome comes back as [`IpcReport::Registered`].
+    Register {
+        key: u64,
+        pid: i32,
+        requests: Vec<Vec<u8>>,
+    },
     /// Close the meter of watch `key` now (before a stop signal), then reply.
     CloseMeter {
         key: u64,
@@ -282,6 +289,12 @@ pub enum IpcReport {
         key: u64,
         pid: i32,
         stats: super::feed::FeedStats,
+    },
+    /// The outcome of a [`IpcWorker::register`].
+    Registered {
+        key: u64,
+        pid: i32,
+        result: Result<(), String>,
     },
 }
 
@@ -383,6 +396,12 @@ impl IpcWorker {
     /// Replaces the set of watched connectors.
     pub fn watch(&self, watches: Vec<Watch>) {
         let _ = self.tx.send(Request::Watch(watches));
+    }
+
+    /// Sends the console's registrations for watch `key` (running as `pid`) through its meter;
+    /// the outcome comes back as an [`IpcReport::Registered`].
+    pub fn register(&self, key: u64, pid: i32, requests: Vec<Vec<u8>>) {
+        let _ = self.tx.send(Request::Register { key, pid, requests });
     }
 
     /// Closes the feed meter of watch `key`; resolves once it is closed (at once if none).
@@ -555,6 +574,24 @@ fn worker_loop(
                 last.retain(|(k, p), _| w.iter().any(|x| x.key == *k && x.pid == *p));
                 watches = w;
                 meters.reconcile(&mut st, &watches);
+            }
+            Ok(Request::Register { key, pid, requests }) => {
+                let result = match (
+                    watches.iter().find(|w| w.key == key && w.pid == pid),
+                    meters.open.get_mut(&key),
+                ) {
+                    (Some(w), Some((mpid, m))) if *mpid == pid => st
+                        .ensure(&w.root)
+                        .and_then(|(_, node)| m.register(node, &w.name, &requests)),
+                    _ => Err("its feed meter is not open (not ready, or being stopped)".into()),
+                };
+                if reports
+                    .send(IpcReport::Registered { key, pid, result })
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
             }
             Ok(Request::CloseMeter { key, reply }) => {
                 meters.open.remove(&key);

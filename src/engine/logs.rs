@@ -210,7 +210,7 @@ fn to_line(bytes: &[u8]) -> String {
 /// Reads the last meaningful line of a log file for an exit's `detail` (whole and unmasked: pass
 /// it through [`super::redact::for_display`]), and whether the output
 /// after the last start shows the `SendError` panic.
-pub fn exit_summary(path: &Path) -> (Option<String>, bool) {
+pub fn exit_summary(path: &Path, name: &str) -> (Option<String>, bool) {
     let Ok(mut f) = File::open(path) else {
         return (None, false);
     };
@@ -231,6 +231,10 @@ pub fn exit_summary(path: &Path) -> (Option<String>, bool) {
             .unwrap_or(&text),
         None => &text,
     };
+    // A crash a request caused is named as such (issue #27), never read as a normal stop.
+    if let Some(crash) = super::hftbacktest::request_crash(since_start) {
+        return (Some(crash.explain(name)), false);
+    }
     let send_error = since_start.contains("SendError");
     let lines: Vec<&str> = since_start
         .lines()
@@ -290,6 +294,8 @@ pub struct LevelBatch {
     pub warns: u32,
     /// The last of the error lines: ANSI removed, secrets masked, cut for display.
     pub last_error: Option<String>,
+    /// ERROR lines saying the exchange stream failed (the connector is reconnecting).
+    pub stream_errors: u32,
 }
 
 /// Secret values to mask, shared between the engine and a tailer (a reload can add some).
@@ -481,8 +487,13 @@ impl Tailer {
         let mut last: Option<&str> = None;
         for line in batch {
             match super::levels::level_of(line) {
-                super::levels::Level::Error | super::levels::Level::Panic => {
+                level @ (super::levels::Level::Error | super::levels::Level::Panic) => {
                     found.errors += 1;
+                    if level == super::levels::Level::Error
+                        && super::hftbacktest::is_stream_error_line(line)
+                    {
+                        found.stream_errors += 1;
+                    }
                     last = Some(line);
                 }
                 super::levels::Level::Warn => found.warns += 1,
@@ -657,7 +668,7 @@ mod tests {
             "old SendError\n[switchboard t] start: pid 1\nINFO hello\nthread 'main' panicked at x: boom\nnote: run with RUST_BACKTRACE\n",
         )
         .expect("w");
-        let (line, send) = exit_summary(&p);
+        let (line, send) = exit_summary(&p, "x");
         assert_eq!(line.as_deref(), Some("thread 'main' panicked at x: boom"));
         // Rust ≥ 1.73 puts the message on the line after `panicked at …:`.
         std::fs::write(
@@ -665,7 +676,7 @@ mod tests {
             "[switchboard t] start: pid 1\nthread 'main' panicked at connector/src/main.rs:32:58:\ncalled `Result::unwrap()` on an `Err` value: Config(missing field `api_url`)\nnote: run with `RUST_BACKTRACE=1`\n",
         )
         .expect("w");
-        let (line, _) = exit_summary(&p);
+        let (line, _) = exit_summary(&p, "x");
         assert_eq!(
             line.as_deref(),
             Some("thread 'main' panicked at connector/src/main.rs:32:58: called `Result::unwrap()` on an `Err` value: Config(missing field `api_url`)")

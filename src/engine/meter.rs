@@ -7,11 +7,12 @@
 
 use std::time::{Duration, Instant};
 
+use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 
 use super::feed::{FeedMeter, FeedStats};
-use super::hftbacktest::{to_bot, CustomHeader};
+use super::hftbacktest::{from_bot, to_bot, CustomHeader, CONSOLE_BOT_ID, MAX_PAYLOAD_SIZE};
 
 /// Drain interval while data flows or a bot is attached: at the default buffer of 10000 samples
 /// this keeps the meter exact up to 500k events/s.
@@ -34,6 +35,10 @@ pub struct Meter {
     /// The wall-clock second of the last report (reports go out once per second at most).
     reported_second: Option<i64>,
     last_sent: Option<FeedStats>,
+    /// The console's publisher on `{NAME}/FromBot` once it has registered the declared
+    /// instruments (DESIGN §13): one of the service's `max_bots` publisher slots, held as long as
+    /// the meter, so that what it sent is never withdrawn with it.
+    registrar: Option<Publisher<ipc::Service, [u8], CustomHeader>>,
 }
 
 impl Meter {
@@ -59,7 +64,60 @@ impl Meter {
             active_until: Instant::now(),
             reported_second: None,
             last_sent: None,
+            registrar: None,
         })
+    }
+
+    /// Sends each request (a `LiveRequest` payload, see `hftbacktest::register_instrument`) on
+    /// `{name}/FromBot` under [`CONSOLE_BOT_ID`], from the console's node.
+    pub fn register(
+        &mut self,
+        node: &Node<ipc::Service>,
+        name: &str,
+        requests: &[Vec<u8>],
+    ) -> Result<(), String> {
+        if self.registrar.is_none() {
+            let service = ServiceName::new(&from_bot(name))
+                .map_err(|e| format!("invalid service name {}: {e:?}", from_bot(name)))?;
+            let factory = node
+                .service_builder(&service)
+                .publish_subscribe::<[u8]>()
+                .user_header::<CustomHeader>()
+                .open()
+                .map_err(|e| format!("cannot open {}: {e:?}", from_bot(name)))?;
+            let publisher = factory
+                .publisher_builder()
+                .initial_max_slice_len(MAX_PAYLOAD_SIZE)
+                .create()
+                .map_err(|e| format!("cannot publish on {}: {e:?}", from_bot(name)))?;
+            self.registrar = Some(publisher);
+        }
+        let Some(publisher) = &self.registrar else {
+            return Err("no publisher".into());
+        };
+        for req in requests {
+            if req.len() > MAX_PAYLOAD_SIZE {
+                return Err(format!("a request of {} bytes does not fit", req.len()));
+            }
+            let sample = publisher
+                .loan_slice_uninit(req.len())
+                .map_err(|e| format!("loan on {}: {e:?}", from_bot(name)))?;
+            let mut sample = sample.write_from_slice(req);
+            *sample.user_header_mut() = CustomHeader {
+                id: CONSOLE_BOT_ID,
+                len: req.len(),
+            };
+            let delivered = sample
+                .send()
+                .map_err(|e| format!("send on {}: {e:?}", from_bot(name)))?;
+            if delivered == 0 {
+                return Err(format!(
+                    "nobody subscribes to {} (the connector is not listening yet)",
+                    from_bot(name)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A node came or went: drain now, and at the active pace for a while.

@@ -27,8 +27,10 @@ pub mod process;
 pub mod redact;
 pub mod relay;
 pub mod rolling;
+pub mod session;
 pub mod state;
 pub mod store;
+pub mod stream;
 pub mod sys;
 mod takeover;
 pub mod usage;
@@ -135,6 +137,10 @@ struct Slot {
     pending: Option<Box<ConnectorSpec>>,
     /// What its log tailer masks (every secret it has had, old and new).
     secrets: logs::Secrets,
+    /// The session around its current (or last) process: registration, symbols seen.
+    session: session::Session,
+    /// Symbols a previous console saw in the process this one adopted (its PID and the map).
+    restored_seen: Option<(i32, std::collections::BTreeMap<String, f64>)>,
 }
 
 fn settings_of(spec: &ConnectorSpec) -> Settings {
@@ -186,6 +192,9 @@ const LOG_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 const HEALTH_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often CPU and memory are read while someone wants them.
 const USAGE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the symbols' last-event times are handed to `state.json` (a detail-like write: no
+/// fsync, coalesced with others).
+const SEEN_PERSIST_EVERY: f64 = 5.0;
 /// The longest a stop signal waits for the console's meter to let go of the connector.
 const METER_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -264,6 +273,7 @@ impl Engine {
             log_waker: logwake::LogWaker::start(),
             usage_epoch: Instant::now(),
             watching: Vec::new(),
+            seen_persisted_at: 0.0,
         };
         for spec in &manifest.connectors {
             rt.insert(spec.clone());
@@ -305,6 +315,9 @@ impl Engine {
                         match report {
                             ipc::IpcReport::Probe(p) => rt.on_probe(p),
                             ipc::IpcReport::Feed { key, pid, stats } => rt.on_feed(key, pid, stats),
+                            ipc::IpcReport::Registered { key, pid, result } => {
+                                rt.on_registered(key, pid, result)
+                            }
                         }
                     }
                 }
@@ -342,13 +355,16 @@ impl Engine {
 /// The exit event of slot `key`, with the last meaningful line of its log (secrets masked)
 /// and whether that output shows the SendError panic of a normal stop.
 fn exit_message(
+    name: &str,
     key: SlotKey,
     pid: i32,
     status: Option<phase::ExitStatus>,
     log: Option<&Path>,
     secrets: &[String],
 ) -> Msg {
-    let (summary, send_error) = log.map(logs::exit_summary).unwrap_or((None, false));
+    let (summary, send_error) = log
+        .map(|l| logs::exit_summary(l, name))
+        .unwrap_or((None, false));
     Msg::Exited {
         key,
         pid,
@@ -390,11 +406,25 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         adopted: s.adopted,
         health: s.health.verdict.as_ref().map(|v| v.health),
         health_detail: s.health.verdict.as_ref().and_then(|v| v.why.clone()),
-        feed: s
-            .health
-            .feed
-            .as_ref()
-            .map(|f| view::FeedView::of(f, now_unix)),
+        feed: s.health.feed.as_ref().map(|f| {
+            let mut v = view::FeedView::of(f, now_unix);
+            // Symbols expected but not (yet) metered by this console: declared ones, and those
+            // a previous console saw in this process, with the age they have.
+            let quiet = s
+                .spec
+                .instruments
+                .iter()
+                .map(|i| (i.symbol.clone(), s.session.ready_at))
+                .chain(s.session.seen.iter().map(|(k, t)| (k.clone(), *t)));
+            for (sym, since) in quiet {
+                let age = (now_unix - s.session.seen.get(&sym).copied().unwrap_or(since)).max(0.0);
+                v.symbols.entry(sym).or_insert(view::SymbolView {
+                    events_per_s: 0.0,
+                    last_event_age_s: age,
+                });
+            }
+            v
+        }),
         errors_1m: s.health.log_errors.total(now_unix),
         warns_1m: s.health.log_warns.total(now_unix),
         last_error: s.health.last_error.clone(),
@@ -403,6 +433,12 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         errors_total: s.health.errors_total,
         warns_total: s.health.warns_total,
         restart_needed: s.pending.is_some(),
+        registration: match (st.phase, st.pid) {
+            (Phase::Ready, Some(pid)) if s.session.pid == Some(pid) => {
+                s.session.view(&s.spec.instruments)
+            }
+            _ => None,
+        },
         history: s.history.iter().cloned().collect(),
         last_exit_at: s.last_exit_at.clone(),
         as_of: now_unix,
@@ -446,6 +482,8 @@ struct Runtime {
     remote_links: HashMap<String, mpsc::UnboundedSender<RemoteCommand>>,
     /// Wakes idle log tailers (None: they poll).
     log_waker: Option<Arc<logwake::LogWaker>>,
+    /// When the symbols' times were last handed to the writer.
+    seen_persisted_at: f64,
 }
 
 impl Runtime {
@@ -504,6 +542,8 @@ impl Runtime {
             last_exit_at: None,
             pending: None,
             secrets,
+            session: session::Session::default(),
+            restored_seen: None,
         });
         id
     }
@@ -726,6 +766,7 @@ impl Runtime {
                         self.slots[i].child = None;
                         self.slots[i].start_ticks = None;
                         self.slots[i].last_exit_at = Some(logs::now_rfc3339());
+                        let ev = self.slots[i].session.with_suspects(ev);
                         self.dispatch(i, ev);
                     }
                 }
@@ -790,6 +831,12 @@ impl Runtime {
                     h.log_warns.add(now, batch.warns);
                     h.errors_total += u64::from(batch.errors);
                     h.warns_total += u64::from(batch.warns);
+                    if batch.stream_errors > 0 {
+                        self.slots[i]
+                            .session
+                            .stream_errors(batch.stream_errors, now);
+                    }
+                    let h = &mut self.slots[i].health;
                     if let Some(line) = batch.last_error {
                         h.last_error = Some(view::LastError {
                             ts: logs::rfc3339(now),
@@ -911,10 +958,55 @@ impl Runtime {
         if let Some(i) = self.index_of_key(key) {
             let s = &mut self.slots[i];
             if s.state.pid == Some(pid) && s.state.phase == Phase::Ready {
+                if s.session.pid == Some(pid) {
+                    s.session.feed(&stats);
+                }
                 s.health.feed = Some(stats);
                 self.evaluate_health(i);
+                // Keep the symbols' times in state.json fresh enough for a later console.
+                let now = store::unix_now();
+                if now - self.seen_persisted_at >= SEEN_PERSIST_EVERY {
+                    self.seen_persisted_at = now;
+                    self.persist(false);
+                }
             }
         }
+    }
+
+    /// The IPC thread's answer to the console's registration for slot `key`'s process `pid`.
+    fn on_registered(&mut self, key: SlotKey, pid: i32, result: Result<(), String>) {
+        let Some(i) = self.index_of_key(key) else {
+            return;
+        };
+        let now = store::unix_now();
+        let slot = &mut self.slots[i];
+        if slot.session.pid != Some(pid) {
+            return;
+        }
+        let ok = result.is_ok();
+        if let Err(e) = &result {
+            tracing::debug!("{}: registration not sent yet: {e}", slot.id);
+        }
+        slot.session.registered(result, now, &slot.spec.instruments);
+        if ok {
+            let symbols: Vec<&str> = slot
+                .spec
+                .instruments
+                .iter()
+                .map(|i| i.symbol.as_str())
+                .collect();
+            let line = format!(
+                "registered {} on {} (id {:#x}) once its exchange stream was up",
+                symbols.join(", "),
+                ipc::from_bot(&slot.spec.name),
+                hftbacktest::CONSOLE_BOT_ID
+            );
+            tracing::info!("{}: {line}", slot.id);
+            if let Err(e) = logs::write_marker(&slot.log, &line) {
+                tracing::debug!("{}: cannot write to the log: {e}", slot.id);
+            }
+        }
+        self.publish();
     }
 
     /// True while some ready connector's health can change with time alone: a bot waits for
@@ -925,6 +1017,8 @@ impl Runtime {
             let h = &s.health;
             s.state.phase == Phase::Ready
                 && (h.bots_since.is_some()
+                    || s.session.needs_ticks()
+                    || !s.spec.instruments.is_empty()
                     || !h.log_errors.is_quiet(now)
                     || h.feed
                         .as_ref()
@@ -959,6 +1053,43 @@ impl Runtime {
             (false, Some(_)) => slot.health.bots_since = None,
             _ => {}
         }
+        let pid = slot.state.pid.unwrap_or_default();
+        if slot.session.pid != Some(pid) {
+            // A new process is ready: its own session (the bots of the one before tell whether
+            // a restart left them without data).
+            let seen = match slot.restored_seen.take() {
+                Some((p, seen)) if p == pid => seen,
+                _ => Default::default(),
+            };
+            slot.session = session::Session::begin(
+                pid,
+                now,
+                Some(&slot.session),
+                seen,
+                bots,
+                &slot.spec.instruments,
+                slot.spec.register,
+            );
+            if let Some(v) = slot.session.view(&slot.spec.instruments) {
+                if v.state == session::RegistrationState::Unhealable {
+                    tracing::warn!("{}: {}", slot.id, v.detail);
+                }
+            }
+        }
+        slot.session.bots(bots);
+        if let session::Ask::Register(requests) = slot.session.poll(
+            now,
+            &slot.spec.instruments,
+            slot.spec.connect_grace.as_secs_f64(),
+        ) {
+            self.ipc.register(slot.key, pid, requests);
+        }
+        let declared: Vec<String> = slot
+            .spec
+            .instruments
+            .iter()
+            .map(|i| i.symbol.clone())
+            .collect();
         let verdict = health::evaluate(health::Inputs {
             now,
             bots,
@@ -966,6 +1097,9 @@ impl Runtime {
             feed: slot.health.feed.as_ref(),
             log_errors_1m: slot.health.log_errors.total(now),
             settings: &slot.spec.feed,
+            declared: &declared,
+            seen: &slot.session.seen,
+            ready_since: slot.session.ready_at,
         });
         let before = slot.health.told;
         let after = verdict.health;
@@ -1234,7 +1368,14 @@ impl Runtime {
                 let _ = tokio::time::timeout(LOG_FLUSH_WAIT, flushed).await;
             }
             let log = spawn_spec.log.file();
-            let _ = tx.send(exit_message(key, pid, status, log, &spec.secrets));
+            let _ = tx.send(exit_message(
+                &spec.name,
+                key,
+                pid,
+                status,
+                log,
+                &spec.secrets,
+            ));
         });
     }
 
@@ -1337,6 +1478,10 @@ impl Runtime {
                         }),
                         _ => None,
                     },
+                    symbols: match s.state.pid {
+                        Some(pid) if s.session.pid == Some(pid) => s.session.seen.clone(),
+                        _ => Default::default(),
+                    },
                 },
             })
             .collect();
@@ -1355,7 +1500,13 @@ impl Runtime {
                                 last_error: None,
                                 ..c.view.clone()
                             };
-                            a.adoption != b.adoption || strip(a).differs_from(&strip(b))
+                            // Symbol times move every second while data flows: written
+                            // along with other changes, never fsynced for themselves.
+                            let moved = |c: &store::StoredConnector| store::Adoption {
+                                symbols: Default::default(),
+                                ..c.adoption.clone()
+                            };
+                            moved(a) != moved(b) || strip(a).differs_from(&strip(b))
                         })
                 }
             };

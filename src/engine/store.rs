@@ -40,6 +40,10 @@ pub struct Adoption {
     /// A stop under way: a console that takes over carries it out.
     #[serde(default)]
     pub stop: Option<StopRecord>,
+    /// The last Feed event per symbol of this process (Unix seconds), as far as the console saw:
+    /// a stall that began before a console restart keeps its age (DESIGN §13).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub symbols: std::collections::BTreeMap<String, f64>,
 }
 
 /// A stop under way, as `state.json` keeps it.
@@ -429,6 +433,7 @@ mod tests {
                         kill_at_unix: 9.5,
                         kill: false,
                     }),
+                    symbols: [("ETHUSDT".to_string(), 8.25)].into_iter().collect(),
                 },
             }],
         }

@@ -81,6 +81,7 @@ impl Runtime {
                             }),
                             _ => None,
                         };
+                        slot.restored_seen = Some((pid, rec.adoption.symbols.clone()));
                         slot.child = Some(handle.signaller());
                         slot.start_ticks = Some(start_ticks);
                         slot.started_unix = rec.adoption.started_unix;
@@ -95,9 +96,17 @@ impl Runtime {
                         let key = slot.key;
                         let log = slot.log.clone();
                         let secrets = slot.spec.secrets.clone();
+                        let name = slot.spec.name.clone();
                         tokio::spawn(async move {
                             let status = handle.exited.await.ok().flatten();
-                            let _ = tx.send(exit_message(key, pid, status, Some(&log), &secrets));
+                            let _ = tx.send(exit_message(
+                                &name,
+                                key,
+                                pid,
+                                status,
+                                Some(&log),
+                                &secrets,
+                            ));
                         });
                         let takeover = state::Takeover {
                             pid,

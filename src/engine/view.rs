@@ -299,6 +299,10 @@ pub struct ConnectorView {
     /// operator's next start or restart.
     #[serde(default)]
     pub restart_needed: bool,
+    /// The console's own registration of the declared instruments of the running process (or
+    /// why a restart left its bots without data); null when there is nothing to say.
+    #[serde(default)]
+    pub registration: Option<super::session::RegistrationView>,
     /// The wall-clock instant (seconds since the Unix epoch) the relative times refer to.
     pub as_of: f64,
 }
@@ -338,6 +342,7 @@ impl ConnectorView {
             errors_total: 0,
             warns_total: 0,
             restart_needed: false,
+            registration: None,
             history: Vec::new(),
             as_of,
         }
@@ -432,6 +437,7 @@ impl ConnectorView {
             || self.warns_1m != other.warns_1m
             || self.last_error != other.last_error
             || self.restart_needed != other.restart_needed
+            || self.registration != other.registration
             || self.history.len() != other.history.len()
             || self.history.last() != other.history.last()
             || self.cpu_pct.is_some() != other.cpu_pct.is_some()
