@@ -35,6 +35,9 @@
 //! stream_drop_after = 5.0       # seconds after the stream first connected: it drops …
 //! stream_drop_ms = 2000         # … for this long, then reconnects without resubscribing
 //! reconnect_max_ms = 60000      # the backoff's cap
+//! faults_once = "path"          # the faults above (crash, stall, outage, drop) only while this
+//!                               # file does not exist; the first process creates it, so a
+//!                               # restarted one runs healthy
 //! ```
 //!
 //! Requests on `{NAME}/FromBot` are decoded as hftbacktest's `LiveRequest`; one it cannot decode
@@ -84,6 +87,25 @@ struct SimConfig {
     stream_drop_after: Option<f64>,
     stream_drop_ms: Option<u64>,
     reconnect_max_ms: Option<u64>,
+    faults_once: Option<String>,
+}
+
+impl SimConfig {
+    /// With `faults_once`: a process after the first one runs without faults.
+    fn faults_once(mut self) -> SimConfig {
+        let Some(marker) = self.faults_once.clone() else {
+            return self;
+        };
+        if std::fs::metadata(&marker).is_ok() {
+            self.crash_after_ms = None;
+            self.feed_stall_after = None;
+            self.exchange_down_ms = 0;
+            self.stream_drop_after = None;
+        } else if let Err(e) = std::fs::write(&marker, b"") {
+            die(1, &format!("faults_once: cannot create {marker}: {e}"));
+        }
+        self
+    }
 }
 
 /// What the IPC thread publishes.
@@ -303,6 +325,7 @@ fn main() {
             })
         })
         .unwrap_or_default();
+    let sim = sim.faults_once();
 
     tracing_subscriber::fmt()
         .with_writer(std::io::stdout)
