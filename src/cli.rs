@@ -545,6 +545,16 @@ fn print_table(rows: &[ConnectorView], now: f64) {
                 (Some(why), true) => format!("{why}; {}", r.detail),
                 _ => r.detail.clone(),
             };
+            // The console's registration while it waits, or when nothing can heal the bots.
+            if let Some(reg) = r.registration.as_ref().filter(|g| {
+                matches!(
+                    g.state,
+                    crate::engine::session::RegistrationState::Held
+                        | crate::engine::session::RegistrationState::Unhealable
+                )
+            }) {
+                detail = format!("{}; {detail}", reg.detail);
+            }
             if r.restart_needed {
                 detail = format!("restart needed (its manifest entry changed); {detail}");
             }

@@ -72,6 +72,9 @@ pub enum Dialog {
         /// How many connectors the action reaches.
         count: usize,
         bots: u32,
+        /// The console registers the connector's declared instruments again after a restart, so
+        /// the attached bots get their data back; else they need a restart of their own.
+        heals: bool,
     },
     /// Quit while connectors run: `s` stop all, `d` detach, `Esc` cancel.
     Quit { running: usize },
@@ -445,12 +448,19 @@ impl App {
                         Command::Restart => "Restart",
                         _ => "Stop",
                     };
+                    let heals = snaps[focus].registration.as_ref().is_some_and(|r| {
+                        !matches!(
+                            r.state,
+                            crate::engine::session::RegistrationState::Unhealable
+                        )
+                    });
                     self.dialog = Some(Dialog::Confirm {
                         call,
                         verb: verb.into(),
                         target: Some((name, snaps[focus].phase)),
                         count: 1,
                         bots,
+                        heals,
                     });
                     return vec![];
                 }
@@ -476,6 +486,7 @@ impl App {
                     target: None,
                     count: running.len(),
                     bots: running.iter().map(|s| s.bots).sum(),
+                    heals: false,
                 });
                 return vec![];
             }

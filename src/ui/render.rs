@@ -15,6 +15,7 @@ use super::keymap::{FOOTER, HELP};
 use super::layout::{self, Screen};
 use super::theme::Theme;
 use crate::engine::logs::SharedScrollback;
+use crate::engine::session::RegistrationState;
 use crate::engine::view::{ConnectorView, FeedHealth, FeedView};
 use crate::engine::view::{HostView, LinkState};
 use crate::Phase;
@@ -381,6 +382,19 @@ fn health_line(v: &View, s: &ConnectorView) -> Option<Line<'static>> {
         if let Some(why) = &s.health_detail {
             spans.push(Span::styled(format!("⚠ {why}"), t.warn()));
         }
+    }
+    // The console's own registration, while it waits for the exchange or when a restart left
+    // the bots without data (sent is the normal case: nothing to say).
+    if let Some(r) = s.registration.as_ref().filter(|r| {
+        matches!(
+            r.state,
+            RegistrationState::Held | RegistrationState::Unhealable
+        )
+    }) {
+        if !spans.is_empty() {
+            spans.push(Span::styled(" · ", t.dim()));
+        }
+        spans.push(Span::styled(format!("⚠ {}", r.detail), t.warn()));
     }
     if let (true, Some(e)) = (recent_error || unhealthy, &s.last_error) {
         if !spans.is_empty() {
@@ -1103,6 +1117,12 @@ fn draw_detail(f: &mut Frame, v: &View, s: &ConnectorView, area: Rect) {
         }
         lines.push(Line::from(spans));
     }
+    if let Some(r) = &s.registration {
+        lines.push(Line::from(vec![
+            label("register"),
+            Span::raw(format!("{}: {}", r.state.as_str(), r.detail)),
+        ]));
+    }
     if s.restart_needed {
         lines.push(Line::from(vec![
             label("manifest"),
@@ -1247,6 +1267,7 @@ fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
             target,
             count,
             bots,
+            heals,
             ..
         } => (
             " confirm ",
@@ -1262,12 +1283,24 @@ fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
                         t.warn(),
                     )),
                 }],
-                if *bots > 0 {
-                    vec![Line::raw(format!(
+                match (*bots > 0, *heals, target.is_some()) {
+                    (false, _, _) => vec![],
+                    // The dialog is 50 columns wide: short lines.
+                    (true, true, _) => vec![
+                        Line::raw(format!(
+                            "{bots} bot(s) attached lose data until it is ready;"
+                        )),
+                        Line::raw("its instruments are then registered again."),
+                    ],
+                    (true, false, true) => vec![
+                        Line::raw(format!(
+                            "{bots} bot(s) attached will lose their market data;"
+                        )),
+                        Line::raw("hftbacktest bots register once: restart them too."),
+                    ],
+                    (true, false, false) => vec![Line::raw(format!(
                         "{bots} bot(s) attached will lose their market data."
-                    ))]
-                } else {
-                    vec![]
+                    ))],
                 },
                 vec![Line::raw("")],
                 vec![Line::from(vec![

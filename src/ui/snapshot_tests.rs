@@ -149,6 +149,28 @@ fn confirm_dialog_before_stopping_a_connector_with_bots() {
 }
 
 #[test]
+fn a_held_registration_shows_in_the_pane_and_a_restart_says_the_bots_get_their_data_back() {
+    use crate::engine::session::{RegistrationState, RegistrationView};
+    let now = NOW;
+    let mut bf = snap("bf", Phase::Ready, now);
+    bf.registration = Some(RegistrationView {
+        state: RegistrationState::Held,
+        symbols: vec!["btcusdt".into()],
+        detail: "registration held: exchange unreachable (14 stream errors in the last 3 s)".into(),
+        at: None,
+    });
+    let snaps = vec![bf];
+    let mut app = app_for(&snaps, logs(1, 5));
+    insta::assert_snapshot!("registration_held_pane", render(&app, &snaps, now, 100, 16));
+    assert!(app.update(Action::Restart, &snaps).is_empty());
+    let screen = format!("{}", render(&app, &snaps, now, 100, 16));
+    assert!(
+        screen.contains("its instruments are then registered again"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn quit_dialog() {
     let now = NOW;
     let snaps = vec![
