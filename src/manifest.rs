@@ -100,6 +100,8 @@ pub mod feed_defaults {
     pub const STALE_AFTER: f64 = 10.0;
     /// ERROR lines or Error samples per minute that make a connector erroring.
     pub const ERROR_THRESHOLD: u32 = 5;
+    /// Seconds after an exchange-stream reconnect before silent symbols are stale.
+    pub const RESUME_GRACE: f64 = 5.0;
 }
 
 /// What to do when a connector's feed goes stale.
@@ -118,6 +120,9 @@ pub struct FeedSettings {
     pub stale_after: Duration,
     pub on_stale: OnStale,
     pub error_threshold: u32,
+    /// How long symbols that flowed before an exchange-stream reconnect may stay silent after
+    /// it before the connector is stale (DESIGN §13: no resubscription after a reconnect).
+    pub resume_grace: Duration,
 }
 
 impl Default for FeedSettings {
@@ -126,6 +131,7 @@ impl Default for FeedSettings {
             stale_after: Duration::from_secs_f64(feed_defaults::STALE_AFTER),
             on_stale: OnStale::Alert,
             error_threshold: feed_defaults::ERROR_THRESHOLD,
+            resume_grace: Duration::from_secs_f64(feed_defaults::RESUME_GRACE),
         }
     }
 }
@@ -345,6 +351,7 @@ struct RawFeed {
     stale_after: Option<f64>,
     on_stale: Option<String>,
     error_threshold: Option<i64>,
+    resume_grace: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -379,6 +386,7 @@ impl RawConnectorKeys {
                 stale_after: f.stale_after.or(d.stale_after),
                 on_stale: f.on_stale.or(d.on_stale),
                 error_threshold: f.error_threshold.or(d.error_threshold),
+                resume_grace: f.resume_grace.or(d.resume_grace),
             }),
             (f, d) => f.or(d),
         };
@@ -907,10 +915,22 @@ fn resolve_feed(
             ))
         }
     };
+    let resume_grace = f.resume_grace.unwrap_or(RESUME_GRACE);
+    if !resume_grace.is_finite() || !(MIN_TIMEOUT_SECS..=1.0e7).contains(&resume_grace) {
+        return Err(ManifestError::invalid(
+            file,
+            Some(name),
+            "feed.resume_grace",
+            format!(
+                "{resume_grace} is not a duration in seconds; use a number >= {MIN_TIMEOUT_SECS} (default {RESUME_GRACE})"
+            ),
+        ));
+    }
     Ok(FeedSettings {
         stale_after: Duration::from_secs_f64(stale_after),
         on_stale,
         error_threshold,
+        resume_grace: Duration::from_secs_f64(resume_grace),
     })
 }
 

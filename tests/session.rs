@@ -387,3 +387,122 @@ async fn a_stall_that_began_before_a_console_restart_keeps_its_age() {
     );
     stop_engine(&h2).await;
 }
+
+/// A sim whose exchange stream drops 1.5 s after it connected and reconnects 1 s later without
+/// resubscribing (DESIGN §1); `extra` adds `[sim]` lines.
+fn dropping_sim(fx: &Fixture, extra: &str) {
+    fx.sim_config(
+        "a.toml",
+        &format!(
+            "lines_per_sec = 0.0\nfeed_hz = 50.0\nstream_drop_after = 1.5\nstream_drop_ms = 1000\nreconnect_max_ms = 1000\n{extra}"
+        ),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_reconnect_is_named_and_healed_by_one_restart() {
+    let fx = Fixture::new("sessrecon");
+    let marker = fx.path().join("faulted");
+    dropping_sim(&fx, &format!("faults_once = \"{}\"", marker.display()));
+    let m = fx.manifest(
+        "",
+        &connector_table(
+            "sessrecon-a",
+            "a.toml",
+            &format!("{BTC}\nfeed = {{ resume_grace = 1.0 }}"),
+        ),
+    );
+    let h = start_engine(&m).await;
+    h.command("sessrecon-a", Command::Start).expect("start");
+    let first = wait_phase(&h, "sessrecon-a", Phase::Ready, 10.0).await;
+    let healed = wait_for(&h, "sessrecon-a", Duration::from_secs(30), |v| {
+        v.restarts == 1
+            && v.phase == Phase::Ready
+            && v.pid != first.pid
+            && v.feed
+                .as_ref()
+                .is_some_and(|f| f.total > 0 && f.last_event_age_s.unwrap_or(9.0) < 1.0)
+    })
+    .await;
+    assert!(
+        healed.history.iter().any(|e| e.by.as_str() == "stale feed"
+            && e.detail.contains("no data since the stream reconnected at")),
+        "the history names the reconnect: {:?}",
+        healed.history
+    );
+    let log_has = |needle: &str| {
+        std::fs::read_to_string(fx.log("sessrecon-a"))
+            .unwrap_or_default()
+            .contains(needle)
+    };
+    assert!(
+        eventually(5.0, || log_has(
+            "feed recovered: restarted after the stream's reconnect at"
+        )),
+        "the heal is told with how long the data took to come back"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let later = wait_phase(&h, "sessrecon-a", Phase::Ready, 1.0).await;
+    assert_eq!(later.restarts, 1, "healed once: {later:?}");
+    stop_engine(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_on_stale_alert_a_silent_reconnect_is_named_and_left_running() {
+    let fx = Fixture::new("sessrecal");
+    dropping_sim(&fx, "");
+    let m = fx.manifest(
+        "",
+        &connector_table(
+            "sessrecal-a",
+            "a.toml",
+            &format!("{BTC}\nfeed = {{ resume_grace = 1.0, on_stale = \"alert\" }}"),
+        ),
+    );
+    let h = start_engine(&m).await;
+    h.command("sessrecal-a", Command::Start).expect("start");
+    let v = wait_for(&h, "sessrecal-a", Duration::from_secs(20), |v| {
+        v.health == Some(FeedHealth::Stale)
+    })
+    .await;
+    assert_eq!(
+        v.stale_cause,
+        Some(switchboard::engine::health::StaleCause::SilentReconnect),
+        "{v:?}"
+    );
+    let why = v.health_detail.unwrap_or_default();
+    assert!(
+        why.starts_with("BTCUSDT: no data since the stream reconnected at ")
+            && why.ends_with("a restart brings it back"),
+        "{why}"
+    );
+    assert_eq!(v.restarts, 0);
+    stop_engine(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_that_keeps_dropping_ends_failed_by_the_budget() {
+    let fx = Fixture::new("sessloop");
+    dropping_sim(&fx, "");
+    let m = fx.manifest(
+        "",
+        &connector_table(
+            "sessloop-a",
+            "a.toml",
+            &format!(
+                "{BTC}\nfeed = {{ resume_grace = 1.0 }}\nrestart = {{ max_attempts = 2, initial_backoff = 0.1 }}"
+            ),
+        ),
+    );
+    let h = start_engine(&m).await;
+    h.command("sessloop-a", Command::Start).expect("start");
+    let v = wait_phase(&h, "sessloop-a", Phase::Failed, 45.0).await;
+    assert!(
+        v.detail.starts_with("gave up after 2 restart attempts"),
+        "{}",
+        v.detail
+    );
+    assert!(v.detail.contains("stale feed"), "{}", v.detail);
+    assert_eq!(v.restarts, 2, "{v:?}");
+    stop_engine(&h).await;
+}

@@ -66,6 +66,33 @@ pub struct Inputs<'a> {
     pub seen: &'a std::collections::BTreeMap<String, f64>,
     /// When this process became ready (or was adopted ready).
     pub ready_since: f64,
+    /// When its exchange stream last failed, once it is evidently up again (the stream gate
+    /// opened after the failure): the reconnect whose silence [`StaleCause::SilentReconnect`]
+    /// names.
+    pub reconnected_at: Option<f64>,
+}
+
+/// Why a connector is stale, for machines (`status --json`'s `stale_cause`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaleCause {
+    /// No market data at all with a bot attached.
+    NoData,
+    /// One or more symbols stopped (or a declared one never came).
+    Symbol,
+    /// Symbols that flowed before the exchange stream reconnected never came back: hftbacktest's
+    /// connector does not resubscribe after a reconnect; only a restart brings them back.
+    SilentReconnect,
+}
+
+impl StaleCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaleCause::NoData => "no_data",
+            StaleCause::Symbol => "symbol",
+            StaleCause::SilentReconnect => "silent_reconnect",
+        }
+    }
 }
 
 /// A health and why.
@@ -77,6 +104,8 @@ pub struct Verdict {
     pub why: Option<String>,
     /// The stalled symbol, when one symbol among others stalled.
     pub symbol: Option<String>,
+    /// Why it is stale (None unless stale).
+    pub cause: Option<StaleCause>,
 }
 
 /// The health of a ready connector. Stale wins over erroring: no data is worse than noisy data.
@@ -101,6 +130,37 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
             (a, b) => a.or(b),
         }
     };
+    // Symbols that flowed before the stream's last failure and not since, `resume_grace` after
+    // it came back: the connector's missing resubscription (DESIGN §1), named one by one.
+    if let Some(at) = i
+        .reconnected_at
+        .filter(|at| i.now - at >= i.settings.resume_grace.as_secs_f64())
+    {
+        let mut dead: Vec<&String> = i
+            .feed
+            .map(|f| {
+                f.symbols
+                    .iter()
+                    .filter(|(_, s)| s.last_event_at < at)
+                    .map(|(sym, _)| sym)
+                    .collect()
+            })
+            .unwrap_or_default();
+        dead.sort();
+        if !dead.is_empty() {
+            let names: Vec<&str> = dead.iter().map(|s| s.as_str()).collect();
+            return Verdict {
+                health: FeedHealth::Stale,
+                why: Some(format!(
+                    "{}: no data since the stream reconnected at {}: hftbacktest's connector does not resubscribe after a reconnect; a restart brings it back",
+                    names.join(", "),
+                    super::logs::clock_time(at)
+                )),
+                symbol: dead.first().map(|s| s.to_string()),
+                cause: Some(StaleCause::SilentReconnect),
+            };
+        }
+    }
     let declared_stale = i
         .declared
         .iter()
@@ -120,6 +180,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
             health: FeedHealth::Stale,
             why: Some(why),
             symbol: Some(sym.clone()),
+            cause: Some(StaleCause::Symbol),
         };
     }
     if let (Some(feed), Some(bots_since), true) = (i.feed, i.bots_since, i.bots > 0) {
@@ -139,6 +200,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
                     i.bots
                 )),
                 symbol: None,
+                cause: Some(StaleCause::NoData),
             };
         }
         // One symbol stalled among live ones: the stalest, if past the limit (symbols a
@@ -161,6 +223,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
                 health: FeedHealth::Stale,
                 why: Some(format!("{sym}: no market data for {:.0} s", age.floor())),
                 symbol: Some(sym.clone()),
+                cause: Some(StaleCause::Symbol),
             };
         }
     }
@@ -172,6 +235,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
             health: FeedHealth::Erroring,
             why: Some(format!("{errors} errors in the last minute")),
             symbol: None,
+            cause: None,
         };
     }
     let recent = i
@@ -187,6 +251,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
         health,
         why: None,
         symbol: None,
+        cause: None,
     }
 }
 
@@ -202,6 +267,7 @@ mod tests {
             stale_after: Duration::from_secs(10),
             on_stale: OnStale::Alert,
             error_threshold: 5,
+            resume_grace: Duration::from_secs(5),
         }
     }
 
@@ -237,7 +303,43 @@ mod tests {
             declared: &[],
             seen: &std::collections::BTreeMap::new(),
             ready_since: 100.0,
+            reconnected_at: None,
         })
+    }
+
+    #[test]
+    fn symbols_silent_since_a_reconnect_are_named_with_the_cause() {
+        let s = settings();
+        // BTCUSDT and ETHUSDT flowed until 150; the stream failed last at 151 and is up again;
+        // SOLUSDT, registered after the reconnect, flows.
+        let f = feed(
+            Some(158.0),
+            &[("BTCUSDT", 150.0), ("ETHUSDT", 149.5), ("SOLUSDT", 158.0)],
+        );
+        let at = |now: f64| {
+            evaluate(Inputs {
+                now,
+                bots: 0,
+                bots_since: None,
+                feed: Some(&f),
+                log_errors_1m: 0,
+                settings: &s,
+                declared: &[],
+                seen: &std::collections::BTreeMap::new(),
+                ready_since: 100.0,
+                reconnected_at: Some(151.0),
+            })
+        };
+        assert_eq!(at(155.0).health, FeedHealth::Ok, "within resume_grace");
+        let v = at(158.5);
+        assert_eq!(v.health, FeedHealth::Stale);
+        assert_eq!(v.cause, Some(StaleCause::SilentReconnect));
+        let why = v.why.expect("why");
+        assert!(
+            why.starts_with("BTCUSDT, ETHUSDT: no data since the stream reconnected at "),
+            "{why}"
+        );
+        assert!(why.ends_with("a restart brings it back"), "{why}");
     }
 
     #[test]
@@ -257,6 +359,7 @@ mod tests {
                 declared: &declared,
                 seen: &seen,
                 ready_since: 145.0,
+                reconnected_at: None,
             })
         };
         assert_eq!(at(150.5).health, FeedHealth::Ok);
@@ -287,6 +390,7 @@ mod tests {
             declared: &[],
             seen: &seen,
             ready_since: 199.0,
+            reconnected_at: None,
         });
         assert_eq!(v.health, FeedHealth::Stale);
         assert_eq!(v.why.as_deref(), Some("ETHUSDT: no market data for 80 s"));

@@ -66,6 +66,12 @@ pub fn now_rfc3339() -> String {
     rfc3339(super::store::unix_now())
 }
 
+/// The UTC time of day of `unix_secs`, `HH:MM:SS` (what a live screen needs).
+pub fn clock_time(unix_secs: f64) -> String {
+    let full = rfc3339(unix_secs);
+    full.get(11..19).unwrap_or(&full).to_string()
+}
+
 /// Seconds since the Unix epoch as an RFC 3339 UTC timestamp with milliseconds (jiff does the
 /// calendar; a time it cannot represent prints as `?`).
 pub fn rfc3339(unix_secs: f64) -> String {

@@ -141,6 +141,8 @@ struct Slot {
     session: session::Session,
     /// Symbols a previous console saw in the process this one adopted (its PID and the map).
     restored_seen: Option<(i32, std::collections::BTreeMap<String, f64>)>,
+    /// A stale-feed restart under way: what "recovered" will say once data is back.
+    healing: Option<String>,
 }
 
 fn settings_of(spec: &ConnectorSpec) -> Settings {
@@ -406,6 +408,7 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         adopted: s.adopted,
         health: s.health.verdict.as_ref().map(|v| v.health),
         health_detail: s.health.verdict.as_ref().and_then(|v| v.why.clone()),
+        stale_cause: s.health.verdict.as_ref().and_then(|v| v.cause),
         feed: s.health.feed.as_ref().map(|f| {
             let mut v = view::FeedView::of(f, now_unix);
             // Symbols expected but not (yet) metered by this console: declared ones, and those
@@ -544,6 +547,7 @@ impl Runtime {
             secrets,
             session: session::Session::default(),
             restored_seen: None,
+            healing: None,
         });
         id
     }
@@ -681,7 +685,11 @@ impl Runtime {
                             self.slots[i].wanted = true;
                             self.apply_pending_for(i, cmd);
                         }
-                        Command::Stop | Command::Kill => self.slots[i].wanted = false,
+                        Command::Stop | Command::Kill => {
+                            self.slots[i].wanted = false;
+                            // The operator took over: no "recovered" for a heal.
+                            self.slots[i].healing = None;
+                        }
                         Command::Build { .. } => {}
                     }
                     self.origin = Some(origin);
@@ -1100,10 +1108,19 @@ impl Runtime {
             declared: &declared,
             seen: &slot.session.seen,
             ready_since: slot.session.ready_at,
+            reconnected_at: slot
+                .session
+                .reconnected_at(now, slot.spec.connect_grace.as_secs_f64()),
         });
         let before = slot.health.told;
         let after = verdict.health;
         slot.health.verdict = Some(verdict.clone());
+        // After a stale-feed restart, "recovered" waits for the data itself, not just for a
+        // new process that has not been silent long enough to be stale yet.
+        let data_back = slot.health.feed.as_ref().is_some_and(|f| f.total > 0);
+        if slot.healing.is_some() && !after.is_unhealthy() && !data_back {
+            return;
+        }
         let change = match (before, after) {
             (Some(FeedHealth::Stale), FeedHealth::Stale)
             | (Some(FeedHealth::Erroring), FeedHealth::Erroring) => None,
@@ -1119,10 +1136,19 @@ impl Runtime {
         };
         let id = slot.id.clone();
         let pid = slot.state.pid;
-        let detail = verdict
-            .why
-            .clone()
-            .unwrap_or_else(|| format!("feed {after}"));
+        let detail = match (change, slot.healing.take()) {
+            (view::HealthChange::Recovered, Some(healing)) => format!(
+                "{healing} (data back in {:.1} s)",
+                (now - slot.session.ready_at).max(0.0)
+            ),
+            (_, healing) => {
+                slot.healing = healing;
+                verdict
+                    .why
+                    .clone()
+                    .unwrap_or_else(|| format!("feed {after}"))
+            }
+        };
         match change {
             view::HealthChange::Recovered => {
                 tracing::info!("{}: feed recovered: {detail}", id)
@@ -1148,6 +1174,18 @@ impl Runtime {
         if change == view::HealthChange::Stale
             && self.slots[i].spec.feed.on_stale == crate::manifest::OnStale::Restart
         {
+            self.slots[i].healing = Some(match verdict.cause {
+                Some(health::StaleCause::SilentReconnect) => format!(
+                    "restarted after the stream's reconnect at {}",
+                    self.slots[i]
+                        .session
+                        .stream
+                        .last_failure()
+                        .map(logs::clock_time)
+                        .unwrap_or_else(|| "?".into())
+                ),
+                _ => "restarted after a stale feed".to_string(),
+            });
             self.origin = Some(view::Origin::StaleFeed);
             self.dispatch(i, Event::StaleFeed { why: detail });
             self.origin = None;

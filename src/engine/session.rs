@@ -227,6 +227,13 @@ impl Session {
         }
     }
 
+    /// When its exchange stream last failed, if it is evidently up again since (the moment of
+    /// the reconnect whose silence health names).
+    pub fn reconnected_at(&self, now: f64, connect_grace: f64) -> Option<f64> {
+        let last = self.stream.last_failure()?;
+        (self.stream.gate(now, self.ready_at, connect_grace) == Gate::Up).then_some(last)
+    }
+
     /// When the registration went out, if it did.
     pub fn sent_at(&self) -> Option<f64> {
         self.sent_at

@@ -269,6 +269,9 @@ pub struct ConnectorView {
     /// What is wrong when stale or erroring.
     #[serde(default)]
     pub health_detail: Option<String>,
+    /// Why it is stale, for machines: `no_data`, `symbol` or `silent_reconnect`.
+    #[serde(default)]
+    pub stale_cause: Option<super::health::StaleCause>,
     /// The feed meter (ready connectors only).
     #[serde(default)]
     pub feed: Option<FeedView>,
@@ -333,6 +336,7 @@ impl ConnectorView {
             adopted: false,
             health: None,
             health_detail: None,
+            stale_cause: None,
             feed: None,
             errors_1m: 0,
             warns_1m: 0,
@@ -433,6 +437,7 @@ impl ConnectorView {
             || self.adopted != other.adopted
             || self.health != other.health
             || self.health_detail != other.health_detail
+            || self.stale_cause != other.stale_cause
             || self.errors_1m != other.errors_1m
             || self.warns_1m != other.warns_1m
             || self.last_error != other.last_error
