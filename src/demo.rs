@@ -144,5 +144,16 @@ mod tests {
         );
         assert!(m.connectors.iter().all(|c| c.project_root == dir.path()));
         assert!(m.connectors.iter().all(|c| !c.secrets.is_empty()));
+        let spot = &m.connectors[1];
+        assert_eq!(
+            spot.instruments.len(),
+            2,
+            "the demo shows declared instruments"
+        );
+        assert_eq!(
+            spot.feed.on_stale,
+            crate::manifest::OnStale::Restart,
+            "declared instruments make a stale feed restart by default"
+        );
     }
 }

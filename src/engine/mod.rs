@@ -1121,6 +1121,20 @@ impl Runtime {
         if slot.healing.is_some() && !after.is_unhealthy() && !data_back {
             return;
         }
+        if data_back {
+            // The heal worked: say so once, whatever else the health says (errors of the
+            // process before may still count in the last minute).
+            if let Some(healing) = slot.healing.take() {
+                let line = format!(
+                    "feed recovered: {healing} (data back in {:.1} s)",
+                    (now - slot.session.ready_at).max(0.0)
+                );
+                tracing::info!("{}: {line}", slot.id);
+                if let Err(e) = logs::write_marker(&slot.log, &line) {
+                    tracing::debug!("{}: cannot write to the log: {e}", slot.id);
+                }
+            }
+        }
         let change = match (before, after) {
             (Some(FeedHealth::Stale), FeedHealth::Stale)
             | (Some(FeedHealth::Erroring), FeedHealth::Erroring) => None,
@@ -1136,19 +1150,10 @@ impl Runtime {
         };
         let id = slot.id.clone();
         let pid = slot.state.pid;
-        let detail = match (change, slot.healing.take()) {
-            (view::HealthChange::Recovered, Some(healing)) => format!(
-                "{healing} (data back in {:.1} s)",
-                (now - slot.session.ready_at).max(0.0)
-            ),
-            (_, healing) => {
-                slot.healing = healing;
-                verdict
-                    .why
-                    .clone()
-                    .unwrap_or_else(|| format!("feed {after}"))
-            }
-        };
+        let detail = verdict
+            .why
+            .clone()
+            .unwrap_or_else(|| format!("feed {after}"));
         match change {
             view::HealthChange::Recovered => {
                 tracing::info!("{}: feed recovered: {detail}", id)
