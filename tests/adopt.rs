@@ -150,6 +150,7 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
             started_unix: Some(store::unix_now() - 100.0),
             binary: Some(SIM.into()),
             stop: None,
+            budget: None,
         },
     };
     store::write_state(

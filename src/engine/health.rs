@@ -65,6 +65,8 @@ pub struct Verdict {
     pub why: Option<String>,
     /// The stalled symbol, when one symbol among others stalled.
     pub symbol: Option<String>,
+    /// For a stale verdict: since when no data came (Unix seconds), the stall's start.
+    pub since: Option<f64>,
 }
 
 /// The health of a ready connector. Stale wins over erroring: no data is worse than noisy data.
@@ -87,6 +89,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
                     i.bots
                 )),
                 symbol: None,
+                since: Some(reference),
             };
         }
         // One symbol stalled among live ones: the stalest, if past the limit.
@@ -101,6 +104,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
                 health: FeedHealth::Stale,
                 why: Some(format!("{sym}: no market data for {:.0} s", age.floor())),
                 symbol: Some(sym.clone()),
+                since: Some(i.now - age),
             };
         }
     }
@@ -112,6 +116,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
             health: FeedHealth::Erroring,
             why: Some(format!("{errors} errors in the last minute")),
             symbol: None,
+            since: None,
         };
     }
     let recent = i
@@ -127,6 +132,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
         health,
         why: None,
         symbol: None,
+        since: None,
     }
 }
 
@@ -192,6 +198,9 @@ mod tests {
             v.why.as_deref(),
             Some("no market data for 10 s with 1 bot(s) attached")
         );
+        // The stall began when watching with a bot did, whenever it is evaluated.
+        assert_eq!(v.since, Some(101.0));
+        assert_eq!(at(140.0, 1, &f, 0).since, Some(101.0));
     }
 
     #[test]
@@ -200,6 +209,7 @@ mod tests {
         let v = at(200.5, 1, &f, 0);
         assert_eq!(v.health, FeedHealth::Stale);
         assert_eq!(v.symbol.as_deref(), Some("ETHUSDT"));
+        assert_eq!(v.since, Some(185.0), "its last event");
         assert_eq!(
             at(200.5, 0, &f, 0).health,
             FeedHealth::Ok,

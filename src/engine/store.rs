@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::view::ConnectorView;
 
-/// The layout version of `state.json`.
+/// The layout version of `state.json`. Fields added since (decisions, budgets, crash loops,
+/// health times) all have serde defaults, so a file an older console wrote still reads.
 pub const STATE_VERSION: u32 = 2;
 /// A detail-only change waits this long for company before it is written (without fsync).
 const DETAIL_COALESCE: Duration = Duration::from_secs(1);
@@ -40,6 +41,9 @@ pub struct Adoption {
     /// A stop under way: a console that takes over carries it out.
     #[serde(default)]
     pub stop: Option<StopRecord>,
+    /// Where its restart budget stood (a console that takes it over goes on counting).
+    #[serde(default)]
+    pub budget: Option<super::budget::BudgetRecord>,
 }
 
 /// A stop under way, as `state.json` keeps it.
@@ -429,6 +433,7 @@ mod tests {
                         kill_at_unix: 9.5,
                         kill: false,
                     }),
+                    budget: None,
                 },
             }],
         }

@@ -836,6 +836,44 @@ fn refused_commands_go_to_the_message_line_and_are_not_sent() {
 }
 
 #[test]
+fn a_restart_the_engine_refused_says_why_in_the_message_line() {
+    let before = vec![ConnectorView {
+        bots: 0,
+        ..snap("bf", Phase::Ready, NOW)
+    }];
+    let mut app = app_for(&before, logs(1, 3));
+    assert_eq!(
+        app.update(Action::Restart, &before),
+        vec![UiCall::One(ConnectorId::local("bf"), Command::Restart)],
+        "sent: only the engine can look at the files"
+    );
+    let refusal = crate::engine::view::Refusal {
+        ts: "2026-11-18T20:13:20.000Z".into(),
+        what: "restart".into(),
+        why: "config /srv/bf.toml cannot be read (No such file or directory (os error 2)); fix the `config` path in the manifest".into(),
+    };
+    let after = vec![ConnectorView {
+        refused: Some(refusal.clone()),
+        ..before[0].clone()
+    }];
+    app.note_changes(&before, &after, NOW);
+    let said = app.notice.clone().expect("a message");
+    assert!(
+        said.starts_with("bf restart refused: config /srv/bf.toml cannot be read"),
+        "{said}"
+    );
+    let screen = rows_of(&render(&app, &after, NOW, 200, 24));
+    assert!(
+        screen[23].contains("bf restart refused: config /srv/bf.toml"),
+        "{screen:#?}"
+    );
+    // The same refusal seen again is not news.
+    app.notice = None;
+    app.note_changes(&after, &after, NOW);
+    assert_eq!(app.notice, None);
+}
+
+#[test]
 fn the_console_log_is_a_pane_that_takes_the_focus_scrolls_and_searches() {
     let snaps = vec![snap("bf", Phase::Ready, NOW)];
     let mut app = app_for(&snaps, logs(1, 5));
