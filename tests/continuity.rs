@@ -200,6 +200,30 @@ fn a_connector_the_budget_gave_up_on_stays_failed_with_its_history_and_restarts(
     let _ = second.wait();
 }
 
+/// `switchboard ARGS` on the fixture's manifest, which must end within `secs`.
+fn run_within(fx: &Fixture, args: &[&str], secs: f64) -> std::process::Output {
+    let mut child = std::process::Command::new(SWITCHBOARD)
+        .args(args)
+        .arg("--manifest")
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir(fx.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run switchboard");
+    let ended = eventually(secs, || child.try_wait().ok().flatten().is_some());
+    if !ended {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("its output");
+    assert!(
+        ended,
+        "`switchboard {}` did not end within {secs} s",
+        args.join(" ")
+    );
+    out
+}
+
 /// `GET /metrics` on `addr`: the body.
 fn metrics(addr: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");
@@ -313,9 +337,26 @@ fn r_with_a_vanished_config_or_an_unrunnable_reloaded_binary_leaves_the_process_
     std::fs::write(&config, &text).expect("restore the config");
     assert_eq!(fx.run(&["restart", "pf-a"]).status.code(), Some(0));
     let r = wait_row(&fx, "pf-a", 15.0, |r| r["phase"] == "ready");
-    let pid2 = r["pid"].as_i64().expect("pid") as i32;
-    assert_ne!(pid2, pid);
+    assert_ne!(r["pid"], pid);
     assert!(r["refused"].is_null(), "{r:#}");
+
+    // At rest, a start that cannot start fails at once, says why, and the CLI hears it.
+    assert_eq!(fx.run(&["stop", "pf-a"]).status.code(), Some(0));
+    std::fs::remove_file(&config).expect("rm the config");
+    let out = run_within(&fx, &["start", "pf-a"], 20.0);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("cannot start: config") && said.contains(&config.display().to_string()),
+        "{said}"
+    );
+    assert_eq!(row(&fx, "pf-a")["phase"], "failed");
+    assert!(processes_with("pf-a").is_empty());
+    std::fs::write(&config, &text).expect("restore the config");
+    assert_eq!(fx.run(&["start", "pf-a"]).status.code(), Some(0));
+    let pid2 = wait_row(&fx, "pf-a", 15.0, |r| r["phase"] == "ready")["pid"]
+        .as_i64()
+        .expect("pid") as i32;
 
     // A reload names a binary that cannot run: the restart that would put it in use is
     // refused, the process keeps running on the old entry, and the new one still waits.

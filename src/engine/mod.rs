@@ -702,6 +702,9 @@ impl Runtime {
                     Some(id) => self.index_of_id(id).into_iter().collect(),
                     None => (0..self.slots.len()).collect(),
                 };
+                // Events after this one are the command's own (its first transitions too:
+                // a start refused at once must be seen by whoever waits for its outcome).
+                let seq_before = self.queued_seq;
                 let mut decided = false;
                 for i in targets {
                     if !self.slots[i].removal.is_empty() {
@@ -750,7 +753,7 @@ impl Runtime {
                     self.persist(false);
                 }
                 if let Some(ack) = ack {
-                    let _ = ack.send(self.queued_seq);
+                    let _ = ack.send(seq_before);
                 }
             }
             Msg::Add { spec, reply } => {
