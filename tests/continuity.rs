@@ -116,11 +116,16 @@ fn a_connector_stopped_from_the_cli_stays_stopped_across_killed_and_detached_con
     first.kill().expect("SIGKILL the console");
     first.wait().expect("reap");
 
+    let b_history = history_details(&row(&fx, "in-b"));
     let mut second = fx.headless();
     wait_console(&fx, second.id());
-    wait_row(&fx, "in-b", 10.0, |r| {
+    let b = wait_row(&fx, "in-b", 10.0, |r| {
         r["pid"] == b_pid && r["adopted"] == true
     });
+    assert!(
+        history_details(&b).starts_with(&b_history),
+        "the adopted one keeps its history: {b:#}"
+    );
     stays_at_rest(&fx, "in-a", "stopped", 2.0);
     let a = row(&fx, "in-a");
     assert_eq!(a["decision"]["intent"], "stop", "{a:#}");
@@ -196,6 +201,70 @@ fn a_connector_the_budget_gave_up_on_stays_failed_with_its_history_and_restarts(
         "{history:#?}"
     );
     assert_eq!(r["decision"]["intent"], "gave_up", "{r:#}");
+    let _ = second.kill();
+    let _ = second.wait();
+}
+
+#[test]
+fn an_adopted_crash_loop_keeps_its_restarts_budget_and_history() {
+    let fx = Fixture::new("adoptloop");
+    let config = fx.sim_config(
+        "l.toml",
+        "ready_delay_ms = 50\ncrash_after_ms = 300\ncrash_code = 1",
+    );
+    fx.manifest(
+        "restart = { initial_backoff = 0.2, max_backoff = 0.4, jitter = 0.0, uptime_reset = 30.0 }",
+        &connector_table("al-a", "l.toml", ""),
+    );
+    let mut first = fx.headless();
+    wait_row(&fx, "al-a", 20.0, |r| !r["crash_loop"].is_null());
+    // The next process lives a while: long enough to be taken over by another console.
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("crash_after_ms = 300", "crash_after_ms = 6000"),
+    )
+    .expect("rewrite the config");
+    let before = wait_row(&fx, "al-a", 15.0, |r| {
+        r["phase"] == "ready" && r["uptime_s"].as_f64().is_some_and(|u| u >= 1.0)
+    });
+    first.kill().expect("SIGKILL the console");
+    first.wait().expect("reap");
+
+    let mut second = fx.headless();
+    wait_console(&fx, second.id());
+    let r = wait_row(&fx, "al-a", 10.0, |r| {
+        r["pid"] == before["pid"] && r["adopted"] == true
+    });
+    assert_eq!(r["restarts"], before["restarts"], "{r:#}");
+    assert_eq!(
+        r["attempt"], before["attempt"],
+        "the budget's position: {r:#}"
+    );
+    assert_eq!(
+        r["crash_loop"]["restarts"], before["crash_loop"]["restarts"],
+        "still a crash loop: {r:#}"
+    );
+    // (Its last entries: the adoption's own may have pushed the oldest out.)
+    let kept = history_details(&before);
+    assert!(
+        history_details(&r)
+            .windows(kept.len() - 1)
+            .any(|w| w == &kept[1..]),
+        "the history came along: {r:#}"
+    );
+    // It crashes again: the same streak goes on, one failure and one restart further.
+    let attempt = before["attempt"].as_u64().expect("attempt");
+    let looped = before["crash_loop"]["restarts"].as_u64().expect("restarts");
+    let r = wait_row(&fx, "al-a", 15.0, |r| {
+        r["pid"] != before["pid"] && r["phase"] == "ready"
+    });
+    assert_eq!(r["attempt"].as_u64(), Some(attempt + 1), "{r:#}");
+    assert_eq!(
+        r["crash_loop"]["restarts"].as_u64(),
+        Some(looped + 1),
+        "{r:#}"
+    );
     let _ = second.kill();
     let _ = second.wait();
 }
