@@ -426,8 +426,8 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
 
 /// When slot `s`'s feed became `h` (RFC 3339), while its verdict is `h`.
 fn health_since(s: &Slot, h: health::FeedHealth) -> Option<String> {
-    let now = s.health.verdict.as_ref()?.health == h;
-    now.then_some(s.health.since).flatten().map(logs::rfc3339)
+    let holds = s.health.verdict.as_ref()?.health == h;
+    holds.then_some(s.health.since).flatten().map(logs::rfc3339)
 }
 
 struct Runtime {
