@@ -558,6 +558,10 @@ fn print_table(rows: &[ConnectorView], now: f64) {
             if r.restart_needed {
                 detail = format!("restart needed (its manifest entry changed); {detail}");
             }
+            // A crash loop is the verdict, whatever phase it is between crashes.
+            if let Some(cl) = &r.crash_loop {
+                detail = format!("{}; {detail}", cl.describe());
+            }
             let last_exit = r.last_exit_text(now);
             [
                 r.id().to_string(),

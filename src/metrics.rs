@@ -154,6 +154,23 @@ impl Collector for ViewCollector {
         )?;
         Self::family(
             &mut encoder,
+            "switchboard_connector_crash_looping",
+            &format!(
+                "1 while the connector is crash-looping (at least {} restarts with no stay of uptime_reset between them, until it stays up that long), else 0",
+                crate::engine::budget::CRASH_LOOP_RESTARTS
+            ),
+            MetricType::Gauge,
+            each(&|v| i64::from(v.crash_loop.is_some())),
+        )?;
+        Self::family(
+            &mut encoder,
+            "switchboard_connector_crash_loop_restarts",
+            "Restarts in the connector's current crash loop (0 when it is not crash-looping)",
+            MetricType::Gauge,
+            each(&|v| v.crash_loop.map(|c| i64::from(c.restarts)).unwrap_or(0)),
+        )?;
+        Self::family(
+            &mut encoder,
             "switchboard_connector_bots",
             "Bots attached to the connector's iceoryx2 services",
             MetricType::Gauge,

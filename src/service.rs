@@ -13,7 +13,7 @@ use crate::engine::view::{ConnectorId, ConnectorView, FeedHealth};
 use crate::engine::EngineHandle;
 
 /// The summary systemd shows in `systemctl status`: counts per phase in lifecycle order, then
-/// the unhealthy feeds, e.g. `3 ready · 1 backoff · 1 stale`.
+/// the unhealthy feeds and crash loops, e.g. `3 ready · 1 backoff · 1 stale · 1 crash-looping`.
 pub fn summary(views: &[ConnectorView]) -> String {
     if views.is_empty() {
         return "no connectors".into();
@@ -42,6 +42,10 @@ pub fn summary(views: &[ConnectorView]) -> String {
         if n > 0 {
             parts.push(format!("{n} {}", h.as_str()));
         }
+    }
+    let looping = views.iter().filter(|v| v.crash_loop.is_some()).count();
+    if looping > 0 {
+        parts.push(format!("{looping} crash-looping"));
     }
     let restart = views.iter().filter(|v| v.restart_needed).count();
     if restart > 0 {

@@ -151,6 +151,7 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
             binary: Some(SIM.into()),
             stop: None,
             symbols: Default::default(),
+            budget: None,
         },
     };
     store::write_state(

@@ -405,6 +405,26 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
     else {
         return ResponseBody::error(ErrorKind::ShuttingDown, "the console is shutting down");
     };
+    // Refused at once (a restart that could not start a new process): the views say why by
+    // the time the command is applied; no transition will come.
+    let refused = handle
+        .views()
+        .borrow()
+        .iter()
+        .find(|v| v.id() == *id)
+        .and_then(|v| v.refused.clone().map(|r| (r, v.phase, v.pid)))
+        .filter(|(r, _, _)| before.refused.as_ref() != Some(r));
+    if let Some((r, phase, pid)) = refused {
+        let keeps = pid
+            .map(|p| format!("; PID {p} keeps running"))
+            .unwrap_or_default();
+        return outcome(
+            false,
+            phase,
+            pid,
+            format!("{id} {} refused: {}{keeps}", r.what, r.why),
+        );
+    }
     let wait = async {
         // A build already under way counts: its end is this request's outcome.
         let mut left_start = before.phase == Phase::Building;

@@ -5,9 +5,14 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::manifest::RestartPolicy;
+
+/// Restarts in one streak (no stay of `uptime_reset` between them) that make a crash loop: the
+/// verdict every view shows until the connector has stayed up for `uptime_reset`.
+pub const CRASH_LOOP_RESTARTS: u32 = 3;
 
 /// What to do after one more failure.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,11 +27,50 @@ pub enum Retry {
     GiveUp(String),
 }
 
-/// Failures counted against one [`RestartPolicy`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Failures counted against one [`RestartPolicy`], and the restarts made after them. A streak
+/// runs from its first failure until the budget is earned back (an operator's start, or
+/// staying up for `uptime_reset`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RestartBudget {
     attempt: u32,
     streak_started: Option<Instant>,
+    /// Restarts the policy made in this streak.
+    restarts: u32,
+    last_restart: Option<Instant>,
+}
+
+/// A crash loop: `restarts` restarts in one streak, the last `window` after its first failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashLoop {
+    pub restarts: u32,
+    /// Seconds from the streak's first failure to its last restart.
+    pub window_s: u64,
+}
+
+impl CrashLoop {
+    /// `crash-looping (3 restarts in 8 s)`, `crash-looping (12 restarts in 6 min)`.
+    pub fn describe(&self) -> String {
+        let w = self.window_s;
+        let window = if w < 120 {
+            format!("{w} s")
+        } else {
+            format!("{} min", w.div_ceil(60))
+        };
+        format!("crash-looping ({} restarts in {window})", self.restarts)
+    }
+}
+
+/// A [`RestartBudget`] as `state.json` keeps it: wall-clock times (seconds since the Unix
+/// epoch), so that a console that takes a connector over goes on counting where the last one
+/// stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct BudgetRecord {
+    pub attempt: u32,
+    pub streak_started_unix: Option<f64>,
+    #[serde(default)]
+    pub restarts: u32,
+    #[serde(default)]
+    pub last_restart_unix: Option<f64>,
 }
 
 /// Backoff before attempt `attempt` (1-based): initial × multiplier^(attempt-1), capped at
@@ -51,9 +95,68 @@ impl RestartBudget {
     }
 
     /// Earns back the whole budget: after an operator's start, or after staying up for
-    /// `uptime_reset`.
+    /// `uptime_reset`. The streak (and a crash loop) ends with it.
     pub fn reset(&mut self) {
         *self = RestartBudget::default();
+    }
+
+    /// Notes a restart made in this streak (after a failure) at `now`.
+    pub fn restarted(&mut self, now: Instant) {
+        self.restarts = self.restarts.saturating_add(1);
+        self.last_restart = Some(now);
+    }
+
+    /// The crash loop this streak is, if [`CRASH_LOOP_RESTARTS`] restarts were made in it.
+    /// Pure: from the restarts' times alone. It lasts until the budget is earned back.
+    pub fn crash_loop(&self) -> Option<CrashLoop> {
+        if self.restarts < CRASH_LOOP_RESTARTS {
+            return None;
+        }
+        let window = match (self.streak_started, self.last_restart) {
+            (Some(first), Some(last)) => last.saturating_duration_since(first),
+            _ => Duration::ZERO,
+        };
+        Some(CrashLoop {
+            restarts: self.restarts,
+            window_s: window.as_secs_f64().round() as u64,
+        })
+    }
+
+    /// This budget with its times on the wall clock, `now` being `now_unix` (any one reading
+    /// of both clocks: times before or after it are placed alike).
+    pub fn record(&self, now: Instant, now_unix: f64) -> BudgetRecord {
+        let unix = |t: Instant| {
+            let secs = match t.checked_duration_since(now) {
+                Some(after) => now_unix + after.as_secs_f64(),
+                None => now_unix - now.saturating_duration_since(t).as_secs_f64(),
+            };
+            // Whole milliseconds: the same budget persists as the same value.
+            (secs * 1000.0).round() / 1000.0
+        };
+        BudgetRecord {
+            attempt: self.attempt,
+            streak_started_unix: self.streak_started.map(unix),
+            restarts: self.restarts,
+            last_restart_unix: self.last_restart.map(unix),
+        }
+    }
+
+    /// The budget `r` recorded, its times brought back to this process's clock (`now` being
+    /// `now_unix`). A time that cannot be placed (corrupt, or before this clock's origin) is
+    /// taken as `now`: the streak goes on, a little shorter.
+    pub fn from_record(r: &BudgetRecord, now: Instant, now_unix: f64) -> RestartBudget {
+        let instant = |t: f64| {
+            Duration::try_from_secs_f64(now_unix - t)
+                .ok()
+                .and_then(|age| now.checked_sub(age))
+                .unwrap_or(now)
+        };
+        RestartBudget {
+            attempt: r.attempt,
+            streak_started: r.streak_started_unix.map(instant),
+            restarts: r.restarts,
+            last_restart: r.last_restart_unix.map(instant),
+        }
     }
 
     /// Counts one failure at `now` and says whether and when to retry. `reason` is the failure,
@@ -153,6 +256,43 @@ mod tests {
             Retry::GiveUp(why) => assert!(why.contains("max_total 10.0 s"), "{why}"),
             other => panic!("expected give-up, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn three_restarts_in_a_streak_are_a_crash_loop_until_the_budget_is_earned_back() {
+        let p = policy();
+        let mut b = RestartBudget::default();
+        let t0 = Instant::now();
+        for k in 0..CRASH_LOOP_RESTARTS {
+            assert_eq!(b.crash_loop(), None, "after {k} restarts");
+            let failed = t0 + Duration::from_secs(u64::from(k) * 4);
+            assert!(matches!(b.next(&p, failed, 0.0, "x"), Retry::After { .. }));
+            b.restarted(failed + Duration::from_secs(2));
+        }
+        let cl = b.crash_loop().expect("a crash loop");
+        assert_eq!(
+            cl,
+            CrashLoop {
+                restarts: 3,
+                window_s: 10
+            }
+        );
+        assert_eq!(cl.describe(), "crash-looping (3 restarts in 10 s)");
+        assert_eq!(
+            CrashLoop {
+                restarts: 12,
+                window_s: 330
+            }
+            .describe(),
+            "crash-looping (12 restarts in 6 min)"
+        );
+        // The record round-trips, times and all.
+        let now = t0 + Duration::from_secs(60);
+        let back = RestartBudget::from_record(&b.record(now, 1000.0), now, 1000.0);
+        assert_eq!(back.crash_loop(), Some(cl));
+        assert_eq!(back.attempt(), 3);
+        b.reset();
+        assert_eq!(b.crash_loop(), None, "staying up ends it");
     }
 
     #[test]

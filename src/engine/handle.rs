@@ -42,8 +42,10 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    /// The connectors [`EngineHandle::start_selected`] starts (those of the manifest that
-    /// autostart, or all of them in headless `run`).
+    /// The connectors [`EngineHandle::start_selected`] starts: those someone started before
+    /// (the last decision about them, kept in `state.json`), and of those nobody decided about,
+    /// the ones that `autostart` (or all of them in headless `run`). Never one stopped by the
+    /// operator or given up on by its restart budget.
     pub fn selected(&self) -> Vec<ConnectorId> {
         self.autostart.as_ref().clone()
     }
@@ -319,20 +321,21 @@ impl EngineHandle {
         rx.await.map_err(|_| EngineError::Gone)?
     }
 
-    /// Starts the connectors that [`EngineOptions`] selected. Call it after [`Self::subscribe`]
-    /// so that no transition is missed.
+    /// Starts the connectors selected as the engine started (see [`Self::selected`]). Call it
+    /// after [`Self::subscribe`] so that no transition is missed.
     ///
-    /// A connector taken over while the previous console was stopping it is left to finish
-    /// that stop: the operator asked for it.
+    /// Only those at rest are started: one taken over running is watched, one taken over
+    /// while the previous console was stopping it is left to finish that stop (the operator
+    /// asked for it), one waiting to restart restarts when its backoff ends.
     pub fn start_selected(&self) -> Result<(), EngineError> {
-        let stopping: Vec<ConnectorId> = self
+        let busy: Vec<ConnectorId> = self
             .views()
             .borrow()
             .iter()
-            .filter(|v| v.phase == Phase::Stopping)
+            .filter(|v| !v.phase.is_at_rest())
             .map(|v| v.id())
             .collect();
-        for id in self.autostart.iter().filter(|id| !stopping.contains(id)) {
+        for id in self.autostart.iter().filter(|id| !busy.contains(id)) {
             self.command_by(id.clone(), Command::Start, view::Origin::Autostart)?;
         }
         Ok(())

@@ -106,6 +106,8 @@ pub struct Verdict {
     pub symbol: Option<String>,
     /// Why it is stale (None unless stale).
     pub cause: Option<StaleCause>,
+    /// For a stale verdict: since when no data came (Unix seconds), the stall's start.
+    pub since: Option<f64>,
 }
 
 /// The health of a ready connector. Stale wins over erroring: no data is worse than noisy data.
@@ -158,6 +160,13 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
                 )),
                 symbol: dead.first().map(|s| s.to_string()),
                 cause: Some(StaleCause::SilentReconnect),
+                since: i.feed.and_then(|f| {
+                    f.symbols
+                        .values()
+                        .map(|s| s.last_event_at)
+                        .filter(|t| *t < at)
+                        .max_by(f64::total_cmp)
+                }),
             };
         }
     }
@@ -181,6 +190,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
             why: Some(why),
             symbol: Some(sym.clone()),
             cause: Some(StaleCause::Symbol),
+            since: Some(i.now - age),
         };
     }
     if let (Some(feed), Some(bots_since), true) = (i.feed, i.bots_since, i.bots > 0) {
@@ -201,6 +211,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
                 )),
                 symbol: None,
                 cause: Some(StaleCause::NoData),
+                since: Some(reference),
             };
         }
         // One symbol stalled among live ones: the stalest, if past the limit (symbols a
@@ -224,6 +235,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
                 why: Some(format!("{sym}: no market data for {:.0} s", age.floor())),
                 symbol: Some(sym.clone()),
                 cause: Some(StaleCause::Symbol),
+                since: Some(i.now - age),
             };
         }
     }
@@ -236,6 +248,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
             why: Some(format!("{errors} errors in the last minute")),
             symbol: None,
             cause: None,
+            since: None,
         };
     }
     let recent = i
@@ -252,6 +265,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
         why: None,
         symbol: None,
         cause: None,
+        since: None,
     }
 }
 
@@ -411,6 +425,9 @@ mod tests {
             v.why.as_deref(),
             Some("no market data for 10 s with 1 bot(s) attached")
         );
+        // The stall began when watching with a bot did, whenever it is evaluated.
+        assert_eq!(v.since, Some(101.0));
+        assert_eq!(at(140.0, 1, &f, 0).since, Some(101.0));
     }
 
     #[test]
@@ -419,6 +436,7 @@ mod tests {
         let v = at(200.5, 1, &f, 0);
         assert_eq!(v.health, FeedHealth::Stale);
         assert_eq!(v.symbol.as_deref(), Some("ETHUSDT"));
+        assert_eq!(v.since, Some(185.0), "its last event");
         assert_eq!(
             at(200.5, 0, &f, 0).health,
             FeedHealth::Ok,

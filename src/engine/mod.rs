@@ -22,6 +22,7 @@ pub mod logwake;
 mod mailbox;
 pub mod meter;
 pub mod phase;
+pub mod preflight;
 pub mod private_fs;
 pub mod process;
 pub mod redact;
@@ -104,6 +105,9 @@ struct HealthState {
     /// The unhealthy state last told to the world (kept across restarts, so a connector that
     /// keeps erroring through a restart is not announced again; cleared by "recovered").
     told: Option<health::FeedHealth>,
+    /// Since when `told` holds (Unix seconds): the stall's start, or when errors reached the
+    /// threshold. Set when it is told, kept while it holds.
+    since: Option<f64>,
     /// A meter may be open: close it before signalling the process.
     metered: bool,
 }
@@ -143,6 +147,10 @@ struct Slot {
     restored_seen: Option<(i32, std::collections::BTreeMap<String, f64>)>,
     /// A stale-feed restart under way: what "recovered" will say once data is back.
     healing: Option<String>,
+    /// The last decision about it (kept in `state.json`, followed by the next console).
+    decision: Option<view::Decision>,
+    /// The last restart refused because a new process could not start.
+    refused: Option<view::Refusal>,
 }
 
 fn settings_of(spec: &ConnectorSpec) -> Settings {
@@ -276,16 +284,18 @@ impl Engine {
             usage_epoch: Instant::now(),
             watching: Vec::new(),
             seen_persisted_at: 0.0,
+            clock: (Instant::now(), store::unix_now()),
+            refused_now: false,
         };
         for spec in &manifest.connectors {
             rt.insert(spec.clone());
         }
-        rt.take_over().await;
-        let autostart: Vec<ConnectorId> = manifest
-            .connectors
-            .iter()
-            .filter(|c| options.start_all || (options.autostart && c.autostart))
-            .map(|c| ConnectorId::local(&c.name))
+        rt.take_over(&options).await;
+        // What someone decided outlives the console: `autostart` (or `run`'s start-all) is
+        // for the connectors nobody decided about.
+        let autostart: Vec<ConnectorId> = (0..rt.slots.len())
+            .filter(|i| rt.selected_at_start(*i, &options))
+            .map(|i| rt.slots[i].id.clone())
             .collect();
         rt.publish();
         rt.persist(true);
@@ -444,8 +454,19 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         },
         history: s.history.iter().cloned().collect(),
         last_exit_at: s.last_exit_at.clone(),
+        decision: s.decision.clone(),
+        crash_loop: st.crash_loop(),
+        stale_since: health_since(s, health::FeedHealth::Stale),
+        erroring_since: health_since(s, health::FeedHealth::Erroring),
+        refused: s.refused.clone(),
         as_of: now_unix,
     }
+}
+
+/// When slot `s`'s feed became `h` (RFC 3339), while its verdict is `h`.
+fn health_since(s: &Slot, h: health::FeedHealth) -> Option<String> {
+    let holds = s.health.verdict.as_ref()?.health == h;
+    holds.then_some(s.health.since).flatten().map(logs::rfc3339)
 }
 
 struct Runtime {
@@ -487,6 +508,11 @@ struct Runtime {
     log_waker: Option<Arc<logwake::LogWaker>>,
     /// When the symbols' times were last handed to the writer.
     seen_persisted_at: f64,
+    /// Both clocks read once, at start: `state.json`'s wall-clock budget times are computed
+    /// against it, so the same budget is written as the same values.
+    clock: (Instant, f64),
+    /// Set when the state machine refused a command (see [`Runtime::dispatch`]).
+    refused_now: bool,
 }
 
 impl Runtime {
@@ -548,6 +574,8 @@ impl Runtime {
             session: session::Session::default(),
             restored_seen: None,
             healing: None,
+            decision: None,
+            refused: None,
         });
         id
     }
@@ -599,21 +627,22 @@ impl Runtime {
         }
     }
 
-    /// Puts a pending spec in use where the operator's command is about to start a process.
-    fn apply_pending_for(&mut self, i: usize, cmd: Command) {
-        let Some(spec) = self.slots[i].pending.take() else {
-            return;
-        };
+    /// Puts a pending spec in use where the operator's command is about to start a process;
+    /// returns the spec it replaced (put back if the start is refused).
+    fn apply_pending_for(&mut self, i: usize, cmd: Command) -> Option<ConnectorSpec> {
+        let spec = self.slots[i].pending.take()?;
         let phase = self.slots[i].state.phase;
         let restarts = matches!(cmd, Command::Restart)
             || (matches!(cmd, Command::Start) && (phase.is_at_rest() || phase == Phase::Backoff));
         if restarts && self.slots[i].state.phase != Phase::Building {
             let slot = &mut self.slots[i];
             slot.settings = settings_of(&spec);
-            slot.spec = *spec;
-            tracing::info!("{}: restarted on its reloaded manifest entry", slot.id);
+            let old = std::mem::replace(&mut slot.spec, *spec);
+            tracing::info!("{}: restarting on its reloaded manifest entry", slot.id);
+            Some(old)
         } else {
             self.slots[i].pending = Some(spec);
+            None
         }
     }
 
@@ -625,12 +654,53 @@ impl Runtime {
         self.slots.iter().position(|s| s.id == *id)
     }
 
-    fn ctx(&self, i: usize) -> Ctx {
+    /// What the state machine needs to know for `ev` (None: taking over). Before an event
+    /// that may start a process, the pre-flight checks the binary and the config.
+    fn ctx(&self, i: usize, ev: Option<&Event>) -> Ctx {
+        let spec = &self.slots[i].spec;
+        let may_start = match ev {
+            Some(
+                Event::Command(Command::Start | Command::Restart)
+                | Event::StaleFeed { .. }
+                | Event::BuildFinished(_)
+                | Event::Exited { .. },
+            ) => true,
+            Some(Event::Timer { kind, .. }) => *kind == state::TimerKind::Backoff,
+            Some(
+                Event::Command(Command::Stop | Command::Kill | Command::Build { .. })
+                | Event::Spawned { .. }
+                | Event::SpawnFailed { .. }
+                | Event::Probe { .. },
+            )
+            | None => false,
+        };
         Ctx {
             now: Instant::now(),
-            binary_exists: sys::is_executable(&self.slots[i].spec.binary),
+            binary_exists: sys::is_executable(&spec.binary),
             jitter: fastrand::f64() * 2.0 - 1.0,
+            cannot_start: may_start.then(|| preflight::check(spec)).flatten(),
         }
+    }
+
+    /// Whether a console opening with `options` starts slot `i`: what was decided about it
+    /// (started: yes; stopped, or given up on by the restart budget: no), else `autostart`.
+    fn selected_at_start(&self, i: usize, options: &EngineOptions) -> bool {
+        let slot = &self.slots[i];
+        (options.autostart || options.start_all)
+            && match slot.decision.as_ref().map(|d| d.intent) {
+                Some(view::Intent::Run) => true,
+                Some(view::Intent::Stop | view::Intent::GaveUp) => false,
+                None => options.start_all || slot.spec.autostart,
+            }
+    }
+
+    /// Records `intent`, decided by `by`, for slot `i`.
+    fn decide(&mut self, i: usize, intent: view::Intent, by: view::Origin) {
+        self.slots[i].decision = Some(view::Decision {
+            intent,
+            by,
+            ts: logs::now_rfc3339(),
+        });
     }
 
     /// Returns true when the engine must end now (detach).
@@ -676,31 +746,60 @@ impl Runtime {
                     Some(id) => self.index_of_id(id).into_iter().collect(),
                     None => (0..self.slots.len()).collect(),
                 };
+                // Events after this one are the command's own (its first transitions too:
+                // a start refused at once must be seen by whoever waits for its outcome).
+                let seq_before = self.queued_seq;
+                let mut decided = false;
                 for i in targets {
                     if !self.slots[i].removal.is_empty() {
                         continue; // on its way out
                     }
-                    match cmd {
+                    let intent = match cmd {
+                        Command::Start | Command::Restart => Some(view::Intent::Run),
+                        Command::Stop | Command::Kill => Some(view::Intent::Stop),
+                        Command::Build { .. } => None,
+                    };
+                    // The console's own start as it opens decides nothing: `autostart` (the
+                    // manifest) stays in charge of what nobody decided about.
+                    if let (Some(intent), false) = (intent, origin == view::Origin::Autostart) {
+                        self.decide(i, intent, origin);
+                        decided = true;
+                    }
+                    let replaced = match cmd {
                         Command::Start | Command::Restart => {
                             self.slots[i].wanted = true;
-                            self.apply_pending_for(i, cmd);
+                            self.apply_pending_for(i, cmd)
                         }
                         Command::Stop | Command::Kill => {
                             self.slots[i].wanted = false;
                             // The operator took over: no "recovered" for a heal.
                             self.slots[i].healing = None;
+                            None
                         }
-                        Command::Build { .. } => {}
-                    }
+                        Command::Build { .. } => None,
+                    };
                     self.origin = Some(origin);
-                    self.dispatch(i, Event::Command(cmd));
+                    let refused = self.dispatch(i, Event::Command(cmd));
                     self.origin = None;
+                    if let (true, Some(old)) = (refused, replaced) {
+                        // The reloaded entry could not start: the process runs on the old one,
+                        // and the new one waits as before.
+                        let slot = &mut self.slots[i];
+                        let new = std::mem::replace(&mut slot.spec, old);
+                        slot.settings = settings_of(&slot.spec);
+                        slot.pending = Some(Box::new(new));
+                    }
                     if self.slots[i].pending.is_some() {
                         self.apply_pending(i);
                     }
                 }
+                if decided {
+                    // A decision with no transition (a stop of a stopped one) is kept too.
+                    self.publish();
+                    self.persist(false);
+                }
                 if let Some(ack) = ack {
-                    let _ = ack.send(self.queued_seq);
+                    let _ = ack.send(seq_before);
                 }
             }
             Msg::Add { spec, reply } => {
@@ -747,7 +846,7 @@ impl Runtime {
             },
             Msg::Event { key, ev } => {
                 if let Some(i) = self.index_of_key(key) {
-                    self.dispatch(i, ev)
+                    self.dispatch(i, ev);
                 }
             }
             Msg::Spawned {
@@ -861,6 +960,18 @@ impl Runtime {
                 self.shutting_down = true;
                 for i in 0..self.slots.len() {
                     self.slots[i].wanted = false;
+                    // Stopped because this console closes, which decides nothing about the
+                    // connector: the next console goes by `autostart` again. A stop or a
+                    // give-up already decided stays.
+                    let slot = &mut self.slots[i];
+                    if !slot.state.phase.is_at_rest()
+                        && slot
+                            .decision
+                            .as_ref()
+                            .is_some_and(|d| d.intent == view::Intent::Run)
+                    {
+                        slot.decision = None;
+                    }
                     self.dispatch(i, Event::Command(Command::Stop));
                 }
             }
@@ -1144,6 +1255,17 @@ impl Runtime {
             (None, FeedHealth::Ok | FeedHealth::Quiet) => None,
         };
         slot.health.told = after.is_unhealthy().then_some(after);
+        // Since when: set as it is told, kept while it holds (so it reads the same at every
+        // evaluation), cleared once it ends.
+        match change {
+            Some(view::HealthChange::Stale) => {
+                slot.health.since = Some(verdict.since.unwrap_or(now));
+            }
+            Some(view::HealthChange::Erroring) => slot.health.since = Some(now),
+            Some(view::HealthChange::Recovered) => slot.health.since = None,
+            None if !after.is_unhealthy() => slot.health.since = None,
+            None => {}
+        }
         // (The views are published after every batch of the actor; only a change is told.)
         let Some(change) = change else {
             return;
@@ -1164,6 +1286,8 @@ impl Runtime {
         if let Err(e) = logs::write_marker(&slot.log, &marker) {
             tracing::debug!("{}: cannot write to the log: {e}", id);
         }
+        let phase = slot.state.phase;
+        self.remember(i, phase, marker, view::Origin::Health);
         self.publish();
         let after_seq = self.persist(false);
         self.emit(
@@ -1197,7 +1321,9 @@ impl Runtime {
         }
     }
 
-    fn dispatch(&mut self, i: usize, ev: Event) {
+    /// Feeds `ev` to slot `i`'s state machine and carries out its effects. Returns true when
+    /// the machine refused it (a restart that could not start a new process).
+    fn dispatch(&mut self, i: usize, ev: Event) -> bool {
         let by = self.origin.unwrap_or(match &ev {
             Event::Timer { .. } => view::Origin::Policy,
             Event::StaleFeed { .. } => view::Origin::StaleFeed,
@@ -1205,14 +1331,31 @@ impl Runtime {
             _ => view::Origin::Process,
         });
         self.origin = Some(by);
-        let ctx = self.ctx(i);
+        let ctx = self.ctx(i, Some(&ev));
         let slot = &mut self.slots[i];
         let effects = slot.state.handle(&slot.settings, ev, ctx);
+        self.refused_now = false;
         for fx in effects {
             self.perform(i, fx);
         }
+        let refused = std::mem::take(&mut self.refused_now);
         self.origin = None;
         self.evaluate_health(i);
+        refused
+    }
+
+    /// Adds an entry to slot `i`'s history (at most [`view::HISTORY_LEN`] are kept).
+    fn remember(&mut self, i: usize, phase: Phase, detail: String, by: view::Origin) {
+        let history = &mut self.slots[i].history;
+        if history.len() == view::HISTORY_LEN {
+            history.pop_front();
+        }
+        history.push_back(view::HistoryEntry {
+            ts: logs::now_rfc3339(),
+            phase,
+            detail,
+            by,
+        });
     }
 
     fn perform(&mut self, i: usize, fx: Effect) {
@@ -1221,16 +1364,8 @@ impl Runtime {
             Effect::Transition { phase, detail } => {
                 let id = self.slots[i].id.clone();
                 let pid = self.slots[i].state.pid;
-                let history = &mut self.slots[i].history;
-                if history.len() == view::HISTORY_LEN {
-                    history.pop_front();
-                }
-                history.push_back(view::HistoryEntry {
-                    ts: logs::now_rfc3339(),
-                    phase,
-                    detail: detail.clone(),
-                    by: self.origin.unwrap_or(view::Origin::Process),
-                });
+                let by = self.origin.unwrap_or(view::Origin::Process);
+                self.remember(i, phase, detail.clone(), by);
                 // The PID once: a detail that starts with it says it already.
                 let with_pid = pid
                     .filter(|p| !detail.starts_with(&format!("PID {p}")))
@@ -1246,6 +1381,35 @@ impl Runtime {
                 if let Err(e) = logs::write_marker(&self.slots[i].log, &text) {
                     tracing::warn!("{}: cannot write to the log: {e}", self.slots[i].id);
                 }
+            }
+            Effect::Refused { what, why } => {
+                // Said where the operator looks: the history (`i`), the console log, the
+                // connector's log, the view (the TUI's message line, the control socket's
+                // reply, `status --json`).
+                let keeps = match self.slots[i].state.pid {
+                    Some(pid) => format!("; PID {pid} keeps running"),
+                    None => String::new(),
+                };
+                let detail = format!("{what} refused: {why}{keeps}");
+                let by = self.origin.unwrap_or(view::Origin::Process);
+                let phase = self.slots[i].state.phase;
+                self.remember(i, phase, detail.clone(), by);
+                tracing::warn!("{}: {detail}", self.slots[i].id);
+                if let Err(e) = logs::write_marker(&self.slots[i].log, &detail) {
+                    tracing::warn!("{}: cannot write to the log: {e}", self.slots[i].id);
+                }
+                self.slots[i].refused = Some(view::Refusal {
+                    ts: logs::now_rfc3339(),
+                    what,
+                    why,
+                });
+                self.refused_now = true;
+                self.publish();
+                self.persist(false);
+            }
+            Effect::GaveUp => {
+                // Before the transition to failed is written: both land in state.json at once.
+                self.decide(i, view::Intent::GaveUp, view::Origin::Policy);
             }
             Effect::Signal(sig) => match self.slots[i].child.clone() {
                 Some(c) if self.slots[i].health.metered => {
@@ -1273,7 +1437,10 @@ impl Runtime {
                     });
                 });
             }
-            Effect::Spawn => self.spawn(i),
+            Effect::Spawn => {
+                self.slots[i].refused = None;
+                self.spawn(i)
+            }
             Effect::Build { force } => self.build(i, force),
             Effect::CancelBuild => {
                 let bkey = build_key(&self.slots[i].spec);
@@ -1525,6 +1692,7 @@ impl Runtime {
                         Some(pid) if s.session.pid == Some(pid) => s.session.seen.clone(),
                         _ => Default::default(),
                     },
+                    budget: Some(s.state.budget.record(self.clock.0, self.clock.1)),
                 },
             })
             .collect();

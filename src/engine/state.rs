@@ -1,6 +1,7 @@
 //! The pure lifecycle state machine of one connector. No I/O, no clocks of its own: a transition
-//! takes an event, the current state and a [`Ctx`] (the time, whether the binary exists, a
-//! jitter sample) and returns the effects for the runtime to carry out. Every timer carries the
+//! takes an event, the current state and a [`Ctx`] (the time, whether the binary exists, what
+//! the runtime's pre-flight found, a jitter sample) and returns the effects for the runtime to
+//! carry out. Every timer carries the
 //! epoch it was armed in; a timer whose epoch is stale is ignored, so a late grace timer can never
 //! SIGKILL a connector that has since been restarted.
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::budget::{RestartBudget, Retry};
+use super::budget::{CrashLoop, RestartBudget, Retry};
 use super::phase::{ExitStatus, Phase};
 use crate::manifest::{RestartPolicy, RestartPolicyKind};
 
@@ -22,13 +23,18 @@ pub struct Settings {
 }
 
 /// What the runtime knows at the moment of the event.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Ctx {
     pub now: Instant,
     /// Whether the connector's binary exists (checked by the runtime).
     pub binary_exists: bool,
     /// A uniform sample in [-1, 1] for backoff jitter.
     pub jitter: f64,
+    /// Why a new process could not start now (the binary or the config, naming the file and
+    /// the problem), as the runtime's pre-flight found it before an event that may start one.
+    /// None: nothing wrong, or not checked. A restart that cannot start a new process is
+    /// refused and the running one left alone.
+    pub cannot_start: Option<String>,
 }
 
 /// A process a new console takes over (see [`ConnectorState::take_over`]).
@@ -36,6 +42,8 @@ pub struct Ctx {
 pub struct Takeover {
     pub pid: i32,
     pub restarts: u32,
+    /// Where the previous console's restart budget stood (its streak goes on).
+    pub budget: RestartBudget,
     /// When the process started, if known (uptime, and what is left of a startup timeout).
     pub started_at: Option<Instant>,
     /// Both its iceoryx2 services have an Alive node of its PID now.
@@ -179,6 +187,15 @@ pub enum Effect {
         phase: Phase,
         detail: String,
     },
+    /// `what` (a restart) was refused because a new process could not start (`why`, from
+    /// [`Ctx::cannot_start`]); the running process was left alone. Tell whoever asked.
+    Refused {
+        what: String,
+        why: String,
+    },
+    /// The restart budget ran out: the connector is `failed` until someone acts, and stays so
+    /// across console restarts.
+    GaveUp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +277,7 @@ impl ConnectorState {
             pid: Some(t.pid),
             started_at: Some(t.started_at.unwrap_or(ctx.now)),
             restarts: t.restarts,
+            budget: t.budget,
             ..ConnectorState::default()
         };
         let mut fx = Vec::new();
@@ -287,7 +305,7 @@ impl ConnectorState {
                         ),
                         &mut fx,
                     );
-                    st.arm(TimerKind::ShutdownGrace, stop.left, ctx, &mut fx);
+                    st.arm(TimerKind::ShutdownGrace, stop.left, &ctx, &mut fx);
                 }
             }
             (None, true) => {
@@ -297,7 +315,12 @@ impl ConnectorState {
                     "adopted from a previous console; its exit status will not be known",
                     &mut fx,
                 );
-                st.arm(TimerKind::UptimeReset, s.restart.uptime_reset, ctx, &mut fx);
+                st.arm(
+                    TimerKind::UptimeReset,
+                    s.restart.uptime_reset,
+                    &ctx,
+                    &mut fx,
+                );
             }
             (None, false) => {
                 let age = ctx
@@ -315,7 +338,7 @@ impl ConnectorState {
                     ),
                     &mut fx,
                 );
-                st.arm(TimerKind::StartupTimeout, left, ctx, &mut fx);
+                st.arm(TimerKind::StartupTimeout, left, &ctx, &mut fx);
             }
         }
         (st, fx)
@@ -342,6 +365,44 @@ impl ConnectorState {
         }
     }
 
+    /// A connector the previous console left waiting to restart (backoff): it goes on waiting
+    /// for what was `left` of its delay, its budget and restart count as they were, then
+    /// restarts like any backoff.
+    pub fn resume_backoff(
+        restarts: u32,
+        budget: RestartBudget,
+        last_exit: Option<ExitStatus>,
+        detail: String,
+        left: Duration,
+        ctx: Ctx,
+    ) -> (ConnectorState, Vec<Effect>) {
+        let mut st = ConnectorState {
+            restarts,
+            budget,
+            last_exit,
+            ..ConnectorState::default()
+        };
+        let mut fx = Vec::new();
+        st.set_phase(
+            Phase::Backoff,
+            format!("{detail} (restart taken over by a new console)"),
+            &mut fx,
+        );
+        st.arm(TimerKind::Backoff, left, &ctx, &mut fx);
+        (st, fx)
+    }
+
+    /// The crash loop it is in, while its restarts go on (from the restart budget's times:
+    /// [`RestartBudget::crash_loop`]); None at rest, where the phase and its detail speak.
+    pub fn crash_loop(&self) -> Option<CrashLoop> {
+        match self.phase {
+            Phase::Starting | Phase::Ready | Phase::Stopping | Phase::Exited | Phase::Backoff => {
+                self.budget.crash_loop()
+            }
+            Phase::Idle | Phase::Building | Phase::Stopped | Phase::Failed => None,
+        }
+    }
+
     /// A connector whose recorded process is gone (or whose PID now belongs to another
     /// process): shown as exited with why, never silently reset to idle.
     pub fn gone(detail: String, restarts: u32, last_exit: Option<ExitStatus>) -> ConnectorState {
@@ -352,31 +413,36 @@ impl ConnectorState {
     pub fn handle(&mut self, s: &Settings, event: Event, ctx: Ctx) -> Vec<Effect> {
         let mut fx = Vec::new();
         match event {
-            Event::Command(cmd) => self.on_command(s, cmd, ctx, &mut fx),
-            Event::BuildFinished(result) => self.on_build_finished(s, result, ctx, &mut fx),
-            Event::Spawned { pid } => self.on_spawned(s, pid, ctx, &mut fx),
+            Event::Command(cmd) => self.on_command(s, cmd, &ctx, &mut fx),
+            Event::BuildFinished(result) => self.on_build_finished(s, result, &ctx, &mut fx),
+            Event::Spawned { pid } => self.on_spawned(s, pid, &ctx, &mut fx),
             Event::SpawnFailed { kind, message } => {
-                self.on_spawn_failed(s, kind, message, ctx, &mut fx)
+                self.on_spawn_failed(s, kind, message, &ctx, &mut fx)
             }
-            Event::Probe { ready, bots } => self.on_probe(s, ready, bots, ctx, &mut fx),
+            Event::Probe { ready, bots } => self.on_probe(s, ready, bots, &ctx, &mut fx),
             Event::Exited {
                 status,
                 summary,
                 send_error,
-            } => self.on_exit(s, status, summary, send_error, ctx, &mut fx),
+            } => self.on_exit(s, status, summary, send_error, &ctx, &mut fx),
             Event::Timer { kind, epoch } => {
                 if epoch == self.epoch {
-                    self.on_timer(s, kind, ctx, &mut fx);
+                    self.on_timer(s, kind, &ctx, &mut fx);
                 }
             }
             Event::StaleFeed { why } => {
-                if self.phase == Phase::Ready {
+                if let (Phase::Ready, Some(problem)) = (self.phase, &ctx.cannot_start) {
+                    fx.push(Effect::Refused {
+                        what: format!("stale-feed restart ({why})"),
+                        why: problem.clone(),
+                    });
+                } else if self.phase == Phase::Ready {
                     fx.push(Effect::Marker(format!(
                         "stale feed ({why}): restarting it (on_stale = \"restart\")"
                     )));
                     let detail = format!("stale feed ({why}): restarting, SIGTERM sent");
                     self.stale_why = why;
-                    self.begin_stop(s, StopReason::StaleFeed, detail, ctx, &mut fx);
+                    self.begin_stop(s, StopReason::StaleFeed, detail, &ctx, &mut fx);
                 }
             }
         }
@@ -410,7 +476,7 @@ impl ConnectorState {
         });
     }
 
-    fn arm(&mut self, kind: TimerKind, after: Duration, ctx: Ctx, fx: &mut Vec<Effect>) {
+    fn arm(&mut self, kind: TimerKind, after: Duration, ctx: &Ctx, fx: &mut Vec<Effect>) {
         if kind != TimerKind::UptimeReset {
             self.deadline = Some(ctx.now + after);
         }
@@ -421,8 +487,10 @@ impl ConnectorState {
         });
     }
 
-    /// Start now: build first if the binary is missing.
-    fn begin_start(&mut self, s: &Settings, ctx: Ctx, fx: &mut Vec<Effect>) {
+    /// Start now: build first if the binary is missing. Nothing runs: a start that cannot
+    /// produce a process (see [`Ctx::cannot_start`]) fails with why, or, when the restart
+    /// policy made it (`by_policy`), counts as one more failure against the budget.
+    fn begin_start(&mut self, s: &Settings, ctx: &Ctx, by_policy: bool, fx: &mut Vec<Effect>) {
         self.pending = Pending::None;
         if !ctx.binary_exists {
             if s.auto_build {
@@ -435,6 +503,17 @@ impl ConnectorState {
                     "binary not found and auto_build = false; build it (key b) or set auto_build = true",
                     fx,
                 );
+            }
+            return;
+        }
+        if let Some(why) = &ctx.cannot_start {
+            let msg = format!("cannot start: {why}");
+            self.pid = None;
+            self.bots = 0;
+            if by_policy {
+                self.schedule_restart(s, msg, ctx, fx);
+            } else {
+                self.set_phase(Phase::Failed, msg, fx);
             }
             return;
         }
@@ -454,7 +533,7 @@ impl ConnectorState {
         s: &Settings,
         reason: StopReason,
         detail: String,
-        ctx: Ctx,
+        ctx: &Ctx,
         fx: &mut Vec<Effect>,
     ) {
         self.stop_reason = reason;
@@ -467,22 +546,31 @@ impl ConnectorState {
         // Without a PID the spawn is still under way; `on_spawned` signals it.
     }
 
-    fn on_command(&mut self, s: &Settings, cmd: Command, ctx: Ctx, fx: &mut Vec<Effect>) {
+    fn on_command(&mut self, s: &Settings, cmd: Command, ctx: &Ctx, fx: &mut Vec<Effect>) {
         match (cmd, self.phase) {
             (Command::Start, Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed) => {
                 // An operator start earns back the full restart budget.
                 self.budget.reset();
-                self.begin_start(s, ctx, fx);
+                self.begin_start(s, ctx, false, fx);
             }
             (Command::Start | Command::Restart, Phase::Backoff) => {
+                // The restart the loop was waiting for, made now: still the same streak.
                 self.restarts += 1;
-                self.begin_start(s, ctx, fx);
+                self.budget.restarted(ctx.now);
+                self.begin_start(s, ctx, false, fx);
             }
             (Command::Start | Command::Restart, Phase::Building | Phase::Stopping) => {
                 self.pending = Pending::Start;
                 self.note_once("will start afterwards", fx);
             }
             (Command::Start, Phase::Starting | Phase::Ready) => {}
+            (Command::Restart, Phase::Starting | Phase::Ready) if ctx.cannot_start.is_some() => {
+                // A new process could not start: the running one is left alone.
+                fx.push(Effect::Refused {
+                    what: "restart".into(),
+                    why: ctx.cannot_start.clone().unwrap_or_default(),
+                });
+            }
             (Command::Restart, Phase::Starting | Phase::Ready) => {
                 let detail = "restart: stopping first (SIGTERM)".to_string();
                 self.begin_stop(s, StopReason::Operator, detail, ctx, fx);
@@ -491,7 +579,7 @@ impl ConnectorState {
             (Command::Restart, Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed) => {
                 self.budget.reset();
                 self.restarts += 1;
-                self.begin_start(s, ctx, fx);
+                self.begin_start(s, ctx, false, fx);
             }
             (Command::Stop, Phase::Starting | Phase::Ready) => {
                 let detail = format!(
@@ -559,7 +647,7 @@ impl ConnectorState {
         &mut self,
         s: &Settings,
         result: Result<(), String>,
-        ctx: Ctx,
+        ctx: &Ctx,
         fx: &mut Vec<Effect>,
     ) {
         match self.phase {
@@ -569,9 +657,9 @@ impl ConnectorState {
                         // The binary now exists, whatever the earlier check said.
                         let ctx = Ctx {
                             binary_exists: true,
-                            ..ctx
+                            ..ctx.clone()
                         };
-                        self.begin_start(s, ctx, fx);
+                        self.begin_start(s, &ctx, false, fx);
                     } else {
                         self.set_phase(Phase::Idle, "build finished", fx);
                     }
@@ -592,7 +680,7 @@ impl ConnectorState {
         }
     }
 
-    fn on_spawned(&mut self, s: &Settings, pid: i32, ctx: Ctx, fx: &mut Vec<Effect>) {
+    fn on_spawned(&mut self, s: &Settings, pid: i32, ctx: &Ctx, fx: &mut Vec<Effect>) {
         self.pid = Some(pid);
         self.started_at = Some(ctx.now);
         match self.phase {
@@ -627,7 +715,7 @@ impl ConnectorState {
         s: &Settings,
         kind: SpawnFailure,
         message: String,
-        ctx: Ctx,
+        ctx: &Ctx,
         fx: &mut Vec<Effect>,
     ) {
         match self.phase {
@@ -663,7 +751,7 @@ impl ConnectorState {
         }
     }
 
-    fn on_probe(&mut self, s: &Settings, ready: bool, bots: u32, ctx: Ctx, fx: &mut Vec<Effect>) {
+    fn on_probe(&mut self, s: &Settings, ready: bool, bots: u32, ctx: &Ctx, fx: &mut Vec<Effect>) {
         match self.phase {
             Phase::Starting if ready && self.pid.is_some() => {
                 self.ready_at = Some(ctx.now);
@@ -705,7 +793,7 @@ impl ConnectorState {
         status: Option<ExitStatus>,
         summary: Option<String>,
         send_error: bool,
-        ctx: Ctx,
+        ctx: &Ctx,
         fx: &mut Vec<Effect>,
     ) {
         self.pid = None;
@@ -747,7 +835,7 @@ impl ConnectorState {
                 };
                 if self.pending == Pending::Start {
                     self.restarts += 1;
-                    self.begin_start(s, ctx, fx);
+                    self.begin_start(s, ctx, false, fx);
                 } else {
                     self.set_phase(Phase::Stopped, how, fx);
                 }
@@ -776,7 +864,7 @@ impl ConnectorState {
     }
 
     /// Applies the restart policy after a failure described by `msg`.
-    fn count_failure_then(&mut self, s: &Settings, msg: String, ctx: Ctx, fx: &mut Vec<Effect>) {
+    fn count_failure_then(&mut self, s: &Settings, msg: String, ctx: &Ctx, fx: &mut Vec<Effect>) {
         match s.restart.policy {
             RestartPolicyKind::Never => {
                 if self.phase != Phase::Exited {
@@ -789,9 +877,13 @@ impl ConnectorState {
         }
     }
 
-    fn schedule_restart(&mut self, s: &Settings, msg: String, ctx: Ctx, fx: &mut Vec<Effect>) {
+    fn schedule_restart(&mut self, s: &Settings, msg: String, ctx: &Ctx, fx: &mut Vec<Effect>) {
         match self.budget.next(&s.restart, ctx.now, ctx.jitter, &msg) {
-            Retry::GiveUp(why) => self.set_phase(Phase::Failed, why, fx),
+            Retry::GiveUp(why) => {
+                // First: the decision is kept with the transition that shows it.
+                fx.push(Effect::GaveUp);
+                self.set_phase(Phase::Failed, why, fx);
+            }
             Retry::After {
                 attempt,
                 max_attempts,
@@ -810,7 +902,7 @@ impl ConnectorState {
         }
     }
 
-    fn on_timer(&mut self, s: &Settings, kind: TimerKind, ctx: Ctx, fx: &mut Vec<Effect>) {
+    fn on_timer(&mut self, s: &Settings, kind: TimerKind, ctx: &Ctx, fx: &mut Vec<Effect>) {
         match (kind, self.phase) {
             (TimerKind::StartupTimeout, Phase::Starting) => {
                 let pid = self.pid.map(|p| p.to_string()).unwrap_or_default();
@@ -836,7 +928,8 @@ impl ConnectorState {
             }
             (TimerKind::Backoff, Phase::Backoff) => {
                 self.restarts += 1;
-                self.begin_start(s, ctx, fx);
+                self.budget.restarted(ctx.now);
+                self.begin_start(s, ctx, true, fx);
             }
             (TimerKind::UptimeReset, Phase::Ready) => {
                 self.budget.reset();

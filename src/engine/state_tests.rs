@@ -25,6 +25,7 @@ fn ctx() -> Ctx {
         now: Instant::now(),
         binary_exists: true,
         jitter: 0.0,
+        cannot_start: None,
     }
 }
 
@@ -73,6 +74,7 @@ impl M {
             Takeover {
                 pid: 77,
                 restarts: 4,
+                budget: Default::default(),
                 started_at: Instant::now().checked_sub(Duration::from_secs(3)),
                 ready,
                 stopping,
@@ -591,4 +593,256 @@ async fn a_stop_in_progress_is_carried_out_by_the_next_console() {
         assert!(fx.contains(&Effect::Signal(Sig::Kill)), "{stop:?}: {fx:?}");
         assert_eq!(m.st.is_killing(), stop.kill);
     }
+}
+
+/// The context of an event before which the runtime's pre-flight found `problem`.
+fn cannot_start(problem: &str) -> Ctx {
+    Ctx {
+        cannot_start: Some(problem.into()),
+        ..ctx()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_that_could_not_start_a_new_process_leaves_the_running_one_alone() {
+    let mut m = M::new();
+    m.ready();
+    let epoch = m.st.epoch;
+    let problem = "config /x/b.toml cannot be read (No such file or directory)";
+    let fx = m.st.handle(
+        &m.s,
+        Event::Command(Command::Restart),
+        cannot_start(problem),
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::Refused {
+            what: "restart".into(),
+            why: problem.into(),
+        }],
+        "nothing but the refusal: no signal, no transition"
+    );
+    assert_eq!(
+        (m.st.phase, m.st.pid, m.st.epoch),
+        (Phase::Ready, Some(42), epoch)
+    );
+    // The same for a stale feed's restart: refused, the process keeps running.
+    let fx = m.st.handle(
+        &m.s,
+        Event::StaleFeed {
+            why: "no market data for 10 s".into(),
+        },
+        cannot_start(problem),
+    );
+    assert!(
+        matches!(&fx[..], [Effect::Refused { what, why }] if what.starts_with("stale-feed restart") && why == problem),
+        "{fx:?}"
+    );
+    assert_eq!((m.st.phase, m.st.pid), (Phase::Ready, Some(42)));
+    // With nothing wrong the restart goes ahead.
+    let fx = m.cmd(Command::Restart);
+    assert!(fx.contains(&Effect::Signal(Sig::Term)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_that_cannot_produce_a_process_fails_with_why_or_counts_against_the_budget() {
+    // By the operator, from rest: failed, naming the problem, nothing spawned.
+    let mut m = M::new();
+    let problem = "binary /x/connector is not executable (mode 644); chmod +x it";
+    let fx =
+        m.st.handle(&m.s, Event::Command(Command::Start), cannot_start(problem));
+    assert_eq!(phases(&fx), [Phase::Failed]);
+    assert!(!fx.contains(&Effect::Spawn));
+    assert_eq!(m.st.detail, format!("cannot start: {problem}"));
+    // By the restart policy (a backoff ran out): one more failure, so it retries when the
+    // file is back, and gives up once the budget is spent.
+    let mut m = M::with_restart(RestartPolicy {
+        max_attempts: 2,
+        jitter: 0.0,
+        ..RestartPolicy::default()
+    });
+    m.ready();
+    m.exit(ExitStatus::Code(1));
+    let epoch = m.st.epoch;
+    let fx = m.st.handle(
+        &m.s,
+        Event::Timer {
+            kind: TimerKind::Backoff,
+            epoch,
+        },
+        cannot_start(problem),
+    );
+    assert_eq!(phases(&fx), [Phase::Backoff]);
+    assert!(!fx.contains(&Effect::Spawn));
+    assert!(m.st.detail.contains("attempt 2/2"), "{}", m.st.detail);
+    assert!(m.st.detail.contains(problem), "{}", m.st.detail);
+    let epoch = m.st.epoch;
+    let fx = m.st.handle(
+        &m.s,
+        Event::Timer {
+            kind: TimerKind::Backoff,
+            epoch,
+        },
+        cannot_start(problem),
+    );
+    assert_eq!(phases(&fx), [Phase::Failed]);
+    assert!(m.st.detail.contains("gave up"), "{}", m.st.detail);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_budget_that_gives_up_says_so_before_the_transition_to_failed() {
+    let mut m = M::with_restart(RestartPolicy {
+        max_attempts: 1,
+        jitter: 0.0,
+        ..RestartPolicy::default()
+    });
+    m.ready();
+    m.exit(ExitStatus::Code(1));
+    m.timer(TimerKind::Backoff);
+    m.ev(Event::Spawned { pid: 43 });
+    let fx = m.exit(ExitStatus::Code(1));
+    let gave_up = fx.iter().position(|e| *e == Effect::GaveUp);
+    let failed = fx.iter().position(|e| {
+        matches!(
+            e,
+            Effect::Transition {
+                phase: Phase::Failed,
+                ..
+            }
+        )
+    });
+    assert!(
+        matches!((gave_up, failed), (Some(g), Some(f)) if g < f),
+        "{fx:?}"
+    );
+    // An operator's stop of a ready connector gives nothing up.
+    let mut m = M::new();
+    m.ready();
+    assert!(!m.cmd(Command::Stop).contains(&Effect::GaveUp));
+}
+
+#[tokio::test(start_paused = true)]
+async fn three_restarts_without_staying_up_are_a_crash_loop_even_while_ready() {
+    let mut m = M::new();
+    m.ready();
+    for k in 1..=3u32 {
+        assert_eq!(m.st.crash_loop(), None, "after {} restarts", k - 1);
+        advance(Duration::from_secs(5)).await;
+        m.exit(ExitStatus::Code(1));
+        advance(Duration::from_secs(1) * 2u32.pow(k - 1)).await;
+        m.timer(TimerKind::Backoff);
+        m.ev(Event::Spawned { pid: 50 + k as i32 });
+        m.ev(Event::Probe {
+            ready: true,
+            bots: 0,
+        });
+    }
+    // Ready between crashes, and still a crash loop: 3 restarts, the first failure at 5 s,
+    // the third restart at 5 + 1 + 5 + 2 + 5 + 4 = 22 s: 17 s after it.
+    assert_eq!(m.st.phase, Phase::Ready);
+    let cl = m.st.crash_loop().expect("a crash loop while ready");
+    assert_eq!((cl.restarts, cl.window_s), (3, 17));
+    // Between crashes (exited, backoff) too.
+    advance(Duration::from_secs(5)).await;
+    m.exit(ExitStatus::Code(1));
+    assert_eq!(m.st.phase, Phase::Backoff);
+    assert_eq!(m.st.crash_loop().map(|c| c.restarts), Some(3));
+    m.timer(TimerKind::Backoff);
+    m.ev(Event::Spawned { pid: 60 });
+    m.ev(Event::Probe {
+        ready: true,
+        bots: 0,
+    });
+    assert_eq!(m.st.crash_loop().map(|c| c.restarts), Some(4));
+    // Staying up for uptime_reset ends it.
+    advance(Duration::from_secs(30)).await;
+    m.timer(TimerKind::UptimeReset);
+    assert_eq!(m.st.crash_loop(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn operator_restarts_are_not_a_crash_loop_and_a_start_ends_one() {
+    let mut m = M::new();
+    m.ready();
+    for pid in 70..74 {
+        m.cmd(Command::Restart);
+        m.exit(ExitStatus::Code(0));
+        m.ev(Event::Spawned { pid });
+        m.ev(Event::Probe {
+            ready: true,
+            bots: 0,
+        });
+    }
+    assert_eq!(m.st.restarts, 4);
+    assert_eq!(m.st.crash_loop(), None, "restarts by the operator");
+    // A crash loop ended by the operator's stop and start.
+    let mut m = M::new();
+    m.ready();
+    for pid in 80..83 {
+        m.exit(ExitStatus::Code(1));
+        m.timer(TimerKind::Backoff);
+        m.ev(Event::Spawned { pid });
+    }
+    assert!(m.st.crash_loop().is_some());
+    m.cmd(Command::Stop);
+    m.exit(ExitStatus::Code(0));
+    assert_eq!(m.st.crash_loop(), None, "not while stopped");
+    m.cmd(Command::Start);
+    assert_eq!(
+        m.st.crash_loop(),
+        None,
+        "an operator's start earns the budget back"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_taken_over_connector_keeps_its_budget_and_its_crash_loop() {
+    let mut m = M::new();
+    m.ready();
+    for pid in 80..83 {
+        m.exit(ExitStatus::Code(1));
+        m.timer(TimerKind::Backoff);
+        m.ev(Event::Spawned { pid });
+    }
+    let budget = m.st.budget;
+    let (st, _) = ConnectorState::take_over(
+        &m.s,
+        Takeover {
+            pid: 77,
+            restarts: 3,
+            budget,
+            started_at: None,
+            ready: true,
+            stopping: None,
+        },
+        ctx(),
+    );
+    assert_eq!(st.crash_loop().map(|c| c.restarts), Some(3));
+    assert_eq!(st.budget.attempt(), 3);
+    // A restart a previous console was waiting for goes on within the same budget.
+    let (mut st, fx) = ConnectorState::resume_backoff(
+        3,
+        budget,
+        Some(ExitStatus::Code(1)),
+        "attempt 3/20 after a 4.0 s backoff".into(),
+        Duration::from_millis(1500),
+        ctx(),
+    );
+    assert_eq!(st.phase, Phase::Backoff);
+    assert_eq!(
+        timer_of(&fx, TimerKind::Backoff),
+        Some(Duration::from_millis(1500))
+    );
+    let epoch = st.epoch;
+    let fx = st.handle(
+        &m.s,
+        Event::Timer {
+            kind: TimerKind::Backoff,
+            epoch,
+        },
+        ctx(),
+    );
+    assert!(fx.contains(&Effect::Spawn));
+    assert_eq!(st.restarts, 4);
+    assert_eq!(st.crash_loop().map(|c| c.restarts), Some(4));
 }

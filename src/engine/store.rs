@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::view::ConnectorView;
 
-/// The layout version of `state.json`.
+/// The layout version of `state.json`. Fields added since (decisions, budgets, crash loops,
+/// health times) all have serde defaults, so a file an older console wrote still reads.
 pub const STATE_VERSION: u32 = 2;
 /// A detail-only change waits this long for company before it is written (without fsync).
 const DETAIL_COALESCE: Duration = Duration::from_secs(1);
@@ -44,6 +45,9 @@ pub struct Adoption {
     /// a stall that began before a console restart keeps its age (DESIGN §13).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub symbols: std::collections::BTreeMap<String, f64>,
+    /// Where its restart budget stood (a console that takes it over goes on counting).
+    #[serde(default)]
+    pub budget: Option<super::budget::BudgetRecord>,
 }
 
 /// A stop under way, as `state.json` keeps it.
@@ -434,6 +438,7 @@ mod tests {
                         kill: false,
                     }),
                     symbols: [("ETHUSDT".to_string(), 8.25)].into_iter().collect(),
+                    budget: None,
                 },
             }],
         }

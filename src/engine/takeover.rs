@@ -1,17 +1,23 @@
 //! Taking over from a previous console: its `state.json` says what ran; what still runs and is
-//! verifiably the same process is adopted, the rest is reported truthfully.
+//! verifiably the same process is adopted, the rest is reported truthfully. What the previous
+//! console knew goes on: each connector's history, restart count, restart budget (a crash loop
+//! stays one) and the last decision about it (a connector stopped by the operator stays
+//! stopped, one the budget gave up on stays failed).
 
 use tokio::time::Instant;
 
+use super::budget::RestartBudget;
 use super::phase::Phase;
 use super::state::{self, ConnectorState};
-use super::{adopt, exit_message, logs, process, store, Runtime};
+use super::{adopt, exit_message, logs, process, store, EngineOptions, Runtime};
 use crate::manifest::ConnectorSpec;
 
 impl Runtime {
     /// Applies the previous console's `state.json`: adopts what still runs and is verifiably
-    /// ours, reports the rest truthfully. The checks read /proc and iceoryx2: off the workers.
-    pub(super) async fn take_over(&mut self) {
+    /// ours, reports the rest truthfully, and resumes a restart it was waiting for when this
+    /// console (opened with `options`) is to start that connector. The checks read /proc and
+    /// iceoryx2: off the workers.
+    pub(super) async fn take_over(&mut self, options: &EngineOptions) {
         let previous = match store::read_state(&self.state_dir) {
             Ok(Some(p)) => p,
             Ok(None) => return,
@@ -50,6 +56,17 @@ impl Runtime {
                 continue;
             };
             let v = &rec.view;
+            let budget = rec
+                .adoption
+                .budget
+                .map(|b| RestartBudget::from_record(&b, now, store::unix_now()))
+                .unwrap_or_default();
+            {
+                let slot = &mut self.slots[i];
+                slot.decision = v.decision.clone();
+                slot.history = v.history.iter().cloned().collect();
+            }
+            let selected = self.selected_at_start(i, options);
             let slot = &mut self.slots[i];
             slot.last_exit_at = v.last_exit_at.clone();
             match verdict {
@@ -111,11 +128,12 @@ impl Runtime {
                         let takeover = state::Takeover {
                             pid,
                             restarts: v.restarts,
+                            budget,
                             started_at,
                             ready,
                             stopping,
                         };
-                        let ctx = self.ctx(i);
+                        let ctx = self.ctx(i, None);
                         let (st, effects) =
                             ConnectorState::take_over(&self.slots[i].settings, takeover, ctx);
                         self.slots[i].state = st;
@@ -134,6 +152,30 @@ impl Runtime {
                 adopt::Verdict::Gone(why) => {
                     slot.state = ConnectorState::gone(why, v.restarts, v.last_exit);
                 }
+                adopt::Verdict::AtRest if v.phase == Phase::Backoff && selected => {
+                    // The restart it was waiting for goes on, within the same budget: a crash
+                    // loop does not earn a fresh budget by outliving its console.
+                    let left = v
+                        .countdown_s
+                        .map(|c| v.as_of + c - store::unix_now())
+                        .and_then(|l| std::time::Duration::try_from_secs_f64(l).ok())
+                        .unwrap_or_default()
+                        .min(slot.settings.restart.max_backoff);
+                    slot.wanted = true;
+                    let ctx = self.ctx(i, None);
+                    let (st, effects) = ConnectorState::resume_backoff(
+                        v.restarts,
+                        budget,
+                        v.last_exit,
+                        v.detail.clone(),
+                        left,
+                        ctx,
+                    );
+                    self.slots[i].state = st;
+                    for fx in effects {
+                        self.perform(i, fx);
+                    }
+                }
                 adopt::Verdict::AtRest => {
                     let phase = match v.phase {
                         Phase::Stopped | Phase::Exited | Phase::Failed | Phase::Idle => v.phase,
@@ -146,6 +188,8 @@ impl Runtime {
                     };
                     slot.state =
                         ConnectorState::restored(phase, v.detail.clone(), v.restarts, v.last_exit);
+                    // Given up on, it is still wanted (and not healthy) until someone acts.
+                    slot.wanted = phase == Phase::Failed && v.wanted;
                 }
             }
         }

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::budget::CrashLoop;
 use super::feed::FeedStats;
 pub use super::health::FeedHealth;
 use super::phase::{ExitStatus, Phase};
@@ -197,6 +198,8 @@ pub enum Origin {
     StaleFeed,
     /// The process itself (it became ready, exited, a build ended).
     Process,
+    /// The console's feed meter (the feed went stale or erroring, or recovered).
+    Health,
 }
 
 impl Origin {
@@ -209,6 +212,7 @@ impl Origin {
             Origin::Policy => "restart policy",
             Origin::StaleFeed => "stale feed",
             Origin::Process => "process",
+            Origin::Health => "feed health",
         }
     }
 }
@@ -221,6 +225,39 @@ pub struct HistoryEntry {
     pub phase: Phase,
     pub detail: String,
     pub by: Origin,
+}
+
+/// What someone decided a connector should be doing: it outlives the console (DESIGN §4,
+/// "Intent outlives the console"), and a new console follows it instead of `autostart`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    /// Started (a key, the CLI, the API): a new console starts it, or adopts it.
+    Run,
+    /// Stopped or killed (a key, `X`, the CLI): it stays stopped until someone starts it.
+    Stop,
+    /// The restart budget ran out: it stays `failed` until someone acts.
+    GaveUp,
+}
+
+/// The last decision about a connector, who made it and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub intent: Intent,
+    pub by: Origin,
+    /// RFC 3339, UTC.
+    pub ts: String,
+}
+
+/// A restart refused because a new process could not start; the running one was left alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// RFC 3339, UTC.
+    pub ts: String,
+    /// What was refused: `restart`, `stale-feed restart (…)`.
+    pub what: String,
+    /// Why, naming the file and the problem.
+    pub why: String,
 }
 
 /// One connector as the engine sees it, at `as_of`. This is the `status --json` element of
@@ -298,6 +335,23 @@ pub struct ConnectorView {
     /// Its last transitions, oldest first (at most [`HISTORY_LEN`]), with who caused each.
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// The operator's (or the restart budget's) last decision about it, kept across consoles:
+    /// null when nobody decided, and `autostart` applies.
+    #[serde(default)]
+    pub decision: Option<Decision>,
+    /// It is crash-looping: restarts in one streak with no stay of `uptime_reset` between them
+    /// (null when not). Shown until it has stayed up for `uptime_reset`.
+    #[serde(default)]
+    pub crash_loop: Option<CrashLoop>,
+    /// When its feed went stale (RFC 3339, UTC): the last market data, or when watching began.
+    #[serde(default)]
+    pub stale_since: Option<String>,
+    /// When its errors reached `error_threshold` a minute (RFC 3339, UTC).
+    #[serde(default)]
+    pub erroring_since: Option<String>,
+    /// The last restart refused because a new process could not start (until one starts).
+    #[serde(default)]
+    pub refused: Option<Refusal>,
     /// A reloaded manifest changed its entry while it ran: the new one is used at the
     /// operator's next start or restart.
     #[serde(default)]
@@ -348,6 +402,11 @@ impl ConnectorView {
             restart_needed: false,
             registration: None,
             history: Vec::new(),
+            decision: None,
+            crash_loop: None,
+            stale_since: None,
+            erroring_since: None,
+            refused: None,
             as_of,
         }
     }
@@ -443,6 +502,11 @@ impl ConnectorView {
             || self.last_error != other.last_error
             || self.restart_needed != other.restart_needed
             || self.registration != other.registration
+            || self.decision != other.decision
+            || self.crash_loop != other.crash_loop
+            || self.stale_since != other.stale_since
+            || self.erroring_since != other.erroring_since
+            || self.refused != other.refused
             || self.history.len() != other.history.len()
             || self.history.last() != other.history.last()
             || self.cpu_pct.is_some() != other.cpu_pct.is_some()

@@ -261,7 +261,8 @@ impl App {
     }
 
     /// Flashes the status bar when, between `before` and `after`, a connector exited, failed
-    /// or went stale (whichever pane is shown, zoomed or not).
+    /// or went stale (whichever pane is shown, zoomed or not); puts a newly refused restart in
+    /// the message line.
     pub fn note_changes(&mut self, before: &[ConnectorView], after: &[ConnectorView], now: f64) {
         use crate::engine::view::FeedHealth;
         let bad = after.iter().any(|a| {
@@ -274,6 +275,23 @@ impl App {
         });
         if bad {
             self.flash_until = Some(now + FLASH_SECS);
+        }
+        // A restart the engine refused (a new process could not start) says why in the
+        // message line: the key that asked for it was sent before anyone could know.
+        for a in after {
+            let Some(r) = &a.refused else { continue };
+            if before
+                .iter()
+                .find(|b| b.id() == a.id())
+                .is_some_and(|b| b.refused.as_ref() != Some(r))
+            {
+                self.notice = Some(crate::engine::redact::plain(&format!(
+                    "{} {} refused: {}",
+                    a.id(),
+                    r.what,
+                    r.why
+                )));
+            }
         }
     }
 

@@ -167,10 +167,20 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     if s.degraded {
         spans.push(Span::styled(" DEGRADED", t.phase(Phase::Exited)));
     }
+    // A crash loop is the verdict, between crashes too: never `READY … ok`.
+    if let Some(cl) = &s.crash_loop {
+        spans.push(Span::styled(
+            format!(" {}", cl.describe()),
+            t.phase(Phase::Failed).add_modifier(Modifier::BOLD),
+        ));
+    }
     // Whether data flows sits next to the phase: it is what must never be cut off.
     if s.phase == Phase::Ready {
         if let Some(badge) = feed_badge(v, s) {
-            spans.push(badge);
+            let unhealthy = s.health.is_some_and(FeedHealth::is_unhealthy);
+            if s.crash_loop.is_none() || unhealthy {
+                spans.push(badge);
+            }
         }
     }
     if s.restart_needed {
@@ -277,7 +287,7 @@ fn draw_pane(f: &mut Frame, v: &View, idx: usize, s: &ConnectorView, rect: Rect)
         .borders(Borders::ALL)
         .border_style(if focused {
             t.focused()
-        } else if s.phase == Phase::Failed {
+        } else if s.phase == Phase::Failed || s.crash_loop.is_some() {
             // What went wrong shows from across the room, not only in the title.
             t.phase(Phase::Failed)
         } else if s.health == Some(FeedHealth::Stale) {
@@ -756,10 +766,14 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
             _ => "—".to_string(),
         };
         let last_exit = s.last_exit_text(v.now);
+        let phase = match &s.crash_loop {
+            Some(cl) => format!("{} LOOP ↻{}", s.phase.as_str().to_uppercase(), cl.restarts),
+            None => s.phase.as_str().to_uppercase(),
+        };
         [
             s.id().to_string(),
             s.kind.as_str().to_string(),
-            s.phase.as_str().to_uppercase(),
+            phase,
             s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             uptime,
             s.restarts.to_string(),
@@ -833,6 +847,7 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
             .enumerate()
             .map(|(col, (c, w))| {
                 let style = match col {
+                    2 if s.crash_loop.is_some() => t.phase(Phase::Failed),
                     2 => t.phase(s.phase),
                     9 if s.health.is_some_and(FeedHealth::is_unhealthy) => t.warn(),
                     0 if focused => t.focused(),
@@ -919,6 +934,14 @@ fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
             sep(&mut spans);
             spans.push(Span::styled(format!("{n} {word}"), t.warn()));
         }
+    }
+    let looping = v.snaps.iter().filter(|s| s.crash_loop.is_some()).count();
+    if looping > 0 {
+        sep(&mut spans);
+        spans.push(Span::styled(
+            format!("{looping} CRASH-LOOPING"),
+            t.phase(Phase::Failed).add_modifier(Modifier::BOLD),
+        ));
     }
     if v.snaps.is_empty() {
         spans.push(Span::styled("no connectors", t.dim()));
@@ -1110,8 +1133,40 @@ fn draw_detail(f: &mut Frame, v: &View, s: &ConnectorView, area: Rect) {
         label("detail"),
         Span::raw(s.detail.clone()),
     ]));
+    if let Some(cl) = &s.crash_loop {
+        lines.push(Line::from(vec![
+            label("verdict"),
+            Span::styled(
+                format!("{} until it stays up for uptime_reset", cl.describe()),
+                t.phase(Phase::Failed),
+            ),
+        ]));
+    }
     if let Some(h) = s.health {
-        let mut spans = vec![label("feed"), Span::raw(h.as_str().to_string())];
+        let since = match h {
+            FeedHealth::Stale => s.stale_since.as_deref(),
+            FeedHealth::Erroring => s.erroring_since.as_deref(),
+            FeedHealth::Ok | FeedHealth::Quiet => None,
+        };
+        let mut spans = vec![label("feed")];
+        match since {
+            // `STALE since 23:05:26 (31 s)`: the wall-clock time and how long ago.
+            Some(at) => spans.push(Span::styled(
+                format!(
+                    "{} since {}{}",
+                    h.as_str().to_uppercase(),
+                    at.get(11..19).unwrap_or(at),
+                    age_of(at, v.now)
+                        .map(|a| match a as u64 {
+                            secs @ 0..=119 => format!(" ({secs} s)"),
+                            secs => format!(" ({} min)", secs / 60),
+                        })
+                        .unwrap_or_default()
+                ),
+                t.warn(),
+            )),
+            None => spans.push(Span::raw(h.as_str().to_string())),
+        }
         if let Some(why) = &s.health_detail {
             spans.push(Span::raw(format!(": {why}")));
         }
@@ -1121,6 +1176,19 @@ fn draw_detail(f: &mut Frame, v: &View, s: &ConnectorView, area: Rect) {
         lines.push(Line::from(vec![
             label("register"),
             Span::raw(format!("{}: {}", r.state.as_str(), r.detail)),
+        ]));
+    }
+    if let Some(d) = &s.decision {
+        let what = match d.intent {
+            crate::engine::view::Intent::Run => "run it",
+            crate::engine::view::Intent::Stop => "keep it stopped",
+            crate::engine::view::Intent::GaveUp => {
+                "the restart budget gave up: failed until someone acts"
+            }
+        };
+        lines.push(Line::from(vec![
+            label("decided"),
+            Span::raw(format!("{what} ({}, {})", d.by.as_str(), d.ts)),
         ]));
     }
     if s.restart_needed {
@@ -1187,6 +1255,12 @@ fn draw_detail(f: &mut Frame, v: &View, s: &ConnectorView, area: Rect) {
         .title(format!(" {} (Esc or i to close) ", s.id()))
         .title_bottom(Line::from(more).alignment(Alignment::Right));
     f.render_widget(para.scroll((scroll, 0)).block(block), rect);
+}
+
+/// Seconds from RFC 3339 time `at` to wall-clock time `now` (None if `at` cannot be read).
+fn age_of(at: &str, now: f64) -> Option<f64> {
+    let t = at.parse::<jiff::Timestamp>().ok()?;
+    Some((now - t.as_millisecond() as f64 / 1000.0).max(0.0))
 }
 
 /// How far a popup of `rows` rows in a box `height` high (borders included) is scrolled, at

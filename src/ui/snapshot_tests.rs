@@ -492,6 +492,55 @@ fn the_detail_popup_tells_why_when_and_who() {
 }
 
 #[test]
+fn a_crash_loop_reads_so_in_the_title_the_status_bar_and_the_popup_with_stale_since() {
+    use crate::engine::view::{CrashLoop, FeedHealth};
+    let now = NOW;
+    // Ready between two crashes, its feed fine: the verdict is the crash loop, not `ok`.
+    let mut looping = with_health(snap("bf-loop", Phase::Ready, now), FeedHealth::Ok, None);
+    looping.crash_loop = Some(CrashLoop {
+        restarts: 4,
+        window_s: 150,
+    });
+    let mut stale = with_health(
+        snap("bf-stale", Phase::Ready, now),
+        FeedHealth::Stale,
+        Some("no market data for 31 s with 1 bot(s) attached"),
+    );
+    stale.feed = Some(feed(0.0, &[("BTCUSDT", 0.0, 31.0)]));
+    // 31 s before NOW (2026-11-18T11:06:40Z).
+    stale.stale_since = Some("2026-11-18T11:06:09.000Z".into());
+    let snaps = vec![looping, stale];
+    let mut app = app_for(&snaps, logs(2, 6));
+    let screen = render(&app, &snaps, now, 120, 12);
+    let rows = rows_of(&screen);
+    let title = rows
+        .iter()
+        .find(|r| r.contains("bf-loop"))
+        .expect("its title");
+    assert!(
+        title.contains("READY crash-looping (4 restarts in 3 min)"),
+        "{title}"
+    );
+    assert!(!title.contains(" ok"), "not `READY … ok`: {title}");
+    assert!(rows[0].contains("1 CRASH-LOOPING"), "{rows:#?}");
+    insta::assert_snapshot!(screen);
+    // `i` on the stale one: since when, on the wall clock, and how long.
+    app.update(Action::FocusNext, &snaps);
+    app.update(Action::Detail, &snaps);
+    let popup = format!("{}", render(&app, &snaps, now, 120, 24));
+    assert!(popup.contains("STALE since 11:06:09 (31 s)"), "{popup}");
+    // And the crash loop's verdict in its own popup.
+    app.update(Action::Cancel, &snaps);
+    app.update(Action::FocusPrev, &snaps);
+    app.update(Action::Detail, &snaps);
+    let popup = format!("{}", render(&app, &snaps, now, 120, 24));
+    assert!(
+        popup.contains("crash-looping (4 restarts in 3 min)"),
+        "{popup}"
+    );
+}
+
+#[test]
 fn ten_connectors_as_tiles_at_160x48() {
     let now = NOW;
     let snaps = ten(now);
@@ -855,6 +904,44 @@ fn refused_commands_go_to_the_message_line_and_are_not_sent() {
             Command::Build { force: false }
         )]
     );
+}
+
+#[test]
+fn a_restart_the_engine_refused_says_why_in_the_message_line() {
+    let before = vec![ConnectorView {
+        bots: 0,
+        ..snap("bf", Phase::Ready, NOW)
+    }];
+    let mut app = app_for(&before, logs(1, 3));
+    assert_eq!(
+        app.update(Action::Restart, &before),
+        vec![UiCall::One(ConnectorId::local("bf"), Command::Restart)],
+        "sent: only the engine can look at the files"
+    );
+    let refusal = crate::engine::view::Refusal {
+        ts: "2026-11-18T11:06:40.000Z".into(),
+        what: "restart".into(),
+        why: "config /srv/bf.toml cannot be read (No such file or directory (os error 2)); fix the `config` path in the manifest".into(),
+    };
+    let after = vec![ConnectorView {
+        refused: Some(refusal.clone()),
+        ..before[0].clone()
+    }];
+    app.note_changes(&before, &after, NOW);
+    let said = app.notice.clone().expect("a message");
+    assert!(
+        said.starts_with("bf restart refused: config /srv/bf.toml cannot be read"),
+        "{said}"
+    );
+    let screen = rows_of(&render(&app, &after, NOW, 200, 24));
+    assert!(
+        screen[23].contains("bf restart refused: config /srv/bf.toml"),
+        "{screen:#?}"
+    );
+    // The same refusal seen again is not news.
+    app.notice = None;
+    app.note_changes(&after, &after, NOW);
+    assert_eq!(app.notice, None);
 }
 
 #[test]
