@@ -565,7 +565,7 @@ fn print_table(rows: &[ConnectorView], now: f64) {
             let last_exit = r.last_exit_text(now);
             [
                 r.id().to_string(),
-                r.kind.as_str().to_string(),
+                r.type_label(),
                 r.phase.as_str().to_string(),
                 r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 r.uptime_at(now)

@@ -225,6 +225,30 @@ pub struct ConnectorSpec {
     pub secrets: Vec<String>,
     /// A digest of the config file's content when it was read (a reload compares it).
     pub config_digest: u64,
+    /// Set for a `[[bot]]`: a strategy process supervised with its connectors (DESIGN §13).
+    /// Its `binary` is the program, `kind` its first connector's type; no config, no build.
+    pub bot: Option<BotSpec>,
+}
+
+/// What makes a `[[bot]]` a bot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotSpec {
+    /// The argv it runs (`command = "…"` becomes `["sh", "-c", "…"]`).
+    pub command: Vec<String>,
+    /// Its working directory (default: its first connector's project root).
+    pub cwd: PathBuf,
+    /// The `[[connector]]`s it trades on: it starts once they are ready, and is ready once its
+    /// process has an iceoryx2 node on each of their services.
+    pub connectors: Vec<String>,
+    /// Restart it after one of its connectors restarted (hftbacktest bots register once).
+    pub restart_with_connectors: bool,
+}
+
+impl ConnectorSpec {
+    /// True for a `[[bot]]`.
+    pub fn is_bot(&self) -> bool {
+        self.bot.is_some()
+    }
 }
 
 /// One declared instrument: the values must be the bots' own, because the connector builds a
@@ -268,6 +292,33 @@ struct RawManifest {
     metrics: RawMetrics,
     #[serde(default)]
     host: Vec<RawHost>,
+    #[serde(default)]
+    bot: Vec<RawBot>,
+}
+
+/// A `[[bot]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBot {
+    name: String,
+    command: RawCommand,
+    cwd: Option<String>,
+    env: Option<BTreeMap<String, String>>,
+    connectors: Vec<String>,
+    autostart: Option<bool>,
+    restart: Option<RawRestart>,
+    startup_timeout: Option<f64>,
+    shutdown_timeout: Option<f64>,
+    on_connector_restart: Option<String>,
+    capture_output: Option<bool>,
+}
+
+/// `command = ["prog", "arg"]` or `command = "a shell line"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawCommand {
+    Argv(Vec<String>),
+    Shell(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -462,6 +513,18 @@ impl Manifest {
                     Some(&spec.name),
                     "name",
                     "is used twice; connector names must be unique",
+                ));
+            }
+            connectors.push(spec);
+        }
+        for rb in raw.bot {
+            let spec = resolve_bot(rb, &raw.defaults, &connectors, &base, &path)?;
+            if connectors.iter().any(|c| c.name == spec.name) {
+                return Err(ManifestError::invalid(
+                    &path,
+                    Some(&spec.name),
+                    "name",
+                    "is used twice; bots and connectors share one namespace, so each name must be unique",
                 ));
             }
             connectors.push(spec);
@@ -992,6 +1055,161 @@ fn resolve_instruments(
     Ok(out)
 }
 
+fn resolve_bot(
+    rb: RawBot,
+    defaults: &RawConnectorKeys,
+    specs: &[ConnectorSpec],
+    base: &Path,
+    file: &Path,
+) -> Result<ConnectorSpec, ManifestError> {
+    let name = rb.name.clone();
+    validate_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
+    let invalid =
+        |key: &str, problem: String| ManifestError::invalid(file, Some(&name), key, problem);
+    let command = match rb.command {
+        RawCommand::Argv(v) => v,
+        RawCommand::Shell(line) => vec!["sh".into(), "-c".into(), line],
+    };
+    if command.first().is_none_or(|p| p.is_empty()) || command.iter().any(|a| a.contains('\0')) {
+        return Err(invalid(
+            "command",
+            "must name a program: an argv array like [\"./target/release/my-bot\", \"--live\"], or a shell line".into(),
+        ));
+    }
+    if rb.connectors.is_empty() {
+        return Err(invalid(
+            "connectors",
+            "is empty; name the [[connector]]s the bot trades on, e.g. [\"bf\"]".into(),
+        ));
+    }
+    let mut deps: Vec<&ConnectorSpec> = Vec::new();
+    for c in &rb.connectors {
+        match specs.iter().find(|s| &s.name == c) {
+            Some(s) if s.is_bot() => {
+                return Err(invalid(
+                    "connectors",
+                    format!("'{c}' is a bot; a bot depends on [[connector]]s only"),
+                ))
+            }
+            Some(s) => {
+                if deps.iter().any(|d| d.name == s.name) {
+                    return Err(invalid("connectors", format!("'{c}' is named twice")));
+                }
+                deps.push(s)
+            }
+            None => {
+                return Err(invalid(
+                    "connectors",
+                    format!("'{c}' is not a [[connector]] of this manifest"),
+                ))
+            }
+        }
+    }
+    let first = deps[0];
+    let restart_with_connectors = match rb.on_connector_restart.as_deref() {
+        None | Some("restart") => true,
+        Some("keep") => false,
+        Some(other) => {
+            return Err(invalid(
+                "on_connector_restart",
+                format!("{other:?} is not \"restart\" or \"keep\""),
+            ))
+        }
+    };
+    let cwd = match &rb.cwd {
+        Some(c) => base.join(expand_tilde(Path::new(c))),
+        None => first.project_root.clone(),
+    };
+    let mut env = defaults.env.clone().unwrap_or_default();
+    env.extend(rb.env.unwrap_or_default());
+    if let Some((k, _)) = env
+        .iter()
+        .find(|(k, v)| k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0'))
+    {
+        return Err(invalid(
+            "env",
+            format!(
+                "variable {k:?} is empty or contains '=' or NUL, which no environment can hold"
+            ),
+        ));
+    }
+    let restart = match (rb.restart, defaults.restart.clone()) {
+        (Some(r), Some(d)) => Some(RawRestart {
+            policy: r.policy.or(d.policy),
+            initial_backoff: r.initial_backoff.or(d.initial_backoff),
+            max_backoff: r.max_backoff.or(d.max_backoff),
+            multiplier: r.multiplier.or(d.multiplier),
+            jitter: r.jitter.or(d.jitter),
+            max_attempts: r.max_attempts.or(d.max_attempts),
+            max_total: r.max_total.or(d.max_total),
+            uptime_reset: r.uptime_reset.or(d.uptime_reset),
+        }),
+        (r, d) => r.or(d),
+    };
+    let timeout = |v: Option<f64>, d: Option<f64>, def: f64, key: &str| {
+        let t = seconds(v.or(d), def, file, &name, key)?;
+        if t.as_secs_f64() < MIN_TIMEOUT_SECS {
+            return Err(invalid(
+                key,
+                format!(
+                    "{} s is too short; use at least {MIN_TIMEOUT_SECS} s",
+                    t.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(t)
+    };
+    let startup_timeout = timeout(
+        rb.startup_timeout,
+        defaults.startup_timeout,
+        DEFAULT_STARTUP_TIMEOUT,
+        "startup_timeout",
+    )?;
+    let shutdown_timeout = timeout(
+        rb.shutdown_timeout,
+        defaults.shutdown_timeout,
+        DEFAULT_SHUTDOWN_TIMEOUT,
+        "shutdown_timeout",
+    )?;
+    let program = PathBuf::from(&command[0]);
+    let binary = if program.components().count() > 1 {
+        cwd.join(program)
+    } else {
+        program
+    };
+    Ok(ConnectorSpec {
+        restart: resolve_restart(restart, file, &name)?,
+        feed: FeedSettings::default(),
+        instruments: Vec::new(),
+        register: false,
+        connect_grace: Duration::from_secs_f64(DEFAULT_CONNECT_GRACE),
+        kind: first.kind,
+        config: PathBuf::new(),
+        project_root: first.project_root.clone(),
+        binary,
+        features: Vec::new(),
+        profile: String::new(),
+        startup_timeout,
+        shutdown_timeout,
+        auto_build: false,
+        autostart: rb.autostart.or(defaults.autostart).unwrap_or(true),
+        capture_output: rb
+            .capture_output
+            .or(defaults.capture_output)
+            .unwrap_or(true),
+        env,
+        secrets: Vec::new(),
+        config_digest: 0,
+        bot: Some(BotSpec {
+            command,
+            cwd,
+            connectors: rb.connectors,
+            restart_with_connectors,
+        }),
+        name,
+    })
+}
+
 fn resolve_connector(
     rc: RawConnector,
     defaults: &RawConnectorKeys,
@@ -1113,6 +1331,7 @@ fn resolve_connector(
         env: keys.env.unwrap_or_default(),
         secrets: checked.secrets,
         config_digest: checked.digest,
+        bot: None,
     })
 }
 

@@ -53,6 +53,26 @@ pub fn verdict(state: &StateFile, rec: &StoredConnector, spec: &ConnectorSpec) -
         ));
     }
     let argv = sys::process_cmdline(pid).unwrap_or_default();
+    if spec.is_bot() {
+        // A bot is recognised by the name the console gave it in its environment (its argv
+        // may be a shell's or anything its command execs).
+        if sys::process_env(pid, super::BOT_ENV).as_deref() != Some(spec.name.as_str()) {
+            return Verdict::Gone(format!(
+                "process {pid} is gone ({}); PID {pid} now runs `{}`, which was left alone",
+                last_seen(state, rec),
+                argv.first().map(String::as_str).unwrap_or("?")
+            ));
+        }
+        let ready = ipc::config_for(&spec.project_root)
+            .ok()
+            .zip(spec.bot.as_ref())
+            .is_some_and(|(c, b)| ipc::bot_probe(&c, &b.connectors, pid).ready);
+        return Verdict::Adopt {
+            pid,
+            start_ticks: ticks,
+            ready,
+        };
+    }
     if !runs_connector(&argv, &spec.name, spec.kind.as_str()) {
         return Verdict::Gone(format!(
             "process {pid} is gone ({}); PID {pid} now runs `{}`, which was left alone",

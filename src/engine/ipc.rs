@@ -125,6 +125,19 @@ pub fn probe(config: &Config, name: &str, pid: i32) -> Result<Probe, String> {
     })
 }
 
+/// Readiness of a bot running as `pid`: an Alive node of its process (or of a process in its
+/// session, for a bot started through a shell) on both services of every connector it trades
+/// on.
+pub fn bot_probe(config: &Config, connectors: &[String], pid: i32) -> Probe {
+    let ours = |p: i32| p == pid || super::sys::session_of(p) == Some(pid);
+    let ready = connectors.iter().all(|c| {
+        [to_bot(c), from_bot(c)]
+            .iter()
+            .all(|svc| alive_pids_on(config, svc).into_iter().any(ours))
+    });
+    Probe { ready, bots: 0 }
+}
+
 /// Why a connector may not start now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrepareError {
@@ -204,6 +217,9 @@ pub struct Watch {
     pub fast: bool,
     /// Hold a feed meter on its ToBot (it is ready and not being stopped).
     pub meter: bool,
+    /// For a bot: the connectors whose services its process must be attached to (empty for a
+    /// connector).
+    pub attach_to: Vec<String>,
 }
 
 /// Probe interval while a connector is starting (bounds readiness latency).
@@ -656,7 +672,10 @@ fn worker_loop(
             }
             let result = st
                 .ensure(&w.root)
-                .and_then(|(config, _)| probe(config, &w.name, w.pid));
+                .and_then(|(config, _)| match w.attach_to.is_empty() {
+                    true => probe(config, &w.name, w.pid),
+                    false => Ok(bot_probe(config, &w.attach_to, w.pid)),
+                });
             let p = match result {
                 Ok(p) => {
                     if failing.remove(&w.key).is_some() {

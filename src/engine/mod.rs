@@ -9,6 +9,7 @@
 //! This module imports from outside `engine/` only the manifest's types and the error types.
 
 pub mod adopt;
+mod bots;
 pub mod budget;
 pub mod build;
 pub mod feed;
@@ -147,6 +148,12 @@ struct Slot {
     restored_seen: Option<(i32, std::collections::BTreeMap<String, f64>)>,
     /// A stale-feed restart under way: what "recovered" will say once data is back.
     healing: Option<String>,
+    /// A bot that waits for its connectors to serve before it starts (or restarts): why.
+    hold: Option<String>,
+    /// A bot: the process of each connector it was started against (slot key, PID).
+    bound: Vec<(SlotKey, i32)>,
+    /// A connector's stop, kill or restart that waits for its bots to stop first.
+    after_bots: Option<Command>,
     /// The last decision about it (kept in `state.json`, followed by the next console).
     decision: Option<view::Decision>,
     /// The last restart refused because a new process could not start.
@@ -334,6 +341,7 @@ impl Engine {
                     }
                 }
                 rt.finish_removals();
+                rt.reconcile_bots();
                 rt.apply_pending_at_rest();
                 rt.publish();
                 if rt.shutting_down && rt.slots.iter().all(|s| s.state.phase.is_at_rest()) {
@@ -405,7 +413,20 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         restarts: st.restarts,
         bots: st.bots,
         last_exit: st.last_exit,
-        detail: st.detail.clone(),
+        detail: match &s.hold {
+            Some(why) => format!("{why}; then it starts"),
+            None => st.detail.clone(),
+        },
+        role: match s.spec.is_bot() {
+            true => view::Role::Bot,
+            false => view::Role::Connector,
+        },
+        connectors: s
+            .spec
+            .bot
+            .as_ref()
+            .map(|b| b.connectors.clone())
+            .unwrap_or_default(),
         attempt: st.budget.attempt(),
         max_attempts: s.settings.restart.max_attempts,
         countdown_s: st
@@ -574,6 +595,9 @@ impl Runtime {
             session: session::Session::default(),
             restored_seen: None,
             healing: None,
+            hold: None,
+            bound: Vec::new(),
+            after_bots: None,
             decision: None,
             refused: None,
         });
@@ -676,7 +700,8 @@ impl Runtime {
         };
         Ctx {
             now: Instant::now(),
-            binary_exists: sys::is_executable(&spec.binary),
+            // A bot has nothing to build: its program is there or the pre-flight says why.
+            binary_exists: spec.is_bot() || sys::is_executable(&spec.binary),
             jitter: fastrand::f64() * 2.0 - 1.0,
             cannot_start: may_start.then(|| preflight::check(spec)).flatten(),
         }
@@ -779,7 +804,7 @@ impl Runtime {
                         Command::Build { .. } => None,
                     };
                     self.origin = Some(origin);
-                    let refused = self.dispatch(i, Event::Command(cmd));
+                    let refused = self.command_in_order(i, cmd);
                     self.origin = None;
                     if let (true, Some(old)) = (refused, replaced) {
                         // The reloaded entry could not start: the process runs on the old one,
@@ -972,7 +997,7 @@ impl Runtime {
                     {
                         slot.decision = None;
                     }
-                    self.dispatch(i, Event::Command(Command::Stop));
+                    self.command_in_order(i, Command::Stop);
                 }
             }
         }
@@ -1132,18 +1157,19 @@ impl Runtime {
     /// data, errors are counted in the last minute, or it is unhealthy.
     fn health_needs_ticks(&self) -> bool {
         let now = store::unix_now();
-        self.slots.iter().any(|s| {
-            let h = &s.health;
-            s.state.phase == Phase::Ready
-                && (h.bots_since.is_some()
-                    || s.session.needs_ticks()
-                    || !s.spec.instruments.is_empty()
-                    || !h.log_errors.is_quiet(now)
-                    || h.feed
-                        .as_ref()
-                        .is_some_and(|f| f.errors_1m > 0 || f.last_event_at.is_some())
-                    || h.verdict.as_ref().is_some_and(|v| v.health.is_unhealthy()))
-        })
+        self.bots_waiting()
+            || self.slots.iter().any(|s| {
+                let h = &s.health;
+                s.state.phase == Phase::Ready
+                    && (h.bots_since.is_some()
+                        || s.session.needs_ticks()
+                        || !s.spec.instruments.is_empty()
+                        || !h.log_errors.is_quiet(now)
+                        || h.feed
+                            .as_ref()
+                            .is_some_and(|f| f.errors_1m > 0 || f.last_event_at.is_some())
+                        || h.verdict.as_ref().is_some_and(|v| v.health.is_unhealthy()))
+            })
     }
 
     fn evaluate_health_all(&mut self) {
@@ -1158,7 +1184,9 @@ impl Runtime {
         use health::FeedHealth;
         let now = store::unix_now();
         let slot = &mut self.slots[i];
-        let ready = slot.state.phase == Phase::Ready && slot.state.pid.is_some();
+        // A bot has no feed of its own (its connectors do).
+        let ready =
+            slot.state.phase == Phase::Ready && slot.state.pid.is_some() && !slot.spec.is_bot();
         if !ready {
             // Leaving ready ends the meter's story; the next process starts a new one.
             slot.health.feed = None;
@@ -1508,7 +1536,12 @@ impl Runtime {
                 key,
                 ev: Event::SpawnFailed { kind, message },
             };
-            match ipc.prepare(&spec.name, &spec.project_root).await {
+            // A bot opens its connectors' services; it holds no name of its own.
+            let prepared = match spec.is_bot() {
+                true => Ok(0),
+                false => ipc.prepare(&spec.name, &spec.project_root).await,
+            };
+            match prepared {
                 Err(ipc::PrepareError::NameInUse(pid)) => {
                     let e = crate::error::ConnectorRunnerError::NameInUse {
                         connector: spec.name.clone(),
@@ -1624,7 +1657,13 @@ impl Runtime {
                         pid,
                         root: s.spec.project_root.clone(),
                         fast: s.state.phase == Phase::Starting,
-                        meter: s.state.phase == Phase::Ready,
+                        meter: s.state.phase == Phase::Ready && !s.spec.is_bot(),
+                        attach_to: s
+                            .spec
+                            .bot
+                            .as_ref()
+                            .map(|b| b.connectors.clone())
+                            .unwrap_or_default(),
                     }),
                     Phase::Idle
                     | Phase::Building
@@ -1742,6 +1781,9 @@ impl Runtime {
     }
 }
 
+/// The environment variable that names a managed bot in its own process (adoption checks it).
+pub const BOT_ENV: &str = "SWITCHBOARD_BOT";
+
 /// The build that produces `spec`'s binary.
 pub fn build_key(spec: &ConnectorSpec) -> BuildKey {
     let mut features = spec.features.clone();
@@ -1773,6 +1815,18 @@ pub fn spawn_spec_of(
             },
         },
     };
+    if let Some(bot) = &spec.bot {
+        let mut env = spec.env.clone();
+        // How a new console recognises the bot it adopts (argv may be a shell's).
+        env.insert(BOT_ENV.into(), spec.name.clone());
+        return process::SpawnSpec {
+            binary: spec.binary.clone(),
+            args: bot.command.iter().skip(1).cloned().collect(),
+            cwd: bot.cwd.clone(),
+            env,
+            log,
+        };
+    }
     process::SpawnSpec {
         binary: spec.binary.clone(),
         args: vec![

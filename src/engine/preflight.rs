@@ -15,6 +15,15 @@ use crate::manifest::ConnectorSpec;
 /// process could start. A missing binary is reported too: the state machine builds it first
 /// when nothing runs (`auto_build`), and refuses to stop a running process for it.
 pub fn check(spec: &ConnectorSpec) -> Option<String> {
+    if spec.is_bot() {
+        return match program_path(&spec.binary) {
+            Some(p) => binary_problem(&p, false),
+            None => Some(format!(
+                "bot command {} is not found (not a path, not on PATH); fix `command` in the manifest",
+                spec.binary.display()
+            )),
+        };
+    }
     let config = connector_config::check(spec.kind, &spec.config)
         .err()
         .map(|e| format!("config {} {e}", spec.config.display()));
@@ -25,6 +34,18 @@ pub fn check(spec: &ConnectorSpec) -> Option<String> {
         (None, Some(b)) => Some(b),
         (Some(c), Some(b)) => Some(format!("{c}; and {b}")),
     }
+}
+
+/// Where a bot's program is: a path as given (relative ones were resolved by the manifest),
+/// a bare name searched on `PATH` as exec does.
+pub fn program_path(program: &Path) -> Option<std::path::PathBuf> {
+    if program.components().count() > 1 || program.is_absolute() {
+        return Some(program.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }
 
 /// Why `binary` cannot be run, if it cannot.

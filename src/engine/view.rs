@@ -260,6 +260,16 @@ pub struct Refusal {
     pub why: String,
 }
 
+/// What a supervised process is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[default]
+    Connector,
+    /// A strategy process supervised with its connectors (a `[[bot]]`).
+    Bot,
+}
+
 /// One connector as the engine sees it, at `as_of`. This is the `status --json` element of
 /// DESIGN §2 (`name`, `type`, `phase`, `pid`, `uptime_s`, `restarts`, `bots`, `last_exit`,
 /// `detail`, `host`) plus what the TUI shows.
@@ -270,6 +280,12 @@ pub struct ConnectorView {
     pub host: Option<String>,
     #[serde(rename = "type")]
     pub kind: ConnectorType,
+    /// A connector, or a managed bot (`"kind": "bot"`) trading on `connectors`.
+    #[serde(default, rename = "kind")]
+    pub role: Role,
+    /// A bot's connectors (empty for a connector).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connectors: Vec<String>,
     pub phase: Phase,
     pub pid: Option<i32>,
     /// Seconds the current process has run, at `as_of`.
@@ -365,6 +381,15 @@ pub struct ConnectorView {
 }
 
 impl ConnectorView {
+    /// What it is, for a title or a TYPE column: the exchange type of a connector, `bot→bf,bs`
+    /// for a bot and its connectors.
+    pub fn type_label(&self) -> String {
+        match self.role {
+            Role::Connector => self.kind.as_str().to_string(),
+            Role::Bot => format!("bot→{}", self.connectors.join(",")),
+        }
+    }
+
     /// A connector at rest (idle, no process, nothing known yet) as of `as_of`; the start of a
     /// view built field by field (`ConnectorView { phase, pid, ..ConnectorView::new(…) }`).
     pub fn new(name: impl Into<String>, kind: ConnectorType, as_of: f64) -> ConnectorView {
@@ -372,6 +397,8 @@ impl ConnectorView {
             name: name.into(),
             host: None,
             kind,
+            role: Role::Connector,
+            connectors: Vec::new(),
             phase: Phase::Idle,
             pid: None,
             uptime_s: None,
@@ -481,6 +508,9 @@ impl ConnectorView {
             };
         self.name != other.name
             || self.host != other.host
+            || self.kind != other.kind
+            || self.role != other.role
+            || self.connectors != other.connectors
             || self.phase != other.phase
             || self.pid != other.pid
             || self.restarts != other.restarts

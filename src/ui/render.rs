@@ -161,7 +161,7 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     let mut spans = vec![
         Span::raw(" "),
         Span::styled(s.id().to_string(), name_style),
-        Span::styled(format!(" {} ", s.kind.as_str()), t.dim()),
+        Span::styled(format!(" {} ", s.type_label()), t.dim()),
         Span::styled(s.phase.as_str().to_uppercase(), t.phase(s.phase)),
     ];
     if s.degraded {
@@ -772,7 +772,7 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
         };
         [
             s.id().to_string(),
-            s.kind.as_str().to_string(),
+            s.type_label(),
             phase,
             s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             uptime,

@@ -1,0 +1,289 @@
+//! Managed bots (DESIGN §13, issue #23) against real sim-connectors, real sim-bots and real
+//! iceoryx2: a bot waits for its connectors, is ready once its process is attached to their
+//! services, is stopped before its connector, is restarted after its connector restarted, and is
+//! adopted by a new console like a connector.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use switchboard::engine::view::Role;
+use switchboard::{Command, Phase};
+
+const BTC: &str = "instruments = [{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }]\nconnect_grace = 0.5";
+
+/// A `[[bot]]` running `sim-bot --once CONNECTOR`, plus `extra` keys.
+fn bot_table(name: &str, connector: &str, extra: &str) -> String {
+    format!(
+        "[[bot]]\nname = \"{name}\"\ncommand = [\"{BOT}\", \"--once\", \"{connector}\"]\nconnectors = [\"{connector}\"]\n{extra}\n"
+    )
+}
+
+/// The Feed events a sim-bot's log reports so far (its last `sim-bot: feed N` line).
+fn bot_feed(log: &std::path::Path) -> u64 {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("sim-bot: feed "))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .next_back()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_waits_for_its_connector_and_is_ready_once_attached() {
+    let fx = Fixture::new("botwait");
+    fx.sim_config(
+        "a.toml",
+        "lines_per_sec = 0.0\nfeed_hz = 50.0\nready_delay_ms = 1500",
+    );
+    let m = fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connector_table("botwait-c", "a.toml", BTC),
+            bot_table("botwait-b", "botwait-c", "")
+        ),
+    );
+    let h = start_engine(&m).await;
+    // Starting the bot starts its connector first, and the bot waits for it.
+    h.command("botwait-b", Command::Start)
+        .expect("start the bot");
+    let waiting = wait_for(&h, "botwait-b", Duration::from_secs(5), |v| {
+        v.detail.starts_with("waiting for botwait-c")
+    })
+    .await;
+    assert_eq!(waiting.role, Role::Bot);
+    assert_eq!(waiting.connectors, vec!["botwait-c".to_string()]);
+    assert!(
+        waiting.pid.is_none(),
+        "not started before its connector serves"
+    );
+    let c = wait_phase(&h, "botwait-c", Phase::Ready, 10.0).await;
+    let b = wait_phase(&h, "botwait-b", Phase::Ready, 15.0).await;
+    let c_now = wait_phase(&h, "botwait-c", Phase::Ready, 1.0).await;
+    assert_eq!(c_now.pid, c.pid);
+    assert!(b.pid.is_some());
+    // Its start came after the connector's registration had settled.
+    let started = b
+        .history
+        .iter()
+        .find(|e| e.phase == Phase::Starting)
+        .map(|e| e.ts.clone())
+        .expect("the bot's start is in its history");
+    let ready_c = c
+        .history
+        .iter()
+        .rev()
+        .find(|e| e.phase == Phase::Ready)
+        .map(|e| e.ts.clone())
+        .expect("ready");
+    assert!(
+        started > ready_c,
+        "bot started {started}, connector ready {ready_c}"
+    );
+    let log = fx.log("botwait-b");
+    assert!(
+        eventually(10.0, || bot_feed(&log) > 10),
+        "the managed bot gets market data"
+    );
+    stop_engine(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_that_never_attaches_fails_at_its_startup_timeout() {
+    let fx = Fixture::new("botnever");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    let m = fx.manifest(
+        "",
+        &format!(
+            "{}\n[[bot]]\nname = \"botnever-b\"\ncommand = \"exec sleep 30\"\nconnectors = [\"botnever-c\"]\nstartup_timeout = 1.0\nrestart = {{ policy = \"never\" }}\n",
+            connector_table("botnever-c", "a.toml", "connect_grace = 0.2"),
+        ),
+    );
+    let h = start_engine(&m).await;
+    h.command("botnever-b", Command::Start).expect("start");
+    let v = wait_phase(&h, "botnever-b", Phase::Failed, 20.0).await;
+    assert!(v.detail.starts_with("not ready in 1.0 s"), "{}", v.detail);
+    stop_engine(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_connector_stops_its_bot_first() {
+    let fx = Fixture::new("botstop");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0\nfeed_hz = 20.0");
+    let m = fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connector_table("botstop-c", "a.toml", BTC),
+            bot_table("botstop-b", "botstop-c", "")
+        ),
+    );
+    let h = start_engine(&m).await;
+    h.command("botstop-b", Command::Start).expect("start");
+    wait_phase(&h, "botstop-b", Phase::Ready, 15.0).await;
+    h.command("botstop-c", Command::Stop)
+        .expect("stop the connector");
+    let c = wait_phase(&h, "botstop-c", Phase::Stopped, 15.0).await;
+    let b = wait_phase(&h, "botstop-b", Phase::Stopped, 1.0).await;
+    let stop_ts = |v: &switchboard::ConnectorView| {
+        v.history
+            .iter()
+            .rev()
+            .find(|e| e.phase == Phase::Stopping)
+            .map(|e| e.ts.clone())
+            .expect("a stop in the history")
+    };
+    let (bot_stop, conn_stop) = (stop_ts(&b), stop_ts(&c));
+    let bot_stopped = b
+        .history
+        .iter()
+        .rev()
+        .find(|e| e.phase == Phase::Stopped)
+        .map(|e| e.ts.clone())
+        .expect("stopped");
+    assert!(
+        bot_stop <= conn_stop && bot_stopped <= conn_stop,
+        "the bot stopped ({bot_stop} .. {bot_stopped}) before the connector's SIGTERM ({conn_stop})"
+    );
+    stop_engine(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_restart_or_crash_restarts_its_bot_after_it_is_ready() {
+    let fx = Fixture::new("botre");
+    let marker = fx.path().join("crashed");
+    fx.sim_config(
+        "a.toml",
+        &format!(
+            "lines_per_sec = 0.0\nfeed_hz = 50.0\ncrash_after_ms = 6000\nfaults_once = \"{}\"",
+            marker.display()
+        ),
+    );
+    let m = fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connector_table(
+                "botre-c",
+                "a.toml",
+                &format!("{BTC}\nrestart = {{ initial_backoff = 0.1 }}")
+            ),
+            bot_table("botre-b", "botre-c", "")
+        ),
+    );
+    let h = start_engine(&m).await;
+    h.command("botre-b", Command::Start).expect("start");
+    let b1 = wait_phase(&h, "botre-b", Phase::Ready, 15.0).await;
+    // The connector crashes once (6 s in) and is restarted by its policy: the bot follows.
+    let c2 = wait_for(&h, "botre-c", Duration::from_secs(20), |v| {
+        v.restarts == 1 && v.phase == Phase::Ready
+    })
+    .await;
+    let b2 = wait_for(&h, "botre-b", Duration::from_secs(20), |v| {
+        v.phase == Phase::Ready && v.pid.is_some() && v.pid != b1.pid
+    })
+    .await;
+    let started = b2
+        .history
+        .iter()
+        .rev()
+        .find(|e| e.phase == Phase::Starting)
+        .map(|e| e.ts.clone())
+        .expect("restart");
+    let c_ready = c2
+        .history
+        .iter()
+        .rev()
+        .find(|e| e.phase == Phase::Ready)
+        .map(|e| e.ts.clone())
+        .expect("ready");
+    assert!(
+        started > c_ready,
+        "bot restarted {started} after its connector was ready {c_ready}"
+    );
+    // An operator restart of the connector: the bot is stopped first, started after.
+    let before = wait_phase(&h, "botre-b", Phase::Ready, 1.0).await;
+    h.command("botre-c", Command::Restart).expect("restart");
+    let b3 = wait_for(&h, "botre-b", Duration::from_secs(20), |v| {
+        v.phase == Phase::Ready && v.pid.is_some() && v.pid != before.pid
+    })
+    .await;
+    let log = fx.log("botre-b");
+    let seen = bot_feed(&log);
+    assert!(
+        eventually(10.0, || bot_feed(&log) > seen + 10),
+        "the restarted bot receives Feed events again ({b3:?})"
+    );
+    stop_engine(&h).await;
+}
+
+#[test]
+fn a_killed_console_adopts_bots_and_connectors_and_starts_nothing_twice() {
+    let fx = Fixture::new("botadopt");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0\nfeed_hz = 20.0");
+    fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connector_table("botadopt-c", "a.toml", BTC),
+            bot_table("botadopt-b", "botadopt-c", "")
+        ),
+    );
+    let mut first = fx.headless();
+    let ready = |fx: &Fixture| {
+        let s = fx.status();
+        s.iter().all(|v| v.phase == Phase::Ready).then_some(s)
+    };
+    let mut before = None;
+    assert!(
+        eventually(20.0, || {
+            before = ready(&fx);
+            before.is_some()
+        }),
+        "both ready under the first console"
+    );
+    let before = before.expect("ready");
+    let _ = first.kill();
+    let _ = first.wait();
+    let _second = HeadlessGuard(fx.headless());
+    let mut after = None;
+    assert!(
+        eventually(20.0, || {
+            after = ready(&fx).filter(|s| s.iter().all(|v| v.adopted));
+            after.is_some()
+        }),
+        "both adopted by the second console: {:?}",
+        fx.status()
+    );
+    let after = after.expect("adopted");
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a.pid, b.pid, "{} kept its process", a.name);
+        assert_eq!(b.restarts, 0, "{} not started twice", b.name);
+    }
+    let bot = after.iter().find(|v| v.name == "botadopt-b").expect("bot");
+    assert_eq!(bot.role, Role::Bot);
+}
+
+/// Kills a headless console on drop.
+struct HeadlessGuard(std::process::Child);
+
+impl Drop for HeadlessGuard {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
