@@ -691,9 +691,6 @@ pub fn demo(headless: bool) -> u8 {
         }
     };
     let path = manifest.path.clone();
-    // The bots that make the feed health visible: one connector's data flows to its bot, the
-    // other's stalls while its bot waits.
-    let bots = crate::demo::start_bots(&dir, &sim);
     let code = if headless {
         run_headless(&path, false)
     } else {
@@ -707,7 +704,6 @@ pub fn demo(headless: bool) -> u8 {
             }
         })
     };
-    drop(bots);
     // Keep the directory while connectors may still run from it (detached).
     let running = store::read_state(&dir.join(".switchboard"))
         .ok()

@@ -36,60 +36,6 @@ pub fn sim_binary() -> Result<PathBuf, String> {
         })
 }
 
-/// The demo's sim bots: the connector each one attaches to and the symbols it registers.
-pub const BOTS: [(&str, &[&str]); 2] = [
-    ("demo-binancefutures", &["BTCUSDT", "ETHUSDT"]),
-    ("demo-binancespot", &["BTCUSDT", "SOLUSDT"]),
-];
-
-/// The demo's running sim bots; dropping them ends them (SIGTERM, so they leave their iceoryx2
-/// nodes clean; SIGKILL after a second).
-pub struct Bots(Vec<std::process::Child>);
-
-impl Drop for Bots {
-    fn drop(&mut self) {
-        for c in &self.0 {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        for c in &mut self.0 {
-            while matches!(c.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Starts the demo's sim bots (the `sim-bot` next to `sim`) in the demo directory, so that they
-/// share its iceoryx2 world. A bot that cannot start is reported and left out.
-pub fn start_bots(dir: &Path, sim: &Path) -> Bots {
-    let bot = sim.with_file_name("sim-bot");
-    let mut children = Vec::new();
-    for (name, symbols) in BOTS {
-        match std::process::Command::new(&bot)
-            .arg(name)
-            .args(symbols)
-            .current_dir(dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-        {
-            Ok(c) => children.push(c),
-            Err(e) => eprintln!(
-                "switchboard: demo bot for {name} not started ({}): {e}",
-                bot.display()
-            ),
-        }
-    }
-    Bots(children)
-}
-
 /// The shared-memory name prefix of this demo's iceoryx2 world.
 pub fn shm_prefix() -> String {
     format!("sbdemo{}_", std::process::id())
@@ -118,8 +64,10 @@ pub fn prepare(dir: &Path, sim: &Path) -> Result<Manifest, String> {
         std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     // The demo directory is the connectors' project root (their cwd).
+    // The demo's bots are managed `[[bot]]`s running the `sim-bot` next to `sim`.
     let text = MANIFEST
         .replace("SIM_BINARY", &sim.display().to_string())
+        .replace("SIM_BOT", &sim.with_file_name("sim-bot").display().to_string())
         .replace(
             "[defaults]\n",
             &format!("[defaults]\nproject_root = \"{}\"\n", dir.display()),
@@ -140,10 +88,27 @@ mod tests {
         let names: Vec<&str> = m.connectors.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            ["demo-binancefutures", "demo-binancespot", "demo-bybit"]
+            [
+                "demo-binancefutures",
+                "demo-binancespot",
+                "demo-bybit",
+                "demo-bot-futures",
+                "demo-bot-spot"
+            ]
         );
         assert!(m.connectors.iter().all(|c| c.project_root == dir.path()));
-        assert!(m.connectors.iter().all(|c| !c.secrets.is_empty()));
+        assert!(m
+            .connectors
+            .iter()
+            .filter(|c| !c.is_bot())
+            .all(|c| !c.secrets.is_empty()));
+        let bots: Vec<&str> = m
+            .connectors
+            .iter()
+            .filter(|c| c.is_bot())
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(bots, ["demo-bot-futures", "demo-bot-spot"], "managed bots");
         let spot = &m.connectors[1];
         assert_eq!(
             spot.instruments.len(),

@@ -1479,6 +1479,44 @@ mod tests {
         (dir, m)
     }
 
+    #[test]
+    fn bots_name_their_connectors_and_share_the_namespace() {
+        let bot = |body: &str| format!("{GOOD}\n[[bot]]\n{body}\n");
+        let (_d, m) = setup(&bot(
+            "name = \"mm\"\ncommand = \"./my-bot --live\"\nconnectors = [\"bf\"]\non_connector_restart = \"keep\"",
+        ));
+        let m = m.expect("a valid bot");
+        let b = m.connector("mm").expect("the bot is in the list");
+        let spec = b.bot.as_ref().expect("a bot");
+        assert_eq!(spec.command, ["sh", "-c", "./my-bot --live"]);
+        assert_eq!(spec.connectors, ["bf"]);
+        assert!(!spec.restart_with_connectors);
+        assert_eq!(
+            b.env.get("RUST_LOG").map(String::as_str),
+            Some("info"),
+            "[defaults] env"
+        );
+        assert_eq!(b.restart.max_attempts, 3, "[defaults] restart");
+        for (body, key, says) in [
+            ("name = \"mm\"\ncommand = [\"x\"]\nconnectors = [\"nope\"]", "connectors", "'nope' is not a [[connector]]"),
+            ("name = \"bf\"\ncommand = [\"x\"]\nconnectors = [\"bf\"]", "name", "share one namespace"),
+            ("name = \"mm\"\ncommand = []\nconnectors = [\"bf\"]", "command", "must name a program"),
+            ("name = \"mm\"\ncommand = [\"x\"]\nconnectors = []", "connectors", "is empty"),
+            ("name = \"mm\"\ncommand = [\"x\"]\nconnectors = [\"bf\"]\non_connector_restart = \"later\"", "on_connector_restart", "\"later\""),
+        ] {
+            let (_d, m) = setup(&bot(body));
+            let e = m.expect_err(body).to_string();
+            assert!(e.contains(key) && e.contains(says), "{body}: {e}");
+        }
+        // A bot naming another bot.
+        let (_d, m) = setup(&format!(
+            "{}\n[[bot]]\nname = \"b2\"\ncommand = [\"x\"]\nconnectors = [\"mm\"]\n",
+            bot("name = \"mm\"\ncommand = [\"x\"]\nconnectors = [\"bf\"]")
+        ));
+        let e = m.expect_err("a bot on a bot").to_string();
+        assert!(e.contains("'mm' is a bot"), "{e}");
+    }
+
     const GOOD: &str = r#"
 [defaults]
 project_root = "ROOT"

@@ -287,3 +287,49 @@ impl Drop for HeadlessGuard {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_reconnect_heal_restarts_the_managed_bot_after_its_connector() {
+    let fx = Fixture::new("botheal");
+    let marker = fx.path().join("dropped");
+    fx.sim_config(
+        "a.toml",
+        &format!(
+            "lines_per_sec = 0.0\nfeed_hz = 50.0\nstream_drop_after = 4.0\nstream_drop_ms = 1000\nreconnect_max_ms = 1000\nfaults_once = \"{}\"",
+            marker.display()
+        ),
+    );
+    let m = fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connector_table(
+                "botheal-c",
+                "a.toml",
+                &format!("{BTC}\nfeed = {{ resume_grace = 1.0 }}")
+            ),
+            bot_table("botheal-b", "botheal-c", "")
+        ),
+    );
+    let h = start_engine(&m).await;
+    h.command("botheal-b", Command::Start).expect("start");
+    let b1 = wait_phase(&h, "botheal-b", Phase::Ready, 15.0).await;
+    // The stream reconnects silently, the connector is restarted (on_stale defaults to restart
+    // with declared instruments), and the bot bound to the old process follows.
+    wait_for(&h, "botheal-c", Duration::from_secs(30), |v| {
+        v.restarts == 1 && v.phase == Phase::Ready
+    })
+    .await;
+    let b2 = wait_for(&h, "botheal-b", Duration::from_secs(20), |v| {
+        v.phase == Phase::Ready && v.pid.is_some() && v.pid != b1.pid
+    })
+    .await;
+    assert_eq!(b2.restarts, 1, "{b2:?}");
+    let log = fx.log("botheal-b");
+    let seen = bot_feed(&log);
+    assert!(
+        eventually(10.0, || bot_feed(&log) > seen + 10),
+        "the restarted bot gets data again"
+    );
+    stop_engine(&h).await;
+}
