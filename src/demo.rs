@@ -67,7 +67,10 @@ pub fn prepare(dir: &Path, sim: &Path) -> Result<Manifest, String> {
     // The demo's bots are managed `[[bot]]`s running the `sim-bot` next to `sim`.
     let text = MANIFEST
         .replace("SIM_BINARY", &sim.display().to_string())
-        .replace("SIM_BOT", &sim.with_file_name("sim-bot").display().to_string())
+        .replace(
+            "SIM_BOT",
+            &sim.with_file_name("sim-bot").display().to_string(),
+        )
         .replace(
             "[defaults]\n",
             &format!("[defaults]\nproject_root = \"{}\"\n", dir.display()),

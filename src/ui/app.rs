@@ -75,6 +75,8 @@ pub enum Dialog {
         /// The console registers the connector's declared instruments again after a restart, so
         /// the attached bots get their data back; else they need a restart of their own.
         heals: bool,
+        /// The managed bots that are stopped first (and, for a restart, started after it).
+        managed: Vec<String>,
     },
     /// Quit while connectors run: `s` stop all, `d` detach, `Esc` cancel.
     Quit { running: usize },
@@ -460,7 +462,17 @@ impl App {
                     _ => Command::Restart,
                 };
                 let call = UiCall::One(id, cmd);
-                if bots > 0 || self.confirm_always {
+                // Managed bots trading on it go down first (the engine's order rules).
+                let managed: Vec<String> = snaps
+                    .iter()
+                    .filter(|s| {
+                        s.host == snaps[focus].host
+                            && !s.phase.is_at_rest()
+                            && s.connectors.iter().any(|c| *c == snaps[focus].name)
+                    })
+                    .map(|s| s.name.clone())
+                    .collect();
+                if bots > 0 || !managed.is_empty() || self.confirm_always {
                     let verb = match cmd {
                         Command::Kill => "Kill",
                         Command::Restart => "Restart",
@@ -479,6 +491,7 @@ impl App {
                         count: 1,
                         bots,
                         heals,
+                        managed,
                     });
                     return vec![];
                 }
@@ -505,6 +518,7 @@ impl App {
                     count: running.len(),
                     bots: running.iter().map(|s| s.bots).sum(),
                     heals: false,
+                    managed: Vec::new(),
                 });
                 return vec![];
             }

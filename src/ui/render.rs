@@ -1342,6 +1342,7 @@ fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
             count,
             bots,
             heals,
+            managed,
             ..
         } => (
             " confirm ",
@@ -1374,6 +1375,21 @@ fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
                     ],
                     (true, false, false) => vec![Line::raw(format!(
                         "{bots} bot(s) attached will lose their market data."
+                    ))],
+                },
+                match (managed.is_empty(), verb.as_str()) {
+                    (true, _) => vec![],
+                    (false, "Restart") => vec![Line::raw(format!(
+                        "managed bots stop first, restart after: {}",
+                        managed.join(", ")
+                    ))],
+                    (false, "Kill") => vec![Line::raw(format!(
+                        "managed bots are killed too: {}",
+                        managed.join(", ")
+                    ))],
+                    (false, _) => vec![Line::raw(format!(
+                        "managed bots are stopped first: {}",
+                        managed.join(", ")
                     ))],
                 },
                 vec![Line::raw("")],

@@ -171,6 +171,29 @@ fn a_held_registration_shows_in_the_pane_and_a_restart_says_the_bots_get_their_d
 }
 
 #[test]
+fn the_confirmation_for_a_connector_names_its_managed_bots() {
+    use crate::engine::view::Role;
+    let now = NOW;
+    let bf = snap("bf", Phase::Ready, now);
+    let mut bot = snap("mm", Phase::Ready, now);
+    bot.role = Role::Bot;
+    bot.connectors = vec!["bf".into()];
+    let snaps = vec![bf, bot];
+    let mut app = app_for(&snaps, logs(2, 5));
+    app.focus = 0;
+    assert!(app.update(Action::Restart, &snaps).is_empty());
+    let screen = format!("{}", render(&app, &snaps, now, 100, 24));
+    assert!(
+        screen.contains("managed bots stop first, restart after: mm"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("bot→bf"),
+        "the bot's title names its connector: {screen}"
+    );
+}
+
+#[test]
 fn quit_dialog() {
     let now = NOW;
     let snaps = vec![
