@@ -489,7 +489,8 @@ impl App {
                         verb: verb.into(),
                         target: Some((name, snaps[focus].phase)),
                         count: 1,
-                        bots,
+                        // The managed ones are said apart (they restart with it).
+                        bots: bots.saturating_sub(managed.len() as u32),
                         heals,
                         managed,
                     });

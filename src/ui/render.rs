@@ -228,7 +228,10 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
         ));
     }
     spans.push(Span::styled(format!(" ↻{}", s.restarts), t.dim()));
-    spans.push(Span::styled(format!(" bots {}", s.bots), t.dim()));
+    // A bot's own "bots" would always be 0: its title names its connectors instead.
+    if s.role == crate::engine::view::Role::Connector {
+        spans.push(Span::styled(format!(" bots {}", s.bots), t.dim()));
+    }
     if s.adopted {
         spans.push(Span::styled(" adopted", t.dim()));
     }
