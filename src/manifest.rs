@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::connector_config::{self, ConnectorType};
-use crate::error::ManifestError;
+use crate::error::{ManifestError, Scope};
+pub use crate::manifest_diag::did_you_mean;
+use crate::manifest_diag::{expectation, explain, line_of, KeyMap};
 
 /// Default state directory, relative to the manifest.
 pub const DEFAULT_STATE_DIR: &str = ".switchboard";
@@ -235,7 +237,7 @@ struct RawManifest {
     #[serde(default)]
     defaults: RawConnectorKeys,
     #[serde(default)]
-    connector: Vec<RawConnector>,
+    connector: Vec<RawConnectorKeys>,
     #[serde(default)]
     alerts: RawAlerts,
     #[serde(default)]
@@ -244,7 +246,7 @@ struct RawManifest {
     host: Vec<RawHost>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHost {
     name: String,
@@ -277,10 +279,15 @@ struct RawConsole {
     confirm: Option<String>,
 }
 
-/// Keys valid both in `[defaults]` and on a connector.
+/// The keys of a `[[connector]]` table; `[defaults]` takes all but `name`, `type` and `config`.
+/// One struct for both (no `#[serde(flatten)]`, which would hide the line of a bad key).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConnectorKeys {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    config: Option<String>,
     project_root: Option<String>,
     startup_timeout: Option<f64>,
     shutdown_timeout: Option<f64>,
@@ -316,17 +323,6 @@ struct RawFeed {
     error_threshold: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConnector {
-    name: String,
-    #[serde(rename = "type")]
-    kind: String,
-    config: String,
-    #[serde(flatten)]
-    keys: RawConnectorKeys,
-}
-
 impl RawConnectorKeys {
     /// `self` overrides `defaults`, key by key (restart keys too).
     fn over(self, defaults: &RawConnectorKeys) -> RawConnectorKeys {
@@ -359,6 +355,10 @@ impl RawConnectorKeys {
             (mine, base) => mine.or(base),
         };
         RawConnectorKeys {
+            // Each connector's own: `[defaults]` cannot hold them.
+            name: self.name,
+            kind: self.kind,
+            config: self.config,
             project_root: self.project_root.or_else(|| defaults.project_root.clone()),
             startup_timeout: self.startup_timeout.or(defaults.startup_timeout),
             shutdown_timeout: self.shutdown_timeout.or(defaults.shutdown_timeout),
@@ -390,42 +390,40 @@ impl Manifest {
     /// Parses manifest text as if it were read from `path` (relative paths resolve against
     /// `path`'s directory). Used for the embedded demo manifest.
     pub fn from_str_at(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
-        let path = absolute(path);
-        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
-            file: path.clone(),
-            message: parse_message(&e, text),
-        })?;
-        let base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let console = resolve_console(&raw.console, &base, &path)?;
-        let alerts = resolve_alerts(&raw.alerts, &path)?;
-        let metrics = resolve_metrics(&raw.metrics, &path)?;
-        let hosts = resolve_hosts(raw.host, &path)?;
+        let parsed = parse(text, path)?;
+        let place = |e| parsed.place(e);
+        let Parsed {
+            raw, path, base, ..
+        } = &parsed;
+        let console = resolve_console(&raw.console, base, path).map_err(place)?;
+        let alerts = resolve_alerts(&raw.alerts, path).map_err(place)?;
+        let metrics = resolve_metrics(&raw.metrics, path).map_err(place)?;
+        let hosts = resolve_hosts(raw.host.clone(), path).map_err(place)?;
+        check_defaults(&raw.defaults, path).map_err(place)?;
         if raw.connector.is_empty() {
-            return Err(ManifestError::invalid(
-                &path,
+            return Err(place(ManifestError::invalid(
+                path,
                 None,
                 "connector",
                 "no [[connector]] tables; add one per exchange connector",
-            ));
+            )));
         }
         let mut connectors: Vec<ConnectorSpec> = Vec::with_capacity(raw.connector.len());
-        for rc in raw.connector {
-            let spec = resolve_connector(rc, &raw.defaults, &base, &path)?;
+        for (i, rc) in raw.connector.iter().enumerate() {
+            let spec =
+                resolve_connector(rc.clone(), i, &raw.defaults, base, path).map_err(place)?;
             if connectors.iter().any(|c| c.name == spec.name) {
-                return Err(ManifestError::invalid(
-                    &path,
+                return Err(place(ManifestError::invalid(
+                    path,
                     Some(&spec.name),
                     "name",
                     "is used twice; connector names must be unique",
-                ));
+                )));
             }
             connectors.push(spec);
         }
         Ok(Manifest {
-            path,
+            path: path.clone(),
             console,
             alerts,
             metrics,
@@ -468,34 +466,34 @@ impl ManifestOutline {
             file: path.to_path_buf(),
             source,
         })?;
-        let path = absolute(path);
-        let raw: RawManifest = toml::from_str(&text).map_err(|e| ManifestError::Parse {
-            file: path.clone(),
-            message: parse_message(&e, &text),
-        })?;
-        let base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let console = resolve_console(&raw.console, &base, &path)?;
+        let parsed = parse(&text, path)?;
+        let place = |e| parsed.place(e);
+        let Parsed {
+            raw, path, base, ..
+        } = &parsed;
+        let console = resolve_console(&raw.console, base, path).map_err(place)?;
         let mut connectors: Vec<OutlinedConnector> = Vec::with_capacity(raw.connector.len());
-        for rc in raw.connector {
-            let name = rc.name.clone();
-            let kind = rc.kind.parse().ok();
+        for (i, rc) in raw.connector.iter().enumerate() {
+            let name = rc.name.clone().unwrap_or_else(|| format!("#{}", i + 1));
+            let kind = rc.kind.as_deref().and_then(|k| k.parse().ok());
             let spec = if connectors.iter().any(|c| c.name == name) {
                 Err(ManifestError::invalid(
-                    &path,
+                    path,
                     Some(&name),
                     "name",
                     "is used twice; connector names must be unique",
                 ))
             } else {
-                resolve_connector(rc, &raw.defaults, &base, &path)
+                resolve_connector(rc.clone(), i, &raw.defaults, base, path)
             };
-            connectors.push(OutlinedConnector { name, kind, spec });
+            connectors.push(OutlinedConnector {
+                name,
+                kind,
+                spec: spec.map_err(place),
+            });
         }
         Ok(ManifestOutline {
-            path,
+            path: path.clone(),
             console,
             connectors,
         })
@@ -507,32 +505,92 @@ impl ManifestOutline {
     }
 }
 
-/// toml's message already carries "line L, column C" and a snippet; keep it on one block.
-fn parse_message(e: &toml::de::Error, text: &str) -> String {
-    let mut line = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-    let msg = e.message().trim().to_string();
-    let mut hint = "";
-    // With flattened tables toml points at the table, not the key: find the key's own line.
-    if let Some(key) = msg
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split('`').next())
-    {
-        hint = "; remove it or fix its spelling (README: manifest reference)";
-        let from = line.unwrap_or(1);
-        if let Some(i) = text.lines().enumerate().skip(from - 1).find_map(|(i, l)| {
-            let t = l.trim_start();
-            let rest = t.strip_prefix(key)?;
-            rest.trim_start().starts_with('=').then_some(i)
-        }) {
-            line = Some(i + 1);
+/// The manifest file, parsed: the raw model, where its keys are, its absolute path and the
+/// directory relative paths resolve against.
+struct Parsed<'a> {
+    raw: RawManifest,
+    map: KeyMap<'a>,
+    path: PathBuf,
+    base: PathBuf,
+}
+
+/// Parses `text` (read from `path`): a syntax error gives its line; a wrong type, an unknown
+/// key or value names the connector and the key at the key's own line.
+fn parse<'a>(text: &'a str, path: &Path) -> Result<Parsed<'a>, ManifestError> {
+    let path = absolute(path);
+    let map = KeyMap::parse(text).map_err(|e| ManifestError::Parse {
+        file: path.clone(),
+        message: parse_message(&e, text),
+    })?;
+    let raw: RawManifest = toml::from_str(text).map_err(|e| explain(&e, &map, &path))?;
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Parsed {
+        raw,
+        map,
+        path,
+        base,
+    })
+}
+
+impl Parsed<'_> {
+    /// `e` with the line of the key it is about.
+    fn place(&self, e: ManifestError) -> ManifestError {
+        match e {
+            ManifestError::Invalid {
+                file,
+                line: None,
+                scope,
+                key,
+                problem,
+            } => ManifestError::Invalid {
+                line: self.map.line(&scope, &key),
+                file,
+                scope,
+                key,
+                problem,
+            },
+            other => other,
         }
     }
-    match line {
-        Some(l) => format!("line {l}: {msg}{hint}"),
-        None => format!("{msg}{hint}"),
+}
+
+/// A syntax error: toml's message with the line it gives (toml's snippet is left out).
+fn parse_message(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim();
+    match e.span() {
+        Some(s) => format!("line {}: {msg}", line_of(text, s.start)),
+        None => msg.to_string(),
     }
+}
+
+/// "; did you mean `X`?" when `word` is a near miss of one of `candidates`, else nothing.
+fn near_miss(word: &str, candidates: &[&str]) -> String {
+    did_you_mean(word, candidates)
+        .map(|n| format!("; did you mean `{n}`?"))
+        .unwrap_or_default()
+}
+
+/// `[defaults]` may hold every connector key but the three that are each connector's own.
+fn check_defaults(defaults: &RawConnectorKeys, file: &Path) -> Result<(), ManifestError> {
+    for (key, set) in [
+        ("name", defaults.name.is_some()),
+        ("type", defaults.kind.is_some()),
+        ("config", defaults.config.is_some()),
+    ] {
+        if set {
+            return Err(ManifestError::Invalid {
+                file: file.to_path_buf(),
+                line: None,
+                scope: Scope::Defaults,
+                key: key.into(),
+                problem: "belongs in each [[connector]] table, not in [defaults]".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn resolve_console(
@@ -586,7 +644,8 @@ fn resolve_console(
                 None,
                 "console.confirm",
                 format!(
-                "'{other}' is not \"bots\" (ask when bots are attached, the default) or \"always\""
+                "'{other}' is not \"bots\" (ask when bots are attached, the default) or \"always\"{}",
+                near_miss(other, &["bots", "always"])
             ),
             ))
         }
@@ -606,7 +665,8 @@ fn resolve_hosts(raw: Vec<RawHost>, file: &Path) -> Result<Vec<HostSpec>, Manife
     for h in raw {
         let problem = |key: &str, problem: String| ManifestError::Invalid {
             file: file.to_path_buf(),
-            scope: format!("host '{}': ", h.name),
+            line: None,
+            scope: Scope::Host(h.name.clone()),
             key: key.to_string(),
             problem,
         };
@@ -851,7 +911,10 @@ fn resolve_feed(
                 file,
                 Some(name),
                 "feed.on_stale",
-                format!("{other:?} is not \"alert\" or \"restart\""),
+                format!(
+                    "{other:?} is not \"alert\" or \"restart\"{}",
+                    near_miss(other, &["alert", "restart"])
+                ),
             ))
         }
     };
@@ -877,18 +940,38 @@ fn resolve_feed(
 }
 
 fn resolve_connector(
-    rc: RawConnector,
+    rc: RawConnectorKeys,
+    index: usize,
     defaults: &RawConnectorKeys,
     base: &Path,
     file: &Path,
 ) -> Result<ConnectorSpec, ManifestError> {
-    let name = rc.name.clone();
+    let missing = |scope: Scope, key: &str| ManifestError::Invalid {
+        file: file.to_path_buf(),
+        line: None,
+        problem: format!(
+            "is missing: give {}",
+            expectation(&scope, key).unwrap_or("it")
+        ),
+        scope,
+        key: key.into(),
+    };
+    let Some(name) = rc.name.clone() else {
+        return Err(missing(Scope::ConnectorNo(index + 1), "name"));
+    };
     validate_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
+    let scope = Scope::Connector(name.clone());
     let kind: ConnectorType = rc
         .kind
+        .as_deref()
+        .ok_or_else(|| missing(scope.clone(), "type"))?
         .parse()
         .map_err(|p: String| ManifestError::invalid(file, Some(&name), "type", p))?;
-    let keys = rc.keys.over(defaults);
+    let config = rc
+        .config
+        .clone()
+        .ok_or_else(|| missing(scope.clone(), "config"))?;
+    let keys = rc.over(defaults);
     let project_root = find_project_root(keys.project_root.as_deref(), base).map_err(|tried| {
         ManifestError::ProjectRoot {
             file: file.to_path_buf(),
@@ -896,7 +979,7 @@ fn resolve_connector(
             tried,
         }
     })?;
-    let config = base.join(expand_tilde(Path::new(&rc.config)));
+    let config = base.join(expand_tilde(Path::new(&config)));
     let checked = connector_config::check(kind, &config).map_err(|problem| {
         ManifestError::ConnectorConfig {
             file: file.to_path_buf(),
@@ -1192,6 +1275,60 @@ env = { EXTRA = "1" }
         assert!(e.contains("colour"), "{e}");
         assert!(e.contains("line 12"), "{e}");
         assert!(e.contains("switchboard.toml"), "{e}");
+    }
+
+    #[test]
+    fn errors_point_at_the_key_in_plain_words_with_a_near_miss() {
+        let err = |text: String| setup(&text).1.expect_err(&text).to_string();
+        // GOOD has 12 lines: a key added after it is on line 13.
+        let e = err(format!("{GOOD}startup_timeout = \"ten\"\n"));
+        for want in [
+            "line 13:",
+            "connector 'bf'",
+            "key 'startup_timeout'",
+            "a number of seconds, e.g. 10.0",
+        ] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(format!("{GOOD}confg = \"bf.toml\"\n"));
+        for want in [
+            "line 13:",
+            "connector 'bf'",
+            "key 'confg'",
+            "did you mean `config`?",
+        ] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(GOOD.replace("\"never\"", "\"on-falure\""));
+        for want in [
+            "line 11:",
+            "connector 'bf'",
+            "key 'restart.policy'",
+            "did you mean `on-failure`?",
+        ] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(GOOD.replace("binancefutures", "binancefuture"));
+        for want in ["line 9:", "key 'type'", "did you mean `binancefutures`?"] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(GOOD.replace("config = \"bf.toml\"\n", ""));
+        for want in ["line 7:", "connector 'bf'", "key 'config'", "is missing"] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        // A key set in [defaults] is reported there, on its own line.
+        let e = err(GOOD.replace("[defaults]\n", "[defaults]\nautostart = 1\n"));
+        for want in ["line 3:", "[defaults]", "key 'autostart'", "true or false"] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(GOOD.replace("max_attempts = 3", "max_attempts = 0"));
+        for want in ["line 4:", "connector 'bf'", "key 'restart.max_attempts'"] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(format!("[console]\nconfirm = \"alway\"\n{GOOD}"));
+        for want in ["line 2:", "key 'console.confirm'", "did you mean `always`?"] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
     }
 
     #[test]
