@@ -27,13 +27,6 @@ macro_rules! outln {
     }};
 }
 
-fn load(path: &Path) -> Result<Manifest, u8> {
-    Manifest::load(path).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::USAGE
-    })
-}
-
 /// The manifest for commands addressed to a running console: one broken connector does not
 /// stop the command (see [`ManifestOutline`]).
 fn outline(path: &Path) -> Result<ManifestOutline, u8> {
@@ -68,12 +61,46 @@ pub fn init_stderr_logging() {
         .try_init();
 }
 
-/// `switchboard check`.
+/// What a console opens on: a connector whose config cannot be used is only that connector's
+/// problem (it reads `failed` with the reason); each such problem is said on stderr.
+fn load_for_console(path: &Path) -> Result<Manifest, u8> {
+    match Manifest::load_for_console(path) {
+        Ok((manifest, config_problems)) => {
+            for e in &config_problems {
+                eprintln!("warning: {e}; that connector stays failed until its config is fixed, the others run");
+            }
+            Ok(manifest)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(exit::USAGE)
+        }
+    }
+}
+
+/// `switchboard check`: every problem of the manifest and of each connector config (exit 2),
+/// else each connector's config and binary.
 pub fn check(path: &Path) -> u8 {
-    match load(path) {
+    match Manifest::check(path) {
+        Err(problems) => {
+            for e in &problems {
+                eprintln!("error: {e}");
+            }
+            if problems.len() > 1 {
+                eprintln!(
+                    "{} problems; fix them, then run `switchboard check` again",
+                    problems.len()
+                );
+            }
+            exit::USAGE
+        }
         Ok(m) => {
+            let hosts = match m.hosts.len() {
+                0 => String::new(),
+                n => format!(", {n} host(s)"),
+            };
             outln!(
-                "{}: ok, {} connector(s)",
+                "{}: ok, {} connector(s){hosts}",
                 m.path.display(),
                 m.connectors.len()
             );
@@ -95,7 +122,6 @@ pub fn check(path: &Path) -> u8 {
             }
             exit::OK
         }
-        Err(code) => code,
     }
 }
 
@@ -155,7 +181,7 @@ pub fn init(path: &Path, checkout: Option<&Path>, force: bool) -> u8 {
 
 /// `switchboard run --headless [--json]`.
 pub fn run_headless(path: &Path, json: bool) -> u8 {
-    let manifest = match load(path) {
+    let manifest = match load_for_console(path) {
         Ok(m) => m,
         Err(c) => return c,
     };
@@ -436,19 +462,28 @@ fn stored_rows(manifest: &ManifestOutline, note: &str) -> Result<Vec<ConnectorVi
     Ok(rows)
 }
 
-/// Prints each broken connector's manifest error and adds it to its row. Returns whether any
-/// connector is broken.
-fn mark_broken(manifest: &ManifestOutline, rows: &mut [ConnectorView]) -> bool {
+/// Prints each broken connector's manifest error (a warning when the running console
+/// answered: it runs on what it read before) and adds it to its row, unless the row says it
+/// already. Returns whether any connector is broken.
+fn mark_broken(manifest: &ManifestOutline, rows: &mut [ConnectorView], live: bool) -> bool {
     let mut broken = false;
     for c in &manifest.connectors {
         let Err(e) = &c.spec else { continue };
         broken = true;
-        eprintln!("error: {e}");
+        eprintln!("{}: {e}", if live { "warning" } else { "error" });
         if let Some(r) = rows
             .iter_mut()
             .find(|r| r.name == c.name && r.host.is_none())
         {
-            r.detail = format!("{} · manifest error: {e}", r.detail);
+            let said = match e {
+                crate::ManifestError::ConnectorConfig { config, .. } => {
+                    r.detail.contains(&format!("config {}", config.display()))
+                }
+                _ => false,
+            };
+            if !said {
+                r.detail = format!("{} · manifest error: {e}", r.detail);
+            }
         }
     }
     broken
@@ -474,8 +509,10 @@ pub fn status(path: &Path, json: bool) -> u8 {
         );
     }
     let mut rows = rows;
-    // Everything is shown; the exit code still says the manifest is invalid.
-    let broken = mark_broken(&manifest, &mut rows);
+    // Everything is shown. With no console running, the exit code still says the manifest is
+    // invalid; a running console's answer is the outcome (the problems are warnings).
+    let live = matches!(source, StatusSource::Live(_));
+    let broken = mark_broken(&manifest, &mut rows, live) && !live;
     let rows: Vec<ConnectorView> = rows
         .into_iter()
         .map(|mut v| {
@@ -603,7 +640,7 @@ fn print_table(rows: &[ConnectorView], now: f64) {
 
 /// `switchboard` (the TUI) on a manifest file.
 pub fn tui(path: &Path) -> u8 {
-    let manifest = match load(path) {
+    let manifest = match load_for_console(path) {
         Ok(m) => m,
         Err(c) => return c,
     };

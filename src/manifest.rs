@@ -213,6 +213,56 @@ pub struct ConnectorSpec {
     pub secrets: Vec<String>,
     /// A digest of the config file's content when it was read (a reload compares it).
     pub config_digest: u64,
+    /// Why its config file cannot be used (missing, unreadable, not TOML, a key its exchange
+    /// needs is missing), if so. The connector is `failed` with this reason and is not started
+    /// until the file is fixed; every other connector runs.
+    pub config_problem: Option<String>,
+}
+
+impl ConnectorSpec {
+    /// Its config problem as a manifest error (what `check` and a reload report).
+    pub fn config_error(&self, file: &Path) -> Option<ManifestError> {
+        self.config_problem
+            .as_ref()
+            .map(|problem| ManifestError::ConnectorConfig {
+                file: file.to_path_buf(),
+                connector: self.name.clone(),
+                config: self.config.clone(),
+                problem: problem.clone(),
+            })
+    }
+
+    /// Why it cannot start, as its pane and `status` say it: the config file, what is wrong,
+    /// and what to do.
+    pub fn config_refusal(&self) -> Option<String> {
+        self.config_problem.as_ref().map(|problem| {
+            format!(
+                "not started: config {}: {problem}; once it is fixed, start it again (after `switchboard reload` or R if the fix is in the manifest)",
+                self.config.display()
+            )
+        })
+    }
+
+    /// Reads its config file again (a start of a connector whose config was broken): when it
+    /// is fixed now, its secrets and digest are taken and the problem is cleared; else the
+    /// refusal, as [`ConnectorSpec::config_refusal`] says it.
+    pub fn recheck_config(&mut self) -> Result<(), String> {
+        if self.config_problem.is_none() {
+            return Ok(());
+        }
+        match connector_config::check(self.kind, &self.config) {
+            Ok(checked) => {
+                self.secrets = checked.secrets;
+                self.config_digest = checked.digest;
+                self.config_problem = None;
+                Ok(())
+            }
+            Err(problem) => {
+                self.config_problem = Some(problem);
+                Err(self.config_refusal().unwrap_or_default())
+            }
+        }
+    }
 }
 
 /// A loaded and validated manifest.
@@ -377,59 +427,141 @@ impl RawConnectorKeys {
 
 // ---- loading -----------------------------------------------------------------------------------
 
+/// One thing wrong with a manifest.
+enum Problem {
+    /// The manifest itself is wrong: no console opens on it.
+    Manifest(ManifestError),
+    /// A connector's config file cannot be used: that connector is `failed`, the others run.
+    Config(ManifestError),
+}
+
+impl Problem {
+    fn into_error(self) -> ManifestError {
+        match self {
+            Problem::Manifest(e) | Problem::Config(e) => e,
+        }
+    }
+}
+
+fn read_manifest(path: &Path) -> Result<String, ManifestError> {
+    std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        file: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Resolves manifest text read from `path`: the manifest as far as it goes (connectors with a
+/// manifest problem left out; connectors with a config problem in, with `config_problem` set)
+/// and every problem, in the file's order. Fails at once on a syntax or type error.
+fn resolve(text: &str, path: &Path) -> Result<(Manifest, Vec<Problem>), ManifestError> {
+    let parsed = parse(text, path)?;
+    let place = |e| parsed.place(e);
+    let Parsed {
+        raw, path, base, ..
+    } = &parsed;
+    let mut problems = Vec::new();
+    let console = parsed
+        .keep(resolve_console(&raw.console, base, path), &mut problems)
+        .unwrap_or_else(|| {
+            resolve_console(&RawConsole::default(), base, path)
+                .expect("the default [console] is valid")
+        });
+    let alerts = parsed
+        .keep(resolve_alerts(&raw.alerts, path), &mut problems)
+        .unwrap_or_default();
+    let metrics = parsed
+        .keep(resolve_metrics(&raw.metrics, path), &mut problems)
+        .unwrap_or_default();
+    let hosts = parsed
+        .keep(resolve_hosts(raw.host.clone(), path), &mut problems)
+        .unwrap_or_default();
+    parsed.keep(check_defaults(&raw.defaults, path), &mut problems);
+    // A console with only [[host]] tables watches other hosts' consoles.
+    if raw.connector.is_empty() && raw.host.is_empty() {
+        problems.push(Problem::Manifest(place(ManifestError::invalid(
+            path,
+            None,
+            "connector",
+            "no [[connector]] tables; add one per exchange connector (or a [[host]] to watch another host's console)",
+        ))));
+    }
+    let mut connectors: Vec<ConnectorSpec> = Vec::with_capacity(raw.connector.len());
+    for (i, rc) in raw.connector.iter().enumerate() {
+        let Some(spec) = parsed.keep(
+            resolve_connector(rc.clone(), i, &raw.defaults, base, path),
+            &mut problems,
+        ) else {
+            continue;
+        };
+        if connectors.iter().any(|c| c.name == spec.name) {
+            problems.push(Problem::Manifest(place(ManifestError::invalid(
+                path,
+                Some(&spec.name),
+                "name",
+                "is used twice; connector names must be unique",
+            ))));
+            continue;
+        }
+        if let Some(e) = spec.config_error(path) {
+            problems.push(Problem::Config(e));
+        }
+        connectors.push(spec);
+    }
+    let manifest = Manifest {
+        path: path.clone(),
+        console,
+        alerts,
+        metrics,
+        connectors,
+        hosts,
+    };
+    Ok((manifest, problems))
+}
+
 impl Manifest {
-    /// Reads, parses and validates `path`, including each connector's config file.
+    /// Reads, parses and validates `path`, including each connector's config file: the first
+    /// problem is an error (a reload uses this).
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        Manifest::from_str_at(&text, path)
+        Manifest::from_str_at(&read_manifest(path)?, path)
     }
 
     /// Parses manifest text as if it were read from `path` (relative paths resolve against
-    /// `path`'s directory). Used for the embedded demo manifest.
+    /// `path`'s directory), as strictly as [`Manifest::load`]. Used for the embedded demo
+    /// manifest.
     pub fn from_str_at(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
-        let parsed = parse(text, path)?;
-        let place = |e| parsed.place(e);
-        let Parsed {
-            raw, path, base, ..
-        } = &parsed;
-        let console = resolve_console(&raw.console, base, path).map_err(place)?;
-        let alerts = resolve_alerts(&raw.alerts, path).map_err(place)?;
-        let metrics = resolve_metrics(&raw.metrics, path).map_err(place)?;
-        let hosts = resolve_hosts(raw.host.clone(), path).map_err(place)?;
-        check_defaults(&raw.defaults, path).map_err(place)?;
-        if raw.connector.is_empty() {
-            return Err(place(ManifestError::invalid(
-                path,
-                None,
-                "connector",
-                "no [[connector]] tables; add one per exchange connector",
-            )));
+        let (manifest, problems) = resolve(text, path)?;
+        match problems.into_iter().next() {
+            Some(p) => Err(p.into_error()),
+            None => Ok(manifest),
         }
-        let mut connectors: Vec<ConnectorSpec> = Vec::with_capacity(raw.connector.len());
-        for (i, rc) in raw.connector.iter().enumerate() {
-            let spec =
-                resolve_connector(rc.clone(), i, &raw.defaults, base, path).map_err(place)?;
-            if connectors.iter().any(|c| c.name == spec.name) {
-                return Err(place(ManifestError::invalid(
-                    path,
-                    Some(&spec.name),
-                    "name",
-                    "is used twice; connector names must be unique",
-                )));
+    }
+
+    /// What a console opens on: as [`Manifest::load`], except that a connector whose config
+    /// file cannot be used is only that connector's problem (its spec has `config_problem`;
+    /// the console shows it `failed` with the reason and runs the others). Those problems are
+    /// returned beside the manifest, for the console to say.
+    pub fn load_for_console(path: &Path) -> Result<(Manifest, Vec<ManifestError>), ManifestError> {
+        let (manifest, problems) = resolve(&read_manifest(path)?, path)?;
+        let mut configs = Vec::new();
+        for p in problems {
+            match p {
+                Problem::Manifest(e) => return Err(e),
+                Problem::Config(e) => configs.push(e),
             }
-            connectors.push(spec);
         }
-        Ok(Manifest {
-            path: path.clone(),
-            console,
-            alerts,
-            metrics,
-            connectors,
-            hosts,
-        })
+        Ok((manifest, configs))
+    }
+
+    /// Every problem of `path` (what `switchboard check` lists), or the manifest when it has
+    /// none. A syntax or type error stops the reading at that error.
+    pub fn check(path: &Path) -> Result<Manifest, Vec<ManifestError>> {
+        let text = read_manifest(path).map_err(|e| vec![e])?;
+        let (manifest, problems) = resolve(&text, path).map_err(|e| vec![e])?;
+        if problems.is_empty() {
+            Ok(manifest)
+        } else {
+            Err(problems.into_iter().map(Problem::into_error).collect())
+        }
     }
 
     /// The connector called `name`.
@@ -486,6 +618,10 @@ impl ManifestOutline {
             } else {
                 resolve_connector(rc.clone(), i, &raw.defaults, base, path)
             };
+            let spec = spec.and_then(|s| match s.config_error(path) {
+                Some(e) => Err(e),
+                None => Ok(s),
+            });
             connectors.push(OutlinedConnector {
                 name,
                 kind,
@@ -536,6 +672,12 @@ fn parse<'a>(text: &'a str, path: &Path) -> Result<Parsed<'a>, ManifestError> {
 }
 
 impl Parsed<'_> {
+    /// `r`'s value, or None with its error (placed at its line) added to `problems`.
+    fn keep<T>(&self, r: Result<T, ManifestError>, problems: &mut Vec<Problem>) -> Option<T> {
+        r.map_err(|e| problems.push(Problem::Manifest(self.place(e))))
+            .ok()
+    }
+
     /// `e` with the line of the key it is about.
     fn place(&self, e: ManifestError) -> ManifestError {
         match e {
@@ -980,14 +1122,12 @@ fn resolve_connector(
         }
     })?;
     let config = base.join(expand_tilde(Path::new(&config)));
-    let checked = connector_config::check(kind, &config).map_err(|problem| {
-        ManifestError::ConnectorConfig {
-            file: file.to_path_buf(),
-            connector: name.clone(),
-            config: config.clone(),
-            problem,
-        }
-    })?;
+    // A broken config is this connector's problem only: the console opens with it `failed`
+    // (see `config_problem`); `check` and a reload still refuse it.
+    let (checked, config_problem) = match connector_config::check(kind, &config) {
+        Ok(c) => (c, None),
+        Err(problem) => (Default::default(), Some(problem)),
+    };
     let (binary, profile) = resolve_binary(&keys, &project_root, base, file, &name)?;
     let startup_timeout = seconds(
         keys.startup_timeout,
@@ -1069,6 +1209,7 @@ fn resolve_connector(
         env: keys.env.unwrap_or_default(),
         secrets: checked.secrets,
         config_digest: checked.digest,
+        config_problem,
     })
 }
 
@@ -1329,6 +1470,91 @@ env = { EXTRA = "1" }
         for want in ["line 2:", "key 'console.confirm'", "did you mean `always`?"] {
             assert!(e.contains(want), "{want:?} in {e}");
         }
+    }
+
+    #[test]
+    fn a_broken_config_is_its_connectors_problem_but_check_lists_every_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("bf.toml"),
+            "stream_url = \"wss://x\"\napi_url = \"https://x\"\n",
+        )
+        .expect("write");
+        let path = dir.path().join("switchboard.toml");
+        let table = |name: &str, config: &str, extra: &str| {
+            format!("[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"{config}\"\n{extra}\n")
+        };
+        let head = format!("[defaults]\nproject_root = \"{}\"\n", dir.path().display());
+        let text = format!(
+            "{head}{}{}",
+            table("ok", "bf.toml", ""),
+            table("gone", "nope.toml", "")
+        );
+        std::fs::write(&path, &text).expect("write");
+        // A console opens: the broken one carries its problem, the other is whole.
+        let (m, problems) = Manifest::load_for_console(&path).expect("opens");
+        assert_eq!(m.connectors.len(), 2);
+        assert_eq!(m.connectors[0].config_problem, None);
+        let why = m.connectors[1].config_refusal().expect("refused");
+        assert!(
+            why.contains("nope.toml") && why.contains("start it again"),
+            "{why}"
+        );
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].to_string().contains("'gone'"),
+            "{}",
+            problems[0]
+        );
+        // Strict loads (check, reload) refuse it.
+        assert!(Manifest::load(&path).is_err());
+        // A manifest problem still keeps every console closed, and check lists them all.
+        let text = format!(
+            "[console]\nlog_keep = 1000\n{text}{}",
+            table("slow", "bf.toml", "startup_timeout = -1.0")
+        );
+        std::fs::write(&path, &text).expect("write");
+        assert!(Manifest::load_for_console(&path).is_err());
+        let all: Vec<String> = Manifest::check(&path)
+            .expect_err("three problems")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(all.len(), 3, "{all:#?}");
+        assert!(all[0].contains("console.log_keep"), "{all:#?}");
+        assert!(
+            all[1].contains("'gone'") && all[1].contains("nope.toml"),
+            "{all:#?}"
+        );
+        assert!(
+            all[2].contains("'slow'") && all[2].contains("startup_timeout"),
+            "{all:#?}"
+        );
+        // Fixed, the re-check clears the problem and takes the secrets.
+        let mut spec = m.connectors[1].clone();
+        assert!(spec.recheck_config().is_err());
+        std::fs::write(
+            dir.path().join("nope.toml"),
+            "stream_url = \"a\"\napi_url = \"b\"\napi_key = \"K\"\nsecret = \"S\"\n",
+        )
+        .expect("write");
+        spec.recheck_config().expect("fixed");
+        assert_eq!(spec.config_problem, None);
+        assert_eq!(spec.secrets, ["K", "S"]);
+    }
+
+    #[test]
+    fn a_manifest_with_only_hosts_is_valid_and_an_empty_one_is_not() {
+        let path = Path::new("/nonexistent/switchboard.toml");
+        let m = Manifest::from_str_at(
+            "[[host]]\nname = \"tokyo\"\ncommand = \"ssh -T tokyo switchboard attach --stdio\"\n",
+            path,
+        )
+        .expect("hosts only");
+        assert!(m.connectors.is_empty());
+        assert_eq!(m.hosts.len(), 1);
+        let e = Manifest::from_str_at("", path).expect_err("empty");
+        assert!(e.to_string().contains("[[connector]]"), "{e}");
     }
 
     #[test]

@@ -384,7 +384,16 @@ fn bad_manifests_exit_2_naming_file_connector_and_key() {
         } else if !extra.is_empty() {
             fx.manifest(&extra, &body);
         }
-        for cmd in [&["check"][..], &["run", "--headless"][..], &["status"][..]] {
+        // A connector's own config is that connector's problem: a console opens (see
+        // a_connector_whose_config_is_missing_is_failed_and_the_others_run); `check` and a
+        // `status` with no console running still exit 2.
+        let config_only = what.contains("config") || what.contains("exchange key");
+        let commands: &[&[&str]] = if config_only {
+            &[&["check"], &["status"]]
+        } else {
+            &[&["check"], &["run", "--headless"], &["status"]]
+        };
+        for cmd in commands {
             let out = fx.run(cmd);
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{what} / {cmd:?}: {err}");
@@ -398,6 +407,90 @@ fn bad_manifests_exit_2_naming_file_connector_and_key() {
             assert!(!err.contains("TOPSECRET"), "{what}: a secret leaked: {err}");
         }
     }
+}
+
+#[test]
+fn a_connector_whose_config_is_missing_is_failed_and_the_others_run() {
+    let fx = Fixture::new("cfgmiss");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connectors(&["cm-a"], "a.toml"),
+            connectors(&["cm-b"], "b.toml")
+        ),
+    );
+    // `check` stays strict.
+    let out = fx.run(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("'cm-b'") && err.contains("b.toml"), "{err}");
+
+    let console = HeadlessConsole::start(&fx, &[]);
+    let warning = console.line_with("b.toml", 10);
+    assert!(warning.contains("cm-b"), "{warning}");
+    assert!(
+        eventually(20.0, || {
+            let rows = fx.status();
+            rows.len() == 2 && rows[0].phase == Phase::Ready && rows[1].phase == Phase::Failed
+        }),
+        "{:?}",
+        fx.status()
+    );
+    let b = fx.status().remove(1);
+    assert!(
+        b.detail.contains("b.toml") && b.detail.contains("once it is fixed, start it again"),
+        "names the file and what to do: {}",
+        b.detail
+    );
+    assert_eq!(b.pid, None);
+
+    // A start reads the config again and says the reason again.
+    let out = fx.run(&["start", "cm-b"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("b.toml"), "{err}");
+    assert_eq!(fx.status()[1].phase, Phase::Failed);
+
+    // Fixed and reloaded: it starts.
+    fx.sim_config("b.toml", "lines_per_sec = 0.0");
+    let out = fx.run(&["reload"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = fx.run(&["start", "cm-b"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fx.status()[1].phase, Phase::Ready);
+    let (code, _) = console.stop(20);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_manifest_with_only_hosts_passes_check() {
+    let fx = Fixture::new("hostsonly");
+    std::fs::write(
+        fx.path().join("switchboard.toml"),
+        "[[host]]\nname = \"tokyo\"\ncommand = \"ssh -T -o BatchMode=yes trader@tokyo switchboard attach --stdio\"\n",
+    )
+    .expect("write");
+    let out = fx.run(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("ok, 0 connector(s), 1 host(s)"), "{said}");
 }
 
 #[test]

@@ -269,11 +269,20 @@ impl Engine {
             rt.insert(spec.clone());
         }
         rt.take_over().await;
+        // A connector whose config cannot be used reads `failed` with the reason (unless a
+        // previous console left its process running: that one was adopted) and is not
+        // started; the others are.
+        let refused: Vec<usize> = (0..rt.slots.len())
+            .filter(|&i| rt.refuse_if_config_broken(i))
+            .collect();
         let autostart: Vec<ConnectorId> = manifest
             .connectors
             .iter()
-            .filter(|c| options.start_all || (options.autostart && c.autostart))
-            .map(|c| ConnectorId::local(&c.name))
+            .enumerate()
+            .filter(|(i, c)| {
+                !refused.contains(i) && (options.start_all || (options.autostart && c.autostart))
+            })
+            .map(|(_, c)| ConnectorId::local(&c.name))
             .collect();
         rt.publish();
         rt.persist(true);
@@ -537,6 +546,42 @@ impl Runtime {
         }
     }
 
+    /// Marks slot `i` `failed` with the reason when its config cannot be used and it runs
+    /// nothing; true if it did.
+    fn refuse_if_config_broken(&mut self, i: usize) -> bool {
+        let Some(why) = self.slots[i].spec.config_refusal() else {
+            return false;
+        };
+        if !self.slots[i].state.phase.is_at_rest() {
+            return false;
+        }
+        tracing::info!("{}: {why}", self.slots[i].id);
+        self.dispatch(i, Event::ConfigRefused { why });
+        true
+    }
+
+    /// Before slot `i` starts a process: a config that was broken is read again. Fixed, its
+    /// secrets are masked from now on and the start goes ahead; else the refusal.
+    fn recheck_config(&mut self, i: usize) -> Result<(), String> {
+        let slot = &mut self.slots[i];
+        if slot.spec.config_problem.is_none() {
+            return Ok(());
+        }
+        slot.spec.recheck_config()?;
+        let mut known = slot.secrets.write().unwrap_or_else(|p| p.into_inner());
+        for s in &slot.spec.secrets {
+            if !known.contains(s) {
+                known.push(s.clone());
+            }
+        }
+        tracing::info!(
+            "{}: its config {} is valid now",
+            slot.id,
+            slot.spec.config.display()
+        );
+        Ok(())
+    }
+
     /// Puts slot `i`'s pending spec in use if nothing runs on the old one; true if it did.
     fn apply_pending(&mut self, i: usize) -> bool {
         let slot = &mut self.slots[i];
@@ -628,6 +673,9 @@ impl Runtime {
                 ack,
                 origin,
             } => {
+                // Events after this one are the command's consequences, including those its
+                // dispatch queues at once (a start refused on the spot ends `failed` here).
+                let before = self.queued_seq;
                 let targets: Vec<usize> = match &target {
                     Some(id) => self.index_of_id(id).into_iter().collect(),
                     None => (0..self.slots.len()).collect(),
@@ -645,14 +693,26 @@ impl Runtime {
                         Command::Build { .. } => {}
                     }
                     self.origin = Some(origin);
-                    self.dispatch(i, Event::Command(cmd));
+                    // A command that would start a process: not with a config that cannot
+                    // be used (a start of a connector that runs already starts nothing).
+                    let starts = match cmd {
+                        Command::Restart => true,
+                        Command::Start => {
+                            !matches!(self.slots[i].state.phase, Phase::Ready | Phase::Starting)
+                        }
+                        Command::Stop | Command::Kill | Command::Build { .. } => false,
+                    };
+                    match self.recheck_config(i) {
+                        Err(why) if starts => self.dispatch(i, Event::ConfigRefused { why }),
+                        Ok(()) | Err(_) => self.dispatch(i, Event::Command(cmd)),
+                    }
                     self.origin = None;
                     if self.slots[i].pending.is_some() {
                         self.apply_pending(i);
                     }
                 }
                 if let Some(ack) = ack {
-                    let _ = ack.send(self.queued_seq);
+                    let _ = ack.send(before);
                 }
             }
             Msg::Add { spec, reply } => {
@@ -668,6 +728,7 @@ impl Runtime {
                     self.publish();
                     let after = self.persist(true);
                     self.emit(after, id, EventKind::Added);
+                    self.refuse_if_config_broken(self.slots.len() - 1);
                     let _ = reply.send(Ok(()));
                 }
             }
@@ -1024,6 +1085,8 @@ impl Runtime {
         let by = self.origin.unwrap_or(match &ev {
             Event::Timer { .. } => view::Origin::Policy,
             Event::StaleFeed { .. } => view::Origin::StaleFeed,
+            // Unless a command was refused: the console as it opened.
+            Event::ConfigRefused { .. } => view::Origin::Autostart,
             Event::Command(_) => view::Origin::Api,
             _ => view::Origin::Process,
         });
@@ -1151,6 +1214,17 @@ impl Runtime {
 
     fn spawn(&mut self, i: usize) {
         let key = self.slots[i].key;
+        // A restart the budget began (backoff) with a config that still cannot be used.
+        if let Err(why) = self.recheck_config(i) {
+            let _ = self.tx.send(Msg::Event {
+                key,
+                ev: Event::SpawnFailed {
+                    kind: SpawnFailure::Error,
+                    message: why,
+                },
+            });
+            return;
+        }
         let spec = self.slots[i].spec.clone();
         let log = self.slots[i].log.clone();
         let relay = self

@@ -149,6 +149,12 @@ pub enum Event {
     StaleFeed {
         why: String,
     },
+    /// A start or restart was asked for, but its config file cannot be used (missing, not
+    /// TOML, lacking a key its exchange needs): nothing is started, a running process is left
+    /// alone, and `why` says which file and what to do.
+    ConfigRefused {
+        why: String,
+    },
 }
 
 /// Signals the machine sends (always to the process group).
@@ -369,6 +375,7 @@ impl ConnectorState {
                     self.on_timer(s, kind, ctx, &mut fx);
                 }
             }
+            Event::ConfigRefused { why } => self.on_config_refused(why, &mut fx),
             Event::StaleFeed { why } => {
                 if self.phase == Phase::Ready {
                     fx.push(Effect::Marker(format!(
@@ -618,6 +625,32 @@ impl ConnectorState {
             | Phase::Failed => {
                 // The engine only spawns in Starting; a process we did not ask for is stopped.
                 fx.push(Effect::Signal(Sig::Kill));
+            }
+        }
+    }
+
+    fn on_config_refused(&mut self, why: String, fx: &mut Vec<Effect>) {
+        match self.phase {
+            // Said again on each start, so that whoever asked hears why.
+            Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed | Phase::Backoff => {
+                self.pending = Pending::None;
+                self.set_phase(Phase::Failed, why, fx);
+            }
+            Phase::Building => {
+                self.pending = Pending::None;
+                self.set_detail(format!("building; it will not start: {why}"), fx);
+            }
+            Phase::Stopping => {
+                self.pending = Pending::None;
+                self.set_detail(format!("stopping; it will not start again: {why}"), fx);
+            }
+            Phase::Starting | Phase::Ready => {
+                self.pending = Pending::None;
+                let pid = self.pid.map(|p| format!(" (PID {p})")).unwrap_or_default();
+                self.set_detail(
+                    format!("restart refused, the running process{pid} was left alone: {why}"),
+                    fx,
+                );
             }
         }
     }

@@ -592,3 +592,41 @@ async fn a_stop_in_progress_is_carried_out_by_the_next_console() {
         assert_eq!(m.st.is_killing(), stop.kill);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_config_refusal_fails_a_connector_at_rest_and_leaves_a_running_one_alone() {
+    let why = "config /x/bf.toml: cannot be read".to_string();
+    // At rest: failed with the reason, and said again on the next refusal (whoever asked
+    // hears it); nothing is spawned or built.
+    let mut m = M::new();
+    let fx = m.ev(Event::ConfigRefused { why: why.clone() });
+    assert_eq!(phases(&fx), [Phase::Failed]);
+    assert_eq!(m.st.detail, why);
+    let fx = m.ev(Event::ConfigRefused { why: why.clone() });
+    assert_eq!(phases(&fx), [Phase::Failed]);
+    assert!(!fx
+        .iter()
+        .any(|e| matches!(e, Effect::Spawn | Effect::Build { .. } | Effect::Signal(_))));
+    // Running: no signal, still ready, PID kept; the detail says the restart was refused.
+    let mut m = M::new();
+    m.ready();
+    let fx = m.ev(Event::ConfigRefused { why: why.clone() });
+    assert!(!fx
+        .iter()
+        .any(|e| matches!(e, Effect::Signal(_) | Effect::Spawn)));
+    assert_eq!((m.st.phase, m.st.pid), (Phase::Ready, Some(42)));
+    assert!(
+        m.st.detail.starts_with("restart refused") && m.st.detail.contains(&why),
+        "{}",
+        m.st.detail
+    );
+    // In backoff: the pending restart is cancelled (its timer's epoch is stale).
+    let mut m = M::new();
+    m.ready();
+    m.exit(ExitStatus::Code(1));
+    assert_eq!(m.st.phase, Phase::Backoff);
+    m.ev(Event::ConfigRefused { why: why.clone() });
+    assert_eq!(m.st.phase, Phase::Failed);
+    let fx = m.timer(TimerKind::Backoff);
+    assert!(fx.is_empty(), "{fx:?}");
+}
