@@ -740,7 +740,7 @@ fn resolve_console(
     base: &Path,
     file: &Path,
 ) -> Result<ConsoleSettings, ManifestError> {
-    let state_dir = base.join(raw.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR));
+    let state_dir = state_dir_at(base, raw.state_dir.as_deref());
     let log_max_bytes = raw.log_max_bytes.unwrap_or(DEFAULT_LOG_MAX_BYTES);
     if log_max_bytes < 4096 {
         return Err(ManifestError::invalid(
@@ -794,12 +794,75 @@ fn resolve_console(
     };
     Ok(ConsoleSettings {
         confirm_always,
-        state_dir: expand_tilde(&state_dir),
+        state_dir,
         log_max_bytes,
         log_keep,
         scrollback,
         scrollback_bytes,
     })
+}
+
+/// `[console] state_dir` (`raw`, else the default) of a manifest in directory `base`.
+fn state_dir_at(base: &Path, raw: Option<&str>) -> PathBuf {
+    base.join(expand_tilde(Path::new(raw.unwrap_or(DEFAULT_STATE_DIR))))
+}
+
+/// The state dir of the console that runs on the manifest at `path`, found even when the
+/// manifest is invalid (mid-edit), so that commands can still reach that console: `[console]
+/// state_dir` read from the file (line by line when the file is not valid TOML), else the
+/// default `.switchboard` beside the file.
+pub fn state_dir_of(path: &Path) -> PathBuf {
+    let path = absolute(path);
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    state_dir_at(&base, find_state_dir(&text).as_deref())
+}
+
+/// `[console] state_dir` in manifest text, valid TOML or not.
+fn find_state_dir(text: &str) -> Option<String> {
+    let in_console = |t: &toml::Table| {
+        t.get("console")?
+            .get("state_dir")?
+            .as_str()
+            .map(str::to_string)
+    };
+    if let Ok(whole) = toml::from_str::<toml::Table>(text) {
+        return in_console(&whole);
+    }
+    // Not valid TOML: each line on its own, knowing which table it is in.
+    let mut table = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(header) = t.strip_prefix('[') {
+            table = header
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            continue;
+        }
+        let Ok(kv) = toml::from_str::<toml::Table>(t) else {
+            continue;
+        };
+        let found = match table.as_str() {
+            "console" => kv
+                .get("state_dir")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            // `console.state_dir = …` or `console = { state_dir = … }` before any table.
+            "" => in_console(&kv),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
 }
 
 fn resolve_hosts(raw: Vec<RawHost>, file: &Path) -> Result<Vec<HostSpec>, ManifestError> {
@@ -1555,6 +1618,48 @@ env = { EXTRA = "1" }
         assert_eq!(m.hosts.len(), 1);
         let e = Manifest::from_str_at("", path).expect_err("empty");
         assert!(e.to_string().contains("[[connector]]"), "{e}");
+    }
+
+    #[test]
+    fn the_state_dir_is_found_in_an_invalid_manifest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("switchboard.toml");
+        let at = |text: &str| {
+            std::fs::write(&path, text).expect("write");
+            state_dir_of(&path)
+        };
+        assert_eq!(
+            at("[[connector]]\nname = = \"x\"\n"),
+            dir.path().join(".switchboard")
+        );
+        assert_eq!(
+            at("[console]  # ours\nstate_dir = \"run/sb\"\n[[connector]]\nname = = 1\n"),
+            dir.path().join("run/sb")
+        );
+        assert_eq!(
+            at("console.state_dir = \"/srv/sb\"\ntypo here\n"),
+            Path::new("/srv/sb")
+        );
+        // Another table's state_dir is not the console's.
+        assert_eq!(
+            at("[defaults]\nstate_dir = \"no\"\n[x\n"),
+            dir.path().join(".switchboard")
+        );
+        // Valid TOML with a wrong key elsewhere: read as a whole.
+        assert_eq!(
+            at("[console]\nstate_dir = \"a\"\ncolour = 1\n"),
+            dir.path().join("a")
+        );
+        // No file at all: the default beside where it would be.
+        std::fs::remove_file(&path).expect("rm");
+        assert_eq!(state_dir_of(&path), dir.path().join(".switchboard"));
+        // The same place a valid manifest's console uses.
+        let m = Manifest::from_str_at(
+            "[console]\nstate_dir = \"s\"\n[[host]]\nname = \"h\"\ncommand = \"c\"\n",
+            &path,
+        )
+        .expect("valid");
+        assert_eq!(m.console.state_dir, at("[console]\nstate_dir = \"s\"\n"));
     }
 
     #[test]

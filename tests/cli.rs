@@ -475,6 +475,70 @@ fn a_connector_whose_config_is_missing_is_failed_and_the_others_run() {
 }
 
 #[test]
+fn an_invalid_manifest_on_disk_never_locks_out_the_running_console() {
+    let fx = Fixture::new("midedit");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    let path = fx.manifest("", &connectors(&["me-a", "me-b"], "a.toml"));
+    // Its own state dir: found from `[console] state_dir` alone while the file is broken.
+    let good = format!(
+        "[console]\nstate_dir = \"state\"\n\n{}",
+        std::fs::read_to_string(&path).expect("read")
+    );
+    std::fs::write(&path, &good).expect("write");
+    let mut hl = Headless::start(&fx);
+    assert!(eventually(20.0, || {
+        let rows = fx.status();
+        rows.len() == 2 && rows.iter().all(|r| r.phase == Phase::Ready)
+    }));
+    let pid_a = fx.pid_of("me-a").expect("pid");
+
+    // Someone is mid-edit: a syntax error further down.
+    std::fs::write(&path, format!("{good}\n[[connector]]\nname = = \"x\"\n")).expect("write");
+    let run = |args: &[&str], code: i32| {
+        let out = fx.run(args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(
+            err.contains("switchboard.toml: line ") && err.contains("extra `=`"),
+            "{args:?}: the manifest error on stderr: {err}"
+        );
+        (String::from_utf8_lossy(&out.stdout).to_string(), err)
+    };
+    let (json, err) = run(&["status", "--json"], 0);
+    assert!(err.contains("warning:"), "{err}");
+    let rows: Vec<switchboard::ConnectorView> = serde_json::from_str(&json).expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.phase == Phase::Ready), "{rows:?}");
+    let (said, _) = run(&["stop", "me-b"], 0);
+    assert!(said.contains("stopped"), "{said}");
+    let (said, _) = run(&["start", "me-b"], 0);
+    assert!(said.contains("is ready"), "{said}");
+    let (said, _) = run(&["restart", "me-a"], 0);
+    assert!(said.contains("is ready"), "{said}");
+    assert_ne!(fx.pid_of("me-a"), Some(pid_a), "restarted");
+    // `build` reaches the console too (which refuses to build under a running connector).
+    let (_, err) = run(&["build", "me-a"], 1);
+    assert!(err.contains("a build would replace its binary"), "{err}");
+    let (_, err) = run(&["reload"], 2);
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(fx.status().len(), 2, "nothing was changed");
+
+    // With no console running: today's exit 2 with the error; status still shows state.json.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(hl.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("sigterm");
+    assert_eq!(hl.child.wait().expect("wait").code(), Some(0));
+    let (json, _) = run(&["status", "--json"], 2);
+    let rows: Vec<switchboard::ConnectorView> = serde_json::from_str(&json).expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.phase == Phase::Stopped), "{rows:?}");
+    run(&["start", "me-a"], 2);
+    run(&["reload"], 2);
+}
+
+#[test]
 fn a_manifest_with_only_hosts_passes_check() {
     let fx = Fixture::new("hostsonly");
     std::fs::write(
