@@ -115,51 +115,63 @@ fn load_for_console(path: &Path) -> Result<Manifest, u8> {
     }
 }
 
-/// `switchboard check`: every problem of the manifest and of each connector config (exit 2),
-/// else each connector's config and binary.
+/// `switchboard check`: every problem of the manifest, of each connector config and of each
+/// binary that cannot run (exit 2), else each connector's config and binary.
 pub fn check(path: &Path) -> u8 {
-    match Manifest::check(path) {
-        Err(problems) => {
-            for e in &problems {
-                eprintln!("error: {e}");
-            }
-            if problems.len() > 1 {
-                eprintln!(
-                    "{} problems; fix them, then run `switchboard check` again",
-                    problems.len()
-                );
-            }
-            exit::USAGE
+    let (m, mut problems) = match Manifest::check(path) {
+        Ok(both) => both,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
         }
-        Ok(m) => {
-            let hosts = match m.hosts.len() {
-                0 => String::new(),
-                n => format!(", {n} host(s)"),
-            };
-            outln!(
-                "{}: ok, {} connector(s){hosts}",
-                m.path.display(),
-                m.connectors.len()
-            );
-            for c in &m.connectors {
-                outln!(
-                    "  {:<16} {:<15} config {}  binary {}{}",
-                    c.name,
-                    c.kind.as_str(),
-                    c.config.display(),
-                    c.binary.display(),
-                    if sys::is_executable(&c.binary) {
-                        ""
-                    } else if c.auto_build {
-                        " (missing: will be built)"
-                    } else {
-                        " (missing, auto_build = false)"
-                    }
-                );
-            }
-            exit::OK
+    };
+    for c in &m.connectors {
+        if let Some(problem) = crate::engine::binary_problem(c, true) {
+            problems.push(ManifestError::Invalid {
+                file: m.path.clone(),
+                line: None,
+                scope: crate::error::Scope::Connector(c.name.clone()),
+                key: "binary".into(),
+                problem,
+            });
         }
     }
+    if !problems.is_empty() {
+        for e in &problems {
+            eprintln!("error: {e}");
+        }
+        if problems.len() > 1 {
+            eprintln!(
+                "{} problems; fix them, then run `switchboard check` again",
+                problems.len()
+            );
+        }
+        return exit::USAGE;
+    }
+    let hosts = match m.hosts.len() {
+        0 => String::new(),
+        n => format!(", {n} host(s)"),
+    };
+    outln!(
+        "{}: ok, {} connector(s){hosts}",
+        m.path.display(),
+        m.connectors.len()
+    );
+    for c in &m.connectors {
+        outln!(
+            "  {:<16} {:<15} config {}  binary {}{}",
+            c.name,
+            c.kind.as_str(),
+            c.config.display(),
+            c.binary.display(),
+            if sys::is_executable(&c.binary) {
+                ""
+            } else {
+                " (missing: will be built)"
+            }
+        );
+    }
+    exit::OK
 }
 
 /// `switchboard init [CHECKOUT] [--force]`: writes a starter manifest at `path` from the

@@ -539,6 +539,89 @@ fn an_invalid_manifest_on_disk_never_locks_out_the_running_console() {
 }
 
 #[test]
+fn a_binary_that_cannot_run_fails_check_and_its_start_naming_the_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new("badbin");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    let noexec = fx.path().join("connector-noexec");
+    std::fs::copy(SIM, &noexec).expect("copy");
+    std::fs::set_permissions(&noexec, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let root = fx.path().display().to_string();
+    let cases: Vec<(String, Vec<String>)> = vec![
+        (
+            format!("binary = \"{}\"", noexec.display()),
+            vec![noexec.display().to_string(), "not executable".into()],
+        ),
+        (
+            format!("binary = \"{root}\""),
+            vec![root.clone(), "is not a program".into()],
+        ),
+        // Where `b` builds it, but auto_build is off.
+        (
+            "binary = \"target/release/connector\"\nauto_build = false".into(),
+            vec![
+                format!("{root}/target/release/connector"),
+                "does not exist".into(),
+                "auto_build = false".into(),
+            ],
+        ),
+        // Outside the project: no build makes it.
+        (
+            "binary = \"/opt/elsewhere/connector\"".into(),
+            vec![
+                "/opt/elsewhere/connector".into(),
+                "does not exist".into(),
+                format!("makes {root}/target/release/connector"),
+            ],
+        ),
+    ];
+    for (keys, needles) in &cases {
+        fx.manifest(
+            "",
+            &format!(
+                "{}\n{}",
+                connectors(&["bb-a"], "a.toml"),
+                connectors(&["bb-b"], "a.toml") + keys
+            ),
+        );
+        let out = fx.run(&["check"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{keys}: {err}");
+        assert!(err.contains("connector 'bb-b'"), "{keys}: {err}");
+        for n in needles {
+            assert!(err.contains(n.as_str()), "{keys}: {n:?} in {err}");
+        }
+    }
+
+    // At run time the pane says the same, without building (a build cannot fix it).
+    fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connectors(&["bb-a"], "a.toml"),
+            connectors(&["bb-b"], "a.toml") + &cases[0].0
+        ),
+    );
+    let mut hl = Headless::start(&fx);
+    assert!(eventually(20.0, || {
+        let rows = fx.status();
+        rows[0].phase == Phase::Ready && rows[1].phase == Phase::Failed
+    }));
+    let b = fx.status().remove(1);
+    assert!(
+        b.detail.contains(&noexec.display().to_string()) && b.detail.contains("not executable"),
+        "{}",
+        b.detail
+    );
+    let out = fx.run(&["start", "bb-b"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not executable"), "{err}");
+    let _ = hl.child.kill();
+    let _ = hl.child.wait();
+}
+
+#[test]
 fn a_manifest_with_only_hosts_passes_check() {
     let fx = Fixture::new("hostsonly");
     std::fs::write(

@@ -139,6 +139,7 @@ struct Slot {
 
 fn settings_of(spec: &ConnectorSpec) -> Settings {
     Settings {
+        binary: spec.binary.clone(),
         startup_timeout: spec.startup_timeout,
         shutdown_timeout: spec.shutdown_timeout,
         auto_build: spec.auto_build,
@@ -556,8 +557,16 @@ impl Runtime {
             return false;
         }
         tracing::info!("{}: {why}", self.slots[i].id);
-        self.dispatch(i, Event::ConfigRefused { why });
+        self.dispatch(i, Event::StartRefused { why });
         true
+    }
+
+    /// Why slot `i` cannot start a process now, if so: a config that cannot be used (read
+    /// again if it was broken), or a binary no build would make runnable.
+    fn start_blocker(&mut self, i: usize) -> Option<String> {
+        self.recheck_config(i)
+            .err()
+            .or_else(|| binary_problem(&self.slots[i].spec, false))
     }
 
     /// Before slot `i` starts a process: a config that was broken is read again. Fixed, its
@@ -702,9 +711,9 @@ impl Runtime {
                         }
                         Command::Stop | Command::Kill | Command::Build { .. } => false,
                     };
-                    match self.recheck_config(i) {
-                        Err(why) if starts => self.dispatch(i, Event::ConfigRefused { why }),
-                        Ok(()) | Err(_) => self.dispatch(i, Event::Command(cmd)),
+                    match self.start_blocker(i).filter(|_| starts) {
+                        Some(why) => self.dispatch(i, Event::StartRefused { why }),
+                        None => self.dispatch(i, Event::Command(cmd)),
                     }
                     self.origin = None;
                     if self.slots[i].pending.is_some() {
@@ -1086,7 +1095,7 @@ impl Runtime {
             Event::Timer { .. } => view::Origin::Policy,
             Event::StaleFeed { .. } => view::Origin::StaleFeed,
             // Unless a command was refused: the console as it opened.
-            Event::ConfigRefused { .. } => view::Origin::Autostart,
+            Event::StartRefused { .. } => view::Origin::Autostart,
             Event::Command(_) => view::Origin::Api,
             _ => view::Origin::Process,
         });
@@ -1214,8 +1223,8 @@ impl Runtime {
 
     fn spawn(&mut self, i: usize) {
         let key = self.slots[i].key;
-        // A restart the budget began (backoff) with a config that still cannot be used.
-        if let Err(why) = self.recheck_config(i) {
+        // A restart the budget began (backoff) that cannot start.
+        if let Some(why) = self.start_blocker(i) {
             let _ = self.tx.send(Msg::Event {
                 key,
                 ev: Event::SpawnFailed {
@@ -1280,9 +1289,11 @@ impl Runtime {
                 Err(e) => {
                     let action = match &e {
                         process::SpawnError::Log(_) => "cannot open its log file".to_string(),
-                        process::SpawnError::Exec(_) => {
-                            format!("cannot start {}", spec.binary.display())
-                        }
+                        process::SpawnError::Exec(_) => match sys::program_problem(&spec.binary) {
+                            // The real problem in words, not only the errno.
+                            Some(p) => format!("cannot start {}: it {p}", spec.binary.display()),
+                            None => format!("cannot start {}", spec.binary.display()),
+                        },
                     };
                     let e = crate::error::ConnectorRunnerError::Io {
                         connector: spec.name.clone(),
@@ -1462,6 +1473,31 @@ pub fn build_key(spec: &ConnectorSpec) -> BuildKey {
         project_root: spec.project_root.clone(),
         features,
         profile: spec.profile.clone(),
+    }
+}
+
+/// Why `spec`'s binary cannot run, naming its path, if so. Always: it is there but is no
+/// runnable program, or it is missing and not where `b` builds (so no build makes it). With
+/// `strict` (`switchboard check`), also: it is missing and `auto_build = false`.
+pub fn binary_problem(spec: &ConnectorSpec, strict: bool) -> Option<String> {
+    let path = spec.binary.display();
+    match sys::program_problem(&spec.binary)? {
+        sys::ProgramProblem::Missing if spec.binary != spec.built_binary() => Some(format!(
+            "binary not found: {path} does not exist{}; a build (key b) makes {}, not it, so fix `binary` or put the connector there",
+            if spec.auto_build {
+                ""
+            } else {
+                " (auto_build = false)"
+            },
+            spec.built_binary().display()
+        )),
+        sys::ProgramProblem::Missing if spec.auto_build => None,
+        sys::ProgramProblem::Missing if strict => Some(format!(
+            "binary not found: {path} does not exist and auto_build = false; build it (`switchboard build {}`, key b) or set auto_build = true",
+            spec.name
+        )),
+        sys::ProgramProblem::Missing => None,
+        other => Some(format!("binary {path} {other}")),
     }
 }
 

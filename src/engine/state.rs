@@ -15,6 +15,8 @@ use crate::manifest::{RestartPolicy, RestartPolicyKind};
 /// The per-connector settings the machine needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The program it runs (named when it is missing).
+    pub binary: std::path::PathBuf,
     pub startup_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub auto_build: bool,
@@ -149,10 +151,11 @@ pub enum Event {
     StaleFeed {
         why: String,
     },
-    /// A start or restart was asked for, but its config file cannot be used (missing, not
-    /// TOML, lacking a key its exchange needs): nothing is started, a running process is left
-    /// alone, and `why` says which file and what to do.
-    ConfigRefused {
+    /// A start or restart was asked for, but it cannot start: its config file cannot be used
+    /// (missing, not TOML, lacking a key its exchange needs) or its binary cannot run and no
+    /// build would fix that. Nothing is started, a running process is left alone, and `why`
+    /// says which file and what to do.
+    StartRefused {
         why: String,
     },
 }
@@ -375,7 +378,7 @@ impl ConnectorState {
                     self.on_timer(s, kind, ctx, &mut fx);
                 }
             }
-            Event::ConfigRefused { why } => self.on_config_refused(why, &mut fx),
+            Event::StartRefused { why } => self.on_start_refused(why, &mut fx),
             Event::StaleFeed { why } => {
                 if self.phase == Phase::Ready {
                     fx.push(Effect::Marker(format!(
@@ -439,7 +442,10 @@ impl ConnectorState {
             } else {
                 self.set_phase(
                     Phase::Failed,
-                    "binary not found and auto_build = false; build it (key b) or set auto_build = true",
+                    format!(
+                        "binary not found: {} does not exist (or is not executable) and auto_build = false; build it (key b) or set auto_build = true",
+                        s.binary.display()
+                    ),
                     fx,
                 );
             }
@@ -629,7 +635,7 @@ impl ConnectorState {
         }
     }
 
-    fn on_config_refused(&mut self, why: String, fx: &mut Vec<Effect>) {
+    fn on_start_refused(&mut self, why: String, fx: &mut Vec<Effect>) {
         match self.phase {
             // Said again on each start, so that whoever asked hears why.
             Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed | Phase::Backoff => {

@@ -10,6 +10,7 @@ use crate::manifest::{RestartPolicy, RestartPolicyKind};
 
 fn settings() -> Settings {
     Settings {
+        binary: "/opt/hftbacktest/target/release/connector".into(),
         startup_timeout: Duration::from_secs(10),
         shutdown_timeout: Duration::from_secs(5),
         auto_build: true,
@@ -187,6 +188,13 @@ async fn missing_binary_without_auto_build_fails() {
     );
     assert_eq!(phases(&fx), [Phase::Failed]);
     assert!(m.st.detail.contains("auto_build"));
+    // It names the path it looked for.
+    assert!(
+        m.st.detail
+            .contains("/opt/hftbacktest/target/release/connector"),
+        "{}",
+        m.st.detail
+    );
     assert!(!fx.contains(&Effect::Spawn));
 }
 
@@ -594,15 +602,15 @@ async fn a_stop_in_progress_is_carried_out_by_the_next_console() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_config_refusal_fails_a_connector_at_rest_and_leaves_a_running_one_alone() {
+async fn a_start_refusal_fails_a_connector_at_rest_and_leaves_a_running_one_alone() {
     let why = "config /x/bf.toml: cannot be read".to_string();
     // At rest: failed with the reason, and said again on the next refusal (whoever asked
     // hears it); nothing is spawned or built.
     let mut m = M::new();
-    let fx = m.ev(Event::ConfigRefused { why: why.clone() });
+    let fx = m.ev(Event::StartRefused { why: why.clone() });
     assert_eq!(phases(&fx), [Phase::Failed]);
     assert_eq!(m.st.detail, why);
-    let fx = m.ev(Event::ConfigRefused { why: why.clone() });
+    let fx = m.ev(Event::StartRefused { why: why.clone() });
     assert_eq!(phases(&fx), [Phase::Failed]);
     assert!(!fx
         .iter()
@@ -610,7 +618,7 @@ async fn a_config_refusal_fails_a_connector_at_rest_and_leaves_a_running_one_alo
     // Running: no signal, still ready, PID kept; the detail says the restart was refused.
     let mut m = M::new();
     m.ready();
-    let fx = m.ev(Event::ConfigRefused { why: why.clone() });
+    let fx = m.ev(Event::StartRefused { why: why.clone() });
     assert!(!fx
         .iter()
         .any(|e| matches!(e, Effect::Signal(_) | Effect::Spawn)));
@@ -625,7 +633,7 @@ async fn a_config_refusal_fails_a_connector_at_rest_and_leaves_a_running_one_alo
     m.ready();
     m.exit(ExitStatus::Code(1));
     assert_eq!(m.st.phase, Phase::Backoff);
-    m.ev(Event::ConfigRefused { why: why.clone() });
+    m.ev(Event::StartRefused { why: why.clone() });
     assert_eq!(m.st.phase, Phase::Failed);
     let fx = m.timer(TimerKind::Backoff);
     assert!(fx.is_empty(), "{fx:?}");
