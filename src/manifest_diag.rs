@@ -334,7 +334,7 @@ pub(crate) fn explain(
         } else {
             under(unknown)
         };
-        let hint = match did_you_mean(unknown, &words[1..]) {
+        let hint = match did_you_mean(unknown, words.get(1..).unwrap_or_default()) {
             Some(near) => format!("did you mean `{near}`?"),
             None => "remove it or fix its spelling (README: manifest reference)".into(),
         };
@@ -342,8 +342,9 @@ pub(crate) fn explain(
     } else if let Some(rest) = msg.strip_prefix("unknown variant ") {
         let words = backticked(rest);
         let value = words.first().copied().unwrap_or_default();
-        let allowed: Vec<String> = words[1..].iter().map(|w| format!("\"{w}\"")).collect();
-        let hint = did_you_mean(value, &words[1..])
+        let expected = words.get(1..).unwrap_or_default();
+        let allowed: Vec<String> = expected.iter().map(|w| format!("\"{w}\"")).collect();
+        let hint = did_you_mean(value, expected)
             .map(|near| format!("; did you mean `{near}`?"))
             .unwrap_or_default();
         (
@@ -456,6 +457,23 @@ mod tests {
     }
 
     const DOC: &str = "[console]\nlog_keep = 3\n\n[defaults]\nrestart = { max_attempts = 3 }\n\n[[connector]]\nname = \"bf\"\ntype = \"binancefutures\"\nstartup_timeout = \"ten\"\nrestart = { policy = \"x\" }\n\n[[connector]]\ntype = \"bybit\"\n";
+
+    #[test]
+    fn a_message_without_backticks_is_kept_and_never_panics() {
+        let map = KeyMap::parse(DOC).expect("toml");
+        let file = std::path::Path::new("/m.toml");
+        for msg in [
+            "unknown field x",
+            "unknown variant x",
+            "missing field x",
+            "invalid type: x",
+        ] {
+            // Only the message matters here (serde's own always has the backticks).
+            let e: toml::de::Error = serde::de::Error::custom(msg);
+            let said = explain(&e, &map, file).to_string();
+            assert!(said.starts_with("/m.toml: "), "{said}");
+        }
+    }
 
     #[test]
     fn a_span_is_located_to_its_connector_and_key() {
