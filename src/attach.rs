@@ -14,31 +14,33 @@ use std::path::Path;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use crate::cli::Addressed;
 use crate::control::client;
 use crate::control::protocol::{
     parse_request, ErrorKind, RequestBody, ResponseBody, StreamLine, StreamMessage,
 };
 use crate::engine::store;
 use crate::exit;
-use crate::manifest::ManifestOutline;
 
 /// Runs `attach --stdio` for the console of the manifest at `path`.
 pub fn run(path: &Path) -> u8 {
-    let manifest = match ManifestOutline::load(path) {
-        Ok(m) => m,
-        Err(e) => {
+    // A manifest mid-edit on that host must not cut the link to its running console.
+    let manifest = Addressed::load(path);
+    let state_dir = manifest.state_dir.clone();
+    if !matches!(store::lock_state(&state_dir), store::LockState::Held(_)) {
+        if let Some(e) = &manifest.problem {
             eprintln!("error: {e}");
             return exit::USAGE;
         }
-    };
-    let state_dir = manifest.console.state_dir.clone();
-    if !matches!(store::lock_state(&state_dir), store::LockState::Held(_)) {
         eprintln!(
             "error: no console is running on {} (state dir {}): start one (`switchboard run --headless`, or the service) and attach again",
             manifest.path.display(),
             state_dir.display()
         );
         return exit::FAILURE;
+    }
+    if let Some(e) = &manifest.problem {
+        eprintln!("warning: {e}; attached to the running console all the same");
     }
     let rt = match crate::console::runtime() {
         Ok(rt) => rt,

@@ -2,7 +2,7 @@
 //! ([`crate::exit`]): 0 ok, 1 runtime failure, 2 usage or invalid manifest.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::console::{self, Console};
 use crate::control::protocol::{Action, ErrorKind, RequestBody, ResponseBody};
@@ -15,6 +15,7 @@ use crate::engine::view::{ConnectorId, ConnectorView, Transition};
 use crate::engine::{EngineOptions, EventStream};
 use crate::exit;
 use crate::manifest::{Manifest, ManifestOutline};
+use crate::ManifestError;
 use crate::Phase;
 
 /// `println!` that takes a closed stdout (`switchboard status | head`) as the reader's normal
@@ -27,22 +28,6 @@ macro_rules! outln {
     }};
 }
 
-fn load(path: &Path) -> Result<Manifest, u8> {
-    Manifest::load(path).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::USAGE
-    })
-}
-
-/// The manifest for commands addressed to a running console: one broken connector does not
-/// stop the command (see [`ManifestOutline`]).
-fn outline(path: &Path) -> Result<ManifestOutline, u8> {
-    ManifestOutline::load(path).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::USAGE
-    })
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     console::runtime().map_err(|e| {
         eprintln!("error: cannot start the async runtime: {e}");
@@ -50,10 +35,55 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     })
 }
 
-/// The manifest's outline and a runtime to ask its console with (what `status` and `reload`
-/// start from).
-fn outline_and_runtime(path: &Path) -> Result<(ManifestOutline, tokio::runtime::Runtime), u8> {
-    Ok((outline(path)?, runtime()?))
+/// The manifest as commands addressed to a running console see it (`status`, `start`, `stop`,
+/// `restart`, `build`, `reload`, `attach`): its outline when the file reads and parses (one
+/// broken connector does not stop the command, see [`ManifestOutline`]), else only where its
+/// console's state dir is and why the file is invalid. A manifest mid-edit never locks the
+/// operator out of a running console.
+pub struct Addressed {
+    /// The manifest file (absolute).
+    pub path: PathBuf,
+    /// Its console's state dir (see [`crate::manifest::state_dir_of`] when it is invalid).
+    pub state_dir: PathBuf,
+    pub outline: Option<ManifestOutline>,
+    /// Why the file cannot be read or is invalid.
+    pub problem: Option<ManifestError>,
+}
+
+impl Addressed {
+    /// Reads `path`; never fails.
+    pub fn load(path: &Path) -> Addressed {
+        match ManifestOutline::load(path) {
+            Ok(o) => Addressed {
+                path: o.path.clone(),
+                state_dir: o.console.state_dir.clone(),
+                outline: Some(o),
+                problem: None,
+            },
+            Err(e) => Addressed {
+                path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+                state_dir: crate::manifest::state_dir_of(path),
+                outline: None,
+                problem: Some(e),
+            },
+        }
+    }
+
+    /// Whether a console holds the state dir.
+    fn console_runs(&self) -> bool {
+        matches!(
+            store::lock_state(&self.state_dir),
+            store::LockState::Held(_)
+        )
+    }
+
+    /// Says the manifest's problem beside a running console's answer: a warning, the exit
+    /// code stays the answer's.
+    fn warn(&self) {
+        if let Some(e) = &self.problem {
+            eprintln!("warning: {e}. The running console answered: it runs on the manifest it read before; fix this file, then `switchboard check` (a reload is refused until then)");
+        }
+    }
 }
 
 /// Sends the console's own log (tracing) to stderr.
@@ -68,35 +98,85 @@ pub fn init_stderr_logging() {
         .try_init();
 }
 
-/// `switchboard check`.
-pub fn check(path: &Path) -> u8 {
-    match load(path) {
-        Ok(m) => {
-            outln!(
-                "{}: ok, {} connector(s)",
-                m.path.display(),
-                m.connectors.len()
-            );
-            for c in &m.connectors {
-                outln!(
-                    "  {:<16} {:<15} config {}  binary {}{}",
-                    c.name,
-                    c.kind.as_str(),
-                    c.config.display(),
-                    c.binary.display(),
-                    if sys::is_executable(&c.binary) {
-                        ""
-                    } else if c.auto_build {
-                        " (missing: will be built)"
-                    } else {
-                        " (missing, auto_build = false)"
-                    }
-                );
+/// What a console opens on: a connector whose config cannot be used is only that connector's
+/// problem (it reads `failed` with the reason); each such problem is said on stderr.
+fn load_for_console(path: &Path) -> Result<Manifest, u8> {
+    match Manifest::load_for_console(path) {
+        Ok((manifest, config_problems)) => {
+            for e in &config_problems {
+                eprintln!("warning: {e}; that connector stays failed until its config is fixed, the others run");
             }
-            exit::OK
+            Ok(manifest)
         }
-        Err(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(exit::USAGE)
+        }
     }
+}
+
+/// `switchboard check`: every problem of the manifest, of each connector config and of each
+/// binary that cannot run (exit 2), else each connector's config and binary.
+pub fn check(path: &Path) -> u8 {
+    let (m, mut problems) = match Manifest::check(path) {
+        Ok(both) => both,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    for c in &m.connectors {
+        // A bot's program is looked up as exec does (a path, or a name on PATH).
+        let (problem, key) = match c.is_bot() {
+            true => (crate::engine::preflight::check(c), "command"),
+            false => (crate::engine::binary_problem(c, true), "binary"),
+        };
+        if let Some(problem) = problem {
+            problems.push(ManifestError::Invalid {
+                file: m.path.clone(),
+                line: None,
+                scope: crate::error::Scope::Connector(c.name.clone()),
+                key: key.into(),
+                problem,
+            });
+        }
+    }
+    if !problems.is_empty() {
+        for e in &problems {
+            eprintln!("error: {e}");
+        }
+        if problems.len() > 1 {
+            eprintln!(
+                "{} problems; fix them, then run `switchboard check` again",
+                problems.len()
+            );
+        }
+        return exit::USAGE;
+    }
+    let hosts = match m.hosts.len() {
+        0 => String::new(),
+        n => format!(", {n} host(s)"),
+    };
+    outln!(
+        "{}: ok, {} connector(s){hosts}",
+        m.path.display(),
+        m.connectors.len()
+    );
+    for c in &m.connectors {
+        outln!(
+            "  {:<16} {:<15} config {}  binary {}{}",
+            c.name,
+            c.kind.as_str(),
+            c.config.display(),
+            c.binary.display(),
+            if sys::is_executable(&c.binary) {
+                ""
+            } else {
+                " (missing: will be built)"
+            }
+        );
+    }
+    exit::OK
 }
 
 /// `switchboard init [CHECKOUT] [--force]`: writes a starter manifest at `path` from the
@@ -155,7 +235,7 @@ pub fn init(path: &Path, checkout: Option<&Path>, force: bool) -> u8 {
 
 /// `switchboard run --headless [--json]`.
 pub fn run_headless(path: &Path, json: bool) -> u8 {
-    let manifest = match load(path) {
+    let manifest = match load_for_console(path) {
         Ok(m) => m,
         Err(c) => return c,
     };
@@ -339,9 +419,9 @@ pub enum StatusSource {
 /// The rows of `status`: asked of the running console, else built from `state.json` checked
 /// against the live processes.
 pub async fn status_rows(
-    manifest: &ManifestOutline,
+    manifest: &Addressed,
 ) -> Result<(Vec<ConnectorView>, StatusSource), String> {
-    let dir = &manifest.console.state_dir;
+    let dir = &manifest.state_dir;
     let holder = store::lock_state(dir);
     // Held or unknown (another user's state dir): the console itself is the one to ask.
     let answer = match holder {
@@ -382,12 +462,49 @@ pub async fn status_rows(
     Ok((stored_rows(manifest, note)?, StatusSource::StateFile(why)))
 }
 
-/// Rows from `state.json`, in manifest order, checked against /proc; a live process's detail
-/// ends with `(note)`. A connector whose type is invalid has no row (its error is printed).
-fn stored_rows(manifest: &ManifestOutline, note: &str) -> Result<Vec<ConnectorView>, String> {
-    let state = store::read_state(&manifest.console.state_dir)?;
+/// Rows from `state.json`, in manifest order (in the file's own order when the manifest is
+/// invalid), checked against /proc; a live process's detail ends with `(note)`. A connector
+/// whose type is invalid has no row (its error is printed).
+fn stored_rows(manifest: &Addressed, note: &str) -> Result<Vec<ConnectorView>, String> {
+    let state = store::read_state(&manifest.state_dir)?;
     let now = unix_now();
-    let rows = manifest
+    let row_of = |rec: &store::StoredConnector| {
+        let alive = match (rec.view.pid, rec.adoption.start_ticks) {
+            (Some(pid), Some(t)) => sys::is_same_process(pid, t),
+            _ => false,
+        };
+        let mut row = ConnectorView {
+            uptime_s: rec
+                .adoption
+                .started_unix
+                .filter(|_| alive)
+                .map(|s| (now - s).max(0.0)),
+            countdown_s: None,
+            as_of: now,
+            ..rec.view.clone()
+        };
+        if rec.view.pid.is_some() && !alive {
+            row.phase = Phase::Exited;
+            row.pid = None;
+            row.bots = 0;
+            row.detail = format!(
+                "process {} is gone (last seen {} at {}); exit status unknown",
+                rec.view.pid.map(|p| p.to_string()).unwrap_or_default(),
+                rec.view.phase,
+                rfc3339(state.as_ref().map(|s| s.updated_unix).unwrap_or(0.0))
+            );
+        } else if alive {
+            row.detail = format!("{} ({note})", row.detail);
+        }
+        row
+    };
+    let Some(outline) = &manifest.outline else {
+        return Ok(state
+            .as_ref()
+            .map(|s| s.connectors.iter().map(row_of).collect())
+            .unwrap_or_default());
+    };
+    let rows = outline
         .connectors
         .iter()
         .filter_map(|c| {
@@ -403,79 +520,72 @@ fn stored_rows(manifest: &ManifestOutline, note: &str) -> Result<Vec<ConnectorVi
                     ..ConnectorView::new(c.name.clone(), kind, now)
                 });
             };
-            let alive = match (rec.view.pid, rec.adoption.start_ticks) {
-                (Some(pid), Some(t)) => sys::is_same_process(pid, t),
-                _ => false,
-            };
-            let mut row = ConnectorView {
-                uptime_s: rec
-                    .adoption
-                    .started_unix
-                    .filter(|_| alive)
-                    .map(|s| (now - s).max(0.0)),
-                countdown_s: None,
-                as_of: now,
-                ..rec.view.clone()
-            };
-            if rec.view.pid.is_some() && !alive {
-                row.phase = Phase::Exited;
-                row.pid = None;
-                row.bots = 0;
-                row.detail = format!(
-                    "process {} is gone (last seen {} at {}); exit status unknown",
-                    rec.view.pid.map(|p| p.to_string()).unwrap_or_default(),
-                    rec.view.phase,
-                    rfc3339(state.as_ref().map(|s| s.updated_unix).unwrap_or(0.0))
-                );
-            } else if alive {
-                row.detail = format!("{} ({note})", row.detail);
-            }
-            Some(row)
+            Some(row_of(rec))
         })
         .collect();
     Ok(rows)
 }
 
-/// Prints each broken connector's manifest error and adds it to its row. Returns whether any
-/// connector is broken.
-fn mark_broken(manifest: &ManifestOutline, rows: &mut [ConnectorView]) -> bool {
+/// Prints each broken connector's manifest error (a warning when the running console
+/// answered: it runs on what it read before) and adds it to its row, unless the row says it
+/// already. Returns whether any connector is broken.
+fn mark_broken(manifest: &ManifestOutline, rows: &mut [ConnectorView], live: bool) -> bool {
     let mut broken = false;
     for c in &manifest.connectors {
         let Err(e) = &c.spec else { continue };
         broken = true;
-        eprintln!("error: {e}");
+        eprintln!("{}: {e}", if live { "warning" } else { "error" });
         if let Some(r) = rows
             .iter_mut()
             .find(|r| r.name == c.name && r.host.is_none())
         {
-            r.detail = format!("{} · manifest error: {e}", r.detail);
+            let said = match e {
+                crate::ManifestError::ConnectorConfig { config, .. } => {
+                    r.detail.contains(&format!("config {}", config.display()))
+                }
+                _ => false,
+            };
+            if !said {
+                r.detail = format!("{} · manifest error: {e}", r.detail);
+            }
         }
     }
     broken
 }
 
-/// `switchboard status [--json]`.
+/// `switchboard status [--json]`. With a running console its answer is shown and is the
+/// outcome, whatever the manifest on disk says (its problems are warnings); with none,
+/// `state.json` is shown and an invalid manifest exits 2.
 pub fn status(path: &Path, json: bool) -> u8 {
-    let (manifest, rt) = match outline_and_runtime(path) {
-        Ok(both) => both,
+    let manifest = Addressed::load(path);
+    let rt = match runtime() {
+        Ok(rt) => rt,
         Err(c) => return c,
     };
     let (rows, source) = match rt.block_on(status_rows(&manifest)) {
         Ok(r) => r,
         Err(e) => {
+            if let Some(p) = &manifest.problem {
+                eprintln!("error: {p}");
+            }
             eprintln!("error: {e}");
             return exit::FAILURE;
         }
     };
+    let live = matches!(source, StatusSource::Live(_));
     if let StatusSource::StateFile(why) = &source {
         eprintln!(
             "switchboard: {why}; showing {} checked against the live processes",
-            store::state_path(&manifest.console.state_dir).display()
+            store::state_path(&manifest.state_dir).display()
         );
     }
     let mut rows = rows;
-    // Everything is shown; the exit code still says the manifest is invalid.
-    let broken = mark_broken(&manifest, &mut rows);
+    // Everything is shown. With no console running, the exit code still says the manifest is
+    // invalid; a running console's answer is the outcome (the problems are warnings).
+    let broken = match &manifest.outline {
+        Some(outline) => mark_broken(outline, &mut rows, live) && !live,
+        None => !live,
+    };
     let rows: Vec<ConnectorView> = rows
         .into_iter()
         .map(|mut v| {
@@ -484,7 +594,9 @@ pub fn status(path: &Path, json: bool) -> u8 {
             v
         })
         .collect();
-    if json {
+    // An invalid manifest with nothing recorded: only its error.
+    let nothing = manifest.outline.is_none() && rows.is_empty() && !live;
+    if json && !nothing {
         match serde_json::to_string(&rows) {
             Ok(s) => outln!("{s}"),
             Err(e) => {
@@ -492,8 +604,16 @@ pub fn status(path: &Path, json: bool) -> u8 {
                 return exit::FAILURE;
             }
         }
-    } else {
+    } else if !nothing {
         print_table(&rows, unix_now());
+    }
+    match (&manifest.problem, live) {
+        (Some(_), true) => manifest.warn(),
+        (Some(e), false) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+        (None, _) => {}
     }
     if broken {
         eprintln!(
@@ -617,7 +737,7 @@ fn print_table(rows: &[ConnectorView], now: f64) {
 
 /// `switchboard` (the TUI) on a manifest file.
 pub fn tui(path: &Path) -> u8 {
-    let manifest = match load(path) {
+    let manifest = match load_for_console(path) {
         Ok(m) => m,
         Err(c) => return c,
     };
@@ -718,21 +838,29 @@ pub fn demo(headless: bool) -> u8 {
 }
 
 /// `switchboard reload`: asks the running console to re-read its manifest (the console checks
-/// the whole file and refuses an invalid one; here only its `[console]` is read, for the state
-/// dir).
+/// the whole file and refuses an invalid one, saying that nothing was changed; here only where
+/// its state dir is matters).
 pub fn reload(path: &Path) -> u8 {
-    let (manifest, rt) = match outline_and_runtime(path) {
-        Ok(both) => both,
+    let manifest = Addressed::load(path);
+    let state_dir = manifest.state_dir.clone();
+    if !manifest.console_runs() {
+        match &manifest.problem {
+            Some(e) => eprintln!("error: {e}; nothing was changed (and no console is running on it)"),
+            None => eprintln!(
+                "error: no console is running on {}: nothing to reload (a console reads the manifest when it starts)",
+                manifest.path.display()
+            ),
+        }
+        return if manifest.problem.is_some() {
+            exit::USAGE
+        } else {
+            exit::FAILURE
+        };
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
         Err(c) => return c,
     };
-    let state_dir = manifest.console.state_dir.clone();
-    if !matches!(store::lock_state(&state_dir), store::LockState::Held(_)) {
-        eprintln!(
-            "error: no console is running on {}: nothing to reload (a console reads the manifest when it starts)",
-            manifest.path.display()
-        );
-        return exit::FAILURE;
-    }
     let reply = rt.block_on(client::request(&state_dir, RequestBody::Reload));
     match reply {
         Ok(ResponseBody::Reloaded(report)) => {
@@ -759,13 +887,17 @@ pub fn reload(path: &Path) -> u8 {
 
 /// `switchboard start|stop|restart|build NAME… | --all`: each named connector in turn (see
 /// [`act`]); `--all` means every connector of the running console on this host (or of the
-/// manifest when none runs). The exit code is the worst of them.
+/// manifest when none runs). The exit code is the worst of them. With a running console an
+/// invalid manifest on disk is a warning (the console acts on what it read before); with none,
+/// it is the outcome (exit 2).
 pub fn act_many(path: &Path, action: Action, names: &[String], all: bool) -> u8 {
+    let manifest = Addressed::load(path);
+    let runs = manifest.console_runs();
+    if let (Some(e), false) = (&manifest.problem, runs) {
+        eprintln!("error: {e}");
+        return exit::USAGE;
+    }
     let names: Vec<String> = if all {
-        let manifest = match outline(path) {
-            Ok(m) => m,
-            Err(c) => return c,
-        };
         // The running console's own connectors (or, with none running, the manifest's).
         let rows = runtime()
             .ok()
@@ -777,10 +909,9 @@ pub fn act_many(path: &Path, action: Action, names: &[String], all: bool) -> u8 
             .filter(|v| v.host.is_none())
             .map(|v| v.name)
             .collect();
-        if live.is_empty() {
-            manifest.connectors.iter().map(|c| c.name.clone()).collect()
-        } else {
-            live
+        match (&manifest.outline, live.is_empty()) {
+            (Some(m), true) => m.connectors.iter().map(|c| c.name.clone()).collect(),
+            _ => live,
         }
     } else {
         names.to_vec()
@@ -789,21 +920,25 @@ pub fn act_many(path: &Path, action: Action, names: &[String], all: bool) -> u8 
         eprintln!("error: name a connector (or several), or use --all");
         return exit::USAGE;
     }
-    names
+    let code = names
         .iter()
-        .map(|n| act(path, action, n))
+        .map(|n| act_on(&manifest, action, n))
         .max()
-        .unwrap_or(exit::OK)
+        .unwrap_or(exit::OK);
+    if runs {
+        manifest.warn();
+    }
+    code
 }
 
-/// `switchboard start|stop|restart|build NAME`: through the running console's control socket
-/// when one runs, else directly (a short-lived console that adopts what runs, acts, and
-/// detaches).
+/// `switchboard start|stop|restart|build NAME` (see [`act_many`]).
 pub fn act(path: &Path, action: Action, name: &str) -> u8 {
-    let manifest = match outline(path) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
+    act_many(path, action, &[name.to_string()], false)
+}
+
+/// One action on one connector: through the running console's control socket when one runs,
+/// else directly (a short-lived console that adopts what runs, acts, and detaches).
+fn act_on(manifest: &Addressed, action: Action, name: &str) -> u8 {
     let id: ConnectorId = match name.parse() {
         Ok(id) => id,
         Err(e) => {
@@ -816,7 +951,7 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
         Ok(rt) => rt,
         Err(c) => return c,
     };
-    let state_dir = manifest.console.state_dir.clone();
+    let state_dir = manifest.state_dir.clone();
     let reply = rt.block_on(async move {
         let request = RequestBody::Act {
             action,
@@ -824,12 +959,16 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
         };
         if let store::LockState::Held(pid) = store::lock_state(&state_dir) {
             let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+            let in_file = manifest
+                .outline
+                .as_ref()
+                .is_some_and(|m| m.connector(&id.name).is_some());
             return match client::request(&state_dir, request).await {
                 // In the file, not in the console: the console runs an older manifest.
                 Ok(ResponseBody::Error {
                     kind: ErrorKind::UnknownConnector,
                     ..
-                }) if id.host.is_none() && manifest.connector(&id.name).is_some() => {
+                }) if id.host.is_none() && in_file => {
                     ResponseBody::error(
                         ErrorKind::UnknownConnector,
                         format!(
@@ -849,7 +988,16 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
                 ),
             };
         }
-        match (manifest.connector(&id.name), &id.host) {
+        // No console: the manifest must be valid to act directly.
+        let Some(outline) = &manifest.outline else {
+            let problem = manifest
+                .problem
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            return ResponseBody::error(ErrorKind::InvalidManifest, problem);
+        };
+        match (outline.connector(&id.name), &id.host) {
             (Some(c), None) => {
                 if let Err(e) = &c.spec {
                     return ResponseBody::error(ErrorKind::BadRequest, e.to_string());
@@ -857,12 +1005,12 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
             }
             _ => {
                 let names: Vec<&str> =
-                    manifest.connectors.iter().map(|c| c.name.as_str()).collect();
+                    outline.connectors.iter().map(|c| c.name.as_str()).collect();
                 return ResponseBody::error(
                     ErrorKind::UnknownConnector,
                     format!(
                         "{}: no connector named '{id}'; the manifest has: {}",
-                        manifest.path.display(),
+                        outline.path.display(),
                         names.join(", ")
                     ),
                 );
@@ -871,15 +1019,15 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
         // The others' configs do not matter for this one action.
         // A console that lives for one action raises no alerts and serves no metrics.
         let manifest = Manifest {
-            path: manifest.path,
-            console: manifest.console,
+            path: outline.path.clone(),
+            console: outline.console.clone(),
             alerts: Default::default(),
             metrics: Default::default(),
             hosts: Vec::new(),
-            connectors: manifest
+            connectors: outline
                 .connectors
-                .into_iter()
-                .filter_map(|c| c.spec.ok())
+                .iter()
+                .filter_map(|c| c.spec.as_ref().ok().cloned())
                 .collect(),
         };
         let options = EngineOptions {

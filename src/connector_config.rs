@@ -64,8 +64,12 @@ impl FromStr for ConnectorType {
             .into_iter()
             .find(|t| t.as_str() == s)
             .ok_or_else(|| {
+                let names = ConnectorType::ALL.map(ConnectorType::as_str);
+                let near = crate::manifest::did_you_mean(s, &names)
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
                 format!(
-                    "'{s}' is not a connector type; use one of binancefutures, binancespot, bybit"
+                    "'{s}' is not a connector type; use one of binancefutures, binancespot, bybit{near}"
                 )
             })
     }

@@ -17,12 +17,14 @@ pub enum ManifestError {
     /// TOML syntax error or an unknown/mistyped key; `message` carries toml's line and column.
     #[error("{file}: {message}")]
     Parse { file: PathBuf, message: String },
-    /// A semantic problem with one key.
-    #[error("{file}: {scope}key '{key}': {problem}")]
+    /// A problem with one key: a wrong type or value, an unknown or missing key. `line` is
+    /// the key's own line (for a missing key, its table's).
+    #[error("{file}: {}{scope}key '{key}': {problem}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
     Invalid {
         file: PathBuf,
-        /// `connector 'bf': ` or empty for console-wide keys.
-        scope: String,
+        line: Option<usize>,
+        /// Whose key it is.
+        scope: Scope,
         key: String,
         problem: String,
     },
@@ -43,6 +45,33 @@ pub enum ManifestError {
     },
 }
 
+/// Whose key a manifest error is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// A console-wide key (`console.log_keep`, `metrics.listen`) or a whole table.
+    Manifest,
+    /// A key of `[defaults]`.
+    Defaults,
+    /// A key of the `[[connector]]` with this name.
+    Connector(String),
+    /// A key of the n-th `[[connector]]` (1-based), one without a usable name.
+    ConnectorNo(usize),
+    /// A key of the `[[host]]` with this name.
+    Host(String),
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Manifest => Ok(()),
+            Scope::Defaults => f.write_str("[defaults]: "),
+            Scope::Connector(name) => write!(f, "connector '{name}': "),
+            Scope::ConnectorNo(n) => write!(f, "connector #{n}: "),
+            Scope::Host(name) => write!(f, "host '{name}': "),
+        }
+    }
+}
+
 impl ManifestError {
     pub(crate) fn invalid(
         file: &std::path::Path,
@@ -52,9 +81,10 @@ impl ManifestError {
     ) -> Self {
         ManifestError::Invalid {
             file: file.to_path_buf(),
+            line: None,
             scope: connector
-                .map(|c| format!("connector '{c}': "))
-                .unwrap_or_default(),
+                .map(|c| Scope::Connector(c.to_string()))
+                .unwrap_or(Scope::Manifest),
             key: key.to_string(),
             problem: problem.into(),
         }

@@ -25,6 +25,7 @@ pub mod exit;
 pub mod hosts;
 pub mod init;
 pub mod manifest;
+mod manifest_diag;
 pub mod metrics;
 pub mod reload;
 pub mod runner;

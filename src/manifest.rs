@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::connector_config::{self, ConnectorType};
-use crate::error::ManifestError;
+use crate::error::{ManifestError, Scope};
+pub use crate::manifest_diag::did_you_mean;
+use crate::manifest_diag::{expectation, explain, line_of, KeyMap};
 
 /// Default state directory, relative to the manifest.
 pub const DEFAULT_STATE_DIR: &str = ".switchboard";
@@ -228,6 +230,65 @@ pub struct ConnectorSpec {
     /// Set for a `[[bot]]`: a strategy process supervised with its connectors (DESIGN §13).
     /// Its `binary` is the program, `kind` its first connector's type; no config, no build.
     pub bot: Option<BotSpec>,
+    /// Why its config file cannot be used (missing, unreadable, not TOML, a key its exchange
+    /// needs is missing), if so. The connector is `failed` with this reason and is not started
+    /// until the file is fixed; every other connector runs.
+    pub config_problem: Option<String>,
+}
+
+impl ConnectorSpec {
+    /// The binary `b` (and `auto_build`) builds for it:
+    /// `<project_root>/target/<profile dir>/connector`.
+    pub fn built_binary(&self) -> PathBuf {
+        self.project_root
+            .join("target")
+            .join(profile_dir(&self.profile))
+            .join("connector")
+    }
+
+    /// Its config problem as a manifest error (what `check` and a reload report).
+    pub fn config_error(&self, file: &Path) -> Option<ManifestError> {
+        self.config_problem
+            .as_ref()
+            .map(|problem| ManifestError::ConnectorConfig {
+                file: file.to_path_buf(),
+                connector: self.name.clone(),
+                config: self.config.clone(),
+                problem: problem.clone(),
+            })
+    }
+
+    /// Why it cannot start, as its pane and `status` say it: the config file, what is wrong,
+    /// and what to do.
+    pub fn config_refusal(&self) -> Option<String> {
+        self.config_problem.as_ref().map(|problem| {
+            format!(
+                "not started: config {}: {problem}; once it is fixed, start it again (after `switchboard reload` or R if the fix is in the manifest)",
+                self.config.display()
+            )
+        })
+    }
+
+    /// Reads its config file again (a start of a connector whose config was broken): when it
+    /// is fixed now, its secrets and digest are taken and the problem is cleared; else the
+    /// refusal, as [`ConnectorSpec::config_refusal`] says it.
+    pub fn recheck_config(&mut self) -> Result<(), String> {
+        if self.config_problem.is_none() {
+            return Ok(());
+        }
+        match connector_config::check(self.kind, &self.config) {
+            Ok(checked) => {
+                self.secrets = checked.secrets;
+                self.config_digest = checked.digest;
+                self.config_problem = None;
+                Ok(())
+            }
+            Err(problem) => {
+                self.config_problem = Some(problem);
+                Err(self.config_refusal().unwrap_or_default())
+            }
+        }
+    }
 }
 
 /// What makes a `[[bot]]` a bot.
@@ -285,7 +346,7 @@ struct RawManifest {
     #[serde(default)]
     defaults: RawConnectorKeys,
     #[serde(default)]
-    connector: Vec<RawConnector>,
+    connector: Vec<RawConnectorKeys>,
     #[serde(default)]
     alerts: RawAlerts,
     #[serde(default)]
@@ -297,7 +358,7 @@ struct RawManifest {
 }
 
 /// A `[[bot]]` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBot {
     name: String,
@@ -314,14 +375,14 @@ struct RawBot {
 }
 
 /// `command = ["prog", "arg"]` or `command = "a shell line"`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum RawCommand {
     Argv(Vec<String>),
     Shell(String),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHost {
     name: String,
@@ -354,10 +415,15 @@ struct RawConsole {
     confirm: Option<String>,
 }
 
-/// Keys valid both in `[defaults]` and on a connector.
+/// The keys of a `[[connector]]` table; `[defaults]` takes all but `name`, `type` and `config`.
+/// One struct for both (no `#[serde(flatten)]`, which would hide the line of a bad key).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConnectorKeys {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    config: Option<String>,
     project_root: Option<String>,
     startup_timeout: Option<f64>,
     shutdown_timeout: Option<f64>,
@@ -405,17 +471,6 @@ struct RawFeed {
     resume_grace: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConnector {
-    name: String,
-    #[serde(rename = "type")]
-    kind: String,
-    config: String,
-    #[serde(flatten)]
-    keys: RawConnectorKeys,
-}
-
 impl RawConnectorKeys {
     /// `self` overrides `defaults`, key by key (restart keys too).
     fn over(self, defaults: &RawConnectorKeys) -> RawConnectorKeys {
@@ -449,6 +504,10 @@ impl RawConnectorKeys {
             (mine, base) => mine.or(base),
         };
         RawConnectorKeys {
+            // Each connector's own: `[defaults]` cannot hold them.
+            name: self.name,
+            kind: self.kind,
+            config: self.config,
             project_root: self.project_root.or_else(|| defaults.project_root.clone()),
             startup_timeout: self.startup_timeout.or(defaults.startup_timeout),
             shutdown_timeout: self.shutdown_timeout.or(defaults.shutdown_timeout),
@@ -470,73 +529,158 @@ impl RawConnectorKeys {
 
 // ---- loading -----------------------------------------------------------------------------------
 
+/// One thing wrong with a manifest.
+enum Problem {
+    /// The manifest itself is wrong: no console opens on it.
+    Manifest(ManifestError),
+    /// A connector's config file cannot be used: that connector is `failed`, the others run.
+    Config(ManifestError),
+}
+
+impl Problem {
+    fn into_error(self) -> ManifestError {
+        match self {
+            Problem::Manifest(e) | Problem::Config(e) => e,
+        }
+    }
+}
+
+fn read_manifest(path: &Path) -> Result<String, ManifestError> {
+    std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        file: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Resolves manifest text read from `path`: the manifest as far as it goes (connectors with a
+/// manifest problem left out; connectors with a config problem in, with `config_problem` set)
+/// and every problem, in the file's order. Fails at once on a syntax or type error.
+fn resolve(text: &str, path: &Path) -> Result<(Manifest, Vec<Problem>), ManifestError> {
+    let parsed = parse(text, path)?;
+    let place = |e| parsed.place(e);
+    let Parsed {
+        raw, path, base, ..
+    } = &parsed;
+    let mut problems = Vec::new();
+    let console = parsed
+        .keep(resolve_console(&raw.console, base, path), &mut problems)
+        .unwrap_or_else(|| {
+            resolve_console(&RawConsole::default(), base, path)
+                .expect("the default [console] is valid")
+        });
+    let alerts = parsed
+        .keep(resolve_alerts(&raw.alerts, path), &mut problems)
+        .unwrap_or_default();
+    let metrics = parsed
+        .keep(resolve_metrics(&raw.metrics, path), &mut problems)
+        .unwrap_or_default();
+    let hosts = parsed
+        .keep(resolve_hosts(raw.host.clone(), path), &mut problems)
+        .unwrap_or_default();
+    parsed.keep(check_defaults(&raw.defaults, path), &mut problems);
+    // A console with only [[host]] tables watches other hosts' consoles.
+    if raw.connector.is_empty() && raw.host.is_empty() {
+        problems.push(Problem::Manifest(place(ManifestError::invalid(
+            path,
+            None,
+            "connector",
+            "no [[connector]] tables; add one per exchange connector (or a [[host]] to watch another host's console)",
+        ))));
+    }
+    let mut connectors: Vec<ConnectorSpec> = Vec::with_capacity(raw.connector.len());
+    for (i, rc) in raw.connector.iter().enumerate() {
+        let Some(spec) = parsed.keep(
+            resolve_connector(rc.clone(), i, &raw.defaults, base, path),
+            &mut problems,
+        ) else {
+            continue;
+        };
+        if connectors.iter().any(|c| c.name == spec.name) {
+            problems.push(Problem::Manifest(place(ManifestError::invalid(
+                path,
+                Some(&spec.name),
+                "name",
+                "is used twice; connector names must be unique",
+            ))));
+            continue;
+        }
+        if let Some(e) = spec.config_error(path) {
+            problems.push(Problem::Config(e));
+        }
+        connectors.push(spec);
+    }
+    for rb in &raw.bot {
+        let Some(spec) = parsed.keep(
+            resolve_bot(rb.clone(), &raw.defaults, &connectors, base, path),
+            &mut problems,
+        ) else {
+            continue;
+        };
+        if connectors.iter().any(|c| c.name == spec.name) {
+            problems.push(Problem::Manifest(place(ManifestError::invalid(
+                path,
+                Some(&spec.name),
+                "name",
+                "is used twice; bots and connectors share one namespace, so each name must be unique",
+            ))));
+            continue;
+        }
+        connectors.push(spec);
+    }
+    let manifest = Manifest {
+        path: path.clone(),
+        console,
+        alerts,
+        metrics,
+        connectors,
+        hosts,
+    };
+    Ok((manifest, problems))
+}
+
 impl Manifest {
-    /// Reads, parses and validates `path`, including each connector's config file.
+    /// Reads, parses and validates `path`, including each connector's config file: the first
+    /// problem is an error (a reload uses this).
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        Manifest::from_str_at(&text, path)
+        Manifest::from_str_at(&read_manifest(path)?, path)
     }
 
     /// Parses manifest text as if it were read from `path` (relative paths resolve against
-    /// `path`'s directory). Used for the embedded demo manifest.
+    /// `path`'s directory), as strictly as [`Manifest::load`]. Used for the embedded demo
+    /// manifest.
     pub fn from_str_at(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
-        let path = absolute(path);
-        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
-            file: path.clone(),
-            message: parse_message(&e, text),
-        })?;
-        let base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let console = resolve_console(&raw.console, &base, &path)?;
-        let alerts = resolve_alerts(&raw.alerts, &path)?;
-        let metrics = resolve_metrics(&raw.metrics, &path)?;
-        let hosts = resolve_hosts(raw.host, &path)?;
-        if raw.connector.is_empty() {
-            return Err(ManifestError::invalid(
-                &path,
-                None,
-                "connector",
-                "no [[connector]] tables; add one per exchange connector",
-            ));
+        let (manifest, problems) = resolve(text, path)?;
+        match problems.into_iter().next() {
+            Some(p) => Err(p.into_error()),
+            None => Ok(manifest),
         }
-        let mut connectors: Vec<ConnectorSpec> = Vec::with_capacity(raw.connector.len());
-        for rc in raw.connector {
-            let spec = resolve_connector(rc, &raw.defaults, &base, &path)?;
-            if connectors.iter().any(|c| c.name == spec.name) {
-                return Err(ManifestError::invalid(
-                    &path,
-                    Some(&spec.name),
-                    "name",
-                    "is used twice; connector names must be unique",
-                ));
+    }
+
+    /// What a console opens on: as [`Manifest::load`], except that a connector whose config
+    /// file cannot be used is only that connector's problem (its spec has `config_problem`;
+    /// the console shows it `failed` with the reason and runs the others). Those problems are
+    /// returned beside the manifest, for the console to say.
+    pub fn load_for_console(path: &Path) -> Result<(Manifest, Vec<ManifestError>), ManifestError> {
+        let (manifest, problems) = resolve(&read_manifest(path)?, path)?;
+        let mut configs = Vec::new();
+        for p in problems {
+            match p {
+                Problem::Manifest(e) => return Err(e),
+                Problem::Config(e) => configs.push(e),
             }
-            connectors.push(spec);
         }
-        for rb in raw.bot {
-            let spec = resolve_bot(rb, &raw.defaults, &connectors, &base, &path)?;
-            if connectors.iter().any(|c| c.name == spec.name) {
-                return Err(ManifestError::invalid(
-                    &path,
-                    Some(&spec.name),
-                    "name",
-                    "is used twice; bots and connectors share one namespace, so each name must be unique",
-                ));
-            }
-            connectors.push(spec);
-        }
-        Ok(Manifest {
-            path,
-            console,
-            alerts,
-            metrics,
-            connectors,
-            hosts,
-        })
+        Ok((manifest, configs))
+    }
+
+    /// Every problem of `path` (what `switchboard check` lists), beside the manifest as far
+    /// as it goes (the connectors that resolved). A file that cannot be read, or a syntax or
+    /// type error, is the one error.
+    pub fn check(path: &Path) -> Result<(Manifest, Vec<ManifestError>), ManifestError> {
+        let (manifest, problems) = resolve(&read_manifest(path)?, path)?;
+        Ok((
+            manifest,
+            problems.into_iter().map(Problem::into_error).collect(),
+        ))
     }
 
     /// The connector called `name`.
@@ -573,34 +717,38 @@ impl ManifestOutline {
             file: path.to_path_buf(),
             source,
         })?;
-        let path = absolute(path);
-        let raw: RawManifest = toml::from_str(&text).map_err(|e| ManifestError::Parse {
-            file: path.clone(),
-            message: parse_message(&e, &text),
-        })?;
-        let base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let console = resolve_console(&raw.console, &base, &path)?;
+        let parsed = parse(&text, path)?;
+        let place = |e| parsed.place(e);
+        let Parsed {
+            raw, path, base, ..
+        } = &parsed;
+        let console = resolve_console(&raw.console, base, path).map_err(place)?;
         let mut connectors: Vec<OutlinedConnector> = Vec::with_capacity(raw.connector.len());
-        for rc in raw.connector {
-            let name = rc.name.clone();
-            let kind = rc.kind.parse().ok();
+        for (i, rc) in raw.connector.iter().enumerate() {
+            let name = rc.name.clone().unwrap_or_else(|| format!("#{}", i + 1));
+            let kind = rc.kind.as_deref().and_then(|k| k.parse().ok());
             let spec = if connectors.iter().any(|c| c.name == name) {
                 Err(ManifestError::invalid(
-                    &path,
+                    path,
                     Some(&name),
                     "name",
                     "is used twice; connector names must be unique",
                 ))
             } else {
-                resolve_connector(rc, &raw.defaults, &base, &path)
+                resolve_connector(rc.clone(), i, &raw.defaults, base, path)
             };
-            connectors.push(OutlinedConnector { name, kind, spec });
+            let spec = spec.and_then(|s| match s.config_error(path) {
+                Some(e) => Err(e),
+                None => Ok(s),
+            });
+            connectors.push(OutlinedConnector {
+                name,
+                kind,
+                spec: spec.map_err(place),
+            });
         }
         Ok(ManifestOutline {
-            path,
+            path: path.clone(),
             console,
             connectors,
         })
@@ -612,32 +760,98 @@ impl ManifestOutline {
     }
 }
 
-/// toml's message already carries "line L, column C" and a snippet; keep it on one block.
-fn parse_message(e: &toml::de::Error, text: &str) -> String {
-    let mut line = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-    let msg = e.message().trim().to_string();
-    let mut hint = "";
-    // With flattened tables toml points at the table, not the key: find the key's own line.
-    if let Some(key) = msg
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split('`').next())
-    {
-        hint = "; remove it or fix its spelling (README: manifest reference)";
-        let from = line.unwrap_or(1);
-        if let Some(i) = text.lines().enumerate().skip(from - 1).find_map(|(i, l)| {
-            let t = l.trim_start();
-            let rest = t.strip_prefix(key)?;
-            rest.trim_start().starts_with('=').then_some(i)
-        }) {
-            line = Some(i + 1);
+/// The manifest file, parsed: the raw model, where its keys are, its absolute path and the
+/// directory relative paths resolve against.
+struct Parsed<'a> {
+    raw: RawManifest,
+    map: KeyMap<'a>,
+    path: PathBuf,
+    base: PathBuf,
+}
+
+/// Parses `text` (read from `path`): a syntax error gives its line; a wrong type, an unknown
+/// key or value names the connector and the key at the key's own line.
+fn parse<'a>(text: &'a str, path: &Path) -> Result<Parsed<'a>, ManifestError> {
+    let path = absolute(path);
+    let map = KeyMap::parse(text).map_err(|e| ManifestError::Parse {
+        file: path.clone(),
+        message: parse_message(&e, text),
+    })?;
+    let raw: RawManifest = toml::from_str(text).map_err(|e| explain(&e, &map, &path))?;
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Parsed {
+        raw,
+        map,
+        path,
+        base,
+    })
+}
+
+impl Parsed<'_> {
+    /// `r`'s value, or None with its error (placed at its line) added to `problems`.
+    fn keep<T>(&self, r: Result<T, ManifestError>, problems: &mut Vec<Problem>) -> Option<T> {
+        r.map_err(|e| problems.push(Problem::Manifest(self.place(e))))
+            .ok()
+    }
+
+    /// `e` with the line of the key it is about.
+    fn place(&self, e: ManifestError) -> ManifestError {
+        match e {
+            ManifestError::Invalid {
+                file,
+                line: None,
+                scope,
+                key,
+                problem,
+            } => ManifestError::Invalid {
+                line: self.map.line(&scope, &key),
+                file,
+                scope,
+                key,
+                problem,
+            },
+            other => other,
         }
     }
-    match line {
-        Some(l) => format!("line {l}: {msg}{hint}"),
-        None => format!("{msg}{hint}"),
+}
+
+/// A syntax error: toml's message with the line it gives (toml's snippet is left out).
+fn parse_message(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim();
+    match e.span() {
+        Some(s) => format!("line {}: {msg}", line_of(text, s.start)),
+        None => msg.to_string(),
     }
+}
+
+/// "; did you mean `X`?" when `word` is a near miss of one of `candidates`, else nothing.
+fn near_miss(word: &str, candidates: &[&str]) -> String {
+    did_you_mean(word, candidates)
+        .map(|n| format!("; did you mean `{n}`?"))
+        .unwrap_or_default()
+}
+
+/// `[defaults]` may hold every connector key but the three that are each connector's own.
+fn check_defaults(defaults: &RawConnectorKeys, file: &Path) -> Result<(), ManifestError> {
+    for (key, set) in [
+        ("name", defaults.name.is_some()),
+        ("type", defaults.kind.is_some()),
+        ("config", defaults.config.is_some()),
+    ] {
+        if set {
+            return Err(ManifestError::Invalid {
+                file: file.to_path_buf(),
+                line: None,
+                scope: Scope::Defaults,
+                key: key.into(),
+                problem: "belongs in each [[connector]] table, not in [defaults]".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn resolve_console(
@@ -645,7 +859,7 @@ fn resolve_console(
     base: &Path,
     file: &Path,
 ) -> Result<ConsoleSettings, ManifestError> {
-    let state_dir = base.join(raw.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR));
+    let state_dir = state_dir_at(base, raw.state_dir.as_deref());
     let log_max_bytes = raw.log_max_bytes.unwrap_or(DEFAULT_LOG_MAX_BYTES);
     if log_max_bytes < 4096 {
         return Err(ManifestError::invalid(
@@ -691,14 +905,15 @@ fn resolve_console(
                 None,
                 "console.confirm",
                 format!(
-                "'{other}' is not \"bots\" (ask when bots are attached, the default) or \"always\""
+                "'{other}' is not \"bots\" (ask when bots are attached, the default) or \"always\"{}",
+                near_miss(other, &["bots", "always"])
             ),
             ))
         }
     };
     Ok(ConsoleSettings {
         confirm_always,
-        state_dir: expand_tilde(&state_dir),
+        state_dir,
         log_max_bytes,
         log_keep,
         scrollback,
@@ -706,12 +921,76 @@ fn resolve_console(
     })
 }
 
+/// `[console] state_dir` (`raw`, else the default) of a manifest in directory `base`.
+fn state_dir_at(base: &Path, raw: Option<&str>) -> PathBuf {
+    base.join(expand_tilde(Path::new(raw.unwrap_or(DEFAULT_STATE_DIR))))
+}
+
+/// The state dir of the console that runs on the manifest at `path`, found even when the
+/// manifest is invalid (mid-edit), so that commands can still reach that console: `[console]
+/// state_dir` read from the file (line by line when the file is not valid TOML), else the
+/// default `.switchboard` beside the file.
+pub fn state_dir_of(path: &Path) -> PathBuf {
+    let path = absolute(path);
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    state_dir_at(&base, find_state_dir(&text).as_deref())
+}
+
+/// `[console] state_dir` in manifest text, valid TOML or not.
+fn find_state_dir(text: &str) -> Option<String> {
+    let in_console = |t: &toml::Table| {
+        t.get("console")?
+            .get("state_dir")?
+            .as_str()
+            .map(str::to_string)
+    };
+    if let Ok(whole) = toml::from_str::<toml::Table>(text) {
+        return in_console(&whole);
+    }
+    // Not valid TOML: each line on its own, knowing which table it is in.
+    let mut table = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(header) = t.strip_prefix('[') {
+            table = header
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            continue;
+        }
+        let Ok(kv) = toml::from_str::<toml::Table>(t) else {
+            continue;
+        };
+        let found = match table.as_str() {
+            "console" => kv
+                .get("state_dir")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            // `console.state_dir = …` or `console = { state_dir = … }` before any table.
+            "" => in_console(&kv),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
 fn resolve_hosts(raw: Vec<RawHost>, file: &Path) -> Result<Vec<HostSpec>, ManifestError> {
     let mut hosts: Vec<HostSpec> = Vec::with_capacity(raw.len());
     for h in raw {
         let problem = |key: &str, problem: String| ManifestError::Invalid {
             file: file.to_path_buf(),
-            scope: format!("host '{}': ", h.name),
+            line: None,
+            scope: Scope::Host(h.name.clone()),
             key: key.to_string(),
             problem,
         };
@@ -960,7 +1239,10 @@ fn resolve_feed(
                 file,
                 Some(name),
                 "feed.on_stale",
-                format!("{other:?} is not \"alert\" or \"restart\""),
+                format!(
+                    "{other:?} is not \"alert\" or \"restart\"{}",
+                    near_miss(other, &["alert", "restart"])
+                ),
             ))
         }
     };
@@ -1200,6 +1482,7 @@ fn resolve_bot(
         env,
         secrets: Vec::new(),
         config_digest: 0,
+        config_problem: None,
         bot: Some(BotSpec {
             command,
             cwd,
@@ -1211,18 +1494,38 @@ fn resolve_bot(
 }
 
 fn resolve_connector(
-    rc: RawConnector,
+    rc: RawConnectorKeys,
+    index: usize,
     defaults: &RawConnectorKeys,
     base: &Path,
     file: &Path,
 ) -> Result<ConnectorSpec, ManifestError> {
-    let name = rc.name.clone();
+    let missing = |scope: Scope, key: &str| ManifestError::Invalid {
+        file: file.to_path_buf(),
+        line: None,
+        problem: format!(
+            "is missing: give {}",
+            expectation(&scope, key).unwrap_or("it")
+        ),
+        scope,
+        key: key.into(),
+    };
+    let Some(name) = rc.name.clone() else {
+        return Err(missing(Scope::ConnectorNo(index + 1), "name"));
+    };
     validate_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
+    let scope = Scope::Connector(name.clone());
     let kind: ConnectorType = rc
         .kind
+        .as_deref()
+        .ok_or_else(|| missing(scope.clone(), "type"))?
         .parse()
         .map_err(|p: String| ManifestError::invalid(file, Some(&name), "type", p))?;
-    let keys = rc.keys.over(defaults);
+    let config = rc
+        .config
+        .clone()
+        .ok_or_else(|| missing(scope.clone(), "config"))?;
+    let keys = rc.over(defaults);
     let project_root = find_project_root(keys.project_root.as_deref(), base).map_err(|tried| {
         ManifestError::ProjectRoot {
             file: file.to_path_buf(),
@@ -1230,15 +1533,13 @@ fn resolve_connector(
             tried,
         }
     })?;
-    let config = base.join(expand_tilde(Path::new(&rc.config)));
-    let checked = connector_config::check(kind, &config).map_err(|problem| {
-        ManifestError::ConnectorConfig {
-            file: file.to_path_buf(),
-            connector: name.clone(),
-            config: config.clone(),
-            problem,
-        }
-    })?;
+    let config = base.join(expand_tilde(Path::new(&config)));
+    // A broken config is this connector's problem only: the console opens with it `failed`
+    // (see `config_problem`); `check` and a reload still refuse it.
+    let (checked, config_problem) = match connector_config::check(kind, &config) {
+        Ok(c) => (c, None),
+        Err(problem) => (Default::default(), Some(problem)),
+    };
     let (binary, profile) = resolve_binary(&keys, &project_root, base, file, &name)?;
     let startup_timeout = seconds(
         keys.startup_timeout,
@@ -1332,6 +1633,7 @@ fn resolve_connector(
         secrets: checked.secrets,
         config_digest: checked.digest,
         bot: None,
+        config_problem,
     })
 }
 
@@ -1576,6 +1878,188 @@ env = { EXTRA = "1" }
         assert!(e.contains("colour"), "{e}");
         assert!(e.contains("line 12"), "{e}");
         assert!(e.contains("switchboard.toml"), "{e}");
+    }
+
+    #[test]
+    fn errors_point_at_the_key_in_plain_words_with_a_near_miss() {
+        let err = |text: String| setup(&text).1.expect_err(&text).to_string();
+        // GOOD has 12 lines: a key added after it is on line 13.
+        let e = err(format!("{GOOD}startup_timeout = \"ten\"\n"));
+        for want in [
+            "line 13:",
+            "connector 'bf'",
+            "key 'startup_timeout'",
+            "a number of seconds, e.g. 10.0",
+        ] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(format!("{GOOD}confg = \"bf.toml\"\n"));
+        for want in [
+            "line 13:",
+            "connector 'bf'",
+            "key 'confg'",
+            "did you mean `config`?",
+        ] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(GOOD.replace("\"never\"", "\"on-falure\""));
+        for want in [
+            "line 11:",
+            "connector 'bf'",
+            "key 'restart.policy'",
+            "did you mean `on-failure`?",
+        ] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(GOOD.replace("binancefutures", "binancefuture"));
+        for want in ["line 9:", "key 'type'", "did you mean `binancefutures`?"] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(GOOD.replace("config = \"bf.toml\"\n", ""));
+        for want in ["line 7:", "connector 'bf'", "key 'config'", "is missing"] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        // A key set in [defaults] is reported there, on its own line.
+        let e = err(GOOD.replace("[defaults]\n", "[defaults]\nautostart = 1\n"));
+        for want in ["line 3:", "[defaults]", "key 'autostart'", "true or false"] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(GOOD.replace("max_attempts = 3", "max_attempts = 0"));
+        for want in ["line 4:", "connector 'bf'", "key 'restart.max_attempts'"] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        let e = err(format!("[console]\nconfirm = \"alway\"\n{GOOD}"));
+        for want in ["line 2:", "key 'console.confirm'", "did you mean `always`?"] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+    }
+
+    #[test]
+    fn a_broken_config_is_its_connectors_problem_but_check_lists_every_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("bf.toml"),
+            "stream_url = \"wss://x\"\napi_url = \"https://x\"\n",
+        )
+        .expect("write");
+        let path = dir.path().join("switchboard.toml");
+        let table = |name: &str, config: &str, extra: &str| {
+            format!("[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"{config}\"\n{extra}\n")
+        };
+        let head = format!("[defaults]\nproject_root = \"{}\"\n", dir.path().display());
+        let text = format!(
+            "{head}{}{}",
+            table("ok", "bf.toml", ""),
+            table("gone", "nope.toml", "")
+        );
+        std::fs::write(&path, &text).expect("write");
+        // A console opens: the broken one carries its problem, the other is whole.
+        let (m, problems) = Manifest::load_for_console(&path).expect("opens");
+        assert_eq!(m.connectors.len(), 2);
+        assert_eq!(m.connectors[0].config_problem, None);
+        let why = m.connectors[1].config_refusal().expect("refused");
+        assert!(
+            why.contains("nope.toml") && why.contains("start it again"),
+            "{why}"
+        );
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].to_string().contains("'gone'"),
+            "{}",
+            problems[0]
+        );
+        // Strict loads (check, reload) refuse it.
+        assert!(Manifest::load(&path).is_err());
+        // A manifest problem still keeps every console closed, and check lists them all.
+        let text = format!(
+            "[console]\nlog_keep = 1000\n{text}{}",
+            table("slow", "bf.toml", "startup_timeout = -1.0")
+        );
+        std::fs::write(&path, &text).expect("write");
+        assert!(Manifest::load_for_console(&path).is_err());
+        let all: Vec<String> = Manifest::check(&path)
+            .expect("it parses")
+            .1
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(all.len(), 3, "{all:#?}");
+        assert!(all[0].contains("console.log_keep"), "{all:#?}");
+        assert!(
+            all[1].contains("'gone'") && all[1].contains("nope.toml"),
+            "{all:#?}"
+        );
+        assert!(
+            all[2].contains("'slow'") && all[2].contains("startup_timeout"),
+            "{all:#?}"
+        );
+        // Fixed, the re-check clears the problem and takes the secrets.
+        let mut spec = m.connectors[1].clone();
+        assert!(spec.recheck_config().is_err());
+        std::fs::write(
+            dir.path().join("nope.toml"),
+            "stream_url = \"a\"\napi_url = \"b\"\napi_key = \"K\"\nsecret = \"S\"\n",
+        )
+        .expect("write");
+        spec.recheck_config().expect("fixed");
+        assert_eq!(spec.config_problem, None);
+        assert_eq!(spec.secrets, ["K", "S"]);
+    }
+
+    #[test]
+    fn a_manifest_with_only_hosts_is_valid_and_an_empty_one_is_not() {
+        let path = Path::new("/nonexistent/switchboard.toml");
+        let m = Manifest::from_str_at(
+            "[[host]]\nname = \"tokyo\"\ncommand = \"ssh -T tokyo switchboard attach --stdio\"\n",
+            path,
+        )
+        .expect("hosts only");
+        assert!(m.connectors.is_empty());
+        assert_eq!(m.hosts.len(), 1);
+        let e = Manifest::from_str_at("", path).expect_err("empty");
+        assert!(e.to_string().contains("[[connector]]"), "{e}");
+    }
+
+    #[test]
+    fn the_state_dir_is_found_in_an_invalid_manifest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("switchboard.toml");
+        let at = |text: &str| {
+            std::fs::write(&path, text).expect("write");
+            state_dir_of(&path)
+        };
+        assert_eq!(
+            at("[[connector]]\nname = = \"x\"\n"),
+            dir.path().join(".switchboard")
+        );
+        assert_eq!(
+            at("[console]  # ours\nstate_dir = \"run/sb\"\n[[connector]]\nname = = 1\n"),
+            dir.path().join("run/sb")
+        );
+        assert_eq!(
+            at("console.state_dir = \"/srv/sb\"\ntypo here\n"),
+            Path::new("/srv/sb")
+        );
+        // Another table's state_dir is not the console's.
+        assert_eq!(
+            at("[defaults]\nstate_dir = \"no\"\n[x\n"),
+            dir.path().join(".switchboard")
+        );
+        // Valid TOML with a wrong key elsewhere: read as a whole.
+        assert_eq!(
+            at("[console]\nstate_dir = \"a\"\ncolour = 1\n"),
+            dir.path().join("a")
+        );
+        // No file at all: the default beside where it would be.
+        std::fs::remove_file(&path).expect("rm");
+        assert_eq!(state_dir_of(&path), dir.path().join(".switchboard"));
+        // The same place a valid manifest's console uses.
+        let m = Manifest::from_str_at(
+            "[console]\nstate_dir = \"s\"\n[[host]]\nname = \"h\"\ncommand = \"c\"\n",
+            &path,
+        )
+        .expect("valid");
+        assert_eq!(m.console.state_dir, at("[console]\nstate_dir = \"s\"\n"));
     }
 
     #[test]

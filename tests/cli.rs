@@ -384,7 +384,16 @@ fn bad_manifests_exit_2_naming_file_connector_and_key() {
         } else if !extra.is_empty() {
             fx.manifest(&extra, &body);
         }
-        for cmd in [&["check"][..], &["run", "--headless"][..], &["status"][..]] {
+        // A connector's own config is that connector's problem: a console opens (see
+        // a_connector_whose_config_is_missing_is_failed_and_the_others_run); `check` and a
+        // `status` with no console running still exit 2.
+        let config_only = what.contains("config") || what.contains("exchange key");
+        let commands: &[&[&str]] = if config_only {
+            &[&["check"], &["status"]]
+        } else {
+            &[&["check"], &["run", "--headless"], &["status"]]
+        };
+        for cmd in commands {
             let out = fx.run(cmd);
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{what} / {cmd:?}: {err}");
@@ -398,6 +407,237 @@ fn bad_manifests_exit_2_naming_file_connector_and_key() {
             assert!(!err.contains("TOPSECRET"), "{what}: a secret leaked: {err}");
         }
     }
+}
+
+#[test]
+fn a_connector_whose_config_is_missing_is_failed_and_the_others_run() {
+    let fx = Fixture::new("cfgmiss");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connectors(&["cm-a"], "a.toml"),
+            connectors(&["cm-b"], "b.toml")
+        ),
+    );
+    // `check` stays strict.
+    let out = fx.run(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("'cm-b'") && err.contains("b.toml"), "{err}");
+
+    let console = HeadlessConsole::start(&fx, &[]);
+    let warning = console.line_with("b.toml", 10);
+    assert!(warning.contains("cm-b"), "{warning}");
+    assert!(
+        eventually(20.0, || {
+            let rows = fx.status();
+            rows.len() == 2 && rows[0].phase == Phase::Ready && rows[1].phase == Phase::Failed
+        }),
+        "{:?}",
+        fx.status()
+    );
+    let b = fx.status().remove(1);
+    assert!(
+        b.detail.contains("b.toml") && b.detail.contains("once it is fixed, start it again"),
+        "names the file and what to do: {}",
+        b.detail
+    );
+    assert_eq!(b.pid, None);
+
+    // A start reads the config again and says the reason again.
+    let out = fx.run(&["start", "cm-b"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("b.toml"), "{err}");
+    assert_eq!(fx.status()[1].phase, Phase::Failed);
+
+    // Fixed and reloaded: it starts.
+    fx.sim_config("b.toml", "lines_per_sec = 0.0");
+    let out = fx.run(&["reload"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = fx.run(&["start", "cm-b"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fx.status()[1].phase, Phase::Ready);
+    let (code, _) = console.stop(20);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn an_invalid_manifest_on_disk_never_locks_out_the_running_console() {
+    let fx = Fixture::new("midedit");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    let path = fx.manifest("", &connectors(&["me-a", "me-b"], "a.toml"));
+    // Its own state dir: found from `[console] state_dir` alone while the file is broken.
+    let good = format!(
+        "[console]\nstate_dir = \"state\"\n\n{}",
+        std::fs::read_to_string(&path).expect("read")
+    );
+    std::fs::write(&path, &good).expect("write");
+    let mut hl = Headless::start(&fx);
+    assert!(eventually(20.0, || {
+        let rows = fx.status();
+        rows.len() == 2 && rows.iter().all(|r| r.phase == Phase::Ready)
+    }));
+    let pid_a = fx.pid_of("me-a").expect("pid");
+
+    // Someone is mid-edit: a syntax error further down.
+    std::fs::write(&path, format!("{good}\n[[connector]]\nname = = \"x\"\n")).expect("write");
+    let run = |args: &[&str], code: i32| {
+        let out = fx.run(args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(
+            err.contains("switchboard.toml: line ") && err.contains("extra `=`"),
+            "{args:?}: the manifest error on stderr: {err}"
+        );
+        (String::from_utf8_lossy(&out.stdout).to_string(), err)
+    };
+    let (json, err) = run(&["status", "--json"], 0);
+    assert!(err.contains("warning:"), "{err}");
+    let rows: Vec<switchboard::ConnectorView> = serde_json::from_str(&json).expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.phase == Phase::Ready), "{rows:?}");
+    let (said, _) = run(&["stop", "me-b"], 0);
+    assert!(said.contains("stopped"), "{said}");
+    let (said, _) = run(&["start", "me-b"], 0);
+    assert!(said.contains("is ready"), "{said}");
+    let (said, _) = run(&["restart", "me-a"], 0);
+    assert!(said.contains("is ready"), "{said}");
+    assert_ne!(fx.pid_of("me-a"), Some(pid_a), "restarted");
+    // `build` reaches the console too (which refuses to build under a running connector).
+    let (_, err) = run(&["build", "me-a"], 1);
+    assert!(err.contains("a build would replace its binary"), "{err}");
+    let (_, err) = run(&["reload"], 2);
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(fx.status().len(), 2, "nothing was changed");
+
+    // With no console running: today's exit 2 with the error; status still shows state.json.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(hl.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("sigterm");
+    assert_eq!(hl.child.wait().expect("wait").code(), Some(0));
+    let (json, _) = run(&["status", "--json"], 2);
+    let rows: Vec<switchboard::ConnectorView> = serde_json::from_str(&json).expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.phase == Phase::Stopped), "{rows:?}");
+    run(&["start", "me-a"], 2);
+    run(&["reload"], 2);
+}
+
+#[test]
+fn a_binary_that_cannot_run_fails_check_and_its_start_naming_the_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new("badbin");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    let noexec = fx.path().join("connector-noexec");
+    std::fs::copy(SIM, &noexec).expect("copy");
+    std::fs::set_permissions(&noexec, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let root = fx.path().display().to_string();
+    let cases: Vec<(String, Vec<String>)> = vec![
+        (
+            format!("binary = \"{}\"", noexec.display()),
+            vec![noexec.display().to_string(), "not executable".into()],
+        ),
+        (
+            format!("binary = \"{root}\""),
+            vec![root.clone(), "is not a program".into()],
+        ),
+        // Where `b` builds it, but auto_build is off.
+        (
+            "binary = \"target/release/connector\"\nauto_build = false".into(),
+            vec![
+                format!("{root}/target/release/connector"),
+                "does not exist".into(),
+                "auto_build = false".into(),
+            ],
+        ),
+        // Outside the project: no build makes it.
+        (
+            "binary = \"/opt/elsewhere/connector\"".into(),
+            vec![
+                "/opt/elsewhere/connector".into(),
+                "does not exist".into(),
+                format!("makes {root}/target/release/connector"),
+            ],
+        ),
+    ];
+    for (keys, needles) in &cases {
+        fx.manifest(
+            "",
+            &format!(
+                "{}\n{}",
+                connectors(&["bb-a"], "a.toml"),
+                connectors(&["bb-b"], "a.toml") + keys
+            ),
+        );
+        let out = fx.run(&["check"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{keys}: {err}");
+        assert!(err.contains("connector 'bb-b'"), "{keys}: {err}");
+        for n in needles {
+            assert!(err.contains(n.as_str()), "{keys}: {n:?} in {err}");
+        }
+    }
+
+    // At run time the pane says the same, without building (a build cannot fix it).
+    fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connectors(&["bb-a"], "a.toml"),
+            connectors(&["bb-b"], "a.toml") + &cases[0].0
+        ),
+    );
+    let mut hl = Headless::start(&fx);
+    assert!(eventually(20.0, || {
+        let rows = fx.status();
+        rows[0].phase == Phase::Ready && rows[1].phase == Phase::Failed
+    }));
+    let b = fx.status().remove(1);
+    assert!(
+        b.detail.contains(&noexec.display().to_string()) && b.detail.contains("not executable"),
+        "{}",
+        b.detail
+    );
+    let out = fx.run(&["start", "bb-b"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not executable"), "{err}");
+    let _ = hl.child.kill();
+    let _ = hl.child.wait();
+}
+
+#[test]
+fn a_manifest_with_only_hosts_passes_check() {
+    let fx = Fixture::new("hostsonly");
+    std::fs::write(
+        fx.path().join("switchboard.toml"),
+        "[[host]]\nname = \"tokyo\"\ncommand = \"ssh -T -o BatchMode=yes trader@tokyo switchboard attach --stdio\"\n",
+    )
+    .expect("write");
+    let out = fx.run(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("ok, 0 connector(s), 1 host(s)"), "{said}");
 }
 
 #[test]

@@ -448,6 +448,13 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
             };
             let said = |what: &str| format!("{id} {what}: {detail}");
             match (action, phase) {
+                // Refused for a config that cannot be used; what runs was left alone.
+                (Action::Start | Action::Restart, _)
+                    if detail.starts_with("restart refused")
+                        || detail.contains("it will not start") =>
+                {
+                    return outcome(false, phase, pid, said("was not restarted"))
+                }
                 (Action::Start | Action::Restart, Phase::Ready) => {
                     return outcome(true, phase, pid, said("is ready"))
                 }

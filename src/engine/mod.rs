@@ -162,6 +162,7 @@ struct Slot {
 
 fn settings_of(spec: &ConnectorSpec) -> Settings {
     Settings {
+        binary: spec.binary.clone(),
         startup_timeout: spec.startup_timeout,
         shutdown_timeout: spec.shutdown_timeout,
         auto_build: spec.auto_build,
@@ -298,10 +299,16 @@ impl Engine {
             rt.insert(spec.clone());
         }
         rt.take_over(&options).await;
+        // A connector whose config cannot be used reads `failed` with the reason (unless a
+        // previous console left its process running: that one was adopted) and is not
+        // started; the others are.
+        let refused: Vec<usize> = (0..rt.slots.len())
+            .filter(|&i| rt.refuse_if_config_broken(i))
+            .collect();
         // What someone decided outlives the console: `autostart` (or `run`'s start-all) is
         // for the connectors nobody decided about.
         let autostart: Vec<ConnectorId> = (0..rt.slots.len())
-            .filter(|i| rt.selected_at_start(*i, &options))
+            .filter(|i| !refused.contains(i) && rt.selected_at_start(*i, &options))
             .map(|i| rt.slots[i].id.clone())
             .collect();
         rt.publish();
@@ -633,6 +640,54 @@ impl Runtime {
         }
     }
 
+    /// Marks slot `i` `failed` with the reason when its config cannot be used and it runs
+    /// nothing; true if it did.
+    fn refuse_if_config_broken(&mut self, i: usize) -> bool {
+        let Some(why) = self.slots[i].spec.config_refusal() else {
+            return false;
+        };
+        if !self.slots[i].state.phase.is_at_rest() {
+            return false;
+        }
+        tracing::info!("{}: {why}", self.slots[i].id);
+        self.dispatch(i, Event::StartRefused { why });
+        true
+    }
+
+    /// Why slot `i` cannot start a process now, if so: a config that cannot be used (read
+    /// again if it was broken), or a binary no build would make runnable.
+    fn start_blocker(&mut self, i: usize) -> Option<String> {
+        if self.slots[i].spec.is_bot() {
+            // A bot has no config and nothing to build: its program is there or not.
+            return preflight::check(&self.slots[i].spec);
+        }
+        self.recheck_config(i)
+            .err()
+            .or_else(|| binary_problem(&self.slots[i].spec, false))
+    }
+
+    /// Before slot `i` starts a process: a config that was broken is read again. Fixed, its
+    /// secrets are masked from now on and the start goes ahead; else the refusal.
+    fn recheck_config(&mut self, i: usize) -> Result<(), String> {
+        let slot = &mut self.slots[i];
+        if slot.spec.config_problem.is_none() {
+            return Ok(());
+        }
+        slot.spec.recheck_config()?;
+        let mut known = slot.secrets.write().unwrap_or_else(|p| p.into_inner());
+        for s in &slot.spec.secrets {
+            if !known.contains(s) {
+                known.push(s.clone());
+            }
+        }
+        tracing::info!(
+            "{}: its config {} is valid now",
+            slot.id,
+            slot.spec.config.display()
+        );
+        Ok(())
+    }
+
     /// Puts slot `i`'s pending spec in use if nothing runs on the old one; true if it did.
     fn apply_pending(&mut self, i: usize) -> bool {
         let slot = &mut self.slots[i];
@@ -692,6 +747,7 @@ impl Runtime {
             Some(Event::Timer { kind, .. }) => *kind == state::TimerKind::Backoff,
             Some(
                 Event::Command(Command::Stop | Command::Kill | Command::Build { .. })
+                | Event::StartRefused { .. }
                 | Event::Spawned { .. }
                 | Event::SpawnFailed { .. }
                 | Event::Probe { .. },
@@ -804,7 +860,19 @@ impl Runtime {
                         Command::Build { .. } => None,
                     };
                     self.origin = Some(origin);
-                    let refused = self.command_in_order(i, cmd);
+                    // A command that would start a process: not with a config that cannot
+                    // be used (a start of a connector that runs already starts nothing).
+                    let starts = match cmd {
+                        Command::Restart => true,
+                        Command::Start => {
+                            !matches!(self.slots[i].state.phase, Phase::Ready | Phase::Starting)
+                        }
+                        Command::Stop | Command::Kill | Command::Build { .. } => false,
+                    };
+                    let refused = match self.start_blocker(i).filter(|_| starts) {
+                        Some(why) => self.dispatch(i, Event::StartRefused { why }),
+                        None => self.command_in_order(i, cmd),
+                    };
                     self.origin = None;
                     if let (true, Some(old)) = (refused, replaced) {
                         // The reloaded entry could not start: the process runs on the old one,
@@ -840,6 +908,7 @@ impl Runtime {
                     self.publish();
                     let after = self.persist(true);
                     self.emit(after, id, EventKind::Added);
+                    self.refuse_if_config_broken(self.slots.len() - 1);
                     let _ = reply.send(Ok(()));
                 }
             }
@@ -1355,6 +1424,8 @@ impl Runtime {
         let by = self.origin.unwrap_or(match &ev {
             Event::Timer { .. } => view::Origin::Policy,
             Event::StaleFeed { .. } => view::Origin::StaleFeed,
+            // Unless a command was refused: the console as it opened.
+            Event::StartRefused { .. } => view::Origin::Autostart,
             Event::Command(_) => view::Origin::Api,
             _ => view::Origin::Process,
         });
@@ -1523,6 +1594,17 @@ impl Runtime {
 
     fn spawn(&mut self, i: usize) {
         let key = self.slots[i].key;
+        // A restart the budget began (backoff) that cannot start.
+        if let Some(why) = self.start_blocker(i) {
+            let _ = self.tx.send(Msg::Event {
+                key,
+                ev: Event::SpawnFailed {
+                    kind: SpawnFailure::Error,
+                    message: why,
+                },
+            });
+            return;
+        }
         let spec = self.slots[i].spec.clone();
         let log = self.slots[i].log.clone();
         let relay = self
@@ -1583,9 +1665,11 @@ impl Runtime {
                 Err(e) => {
                     let action = match &e {
                         process::SpawnError::Log(_) => "cannot open its log file".to_string(),
-                        process::SpawnError::Exec(_) => {
-                            format!("cannot start {}", spec.binary.display())
-                        }
+                        process::SpawnError::Exec(_) => match sys::program_problem(&spec.binary) {
+                            // The real problem in words, not only the errno.
+                            Some(p) => format!("cannot start {}: it {p}", spec.binary.display()),
+                            None => format!("cannot start {}", spec.binary.display()),
+                        },
                     };
                     let e = crate::error::ConnectorRunnerError::Io {
                         connector: spec.name.clone(),
@@ -1792,6 +1876,31 @@ pub fn build_key(spec: &ConnectorSpec) -> BuildKey {
         project_root: spec.project_root.clone(),
         features,
         profile: spec.profile.clone(),
+    }
+}
+
+/// Why `spec`'s binary cannot run, naming its path, if so. Always: it is there but is no
+/// runnable program, or it is missing and not where `b` builds (so no build makes it). With
+/// `strict` (`switchboard check`), also: it is missing and `auto_build = false`.
+pub fn binary_problem(spec: &ConnectorSpec, strict: bool) -> Option<String> {
+    let path = spec.binary.display();
+    match sys::program_problem(&spec.binary)? {
+        sys::ProgramProblem::Missing if spec.binary != spec.built_binary() => Some(format!(
+            "binary not found: {path} does not exist{}; a build (key b) makes {}, not it, so fix `binary` or put the connector there",
+            if spec.auto_build {
+                ""
+            } else {
+                " (auto_build = false)"
+            },
+            spec.built_binary().display()
+        )),
+        sys::ProgramProblem::Missing if spec.auto_build => None,
+        sys::ProgramProblem::Missing if strict => Some(format!(
+            "binary not found: {path} does not exist and auto_build = false; build it (`switchboard build {}`, key b) or set auto_build = true",
+            spec.name
+        )),
+        sys::ProgramProblem::Missing => None,
+        other => Some(format!("binary {path} {other}")),
     }
 }
 

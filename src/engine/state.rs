@@ -16,6 +16,8 @@ use crate::manifest::{RestartPolicy, RestartPolicyKind};
 /// The per-connector settings the machine needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The program it runs (named when it is missing).
+    pub binary: std::path::PathBuf,
     pub startup_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub auto_build: bool,
@@ -155,6 +157,13 @@ pub enum Event {
     },
     /// Its feed went stale and `on_stale = "restart"`: restart it through the restart budget.
     StaleFeed {
+        why: String,
+    },
+    /// A start or restart was asked for, but it cannot start: its config file cannot be used
+    /// (missing, not TOML, lacking a key its exchange needs) or its binary cannot run and no
+    /// build would fix that. Nothing is started, a running process is left alone, and `why`
+    /// says which file and what to do.
+    StartRefused {
         why: String,
     },
 }
@@ -430,6 +439,7 @@ impl ConnectorState {
                     self.on_timer(s, kind, &ctx, &mut fx);
                 }
             }
+            Event::StartRefused { why } => self.on_start_refused(why, &mut fx),
             Event::StaleFeed { why } => {
                 if let (Phase::Ready, Some(problem)) = (self.phase, &ctx.cannot_start) {
                     fx.push(Effect::Refused {
@@ -500,7 +510,10 @@ impl ConnectorState {
             } else {
                 self.set_phase(
                     Phase::Failed,
-                    "binary not found and auto_build = false; build it (key b) or set auto_build = true",
+                    format!(
+                        "binary not found: {} does not exist (or is not executable) and auto_build = false; build it (key b) or set auto_build = true",
+                        s.binary.display()
+                    ),
                     fx,
                 );
             }
@@ -706,6 +719,32 @@ impl ConnectorState {
             | Phase::Failed => {
                 // The engine only spawns in Starting; a process we did not ask for is stopped.
                 fx.push(Effect::Signal(Sig::Kill));
+            }
+        }
+    }
+
+    fn on_start_refused(&mut self, why: String, fx: &mut Vec<Effect>) {
+        match self.phase {
+            // Said again on each start, so that whoever asked hears why.
+            Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed | Phase::Backoff => {
+                self.pending = Pending::None;
+                self.set_phase(Phase::Failed, why, fx);
+            }
+            Phase::Building => {
+                self.pending = Pending::None;
+                self.set_detail(format!("building; it will not start: {why}"), fx);
+            }
+            Phase::Stopping => {
+                self.pending = Pending::None;
+                self.set_detail(format!("stopping; it will not start again: {why}"), fx);
+            }
+            Phase::Starting | Phase::Ready => {
+                self.pending = Pending::None;
+                let pid = self.pid.map(|p| format!(" (PID {p})")).unwrap_or_default();
+                self.set_detail(
+                    format!("restart refused, the running process{pid} was left alone: {why}"),
+                    fx,
+                );
             }
         }
     }

@@ -10,6 +10,7 @@ use crate::manifest::{RestartPolicy, RestartPolicyKind};
 
 fn settings() -> Settings {
     Settings {
+        binary: "/opt/hftbacktest/target/release/connector".into(),
         startup_timeout: Duration::from_secs(10),
         shutdown_timeout: Duration::from_secs(5),
         auto_build: true,
@@ -189,6 +190,13 @@ async fn missing_binary_without_auto_build_fails() {
     );
     assert_eq!(phases(&fx), [Phase::Failed]);
     assert!(m.st.detail.contains("auto_build"));
+    // It names the path it looked for.
+    assert!(
+        m.st.detail
+            .contains("/opt/hftbacktest/target/release/connector"),
+        "{}",
+        m.st.detail
+    );
     assert!(!fx.contains(&Effect::Spawn));
 }
 
@@ -845,4 +853,42 @@ async fn a_taken_over_connector_keeps_its_budget_and_its_crash_loop() {
     assert!(fx.contains(&Effect::Spawn));
     assert_eq!(st.restarts, 4);
     assert_eq!(st.crash_loop().map(|c| c.restarts), Some(4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_refusal_fails_a_connector_at_rest_and_leaves_a_running_one_alone() {
+    let why = "config /x/bf.toml: cannot be read".to_string();
+    // At rest: failed with the reason, and said again on the next refusal (whoever asked
+    // hears it); nothing is spawned or built.
+    let mut m = M::new();
+    let fx = m.ev(Event::StartRefused { why: why.clone() });
+    assert_eq!(phases(&fx), [Phase::Failed]);
+    assert_eq!(m.st.detail, why);
+    let fx = m.ev(Event::StartRefused { why: why.clone() });
+    assert_eq!(phases(&fx), [Phase::Failed]);
+    assert!(!fx
+        .iter()
+        .any(|e| matches!(e, Effect::Spawn | Effect::Build { .. } | Effect::Signal(_))));
+    // Running: no signal, still ready, PID kept; the detail says the restart was refused.
+    let mut m = M::new();
+    m.ready();
+    let fx = m.ev(Event::StartRefused { why: why.clone() });
+    assert!(!fx
+        .iter()
+        .any(|e| matches!(e, Effect::Signal(_) | Effect::Spawn)));
+    assert_eq!((m.st.phase, m.st.pid), (Phase::Ready, Some(42)));
+    assert!(
+        m.st.detail.starts_with("restart refused") && m.st.detail.contains(&why),
+        "{}",
+        m.st.detail
+    );
+    // In backoff: the pending restart is cancelled (its timer's epoch is stale).
+    let mut m = M::new();
+    m.ready();
+    m.exit(ExitStatus::Code(1));
+    assert_eq!(m.st.phase, Phase::Backoff);
+    m.ev(Event::StartRefused { why: why.clone() });
+    assert_eq!(m.st.phase, Phase::Failed);
+    let fx = m.timer(TimerKind::Backoff);
+    assert!(fx.is_empty(), "{fx:?}");
 }

@@ -142,6 +142,49 @@ pub fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Why a path cannot be run as a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgramProblem {
+    /// Nothing is there.
+    Missing,
+    /// It cannot be looked at (e.g. a directory on the way is not searchable): why.
+    Unreadable(String),
+    /// A directory, FIFO or device.
+    NotAFile,
+    /// A file without any execute bit: its permission bits.
+    NotExecutable(u32),
+}
+
+impl std::fmt::Display for ProgramProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProgramProblem::Missing => f.write_str("does not exist"),
+            ProgramProblem::Unreadable(why) => write!(f, "cannot be looked at ({why})"),
+            ProgramProblem::NotAFile => {
+                f.write_str("is not a program (a directory, FIFO or device); point `binary` at the connector")
+            }
+            ProgramProblem::NotExecutable(mode) => write!(
+                f,
+                "is not executable (mode {mode:o}); make it so (chmod +x) or point `binary` at the connector"
+            ),
+        }
+    }
+}
+
+/// Why `path` cannot be run, if it cannot (what [`is_executable`] says no to, in words).
+pub fn program_problem(path: &Path) -> Option<ProgramProblem> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(ProgramProblem::Missing),
+        Err(e) => Some(ProgramProblem::Unreadable(e.to_string())),
+        Ok(m) if !m.is_file() => Some(ProgramProblem::NotAFile),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => Some(ProgramProblem::NotExecutable(
+            m.permissions().mode() & 0o7777,
+        )),
+        Ok(_) => None,
+    }
+}
+
 /// This machine's hostname (`localhost` if it cannot be read): what alerts and metrics call a
 /// local connector's host.
 pub fn hostname() -> String {
@@ -154,6 +197,25 @@ pub fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn program_problems_are_told_apart() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().expect("tmp");
+        let missing = d.path().join("connector");
+        assert_eq!(program_problem(&missing), Some(ProgramProblem::Missing));
+        assert_eq!(program_problem(d.path()), Some(ProgramProblem::NotAFile));
+        std::fs::write(&missing, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&missing, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert_eq!(
+            program_problem(&missing),
+            Some(ProgramProblem::NotExecutable(0o644))
+        );
+        assert!(!is_executable(&missing));
+        std::fs::set_permissions(&missing, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(program_problem(&missing), None);
+        assert!(is_executable(&missing));
+    }
 
     #[test]
     fn own_start_time_is_readable_and_stable() {
