@@ -870,7 +870,10 @@ impl Runtime {
                         Command::Stop | Command::Kill | Command::Build { .. } => false,
                     };
                     let refused = match self.start_blocker(i).filter(|_| starts) {
-                        Some(why) => self.dispatch(i, Event::StartRefused { why }),
+                        Some(why) => {
+                            self.dispatch(i, Event::StartRefused { why });
+                            true
+                        }
                         None => self.command_in_order(i, cmd),
                     };
                     self.origin = None;
