@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::engine::phase::Phase;
@@ -24,6 +25,9 @@ use crate::manifest::AlertSettings;
 
 /// How long an alert command may run before it is killed with its process group.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the commands still running when the console ends (the summaries sent at exit
+/// among them) may go on before their groups are killed.
+pub const EXIT_GRACE: Duration = Duration::from_secs(1);
 /// The most of a command's stderr kept for the console log.
 const STDERR_KEEP: u64 = 4096;
 
@@ -214,6 +218,9 @@ pub fn environment(alert: &Alert, local_host: &str) -> Vec<(&'static str, String
     } else {
         alert.detail.clone()
     };
+    // The command may print it to a terminal or a chat: a feed symbol or a remote's detail
+    // must not carry a title, clipboard or clear-screen sequence there.
+    let detail = crate::engine::redact::plain(&detail);
     vec![
         ("SWITCHBOARD_CONNECTOR", alert.id.name.clone()),
         ("SWITCHBOARD_EVENT", alert.kind.as_str().to_string()),
@@ -234,8 +241,10 @@ pub fn environment(alert: &Alert, local_host: &str) -> Vec<(&'static str, String
 /// The running alert observer.
 pub struct Alerts {
     task: JoinHandle<()>,
-    /// Process groups of commands still running.
-    running: Arc<Mutex<Vec<i32>>>,
+    /// The tasks of the commands started: each owns its child, and alone signals its group.
+    commands: Arc<Mutex<JoinSet<()>>>,
+    /// Set when the console ends: each command still running kills its group and reaps it.
+    stop: watch::Sender<bool>,
     /// Told on every alert that passed the gate, when `bell = true` (the TUI rings).
     pub bell: Option<Arc<tokio::sync::Notify>>,
 }
@@ -244,14 +253,17 @@ impl Alerts {
     /// Ends the observer and kills the commands still running (a console that exits does not
     /// leave alert commands behind, whatever their timeout).
     pub async fn finish(self) {
+        // The observer's last act starts the held-back summaries: once it has ended, every
+        // command is in `commands`.
         let _ = self.task.await;
-        let groups = std::mem::take(&mut *self.running.lock().unwrap_or_else(|p| p.into_inner()));
-        for pgid in groups {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pgid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        let mut commands =
+            std::mem::take(&mut *self.commands.lock().unwrap_or_else(|p| p.into_inner()));
+        let _ = tokio::time::timeout(EXIT_GRACE, async {
+            while commands.join_next().await.is_some() {}
+        })
+        .await;
+        let _ = self.stop.send(true);
+        while commands.join_next().await.is_some() {}
     }
 }
 
@@ -265,9 +277,10 @@ pub fn spawn(engine: &EngineHandle, settings: &AlertSettings) -> Option<Alerts> 
     let mut gate = Gate::new(settings.min_interval);
     let command = settings.command.clone();
     let bell = settings.bell.then(|| Arc::new(tokio::sync::Notify::new()));
-    let running: Arc<Mutex<Vec<i32>>> = Arc::default();
+    let commands: Arc<Mutex<JoinSet<()>>> = Arc::default();
+    let (stop, stop_rx) = watch::channel(false);
     let local_host = crate::engine::sys::hostname();
-    let (bell_tx, running_tx) = (bell.clone(), running.clone());
+    let (bell_tx, commands_tx) = (bell.clone(), commands.clone());
     let engine = engine.clone();
     let task = tokio::spawn(async move {
         let send = |alert: Alert| {
@@ -276,12 +289,15 @@ pub fn spawn(engine: &EngineHandle, settings: &AlertSettings) -> Option<Alerts> 
             }
             if let Some(cmd) = &command {
                 let env = environment(&alert, &local_host);
-                tokio::spawn(run_command(
+                let mut tasks = commands_tx.lock().unwrap_or_else(|p| p.into_inner());
+                // Ended tasks are let go of as new ones come (a long crash loop).
+                while tasks.try_join_next().is_some() {}
+                tasks.spawn(run_command(
                     cmd.clone(),
                     env,
                     alert.id.clone(),
                     alert.kind,
-                    running_tx.clone(),
+                    stop_rx.clone(),
                 ));
             }
         };
@@ -326,21 +342,30 @@ pub fn spawn(engine: &EngineHandle, settings: &AlertSettings) -> Option<Alerts> 
     });
     Some(Alerts {
         task,
-        running,
+        commands,
+        stop,
         bell,
     })
 }
 
 /// Runs one alert command: `sh -c COMMAND` in its own process group with the alert's
-/// environment, stdin and stdout closed; killed with its group after [`COMMAND_TIMEOUT`]. Its
-/// failure (exit code, signal, or not runnable) is logged with its last stderr line.
+/// environment, stdin and stdout closed; killed with its group after [`COMMAND_TIMEOUT`] or
+/// when `stop` turns true (the console ends). Its failure (exit code, signal, or not runnable)
+/// is logged with its last stderr line.
+///
+/// Only this task signals the group, and only while its leader is not reaped (its `wait`
+/// has not completed): until then the group's number cannot have been reused by another
+/// process, so a kill can never reach a stranger.
 async fn run_command(
     command: String,
     env: Vec<(&'static str, String)>,
     id: ConnectorId,
     kind: AlertKind,
-    running: Arc<Mutex<Vec<i32>>>,
+    mut stop: watch::Receiver<bool>,
 ) {
+    if *stop.borrow() {
+        return; // the console has ended
+    }
     let what = format!("alert command for {id} ({})", kind.as_str());
     let mut child = match tokio::process::Command::new("sh")
         .arg("-c")
@@ -362,36 +387,48 @@ async fn run_command(
     let Some(pgid) = child.id().map(|p| p as i32) else {
         return;
     };
-    running.lock().unwrap_or_else(|p| p.into_inner()).push(pgid);
     tracing::info!("{what}: started (PID {pgid})");
     let mut stderr = child.stderr.take();
     let mut err = Vec::new();
-    let finished = tokio::time::timeout(COMMAND_TIMEOUT, async {
-        if let Some(s) = stderr.as_mut() {
-            let _ = s.take(STDERR_KEEP).read_to_end(&mut err).await;
-        }
-        child.wait().await
-    })
-    .await;
-    let status = match finished {
-        Ok(status) => status.ok(),
-        Err(_) => {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pgid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+    enum End {
+        Exited(Option<std::process::ExitStatus>),
+        TimedOut,
+        ConsoleEnded,
+    }
+    let end = tokio::select! {
+        r = tokio::time::timeout(COMMAND_TIMEOUT, async {
+            if let Some(s) = stderr.as_mut() {
+                let _ = s.take(STDERR_KEEP).read_to_end(&mut err).await;
+            }
+            child.wait().await
+        }) => match r {
+            Ok(status) => End::Exited(status.ok()),
+            Err(_) => End::TimedOut,
+        },
+        _ = stop.wait_for(|s| *s) => End::ConsoleEnded,
+    };
+    let status = match end {
+        End::Exited(status) => status,
+        End::TimedOut | End::ConsoleEnded => {
+            // Its wait did not complete, so the leader is not reaped: the group is still its.
+            if child.id().is_some() {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
             let _ = child.wait().await;
-            tracing::warn!(
-                "{what}: still running after {} s: killed",
-                COMMAND_TIMEOUT.as_secs()
-            );
+            if matches!(end, End::TimedOut) {
+                tracing::warn!(
+                    "{what}: still running after {} s: killed",
+                    COMMAND_TIMEOUT.as_secs()
+                );
+            } else {
+                tracing::info!("{what}: still running as the console ends: killed");
+            }
             None
         }
     };
-    running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .retain(|g| *g != pgid);
     let last_line = String::from_utf8_lossy(&err)
         .lines()
         .rev()
@@ -547,5 +584,28 @@ mod tests {
         let env: HashMap<_, _> = environment(&remote, "box1").into_iter().collect();
         assert_eq!(env["SWITCHBOARD_HOST"], "tokyo");
         assert_eq!(env["SWITCHBOARD_DETAIL"], "code 1");
+    }
+
+    #[test]
+    fn the_detail_reaches_the_command_without_escape_sequences() {
+        let a = Alert {
+            id: ConnectorId::local("bf"),
+            kind: AlertKind::Stale,
+            phase: Phase::Ready,
+            // A title, a clipboard write, a clear screen and a bell, from a feed symbol.
+            detail: "\u{1b}]0;pwned\u{7}\u{1b}]52;c;Y2xpcA==\u{7}\u{1b}[2JBTC\u{7}USDT: no data"
+                .into(),
+            more: 0,
+        };
+        for more in [0, 2] {
+            let a = Alert { more, ..a.clone() };
+            let env: HashMap<_, _> = environment(&a, "box1").into_iter().collect();
+            let d = &env["SWITCHBOARD_DETAIL"];
+            assert!(!d.chars().any(|c| c.is_control()), "{d:?}");
+            assert!(
+                d.ends_with("USDT: no data") && !d.contains("pwned"),
+                "{d:?}"
+            );
+        }
     }
 }

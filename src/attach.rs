@@ -22,6 +22,9 @@ use crate::control::protocol::{
 use crate::engine::store;
 use crate::exit;
 
+/// The longest request line read from stdin (the control socket's own bound).
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
 /// Runs `attach --stdio` for the console of the manifest at `path`.
 pub fn run(path: &Path) -> u8 {
     // A manifest mid-edit on that host must not cut the link to its running console.
@@ -80,12 +83,16 @@ async fn pipe(state_dir: &Path) -> u8 {
     let replies = out_tx.clone();
     let dir = state_dir.to_path_buf();
     let requests = tokio::spawn(async move {
-        let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = stdin.next_line().await {
-            if line.trim().is_empty() {
+        // Requests are short: a longer line is cut (and then refused as not JSON).
+        let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+        let mut line = Vec::new();
+        while let Ok(true) =
+            crate::hosts::read_line_bounded(&mut stdin, &mut line, MAX_REQUEST_BYTES).await
+        {
+            if line.trim_ascii().is_empty() {
                 continue;
             }
-            let (id, body) = match request_of(line.as_bytes()) {
+            let (id, body) = match request_of(&line) {
                 Ok(x) => x,
                 Err((id, kind, message)) => {
                     let _ = replies.send(encode(StreamMessage::Error { id, kind, message }));

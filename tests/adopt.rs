@@ -518,13 +518,16 @@ fn corrupt_numbers_in_state_json_never_panic_a_console() {
     state["connectors"][0]["uptime_s"] = serde_json::json!(1e300);
     state["updated_unix"] = serde_json::json!(1e300);
     std::fs::write(&path, serde_json::to_vec(&state).expect("json")).expect("write");
-    let out = fx.run(&["status", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The JSON and the table (which turns the uptime into a duration) both.
+    for args in [&["status", "--json"][..], &["status"][..]] {
+        let out = fx.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let mut second = fx.headless();
     let adopted = wait_status(&fx, 10.0, |s| s.detail.contains("adopted"));
     assert_eq!(adopted.pid, Some(pid));

@@ -429,3 +429,214 @@ fn a_flooding_host_is_sent_in_bounded_batches_with_what_was_skipped_counted() {
         "every line is either sent or counted: sent {sent}, skipped {skipped}"
     );
 }
+
+/// The console's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn a_hostile_remote_never_takes_the_local_console_down() {
+    use switchboard::connector_config::ConnectorType;
+    let fx = Fixture::new("hostile");
+    fx.sim_config("l.toml", "lines_per_sec = 0.0");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    // A remote view with absurd numbers and escape sequences in its details.
+    let view = |name: &str, detail: &str| {
+        let mut v = serde_json::to_value(switchboard::ConnectorView {
+            phase: Phase::Ready,
+            pid: Some(4242),
+            uptime_s: Some(1e300),
+            countdown_s: Some(1e300),
+            cpu_pct: Some(1e300),
+            detail: detail.to_string(),
+            ..switchboard::ConnectorView::new(name, ConnectorType::BinanceFutures, now)
+        })
+        .expect("a view");
+        v["health"] = serde_json::json!("stale");
+        v["health_detail"] = serde_json::json!("\u{1b}]52;c;Y2xpcA==\u{7}stale");
+        v["feed"] = serde_json::json!({
+            "events_per_s": 1e300, "bytes_per_s": 1e300, "total": 1,
+            "last_event_age_s": 1e300, "errors_1m": 0,
+            "symbols": {"btcusdt": {"events_per_s": 1e300, "last_event_age_s": 1e300}},
+            "history": [], "lower_bound": false
+        });
+        v
+    };
+    let line = |v: serde_json::Value| format!("{}\n", serde_json::to_string(&v).expect("json"));
+    let mut pre = String::new();
+    for i in 0..300 {
+        pre.push_str(&format!("not a message {i}\n"));
+    }
+    pre.push_str(&line(serde_json::json!({
+        "v": 1, "result": "snapshot", "console_pid": 4242,
+        "connectors": [
+            view("hx-ok", "\u{1b}]0;pwned\u{7}\u{1b}[2Jfine"),
+            view("bad\"\nname", "bad"),
+            view("-opt", "bad"),
+        ],
+        "logs": {"hx-ok": {"first_seq": 0, "lines": ["hello"]}, "never-seen": {"first_seq": 0, "lines": ["x"]}},
+    })));
+    pre.push_str(&line(serde_json::json!({
+        "v": 1, "result": "event", "seq": 1, "ts": "2024-01-01T00:00:00Z", "id": "ghost",
+        "event": "transition", "phase": "exited", "pid": null, "detail": "\u{1b}[2Jboo",
+    })));
+    std::fs::write(fx.path().join("pre.jsonl"), pre).expect("pre");
+    std::fs::write(
+        fx.path().join("post.jsonl"),
+        line(serde_json::json!({
+            "v": 1, "result": "views",
+            "connectors": [view("hx-ok", "marker-done")],
+        })),
+    )
+    .expect("post");
+    std::fs::write(
+        fx.path().join("again.jsonl"),
+        line(serde_json::json!({
+            "v": 1, "result": "snapshot", "console_pid": 4242,
+            "connectors": [
+                view("hx-ok", "marker-again"),
+                view("bad\"\nname", "bad"),
+                view("-opt", "bad"),
+            ],
+            "logs": {},
+        })),
+    )
+    .expect("again");
+    // The first connection sends everything; a reconnect only the last views, then waits.
+    std::fs::write(
+        fx.path().join("hostile.sh"),
+        r#"cd "$(dirname "$0")"
+if [ -e once ]; then cat again.jsonl; exec sleep 600; fi
+touch once
+cat pre.jsonl
+head -c 1048576 /dev/zero | tr '\0' 'g'; echo
+seq 1 20000 | sed 's/.*/{"v":1,"result":"logs","logs":{"u&":{"first_seq":0,"lines":["x"]}}}/'
+head -c 268435456 /dev/zero | tr '\0' 'e' >&2
+cat post.jsonl
+head -c 33554432 /dev/zero | tr '\0' 'z'
+exec sleep 600
+"#,
+    )
+    .expect("script");
+    fx.manifest(
+        "",
+        &format!(
+            "{}\n[[host]]\nname = \"hx\"\ncommand = \"sh {}\"\nreconnect = {{ initial_backoff = 0.2, max_backoff = 0.4 }}\n",
+            connector_table("hostile-a", "l.toml", ""),
+            fx.path().join("hostile.sh").display()
+        ),
+    );
+    let near = HeadlessConsole::start(&fx, &[]);
+    let pid = near.child.id();
+    let mut said: Vec<String> = Vec::new();
+    let seen = |needle: &str, secs: u64, said: &mut Vec<String>| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if let Ok(l) = near.stderr.recv_timeout(Duration::from_millis(100)) {
+                let hit = l.contains(needle);
+                said.push(l);
+                if hit {
+                    return;
+                }
+            }
+        }
+        panic!(
+            "no console line with {needle:?} within {secs} s; last: {:?}",
+            said.iter()
+                .rev()
+                .take(5)
+                .map(|l| l.chars().take(200).collect::<String>())
+                .collect::<Vec<_>>()
+        );
+    };
+    // The endless line ends the first connection (after the marker); the second connects.
+    seen("a line over", 90, &mut said);
+    seen("host hx: connected", 30, &mut said);
+    assert!(
+        eventually(20.0, || fx
+            .status()
+            .iter()
+            .any(|r| r.name == "hx-ok" && r.detail.contains("marker-again"))),
+        "the second snapshot arrived"
+    );
+    assert!(
+        near_alive(pid),
+        "the console is still up after everything the remote sent"
+    );
+    // Everything wrong is gathered, so that one run says all that broke.
+    let mut problems: Vec<String> = Vec::new();
+    let out = fx.run(&["status"]);
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    if out.status.code() != Some(0) || !table.contains("hx-ok@hx") {
+        problems.push(format!(
+            "the status table failed: {:?} {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        ));
+    }
+    if table.contains('\u{1b}') {
+        problems.push("an escape sequence in the status table".into());
+    }
+    let rows = fx.status();
+    let names: Vec<String> = rows.iter().map(|r| r.id().to_string()).collect();
+    if names.len() != 2
+        || !names.contains(&"hx-ok@hx".to_string())
+        || !names.contains(&"hostile-a".to_string())
+    {
+        problems.push(format!("invalid remote names are listed: {names:?}"));
+    }
+    for r in &rows {
+        let texts = [r.detail.as_str(), r.health_detail.as_deref().unwrap_or("")];
+        if texts
+            .iter()
+            .any(|t| t.contains('\u{1b}') || t.contains('\u{7}'))
+        {
+            problems.push(format!("escapes in {}: {texts:?}", r.id()));
+        }
+        if r.uptime_s.is_some_and(|u| u > 1e12) {
+            problems.push(format!("an absurd uptime of {}: {:?}", r.id(), r.uptime_s));
+        }
+    }
+    // Bounded: memory, and the warnings about lines that are not messages.
+    let peak = peak_rss_kib(pid);
+    if peak >= 200 * 1024 {
+        problems.push(format!("peak RSS {peak} KiB"));
+    }
+    while let Ok(l) = near.stderr.try_recv() {
+        said.push(l);
+    }
+    let warned = said.iter().filter(|l| l.contains("not a message")).count();
+    if warned > 5 {
+        problems.push(format!("{warned} warnings about non-message lines"));
+    }
+    let longest = said.iter().map(|l| l.len()).max().unwrap_or(0);
+    if longest > 2000 {
+        problems.push(format!("a console line of {longest} bytes"));
+    }
+    let bad_names = said.iter().filter(|l| l.contains("invalid name")).count();
+    if bad_names == 0 || bad_names > 2 {
+        problems.push(format!("{bad_names} warnings about the 2 invalid names"));
+    }
+    if !near_alive(pid) {
+        problems.push("the console died".into());
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    let (code, _) = near.stop(20);
+    assert_eq!(code, Some(0));
+}
+
+fn near_alive(pid: u32) -> bool {
+    alive(pid as i32)
+}

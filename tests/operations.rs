@@ -151,6 +151,52 @@ fn a_slow_alert_command_delays_neither_a_stop_nor_the_console_and_is_killed_with
 }
 
 #[test]
+fn a_summary_sent_as_the_console_exits_is_killed_with_it_too() {
+    let fx = Fixture::new("alertexit");
+    fx.sim_config("crash.toml", "lines_per_sec = 0.0\ncrash_after_ms = 150");
+    fx.manifest(
+        "restart = { initial_backoff = 0.05, max_backoff = 0.1, max_attempts = 1000, max_total = 3600.0 }",
+        &format!(
+            "[alerts]\ncommand = \"echo \\\"$SWITCHBOARD_MORE\\\" >> alerts.log; exec sleep 62\"\nmin_interval = 600.0\n\n{}",
+            connector_table("alertexit-c", "crash.toml", "")
+        ),
+    );
+    let sleeping = || {
+        std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .filter(|e| {
+                let p = e.path();
+                std::fs::read(p.join("cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x0062"))
+                    && std::fs::read_link(p.join("cwd")).is_ok_and(|d| d.starts_with(fx.path()))
+            })
+            .count()
+    };
+    let console = HeadlessConsole::start(&fx, &[]);
+    // The first exit alerts at once; the next ones are held for a summary.
+    assert!(
+        eventually(10.0, || fx
+            .status()
+            .first()
+            .is_some_and(|r| r.restarts >= 3)),
+        "a crash loop"
+    );
+    assert_eq!(sleeping(), 1, "one alert command so far");
+    let (code, _) = console.stop(15);
+    assert_eq!(code, Some(0));
+    let sent = std::fs::read_to_string(fx.path().join("alerts.log")).unwrap_or_default();
+    assert!(
+        sent.lines().any(|l| l != "0"),
+        "the held exits went out as a summary at exit: {sent:?}"
+    );
+    assert!(
+        eventually(3.0, || sleeping() == 0),
+        "{} alert commands left running after the console ended",
+        sleeping()
+    );
+}
+
+#[test]
 fn a_failing_alert_command_is_reported_in_the_console_log() {
     let fx = Fixture::new("alertfail");
     fx.sim_config("crash.toml", "lines_per_sec = 0.0\ncrash_after_ms = 200");

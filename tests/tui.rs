@@ -593,3 +593,63 @@ fn a_second_console_on_the_same_state_dir_is_a_read_only_viewer() {
     assert_eq!(code, Some(0));
     assert!(!alive(pid2));
 }
+
+#[test]
+fn without_a_terminal_the_tui_says_why_and_exits_leaving_connectors_running() {
+    let fx = Fixture::new("notty");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    fx.manifest("", &connector_table("notty-a", "a.toml", ""));
+    // Started directly (no console), so that the TUI finds it running.
+    let out = fx.run(&["start", "notty-a"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = fx.pid_of("notty-a").expect("running");
+    // No terminal at all: its own session (no controlling terminal), stdin and stdout /dev/null.
+    let mut child = std::process::Command::new("setsid")
+        .arg("--wait")
+        .arg(SWITCHBOARD)
+        .arg("--manifest")
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir(fx.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the TUI");
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break Some(s);
+        }
+        if t0.elapsed() > Duration::from_secs(3) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the TUI without a terminal still runs after 3 s");
+    };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut said)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(said.contains("terminal"), "it says why: {said}");
+    assert!(alive(pid), "the connector keeps running");
+    let st = fx.status().remove(0);
+    assert_eq!((st.phase, st.pid), (switchboard::Phase::Ready, Some(pid)));
+    // Another console can take it over (the state dir was let go of).
+    let out = fx.run(&["stop", "notty-a"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(eventually(5.0, || !alive(pid)));
+}

@@ -86,15 +86,14 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
-    /// Converts std's status.
-    pub fn from_std(s: std::process::ExitStatus) -> ExitStatus {
+    /// Converts std's status; None when it says neither a code nor a signal (which a reaped
+    /// child cannot do): unknown, never an invented signal.
+    pub fn from_std(s: std::process::ExitStatus) -> Option<ExitStatus> {
         use std::os::unix::process::ExitStatusExt;
         match (s.code(), s.signal()) {
-            (Some(c), _) => ExitStatus::Code(c),
-            (None, Some(sig)) => ExitStatus::Signal(sig),
-            // Neither code nor signal cannot happen for a reaped child (stopped children are not
-            // reported by wait); report it as the conventional "killed" signal number 0.
-            (None, None) => ExitStatus::Signal(0),
+            (Some(c), _) => Some(ExitStatus::Code(c)),
+            (None, Some(sig)) => Some(ExitStatus::Signal(sig)),
+            (None, None) => None,
         }
     }
 }

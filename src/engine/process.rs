@@ -232,14 +232,18 @@ pub fn spawn(spec: &SpawnSpec) -> Result<ChildHandle, SpawnError> {
         if reaped.is_none() {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
         }
+        // When wait fails (someone else reaped it), the status is unknown: never invented.
         let status = match reaped.unwrap_or(child.wait().await) {
             Ok(s) => ExitStatus::from_std(s),
             Err(e) => {
-                tracing::error!(pid, "waiting for the child failed: {e}");
-                ExitStatus::Signal(0)
+                tracing::error!(
+                    pid,
+                    "waiting for the child failed: {e}; exit status unknown"
+                );
+                None
             }
         };
-        let _ = exit_tx.send(Some(status));
+        let _ = exit_tx.send(status);
     });
     Ok(ChildHandle {
         pid,
@@ -312,4 +316,32 @@ pub fn adopt(pid: i32, start_ticks: u64) -> std::io::Result<ChildHandle> {
         exited: exit_rx,
         log_flushed: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// When `wait` fails (here: the child was reaped behind the reaper's back), nothing is
+    /// invented: the status is unknown.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failed_wait_reports_an_unknown_status() {
+        let spec = SpawnSpec {
+            binary: "/bin/sh".into(),
+            args: vec!["-c".into(), "exit 3".into()],
+            cwd: std::env::temp_dir(),
+            env: BTreeMap::new(),
+            log: LogTarget::Discard,
+        };
+        let handle = spawn(&spec).expect("spawn sh");
+        // The runtime has one thread and this test holds it: the reaper task cannot run until
+        // the child has been reaped here.
+        let reaped = nix::sys::wait::waitpid(Pid::from_raw(handle.pid), None).expect("waitpid");
+        assert!(matches!(reaped, nix::sys::wait::WaitStatus::Exited(_, 3)));
+        let status = tokio::time::timeout(std::time::Duration::from_secs(5), handle.exited)
+            .await
+            .expect("the reaper ends")
+            .expect("the reaper says how it ended");
+        assert_eq!(status, None, "not an invented status");
+    }
 }

@@ -17,6 +17,16 @@ pub use super::health::FeedHealth;
 use super::phase::{ExitStatus, Phase};
 use crate::connector_config::ConnectorType;
 
+/// A number of seconds from outside this process (a remote view, `state.json`) as a
+/// [`std::time::Duration`]: negative and NaN are zero, and what no `Duration` can hold (1e300)
+/// is the longest one, where `Duration::from_secs_f64` would panic.
+pub fn secs_duration(secs: f64) -> std::time::Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::try_from_secs_f64(secs).unwrap_or(std::time::Duration::MAX)
+}
+
 /// A connector's stable identity: its name, and the host it runs on (`None`: this console's
 /// own host). Written `name` or `name@host`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -65,19 +65,45 @@ fn setup_terminal() -> std::io::Result<Terminal<CrosstermBackend<Stdout>>> {
 }
 
 /// Runs the TUI on a started engine until the operator quits: starts the selected connectors,
-/// then loops. Returns true when the operator detached (connectors left running); the engine
-/// has ended either way.
+/// then loops. Returns true when the operator detached (connectors left running), and an error
+/// saying why when there is no terminal to run on or its input ended (the engine is detached
+/// then: connectors keep running). The engine has ended either way.
 pub async fn run(console: &Console) -> Result<bool, String> {
     let handle = &console.engine;
-    let mut terminal = setup_terminal().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    // Detaching ends the engine without touching a connector; the caller then exits.
+    let give_up = |why: String| async move {
+        handle.detach();
+        handle.await_shutdown().await;
+        Err(why)
+    };
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return give_up(
+            "the TUI needs a terminal and stdout is not one (use `ssh -t`, or `switchboard run --headless` for a service); connectors are left as they are".into(),
+        )
+        .await;
+    }
+    let mut terminal = match setup_terminal() {
+        Ok(t) => t,
+        Err(e) => {
+            restore_terminal();
+            return give_up(format!(
+                "cannot set up the terminal: {e} (no controlling terminal? use `ssh -t`, or `switchboard run --headless`); connectors are left as they are"
+            ))
+            .await;
+        }
+    };
     let guard = TerminalGuard;
     if let Err(e) = handle.start_selected() {
         drop(guard);
-        return Err(e.to_string());
+        return give_up(e.to_string()).await;
     }
-    let detached = event_loop(&mut terminal, console).await;
+    let ended = event_loop(&mut terminal, console).await;
     drop(guard);
-    Ok(detached)
+    match ended {
+        Ok(detached) => Ok(detached),
+        Err(why) => give_up(why).await,
+    }
 }
 
 /// How many lines `path` has (a missing file has none).
@@ -159,8 +185,12 @@ async fn page(
     }
 }
 
-/// Returns true when the operator detached (connectors left running).
-async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: &Console) -> bool {
+/// Returns true when the operator detached (connectors left running), and why when the
+/// terminal's input ended or failed (the caller detaches).
+async fn event_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    console: &Console,
+) -> Result<bool, String> {
     use tokio::signal::unix::{signal, SignalKind};
     let handle = &console.engine;
     let bell = console.bell();
@@ -253,7 +283,11 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
         };
         tokio::select! {
             ev = async { match input.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
-                let Some(Ok(ev)) = ev else { return false };
+                let ev = match ev {
+                    Some(Ok(ev)) => ev,
+                    Some(Err(e)) => return Err(format!("reading the terminal failed: {e}; detached, connectors keep running")),
+                    None => return Err("the terminal's input ended; detached, connectors keep running".into()),
+                };
                 let snaps = snaps_rx.borrow().clone();
                 app.sync(&snaps, |id| handle.scrollback(id));
                 let size = terminal.size().unwrap_or_default();
@@ -314,8 +348,8 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                             }
                             UiCall::All(cmd) => { let _ = handle.command_all_by(cmd, crate::engine::view::Origin::Key); }
                             UiCall::StopAllAndQuit => handle.shutdown(),
-                            UiCall::Detach => { handle.detach(); handle.await_shutdown().await; return true; }
-                            UiCall::Exit => { handle.shutdown(); handle.await_shutdown().await; return false; }
+                            UiCall::Detach => { handle.detach(); handle.await_shutdown().await; return Ok(true); }
+                            UiCall::Exit => { handle.shutdown(); handle.await_shutdown().await; return Ok(false); }
                             UiCall::Copy(lines) => {
                                 use base64::Engine as _;
                                 use std::io::Write;
@@ -378,7 +412,7 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
                 let mut out = std::io::stdout();
                 let _ = out.write_all(b"\x07").and_then(|_| out.flush());
             }
-            _ = handle.await_shutdown(), if app.quitting => { return false; }
+            _ = handle.await_shutdown(), if app.quitting => { return Ok(false); }
             // New log lines: the tailers say so (no polling of the scrollbacks).
             _ = log_activity.notified() => {}
             // A console log line, redrawn while the log is shown.
@@ -387,16 +421,16 @@ async fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, console: 
             Some(_) = async { match int.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
                 let pagers = input.is_none() || pager_ended.is_some_and(|t| t.elapsed() < Duration::from_secs(2));
                 if !pagers {
-                    handle.detach(); handle.await_shutdown().await; return true;
+                    handle.detach(); handle.await_shutdown().await; return Ok(true);
                 }
             }
             Some(_) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
                 // Killed politely: leave the connectors running; they never depend on us.
-                handle.detach(); handle.await_shutdown().await; return true;
+                handle.detach(); handle.await_shutdown().await; return Ok(true);
             }
             Some(_) = async { match hup.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
                 // The terminal is gone (closed window, dropped SSH): detach.
-                handle.detach(); handle.await_shutdown().await; return true;
+                handle.detach(); handle.await_shutdown().await; return Ok(true);
             }
         }
     }

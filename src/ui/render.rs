@@ -16,7 +16,7 @@ use super::layout::{self, Screen};
 use super::theme::Theme;
 use crate::engine::logs::SharedScrollback;
 use crate::engine::session::RegistrationState;
-use crate::engine::view::{ConnectorView, FeedHealth, FeedView};
+use crate::engine::view::{secs_duration, ConnectorView, FeedHealth, FeedView};
 use crate::engine::view::{HostView, LinkState};
 use crate::Phase;
 
@@ -113,7 +113,7 @@ fn feed_badge(v: &View, s: &ConnectorView) -> Option<Span<'static>> {
                 .and_then(|f| stalest_age(f, s))
                 .map(|a| {
                     let a = a + (v.now - s.as_of).max(0.0);
-                    format!(" {}", short_duration(Duration::from_secs_f64(a.max(0.0))))
+                    format!(" {}", short_duration(secs_duration(a)))
                 })
                 .unwrap_or_default();
             Span::styled(
@@ -220,10 +220,7 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     let uptime = s.uptime_at(v.now);
     if let Some(up) = uptime {
         spans.push(Span::styled(
-            format!(
-                " up {}",
-                short_duration(Duration::try_from_secs_f64(up).unwrap_or(Duration::MAX))
-            ),
+            format!(" up {}", short_duration(secs_duration(up))),
             t.dim(),
         ));
     }
@@ -753,7 +750,7 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
     let cells = |s: &ConnectorView| -> [String; 11] {
         let uptime = s
             .uptime_at(v.now)
-            .map(|u| short_duration(Duration::try_from_secs_f64(u).unwrap_or(Duration::MAX)))
+            .map(|u| short_duration(secs_duration(u)))
             .unwrap_or_else(|| "-".into());
         let feed = match (s.phase, s.health, &s.feed) {
             (Phase::Ready, Some(FeedHealth::Stale), _) => "STALE".to_string(),
@@ -961,10 +958,7 @@ fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
         spans.push(Span::styled("   last failure: ", t.dim()));
         spans.push(Span::styled(s.id().to_string(), t.phase(s.phase)));
         spans.push(Span::styled(
-            format!(
-                " {} ago",
-                short_duration(Duration::try_from_secs_f64(age).unwrap_or(Duration::MAX))
-            ),
+            format!(" {} ago", short_duration(secs_duration(age))),
             t.dim(),
         ));
     }
@@ -1124,7 +1118,7 @@ fn draw_detail(f: &mut Frame, v: &View, s: &ConnectorView, area: Rect) {
     if let Some(up) = s.uptime_at(v.now) {
         state.push(Span::raw(format!(
             "  up {}",
-            short_duration(Duration::try_from_secs_f64(up).unwrap_or(Duration::MAX))
+            short_duration(secs_duration(up))
         )));
     }
     state.push(Span::raw(format!(

@@ -1117,3 +1117,26 @@ fn a_hit_whose_text_is_split_by_colours_is_marked_and_highlighted() {
         "{screen:#?}"
     );
 }
+
+#[test]
+fn absurd_numbers_from_a_remote_view_render_without_a_panic() {
+    use crate::engine::view::FeedHealth;
+    let now = NOW;
+    let mut v = with_health(
+        snap("bf-far", Phase::Ready, now),
+        FeedHealth::Stale,
+        Some("no market data"),
+    );
+    v.uptime_s = Some(1e300);
+    v.countdown_s = Some(1e300);
+    v.feed = Some(feed(1e300, &[("BTCUSDT", 1e300, 1e300)]));
+    let mut behind = v.clone();
+    behind.name = "bf-behind".into();
+    behind.as_of = -1e300;
+    let snaps = vec![v, behind];
+    let app = app_for(&snaps, logs(2, 1));
+    for (w, h) in [(160, 24), (80, 24)] {
+        let screen = format!("{:?}", render(&app, &snaps, now, w, h));
+        assert!(screen.contains("bf-far"), "{screen}");
+    }
+}
