@@ -174,8 +174,13 @@ async fn a_declared_symbol_that_never_delivers_is_stale() {
     );
     let h = start_engine(&m).await;
     h.command("sessnever-a", Command::Start).expect("start");
+    // BTCUSDT flows (once registered) while XRPUSDT never comes: stale, naming XRPUSDT.
     let v = wait_for(&h, "sessnever-a", Duration::from_secs(15), |v| {
         v.health == Some(FeedHealth::Stale)
+            && v.feed.as_ref().is_some_and(|f| f.total > 0)
+            && v.health_detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("XRPUSDT"))
     })
     .await;
     let why = v.health_detail.clone().unwrap_or_default();
