@@ -147,6 +147,19 @@ impl Collector for ViewCollector {
         )?;
         Self::family(
             &mut encoder,
+            "switchboard_connector_last_exit_cause",
+            "What ended the connector's last process when a request on its FromBot did, as a state set (registration_crash: a registration while its exchange was unreachable; undecodable_request); all 0 otherwise",
+            MetricType::Gauge,
+            views.iter().flat_map(|v| {
+                crate::engine::view::ExitCause::ALL.iter().map(move |c| {
+                    let mut l = labels(v, host);
+                    l.push(("reason", c.as_str().to_string()));
+                    (l, ConstGauge::new(i64::from(v.last_exit_cause == Some(*c))))
+                })
+            }),
+        )?;
+        Self::family(
+            &mut encoder,
             "switchboard_connector_restarts",
             "Start attempts made automatically or by a restart",
             MetricType::Counter,

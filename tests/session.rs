@@ -258,6 +258,10 @@ async fn a_bot_registering_during_an_outage_crashes_it_and_the_crash_is_named() 
         "{}",
         v.detail
     );
+    assert_eq!(
+        v.last_exit_cause,
+        Some(switchboard::engine::view::ExitCause::RegistrationCrash)
+    );
     stop_engine(&h).await;
 }
 
@@ -283,6 +287,10 @@ async fn a_malformed_request_ends_it_and_the_detail_names_frombot() {
         v.detail
     );
     assert_eq!(v.last_exit.map(|e| e.to_string()), Some("code 1".into()));
+    assert_eq!(
+        v.last_exit_cause,
+        Some(switchboard::engine::view::ExitCause::UndecodableRequest)
+    );
     stop_engine(&h).await;
 }
 

@@ -213,21 +213,29 @@ fn to_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// What a process's last output says: its last meaningful line, whether it shows the SendError
+/// panic of a normal stop, and a crash a request caused.
+pub type ExitSummary = (
+    Option<String>,
+    bool,
+    Option<super::hftbacktest::RequestCrash>,
+);
+
 /// Reads the last meaningful line of a log file for an exit's `detail` (whole and unmasked: pass
-/// it through [`super::redact::for_display`]), and whether the output
-/// after the last start shows the `SendError` panic.
-pub fn exit_summary(path: &Path, name: &str) -> (Option<String>, bool) {
+/// it through [`super::redact::for_display`]), whether the output after the last start shows the
+/// `SendError` panic, and whether a request ended it (named in the line then).
+pub fn exit_summary(path: &Path, name: &str) -> ExitSummary {
     let Ok(mut f) = File::open(path) else {
-        return (None, false);
+        return (None, false, None);
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let from = len.saturating_sub(64 * 1024);
     if f.seek(SeekFrom::Start(from)).is_err() {
-        return (None, false);
+        return (None, false, None);
     }
     let mut buf = Vec::new();
     if f.read_to_end(&mut buf).is_err() {
-        return (None, false);
+        return (None, false, None);
     }
     let text = String::from_utf8_lossy(&buf);
     let since_start = match text.rfind("[switchboard ") {
@@ -239,7 +247,7 @@ pub fn exit_summary(path: &Path, name: &str) -> (Option<String>, bool) {
     };
     // A crash a request caused is named as such (issue #27), never read as a normal stop.
     if let Some(crash) = super::hftbacktest::request_crash(since_start) {
-        return (Some(crash.explain(name)), false);
+        return (Some(crash.explain(name)), false, Some(crash));
     }
     let send_error = since_start.contains("SendError");
     let lines: Vec<&str> = since_start
@@ -270,7 +278,7 @@ pub fn exit_summary(path: &Path, name: &str) -> (Option<String>, bool) {
             }
         });
     // Whole: masking comes before any cut (see `redact::for_display`).
-    (pick, send_error)
+    (pick, send_error, None)
 }
 
 /// Removes terminal escape sequences (CSI, OSC, …) and control characters, for one-line
@@ -674,7 +682,7 @@ mod tests {
             "old SendError\n[switchboard t] start: pid 1\nINFO hello\nthread 'main' panicked at x: boom\nnote: run with RUST_BACKTRACE\n",
         )
         .expect("w");
-        let (line, send) = exit_summary(&p, "x");
+        let (line, send, _) = exit_summary(&p, "x");
         assert_eq!(line.as_deref(), Some("thread 'main' panicked at x: boom"));
         // Rust ≥ 1.73 puts the message on the line after `panicked at …:`.
         std::fs::write(
@@ -682,7 +690,7 @@ mod tests {
             "[switchboard t] start: pid 1\nthread 'main' panicked at connector/src/main.rs:32:58:\ncalled `Result::unwrap()` on an `Err` value: Config(missing field `api_url`)\nnote: run with `RUST_BACKTRACE=1`\n",
         )
         .expect("w");
-        let (line, _) = exit_summary(&p, "x");
+        let (line, _, _) = exit_summary(&p, "x");
         assert_eq!(
             line.as_deref(),
             Some("thread 'main' panicked at connector/src/main.rs:32:58: called `Result::unwrap()` on an `Err` value: Config(missing field `api_url`)")

@@ -69,6 +69,8 @@ pub(super) enum Msg {
         key: SlotKey,
         pid: i32,
         ev: Event,
+        /// A crash a request on its FromBot caused (from its output).
+        crash: Option<super::hftbacktest::RequestCrash>,
     },
     Build {
         key: BuildKey,

@@ -154,6 +154,8 @@ struct Slot {
     bound: Vec<(SlotKey, i32)>,
     /// A connector's stop, kill or restart that waits for its bots to stop first.
     after_bots: Option<Command>,
+    /// What ended its last process, when a request on its FromBot did.
+    last_exit_cause: Option<view::ExitCause>,
     /// The last decision about it (kept in `state.json`, followed by the next console).
     decision: Option<view::Decision>,
     /// The last restart refused because a new process could not start.
@@ -389,12 +391,13 @@ fn exit_message(
     log: Option<&Path>,
     secrets: &[String],
 ) -> Msg {
-    let (summary, send_error) = log
+    let (summary, send_error, crash) = log
         .map(|l| logs::exit_summary(l, name))
-        .unwrap_or((None, false));
+        .unwrap_or((None, false, None));
     Msg::Exited {
         key,
         pid,
+        crash,
         ev: Event::Exited {
             status,
             summary: summary.map(|s| redact::for_display(&s, secrets, redact::SUMMARY_MAX_CHARS)),
@@ -482,6 +485,7 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         },
         history: s.history.iter().cloned().collect(),
         last_exit_at: s.last_exit_at.clone(),
+        last_exit_cause: s.last_exit_cause,
         decision: s.decision.clone(),
         crash_loop: st.crash_loop(),
         stale_since: health_since(s, health::FeedHealth::Stale),
@@ -605,6 +609,7 @@ impl Runtime {
             hold: None,
             bound: Vec::new(),
             after_bots: None,
+            last_exit_cause: None,
             decision: None,
             refused: None,
         });
@@ -964,9 +969,22 @@ impl Runtime {
                     signaller.signal(state::Sig::Kill);
                 }
             }
-            Msg::Exited { key, pid, ev } => {
+            Msg::Exited {
+                key,
+                pid,
+                ev,
+                crash,
+            } => {
                 if let Some(i) = self.index_of_key(key) {
                     if self.slots[i].state.pid == Some(pid) {
+                        self.slots[i].last_exit_cause = crash.map(|c| match c {
+                            hftbacktest::RequestCrash::Registration { .. } => {
+                                view::ExitCause::RegistrationCrash
+                            }
+                            hftbacktest::RequestCrash::Undecodable => {
+                                view::ExitCause::UndecodableRequest
+                            }
+                        });
                         self.slots[i].child = None;
                         self.slots[i].start_ticks = None;
                         self.slots[i].last_exit_at = Some(logs::now_rfc3339());

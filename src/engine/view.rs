@@ -270,6 +270,29 @@ pub struct Refusal {
     pub why: String,
 }
 
+/// A known cause of a connector's exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitCause {
+    /// A registration of a symbol new to it while its exchange stream was down
+    /// (`SendError("SYMBOL")`).
+    RegistrationCrash,
+    /// A request on its FromBot it could not decode.
+    UndecodableRequest,
+}
+
+impl ExitCause {
+    /// Every cause, for a state set.
+    pub const ALL: [ExitCause; 2] = [ExitCause::RegistrationCrash, ExitCause::UndecodableRequest];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitCause::RegistrationCrash => "registration_crash",
+            ExitCause::UndecodableRequest => "undecodable_request",
+        }
+    }
+}
+
 /// What a supervised process is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -309,6 +332,9 @@ pub struct ConnectorView {
     /// When it ended (RFC 3339, UTC), if known.
     #[serde(default)]
     pub last_exit_at: Option<String>,
+    /// What ended it, when a request did (DESIGN §1: the connector's two request crashes).
+    #[serde(default)]
+    pub last_exit_cause: Option<ExitCause>,
     /// Why it is in this phase: exit status, last error line, what to do.
     pub detail: String,
     /// Failures in the current restart streak, against `max_attempts`.
@@ -416,6 +442,7 @@ impl ConnectorView {
             bots: 0,
             last_exit: None,
             last_exit_at: None,
+            last_exit_cause: None,
             detail: String::new(),
             attempt: 0,
             max_attempts: crate::manifest::restart_defaults::MAX_ATTEMPTS,
@@ -527,6 +554,7 @@ impl ConnectorView {
             || self.bots != other.bots
             || self.last_exit != other.last_exit
             || self.last_exit_at != other.last_exit_at
+            || self.last_exit_cause != other.last_exit_cause
             || self.detail != other.detail
             || self.attempt != other.attempt
             || self.started != other.started
