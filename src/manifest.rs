@@ -223,6 +223,9 @@ pub struct ConnectorSpec {
     /// Quiet time after `ready` (and after the last stream error) before the exchange stream
     /// counts as up and the console registers (a registration before that can crash it).
     pub connect_grace: Duration,
+    /// Time between the console's registration and the start of the connector's managed bots:
+    /// the connector's first registration of a symbol cancels its open orders asynchronously.
+    pub cleanup_grace: Duration,
     /// Values of `api_key` and `secret` from the connector config: never printed, masked in logs.
     pub secrets: Vec<String>,
     /// A digest of the config file's content when it was read (a reload compares it).
@@ -323,6 +326,8 @@ pub struct Instrument {
 
 /// Default quiet time before the exchange stream counts as up (seconds).
 pub const DEFAULT_CONNECT_GRACE: f64 = 3.0;
+/// Default time between the console's registration and its managed bots' start (seconds).
+pub const DEFAULT_CLEANUP_GRACE: f64 = 2.0;
 
 /// A loaded and validated manifest.
 #[derive(Debug, Clone)]
@@ -439,6 +444,7 @@ struct RawConnectorKeys {
     instruments: Option<Vec<RawInstrument>>,
     register: Option<bool>,
     connect_grace: Option<f64>,
+    cleanup_grace: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -523,6 +529,7 @@ impl RawConnectorKeys {
             instruments: self.instruments.or_else(|| defaults.instruments.clone()),
             register: self.register.or(defaults.register),
             connect_grace: self.connect_grace.or(defaults.connect_grace),
+            cleanup_grace: self.cleanup_grace.or(defaults.cleanup_grace),
         }
     }
 }
@@ -1465,6 +1472,7 @@ fn resolve_bot(
         instruments: Vec::new(),
         register: false,
         connect_grace: Duration::from_secs_f64(DEFAULT_CONNECT_GRACE),
+        cleanup_grace: Duration::from_secs_f64(DEFAULT_CLEANUP_GRACE),
         kind: first.kind,
         config: PathBuf::new(),
         project_root: first.project_root.clone(),
@@ -1611,7 +1619,15 @@ fn resolve_connector(
         &name,
         "connect_grace",
     )?;
+    let cleanup_grace = seconds(
+        keys.cleanup_grace,
+        DEFAULT_CLEANUP_GRACE,
+        file,
+        &name,
+        "cleanup_grace",
+    )?;
     Ok(ConnectorSpec {
+        cleanup_grace,
         restart: resolve_restart(keys.restart, file, &name)?,
         feed: resolve_feed(keys.feed, !instruments.is_empty(), file, &name)?,
         register: keys.register.unwrap_or(true),

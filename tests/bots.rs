@@ -333,3 +333,80 @@ async fn a_silent_reconnect_heal_restarts_the_managed_bot_after_its_connector() 
     );
     stop_engine(&h).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_bots_start_after_the_cleanup_grace_and_a_cleanup_cancel_is_flagged() {
+    let fx = Fixture::new("botclean");
+    // API keys are set in the fixture's configs: the first registration of a symbol cancels its
+    // open orders for a second, and an order sent meanwhile is reported Canceled (req New).
+    fx.sim_config(
+        "a.toml",
+        "lines_per_sec = 0.0\nfeed_hz = 20.0\nregistration_cleanup_ms = 1000",
+    );
+    let m = fx.manifest(
+        "",
+        &format!(
+            "{}\n[[bot]]\nname = \"botclean-b\"\ncommand = [\"{BOT}\", \"--once\", \"botclean-c\", \"BTCUSDT\"]\nconnectors = [\"botclean-c\"]\nenv = {{ SIM_BOT_ORDERS = \"2\" }}\n",
+            connector_table("botclean-c", "a.toml", &format!("{BTC}\ncleanup_grace = 1.5")),
+        ),
+    );
+    let h = start_engine(&m).await;
+    h.command("botclean-b", Command::Start).expect("start");
+    let b = wait_phase(&h, "botclean-b", Phase::Ready, 15.0).await;
+    let c = wait_phase(&h, "botclean-c", Phase::Ready, 1.0).await;
+    let registered: jiff::Timestamp = c
+        .registration
+        .as_ref()
+        .and_then(|r| r.at.clone())
+        .expect("registered")
+        .parse()
+        .expect("RFC 3339");
+    let started: jiff::Timestamp = b
+        .history
+        .iter()
+        .find(|e| e.phase == Phase::Starting)
+        .map(|e| e.ts.clone())
+        .expect("started")
+        .parse()
+        .expect("RFC 3339");
+    let waited = started.duration_since(registered).as_secs_f64();
+    assert!(
+        waited >= 1.5,
+        "the bot started {waited:.2} s after the console's registration (cleanup_grace 1.5 s)"
+    );
+    // Its orders went out after the cleanup: answered New, nothing flagged.
+    let log = fx.log("botclean-b");
+    assert!(
+        eventually(5.0, || std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("sim-bot: order 1000 on BTCUSDT req 1 status 1")),
+        "the managed bot's order was answered New"
+    );
+    let c = wait_phase(&h, "botclean-c", Phase::Ready, 1.0).await;
+    assert_eq!(c.order_warning, None);
+    // An unmanaged bot registers a symbol new to the process and orders at once: its orders
+    // are reported cancelled by that registration's cleanup, and the console says so.
+    let out = fx.path().join("eth.out");
+    let mut eth = fx
+        .command(BOT)
+        .env("SIM_BOT_ORDERS", "2")
+        .args(["--once", "botclean-c", "ETHUSDT"])
+        .stdout(std::fs::File::create(&out).expect("out"))
+        .spawn()
+        .expect("sim-bot");
+    let flagged = wait_for(&h, "botclean-c", Duration::from_secs(10), |v| {
+        v.order_warning.is_some()
+    })
+    .await;
+    let _ = eth.kill();
+    let _ = eth.wait();
+    let w = flagged.order_warning.expect("flagged");
+    assert!(
+        w.starts_with("order 100")
+            && w.contains(
+                "on ETHUSDT was reported cancelled by the connector's registration cleanup"
+            ),
+        "{w}"
+    );
+    stop_engine(&h).await;
+}

@@ -8,6 +8,8 @@
 //! totals at exit. Unlike a real bot it registers again after 2 s without market data, so a
 //! restarted connector feeds it again; `--once` registers once, at start, as hftbacktest's
 //! `LiveBot` does; `--malformed` sends 16 zero bytes instead, a request no connector can decode.
+//! With `SIM_BOT_ORDERS=N` in its environment it submits N new orders (ids 1000 and up) for its
+//! first symbol right after its first registration, as a bot that trades at once does.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -130,11 +132,27 @@ fn run(name: &str, symbols: &[String], mode: Mode) -> Result<(), String> {
         .create()
         .map_err(|x| e(&x))?;
     let bot_id = u64::from(std::process::id());
+    let orders: u64 = std::env::var("SIM_BOT_ORDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let orders_sent = std::cell::Cell::new(false);
     let register = || {
-        let requests: Vec<Vec<u8>> = match mode {
+        let mut requests: Vec<Vec<u8>> = match mode {
             Mode::Malformed => vec![vec![0u8; 16]],
             Mode::Again | Mode::Once => symbols.iter().map(|s| register_request(s)).collect(),
         };
+        if !orders_sent.replace(true) {
+            for id in 0..orders {
+                requests.push(wire::encode_order(
+                    0,
+                    &symbols[0],
+                    1000 + id,
+                    wire::STATUS_NEW,
+                    wire::STATUS_NEW,
+                ));
+            }
+        }
         for req in requests {
             let mut buf = [0u8; wire::MAX_PAYLOAD_SIZE];
             buf[..req.len()].copy_from_slice(&req);
@@ -169,6 +187,15 @@ fn run(name: &str, symbols: &[String], mode: Mode) -> Result<(), String> {
                     *got.per_symbol.entry(sym).or_default() += 1;
                 }
                 EventKind::Error => got.errors += 1,
+                EventKind::Order => {
+                    if let Some(o) = wire::order_event(payload) {
+                        println!(
+                            "sim-bot: order {} on {} req {} status {}",
+                            o.order_id, o.symbol, o.req, o.status
+                        );
+                    }
+                    got.other += 1;
+                }
                 _ => got.other += 1,
             }
         }

@@ -35,6 +35,10 @@
 //! stream_drop_after = 5.0       # seconds after the stream first connected: it drops …
 //! stream_drop_ms = 2000         # … for this long, then reconnects without resubscribing
 //! reconnect_max_ms = 60000      # the backoff's cap
+//! registration_cleanup_ms = 0   # with api_key and secret set: the first registration of a
+//!                               # symbol cancels its open orders asynchronously for this long;
+//!                               # an order for it meanwhile is reported Canceled (req New), as
+//!                               # the real connector's race does; otherwise New
 //! faults_once = "path"          # the faults above (crash, stall, outage, drop) only while this
 //!                               # file does not exist; the first process creates it, so a
 //!                               # restarted one runs healthy
@@ -88,6 +92,7 @@ struct SimConfig {
     stream_drop_ms: Option<u64>,
     reconnect_max_ms: Option<u64>,
     faults_once: Option<String>,
+    registration_cleanup_ms: u64,
 }
 
 impl SimConfig {
@@ -119,6 +124,8 @@ struct FeedPlan {
     burst: u64,
     error_every: Option<f64>,
     kind: ConnectorType,
+    /// The registration cleanup's length (zero without API keys).
+    cleanup: Duration,
     exchange_down: Duration,
     drop_after: Option<Duration>,
     drop_for: Duration,
@@ -126,9 +133,13 @@ struct FeedPlan {
 }
 
 impl FeedPlan {
-    fn of(sim: &SimConfig, kind: ConnectorType) -> FeedPlan {
+    fn of(sim: &SimConfig, kind: ConnectorType, keys: bool) -> FeedPlan {
         FeedPlan {
             kind,
+            cleanup: match keys {
+                true => Duration::from_millis(sim.registration_cleanup_ms),
+                false => Duration::ZERO,
+            },
             exchange_down: Duration::from_millis(sim.exchange_down_ms),
             drop_after: sim
                 .stream_drop_after
@@ -349,11 +360,20 @@ fn main() {
             }
         }
     }
-    let code = rt.block_on(run(name.clone(), kind, sim));
+    // With both keys set the real connector runs its private stream and cancels a symbol's open
+    // orders on its first registration.
+    let keys = text.parse::<toml::Table>().is_ok_and(|t| {
+        ["api_key", "secret"].iter().all(|k| {
+            t.get(*k)
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| !v.is_empty())
+        })
+    });
+    let code = rt.block_on(run(name.clone(), kind, sim, keys));
     std::process::exit(code);
 }
 
-async fn run(name: String, kind: ConnectorType, sim: SimConfig) -> i32 {
+async fn run(name: String, kind: ConnectorType, sim: SimConfig, keys: bool) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
     tracing::info!(%name, connector = %kind, "connector starting");
     let mut term = match signal(SignalKind::terminate()) {
@@ -371,7 +391,7 @@ async fn run(name: String, kind: ConnectorType, sim: SimConfig) -> i32 {
         let (ok_tx, ok_rx) = tokio::sync::oneshot::channel();
         let stop = stop_ipc.clone();
         let n = name.clone();
-        let plan = FeedPlan::of(&sim, kind);
+        let plan = FeedPlan::of(&sim, kind, keys);
         ipc_thread = Some(std::thread::spawn(move || serve_ipc(&n, plan, stop, ok_tx)));
         match ok_rx.await {
             Ok(Ok(())) => {
@@ -580,6 +600,10 @@ struct Feed {
     flowing: Vec<String>,
     /// Symbols registered in this process (the real connector's symbol set).
     known: std::collections::HashSet<String>,
+    /// Per symbol, until when its first registration's cancel-all runs.
+    cleanup_until: std::collections::HashMap<String, std::time::Instant>,
+    /// Order events to publish (to every bot, id 0).
+    outbox: Vec<Vec<u8>>,
     stream: Stream,
 }
 
@@ -630,6 +654,8 @@ impl Feed {
             payloads: Vec::new(),
             flowing: Vec::new(),
             known: std::collections::HashSet::new(),
+            cleanup_until: std::collections::HashMap::new(),
+            outbox: Vec::new(),
             stream,
         }
     }
@@ -658,9 +684,29 @@ impl Feed {
             report("crash", ",\"why\":\"decode\"");
             std::process::exit(1);
         };
-        let wire::Request::RegisterInstrument { symbol, .. } = req else {
-            tracing::warn!(target: "connector", "order requests are not simulated");
-            return;
+        let symbol = match req {
+            wire::Request::RegisterInstrument { symbol, .. } => symbol,
+            wire::Request::Order { symbol, order_id } => {
+                // A new order: answered New, unless the symbol's registration cleanup is still
+                // cancelling: then Canceled (req New) while it would rest on the exchange.
+                let cancelling = self
+                    .cleanup_until
+                    .get(&symbol)
+                    .is_some_and(|t| std::time::Instant::now() < *t);
+                let status = match cancelling {
+                    true => wire::STATUS_CANCELED,
+                    false => wire::STATUS_NEW,
+                };
+                tracing::info!(%symbol, order_id, cancelled = cancelling, "order");
+                self.outbox.push(wire::encode_order(
+                    wire::EventKind::Order.byte(),
+                    &symbol,
+                    order_id,
+                    wire::STATUS_NEW,
+                    status,
+                ));
+                return;
+            }
         };
         if self.known.contains(&symbol) {
             // The symbol set has it: nothing is subscribed again (DESIGN §1).
@@ -682,6 +728,12 @@ impl Feed {
             std::process::exit(1);
         }
         self.known.insert(symbol.clone());
+        if !self.plan.cleanup.is_zero() {
+            self.cleanup_until.insert(
+                symbol.clone(),
+                std::time::Instant::now() + self.plan.cleanup,
+            );
+        }
         if self.began.is_none() {
             self.began = Some(std::time::Instant::now());
             for s in self.plan.symbols.clone() {
@@ -777,6 +829,9 @@ impl Feed {
     fn step(&mut self, publisher: &Publisher) -> Duration {
         let now = std::time::Instant::now();
         self.step_stream(publisher, now);
+        for order in std::mem::take(&mut self.outbox) {
+            Self::publish(publisher, 0, &order);
+        }
         if let Some(at) = self.next_error {
             if now >= at {
                 tracing::error!(

@@ -1,6 +1,6 @@
 //! Managed bots and their connectors, in order (DESIGN §13, issue #23): a bot starts once every
 //! connector it trades on serves (ready, its exchange stream up, the console's own registration
-//! settled for `CLEANUP_GRACE`); stopping or restarting a connector stops its bots first; a
+//! settled for its `cleanup_grace`); stopping or restarting a connector stops its bots first; a
 //! connector that comes back as a new process restarts the bots bound to the old one. The state
 //! machine stays per slot; this is the engine's ordering between slots.
 
@@ -8,12 +8,6 @@ use super::phase::Phase;
 use super::session::RegistrationState;
 use super::state::{Command, Event};
 use super::{store, view, Runtime};
-
-/// Seconds between the console's registration of a connector's instruments and the start of
-/// its managed bots: the connector's first registration of a symbol cancels that symbol's open
-/// orders asynchronously (DESIGN §1), and orders a bot sends meanwhile can be reported
-/// cancelled while they rest on the exchange.
-pub const CLEANUP_GRACE: f64 = 2.0;
 
 impl Runtime {
     /// The slots of the bots that trade on slot `i`.
@@ -58,7 +52,10 @@ impl Runtime {
                 .view(&s.spec.instruments)
                 .is_some_and(|v| v.state == RegistrationState::Sent);
             return match (sent, s.session.sent_at()) {
-                (true, Some(at)) if now - at >= CLEANUP_GRACE => Ok(()),
+                // The connector's first registration of a symbol cancels that symbol's open
+                // orders asynchronously (DESIGN §1): a bot's orders sent meanwhile can be
+                // reported cancelled while they rest on the exchange.
+                (true, Some(at)) if now - at >= s.spec.cleanup_grace.as_secs_f64() => Ok(()),
                 (true, _) => Err(format!("{name}'s registration cleanup")),
                 (false, _) => Err(format!("{name}'s exchange connection")),
             };

@@ -56,6 +56,13 @@ pub struct FeedStats {
     pub interruptions: u64,
     #[serde(default)]
     pub last_interruption_at: Option<f64>,
+    /// `Order` events reporting a new order `Canceled` (with `req` New): the connector's
+    /// registration cleanup cancelled it before the exchange answered (DESIGN §1), and it may
+    /// still rest on the exchange. How many, and the last one's symbol and order id.
+    #[serde(default)]
+    pub cleanup_cancels: u64,
+    #[serde(default)]
+    pub last_cleanup_cancel: Option<(String, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +92,8 @@ pub struct FeedMeter {
     lossy_second: Option<i64>,
     interruptions: u64,
     last_interruption_at: Option<f64>,
+    cleanup_cancels: u64,
+    last_cleanup_cancel: Option<(String, u64)>,
 }
 
 impl FeedMeter {
@@ -106,6 +115,8 @@ impl FeedMeter {
             lossy_second: None,
             interruptions: 0,
             last_interruption_at: None,
+            cleanup_cancels: 0,
+            last_cleanup_cancel: None,
         }
     }
 
@@ -180,9 +191,17 @@ impl FeedMeter {
                     self.last_interruption_at = Some(self.now);
                 }
             }
+            EventKind::Order => {
+                use super::hftbacktest::{order_event, STATUS_CANCELED, STATUS_NEW};
+                if let Some(o) = order_event(payload)
+                    .filter(|o| o.req == STATUS_NEW && o.status == STATUS_CANCELED)
+                {
+                    self.cleanup_cancels += 1;
+                    self.last_cleanup_cancel = Some((o.symbol, o.order_id));
+                }
+            }
             EventKind::BatchStart
             | EventKind::BatchEnd
-            | EventKind::Order
             | EventKind::Position
             | EventKind::Unknown(_) => {}
         }
@@ -221,6 +240,8 @@ impl FeedMeter {
                 .is_some_and(|s| self.second - s < HISTORY_SECS as i64),
             interruptions: self.interruptions,
             last_interruption_at: self.last_interruption_at,
+            cleanup_cancels: self.cleanup_cancels,
+            last_cleanup_cancel: self.last_cleanup_cancel.clone(),
         }
     }
 }

@@ -108,8 +108,8 @@ pub fn register_instrument(symbol: &str, tick_size: f64, lot_size: f64) -> Vec<u
 /// A `LiveRequest` decoded as far as anyone here needs (the sim's side of the channel).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    /// `LiveRequest::Order`: its symbol (the order itself is not decoded).
-    Order { symbol: String },
+    /// `LiveRequest::Order`: its symbol and order id.
+    Order { symbol: String, order_id: u64 },
     RegisterInstrument {
         symbol: String,
         tick_size: f64,
@@ -134,7 +134,12 @@ pub fn decode_request(payload: &[u8]) -> Option<Request> {
     let symbol = std::str::from_utf8(sym).ok()?.to_string();
     let after = &rest[used + len..];
     match variant {
-        0 if after.len() >= MIN_ORDER_BYTES => Some(Request::Order { symbol }),
+        0 if after.len() >= MIN_ORDER_BYTES => {
+            read_order(symbol.clone(), after).map(|o| Request::Order {
+                symbol,
+                order_id: o.order_id,
+            })
+        }
         1 if after.len() >= 16 => {
             let f = |b: &[u8]| -> Option<f64> { Some(f64::from_le_bytes(b.try_into().ok()?)) };
             Some(Request::RegisterInstrument {
@@ -145,6 +150,97 @@ pub fn decode_request(payload: &[u8]) -> Option<Request> {
         }
         _ => None,
     }
+}
+
+/// `Status::New` and `Status::Canceled` as bincode writes them: the derived codec encodes an
+/// enum's variant *index* (bincode_derive 2.0.1), which for these equals the discriminant
+/// (hftbacktest 0.9.4 `types.rs`: None, New, Expired, Filled, Canceled, …).
+pub const STATUS_NEW: u64 = 1;
+pub const STATUS_CANCELED: u64 = 4;
+
+/// What the console reads of an `Order` (in `LiveEvent::Order` or `LiveRequest::Order`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderInfo {
+    pub symbol: String,
+    pub order_id: u64,
+    /// The request it answers (`Status` variant index).
+    pub req: u64,
+    pub status: u64,
+}
+
+/// Reads an `Order` after its symbol, in hftbacktest 0.9.4's hand-written codec (`types.rs`,
+/// `impl Encode for Order`): qty, leaves_qty, exec_qty (f64), exec_price_tick, price_tick (i64,
+/// zigzag varints), tick_size (f64), exch_timestamp, local_timestamp (i64), order_id (u64
+/// varint), maker (bool, one byte), order_type, req, status, side, time_in_force (enum indices).
+fn read_order(symbol: String, b: &[u8]) -> Option<OrderInfo> {
+    let mut at = 0usize;
+    let fixed = |n: usize, at: &mut usize| -> Option<()> {
+        b.get(*at..*at + n)?;
+        *at += n;
+        Some(())
+    };
+    let varint = |at: &mut usize| -> Option<u64> {
+        let (v, used) = read_varint(b.get(*at..)?)?;
+        *at += used;
+        Some(v)
+    };
+    fixed(24, &mut at)?;
+    varint(&mut at)?;
+    varint(&mut at)?;
+    fixed(8, &mut at)?;
+    varint(&mut at)?;
+    varint(&mut at)?;
+    let order_id = varint(&mut at)?;
+    fixed(1, &mut at)?;
+    varint(&mut at)?;
+    let req = varint(&mut at)?;
+    let status = varint(&mut at)?;
+    varint(&mut at)?;
+    varint(&mut at)?;
+    Some(OrderInfo {
+        symbol,
+        order_id,
+        req,
+        status,
+    })
+}
+
+/// The order of a `LiveEvent::Order` payload (first byte 3).
+pub fn order_event(payload: &[u8]) -> Option<OrderInfo> {
+    if EventKind::of(payload) != EventKind::Order {
+        return None;
+    }
+    let rest = payload.get(1..)?;
+    let (len, used) = read_varint(rest)?;
+    let len = usize::try_from(len).ok()?;
+    let symbol = std::str::from_utf8(rest.get(used..used.checked_add(len)?)?).ok()?;
+    read_order(symbol.to_string(), &rest[used + len..])
+}
+
+/// `variant`, then `symbol`, then an `Order` (limit buy of 1 at price tick 100, tick 0.1) with
+/// `order_id`, `req` and `status`, as hftbacktest 0.9.4 encodes it: variant 0 is
+/// `LiveRequest::Order`, variant 3 `LiveEvent::Order`. For the sims and tests.
+pub fn encode_order(variant: u8, symbol: &str, order_id: u64, req: u64, status: u64) -> Vec<u8> {
+    let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
+    let mut out = vec![variant];
+    write_varint(symbol.len() as u64, &mut out);
+    out.extend_from_slice(symbol.as_bytes());
+    for f in [1.0f64, 1.0, 0.0] {
+        out.extend_from_slice(&f.to_le_bytes());
+    }
+    write_varint(zigzag(0), &mut out); // exec_price_tick
+    write_varint(zigzag(100), &mut out); // price_tick
+    out.extend_from_slice(&0.1f64.to_le_bytes());
+    write_varint(zigzag(0), &mut out); // exch_timestamp
+    write_varint(zigzag(1_700_000_000_000_000_000), &mut out); // local_timestamp
+    write_varint(order_id, &mut out);
+    out.push(0); // maker
+    write_varint(0, &mut out); // OrdType::Limit
+    write_varint(req, &mut out);
+    write_varint(status, &mut out);
+    write_varint(0, &mut out); // Side::Buy (index 0)
+    write_varint(0, &mut out); // TimeInForce::GTC
+    out
 }
 
 /// `ErrorKind::ConnectionInterrupted`'s variant index: a `LiveEvent::Error` payload is
@@ -346,15 +442,47 @@ mod tests {
         // 16 zero bytes (the malformed request of issue #27): an Order with an empty symbol whose
         // own codec runs out of bytes (the real one said `UnexpectedEnd { additional: 2 }`).
         assert_eq!(decode_request(&[0u8; 16]), None);
-        let mut order = vec![0u8, 7];
-        order.extend_from_slice(b"btcusdt");
-        order.resize(order.len() + MIN_ORDER_BYTES, 0);
+        let order = encode_order(0, "btcusdt", 1000, STATUS_NEW, STATUS_NEW);
         assert_eq!(
             decode_request(&order),
             Some(Request::Order {
-                symbol: "btcusdt".into()
+                symbol: "btcusdt".into(),
+                order_id: 1000
             })
         );
+    }
+
+    #[test]
+    fn order_events_are_read_field_by_field() {
+        // Hand-assembled from hftbacktest 0.9.4's Order codec: variant 3, "ethusdt", qty 1.0,
+        // leaves 1.0, exec 0.0, exec_price_tick 0 (zigzag 0), price_tick 100 (zigzag 200, one
+        // byte below 251), tick 0.1, exch_ts 0, local_ts 5 (zigzag 10), order_id 1000 ([251,
+        // 232, 3]), maker false, Limit, req New, status Canceled, Buy, GTC.
+        let mut want = vec![3u8, 7];
+        want.extend_from_slice(b"ethusdt");
+        want.extend_from_slice(&1.0f64.to_le_bytes());
+        want.extend_from_slice(&1.0f64.to_le_bytes());
+        want.extend_from_slice(&0.0f64.to_le_bytes());
+        want.extend_from_slice(&[0, 200]);
+        want.extend_from_slice(&0.1f64.to_le_bytes());
+        want.extend_from_slice(&[0, 10, 251, 232, 3, 0, 0, 1, 4, 0, 0]);
+        assert_eq!(
+            order_event(&want),
+            Some(OrderInfo {
+                symbol: "ethusdt".into(),
+                order_id: 1000,
+                req: STATUS_NEW,
+                status: STATUS_CANCELED
+            })
+        );
+        // The sims' encoder round-trips; a cut payload is not an order.
+        let e = encode_order(3, "btcusdt", 7, STATUS_NEW, STATUS_CANCELED);
+        assert_eq!(
+            order_event(&e).map(|o| (o.order_id, o.status)),
+            Some((7, STATUS_CANCELED))
+        );
+        assert_eq!(order_event(&e[..e.len() - 1]), None);
+        assert_eq!(order_event(&[3, 0]), None);
     }
 
     #[test]

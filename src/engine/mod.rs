@@ -486,6 +486,12 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         history: s.history.iter().cloned().collect(),
         last_exit_at: s.last_exit_at.clone(),
         last_exit_cause: s.last_exit_cause,
+        order_warning: match (st.phase, st.pid) {
+            (Phase::Ready, Some(pid)) if s.session.pid == Some(pid) => {
+                s.session.order_warning.clone()
+            }
+            _ => None,
+        },
         decision: s.decision.clone(),
         crash_loop: st.crash_loop(),
         stale_since: health_since(s, health::FeedHealth::Stale),
@@ -1193,7 +1199,12 @@ impl Runtime {
             let s = &mut self.slots[i];
             if s.state.pid == Some(pid) && s.state.phase == Phase::Ready {
                 if s.session.pid == Some(pid) {
-                    s.session.feed(&stats);
+                    if let Some(w) = s.session.feed(&stats) {
+                        tracing::warn!("{}: {w}", s.id);
+                        if let Err(e) = logs::write_marker(&s.log, &w) {
+                            tracing::debug!("{}: cannot write to the log: {e}", s.id);
+                        }
+                    }
                 }
                 s.health.feed = Some(stats);
                 self.evaluate_health(i);

@@ -80,6 +80,10 @@ pub struct Session {
     pub seen: BTreeMap<String, f64>,
     /// Most bots attached at once during this process.
     pub bots_max: u32,
+    /// Orders reported cancelled by the registration cleanup, already told.
+    cancels_seen: u64,
+    /// The last such order, said where the operator looks.
+    pub order_warning: Option<String>,
 }
 
 /// How long a failed send waits before the next try.
@@ -133,8 +137,20 @@ impl Session {
         }
     }
 
-    /// New meter figures: interruptions, bots, symbols seen.
-    pub fn feed(&mut self, stats: &FeedStats) {
+    /// New meter figures: interruptions, bots, symbols seen, orders the registration cleanup
+    /// reported cancelled (returns the warning when one is new).
+    pub fn feed(&mut self, stats: &FeedStats) -> Option<String> {
+        let mut news = None;
+        if stats.cleanup_cancels > self.cancels_seen {
+            self.cancels_seen = stats.cleanup_cancels;
+            if let Some((sym, id)) = &stats.last_cleanup_cancel {
+                let w = format!(
+                    "order {id} on {sym} was reported cancelled by the connector's registration cleanup before the exchange answered; it may still rest on the exchange"
+                );
+                self.order_warning = Some(w.clone());
+                news = Some(w);
+            }
+        }
         if stats.interruptions > self.interruptions_seen {
             self.interruptions_seen = stats.interruptions;
             if let Some(at) = stats.last_interruption_at {
@@ -144,6 +160,7 @@ impl Session {
         for (sym, s) in &stats.symbols {
             self.seen.insert(sym.clone(), s.last_event_at);
         }
+        news
     }
 
     /// Bots attached now (a probe).

@@ -335,6 +335,10 @@ pub struct ConnectorView {
     /// What ended it, when a request did (DESIGN §1: the connector's two request crashes).
     #[serde(default)]
     pub last_exit_cause: Option<ExitCause>,
+    /// The last order of any bot its registration cleanup reported cancelled while it may
+    /// still rest on the exchange (this process).
+    #[serde(default)]
+    pub order_warning: Option<String>,
     /// Why it is in this phase: exit status, last error line, what to do.
     pub detail: String,
     /// Failures in the current restart streak, against `max_attempts`.
@@ -443,6 +447,7 @@ impl ConnectorView {
             last_exit: None,
             last_exit_at: None,
             last_exit_cause: None,
+            order_warning: None,
             detail: String::new(),
             attempt: 0,
             max_attempts: crate::manifest::restart_defaults::MAX_ATTEMPTS,
@@ -555,6 +560,7 @@ impl ConnectorView {
             || self.last_exit != other.last_exit
             || self.last_exit_at != other.last_exit_at
             || self.last_exit_cause != other.last_exit_cause
+            || self.order_warning != other.order_warning
             || self.detail != other.detail
             || self.attempt != other.attempt
             || self.started != other.started

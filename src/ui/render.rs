@@ -406,6 +406,12 @@ fn health_line(v: &View, s: &ConnectorView) -> Option<Line<'static>> {
         }
         spans.push(Span::styled(format!("⚠ {}", r.detail), t.warn()));
     }
+    if let Some(w) = &s.order_warning {
+        if !spans.is_empty() {
+            spans.push(Span::styled(" · ", t.dim()));
+        }
+        spans.push(Span::styled(format!("⚠ {w}"), t.warn()));
+    }
     if let (true, Some(e)) = (recent_error || unhealthy, &s.last_error) {
         if !spans.is_empty() {
             spans.push(Span::styled(" · ", t.dim()));
