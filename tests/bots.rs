@@ -410,3 +410,38 @@ async fn managed_bots_start_after_the_cleanup_grace_and_a_cleanup_cancel_is_flag
     );
     stop_engine(&h).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_bot_on_a_connector_whose_exchange_is_down_waits_and_never_crashes_it() {
+    let fx = Fixture::new("botdown");
+    fx.sim_config(
+        "a.toml",
+        "lines_per_sec = 0.0\nfeed_hz = 20.0\nexchange_down_ms = 6000\nreconnect_max_ms = 2000",
+    );
+    let m = fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connector_table("botdown-c", "a.toml", BTC),
+            bot_table("botdown-b", "botdown-c", "")
+        ),
+    );
+    let h = start_engine(&m).await;
+    h.command("botdown-b", Command::Start).expect("start");
+    let c = wait_phase(&h, "botdown-c", Phase::Ready, 10.0).await;
+    let waiting = wait_for(&h, "botdown-b", Duration::from_secs(5), |v| {
+        v.detail.contains("botdown-c's exchange connection")
+    })
+    .await;
+    assert!(waiting.pid.is_none(), "{waiting:?}");
+    let b = wait_phase(&h, "botdown-b", Phase::Ready, 30.0).await;
+    let c2 = wait_phase(&h, "botdown-c", Phase::Ready, 1.0).await;
+    assert_eq!(c2.pid, c.pid, "the connector never crashed");
+    assert_eq!(c2.restarts, 0);
+    let log = fx.log("botdown-b");
+    assert!(
+        eventually(10.0, || bot_feed(&log) > 5),
+        "the bot gets data once the exchange is up ({b:?})"
+    );
+    stop_engine(&h).await;
+}
