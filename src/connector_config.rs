@@ -65,7 +65,7 @@ impl FromStr for ConnectorType {
             .find(|t| t.as_str() == s)
             .ok_or_else(|| {
                 let names = ConnectorType::ALL.map(ConnectorType::as_str);
-                let near = crate::manifest::did_you_mean(s, &names)
+                let near = crate::manifest_diag::did_you_mean(s, &names)
                     .map(|n| format!("; did you mean `{n}`?"))
                     .unwrap_or_default();
                 format!(

@@ -156,7 +156,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
                 why: Some(format!(
                     "{}: no data since the stream reconnected at {}: hftbacktest's connector does not resubscribe after a reconnect; a restart brings it back",
                     names.join(", "),
-                    super::logs::clock_time(at)
+                    super::clock::clock_time(at)
                 )),
                 symbol: dead.first().map(|s| s.to_string()),
                 cause: Some(StaleCause::SilentReconnect),

@@ -61,29 +61,8 @@ pub fn append_lines(path: &Path, lines: &[String]) -> std::io::Result<()> {
     f.write_all(buf.as_bytes())
 }
 
-/// UTC wall-clock time now, RFC 3339 with milliseconds (`2026-11-18T11:06:40.123Z`).
-pub fn now_rfc3339() -> String {
-    rfc3339(super::store::unix_now())
-}
-
-/// The UTC time of day of `unix_secs`, `HH:MM:SS` (what a live screen needs).
-pub fn clock_time(unix_secs: f64) -> String {
-    let full = rfc3339(unix_secs);
-    full.get(11..19).unwrap_or(&full).to_string()
-}
-
-/// Seconds since the Unix epoch as an RFC 3339 UTC timestamp with milliseconds (jiff does the
-/// calendar; a time it cannot represent prints as `?`).
-pub fn rfc3339(unix_secs: f64) -> String {
-    let ms = (unix_secs * 1000.0).floor();
-    if !ms.is_finite() {
-        return "?".into();
-    }
-    match jiff::Timestamp::from_millisecond(ms as i64) {
-        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        Err(_) => "?".into(),
-    }
-}
+// The wall clock's formats live in `clock.rs` (below everything that shows a time).
+pub use super::clock::{clock_time, now_rfc3339, rfc3339};
 
 /// Copy-and-truncate rotation: `.log.(k-1)` → `.log.k`, …, `.log` copied to `.log.1`, then
 /// `.log` truncated to zero. The child's O_APPEND descriptor keeps writing at the new end.

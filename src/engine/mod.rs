@@ -12,6 +12,7 @@ pub mod adopt;
 mod bots;
 pub mod budget;
 pub mod build;
+pub mod clock;
 pub mod feed;
 mod handle;
 pub mod health;

@@ -263,7 +263,7 @@ impl Session {
             state,
             symbols: symbols_of(instruments),
             detail: self.detail.clone(),
-            at: self.sent_at.map(super::logs::rfc3339),
+            at: self.sent_at.map(super::clock::rfc3339),
         })
     }
 }

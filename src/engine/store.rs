@@ -123,13 +123,7 @@ pub fn read_state(state_dir: &Path) -> Result<Option<StateFile>, String> {
     })
 }
 
-/// Seconds since the Unix epoch, now.
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub use super::clock::unix_now;
 
 // ---- the writer thread -----------------------------------------------------------------------
 
