@@ -477,10 +477,10 @@ struct RawFeed {
     resume_grace: Option<f64>,
 }
 
-impl RawConnectorKeys {
-    /// `self` overrides `defaults`, key by key (restart keys too).
-    fn over(self, defaults: &RawConnectorKeys) -> RawConnectorKeys {
-        let restart = match (self.restart, defaults.restart.clone()) {
+impl RawRestart {
+    /// `mine` over `defaults`, key by key.
+    fn merged(mine: Option<RawRestart>, defaults: Option<RawRestart>) -> Option<RawRestart> {
+        match (mine, defaults) {
             (Some(r), Some(d)) => Some(RawRestart {
                 policy: r.policy.or(d.policy),
                 initial_backoff: r.initial_backoff.or(d.initial_backoff),
@@ -492,7 +492,14 @@ impl RawConnectorKeys {
                 uptime_reset: r.uptime_reset.or(d.uptime_reset),
             }),
             (r, d) => r.or(d),
-        };
+        }
+    }
+}
+
+impl RawConnectorKeys {
+    /// `self` overrides `defaults`, key by key (restart keys too).
+    fn over(self, defaults: &RawConnectorKeys) -> RawConnectorKeys {
+        let restart = RawRestart::merged(self.restart, defaults.restart.clone());
         let feed = match (self.feed, defaults.feed.clone()) {
             (Some(f), Some(d)) => Some(RawFeed {
                 stale_after: f.stale_after.or(d.stale_after),
@@ -1422,19 +1429,7 @@ fn resolve_bot(
             ),
         ));
     }
-    let restart = match (rb.restart, defaults.restart.clone()) {
-        (Some(r), Some(d)) => Some(RawRestart {
-            policy: r.policy.or(d.policy),
-            initial_backoff: r.initial_backoff.or(d.initial_backoff),
-            max_backoff: r.max_backoff.or(d.max_backoff),
-            multiplier: r.multiplier.or(d.multiplier),
-            jitter: r.jitter.or(d.jitter),
-            max_attempts: r.max_attempts.or(d.max_attempts),
-            max_total: r.max_total.or(d.max_total),
-            uptime_reset: r.uptime_reset.or(d.uptime_reset),
-        }),
-        (r, d) => r.or(d),
-    };
+    let restart = RawRestart::merged(rb.restart, defaults.restart.clone());
     let timeout = |v: Option<f64>, d: Option<f64>, def: f64, key: &str| {
         let t = seconds(v.or(d), def, file, &name, key)?;
         if t.as_secs_f64() < MIN_TIMEOUT_SECS {
