@@ -227,7 +227,23 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     spans.push(Span::styled(format!(" ↻{}", s.restarts), t.dim()));
     // A bot's own "bots" would always be 0: its title names its connectors instead.
     if s.role == crate::engine::view::Role::Connector {
-        spans.push(Span::styled(format!(" bots {}", s.bots), t.dim()));
+        // Its managed bots among those attached (the others run outside the console).
+        let managed = v
+            .snaps
+            .iter()
+            .filter(|b| {
+                b.host == s.host
+                    && b.phase == Phase::Ready
+                    && b.connectors.iter().any(|c| *c == s.name)
+            })
+            .count();
+        spans.push(Span::styled(
+            match managed {
+                0 => format!(" bots {}", s.bots),
+                m => format!(" bots {} ({m} managed)", s.bots),
+            },
+            t.dim(),
+        ));
     }
     if s.adopted {
         spans.push(Span::styled(" adopted", t.dim()));

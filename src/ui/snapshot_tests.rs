@@ -191,6 +191,10 @@ fn the_confirmation_for_a_connector_names_its_managed_bots() {
         screen.contains("bot→bf"),
         "the bot's title names its connector: {screen}"
     );
+    assert!(
+        screen.contains("(1 managed)"),
+        "the connector's title tells managed bots apart: {screen}"
+    );
 }
 
 #[test]
