@@ -49,8 +49,8 @@ use tokio::time::Instant;
 use crate::manifest::{ConnectorSpec, Manifest};
 use build::{BuildKey, BuildUpdate};
 pub use handle::{EngineHandle, EventStream};
-use mailbox::{Bus, Msg, Shared, SlotKey, EVENT_WAITS_FOR_STATE};
-pub use mailbox::{EngineError, RemoteCommand, Updated};
+use mailbox::{Bus, Msg, Shared, SlotKey, COMMANDS_KEPT, EVENT_WAITS_FOR_STATE};
+pub use mailbox::{CommandMark, EngineError, RemoteCommand, Updated};
 use phase::Phase;
 use state::{Command, ConnectorState, Ctx, Effect, Event, Settings, SpawnFailure};
 use view::{BuildProgress, ConnectorId, ConnectorView, EventKind};
@@ -263,12 +263,14 @@ impl Engine {
             durable_gen: std::sync::atomic::AtomicU64::new(0),
             written: written_for_handles,
             usage_until_ms: std::sync::atomic::AtomicU64::new(0),
+            commands: Mutex::new(HashMap::new()),
         });
         let (events, emitter) = spawn_emitter(shared.clone(), written);
 
         let mut rt = Runtime {
             events,
             queued_seq: 0,
+            commands_applied: 0,
             slots: Vec::new(),
             next_key: 0,
             tx: tx.clone(),
@@ -502,6 +504,8 @@ struct Runtime {
     events: mpsc::UnboundedSender<Outgoing>,
     /// The number of the last event queued.
     queued_seq: u64,
+    /// Commands applied so far (see [`CommandMark`]).
+    commands_applied: u64,
     slots: Vec<Slot>,
     next_key: SlotKey,
     tx: mpsc::UnboundedSender<Msg>,
@@ -775,6 +779,29 @@ impl Runtime {
             }
     }
 
+    /// Records that `cmd` by `by` is being applied to slot `i` now, before any of its events;
+    /// returns its number.
+    fn mark_command(&mut self, i: usize, cmd: Command, by: view::Origin) -> u64 {
+        self.commands_applied += 1;
+        let mark = CommandMark {
+            n: self.commands_applied,
+            after_seq: self.queued_seq,
+            cmd,
+            by,
+        };
+        let mut all = self
+            .shared
+            .commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let kept = all.entry(self.slots[i].id.clone()).or_default();
+        if kept.len() == COMMANDS_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(mark);
+        mark.n
+    }
+
     /// Records `intent`, decided by `by`, for slot `i`.
     fn decide(&mut self, i: usize, intent: view::Intent, by: view::Origin) {
         self.slots[i].decision = Some(view::Decision {
@@ -803,7 +830,7 @@ impl Runtime {
                     }
                 }
                 if let Some(ack) = ack {
-                    let _ = ack.send(self.queued_seq);
+                    let _ = ack.send((self.queued_seq, 0));
                 }
             }
             Msg::RemoteViews { host, views } => {
@@ -831,10 +858,12 @@ impl Runtime {
                 // a start refused at once must be seen by whoever waits for its outcome).
                 let seq_before = self.queued_seq;
                 let mut decided = false;
+                let mut mark = 0;
                 for i in targets {
                     if !self.slots[i].removal.is_empty() {
                         continue; // on its way out
                     }
+                    mark = self.mark_command(i, cmd, origin);
                     let intent = match cmd {
                         Command::Start | Command::Restart => Some(view::Intent::Run),
                         Command::Stop | Command::Kill => Some(view::Intent::Stop),
@@ -895,7 +924,7 @@ impl Runtime {
                     self.persist(false);
                 }
                 if let Some(ack) = ack {
-                    let _ = ack.send(seq_before);
+                    let _ = ack.send((seq_before, mark));
                 }
             }
             Msg::Add { spec, reply } => {
