@@ -1285,3 +1285,32 @@ fn a_cli_action_overtaken_by_another_returns_saying_so() {
     assert_eq!(code, Some(0), "{said}");
     assert_eq!(phase(), Some(Phase::Stopped));
 }
+
+/// Issue #22 item 3: with no console running, two CLI commands at once on one state dir: the
+/// second waits for the first instead of failing with nothing done and a misleading message.
+#[test]
+fn two_direct_cli_commands_at_once_both_act() {
+    let fx = Fixture::new("direct2");
+    fx.sim_config("q.toml", "lines_per_sec = 0.0");
+    fx.manifest(
+        "autostart = false",
+        &connectors(&["dir-a", "dir-b"], "q.toml"),
+    );
+    for round in 0..2 {
+        for action in ["start", "stop"] {
+            let both = [
+                spawn_cli(&fx, &[action, "dir-a"]),
+                spawn_cli(&fx, &[action, "dir-b"]),
+            ];
+            for child in both {
+                let (code, said) = finish(child, 30.0).expect("returns within 30 s");
+                assert_eq!(code, Some(0), "round {round}, {action}: {said}");
+                assert!(!said.contains("another version"), "{said}");
+            }
+        }
+    }
+    assert!(fx
+        .status()
+        .iter()
+        .all(|r| r.phase == Phase::Stopped && r.pid.is_none()));
+}

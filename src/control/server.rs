@@ -44,11 +44,14 @@ fn patience(action: Action) -> Duration {
 
 /// Binds `<state_dir>/control.sock` (0600) and serves it until the engine ends, then removes
 /// it. The caller must hold the state-dir lock (so a socket file already there is a dead
-/// console's).
+/// console's). A console that lives for one CLI action (`one_action`) answers `status` but
+/// turns other actions and reloads away as `busy` (the CLI asks again): it detaches as soon
+/// as its own action ends, which would cut another's wait short.
 pub fn serve(
     state_dir: &Path,
     handle: EngineHandle,
     reloader: Option<Arc<Reloader>>,
+    one_action: bool,
 ) -> std::io::Result<JoinHandle<()>> {
     use std::os::unix::fs::PermissionsExt;
     let path = super::socket_path(state_dir);
@@ -68,7 +71,7 @@ pub fn serve(
                         let slot = slots.clone().try_acquire_owned();
                         tokio::spawn(async move {
                             let result = match slot {
-                                Ok(_slot) => answer(stream, &h, r.as_deref()).await,
+                                Ok(_slot) => answer(stream, &h, r.as_deref(), one_action).await,
                                 Err(_) => refuse_busy(stream).await,
                             };
                             if let Err(e) = result {
@@ -108,6 +111,7 @@ async fn answer(
     stream: UnixStream,
     handle: &EngineHandle,
     reloader: Option<&Reloader>,
+    one_action: bool,
 ) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut line = Vec::new();
@@ -123,6 +127,19 @@ async fn answer(
             Err(reply) => reply,
             Ok(req) if req.body == RequestBody::Watch => {
                 return watch(reader.into_inner().into_inner(), w, handle).await;
+            }
+            Ok(req)
+                if one_action
+                    && matches!(req.body, RequestBody::Act { .. } | RequestBody::Reload) =>
+            {
+                ResponseBody::error(
+                    ErrorKind::Busy,
+                    format!(
+                        "another switchboard command (PID {}) is acting on {} now; try again when it ends",
+                        std::process::id(),
+                        handle.state_dir().display()
+                    ),
+                )
             }
             Ok(req) => respond(handle, reloader, req.body).await,
         },
