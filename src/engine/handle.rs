@@ -311,7 +311,7 @@ impl EngineHandle {
     }
 
     /// Gives an existing connector a reloaded manifest entry: used at once when nothing runs
-    /// on the old one, else kept (shown as `restart_needed`) until the operator starts or
+    /// on the old one (at rest, or waiting in backoff), else kept (shown as `restart_needed`) until the operator starts or
     /// restarts it. Never restarts anything by itself.
     pub async fn update(&self, spec: ConnectorSpec) -> Result<Updated, EngineError> {
         let (reply, rx) = oneshot::channel();

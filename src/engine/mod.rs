@@ -692,10 +692,13 @@ impl Runtime {
         Ok(())
     }
 
-    /// Puts slot `i`'s pending spec in use if nothing runs on the old one; true if it did.
+    /// Puts slot `i`'s pending spec in use if nothing runs on the old one; true if it did. A
+    /// connector waiting in backoff runs nothing: its next start uses the reloaded entry (a
+    /// crash loop on a bad entry ends with the fix, issue #22 item 15).
     fn apply_pending(&mut self, i: usize) -> bool {
         let slot = &mut self.slots[i];
-        let free = slot.state.phase.is_at_rest() && slot.state.phase != Phase::Building;
+        let phase = slot.state.phase;
+        let free = (phase.is_at_rest() || phase == Phase::Backoff) && phase != Phase::Building;
         match slot.pending.take() {
             Some(spec) if free => {
                 slot.settings = settings_of(&spec);
@@ -1151,7 +1154,8 @@ impl Runtime {
         }
     }
 
-    /// A connector that came to rest (stopped, failed) takes its reloaded entry.
+    /// A connector that came to rest (stopped, failed) or waits in backoff takes its reloaded
+    /// entry.
     fn apply_pending_at_rest(&mut self) {
         for i in 0..self.slots.len() {
             if self.slots[i].pending.is_some() {
