@@ -19,6 +19,9 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024;
 const INITIAL_TAIL_BYTES: u64 = 1024 * 1024;
 /// Read size per syscall while catching up.
 const READ_CHUNK: usize = 256 * 1024;
+/// Most lines, and most bytes of lines, a tailer holds before it publishes them.
+const MAX_BATCH_LINES: usize = 4096;
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Poll interval right after new output: batches reads (one read per interval, not per line).
 const ACTIVE_POLL: Duration = Duration::from_millis(25);
 /// Poll interval after a quiet spell (the interval doubles up to this). Once it is reached the
@@ -459,6 +462,7 @@ impl Tailer {
             return;
         }
         let mut batch: Vec<String> = Vec::new();
+        let mut batch_bytes = 0;
         loop {
             let n = match f.read(buf) {
                 Ok(0) | Err(_) => break,
@@ -476,10 +480,16 @@ impl Tailer {
                     None => continue,
                 }
             }
-            cur.splitter.feed(chunk, |l| batch.push(l));
-            if batch.len() >= 4096 {
-                self.publish(&mut batch, cur.looked);
-            }
+            // Bounded by bytes too: 4096 lines of 16 KiB would hold 64 MiB at once.
+            let looked = cur.looked;
+            cur.splitter.feed(chunk, |l| {
+                batch_bytes += l.len();
+                batch.push(l);
+                if batch.len() >= MAX_BATCH_LINES || batch_bytes >= MAX_BATCH_BYTES {
+                    self.publish(&mut batch, looked);
+                    batch_bytes = 0;
+                }
+            });
         }
         self.publish(&mut batch, cur.looked);
     }
@@ -608,6 +618,43 @@ mod tests {
             "{last}"
         );
         tailer.abort();
+    }
+
+    /// Issue #22 item 13: a burst of long lines is published in batches bounded by bytes, not
+    /// only by lines (4096 lines of 16 KiB held 64 MiB at once).
+    #[test]
+    fn a_burst_of_long_lines_is_batched_by_bytes() {
+        let d = tempfile::tempdir().expect("tmp");
+        let path = d.path().join("a.log");
+        let line = format!("2026-11-23T05:00:00Z ERROR c: {}", "x".repeat(16_000));
+        let lines = vec![line.clone(); 600];
+        append_lines(&path, &lines).expect("write");
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let seen = batches.clone();
+        let tailer = Tailer {
+            path: path.clone(),
+            scrollback: Arc::new(Mutex::new(Scrollback::new(10_000, 1 << 20))),
+            secrets: Arc::new(std::sync::RwLock::new(Vec::new())),
+            max_bytes: 1 << 30,
+            keep: 2,
+            rotate: false,
+            on_levels: Some(Box::new(move |b| seen.lock().expect("lock").push(b.errors))),
+            waker: None,
+            activity: None,
+        };
+        let mut cur = Cursor {
+            looked: true,
+            ..Cursor::default()
+        };
+        let mut f = File::open(&path).expect("open");
+        tailer.drain(&mut f, &mut cur, &mut vec![0u8; READ_CHUNK]);
+        let batches = batches.lock().expect("lock").clone();
+        assert_eq!(batches.iter().sum::<u32>(), 600, "{batches:?}");
+        let largest = *batches.iter().max().expect("a batch") as usize * (line.len() + 1);
+        assert!(
+            largest <= MAX_BATCH_BYTES + MAX_LINE_BYTES,
+            "a batch of {largest} bytes: {batches:?}"
+        );
     }
 
     #[test]
