@@ -173,36 +173,99 @@ impl Scrollback {
 pub type SharedScrollback = Arc<Mutex<Scrollback>>;
 
 /// Splits a byte stream into lines, carrying incomplete ones across reads.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct LineSplitter {
     carry: Vec<u8>,
+    /// The line being carried grew past [`MAX_LINE_BYTES`] with escape sequences in it: the
+    /// rest of it is kept without them (it shows as plain text anyway), so that an SGR flood
+    /// cannot push the line's text past the cut.
+    plain: Option<strip_ansi_escapes::Writer<Capped>>,
+}
+
+impl std::fmt::Debug for LineSplitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineSplitter")
+            .field("carry", &self.carry.len())
+            .field("plain", &self.plain.is_some())
+            .finish()
+    }
+}
+
+/// Bytes written past [`MAX_LINE_BYTES`] are dropped.
+#[derive(Default)]
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = MAX_LINE_BYTES.saturating_sub(self.0.len());
+        self.0.extend_from_slice(&buf[..buf.len().min(room)]);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl LineSplitter {
     /// Feeds bytes; calls `out` for each complete line (without the newline, lossy UTF-8, cut at
-    /// [`MAX_LINE_BYTES`]).
+    /// [`MAX_LINE_BYTES`]; a longer line with escape sequences loses them instead of its text).
     pub fn feed(&mut self, mut bytes: &[u8], mut out: impl FnMut(String)) {
         while let Some(i) = memchr(b'\n', bytes) {
             let line = &bytes[..i];
-            if self.carry.is_empty() {
+            if self.carry.is_empty()
+                && self.plain.is_none()
+                && (line.len() <= MAX_LINE_BYTES || memchr(0x1b, line).is_none())
+            {
                 out(to_line(line));
             } else {
-                self.carry.extend_from_slice(line);
-                out(to_line(&self.carry));
-                self.carry.clear();
+                self.carry_part(line);
+                out(self.take_line());
             }
             bytes = &bytes[i + 1..];
         }
-        if self.carry.len() < MAX_LINE_BYTES {
-            let room = MAX_LINE_BYTES - self.carry.len();
-            self.carry
-                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.carry_part(bytes);
+    }
+
+    /// Adds `part` to the line being carried.
+    fn carry_part(&mut self, part: &[u8]) {
+        use std::io::Write;
+        if let Some(w) = &mut self.plain {
+            let _ = w.write_all(part);
+            return;
+        }
+        if self.carry.len() + part.len() <= MAX_LINE_BYTES {
+            self.carry.extend_from_slice(part);
+        } else if memchr(0x1b, &self.carry).is_some() || memchr(0x1b, part).is_some() {
+            let mut w = strip_ansi_escapes::Writer::new(Capped::default());
+            let _ = w.write_all(&self.carry);
+            let _ = w.write_all(part);
+            self.carry.clear();
+            self.plain = Some(w);
+        } else {
+            let room = MAX_LINE_BYTES.saturating_sub(self.carry.len());
+            self.carry.extend_from_slice(&part[..part.len().min(room)]);
+        }
+    }
+
+    /// The line carried so far, and a fresh start.
+    fn take_line(&mut self) -> String {
+        match self.plain.take() {
+            Some(w) => match w.into_inner() {
+                Ok(capped) => to_line(&capped.0),
+                Err(_) => String::new(),
+            },
+            None => {
+                let line = to_line(&self.carry);
+                self.carry.clear();
+                line
+            }
         }
     }
 
     /// Drops a partial line (after truncation).
     pub fn reset(&mut self) {
         self.carry.clear();
+        self.plain = None;
     }
 }
 
