@@ -934,6 +934,10 @@ pub fn act(path: &Path, action: Action, name: &str) -> u8 {
     act_many(path, action, &[name.to_string()], false)
 }
 
+/// How long a command waits for another that acts directly on the same state dir (a
+/// short-lived console holds its lock meanwhile).
+const ANOTHER_ACTION_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One action on one connector: through the running console's control socket when one runs,
 /// else directly (a short-lived console that adopts what runs, acts, and detaches).
 fn act_on(manifest: &Addressed, action: Action, name: &str) -> u8 {
@@ -955,13 +959,24 @@ fn act_on(manifest: &Addressed, action: Action, name: &str) -> u8 {
             action,
             target: id.clone(),
         };
-        if let store::LockState::Held(pid) = store::lock_state(&state_dir) {
-            let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+        // Another command acting directly holds the lock for a moment: wait for it.
+        let deadline = tokio::time::Instant::now() + ANOTHER_ACTION_WAIT;
+        let again = || async {
+            let left = tokio::time::Instant::now() < deadline;
+            if left {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            left
+        };
+        loop {
+        let held = store::lock_state(&state_dir);
+        if let store::LockState::Held(holder) = held {
+            let pid = holder.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
             let in_file = manifest
                 .outline
                 .as_ref()
                 .is_some_and(|m| m.connector(&id.name).is_some());
-            return match client::request(&state_dir, request).await {
+            return match client::request(&state_dir, request.clone()).await {
                 // In the file, not in the console: the console runs an older manifest.
                 Ok(ResponseBody::Error {
                     kind: ErrorKind::UnknownConnector,
@@ -976,6 +991,9 @@ fn act_on(manifest: &Addressed, action: Action, name: &str) -> u8 {
                     )
                 }
                 Ok(reply) => reply,
+                // A console that ended as it was asked (a command's short-lived one): ask
+                // whoever holds the state dir now, or act directly.
+                Err(_) if store::lock_state(&state_dir) != held && again().await => continue,
                 Err(e) => ResponseBody::error(
                     ErrorKind::ShuttingDown,
                     format!(
@@ -1034,15 +1052,32 @@ fn act_on(manifest: &Addressed, action: Action, name: &str) -> u8 {
             ..EngineOptions::default()
         }
         .with_own_relay();
-        let console = match Console::start(manifest, options).await {
+        let console = match Console::start_for_one_action(manifest, options).await {
             Ok(c) => c,
+            // Taken between the look and the start (another command acting directly).
+            Err(crate::engine::EngineError::Lock(store::LockError::Held { .. }))
+                if again().await =>
+            {
+                continue
+            }
+            Err(crate::engine::EngineError::Lock(store::LockError::Held { pid, dir })) => {
+                let pid = if pid.is_empty() { "?".into() } else { pid };
+                return ResponseBody::error(
+                    ErrorKind::Busy,
+                    format!(
+                        "another switchboard command or console (PID {pid}) still holds {} after {ANOTHER_ACTION_WAIT:?}; try again when it ends",
+                        dir.display()
+                    ),
+                );
+            }
             Err(e) => return ResponseBody::error(ErrorKind::ShuttingDown, e.to_string()),
         };
         let reply = server::execute(&console.engine, &id, action).await;
         // Leave whatever runs running; a console opened later adopts it.
         console.engine.detach();
         console.finished().await;
-        reply
+        return reply;
+        }
     });
     let code = reply.exit_code();
     let message = match reply {

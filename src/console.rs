@@ -69,6 +69,24 @@ impl Console {
     /// port in use is an error before anything starts. A control socket that cannot be bound
     /// is logged (commands then cannot reach this console) but does not stop the console.
     pub async fn start(manifest: Manifest, options: EngineOptions) -> Result<Console, EngineError> {
+        Self::start_as(manifest, options, false).await
+    }
+
+    /// As [`Console::start`], for a console that lives for one CLI action (`switchboard stop
+    /// NAME` with no console running): its control socket turns other actions away as `busy`,
+    /// so that a second command waits for this one instead of having its wait cut short.
+    pub async fn start_for_one_action(
+        manifest: Manifest,
+        options: EngineOptions,
+    ) -> Result<Console, EngineError> {
+        Self::start_as(manifest, options, true).await
+    }
+
+    async fn start_as(
+        manifest: Manifest,
+        options: EngineOptions,
+        one_action: bool,
+    ) -> Result<Console, EngineError> {
         let listener = match manifest.metrics.listen {
             Some(addr) => Some(metrics::bind(addr).map_err(|e| {
                 EngineError::Io(format!(
@@ -111,6 +129,7 @@ impl Console {
             engine.state_dir(),
             engine.clone(),
             Some(reloader.clone()),
+            one_action,
         ) {
             Ok(task) => Some(task),
             Err(e) => {

@@ -559,8 +559,48 @@ impl Problem {
     }
 }
 
+/// Largest manifest read (real ones are a few kilobytes).
+pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
+/// Reads a manifest as connector configs are read: only a regular file of at most
+/// [`MAX_MANIFEST_BYTES`]. The open never blocks (a FIFO would hang `check`, or a reload while
+/// it holds the reload lock), and what is read is bounded (`/dev/zero` would eat memory).
+pub fn read_manifest_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: opening a FIFO with no writer returns at once; it changes nothing for a
+    // regular file, the only kind read.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)?;
+    // The file opened, not the path looked at before: nothing can be swapped in between.
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(
+            "it is not a regular file (a directory, FIFO or device)",
+        ));
+    }
+    let too_big = |len: u64| {
+        std::io::Error::other(format!(
+            "it is {len} bytes or more, more than a manifest can be ({MAX_MANIFEST_BYTES})"
+        ))
+    };
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut text = String::new();
+    file.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_MANIFEST_BYTES {
+        // It grew while read.
+        return Err(too_big(text.len() as u64));
+    }
+    Ok(text)
+}
+
 fn read_manifest(path: &Path) -> Result<String, ManifestError> {
-    std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+    read_manifest_text(path).map_err(|source| ManifestError::Read {
         file: path.to_path_buf(),
         source,
     })
@@ -727,10 +767,7 @@ pub struct OutlinedConnector {
 impl ManifestOutline {
     /// Reads `path`; fails only when the file cannot be read or parsed, or `[console]` is wrong.
     pub fn load(path: &Path) -> Result<ManifestOutline, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_manifest(path)?;
         let parsed = parse(&text, path)?;
         let place = |e| parsed.place(e);
         let Parsed {
@@ -950,7 +987,7 @@ pub fn state_dir_of(path: &Path) -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let text = read_manifest_text(&path).unwrap_or_default();
     state_dir_at(&base, find_state_dir(&text).as_deref())
 }
 
@@ -2204,5 +2241,45 @@ env = { EXTRA = "1" }
         std::fs::write(dir.path().join("connector/Cargo.toml"), "[package]\n").expect("w");
         let found = find_project_root(None, &dir.path().join("live/ops")).expect("found");
         assert_eq!(found, dir.path());
+    }
+}
+
+/// Issue #22 item 14: manifests are read as connector configs are: regular files only, at most
+/// [`MAX_MANIFEST_BYTES`], never a blocking open.
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+
+    /// `f(path)` in a thread; panics if it has not returned within 5 s.
+    fn returns<T: Send + 'static>(path: &Path, f: impl FnOnce(PathBuf) -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = path.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(f(path));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("returned within 5 s")
+    }
+
+    #[test]
+    fn a_fifo_a_huge_file_and_a_device_are_refused_at_once() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let fifo = d.path().join("fifo.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("mkfifo");
+        let e = returns(&fifo, |p| Manifest::load(&p)).expect_err("a FIFO is refused");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        returns(&fifo, |p| ManifestOutline::load(&p)).expect_err("a FIFO is refused");
+        returns(&fifo, |p| Manifest::load_for_console(&p)).expect_err("a FIFO is refused");
+        returns(&fifo, |p| state_dir_of(&p));
+
+        let huge = d.path().join("huge.toml");
+        std::fs::write(&huge, "# a comment\n".repeat(200_000)).expect("write");
+        let e = Manifest::load(&huge).expect_err("over 1 MiB is refused");
+        assert!(e.to_string().contains("bytes"), "{e}");
+
+        let e = returns(Path::new("/dev/zero"), |p| Manifest::load(&p))
+            .expect_err("a device is refused");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 }

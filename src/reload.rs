@@ -21,7 +21,7 @@ pub struct ReloadReport {
     pub removed: Vec<String>,
     /// Changed while running: the new entry waits for the operator's restart.
     pub restart_needed: Vec<String>,
-    /// Changed while at rest: the new entry is in use.
+    /// Changed while at rest or in backoff (nothing runs): the new entry is in use.
     pub updated: Vec<String>,
     /// `[console]`, `[alerts]`, `[metrics]` or `[[host]]` changed: they take effect when the console
     /// restarts.

@@ -1210,3 +1210,107 @@ fn init_writes_a_starter_manifest_that_check_accepts() {
         "{out:?}"
     );
 }
+
+/// Runs `switchboard ARGS` in the background; `finish` waits for it at most `secs`.
+fn spawn_cli(fx: &Fixture, args: &[&str]) -> Child {
+    Command::new(SWITCHBOARD)
+        .args(args)
+        .arg("--manifest")
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir(fx.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn switchboard")
+}
+
+/// The exit code and output of `child`, or None (and the child killed) after `secs`.
+fn finish(mut child: Child, secs: f64) -> Option<(Option<i32>, String)> {
+    let done = eventually(secs, || child.try_wait().ok().flatten().is_some());
+    if !done {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    let out = child.wait_with_output().expect("output");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.code(), said))
+}
+
+/// Issue #22 item 1: a CLI action overtaken by another on the same connector returns as soon
+/// as the outcome is known, saying what happened, instead of waiting 10 or 30 minutes.
+#[test]
+fn a_cli_action_overtaken_by_another_returns_saying_so() {
+    let fx = Fixture::new("overtaken");
+    fx.sim_config(
+        "slow.toml",
+        "lines_per_sec = 0.0\nready_delay_ms = 1500\npanic_after_sigterm_ms = 1500",
+    );
+    fx.manifest("", &connectors(&["ovt-a"], "slow.toml"));
+    let _console = HeadlessConsole::start(&fx, &[]);
+    let phase = || fx.status().first().map(|r| r.phase);
+    assert!(eventually(20.0, || phase() == Some(Phase::Ready)));
+
+    // A stop overtaken by a start while it stops.
+    let stop = spawn_cli(&fx, &["stop", "ovt-a"]);
+    assert!(eventually(10.0, || phase() == Some(Phase::Stopping)));
+    let start = spawn_cli(&fx, &["start", "ovt-a"]);
+    let (code, said) = finish(stop, 15.0).expect("the overtaken stop returns within 15 s");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("overtaken: a start from the CLI") && said.contains("now ready"),
+        "{said}"
+    );
+    let (code, said) = finish(start, 15.0).expect("the start returns within 15 s");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("is ready"), "{said}");
+
+    // A start overtaken by a stop while it starts.
+    let (code, said) = finish(spawn_cli(&fx, &["stop", "ovt-a"]), 15.0).expect("stop");
+    assert_eq!(code, Some(0), "{said}");
+    let start = spawn_cli(&fx, &["start", "ovt-a"]);
+    assert!(eventually(10.0, || phase() == Some(Phase::Starting)));
+    let stop = spawn_cli(&fx, &["stop", "ovt-a"]);
+    let (code, said) = finish(start, 15.0).expect("the overtaken start returns within 15 s");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("overtaken: a stop from the CLI") && said.contains("now stopped"),
+        "{said}"
+    );
+    let (code, said) = finish(stop, 15.0).expect("the stop returns within 15 s");
+    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(phase(), Some(Phase::Stopped));
+}
+
+/// Issue #22 item 3: with no console running, two CLI commands at once on one state dir: the
+/// second waits for the first instead of failing with nothing done and a misleading message.
+#[test]
+fn two_direct_cli_commands_at_once_both_act() {
+    let fx = Fixture::new("direct2");
+    fx.sim_config("q.toml", "lines_per_sec = 0.0");
+    fx.manifest(
+        "autostart = false",
+        &connectors(&["dir-a", "dir-b"], "q.toml"),
+    );
+    for round in 0..2 {
+        for action in ["start", "stop"] {
+            let both = [
+                spawn_cli(&fx, &[action, "dir-a"]),
+                spawn_cli(&fx, &[action, "dir-b"]),
+            ];
+            for child in both {
+                let (code, said) = finish(child, 30.0).expect("returns within 30 s");
+                assert_eq!(code, Some(0), "round {round}, {action}: {said}");
+                assert!(!said.contains("another version"), "{said}");
+            }
+        }
+    }
+    assert!(fx
+        .status()
+        .iter()
+        .all(|r| r.phase == Phase::Stopped && r.pid.is_none()));
+}

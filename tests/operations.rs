@@ -664,3 +664,32 @@ fn under_systemd_it_notifies_ready_once_all_are_ready_with_a_status_line_and_sto
         "the service stop stopped the connectors"
     );
 }
+
+/// Issue #22 item 15: a connector crash-looping on a bad entry, fixed in the manifest and
+/// reloaded during its backoff, restarts on the fixed entry (it runs nothing meanwhile).
+#[test]
+fn a_reload_during_backoff_applies_to_the_next_start() {
+    let fx = Fixture::new("reloadbackoff");
+    fx.sim_config("crash.toml", "lines_per_sec = 0.0\ncrash_after_ms = 50");
+    fx.sim_config("good.toml", "lines_per_sec = 0.0");
+    let defaults = "restart = { initial_backoff = 2.0, max_backoff = 2.0, jitter = 0.0, max_attempts = 1000, max_total = 3600.0 }";
+    fx.manifest(defaults, &connector_table("rb-loop", "crash.toml", ""));
+    let _console = HeadlessConsole::start(&fx, &[]);
+    let phase = || fx.status().first().map(|r| r.phase);
+    assert!(eventually(20.0, || phase() == Some(Phase::Backoff)));
+    fx.manifest(defaults, &connector_table("rb-loop", "good.toml", ""));
+    let out = fx.run(&["reload"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        eventually(15.0, || phase() == Some(Phase::Ready)),
+        "still crash-looping on the old entry: {:?}",
+        fx.status()
+    );
+    // Ready on the fixed entry, and it stays so (the bad one crashed 50 ms after its start).
+    let pid = fx.pid_of("rb-loop");
+    std::thread::sleep(Duration::from_millis(1000));
+    let row = fx.status().remove(0);
+    assert!(row.phase == Phase::Ready && row.pid == pid, "{row:?}");
+    assert!(!row.restart_needed, "{row:?}");
+}

@@ -14,10 +14,12 @@ use super::protocol::{
     StreamLine, StreamMessage, SNAPSHOT_LOG_LINES,
 };
 use crate::engine::phase::Phase;
+use crate::engine::state::Command;
 use crate::engine::store::unix_now;
 use crate::engine::view::ConnectorView;
+use crate::engine::view::Origin;
 use crate::engine::view::{ConnectorId, EventKind};
-use crate::engine::EngineHandle;
+use crate::engine::{CommandMark, EngineHandle};
 use crate::reload::{ReloadError, Reloader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -42,11 +44,14 @@ fn patience(action: Action) -> Duration {
 
 /// Binds `<state_dir>/control.sock` (0600) and serves it until the engine ends, then removes
 /// it. The caller must hold the state-dir lock (so a socket file already there is a dead
-/// console's).
+/// console's). A console that lives for one CLI action (`one_action`) answers `status` but
+/// turns other actions and reloads away as `busy` (the CLI asks again): it detaches as soon
+/// as its own action ends, which would cut another's wait short.
 pub fn serve(
     state_dir: &Path,
     handle: EngineHandle,
     reloader: Option<Arc<Reloader>>,
+    one_action: bool,
 ) -> std::io::Result<JoinHandle<()>> {
     use std::os::unix::fs::PermissionsExt;
     let path = super::socket_path(state_dir);
@@ -66,7 +71,7 @@ pub fn serve(
                         let slot = slots.clone().try_acquire_owned();
                         tokio::spawn(async move {
                             let result = match slot {
-                                Ok(_slot) => answer(stream, &h, r.as_deref()).await,
+                                Ok(_slot) => answer(stream, &h, r.as_deref(), one_action).await,
                                 Err(_) => refuse_busy(stream).await,
                             };
                             if let Err(e) = result {
@@ -106,6 +111,7 @@ async fn answer(
     stream: UnixStream,
     handle: &EngineHandle,
     reloader: Option<&Reloader>,
+    one_action: bool,
 ) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut line = Vec::new();
@@ -121,6 +127,19 @@ async fn answer(
             Err(reply) => reply,
             Ok(req) if req.body == RequestBody::Watch => {
                 return watch(reader.into_inner().into_inner(), w, handle).await;
+            }
+            Ok(req)
+                if one_action
+                    && matches!(req.body, RequestBody::Act { .. } | RequestBody::Reload) =>
+            {
+                ResponseBody::error(
+                    ErrorKind::Busy,
+                    format!(
+                        "another switchboard command (PID {}) is acting on {} now; try again when it ends",
+                        std::process::id(),
+                        handle.state_dir().display()
+                    ),
+                )
             }
             Ok(req) => respond(handle, reloader, req.body).await,
         },
@@ -326,6 +345,43 @@ pub async fn respond(
     }
 }
 
+/// Whether a connector in `phase` has come to rest after its commands (None: not yet), and
+/// if so whether that is what `action` asked for.
+fn came_to_rest(action: Action, phase: Phase) -> Option<bool> {
+    let reached = match (action, phase) {
+        (_, Phase::Starting | Phase::Stopping | Phase::Building) => return None,
+        (Action::Start | Action::Restart, p) => p == Phase::Ready,
+        (Action::Stop | Action::Kill, p) => p.is_at_rest(),
+        (Action::Build | Action::Rebuild, p) => p == Phase::Idle,
+    };
+    Some(reached)
+}
+
+/// "the stop", as the reply names the request that was overtaken.
+fn action_noun(action: Action) -> String {
+    format!("{action:?}").to_lowercase()
+}
+
+/// "a start from the CLI": the command that overtook a request.
+fn overtaker(m: CommandMark) -> String {
+    let what = match m.cmd {
+        Command::Start => "a start",
+        Command::Stop => "a stop",
+        Command::Restart => "a restart",
+        Command::Kill => "a kill",
+        Command::Build { force: false } => "a build",
+        Command::Build { force: true } => "a rebuild",
+    };
+    let from = match m.by {
+        Origin::Key => "a key in the TUI".to_string(),
+        Origin::Cli => "the CLI".to_string(),
+        Origin::Api => "the API".to_string(),
+        Origin::Autostart => "the console's autostart".to_string(),
+        other => other.as_str().to_string(),
+    };
+    format!("{what} from {from}")
+}
+
 /// Sends `action` to connector `id` and waits for its outcome.
 pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) -> ResponseBody {
     let (views, mut events) = handle.subscribe_with_views();
@@ -395,8 +451,8 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
         }
         _ => {}
     }
-    let Ok(applied_after) = handle
-        .command_applied(
+    let Ok((applied_after, mine)) = handle
+        .command_marked(
             id.clone(),
             action.command(),
             crate::engine::view::Origin::Cli,
@@ -428,10 +484,25 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
     let wait = async {
         // A build already under way counts: its end is this request's outcome.
         let mut left_start = before.phase == Phase::Building;
+        // The command that overtook this one, once its consequences show.
+        let mut overtaken: Option<CommandMark> = None;
         while let Some(ev) = events.recv().await {
             // Older news still on its way (e.g. the "ready" of an adoption) is not the outcome.
             if ev.id != *id || ev.seq <= applied_after {
                 continue;
+            }
+            // Another command on this connector, applied before this event: from now on the
+            // outcome is where the connector comes to rest, told as overtaken.
+            if mine != 0 {
+                if let Some(m) = handle
+                    .commands_after(id, mine)
+                    .into_iter()
+                    // The same command again joins this one.
+                    .rev()
+                    .find(|m| m.after_seq < ev.seq && m.cmd != action.command())
+                {
+                    overtaken = Some(m);
+                }
             }
             let EventKind::Transition { phase, pid, detail } = &ev.kind else {
                 if ev.kind == EventKind::Removed {
@@ -440,6 +511,22 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
                 continue;
             };
             let (phase, pid) = (*phase, *pid);
+            if let Some(m) = overtaken {
+                if let Some(reached) = came_to_rest(action, phase) {
+                    let detail = detail.split(": thread '").next().unwrap_or(detail);
+                    return outcome(
+                        reached,
+                        phase,
+                        pid,
+                        format!(
+                            "{id} {} overtaken: {}; now {phase}: {detail}",
+                            action_noun(action),
+                            overtaker(m)
+                        ),
+                    );
+                }
+                continue;
+            }
             // One sentence: a stop's detail may end with the connector's last log line (a
             // panic); the reply keeps what switchboard says, the pane has the rest.
             let detail = match action {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::mailbox::{EngineError, Msg, RemoteCommand, Shared, Updated, EVENT_WAITS_FOR_STATE};
+use super::mailbox::{
+    CommandMark, EngineError, Msg, RemoteCommand, Shared, Updated, EVENT_WAITS_FOR_STATE,
+};
 use super::phase::Phase;
 use super::state::Command;
 use super::view::{self, ConnectorId, ConnectorView, EngineEvent, EventKind, Health};
@@ -250,6 +252,18 @@ impl EngineHandle {
         cmd: Command,
         origin: view::Origin,
     ) -> Result<u64, EngineError> {
+        Ok(self.command_marked(id, cmd, origin).await?.0)
+    }
+
+    /// As [`EngineHandle::command_applied`], and also the command's [`CommandMark::n`] (0 for
+    /// a connector of another host): a later mark in [`EngineHandle::commands_after`] is a
+    /// command that overtook it.
+    pub async fn command_marked(
+        &self,
+        id: impl Into<ConnectorId>,
+        cmd: Command,
+        origin: view::Origin,
+    ) -> Result<(u64, u64), EngineError> {
         let id = id.into();
         if !self.known(&id) {
             return Err(EngineError::UnknownConnector(id));
@@ -264,6 +278,19 @@ impl EngineHandle {
             })
             .map_err(|_| EngineError::Gone)?;
         rx.await.map_err(|_| EngineError::Gone)
+    }
+
+    /// The commands applied to connector `id` after the one numbered `n`, oldest first (the
+    /// engine keeps the last few).
+    pub fn commands_after(&self, id: &ConnectorId, n: u64) -> Vec<CommandMark> {
+        let all = self
+            .shared
+            .commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        all.get(id)
+            .map(|kept| kept.iter().filter(|m| m.n > n).copied().collect())
+            .unwrap_or_default()
     }
 
     /// Sends `cmd` to every connector of this host.
@@ -284,7 +311,7 @@ impl EngineHandle {
     }
 
     /// Gives an existing connector a reloaded manifest entry: used at once when nothing runs
-    /// on the old one, else kept (shown as `restart_needed`) until the operator starts or
+    /// on the old one (at rest, or waiting in backoff), else kept (shown as `restart_needed`) until the operator starts or
     /// restarts it. Never restarts anything by itself.
     pub async fn update(&self, spec: ConnectorSpec) -> Result<Updated, EngineError> {
         let (reply, rx) = oneshot::channel();

@@ -19,6 +19,9 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024;
 const INITIAL_TAIL_BYTES: u64 = 1024 * 1024;
 /// Read size per syscall while catching up.
 const READ_CHUNK: usize = 256 * 1024;
+/// Most lines, and most bytes of lines, a tailer holds before it publishes them.
+const MAX_BATCH_LINES: usize = 4096;
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Poll interval right after new output: batches reads (one read per interval, not per line).
 const ACTIVE_POLL: Duration = Duration::from_millis(25);
 /// Poll interval after a quiet spell (the interval doubles up to this). Once it is reached the
@@ -149,36 +152,99 @@ impl Scrollback {
 pub type SharedScrollback = Arc<Mutex<Scrollback>>;
 
 /// Splits a byte stream into lines, carrying incomplete ones across reads.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct LineSplitter {
     carry: Vec<u8>,
+    /// The line being carried grew past [`MAX_LINE_BYTES`] with escape sequences in it: the
+    /// rest of it is kept without them (it shows as plain text anyway), so that an SGR flood
+    /// cannot push the line's text past the cut.
+    plain: Option<strip_ansi_escapes::Writer<Capped>>,
+}
+
+impl std::fmt::Debug for LineSplitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineSplitter")
+            .field("carry", &self.carry.len())
+            .field("plain", &self.plain.is_some())
+            .finish()
+    }
+}
+
+/// Bytes written past [`MAX_LINE_BYTES`] are dropped.
+#[derive(Default)]
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = MAX_LINE_BYTES.saturating_sub(self.0.len());
+        self.0.extend_from_slice(&buf[..buf.len().min(room)]);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl LineSplitter {
     /// Feeds bytes; calls `out` for each complete line (without the newline, lossy UTF-8, cut at
-    /// [`MAX_LINE_BYTES`]).
+    /// [`MAX_LINE_BYTES`]; a longer line with escape sequences loses them instead of its text).
     pub fn feed(&mut self, mut bytes: &[u8], mut out: impl FnMut(String)) {
         while let Some(i) = memchr(b'\n', bytes) {
             let line = &bytes[..i];
-            if self.carry.is_empty() {
+            if self.carry.is_empty()
+                && self.plain.is_none()
+                && (line.len() <= MAX_LINE_BYTES || memchr(0x1b, line).is_none())
+            {
                 out(to_line(line));
             } else {
-                self.carry.extend_from_slice(line);
-                out(to_line(&self.carry));
-                self.carry.clear();
+                self.carry_part(line);
+                out(self.take_line());
             }
             bytes = &bytes[i + 1..];
         }
-        if self.carry.len() < MAX_LINE_BYTES {
-            let room = MAX_LINE_BYTES - self.carry.len();
-            self.carry
-                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.carry_part(bytes);
+    }
+
+    /// Adds `part` to the line being carried.
+    fn carry_part(&mut self, part: &[u8]) {
+        use std::io::Write;
+        if let Some(w) = &mut self.plain {
+            let _ = w.write_all(part);
+            return;
+        }
+        if self.carry.len() + part.len() <= MAX_LINE_BYTES {
+            self.carry.extend_from_slice(part);
+        } else if memchr(0x1b, &self.carry).is_some() || memchr(0x1b, part).is_some() {
+            let mut w = strip_ansi_escapes::Writer::new(Capped::default());
+            let _ = w.write_all(&self.carry);
+            let _ = w.write_all(part);
+            self.carry.clear();
+            self.plain = Some(w);
+        } else {
+            let room = MAX_LINE_BYTES.saturating_sub(self.carry.len());
+            self.carry.extend_from_slice(&part[..part.len().min(room)]);
+        }
+    }
+
+    /// The line carried so far, and a fresh start.
+    fn take_line(&mut self) -> String {
+        match self.plain.take() {
+            Some(w) => match w.into_inner() {
+                Ok(capped) => to_line(&capped.0),
+                Err(_) => String::new(),
+            },
+            None => {
+                let line = to_line(&self.carry);
+                self.carry.clear();
+                line
+            }
         }
     }
 
     /// Drops a partial line (after truncation).
     pub fn reset(&mut self) {
         self.carry.clear();
+        self.plain = None;
     }
 }
 
@@ -446,6 +512,7 @@ impl Tailer {
             return;
         }
         let mut batch: Vec<String> = Vec::new();
+        let mut batch_bytes = 0;
         loop {
             let n = match f.read(buf) {
                 Ok(0) | Err(_) => break,
@@ -463,10 +530,16 @@ impl Tailer {
                     None => continue,
                 }
             }
-            cur.splitter.feed(chunk, |l| batch.push(l));
-            if batch.len() >= 4096 {
-                self.publish(&mut batch, cur.looked);
-            }
+            // Bounded by bytes too: 4096 lines of 16 KiB would hold 64 MiB at once.
+            let looked = cur.looked;
+            cur.splitter.feed(chunk, |l| {
+                batch_bytes += l.len();
+                batch.push(l);
+                if batch.len() >= MAX_BATCH_LINES || batch_bytes >= MAX_BATCH_BYTES {
+                    self.publish(&mut batch, looked);
+                    batch_bytes = 0;
+                }
+            });
         }
         self.publish(&mut batch, cur.looked);
     }
@@ -595,6 +668,43 @@ mod tests {
             "{last}"
         );
         tailer.abort();
+    }
+
+    /// Issue #22 item 13: a burst of long lines is published in batches bounded by bytes, not
+    /// only by lines (4096 lines of 16 KiB held 64 MiB at once).
+    #[test]
+    fn a_burst_of_long_lines_is_batched_by_bytes() {
+        let d = tempfile::tempdir().expect("tmp");
+        let path = d.path().join("a.log");
+        let line = format!("2026-11-23T05:00:00Z ERROR c: {}", "x".repeat(16_000));
+        let lines = vec![line.clone(); 600];
+        append_lines(&path, &lines).expect("write");
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let seen = batches.clone();
+        let tailer = Tailer {
+            path: path.clone(),
+            scrollback: Arc::new(Mutex::new(Scrollback::new(10_000, 1 << 20))),
+            secrets: Arc::new(std::sync::RwLock::new(Vec::new())),
+            max_bytes: 1 << 30,
+            keep: 2,
+            rotate: false,
+            on_levels: Some(Box::new(move |b| seen.lock().expect("lock").push(b.errors))),
+            waker: None,
+            activity: None,
+        };
+        let mut cur = Cursor {
+            looked: true,
+            ..Cursor::default()
+        };
+        let mut f = File::open(&path).expect("open");
+        tailer.drain(&mut f, &mut cur, &mut vec![0u8; READ_CHUNK]);
+        let batches = batches.lock().expect("lock").clone();
+        assert_eq!(batches.iter().sum::<u32>(), 600, "{batches:?}");
+        let largest = *batches.iter().max().expect("a batch") as usize * (line.len() + 1);
+        assert!(
+            largest <= MAX_BATCH_BYTES + MAX_LINE_BYTES,
+            "a batch of {largest} bytes: {batches:?}"
+        );
     }
 
     #[test]

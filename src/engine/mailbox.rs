@@ -39,8 +39,9 @@ pub(super) enum Msg {
         target: Option<ConnectorId>,
         cmd: Command,
         origin: view::Origin,
-        /// Told the number of the last event queued before the command was applied.
-        ack: Option<oneshot::Sender<u64>>,
+        /// Told the number of the last event queued before the command was applied, and the
+        /// command's [`CommandMark::n`] (0 when no local connector took it).
+        ack: Option<oneshot::Sender<(u64, u64)>>,
     },
     Add {
         spec: Box<ConnectorSpec>,
@@ -143,6 +144,24 @@ pub(super) struct Shared {
     /// CPU and memory are sampled until then (Unix milliseconds): see
     /// [`EngineHandle::want_usage`].
     pub(super) usage_until_ms: std::sync::atomic::AtomicU64,
+    /// The last few commands applied to each local connector, oldest first: whoever waits for
+    /// a command's outcome learns from them that another command overtook it.
+    pub(super) commands: Mutex<HashMap<ConnectorId, std::collections::VecDeque<CommandMark>>>,
+}
+
+/// How many applied commands [`Shared::commands`] keeps per connector.
+pub(super) const COMMANDS_KEPT: usize = 8;
+
+/// One operator command as the engine applied it to one connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandMark {
+    /// Numbers every command the engine applies, in order, from 1.
+    pub n: u64,
+    /// The number of the last event queued before it was applied: later events may be its
+    /// consequences, earlier ones are not.
+    pub after_seq: u64,
+    pub cmd: Command,
+    pub by: view::Origin,
 }
 
 #[derive(Default)]

@@ -50,8 +50,8 @@ use tokio::time::Instant;
 use crate::manifest::{ConnectorSpec, Manifest};
 use build::{BuildKey, BuildUpdate};
 pub use handle::{EngineHandle, EventStream};
-use mailbox::{Bus, Msg, Shared, SlotKey, EVENT_WAITS_FOR_STATE};
-pub use mailbox::{EngineError, RemoteCommand, Updated};
+use mailbox::{Bus, Msg, Shared, SlotKey, COMMANDS_KEPT, EVENT_WAITS_FOR_STATE};
+pub use mailbox::{CommandMark, EngineError, RemoteCommand, Updated};
 use phase::Phase;
 use state::{Command, ConnectorState, Ctx, Effect, Event, Settings, SpawnFailure};
 use view::{BuildProgress, ConnectorId, ConnectorView, EventKind};
@@ -266,12 +266,14 @@ impl Engine {
             durable_gen: std::sync::atomic::AtomicU64::new(0),
             written: written_for_handles,
             usage_until_ms: std::sync::atomic::AtomicU64::new(0),
+            commands: Mutex::new(HashMap::new()),
         });
         let (events, emitter) = spawn_emitter(shared.clone(), written);
 
         let mut rt = Runtime {
             events,
             queued_seq: 0,
+            commands_applied: 0,
             slots: Vec::new(),
             next_key: 0,
             tx: tx.clone(),
@@ -513,6 +515,8 @@ struct Runtime {
     events: mpsc::UnboundedSender<Outgoing>,
     /// The number of the last event queued.
     queued_seq: u64,
+    /// Commands applied so far (see [`CommandMark`]).
+    commands_applied: u64,
     slots: Vec<Slot>,
     next_key: SlotKey,
     tx: mpsc::UnboundedSender<Msg>,
@@ -700,10 +704,13 @@ impl Runtime {
         Ok(())
     }
 
-    /// Puts slot `i`'s pending spec in use if nothing runs on the old one; true if it did.
+    /// Puts slot `i`'s pending spec in use if nothing runs on the old one; true if it did. A
+    /// connector waiting in backoff runs nothing: its next start uses the reloaded entry (a
+    /// crash loop on a bad entry ends with the fix, issue #22 item 15).
     fn apply_pending(&mut self, i: usize) -> bool {
         let slot = &mut self.slots[i];
-        let free = slot.state.phase.is_at_rest() && slot.state.phase != Phase::Building;
+        let phase = slot.state.phase;
+        let free = (phase.is_at_rest() || phase == Phase::Backoff) && phase != Phase::Building;
         match slot.pending.take() {
             Some(spec) if free => {
                 slot.settings = settings_of(&spec);
@@ -787,6 +794,29 @@ impl Runtime {
             }
     }
 
+    /// Records that `cmd` by `by` is being applied to slot `i` now, before any of its events;
+    /// returns its number.
+    fn mark_command(&mut self, i: usize, cmd: Command, by: view::Origin) -> u64 {
+        self.commands_applied += 1;
+        let mark = CommandMark {
+            n: self.commands_applied,
+            after_seq: self.queued_seq,
+            cmd,
+            by,
+        };
+        let mut all = self
+            .shared
+            .commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let kept = all.entry(self.slots[i].id.clone()).or_default();
+        if kept.len() == COMMANDS_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(mark);
+        mark.n
+    }
+
     /// Records `intent`, decided by `by`, for slot `i`.
     fn decide(&mut self, i: usize, intent: view::Intent, by: view::Origin) {
         self.slots[i].decision = Some(view::Decision {
@@ -815,7 +845,7 @@ impl Runtime {
                     }
                 }
                 if let Some(ack) = ack {
-                    let _ = ack.send(self.queued_seq);
+                    let _ = ack.send((self.queued_seq, 0));
                 }
             }
             Msg::RemoteViews { host, views } => {
@@ -843,10 +873,12 @@ impl Runtime {
                 // a start refused at once must be seen by whoever waits for its outcome).
                 let seq_before = self.queued_seq;
                 let mut decided = false;
+                let mut mark = 0;
                 for i in targets {
                     if !self.slots[i].removal.is_empty() {
                         continue; // on its way out
                     }
+                    mark = self.mark_command(i, cmd, origin);
                     let intent = match cmd {
                         Command::Start | Command::Restart => Some(view::Intent::Run),
                         Command::Stop | Command::Kill => Some(view::Intent::Stop),
@@ -907,7 +939,7 @@ impl Runtime {
                     self.persist(false);
                 }
                 if let Some(ack) = ack {
-                    let _ = ack.send(seq_before);
+                    let _ = ack.send((seq_before, mark));
                 }
             }
             Msg::Add { spec, reply } => {
@@ -1147,7 +1179,8 @@ impl Runtime {
         }
     }
 
-    /// A connector that came to rest (stopped, failed) takes its reloaded entry.
+    /// A connector that came to rest (stopped, failed) or waits in backoff takes its reloaded
+    /// entry.
     fn apply_pending_at_rest(&mut self) {
         for i in 0..self.slots.len() {
             if self.slots[i].pending.is_some() {

@@ -846,6 +846,15 @@ impl ConnectorState {
         match self.phase {
             Phase::Stopping => {
                 fx.push(Effect::Marker(format!("exit: {status_text} after stop")));
+                if self.pending == Pending::Start && self.stop_reason != StopReason::Operator {
+                    // A start or restart pressed during a startup-timeout or stale-feed stop:
+                    // the machine said "will start afterwards", so the operator's start wins
+                    // over the failure the stop would have counted (issue #22 item 7).
+                    self.pending = Pending::None;
+                    self.restarts += 1;
+                    self.begin_start(s, ctx, false, fx);
+                    return;
+                }
                 if self.stop_reason == StopReason::StartupTimeout {
                     let msg = format!(
                         "not ready in {}: stopped ({status_text}). It ran but no iceoryx2 node with its PID appeared; check the iceoryx2 version (0.6.1) and config location (project root/config/iceoryx2.toml), and that /dev/shm has room (ToBot is ~1.1 GB sparse)",

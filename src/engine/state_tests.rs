@@ -892,3 +892,39 @@ async fn a_start_refusal_fails_a_connector_at_rest_and_leaves_a_running_one_alon
     let fx = m.timer(TimerKind::Backoff);
     assert!(fx.is_empty(), "{fx:?}");
 }
+
+/// Issue #22 item 7: the machine said "will start afterwards", so the stop a startup timeout
+/// began ends in the operator's start, not in a counted failure (nor `failed` under `never`).
+#[tokio::test(start_paused = true)]
+async fn restart_during_a_startup_timeout_stop_starts_afterwards() {
+    for policy in [RestartPolicyKind::OnFailure, RestartPolicyKind::Never] {
+        let mut m = M::with_restart(RestartPolicy {
+            policy,
+            jitter: 0.0,
+            ..RestartPolicy::default()
+        });
+        m.cmd(Command::Start);
+        m.ev(Event::Spawned { pid: 42 });
+        advance(Duration::from_secs(10)).await;
+        assert_eq!(
+            phases(&m.timer(TimerKind::StartupTimeout)),
+            [Phase::Stopping]
+        );
+        m.cmd(Command::Restart);
+        assert!(
+            m.st.detail.contains("will start afterwards"),
+            "{}",
+            m.st.detail
+        );
+        let fx = m.exit(ExitStatus::Code(0));
+        assert_eq!(
+            phases(&fx),
+            [Phase::Starting],
+            "{policy:?}: {}",
+            m.st.detail
+        );
+        assert!(fx.contains(&Effect::Spawn));
+        assert_eq!(m.st.budget.attempt(), 0, "{policy:?}: no failure counted");
+        assert_eq!(m.st.restarts, 1);
+    }
+}

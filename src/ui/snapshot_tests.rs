@@ -1144,3 +1144,40 @@ fn absurd_numbers_from_a_remote_view_render_without_a_panic() {
         assert!(screen.contains("bf-far"), "{screen}");
     }
 }
+
+/// Issue #22 item 17: a line with a 20,000-parameter SGR, or 5,000 SGRs, before its text shows
+/// its text as plain text (it was cut at 16 KiB of raw bytes, escapes included: an empty row).
+#[test]
+fn a_line_flooded_with_sgr_shows_its_text_plain() {
+    let big = format!("\u{1b}[{}m", vec!["1"; 20_000].join(";"));
+    let cases = [
+        (format!("{big}20000 parameters, then text"), "then text"),
+        (
+            format!("{}5000 SGRs, then text", "\u{1b}[31m".repeat(5000)),
+            "then text",
+        ),
+        ("\u{1b}[1mx".repeat(5000), "xxxxxxxxxx"),
+    ];
+    for (case, text) in cases {
+        let mut sb = Scrollback::new(100, 1 << 20);
+        // As the tailer reads it: in one read, and across many small ones.
+        for chunk in [case.len() + 1, 1000] {
+            let mut splitter = crate::engine::logs::LineSplitter::default();
+            let bytes = format!("{case}\n");
+            for part in bytes.as_bytes().chunks(chunk) {
+                splitter.feed(part, |l| sb.push(l));
+            }
+        }
+        let snaps = vec![snap("bf", Phase::Ready, NOW)];
+        let app = app_for(&snaps, vec![Arc::new(Mutex::new(sb))]);
+        let screen = render(&app, &snaps, NOW, 80, 10);
+        let rows: Vec<String> = screen
+            .buffer()
+            .content()
+            .chunks(80)
+            .map(|r| r.iter().map(|c| c.symbol()).collect())
+            .collect();
+        let shown = rows.iter().filter(|r| r.contains(text)).count();
+        assert_eq!(shown, 2, "{text:?} not shown twice:\n{}", rows.join("\n"));
+    }
+}
