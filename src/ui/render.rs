@@ -232,9 +232,7 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
             .snaps
             .iter()
             .filter(|b| {
-                b.host == s.host
-                    && b.phase == Phase::Ready
-                    && b.connectors.iter().any(|c| *c == s.name)
+                b.host == s.host && b.phase == Phase::Ready && b.connectors.contains(&s.name)
             })
             .count();
         spans.push(Span::styled(
