@@ -70,6 +70,12 @@ pub(super) enum Msg {
         pid: i32,
         ev: Event,
     },
+    /// News from the log relay supervisor of process `pid` of slot `key`.
+    Relay {
+        key: SlotKey,
+        pid: i32,
+        news: super::relay::RelayNews,
+    },
     Build {
         key: BuildKey,
         update: BuildUpdate,
