@@ -152,6 +152,7 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
             stop: None,
             symbols: Default::default(),
             budget: None,
+            relay: None,
         },
     };
     store::write_state(

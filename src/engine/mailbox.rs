@@ -73,6 +73,12 @@ pub(super) enum Msg {
         /// A crash a request on its FromBot caused (from its output).
         crash: Option<super::hftbacktest::RequestCrash>,
     },
+    /// News from the log relay supervisor of process `pid` of slot `key`.
+    Relay {
+        key: SlotKey,
+        pid: i32,
+        news: super::relay::RelayNews,
+    },
     Build {
         key: BuildKey,
         update: BuildUpdate,

@@ -161,6 +161,11 @@ struct Slot {
     decision: Option<view::Decision>,
     /// The last restart refused because a new process could not start.
     refused: Option<view::Refusal>,
+    /// The log relay of its current process (kept in `state.json` for the next console).
+    relay: Option<relay::RelayRecord>,
+    /// What its relay's supervisor last said (a relay replaced, and why), for the detail while
+    /// the same process runs.
+    relay_note: Option<String>,
 }
 
 fn settings_of(spec: &ConnectorSpec) -> Settings {
@@ -409,6 +414,22 @@ fn exit_message(
     }
 }
 
+/// Hands what the relay supervisor of process `pid` of slot `key` says to the actor.
+fn forward_relay_news(
+    tx: mpsc::UnboundedSender<Msg>,
+    key: SlotKey,
+    pid: i32,
+    mut news: mpsc::UnboundedReceiver<relay::RelayNews>,
+) {
+    tokio::spawn(async move {
+        while let Some(news) = news.recv().await {
+            if tx.send(Msg::Relay { key, pid, news }).is_err() {
+                break;
+            }
+        }
+    });
+}
+
 /// The view of one slot at (`now`, `now_unix`).
 fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
     let st = &s.state;
@@ -426,9 +447,10 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         restarts: st.restarts,
         bots: st.bots,
         last_exit: st.last_exit,
-        detail: match &s.hold {
-            Some(why) => format!("{why}; then it starts"),
-            None => st.detail.clone(),
+        detail: match (&s.hold, &s.relay_note) {
+            (Some(why), _) => format!("{why}; then it starts"),
+            (None, Some(note)) if st.phase.has_process() => format!("{}; {note}", st.detail),
+            (None, _) => st.detail.clone(),
         },
         role: match s.spec.is_bot() {
             true => view::Role::Bot,
@@ -623,6 +645,8 @@ impl Runtime {
             last_exit_cause: None,
             decision: None,
             refused: None,
+            relay: None,
+            relay_note: None,
         });
         id
     }
@@ -1002,6 +1026,7 @@ impl Runtime {
                     slot.start_ticks = start_ticks;
                     slot.started_unix = Some(store::unix_now());
                     slot.adopted = false;
+                    slot.relay_note = None;
                     self.dispatch(i, Event::Spawned { pid });
                 } else {
                     // Its slot was removed while the spawn was under way.
@@ -1026,10 +1051,17 @@ impl Runtime {
                         });
                         self.slots[i].child = None;
                         self.slots[i].start_ticks = None;
+                        self.slots[i].relay = None;
+                        self.slots[i].relay_note = None;
                         self.slots[i].last_exit_at = Some(logs::now_rfc3339());
                         let ev = self.slots[i].session.with_suspects(ev);
                         self.dispatch(i, ev);
                     }
+                }
+            }
+            Msg::Relay { key, pid, news } => {
+                if let Some(i) = self.index_of_key(key) {
+                    self.on_relay_news(i, pid, news);
                 }
             }
             Msg::Build { key, update } => {
@@ -1210,6 +1242,44 @@ impl Runtime {
             self.emit(after, slot.id.clone(), EventKind::Removed);
             for r in slot.removal {
                 let _ = r.send(Ok(()));
+            }
+        }
+    }
+
+    /// What the log relay supervisor of process `pid` of slot `i` says.
+    fn on_relay_news(&mut self, i: usize, pid: i32, news: relay::RelayNews) {
+        let slot = &mut self.slots[i];
+        if slot.state.pid != Some(pid) {
+            return;
+        }
+        match news {
+            relay::RelayNews::Running(rec) => {
+                // A replacement: the note that announced it says it is done.
+                if let (Some(old), Some(note)) = (slot.relay, slot.relay_note.as_mut()) {
+                    if let Some(what) = note.strip_suffix("; replacing it") {
+                        *note = format!(
+                            "{}; replaced by PID {} at {}",
+                            what.replace(" is ", " was ")
+                                .replace(" does ", " did ")
+                                .replace(" ended", " had ended"),
+                            rec.pid,
+                            logs::clock_time(store::unix_now())
+                        );
+                    }
+                    tracing::info!(
+                        "{}: log relay PID {} replaced by {}",
+                        slot.id,
+                        old.pid,
+                        rec.pid
+                    );
+                }
+                slot.relay = Some(rec);
+                // A durable change: the next console must find this relay.
+                self.persist(true);
+            }
+            relay::RelayNews::Note(note) => {
+                tracing::warn!("{}: {note}", slot.id);
+                slot.relay_note = Some(note);
             }
         }
     }
@@ -1726,7 +1796,7 @@ impl Runtime {
                     spawn_spec.args.join(" ")
                 ),
             );
-            let handle = match process::spawn(&spawn_spec) {
+            let mut handle = match process::spawn(&spawn_spec) {
                 Ok(h) => h,
                 Err(e) => {
                     let action = match &e {
@@ -1753,6 +1823,10 @@ impl Runtime {
                 start_ticks: handle.start_ticks,
                 signaller: handle.signaller(),
             });
+            // After `Spawned`: the actor takes news only for the process it knows.
+            if let Some(news) = handle.relay_news.take() {
+                forward_relay_news(tx.clone(), key, pid, news);
+            }
             let status = handle.exited.await.ok().flatten();
             // The connector's last words (a panic, the SendError of a normal stop) are in the
             // relay's pipe until it has written them: read the log only after that (bounded, in
@@ -1882,6 +1956,7 @@ impl Runtime {
                         _ => Default::default(),
                     },
                     budget: Some(s.state.budget.record(self.clock.0, self.clock.1)),
+                    relay: s.state.pid.and(s.relay),
                 },
             })
             .collect();

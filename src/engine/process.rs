@@ -8,6 +8,7 @@
 //! the group id) cannot have been reused: a stop never signals a stranger.
 
 use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::Stdio;
 
@@ -59,14 +60,12 @@ impl LogTarget {
 /// default): a relay that falls behind for a moment does not block the connector.
 const RELAY_PIPE_BYTES: nix::libc::c_int = 1 << 20;
 
-/// Starts a log relay in its own session, reading the returned pipe end's counterpart; the
-/// returned file is the write end for the connector's stdout and stderr, and the receiver
-/// resolves when the relay has written everything and ended.
+/// Starts a log relay in its own session, reading a new pipe. Returns the pipe's write end (for
+/// the connector's stdout and stderr), the relay, and a spare read end for its supervisor.
 fn start_relay(
     program: &std::path::Path,
     spec: &super::relay::RelaySpec,
-) -> std::io::Result<(std::fs::File, oneshot::Receiver<()>)> {
-    use std::os::fd::{AsFd, OwnedFd};
+) -> std::io::Result<(std::fs::File, super::relay::Watched, OwnedFd)> {
     if let Some(dir) = spec.file.parent() {
         super::private_fs::ensure_private_dir(dir)?;
     }
@@ -78,21 +77,9 @@ fn start_relay(
         write.as_fd(),
         nix::fcntl::FcntlArg::F_SETPIPE_SZ(RELAY_PIPE_BYTES),
     );
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(spec.args())
-        .stdin(Stdio::from(read))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(false);
-    super::sys::new_session(&mut cmd);
-    let mut relay = cmd.spawn()?;
-    // Reap it when it ends (at end-of-file); it outlives this console if need be.
-    let (done_tx, done_rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let _ = relay.wait().await;
-        let _ = done_tx.send(());
-    });
-    Ok((std::fs::File::from(write), done_rx))
+    let spare = read.try_clone()?;
+    let relay = super::relay::launch(program, spec, read)?;
+    Ok((std::fs::File::from(write), relay, spare))
 }
 
 /// A running child, owned by its reaper task.
@@ -107,6 +94,8 @@ pub struct ChildHandle {
     pub exited: oneshot::Receiver<Option<ExitStatus>>,
     /// With a log relay: resolves when the relay has written the connector's last output.
     pub log_flushed: Option<oneshot::Receiver<()>>,
+    /// With a log relay: what its supervisor says (the relay running, a replacement and why).
+    pub relay_news: Option<mpsc::UnboundedReceiver<super::relay::RelayNews>>,
 }
 
 impl ChildHandle {
@@ -153,12 +142,12 @@ impl SpawnError {
 
 /// Spawns the connector. Must be called inside a tokio runtime.
 pub fn spawn(spec: &SpawnSpec) -> Result<ChildHandle, SpawnError> {
-    let mut log_flushed = None;
+    let mut relay = None;
     let out = match &spec.log {
         LogTarget::File(path) => Some(super::logs::open_for_child(path).map_err(SpawnError::Log)?),
         LogTarget::Relay { program, spec } => {
-            let (pipe, done) = start_relay(program, spec).map_err(SpawnError::Log)?;
-            log_flushed = Some(done);
+            let (pipe, watched, spare) = start_relay(program, spec).map_err(SpawnError::Log)?;
+            relay = Some((program.clone(), spec.clone(), watched, spare));
             Some(pipe)
         }
         LogTarget::Discard => None,
@@ -187,6 +176,26 @@ pub fn spawn(spec: &SpawnSpec) -> Result<ChildHandle, SpawnError> {
         ))
     })? as i32;
     let start_ticks = super::sys::process_start_ticks(pid);
+    let (log_flushed, relay_news) = match relay {
+        Some((program, spec, watched, spare)) => {
+            let (news, relay_news) = mpsc::unbounded_channel();
+            let _ = news.send(super::relay::RelayNews::Running(watched.record));
+            let (done_tx, done_rx) = oneshot::channel();
+            let supervisor = super::relay::Supervisor {
+                program,
+                spec,
+                connector: (pid, start_ticks),
+                spare,
+                news,
+            };
+            tokio::spawn(async move {
+                supervisor.run(Some(watched), None).await;
+                let _ = done_tx.send(());
+            });
+            (Some(done_rx), Some(relay_news))
+        }
+        None => (None, None),
+    };
     // Our unreaped child: its PID cannot be reused, so this pidfd is race-free. It tells us the
     // child has exited while it is still a zombie, i.e. while its PID (and so its process group
     // id) is still pinned: the moment to end whatever is left of its group.
@@ -251,6 +260,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<ChildHandle, SpawnError> {
         signals: sig_tx,
         exited: exit_rx,
         log_flushed,
+        relay_news,
     })
 }
 
@@ -315,6 +325,7 @@ pub fn adopt(pid: i32, start_ticks: u64) -> std::io::Result<ChildHandle> {
         signals: sig_tx,
         exited: exit_rx,
         log_flushed: None,
+        relay_news: None,
     })
 }
 

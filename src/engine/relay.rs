@@ -7,7 +7,15 @@
 //! It runs in its own session, ignores SIGINT, SIGTERM and SIGHUP, and ends when the pipe
 //! reaches end-of-file, i.e. when the connector (and anything it left holding the pipe) is
 //! gone. So a crashed, frozen or killed console never touches it, and a connector's last words
-//! after a SIGTERM or a panic reach the file.
+//! after a SIGTERM or a panic reach the file. It names itself `sb-log-relay` (its `comm`), so
+//! that `killall switchboard` or `pkill -x switchboard` aimed at consoles spares it.
+//!
+//! The console supervises each relay ([`Supervisor`]): it watches the relay's pidfd (no
+//! polling), and when the relay dies, or stops reading (stopped, or its pipe full while the log
+//! does not grow), it attaches a new relay to the same pipe and marks the gap in the log. The
+//! console holds a spare read end of the pipe, so that a connector never writes into a pipe
+//! without a reader (EPIPE: its logger's error report to stderr, the same pipe, can panic it)
+//! while one relay is replaced by the next.
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -22,6 +30,9 @@ const CHUNK: usize = 1024 * 1024;
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(2);
 /// A read shorter than this counts as "nearly empty".
 const SMALL_READ: usize = 64 * 1024;
+
+/// The relay's process name (`/proc/PID/comm`, at most 15 bytes).
+pub const RELAY_COMM: &std::ffi::CStr = c"sb-log-relay";
 
 /// What the relay does, as its command line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +131,8 @@ pub fn relay(spec: &RelaySpec, mut input: impl Read) -> io::Result<()> {
 /// reports a failure in the log itself when it can (stderr goes nowhere).
 pub fn run(spec: &RelaySpec) -> u8 {
     use nix::sys::signal::{signal, SigHandler, Signal};
+    // Its own name, so a kill aimed at the console's (`switchboard`) spares it.
+    let _ = nix::sys::prctl::set_name(RELAY_COMM);
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         // SAFETY: SIG_IGN installs no handler code; nothing else in this process handles them.
         #[allow(unsafe_code)]
@@ -134,6 +147,311 @@ pub fn run(spec: &RelaySpec) -> u8 {
             );
             1
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Supervision (in the console).
+
+/// How often a relay is checked for having stopped reading.
+const STALL_TICK: Duration = Duration::from_secs(1);
+/// Checks in a row that find the relay stopped (state T) before it is replaced.
+const STOPPED_CHECKS: u32 = 2;
+/// Checks in a row that find its pipe at least half full and the log not growing.
+const STALLED_CHECKS: u32 = 3;
+/// A relay that dies younger than this is replaced only once this has passed (no busy loop
+/// when every new relay dies at once, e.g. on a full disk).
+const MIN_RELAY_LIFE: Duration = Duration::from_secs(1);
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+/// A relay process as `state.json` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RelayRecord {
+    pub pid: i32,
+    /// /proc start time (clock ticks since boot), guarding against PID reuse.
+    pub start_ticks: u64,
+}
+
+/// What a supervisor tells the engine about a connector's relay.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelayNews {
+    /// This relay now copies the connector's output (the first, or a replacement).
+    Running(RelayRecord),
+    /// Something the operator should know, for the connector's detail.
+    Note(String),
+}
+
+/// A relay process being watched through its pidfd.
+pub struct Watched {
+    pub record: RelayRecord,
+    fd: tokio::io::unix::AsyncFd<OwnedFd>,
+    /// Our own child: reaped once it ended.
+    child: Option<tokio::process::Child>,
+    since: tokio::time::Instant,
+}
+
+impl Watched {
+    async fn ended(&mut self) {
+        if let Ok(mut guard) = self.fd.readable().await {
+            guard.retain_ready();
+        }
+        if let Some(child) = &mut self.child {
+            let _ = child.wait().await;
+        }
+    }
+}
+
+/// Starts a relay (in its own session) reading `stdin`. Must be called inside a tokio runtime.
+pub fn launch(program: &Path, spec: &RelaySpec, stdin: OwnedFd) -> io::Result<Watched> {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(spec.args())
+        .stdin(std::process::Stdio::from(stdin))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(false);
+    super::sys::new_session(&mut cmd);
+    let child = cmd.spawn()?;
+    let pid = child
+        .id()
+        .ok_or_else(|| io::Error::other("the log relay ended before its PID was read"))?
+        as i32;
+    // Our unreaped child: the pidfd cannot name another process.
+    let fd = super::sys::async_pidfd(pid)?;
+    Ok(Watched {
+        record: RelayRecord {
+            pid,
+            start_ticks: super::sys::process_start_ticks(pid).unwrap_or(0),
+        },
+        fd,
+        child: Some(child),
+        since: tokio::time::Instant::now(),
+    })
+}
+
+/// The pipe `/proc/PID/fd/FD` names (`pipe:[inode]`), if it is one.
+fn pipe_of(pid: i32, fd: i32) -> Option<std::ffi::OsString> {
+    let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    let s = link.into_os_string();
+    s.to_string_lossy().starts_with("pipe:[").then_some(s)
+}
+
+/// A read end of the pipe connector `pid` writes its stdout (or else stderr) to, opened
+/// through /proc (the connector holds the pipe; its PID must be checked by the caller after).
+pub fn open_connector_pipe(pid: i32) -> io::Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::unix::fs::OpenOptionsExt;
+    let fd = [1, 2]
+        .into_iter()
+        .find(|fd| pipe_of(pid, *fd).is_some())
+        .ok_or_else(|| io::Error::other(format!("PID {pid} writes to no pipe")))?;
+    // Non-blocking open: an open for reading of a pipe without writers would wait for one.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits())
+        .open(format!("/proc/{pid}/fd/{fd}"))?;
+    // The relay reads it blocking (this open file description is ours alone).
+    fcntl(f.as_fd(), FcntlArg::F_SETFL(OFlag::empty())).map_err(io::Error::from)?;
+    Ok(f.into())
+}
+
+/// The live relay of connector `pid` that a previous console left: the recorded one if it
+/// still runs and reads the connector's pipe, else (an older `state.json`) any `log-relay`
+/// process reading it. Its pidfd is opened before its identity is checked.
+pub fn find_live(recorded: Option<RelayRecord>, connector: i32) -> Option<Watched> {
+    let pipe = pipe_of(connector, 1).or_else(|| pipe_of(connector, 2))?;
+    let candidates: Vec<i32> = match recorded {
+        Some(r) => vec![r.pid],
+        None => std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|p| {
+                super::sys::process_cmdline(*p)
+                    .is_some_and(|argv| argv.iter().any(|a| a == "log-relay"))
+            })
+            .collect(),
+    };
+    candidates.into_iter().find_map(|pid| {
+        let fd = super::sys::async_pidfd(pid).ok()?;
+        let ticks = super::sys::process_start_ticks(pid)?;
+        let same = recorded.is_none_or(|r| r.start_ticks == ticks);
+        (same && !super::sys::is_zombie(pid) && pipe_of(pid, 0).as_ref() == Some(&pipe)).then(
+            || Watched {
+                record: RelayRecord {
+                    pid,
+                    start_ticks: ticks,
+                },
+                fd,
+                child: None,
+                since: tokio::time::Instant::now(),
+            },
+        )
+    })
+}
+
+/// One process state letter from /proc/PID/stat (`R`, `S`, `D`, `T`, `Z`…).
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// What says the log file moved: its inode and size.
+fn log_mark(file: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(file).ok().map(|m| (m.ino(), m.size()))
+}
+
+/// Keeps a connector's output relayed for as long as the connector runs.
+pub struct Supervisor {
+    pub program: PathBuf,
+    pub spec: RelaySpec,
+    /// The connector: PID and /proc start time.
+    pub connector: (i32, Option<u64>),
+    /// A read end of the connector's pipe, held (never read) so the pipe always has a reader,
+    /// and duplicated as each new relay's input.
+    pub spare: OwnedFd,
+    pub news: tokio::sync::mpsc::UnboundedSender<RelayNews>,
+}
+
+/// Why a relay is being replaced, and since when its output has not been copied.
+struct Gap {
+    since: tokio::time::Instant,
+    what: String,
+}
+
+impl Supervisor {
+    fn connector_alive(&self) -> bool {
+        let (pid, ticks) = self.connector;
+        match ticks {
+            Some(t) => super::sys::is_same_process(pid, t),
+            None => super::sys::process_start_ticks(pid).is_some() && !super::sys::is_zombie(pid),
+        }
+    }
+
+    /// Runs until the connector is gone and its last relay has ended. `current`: the relay now
+    /// running (None: attach one at once, the gap described by `gap`: what and since when).
+    pub async fn run(self, mut current: Option<Watched>, gap: Option<(Duration, String)>) {
+        let mut gap = gap.map(|(ago, what)| Gap {
+            since: tokio::time::Instant::now()
+                .checked_sub(ago)
+                .unwrap_or_else(tokio::time::Instant::now),
+            what,
+        });
+        let mut tick = tokio::time::interval(STALL_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut stopped, mut stalled, mut mark) = (0u32, 0u32, log_mark(&self.spec.file));
+        loop {
+            let Some(w) = current.as_mut() else {
+                if !self.connector_alive() {
+                    break;
+                }
+                match self.replace(gap.take()) {
+                    Ok(w) => {
+                        let _ = self.news.send(RelayNews::Running(w.record));
+                        (stopped, stalled) = (0, 0);
+                        current = Some(w);
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            pid = self.connector.0,
+                            "a new log relay could not be started: {e}"
+                        );
+                        let _ = self.news.send(RelayNews::Note(format!(
+                            "its output is not logged: a new log relay could not be started ({e}); retrying"
+                        )));
+                        tokio::time::sleep(MIN_RELAY_LIFE).await;
+                    }
+                }
+                continue;
+            };
+            let ended = tokio::select! {
+                () = w.ended() => true,
+                _ = tick.tick() => false,
+            };
+            let pid = w.record.pid;
+            if ended {
+                let lived = w.since.elapsed();
+                current = None;
+                if !self.connector_alive() {
+                    break;
+                }
+                let what = format!("its log relay (PID {pid}) ended");
+                tracing::warn!(connector = self.connector.0, "{what}; replacing it");
+                let _ = self
+                    .news
+                    .send(RelayNews::Note(format!("{what}; replacing it")));
+                gap.get_or_insert(Gap {
+                    since: tokio::time::Instant::now(),
+                    what,
+                });
+                if let Some(wait) = MIN_RELAY_LIFE.checked_sub(lived) {
+                    tokio::time::sleep(wait).await;
+                }
+                continue;
+            }
+            // A relay that does not read blocks its connector once the pipe is full.
+            let now_mark = log_mark(&self.spec.file);
+            let grew = now_mark != mark;
+            mark = now_mark;
+            stopped = match proc_state(pid) {
+                Some('T' | 't') => stopped + 1,
+                _ => 0,
+            };
+            let queued = rustix::io::ioctl_fionread(&self.spare).unwrap_or(0);
+            let capacity =
+                nix::fcntl::fcntl(self.spare.as_fd(), nix::fcntl::FcntlArg::F_GETPIPE_SZ)
+                    .map_or(u64::MAX, |c| c.max(1) as u64);
+            stalled = match !grew && queued >= capacity / 2 {
+                true => stalled + 1,
+                false => 0,
+            };
+            let why = if stopped >= STOPPED_CHECKS {
+                "is stopped"
+            } else if stalled >= STALLED_CHECKS {
+                "does not read (its pipe is full and the log does not grow)"
+            } else {
+                continue;
+            };
+            let what = format!("its log relay (PID {pid}) {why}");
+            tracing::warn!(connector = self.connector.0, "{what}; replacing it");
+            let _ = self
+                .news
+                .send(RelayNews::Note(format!("{what}; replacing it")));
+            gap = Some(Gap {
+                since: tokio::time::Instant::now(),
+                what: what.replace(" is ", " was ").replace(" does ", " did "),
+            });
+            // Through its pidfd: never another process. Its end is then seen as any other.
+            let _ =
+                rustix::process::pidfd_send_signal(w.fd.get_ref(), rustix::process::Signal::KILL);
+            stopped = 0;
+            stalled = 0;
+        }
+    }
+
+    /// Marks the gap in the log, then starts a new relay on the spare read end.
+    fn replace(&self, gap: Option<Gap>) -> io::Result<Watched> {
+        let stdin = self.spare.try_clone()?;
+        let gap = gap.unwrap_or(Gap {
+            since: tokio::time::Instant::now(),
+            what: "its log relay was gone".into(),
+        });
+        let _ = super::logs::write_marker(
+            &self.spec.file,
+            &format!(
+                "{}; a new log relay takes over after a gap of {:.3} s (what the pipe held is kept)",
+                gap.what,
+                gap.since.elapsed().as_secs_f64()
+            ),
+        );
+        let w = launch(&self.program, &self.spec, stdin)?;
+        tracing::info!(
+            connector = self.connector.0,
+            "log relay PID {} took over",
+            w.record.pid
+        );
+        Ok(w)
     }
 }
 

@@ -48,6 +48,10 @@ pub struct Adoption {
     /// Where its restart budget stood (a console that takes it over goes on counting).
     #[serde(default)]
     pub budget: Option<super::budget::BudgetRecord>,
+    /// The log relay of `pid` (absent in files of older consoles: the next console then looks
+    /// for a relay reading the connector's pipe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<super::relay::RelayRecord>,
 }
 
 /// A stop under way, as `state.json` keeps it.
@@ -433,6 +437,7 @@ mod tests {
                     }),
                     symbols: [("ETHUSDT".to_string(), 8.25)].into_iter().collect(),
                     budget: None,
+                    relay: None,
                 },
             }],
         }

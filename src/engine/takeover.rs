@@ -109,8 +109,26 @@ impl Runtime {
                             &format!("adopt: PID {pid} taken over by a new console"),
                         );
                         tracing::info!("{}: PID {pid} adopted from the previous console", slot.id);
-                        let tx = self.tx.clone();
                         let key = slot.key;
+                        if let (Some(program), true) =
+                            (self.log_relay.clone(), slot.spec.capture_output)
+                        {
+                            let spec = super::relay::RelaySpec {
+                                file: slot.log.clone(),
+                                max_bytes: self.log_max_bytes,
+                                keep: self.log_keep,
+                            };
+                            let recorded = rec.adoption.relay;
+                            supervise_adopted_relay(
+                                program,
+                                spec,
+                                (pid, start_ticks),
+                                recorded,
+                                self.tx.clone(),
+                                key,
+                            );
+                        }
+                        let tx = self.tx.clone();
                         let log = slot.log.clone();
                         let secrets = slot.spec.secrets.clone();
                         let name = slot.spec.name.clone();
@@ -194,4 +212,71 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Watches the log relay a previous console left for adopted connector `connector`, or attaches
+/// a new one (with a gap marker) when it is gone. Nothing is done for a connector that writes to
+/// no pipe (its output was not captured, or went straight to the file).
+fn supervise_adopted_relay(
+    program: std::path::PathBuf,
+    spec: super::relay::RelaySpec,
+    connector: (i32, u64),
+    recorded: Option<super::relay::RelayRecord>,
+    tx: tokio::sync::mpsc::UnboundedSender<super::mailbox::Msg>,
+    key: super::mailbox::SlotKey,
+) {
+    use super::relay;
+    let (pid, ticks) = connector;
+    tokio::spawn(async move {
+        // /proc reads: off the workers' hot path but short; the pidfds need the runtime.
+        let spare = match relay::open_connector_pipe(pid) {
+            Ok(fd) if super::sys::is_same_process(pid, ticks) => fd,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::info!(pid, "no log relay to supervise: {e}");
+                return;
+            }
+        };
+        let live = relay::find_live(recorded, pid);
+        let gap = match &live {
+            Some(_) => None,
+            None => {
+                // When the file was last written bounds the gap from below.
+                let ago = std::fs::metadata(&spec.file)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .unwrap_or_default();
+                let who = recorded.map_or("its log relay".to_string(), |r| {
+                    format!("its log relay (PID {})", r.pid)
+                });
+                Some((
+                    ago,
+                    format!("{who} was gone when a new console took over the connector (the log was last written {:.1} s ago)", ago.as_secs_f64()),
+                ))
+            }
+        };
+        let (news, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        if let Some(w) = &live {
+            let _ = news.send(relay::RelayNews::Running(w.record));
+        }
+        let supervisor = relay::Supervisor {
+            program,
+            spec,
+            connector: (pid, Some(ticks)),
+            spare,
+            news,
+        };
+        tokio::spawn(async move {
+            while let Some(news) = rx.recv().await {
+                if tx
+                    .send(super::mailbox::Msg::Relay { key, pid, news })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        supervisor.run(live, gap).await;
+    });
 }
