@@ -235,14 +235,12 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
                 b.host == s.host && b.phase == Phase::Ready && b.connectors.contains(&s.name)
             })
             .count();
-        spans.push(Span::styled(
-            match managed {
-                0 => format!(" bots {}", s.bots),
-                m => format!(" bots {} ({m} managed)", s.bots),
-            },
-            t.dim(),
-        ));
+        spans.push(Span::styled(format!(" bots {}", s.bots), t.dim()));
+        if managed > 0 {
+            spans.push(Span::styled(format!(" ({managed} managed)"), t.dim()));
+        }
     }
+
     if s.adopted {
         spans.push(Span::styled(" adopted", t.dim()));
     }
@@ -272,6 +270,15 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     }
     if width_of(&spans) > width as usize && s.pid.is_some() {
         spans.remove(pid_at);
+    }
+    // Last: the managed part of the bots count (the bots' own panes say it).
+    if width_of(&spans) > width as usize {
+        if let Some(at) = spans
+            .iter()
+            .position(|sp| sp.content.ends_with(" managed)"))
+        {
+            spans.remove(at);
+        }
     }
     Line::from(spans)
 }
