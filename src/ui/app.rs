@@ -454,7 +454,33 @@ impl App {
         match action {
             Action::FocusNext => self.focus = (focus + 1) % n,
             Action::FocusPrev => self.focus = (focus + n - 1) % n,
-            Action::Start => return vec![UiCall::One(id, Command::Start)],
+            Action::Start => {
+                // A bot starts its stopped connectors first: asked, as it starts more than
+                // the focused pane.
+                let stopped: Vec<String> = snaps[focus]
+                    .connectors
+                    .iter()
+                    .filter(|c| {
+                        snaps.iter().any(|s| {
+                            s.host == snaps[focus].host && &s.name == *c && s.phase.is_at_rest()
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                if stopped.is_empty() {
+                    return vec![UiCall::One(id, Command::Start)];
+                }
+                self.dialog = Some(Dialog::Confirm {
+                    call: UiCall::One(id, Command::Start),
+                    verb: "Start".into(),
+                    target: Some((name, snaps[focus].phase)),
+                    count: 1,
+                    bots: 0,
+                    heals: false,
+                    managed: stopped,
+                });
+                return vec![];
+            }
             Action::Stop | Action::Kill | Action::Restart => {
                 let cmd = match action {
                     Action::Stop => Command::Stop,

@@ -1411,6 +1411,10 @@ fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
                         "managed bots are killed too: {}",
                         managed.join(", ")
                     ))],
+                    (false, "Start") => vec![Line::raw(format!(
+                        "its stopped connectors start first: {}",
+                        managed.join(", ")
+                    ))],
                     (false, _) => vec![Line::raw(format!(
                         "managed bots are stopped first: {}",
                         managed.join(", ")

@@ -195,6 +195,25 @@ fn the_confirmation_for_a_connector_names_its_managed_bots() {
         screen.contains("(1 managed)"),
         "the connector's title tells managed bots apart: {screen}"
     );
+    // Starting a bot whose connector is stopped asks first, naming the connector.
+    let mut bf = snap("bf", Phase::Stopped, now);
+    bf.pid = None;
+    let mut bot = snap("mm", Phase::Stopped, now);
+    bot.role = Role::Bot;
+    bot.connectors = vec!["bf".into()];
+    let snaps = vec![bf, bot];
+    let mut app = app_for(&snaps, logs(2, 5));
+    app.focus = 1;
+    assert!(app.update(Action::Start, &snaps).is_empty(), "asked first");
+    let screen = format!("{}", render(&app, &snaps, now, 100, 24));
+    assert!(
+        screen.contains("its stopped connectors start first: bf"),
+        "{screen}"
+    );
+    assert_eq!(
+        app.update(Action::Yes, &snaps),
+        [UiCall::One(ConnectorId::local("mm"), Command::Start)]
+    );
 }
 
 #[test]
