@@ -86,11 +86,37 @@ impl Addressed {
     }
 }
 
-/// Sends the console's own log (tracing) to stderr.
+/// The manifest a command uses: the one given (`-m`, `--manifest`, `SWITCHBOARD_MANIFEST`), else
+/// `./switchboard.toml` when it exists, else the per-user one
+/// (`$XDG_CONFIG_HOME/switchboard/switchboard.toml`, `~/.config/…` without XDG) when that
+/// exists. `init` writes `./switchboard.toml` unless told otherwise.
+pub fn manifest_path(given: Option<PathBuf>, for_init: bool) -> PathBuf {
+    let here = PathBuf::from("switchboard.toml");
+    if let Some(p) = given {
+        return p;
+    }
+    if for_init || here.exists() {
+        return here;
+    }
+    user_manifest().filter(|p| p.is_file()).unwrap_or(here)
+}
+
+/// `$XDG_CONFIG_HOME/switchboard/switchboard.toml`, or `~/.config/switchboard/switchboard.toml`.
+fn user_manifest() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("switchboard").join("switchboard.toml"))
+}
+
+/// Sends the console's own log (tracing) to stderr, coloured only on a terminal (a journal or a
+/// file gets plain lines) and never with `NO_COLOR`.
 pub fn init_stderr_logging() {
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,iceoryx2=error")),

@@ -11,14 +11,16 @@ use switchboard::control::protocol::Action;
 #[derive(Debug, Parser)]
 #[command(name = "switchboard", version, about, long_about = None)]
 struct Cli {
-    /// The manifest to use.
+    /// The manifest to use [default: ./switchboard.toml, else
+    /// $XDG_CONFIG_HOME/switchboard/switchboard.toml when that exists]
     #[arg(
+        short = 'm',
         long,
         global = true,
         value_name = "FILE",
-        default_value = "switchboard.toml"
+        env = "SWITCHBOARD_MANIFEST"
     )]
-    manifest: PathBuf,
+    manifest: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -107,8 +109,20 @@ enum Cmd {
     },
 }
 
+/// The command line with the manifest chosen.
+struct Resolved {
+    manifest: PathBuf,
+    command: Option<Cmd>,
+}
+
 fn main() -> ExitCode {
     let args = Cli::parse();
+    let init = matches!(args.command, Some(Cmd::Init { .. }));
+    let manifest = cli::manifest_path(args.manifest, init);
+    let args = Resolved {
+        manifest,
+        command: args.command,
+    };
     let code = match args.command {
         Some(Cmd::Run { json, .. }) => cli::run_headless(&args.manifest, json),
         Some(Cmd::Status { json }) => cli::status(&args.manifest, json),

@@ -1314,3 +1314,66 @@ fn two_direct_cli_commands_at_once_both_act() {
         .iter()
         .all(|r| r.phase == Phase::Stopped && r.pid.is_none()));
 }
+
+#[test]
+fn the_manifest_comes_from_m_the_environment_or_the_users_config_dir() {
+    let fx = Fixture::new("mflag");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    fx.manifest("", &connector_table("mflag-a", "a.toml", ""));
+    let manifest = fx.path().join("switchboard.toml");
+    let elsewhere = tempfile::tempdir().expect("tmp");
+    let check = |args: &[&str], env: &[(&str, &std::path::Path)]| {
+        let out = std::process::Command::new(SWITCHBOARD)
+            .args(args)
+            .current_dir(elsewhere.path())
+            .env_remove("SWITCHBOARD_MANIFEST")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let m = manifest.to_str().expect("utf-8 path");
+    assert_eq!(check(&["check", "-m", m], &[]).0, Some(0), "-m");
+    assert_eq!(
+        check(&["check"], &[("SWITCHBOARD_MANIFEST", &manifest)]).0,
+        Some(0),
+        "SWITCHBOARD_MANIFEST"
+    );
+    // No ./switchboard.toml: the per-user one.
+    let xdg = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(xdg.path().join("switchboard")).expect("dir");
+    std::fs::copy(&manifest, xdg.path().join("switchboard/switchboard.toml")).expect("copy");
+    let text = std::fs::read_to_string(xdg.path().join("switchboard/switchboard.toml"))
+        .expect("read")
+        .replace(
+            "config = \"a.toml\"",
+            &format!("config = \"{}\"", fx.path().join("a.toml").display()),
+        );
+    std::fs::write(xdg.path().join("switchboard/switchboard.toml"), text).expect("write");
+    let (code, err) = check(&["check"], &[("XDG_CONFIG_HOME", xdg.path())]);
+    assert_eq!(code, Some(0), "the per-user manifest: {err}");
+    // Without any, the error names ./switchboard.toml.
+    let empty = tempfile::tempdir().expect("tmp");
+    let (code, err) = check(&["check"], &[("XDG_CONFIG_HOME", empty.path())]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("switchboard.toml"), "{err}");
+}
+
+#[test]
+fn the_consoles_log_on_stderr_is_plain_when_stderr_is_not_a_terminal() {
+    let fx = Fixture::new("plainerr");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0\nerror_every = 0.2");
+    fx.manifest(
+        "",
+        &connector_table("plainerr-a", "a.toml", "feed = { error_threshold = 1 }"),
+    );
+    let console = HeadlessConsole::start(&fx, &[]);
+    let line = console.line_with("feed erroring", 20);
+    assert!(
+        !line.contains('\u{1b}'),
+        "escape codes on a non-terminal stderr: {line:?}"
+    );
+}
