@@ -78,8 +78,13 @@ pub enum Dialog {
         /// The managed bots that are stopped first (and, for a restart, started after it).
         managed: Vec<String>,
     },
-    /// Quit while connectors run: `s` stop all, `d` detach, `Esc` cancel.
-    Quit { running: usize },
+    /// Quit while connectors run: `d` detach, `s` stop all, `Esc` cancel; with what `s` would
+    /// cost, as `X` says it: the bots attached (not managed) and the managed bots stopped too.
+    Quit {
+        running: usize,
+        bots: u32,
+        managed: Vec<String>,
+    },
 }
 
 /// The search prompt and query.
@@ -504,11 +509,8 @@ impl App {
             Action::StopAll => {
                 // Always asked: stopping everything is never one stray key away. Only this
                 // host's connectors are stopped (others' belong to their hosts).
-                let running: Vec<&ConnectorView> = snaps
-                    .iter()
-                    .filter(|s| s.host.is_none() && !s.phase.is_at_rest())
-                    .collect();
-                if running.is_empty() {
+                let (count, bots, managed) = stop_all_cost(snaps);
+                if count == 0 {
                     self.notice = Some("nothing is running on this host".into());
                     return vec![];
                 }
@@ -516,10 +518,10 @@ impl App {
                     call: UiCall::All(Command::Stop),
                     verb: "Stop".into(),
                     target: None,
-                    count: running.len(),
-                    bots: running.iter().map(|s| s.bots).sum(),
+                    count,
+                    bots,
                     heals: false,
-                    managed: Vec::new(),
+                    managed,
                 });
                 return vec![];
             }
@@ -592,13 +594,8 @@ impl App {
                 p.scroll_up(&log, u64::MAX / 2);
             }
             Action::ScrollBottom => self.target(focus).0.to_bottom(),
-            Action::FilterBegin => {
-                self.filter_input = Some(if self.on_merged() {
-                    self.merged_view.filter.clone()
-                } else {
-                    self.target(focus).0.filter.clone()
-                });
-            }
+            // Opens empty, as its hint says: Enter on nothing shows every line again.
+            Action::FilterBegin => self.filter_input = Some(String::new()),
             Action::SearchBegin => {
                 self.search = Search {
                     query: String::new(),
@@ -719,14 +716,15 @@ impl App {
             }
             Action::Quit => {
                 // Other hosts' connectors are theirs to stop: only this host's count.
-                let running = snaps
-                    .iter()
-                    .filter(|s| s.host.is_none() && !s.phase.is_at_rest())
-                    .count();
+                let (running, bots, managed) = stop_all_cost(snaps);
                 if running == 0 {
                     return vec![UiCall::Exit];
                 }
-                self.dialog = Some(Dialog::Quit { running });
+                self.dialog = Some(Dialog::Quit {
+                    running,
+                    bots,
+                    managed,
+                });
             }
             Action::Cancel => {
                 if self.dialog.is_some() {
@@ -770,6 +768,38 @@ impl App {
         }
         vec![]
     }
+}
+
+/// What stopping everything on this host costs (`X`, or `s` in the quit dialog): how many run,
+/// the bots attached to them that the console does not manage (they lose their market data),
+/// and the managed bots (views with the bot role) that are stopped with them.
+pub fn stop_all_cost(snaps: &[ConnectorView]) -> (usize, u32, Vec<String>) {
+    use crate::engine::view::Role;
+    let running: Vec<&ConnectorView> = snaps
+        .iter()
+        .filter(|s| s.host.is_none() && !s.phase.is_at_rest())
+        .collect();
+    let managed: Vec<&ConnectorView> = running
+        .iter()
+        .copied()
+        .filter(|s| s.role == Role::Bot)
+        .collect();
+    let attached: u32 = running.iter().map(|s| s.bots).sum();
+    // A managed bot is counted once by each running connector it trades on.
+    let managed_attachments: u32 = managed
+        .iter()
+        .map(|b| {
+            running
+                .iter()
+                .filter(|c| c.role == Role::Connector && b.connectors.contains(&c.name))
+                .count() as u32
+        })
+        .sum();
+    (
+        running.len(),
+        attached.saturating_sub(managed_attachments),
+        managed.iter().map(|b| b.name.clone()).collect(),
+    )
 }
 
 impl Default for App {

@@ -1421,24 +1421,56 @@ fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
             ]
             .concat(),
         ),
-        Dialog::Quit { running } => (
+        Dialog::Quit {
+            running,
+            bots,
+            managed,
+        } => (
             " quit ",
-            vec![
-                Line::from(Span::styled(
-                    format!("{running} connector(s) still running."),
-                    t.warn(),
-                )),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::styled("s", t.key()),
-                    Span::raw(" stop all and quit"),
-                ]),
-                Line::from(vec![
-                    Span::styled("d", t.key()),
-                    Span::raw(" detach: quit, leave them running"),
-                ]),
-                Line::from(vec![Span::styled("Esc", t.key()), Span::raw(" cancel")]),
-            ],
+            [
+                vec![
+                    Line::from(Span::styled(
+                        format!("{running} connector(s) still running."),
+                        t.warn(),
+                    )),
+                    Line::raw(""),
+                    // Detach first: it costs nothing.
+                    Line::from(vec![
+                        Span::styled("d", t.key()),
+                        Span::raw(" detach: quit, leave them running"),
+                    ]),
+                    Line::from(vec![
+                        Span::styled("s", t.key()),
+                        Span::raw(" stop all and quit"),
+                    ]),
+                ],
+                // What `s` costs, as the `X` confirmation says it.
+                if *bots > 0 {
+                    vec![Line::styled(
+                        format!("  {bots} bot(s) attached will lose their market data"),
+                        t.warn(),
+                    )]
+                } else {
+                    vec![]
+                },
+                if managed.is_empty() {
+                    vec![]
+                } else {
+                    vec![Line::styled(
+                        format!(
+                            "  {} managed bot(s) stopped too: {}",
+                            managed.len(),
+                            managed.join(", ")
+                        ),
+                        t.warn(),
+                    )]
+                },
+                vec![Line::from(vec![
+                    Span::styled("Esc", t.key()),
+                    Span::raw(" cancel"),
+                ])],
+            ]
+            .concat(),
         ),
     };
     let rect = centered(area, 52, lines.len() as u16 + 2);

@@ -211,6 +211,57 @@ fn quit_dialog() {
 }
 
 #[test]
+fn the_quit_dialog_puts_detach_first_and_names_the_bots_stop_all_costs() {
+    use crate::engine::view::Role;
+    let now = NOW;
+    let mut bf = snap("bf", Phase::Ready, now);
+    bf.bots = 3; // mm, arb and one run outside the console
+    let mut bs = snap("bs", Phase::Ready, now);
+    bs.bots = 1; // arb
+    let mut mm = snap("mm", Phase::Ready, now);
+    mm.role = Role::Bot;
+    mm.bots = 0;
+    mm.connectors = vec!["bf".into()];
+    let mut arb = snap("arb", Phase::Ready, now);
+    arb.role = Role::Bot;
+    arb.bots = 0;
+    arb.connectors = vec!["bf".into(), "bs".into()];
+    let snaps = vec![bf, bs, mm, arb];
+    let mut app = app_for(&snaps, logs(4, 5));
+    assert!(app.update(Action::Quit, &snaps).is_empty());
+    assert_eq!(
+        app.dialog,
+        Some(Dialog::Quit {
+            running: 4,
+            bots: 1,
+            managed: vec!["mm".into(), "arb".into()],
+        })
+    );
+    let screen = rows_of(&render(&app, &snaps, now, 80, 24));
+    let at = |needle: &str| {
+        screen
+            .iter()
+            .position(|r| r.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}: {screen:#?}"))
+    };
+    assert!(at("d detach") < at("s stop all"), "detach comes first");
+    assert!(at("s stop all") < at("1 bot(s) attached will lose"));
+    at("2 managed bot(s) stopped too: mm, arb");
+    // X says the same.
+    app.update(Action::Cancel, &snaps);
+    app.update(Action::StopAll, &snaps);
+    match &app.dialog {
+        Some(Dialog::Confirm { bots, managed, .. }) => {
+            assert_eq!(
+                (*bots, managed.as_slice()),
+                (1, &["mm".to_string(), "arb".to_string()][..])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn zoom_shows_the_focused_pane_alone() {
     let now = NOW;
     let snaps = vec![
@@ -838,6 +889,25 @@ fn ampersand_filters_the_pane_and_search_finds_only_shown_lines() {
     app.update(Action::Cancel, &snaps);
     assert_eq!(app.panes[0].filter, "seq=4");
     app.update(Action::Cancel, &snaps);
+    assert!(app.panes[0].filter.is_empty());
+}
+
+#[test]
+fn the_filter_prompt_opens_empty_and_enter_on_it_shows_every_line() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let mut app = app_for(&snaps, logs(1, 60));
+    app.update(Action::FilterBegin, &snaps);
+    for c in "seq=4".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    app.update(Action::SearchSubmit, &snaps);
+    assert_eq!(app.panes[0].filter, "seq=4");
+    // Again: the prompt is empty (not the filter in force), so Enter turns the filter off.
+    app.update(Action::FilterBegin, &snaps);
+    assert_eq!(app.filter_input.as_deref(), Some(""));
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    assert!(screen.iter().any(|r| r.starts_with("&█")), "{screen:#?}");
+    app.update(Action::SearchSubmit, &snaps);
     assert!(app.panes[0].filter.is_empty());
 }
 
