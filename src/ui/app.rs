@@ -233,6 +233,11 @@ impl App {
         }
     }
 
+    /// The connectors' indices in the order they are shown.
+    pub fn order(&self, snaps: &[ConnectorView]) -> Vec<usize> {
+        (0..snaps.len()).collect()
+    }
+
     /// Keeps scrolled views still while new lines arrive. Call before drawing.
     pub fn settle(&mut self) {
         for (p, log) in self.panes.iter_mut().zip(&self.logs) {
@@ -534,6 +539,21 @@ impl App {
                     self.notice = Some(format!("there is no connector {n}"));
                 }
             }
+            Action::NextUnhealthy => {
+                // After the focused one in the order shown, wrapping; the focused one last.
+                let order = self.order(snaps);
+                let at = order.iter().position(|i| *i == focus).unwrap_or(0);
+                let next = (1..=n)
+                    .map(|k| order[(at + k) % n])
+                    .find(|i| is_unhealthy(&snaps[*i]));
+                match next {
+                    Some(i) if i == focus => {
+                        self.notice = Some(format!("{name} is the only unhealthy connector"))
+                    }
+                    Some(i) => self.focus = i,
+                    None => self.notice = Some("no connector is unhealthy".into()),
+                }
+            }
             Action::Zoom => self.zoom = !self.zoom,
             Action::Table => {
                 self.table = !self.table;
@@ -768,6 +788,14 @@ impl App {
         }
         vec![]
     }
+}
+
+/// Whether `!` stops at a connector: its feed is stale or erroring, it is down (failed, exited,
+/// in backoff), or it is crash-looping.
+pub fn is_unhealthy(s: &ConnectorView) -> bool {
+    s.health.is_some_and(|h| h.is_unhealthy())
+        || matches!(s.phase, Phase::Failed | Phase::Exited | Phase::Backoff)
+        || s.crash_loop.is_some()
 }
 
 /// What stopping everything on this host costs (`X`, or `s` in the quit dialog): how many run,

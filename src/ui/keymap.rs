@@ -52,6 +52,8 @@ pub enum Action {
     Jump(usize),
     /// Toggle the table view (one row per connector, the focused pane below).
     Table,
+    /// `!`: focus the next unhealthy connector (wraps).
+    NextUnhealthy,
     /// Open the focused connector's detail popup.
     Detail,
     /// Cycle how log timestamps are shown: full, short local time, hidden.
@@ -186,6 +188,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('X') => Some(Action::StopAll),
             KeyCode::Char('R') => Some(Action::Reload),
             KeyCode::Char('t') => Some(Action::Table),
+            KeyCode::Char('!') => Some(Action::NextUnhealthy),
             KeyCode::Char('i') => Some(Action::Detail),
             KeyCode::Char('T') => Some(Action::Timestamps),
             KeyCode::Char('Y') => Some(Action::Copy),
@@ -222,6 +225,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Tab S-Tab", "next / previous connector"),
     ("1-9", "focus connector 1-9"),
     (":", "jump to a connector by name (Tab completes)"),
+    ("!", "next unhealthy connector (stale, erroring, down)"),
     ("s", "start"),
     ("x", "stop (SIGTERM, then SIGKILL)"),
     ("r", "restart"),
@@ -289,6 +293,7 @@ mod tests {
             (KeyCode::Char('3'), Action::Jump(3)),
             (KeyCode::Char('R'), Action::Reload),
             (KeyCode::Char('o'), Action::Pager),
+            (KeyCode::Char('!'), Action::NextUnhealthy),
             (KeyCode::Char('H'), Action::RetryHosts),
             (KeyCode::Char('s'), Action::Start),
             (KeyCode::Char('x'), Action::Stop),

@@ -1251,3 +1251,102 @@ fn a_line_flooded_with_sgr_shows_its_text_plain() {
         assert_eq!(shown, 2, "{text:?} not shown twice:\n{}", rows.join("\n"));
     }
 }
+
+#[test]
+fn bang_jumps_to_the_next_unhealthy_connector_and_wraps() {
+    use crate::engine::view::{CrashLoop, FeedHealth};
+    let mut snaps: Vec<ConnectorView> = ["a", "b", "c", "d", "e", "f"]
+        .iter()
+        .map(|n| snap(n, Phase::Ready, NOW))
+        .collect();
+    snaps[1].health = Some(FeedHealth::Stale);
+    snaps[2].phase = Phase::Backoff;
+    snaps[3].health = Some(FeedHealth::Quiet); // quiet is normal
+    snaps[4].crash_loop = Some(CrashLoop {
+        restarts: 4,
+        window_s: 9,
+    });
+    let mut app = app_for(&snaps, logs(6, 5));
+    let mut visited = Vec::new();
+    for _ in 0..4 {
+        app.update(Action::NextUnhealthy, &snaps);
+        visited.push(app.focus);
+    }
+    assert_eq!(visited, [1, 2, 4, 1], "b, c, e, then b again");
+    // Only the focused one: it stays, and says so.
+    let mut one = vec![snap("a", Phase::Ready, NOW), snap("b", Phase::Failed, NOW)];
+    one[0].health = Some(FeedHealth::Ok);
+    let mut app = app_for(&one, logs(2, 5));
+    app.update(Action::NextUnhealthy, &one);
+    assert_eq!(app.focus, 1);
+    app.update(Action::NextUnhealthy, &one);
+    assert_eq!(app.focus, 1);
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("b is the only unhealthy connector")
+    );
+    // None: the message line says it.
+    let fine = vec![snap("a", Phase::Ready, NOW), snap("b", Phase::Stopped, NOW)];
+    let mut app = app_for(&fine, logs(2, 5));
+    app.update(Action::NextUnhealthy, &fine);
+    assert_eq!(app.focus, 0);
+    let screen = format!("{}", render(&app, &fine, NOW, 80, 24));
+    assert!(screen.contains("no connector is unhealthy"), "{screen}");
+}
+
+#[test]
+fn the_table_counts_the_rows_out_of_view_and_keeps_the_focused_one_in_it() {
+    let snaps: Vec<ConnectorView> = (0..12)
+        .map(|i| snap(&format!("conn-{i:02}"), Phase::ALL[i % 9], NOW))
+        .collect();
+    let mut app = app_for(&snaps, logs(12, 5));
+    app.update(Action::Table, &snaps);
+    // At 80x24 the table shows 8 rows: the first 8, 4 below.
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    assert!(screen.iter().any(|r| r.contains("↓4 ┘")), "{screen:#?}");
+    assert!(!screen.iter().any(|r| r.contains('↑')), "{screen:#?}");
+    // Focus row 10: it is shown, and both counts are.
+    app.update(Action::Jump(10), &snaps);
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    assert!(
+        screen.iter().any(|r| r.starts_with("│conn-09 ")),
+        "{screen:#?}"
+    );
+    assert!(screen.iter().any(|r| r.contains("↑2 ↓2 ┘")), "{screen:#?}");
+    // All of them fit: no marks.
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 60));
+    assert!(
+        !screen.iter().any(|r| r.contains('↑') || r.contains('↓')),
+        "{screen:#?}"
+    );
+}
+
+#[test]
+fn the_table_fills_a_wide_screen_with_the_detail_column_cut_to_fit() {
+    use crate::engine::view::FeedHealth;
+    let mut snaps = ten(NOW);
+    snaps[3].health = Some(FeedHealth::Stale);
+    snaps[3].health_detail = Some("no market data for 12 s".into());
+    snaps[8].detail = format!("gave up: {}", "x".repeat(400));
+    let mut app = app_for(&snaps, logs(10, 5));
+    app.update(Action::Table, &snaps);
+    let screen = rows_of(&render(&app, &snaps, NOW, 300, 40));
+    assert!(screen.iter().any(|r| r.contains("DETAIL")), "{screen:#?}");
+    let row = |name: &str| {
+        screen
+            .iter()
+            .find(|r| r.starts_with(&format!("│{name} ")))
+            .unwrap_or_else(|| panic!("{name}: {screen:#?}"))
+            .clone()
+    };
+    assert!(row("bf-02").contains("PID 4242: waiting for its iceoryx2 services"));
+    assert!(row("bf-03").contains("⚠ no market data for 12 s"));
+    let long = row("bf-08");
+    assert!(
+        long.contains("gave up: xxx") && long.ends_with("x…  │"),
+        "{long}"
+    );
+    // Too narrow for it: no DETAIL at all.
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    assert!(!screen.iter().any(|r| r.contains("DETAIL")), "{screen:#?}");
+}
