@@ -56,6 +56,89 @@ impl TimeMode {
     }
 }
 
+/// The order of the table's rows (`O` cycles); ties keep the manifest's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    /// Unhealthy connectors (as `!` finds them) first.
+    #[default]
+    Unhealthy,
+    /// Failed, exited, backoff, … first; idle last.
+    Phase,
+    /// Stale, erroring, ok, quiet, then those without a feed.
+    Health,
+    /// Most restarts first.
+    Restarts,
+    /// Busiest first.
+    Cpu,
+    Name,
+    /// As the manifest lists them.
+    Manifest,
+}
+
+impl SortKey {
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Unhealthy => SortKey::Phase,
+            SortKey::Phase => SortKey::Health,
+            SortKey::Health => SortKey::Restarts,
+            SortKey::Restarts => SortKey::Cpu,
+            SortKey::Cpu => SortKey::Name,
+            SortKey::Name => SortKey::Manifest,
+            SortKey::Manifest => SortKey::Unhealthy,
+        }
+    }
+
+    /// As the table's title says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Unhealthy => "unhealthy first",
+            SortKey::Phase => "phase",
+            SortKey::Health => "health",
+            SortKey::Restarts => "restarts",
+            SortKey::Cpu => "CPU",
+            SortKey::Name => "name",
+            SortKey::Manifest => "manifest order",
+        }
+    }
+
+    /// `snaps`' indices in this order.
+    pub fn order(self, snaps: &[ConnectorView]) -> Vec<usize> {
+        use crate::engine::view::FeedHealth;
+        let mut idx: Vec<usize> = (0..snaps.len()).collect();
+        let phase_rank = |p: Phase| match p {
+            Phase::Failed => 0,
+            Phase::Exited => 1,
+            Phase::Backoff => 2,
+            Phase::Stopping => 3,
+            Phase::Starting => 4,
+            Phase::Building => 5,
+            Phase::Ready => 6,
+            Phase::Stopped => 7,
+            Phase::Idle => 8,
+        };
+        let health_rank = |h: Option<FeedHealth>| match h {
+            Some(FeedHealth::Stale) => 0,
+            Some(FeedHealth::Erroring) => 1,
+            Some(FeedHealth::Ok) => 2,
+            Some(FeedHealth::Quiet) => 3,
+            None => 4,
+        };
+        match self {
+            SortKey::Unhealthy => idx.sort_by_key(|i| !is_unhealthy(&snaps[*i])),
+            SortKey::Phase => idx.sort_by_key(|i| phase_rank(snaps[*i].phase)),
+            SortKey::Health => idx.sort_by_key(|i| health_rank(snaps[*i].health)),
+            SortKey::Restarts => idx.sort_by_key(|i| std::cmp::Reverse(snaps[*i].restarts)),
+            SortKey::Cpu => idx.sort_by(|a, b| {
+                let cpu = |i: &usize| snaps[*i].cpu_pct.unwrap_or(-1.0);
+                cpu(b).total_cmp(&cpu(a))
+            }),
+            SortKey::Name => idx.sort_by_key(|i| snaps[*i].id().to_string()),
+            SortKey::Manifest => {}
+        }
+        idx
+    }
+}
+
 /// How long the status bar flashes after a connector exits, fails or goes stale.
 pub const FLASH_SECS: f64 = 1.5;
 
@@ -122,6 +205,8 @@ pub struct App {
     pub confirm_always: bool,
     /// The table view (`t`) instead of tiles.
     pub table: bool,
+    /// The table's order (`O`).
+    pub sort: SortKey,
     /// The focused connector's detail popup (`i`).
     pub detail: bool,
     /// Rows the help or detail popup is scrolled down (↑↓ PgUp PgDn while it is open).
@@ -167,6 +252,7 @@ impl App {
             flash_until: None,
             confirm_always: false,
             table: false,
+            sort: SortKey::default(),
             detail: false,
             overlay_scroll: 0,
             timestamps: TimeMode::Full,
@@ -233,9 +319,9 @@ impl App {
         }
     }
 
-    /// The connectors' indices in the order they are shown.
+    /// The connectors' indices in the order the table shows them.
     pub fn order(&self, snaps: &[ConnectorView]) -> Vec<usize> {
-        (0..snaps.len()).collect()
+        self.sort.order(snaps)
     }
 
     /// Keeps scrolled views still while new lines arrive. Call before drawing.
@@ -553,6 +639,10 @@ impl App {
                     Some(i) => self.focus = i,
                     None => self.notice = Some("no connector is unhealthy".into()),
                 }
+            }
+            Action::Sort => {
+                self.sort = self.sort.next();
+                self.notice = Some(format!("table sorted by {} (O: next)", self.sort.as_str()));
             }
             Action::Zoom => self.zoom = !self.zoom,
             Action::Table => {

@@ -752,7 +752,9 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
     let t = &v.theme;
     // The border and the header take three rows.
     let visible = rect.height.saturating_sub(3) as usize;
-    let first = layout::table_first_row(v.app.focus, visible);
+    let order = v.app.order(v.snaps);
+    let at = order.iter().position(|i| *i == v.app.focus).unwrap_or(0);
+    let first = layout::table_first_row(at, visible);
     let above = first.min(v.snaps.len());
     let below = v.snaps.len().saturating_sub(first + visible);
     let mut marks = Vec::new();
@@ -766,14 +768,15 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
         .borders(Borders::ALL)
         .border_style(t.unfocused())
         .title(format!(
-            " {} connectors {}",
+            " {} connectors {}· by {} (O) ",
             v.snaps.len(),
             // Shown because tiles do not fit: `t` would change nothing.
             if v.app.table {
                 "(t: tiles) "
             } else {
                 "(too many to tile here) "
-            }
+            },
+            v.app.sort.as_str(),
         ));
     if !marks.is_empty() {
         block = block.title_bottom(
@@ -888,14 +891,8 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
             .map(|(h, w)| Span::styled(pad(h, *w), t.dim().add_modifier(Modifier::BOLD)))
             .collect::<Vec<_>>(),
     )];
-    for (i, (s, r)) in v
-        .snaps
-        .iter()
-        .zip(&rows)
-        .enumerate()
-        .skip(first)
-        .take(visible)
-    {
+    for &i in order.iter().skip(first).take(visible) {
+        let (s, r) = (&v.snaps[i], &rows[i]);
         let focused = i == v.app.focus;
         let spans: Vec<Span> = r
             .iter()

@@ -1350,3 +1350,60 @@ fn the_table_fills_a_wide_screen_with_the_detail_column_cut_to_fit() {
     let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
     assert!(!screen.iter().any(|r| r.contains("DETAIL")), "{screen:#?}");
 }
+
+#[test]
+fn o_sorts_the_table_unhealthy_first_by_default_and_the_title_says_how() {
+    use crate::engine::view::FeedHealth;
+    let mut snaps = ten(NOW);
+    snaps[3].restarts = 9;
+    snaps[3].health = Some(FeedHealth::Stale);
+    let mut app = app_for(&snaps, logs(10, 5));
+    app.update(Action::Table, &snaps);
+    let names = |app: &App| -> Vec<String> {
+        app.order(&snaps)
+            .iter()
+            .map(|i| snaps[*i].name.clone())
+            .collect()
+    };
+    // Unhealthy first (stale bf-03, exited bf-06, backoff bf-07, failed bf-08), then the rest,
+    // each in manifest order.
+    assert_eq!(
+        names(&app)[..5],
+        ["bf-03", "bf-06", "bf-07", "bf-08", "bf-00"]
+    );
+    let screen = rows_of(&render(&app, &snaps, NOW, 100, 30));
+    assert!(
+        screen
+            .iter()
+            .any(|r| r.contains("· by unhealthy first (O)")),
+        "{screen:#?}"
+    );
+    let first = screen
+        .iter()
+        .position(|r| r.starts_with("│bf-03 "))
+        .expect("bf-03");
+    assert!(screen[first - 1].contains("NAME"), "{screen:#?}");
+    let mut seen = Vec::new();
+    for _ in 0..7 {
+        app.update(Action::Sort, &snaps);
+        seen.push((app.sort.as_str(), names(&app)[0].clone()));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("phase", "bf-08".to_string()),  // failed
+            ("health", "bf-03".to_string()), // stale
+            ("restarts", "bf-03".to_string()),
+            ("CPU", "bf-03".to_string()), // the only one with a CPU reading
+            ("name", "bf-00".to_string()),
+            ("manifest order", "bf-00".to_string()),
+            ("unhealthy first", "bf-03".to_string()),
+        ]
+    );
+    app.update(Action::Sort, &snaps);
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("table sorted by phase (O: next)")
+    );
+    insta::assert_snapshot!("table_sorted_by_phase", render(&app, &snaps, NOW, 120, 24));
+}
