@@ -660,3 +660,55 @@ fn without_a_terminal_the_tui_says_why_and_exits_leaving_connectors_running() {
     );
     assert!(eventually(5.0, || !alive(pid)));
 }
+
+#[test]
+fn bang_focuses_the_next_unhealthy_connector_and_says_when_there_is_none_other() {
+    let fx = Fixture::new("bang");
+    fx.sim_config("ok.toml", "lines_per_sec = 0.0");
+    fx.sim_config("bad.toml", "lines_per_sec = 0.0\ncrash_after_ms = 300");
+    let entry = |name: &str, config: &str, extra: &str| {
+        format!(
+            "[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"{config}\"\n{extra}\n"
+        )
+    };
+    fx.manifest(
+        "",
+        &[
+            entry("bang-a", "ok.toml", ""),
+            entry("bang-b", "ok.toml", ""),
+            entry("bang-c", "bad.toml", "restart = { policy = \"never\" }"),
+        ]
+        .concat(),
+    );
+    // A pane's title (the status bar names the last failure too).
+    let pane = |s: &str, name: &str| -> String {
+        s.lines()
+            .find(|l| l.contains(&format!("┌ {name} ")))
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut tui = Tui::start(&fx, 30, 120);
+    tui.wait_for("bang-c exited", 15.0, |s| {
+        pane(s, "bang-a").contains("READY") && pane(s, "bang-c").contains("EXITED")
+    });
+    // Focus is on bang-a: ! goes to bang-c (zoomed, only its pane shows).
+    tui.press("!");
+    tui.press("z");
+    tui.wait_for("bang-c zoomed", 5.0, |s| {
+        pane(s, "bang-c").contains("EXITED") && pane(s, "bang-a").is_empty()
+    });
+    // Again: it is the only one, so focus stays and the message line says so.
+    tui.press("z");
+    tui.press("!");
+    tui.wait_for("the message", 5.0, |s| {
+        s.contains("bang-c is the only unhealthy connector")
+    });
+    tui.press("q");
+    tui.wait_for("the quit dialog", 5.0, |s| s.contains("still running"));
+    tui.press("d");
+    assert!(eventually(10.0, || matches!(
+        tui.child.try_wait(),
+        Ok(Some(_))
+    )));
+    // The fixture kills the connectors on drop.
+}

@@ -56,6 +56,89 @@ impl TimeMode {
     }
 }
 
+/// The order of the table's rows (`O` cycles); ties keep the manifest's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    /// Unhealthy connectors (as `!` finds them) first.
+    #[default]
+    Unhealthy,
+    /// Failed, exited, backoff, … first; idle last.
+    Phase,
+    /// Stale, erroring, ok, quiet, then those without a feed.
+    Health,
+    /// Most restarts first.
+    Restarts,
+    /// Busiest first.
+    Cpu,
+    Name,
+    /// As the manifest lists them.
+    Manifest,
+}
+
+impl SortKey {
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Unhealthy => SortKey::Phase,
+            SortKey::Phase => SortKey::Health,
+            SortKey::Health => SortKey::Restarts,
+            SortKey::Restarts => SortKey::Cpu,
+            SortKey::Cpu => SortKey::Name,
+            SortKey::Name => SortKey::Manifest,
+            SortKey::Manifest => SortKey::Unhealthy,
+        }
+    }
+
+    /// As the table's title says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Unhealthy => "unhealthy first",
+            SortKey::Phase => "phase",
+            SortKey::Health => "health",
+            SortKey::Restarts => "restarts",
+            SortKey::Cpu => "CPU",
+            SortKey::Name => "name",
+            SortKey::Manifest => "manifest order",
+        }
+    }
+
+    /// `snaps`' indices in this order.
+    pub fn order(self, snaps: &[ConnectorView]) -> Vec<usize> {
+        use crate::engine::view::FeedHealth;
+        let mut idx: Vec<usize> = (0..snaps.len()).collect();
+        let phase_rank = |p: Phase| match p {
+            Phase::Failed => 0,
+            Phase::Exited => 1,
+            Phase::Backoff => 2,
+            Phase::Stopping => 3,
+            Phase::Starting => 4,
+            Phase::Building => 5,
+            Phase::Ready => 6,
+            Phase::Stopped => 7,
+            Phase::Idle => 8,
+        };
+        let health_rank = |h: Option<FeedHealth>| match h {
+            Some(FeedHealth::Stale) => 0,
+            Some(FeedHealth::Erroring) => 1,
+            Some(FeedHealth::Ok) => 2,
+            Some(FeedHealth::Quiet) => 3,
+            None => 4,
+        };
+        match self {
+            SortKey::Unhealthy => idx.sort_by_key(|i| !is_unhealthy(&snaps[*i])),
+            SortKey::Phase => idx.sort_by_key(|i| phase_rank(snaps[*i].phase)),
+            SortKey::Health => idx.sort_by_key(|i| health_rank(snaps[*i].health)),
+            SortKey::Restarts => idx.sort_by_key(|i| std::cmp::Reverse(snaps[*i].restarts)),
+            SortKey::Cpu => idx.sort_by(|a, b| {
+                let cpu = |i: &usize| snaps[*i].cpu_pct.unwrap_or(-1.0);
+                cpu(b).total_cmp(&cpu(a))
+            }),
+            SortKey::Name => idx.sort_by_key(|i| snaps[*i].id().to_string()),
+            SortKey::Manifest => {}
+        }
+        idx
+    }
+}
+
 /// How long the status bar flashes after a connector exits, fails or goes stale.
 pub const FLASH_SECS: f64 = 1.5;
 
@@ -78,8 +161,13 @@ pub enum Dialog {
         /// The managed bots that are stopped first (and, for a restart, started after it).
         managed: Vec<String>,
     },
-    /// Quit while connectors run: `s` stop all, `d` detach, `Esc` cancel.
-    Quit { running: usize },
+    /// Quit while connectors run: `d` detach, `s` stop all, `Esc` cancel; with what `s` would
+    /// cost, as `X` says it: the bots attached (not managed) and the managed bots stopped too.
+    Quit {
+        running: usize,
+        bots: u32,
+        managed: Vec<String>,
+    },
 }
 
 /// The search prompt and query.
@@ -117,6 +205,8 @@ pub struct App {
     pub confirm_always: bool,
     /// The table view (`t`) instead of tiles.
     pub table: bool,
+    /// The table's order (`O`).
+    pub sort: SortKey,
     /// The focused connector's detail popup (`i`).
     pub detail: bool,
     /// Rows the help or detail popup is scrolled down (↑↓ PgUp PgDn while it is open).
@@ -162,6 +252,7 @@ impl App {
             flash_until: None,
             confirm_always: false,
             table: false,
+            sort: SortKey::default(),
             detail: false,
             overlay_scroll: 0,
             timestamps: TimeMode::Full,
@@ -226,6 +317,11 @@ impl App {
             (None, false, true) => Mode::SearchInput,
             (None, false, false) => Mode::Normal,
         }
+    }
+
+    /// The connectors' indices in the order the table shows them.
+    pub fn order(&self, snaps: &[ConnectorView]) -> Vec<usize> {
+        self.sort.order(snaps)
     }
 
     /// Keeps scrolled views still while new lines arrive. Call before drawing.
@@ -530,11 +626,8 @@ impl App {
             Action::StopAll => {
                 // Always asked: stopping everything is never one stray key away. Only this
                 // host's connectors are stopped (others' belong to their hosts).
-                let running: Vec<&ConnectorView> = snaps
-                    .iter()
-                    .filter(|s| s.host.is_none() && !s.phase.is_at_rest())
-                    .collect();
-                if running.is_empty() {
+                let (count, bots, managed) = stop_all_cost(snaps);
+                if count == 0 {
                     self.notice = Some("nothing is running on this host".into());
                     return vec![];
                 }
@@ -542,10 +635,10 @@ impl App {
                     call: UiCall::All(Command::Stop),
                     verb: "Stop".into(),
                     target: None,
-                    count: running.len(),
-                    bots: running.iter().map(|s| s.bots).sum(),
+                    count,
+                    bots,
                     heals: false,
-                    managed: Vec::new(),
+                    managed,
                 });
                 return vec![];
             }
@@ -557,6 +650,25 @@ impl App {
                 } else {
                     self.notice = Some(format!("there is no connector {n}"));
                 }
+            }
+            Action::NextUnhealthy => {
+                // After the focused one in the order shown, wrapping; the focused one last.
+                let order = self.order(snaps);
+                let at = order.iter().position(|i| *i == focus).unwrap_or(0);
+                let next = (1..=n)
+                    .map(|k| order[(at + k) % n])
+                    .find(|i| is_unhealthy(&snaps[*i]));
+                match next {
+                    Some(i) if i == focus => {
+                        self.notice = Some(format!("{name} is the only unhealthy connector"))
+                    }
+                    Some(i) => self.focus = i,
+                    None => self.notice = Some("no connector is unhealthy".into()),
+                }
+            }
+            Action::Sort => {
+                self.sort = self.sort.next();
+                self.notice = Some(format!("table sorted by {} (O: next)", self.sort.as_str()));
             }
             Action::Zoom => self.zoom = !self.zoom,
             Action::Table => {
@@ -618,13 +730,8 @@ impl App {
                 p.scroll_up(&log, u64::MAX / 2);
             }
             Action::ScrollBottom => self.target(focus).0.to_bottom(),
-            Action::FilterBegin => {
-                self.filter_input = Some(if self.on_merged() {
-                    self.merged_view.filter.clone()
-                } else {
-                    self.target(focus).0.filter.clone()
-                });
-            }
+            // Opens empty, as its hint says: Enter on nothing shows every line again.
+            Action::FilterBegin => self.filter_input = Some(String::new()),
             Action::SearchBegin => {
                 self.search = Search {
                     query: String::new(),
@@ -745,14 +852,15 @@ impl App {
             }
             Action::Quit => {
                 // Other hosts' connectors are theirs to stop: only this host's count.
-                let running = snaps
-                    .iter()
-                    .filter(|s| s.host.is_none() && !s.phase.is_at_rest())
-                    .count();
+                let (running, bots, managed) = stop_all_cost(snaps);
                 if running == 0 {
                     return vec![UiCall::Exit];
                 }
-                self.dialog = Some(Dialog::Quit { running });
+                self.dialog = Some(Dialog::Quit {
+                    running,
+                    bots,
+                    managed,
+                });
             }
             Action::Cancel => {
                 if self.dialog.is_some() {
@@ -796,6 +904,46 @@ impl App {
         }
         vec![]
     }
+}
+
+/// Whether `!` stops at a connector: its feed is stale or erroring, it is down (failed, exited,
+/// in backoff), or it is crash-looping.
+pub fn is_unhealthy(s: &ConnectorView) -> bool {
+    s.health.is_some_and(|h| h.is_unhealthy())
+        || matches!(s.phase, Phase::Failed | Phase::Exited | Phase::Backoff)
+        || s.crash_loop.is_some()
+}
+
+/// What stopping everything on this host costs (`X`, or `s` in the quit dialog): how many run,
+/// the bots attached to them that the console does not manage (they lose their market data),
+/// and the managed bots (views with the bot role) that are stopped with them.
+pub fn stop_all_cost(snaps: &[ConnectorView]) -> (usize, u32, Vec<String>) {
+    use crate::engine::view::Role;
+    let running: Vec<&ConnectorView> = snaps
+        .iter()
+        .filter(|s| s.host.is_none() && !s.phase.is_at_rest())
+        .collect();
+    let managed: Vec<&ConnectorView> = running
+        .iter()
+        .copied()
+        .filter(|s| s.role == Role::Bot)
+        .collect();
+    let attached: u32 = running.iter().map(|s| s.bots).sum();
+    // A managed bot is counted once by each running connector it trades on.
+    let managed_attachments: u32 = managed
+        .iter()
+        .map(|b| {
+            running
+                .iter()
+                .filter(|c| c.role == Role::Connector && b.connectors.contains(&c.name))
+                .count() as u32
+        })
+        .sum();
+    (
+        running.len(),
+        attached.saturating_sub(managed_attachments),
+        managed.iter().map(|b| b.name.clone()).collect(),
+    )
 }
 
 impl Default for App {

@@ -52,6 +52,10 @@ pub enum Action {
     Jump(usize),
     /// Toggle the table view (one row per connector, the focused pane below).
     Table,
+    /// `!`: focus the next unhealthy connector (wraps).
+    NextUnhealthy,
+    /// `O`: the table's next sort order.
+    Sort,
     /// Open the focused connector's detail popup.
     Detail,
     /// Cycle how log timestamps are shown: full, short local time, hidden.
@@ -186,6 +190,8 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('X') => Some(Action::StopAll),
             KeyCode::Char('R') => Some(Action::Reload),
             KeyCode::Char('t') => Some(Action::Table),
+            KeyCode::Char('!') => Some(Action::NextUnhealthy),
+            KeyCode::Char('O') => Some(Action::Sort),
             KeyCode::Char('i') => Some(Action::Detail),
             KeyCode::Char('T') => Some(Action::Timestamps),
             KeyCode::Char('Y') => Some(Action::Copy),
@@ -222,6 +228,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Tab S-Tab", "next / previous connector"),
     ("1-9", "focus connector 1-9"),
     (":", "jump to a connector by name (Tab completes)"),
+    ("!", "next unhealthy connector (stale, erroring, down)"),
     ("s", "start"),
     ("x", "stop (SIGTERM, then SIGKILL)"),
     ("r", "restart"),
@@ -230,6 +237,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("a / X", "start all / stop all"),
     ("z Enter", "zoom the focused pane"),
     ("t", "table view / tiles"),
+    ("O", "sort the table: unhealthy, phase, health, ↻, CPU…"),
     ("m", "merged log of every connector (e: errors only)"),
     ("i", "details: reason, last exit, errors, history"),
     ("PgUp PgDn wheel", "scroll (g/G: top/bottom)"),
@@ -289,6 +297,8 @@ mod tests {
             (KeyCode::Char('3'), Action::Jump(3)),
             (KeyCode::Char('R'), Action::Reload),
             (KeyCode::Char('o'), Action::Pager),
+            (KeyCode::Char('!'), Action::NextUnhealthy),
+            (KeyCode::Char('O'), Action::Sort),
             (KeyCode::Char('H'), Action::RetryHosts),
             (KeyCode::Char('s'), Action::Start),
             (KeyCode::Char('x'), Action::Stop),

@@ -174,16 +174,18 @@ pub fn pane_at(s: &Screen, x: u16, y: u16) -> Option<usize> {
         .map(|(i, _)| *i)
 }
 
-/// Which table row (connector index) contains the point, with `focus` focused.
-pub fn table_row_at(s: &Screen, x: u16, y: u16, n: usize, focus: usize) -> Option<usize> {
+/// Which table row (connector index) contains the point, with `focus` focused and the rows in
+/// `order` (connector indices).
+pub fn table_row_at(s: &Screen, x: u16, y: u16, order: &[usize], focus: usize) -> Option<usize> {
     let t = s.table?;
     // Border, then the header.
     if x < t.x || x >= t.right() || y < t.y + 2 || y >= t.bottom().saturating_sub(1) {
         return None;
     }
     let visible = t.height.saturating_sub(3) as usize;
-    let idx = table_first_row(focus, visible) + (y - t.y - 2) as usize;
-    (idx < n).then_some(idx)
+    let at = order.iter().position(|i| *i == focus).unwrap_or(0);
+    let row = table_first_row(at, visible) + (y - t.y - 2) as usize;
+    order.get(row).copied()
 }
 
 #[cfg(test)]
@@ -239,21 +241,32 @@ mod tests {
         let visible = t.height as usize - 3;
         assert!(visible < 12);
         let last_row_y = t.y + 2 + visible as u16 - 1;
-        assert_eq!(table_row_at(&s, 5, last_row_y, 12, 11), Some(11));
-        assert_eq!(table_row_at(&s, 5, t.y + 2, 12, 11), Some(12 - visible));
-        assert_eq!(table_row_at(&s, 5, t.y + 1, 12, 11), None, "the header");
+        let order: Vec<usize> = (0..12).collect();
+        assert_eq!(table_row_at(&s, 5, last_row_y, &order, 11), Some(11));
+        assert_eq!(table_row_at(&s, 5, t.y + 2, &order, 11), Some(12 - visible));
+        assert_eq!(table_row_at(&s, 5, t.y + 1, &order, 11), None, "the header");
+        // Sorted in reverse: the focused connector 0 is the last row, 11 the first.
+        let rev: Vec<usize> = (0..12).rev().collect();
+        assert_eq!(table_row_at(&s, 5, last_row_y, &rev, 0), Some(0));
+        assert_eq!(table_row_at(&s, 5, t.y + 2, &rev, 0), Some(visible - 1));
     }
 }
 
 /// The pane next to `from` in direction `dir` on `screen` (the nearest whose centre lies that
 /// way), as a connector index; None at the edge (arrows do not wrap). In the table, up and
-/// down move through its rows.
-pub fn neighbor(screen: &Screen, n: usize, from: usize, dir: super::keymap::Dir) -> Option<usize> {
+/// down move through its rows, in `order` (connector indices as the table shows them).
+pub fn neighbor(
+    screen: &Screen,
+    order: &[usize],
+    from: usize,
+    dir: super::keymap::Dir,
+) -> Option<usize> {
     use super::keymap::Dir;
     if screen.table.is_some() {
+        let at = order.iter().position(|i| *i == from)?;
         return match dir {
-            Dir::Up if from > 0 => Some(from - 1),
-            Dir::Down if from + 1 < n => Some(from + 1),
+            Dir::Up if at > 0 => Some(order[at - 1]),
+            Dir::Down => order.get(at + 1).copied(),
             _ => None,
         };
     }
@@ -294,17 +307,24 @@ mod neighbor_tests {
         // Four panes in a 2×2 grid.
         let s = screen(Rect::new(0, 0, 100, 40), 4, 0, false, false);
         assert_eq!(s.panes.len(), 4, "{s:?}");
-        assert_eq!(neighbor(&s, 4, 0, Dir::Right), Some(1));
-        assert_eq!(neighbor(&s, 4, 0, Dir::Down), Some(2));
-        assert_eq!(neighbor(&s, 4, 3, Dir::Up), Some(1));
-        assert_eq!(neighbor(&s, 4, 3, Dir::Left), Some(2));
-        assert_eq!(neighbor(&s, 4, 0, Dir::Left), None, "no wrap");
-        assert_eq!(neighbor(&s, 4, 0, Dir::Up), None, "no wrap");
+        let four = [0, 1, 2, 3];
+        assert_eq!(neighbor(&s, &four, 0, Dir::Right), Some(1));
+        assert_eq!(neighbor(&s, &four, 0, Dir::Down), Some(2));
+        assert_eq!(neighbor(&s, &four, 3, Dir::Up), Some(1));
+        assert_eq!(neighbor(&s, &four, 3, Dir::Left), Some(2));
+        assert_eq!(neighbor(&s, &four, 0, Dir::Left), None, "no wrap");
+        assert_eq!(neighbor(&s, &four, 0, Dir::Up), None, "no wrap");
         // The table (too many to tile): up and down walk its rows.
         let l = screen(Rect::new(0, 0, 80, 24), 12, 5, false, false);
         assert!(l.table.is_some());
-        assert_eq!(neighbor(&l, 12, 5, Dir::Down), Some(6));
-        assert_eq!(neighbor(&l, 12, 0, Dir::Up), None);
-        assert_eq!(neighbor(&l, 12, 11, Dir::Down), None);
+        let twelve: Vec<usize> = (0..12).collect();
+        assert_eq!(neighbor(&l, &twelve, 5, Dir::Down), Some(6));
+        assert_eq!(neighbor(&l, &twelve, 0, Dir::Up), None);
+        assert_eq!(neighbor(&l, &twelve, 11, Dir::Down), None);
+        // A sorted table: down goes to the next row shown.
+        let sorted = [3, 0, 7, 1, 2, 4, 5, 6, 8, 9, 10, 11];
+        assert_eq!(neighbor(&l, &sorted, 3, Dir::Down), Some(0));
+        assert_eq!(neighbor(&l, &sorted, 1, Dir::Up), Some(7));
+        assert_eq!(neighbor(&l, &sorted, 3, Dir::Up), None);
     }
 }

@@ -297,7 +297,7 @@ async fn event_loop(
                     Event::Mouse(m) => {
                         let screen = layout::screen_with(area, snaps.len(), app.focus, app.zoom, app.console_log, app.table);
                         let target = layout::pane_at(&screen, m.column, m.row)
-                            .or_else(|| layout::table_row_at(&screen, m.column, m.row, snaps.len(), app.focus));
+                            .or_else(|| layout::table_row_at(&screen, m.column, m.row, &app.order(&snaps), app.focus));
                         let on_console = screen.console.is_some_and(|r| r.contains(ratatui::layout::Position::new(m.column, m.row)));
                         match (m.kind, target) {
                             (MouseEventKind::Down(MouseButton::Left), _) if on_console => { app.console_focus = true; None }
@@ -336,7 +336,7 @@ async fn event_loop(
                 let action = match action {
                     Some(keymap::Action::Move(dir)) => {
                         let screen = layout::screen_with(area, snaps.len(), app.focus, app.zoom, app.console_log, app.table);
-                        layout::neighbor(&screen, snaps.len(), app.focus, dir).map(|i| keymap::Action::Jump(i + 1))
+                        layout::neighbor(&screen, &app.order(&snaps), app.focus, dir).map(|i| keymap::Action::Jump(i + 1))
                     }
                     other => other,
                 };

@@ -753,28 +753,49 @@ fn draw_merged(f: &mut Frame, v: &View, rect: Rect) {
 }
 
 /// The table view: one row per connector (NAME TYPE PHASE PID UPTIME RESTARTS BOTS CPU MEM FEED
-/// LAST EXIT), the focused one highlighted, scrolled to keep it in view.
+/// LAST EXIT, and DETAIL in the room left), the focused one highlighted, scrolled to keep it in
+/// view; `↑3 ↓4` on the border counts the rows above and below the window.
 fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
     let t = &v.theme;
-    let block = Block::default()
+    // The border and the header take three rows.
+    let visible = rect.height.saturating_sub(3) as usize;
+    let order = v.app.order(v.snaps);
+    let at = order.iter().position(|i| *i == v.app.focus).unwrap_or(0);
+    let first = layout::table_first_row(at, visible);
+    let above = first.min(v.snaps.len());
+    let below = v.snaps.len().saturating_sub(first + visible);
+    let mut marks = Vec::new();
+    if above > 0 {
+        marks.push(format!("↑{above}"));
+    }
+    if below > 0 {
+        marks.push(format!("↓{below}"));
+    }
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.unfocused())
         .title(format!(
-            " {} connectors {}",
+            " {} connectors {}· by {} (O) ",
             v.snaps.len(),
             // Shown because tiles do not fit: `t` would change nothing.
             if v.app.table {
                 "(t: tiles) "
             } else {
                 "(too many to tile here) "
-            }
+            },
+            v.app.sort.as_str(),
         ));
+    if !marks.is_empty() {
+        block = block.title_bottom(
+            Line::styled(format!(" {} ", marks.join(" ")), t.warn()).alignment(Alignment::Right),
+        );
+    }
     let inner = block.inner(rect);
     f.render_widget(block, rect);
     if inner.height == 0 {
         return;
     }
-    let cells = |s: &ConnectorView| -> [String; 11] {
+    let cells = |s: &ConnectorView| -> [String; 12] {
         let uptime = s
             .uptime_at(v.now)
             .map(|u| short_duration(secs_duration(u)))
@@ -813,9 +834,17 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
                 .unwrap_or_else(|| "-".into()),
             feed,
             last_exit,
+            // What is wrong with its feed, when something is; else why it is in this phase.
+            match (
+                &s.health_detail,
+                s.health.is_some_and(FeedHealth::is_unhealthy),
+            ) {
+                (Some(why), true) => format!("⚠ {why}"),
+                _ => s.detail.clone(),
+            },
         ]
     };
-    const HEAD: [&str; 11] = [
+    const HEAD: [&str; 12] = [
         "NAME",
         "TYPE",
         "PHASE",
@@ -827,14 +856,18 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
         "MEM",
         "FEED",
         "LAST EXIT",
+        "DETAIL",
     ];
-    let rows: Vec<[String; 11]> = v.snaps.iter().map(cells).collect();
+    const DETAIL: usize = 11;
+    let rows: Vec<[String; 12]> = v.snaps.iter().map(cells).collect();
     let mut widths: Vec<usize> = HEAD.iter().map(|h| h.chars().count()).collect();
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r.iter()) {
             *w = (*w).max(c.chars().count());
         }
     }
+    // DETAIL takes the room the others leave (when there is some), cut to fit.
+    widths[DETAIL] = 0;
     // Narrow terminals drop columns, least needed first: the exchange type (the name usually
     // says it), last exit, memory, CPU, PID, uptime. NAME, PHASE, ↻, BOTS and FEED stay.
     for col in [1, 10, 8, 7, 3, 4] {
@@ -844,9 +877,17 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
         }
         widths[col] = 0;
     }
+    let used: usize = widths.iter().filter(|w| **w > 0).map(|w| w + 2).sum();
+    let room = (inner.width as usize).saturating_sub(used);
+    if room >= 10 {
+        widths[DETAIL] = room - 2;
+    }
     let pad = |c: &str, w: usize| {
         if w == 0 {
             String::new()
+        } else if c.chars().count() > w {
+            let cut: String = c.chars().take(w - 1).collect();
+            format!("{cut}…  ")
         } else {
             format!("{c:<w$}  ")
         }
@@ -857,16 +898,8 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
             .map(|(h, w)| Span::styled(pad(h, *w), t.dim().add_modifier(Modifier::BOLD)))
             .collect::<Vec<_>>(),
     )];
-    let visible = inner.height.saturating_sub(1) as usize;
-    let first = layout::table_first_row(v.app.focus, visible);
-    for (i, (s, r)) in v
-        .snaps
-        .iter()
-        .zip(&rows)
-        .enumerate()
-        .skip(first)
-        .take(visible)
-    {
+    for &i in order.iter().skip(first).take(visible) {
+        let (s, r) = (&v.snaps[i], &rows[i]);
         let focused = i == v.app.focus;
         let spans: Vec<Span> = r
             .iter()
@@ -877,6 +910,8 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
                     2 if s.crash_loop.is_some() => t.phase(Phase::Failed),
                     2 => t.phase(s.phase),
                     9 if s.health.is_some_and(FeedHealth::is_unhealthy) => t.warn(),
+                    DETAIL if s.health.is_some_and(FeedHealth::is_unhealthy) => t.warn(),
+                    DETAIL => t.dim(),
                     0 if focused => t.focused(),
                     _ => Style::default(),
                 };
@@ -1432,24 +1467,56 @@ fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
             ]
             .concat(),
         ),
-        Dialog::Quit { running } => (
+        Dialog::Quit {
+            running,
+            bots,
+            managed,
+        } => (
             " quit ",
-            vec![
-                Line::from(Span::styled(
-                    format!("{running} connector(s) still running."),
-                    t.warn(),
-                )),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::styled("s", t.key()),
-                    Span::raw(" stop all and quit"),
-                ]),
-                Line::from(vec![
-                    Span::styled("d", t.key()),
-                    Span::raw(" detach: quit, leave them running"),
-                ]),
-                Line::from(vec![Span::styled("Esc", t.key()), Span::raw(" cancel")]),
-            ],
+            [
+                vec![
+                    Line::from(Span::styled(
+                        format!("{running} connector(s) still running."),
+                        t.warn(),
+                    )),
+                    Line::raw(""),
+                    // Detach first: it costs nothing.
+                    Line::from(vec![
+                        Span::styled("d", t.key()),
+                        Span::raw(" detach: quit, leave them running"),
+                    ]),
+                    Line::from(vec![
+                        Span::styled("s", t.key()),
+                        Span::raw(" stop all and quit"),
+                    ]),
+                ],
+                // What `s` costs, as the `X` confirmation says it.
+                if *bots > 0 {
+                    vec![Line::styled(
+                        format!("  {bots} bot(s) attached will lose their market data"),
+                        t.warn(),
+                    )]
+                } else {
+                    vec![]
+                },
+                if managed.is_empty() {
+                    vec![]
+                } else {
+                    vec![Line::styled(
+                        format!(
+                            "  {} managed bot(s) stopped too: {}",
+                            managed.len(),
+                            managed.join(", ")
+                        ),
+                        t.warn(),
+                    )]
+                },
+                vec![Line::from(vec![
+                    Span::styled("Esc", t.key()),
+                    Span::raw(" cancel"),
+                ])],
+            ]
+            .concat(),
         ),
     };
     let rect = centered(area, 52, lines.len() as u16 + 2);

@@ -230,6 +230,57 @@ fn quit_dialog() {
 }
 
 #[test]
+fn the_quit_dialog_puts_detach_first_and_names_the_bots_stop_all_costs() {
+    use crate::engine::view::Role;
+    let now = NOW;
+    let mut bf = snap("bf", Phase::Ready, now);
+    bf.bots = 3; // mm, arb and one run outside the console
+    let mut bs = snap("bs", Phase::Ready, now);
+    bs.bots = 1; // arb
+    let mut mm = snap("mm", Phase::Ready, now);
+    mm.role = Role::Bot;
+    mm.bots = 0;
+    mm.connectors = vec!["bf".into()];
+    let mut arb = snap("arb", Phase::Ready, now);
+    arb.role = Role::Bot;
+    arb.bots = 0;
+    arb.connectors = vec!["bf".into(), "bs".into()];
+    let snaps = vec![bf, bs, mm, arb];
+    let mut app = app_for(&snaps, logs(4, 5));
+    assert!(app.update(Action::Quit, &snaps).is_empty());
+    assert_eq!(
+        app.dialog,
+        Some(Dialog::Quit {
+            running: 4,
+            bots: 1,
+            managed: vec!["mm".into(), "arb".into()],
+        })
+    );
+    let screen = rows_of(&render(&app, &snaps, now, 80, 24));
+    let at = |needle: &str| {
+        screen
+            .iter()
+            .position(|r| r.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}: {screen:#?}"))
+    };
+    assert!(at("d detach") < at("s stop all"), "detach comes first");
+    assert!(at("s stop all") < at("1 bot(s) attached will lose"));
+    at("2 managed bot(s) stopped too: mm, arb");
+    // X says the same.
+    app.update(Action::Cancel, &snaps);
+    app.update(Action::StopAll, &snaps);
+    match &app.dialog {
+        Some(Dialog::Confirm { bots, managed, .. }) => {
+            assert_eq!(
+                (*bots, managed.as_slice()),
+                (1, &["mm".to_string(), "arb".to_string()][..])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn zoom_shows_the_focused_pane_alone() {
     let now = NOW;
     let snaps = vec![
@@ -861,6 +912,25 @@ fn ampersand_filters_the_pane_and_search_finds_only_shown_lines() {
 }
 
 #[test]
+fn the_filter_prompt_opens_empty_and_enter_on_it_shows_every_line() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let mut app = app_for(&snaps, logs(1, 60));
+    app.update(Action::FilterBegin, &snaps);
+    for c in "seq=4".chars() {
+        app.update(Action::SearchChar(c), &snaps);
+    }
+    app.update(Action::SearchSubmit, &snaps);
+    assert_eq!(app.panes[0].filter, "seq=4");
+    // Again: the prompt is empty (not the filter in force), so Enter turns the filter off.
+    app.update(Action::FilterBegin, &snaps);
+    assert_eq!(app.filter_input.as_deref(), Some(""));
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    assert!(screen.iter().any(|r| r.starts_with("&█")), "{screen:#?}");
+    app.update(Action::SearchSubmit, &snaps);
+    assert!(app.panes[0].filter.is_empty());
+}
+
+#[test]
 fn the_merged_log_takes_a_filter_of_its_own() {
     let snaps: Vec<ConnectorView> = ["aa", "bb"]
         .iter()
@@ -1199,4 +1269,160 @@ fn a_line_flooded_with_sgr_shows_its_text_plain() {
         let shown = rows.iter().filter(|r| r.contains(text)).count();
         assert_eq!(shown, 2, "{text:?} not shown twice:\n{}", rows.join("\n"));
     }
+}
+
+#[test]
+fn bang_jumps_to_the_next_unhealthy_connector_and_wraps() {
+    use crate::engine::view::{CrashLoop, FeedHealth};
+    let mut snaps: Vec<ConnectorView> = ["a", "b", "c", "d", "e", "f"]
+        .iter()
+        .map(|n| snap(n, Phase::Ready, NOW))
+        .collect();
+    snaps[1].health = Some(FeedHealth::Stale);
+    snaps[2].phase = Phase::Backoff;
+    snaps[3].health = Some(FeedHealth::Quiet); // quiet is normal
+    snaps[4].crash_loop = Some(CrashLoop {
+        restarts: 4,
+        window_s: 9,
+    });
+    let mut app = app_for(&snaps, logs(6, 5));
+    let mut visited = Vec::new();
+    for _ in 0..4 {
+        app.update(Action::NextUnhealthy, &snaps);
+        visited.push(app.focus);
+    }
+    assert_eq!(visited, [1, 2, 4, 1], "b, c, e, then b again");
+    // Only the focused one: it stays, and says so.
+    let mut one = vec![snap("a", Phase::Ready, NOW), snap("b", Phase::Failed, NOW)];
+    one[0].health = Some(FeedHealth::Ok);
+    let mut app = app_for(&one, logs(2, 5));
+    app.update(Action::NextUnhealthy, &one);
+    assert_eq!(app.focus, 1);
+    app.update(Action::NextUnhealthy, &one);
+    assert_eq!(app.focus, 1);
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("b is the only unhealthy connector")
+    );
+    // None: the message line says it.
+    let fine = vec![snap("a", Phase::Ready, NOW), snap("b", Phase::Stopped, NOW)];
+    let mut app = app_for(&fine, logs(2, 5));
+    app.update(Action::NextUnhealthy, &fine);
+    assert_eq!(app.focus, 0);
+    let screen = format!("{}", render(&app, &fine, NOW, 80, 24));
+    assert!(screen.contains("no connector is unhealthy"), "{screen}");
+}
+
+#[test]
+fn the_table_counts_the_rows_out_of_view_and_keeps_the_focused_one_in_it() {
+    let snaps: Vec<ConnectorView> = (0..12)
+        .map(|i| snap(&format!("conn-{i:02}"), Phase::ALL[i % 9], NOW))
+        .collect();
+    let mut app = app_for(&snaps, logs(12, 5));
+    app.update(Action::Table, &snaps);
+    // At 80x24 the table shows 8 rows: the first 8, 4 below.
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    assert!(screen.iter().any(|r| r.contains("↓4 ┘")), "{screen:#?}");
+    assert!(!screen.iter().any(|r| r.contains('↑')), "{screen:#?}");
+    // Focus row 10: it is shown, and both counts are.
+    app.update(Action::Jump(10), &snaps);
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    assert!(
+        screen.iter().any(|r| r.starts_with("│conn-09 ")),
+        "{screen:#?}"
+    );
+    assert!(screen.iter().any(|r| r.contains("↑2 ↓2 ┘")), "{screen:#?}");
+    // All of them fit: no marks.
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 60));
+    assert!(
+        !screen.iter().any(|r| r.contains('↑') || r.contains('↓')),
+        "{screen:#?}"
+    );
+}
+
+#[test]
+fn the_table_fills_a_wide_screen_with_the_detail_column_cut_to_fit() {
+    use crate::engine::view::FeedHealth;
+    let mut snaps = ten(NOW);
+    snaps[3].health = Some(FeedHealth::Stale);
+    snaps[3].health_detail = Some("no market data for 12 s".into());
+    snaps[8].detail = format!("gave up: {}", "x".repeat(400));
+    let mut app = app_for(&snaps, logs(10, 5));
+    app.update(Action::Table, &snaps);
+    let screen = rows_of(&render(&app, &snaps, NOW, 300, 40));
+    assert!(screen.iter().any(|r| r.contains("DETAIL")), "{screen:#?}");
+    let row = |name: &str| {
+        screen
+            .iter()
+            .find(|r| r.starts_with(&format!("│{name} ")))
+            .unwrap_or_else(|| panic!("{name}: {screen:#?}"))
+            .clone()
+    };
+    assert!(row("bf-02").contains("PID 4242: waiting for its iceoryx2 services"));
+    assert!(row("bf-03").contains("⚠ no market data for 12 s"));
+    let long = row("bf-08");
+    assert!(
+        long.contains("gave up: xxx") && long.ends_with("x…  │"),
+        "{long}"
+    );
+    // Too narrow for it: no DETAIL at all.
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    assert!(!screen.iter().any(|r| r.contains("DETAIL")), "{screen:#?}");
+}
+
+#[test]
+fn o_sorts_the_table_unhealthy_first_by_default_and_the_title_says_how() {
+    use crate::engine::view::FeedHealth;
+    let mut snaps = ten(NOW);
+    snaps[3].restarts = 9;
+    snaps[3].health = Some(FeedHealth::Stale);
+    let mut app = app_for(&snaps, logs(10, 5));
+    app.update(Action::Table, &snaps);
+    let names = |app: &App| -> Vec<String> {
+        app.order(&snaps)
+            .iter()
+            .map(|i| snaps[*i].name.clone())
+            .collect()
+    };
+    // Unhealthy first (stale bf-03, exited bf-06, backoff bf-07, failed bf-08), then the rest,
+    // each in manifest order.
+    assert_eq!(
+        names(&app)[..5],
+        ["bf-03", "bf-06", "bf-07", "bf-08", "bf-00"]
+    );
+    let screen = rows_of(&render(&app, &snaps, NOW, 100, 30));
+    assert!(
+        screen
+            .iter()
+            .any(|r| r.contains("· by unhealthy first (O)")),
+        "{screen:#?}"
+    );
+    let first = screen
+        .iter()
+        .position(|r| r.starts_with("│bf-03 "))
+        .expect("bf-03");
+    assert!(screen[first - 1].contains("NAME"), "{screen:#?}");
+    let mut seen = Vec::new();
+    for _ in 0..7 {
+        app.update(Action::Sort, &snaps);
+        seen.push((app.sort.as_str(), names(&app)[0].clone()));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("phase", "bf-08".to_string()),  // failed
+            ("health", "bf-03".to_string()), // stale
+            ("restarts", "bf-03".to_string()),
+            ("CPU", "bf-03".to_string()), // the only one with a CPU reading
+            ("name", "bf-00".to_string()),
+            ("manifest order", "bf-00".to_string()),
+            ("unhealthy first", "bf-03".to_string()),
+        ]
+    );
+    app.update(Action::Sort, &snaps);
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("table sorted by phase (O: next)")
+    );
+    insta::assert_snapshot!("table_sorted_by_phase", render(&app, &snaps, NOW, 120, 24));
 }
