@@ -268,6 +268,23 @@ fn a_console_shows_and_drives_another_hosts_connectors_and_survives_lost_links()
     assert!(far.status().iter().all(|r| r.phase == Phase::Ready));
 }
 
+/// A test that cannot run here skips, except as root with `CI` set (`.ci/run` installs what it
+/// needs as root): there a skip fails, so that CI never passes a test that did not run.
+#[test]
+fn a_skip_fails_as_root_in_ci() {
+    let fails = |root: bool, ci: Option<&str>| {
+        std::panic::catch_unwind(|| skip_or_fail_as("t", "no sshd", root, ci.map(Into::into)))
+            .is_err()
+    };
+    assert!(fails(true, Some("1")));
+    assert!(fails(true, Some("true")));
+    assert!(!fails(true, None));
+    assert!(!fails(true, Some("")));
+    assert!(!fails(true, Some("0")));
+    assert!(!fails(true, Some("false")));
+    assert!(!fails(false, Some("1")));
+}
+
 /// The `sshd` binary, if this machine has one.
 fn sshd() -> Option<std::path::PathBuf> {
     ["/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd"]
@@ -279,7 +296,10 @@ fn sshd() -> Option<std::path::PathBuf> {
 #[test]
 fn through_a_real_ssh_to_localhost() {
     let Some(sshd) = sshd() else {
-        eprintln!("SKIPPED through_a_real_ssh_to_localhost: no sshd on this machine (install openssh-server to run it)");
+        skip_or_fail(
+            "through_a_real_ssh_to_localhost",
+            "no sshd on this machine (install openssh-server to run it)",
+        );
         return;
     };
     let (far, _console) = remote("sshfar");
@@ -324,9 +344,9 @@ fn through_a_real_ssh_to_localhost() {
         let said = std::fs::read_to_string(k.join("sshd.log")).unwrap_or_default();
         let _ = daemon.kill();
         let _ = daemon.wait();
-        eprintln!(
-            "SKIPPED through_a_real_ssh_to_localhost: sshd could not run here: {}",
-            said.trim()
+        skip_or_fail(
+            "through_a_real_ssh_to_localhost",
+            &format!("sshd could not run here: {}", said.trim()),
         );
         return;
     }
