@@ -30,6 +30,9 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 pub const EXIT_GRACE: Duration = Duration::from_secs(1);
 /// The most of a command's stderr kept for the console log.
 const STDERR_KEEP: u64 = 4096;
+/// The most alert commands running at once; more wait for one to end (with `min_interval = 0`
+/// a crash loop of many connectors would otherwise start dozens at a time).
+pub const MAX_RUNNING: usize = 8;
 
 /// An event that needs a human.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -281,6 +284,7 @@ pub fn spawn(engine: &EngineHandle, settings: &AlertSettings) -> Option<Alerts> 
     let (stop, stop_rx) = watch::channel(false);
     let local_host = crate::engine::sys::hostname();
     let (bell_tx, commands_tx) = (bell.clone(), commands.clone());
+    let running = Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING));
     let engine = engine.clone();
     let task = tokio::spawn(async move {
         let send = |alert: Alert| {
@@ -298,6 +302,7 @@ pub fn spawn(engine: &EngineHandle, settings: &AlertSettings) -> Option<Alerts> 
                     alert.id.clone(),
                     alert.kind,
                     stop_rx.clone(),
+                    running.clone(),
                 ));
             }
         };
@@ -362,11 +367,29 @@ async fn run_command(
     id: ConnectorId,
     kind: AlertKind,
     mut stop: watch::Receiver<bool>,
+    running: Arc<tokio::sync::Semaphore>,
 ) {
     if *stop.borrow() {
         return; // the console has ended
     }
     let what = format!("alert command for {id} ({})", kind.as_str());
+    // Held until this command has ended (its group killed, its leader reaped).
+    let _permit = match running.clone().try_acquire_owned() {
+        Ok(p) => p,
+        Err(_) => {
+            tracing::info!("{what}: {MAX_RUNNING} alert commands are running; it waits");
+            tokio::select! {
+                p = running.acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+                _ = stop.wait_for(|s| *s) => {
+                    tracing::info!("{what}: not run, the console ends");
+                    return;
+                }
+            }
+        }
+    };
     let mut child = match tokio::process::Command::new("sh")
         .arg("-c")
         .arg(&command)
@@ -543,6 +566,43 @@ mod tests {
         assert_eq!(gate.due(t0 + Duration::from_secs(120)).len(), 1);
         assert!(gate.due(t0 + Duration::from_secs(180)).is_empty());
         assert!(gate.offer(&exit(7), t0 + Duration::from_secs(181)));
+    }
+
+    /// At most [`MAX_RUNNING`] commands run at once, however many alerts pass the gate; the
+    /// others wait and still run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_max_running_commands_run_at_once() {
+        let d = tempfile::tempdir().expect("tmp");
+        let log = d.path().join("log");
+        let command = format!("echo + >> '{0}'; sleep 0.3; echo - >> '{0}'", log.display());
+        let (_stop, stop_rx) = watch::channel(false);
+        let running = Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING));
+        let mut tasks = JoinSet::new();
+        for _ in 0..20 {
+            tasks.spawn(run_command(
+                command.clone(),
+                vec![],
+                ConnectorId::local("bf"),
+                AlertKind::Exited,
+                stop_rx.clone(),
+                running.clone(),
+            ));
+        }
+        while tasks.join_next().await.is_some() {}
+        let text = std::fs::read_to_string(&log).expect("log");
+        let (mut now, mut most, mut ran) = (0i32, 0i32, 0);
+        for l in text.lines() {
+            match l {
+                "+" => {
+                    now += 1;
+                    ran += 1;
+                }
+                _ => now -= 1,
+            }
+            most = most.max(now);
+        }
+        assert_eq!(ran, 20, "every command ran");
+        assert!(most <= MAX_RUNNING as i32, "{most} ran at once");
     }
 
     #[test]

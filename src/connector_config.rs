@@ -171,8 +171,14 @@ pub fn check(kind: ConnectorType, path: &Path) -> Result<CheckedConfig, String> 
     if kind == ConnectorType::Bybit {
         let prefix = get("order_prefix").unwrap_or_default();
         if prefix.chars().count() > 8 || prefix.contains('/') {
+            // Never the value: a secret pasted into the wrong key would be printed.
+            let why = if prefix.contains('/') {
+                "it contains '/'".to_string()
+            } else {
+                format!("it has {} characters", prefix.chars().count())
+            };
             return Err(format!(
-                "key 'order_prefix' = {prefix:?} must be at most 8 characters without '/'"
+                "key 'order_prefix' must be at most 8 characters without '/' ({why})"
             ));
         }
     }
@@ -261,6 +267,18 @@ mod tests {
         );
         let e = check(ConnectorType::Bybit, f.path()).expect_err("prefix");
         assert!(e.contains("order_prefix"), "{e}");
+    }
+
+    /// A secret pasted into the wrong key is never printed: errors name keys, never values.
+    #[test]
+    fn an_error_never_quotes_a_value() {
+        let pasted = "SECRETpastedHERE/x";
+        let f = write(&format!(
+            "public_url=\"a\"\nprivate_url=\"a\"\ntrade_url=\"a\"\nrest_url=\"a\"\napi_key=\"k\"\nsecret=\"s\"\ncategory=\"linear\"\norder_prefix=\"{pasted}\"\n"
+        ));
+        let e = check(ConnectorType::Bybit, f.path()).expect_err("prefix");
+        assert!(e.contains("'order_prefix'"), "{e}");
+        assert!(!e.contains("SECRET") && !e.contains("HERE"), "{e}");
     }
 
     #[test]

@@ -905,12 +905,31 @@ fn check_defaults(defaults: &RawConnectorKeys, file: &Path) -> Result<(), Manife
     Ok(())
 }
 
+/// The size of `sun_path` in a Unix socket address, its NUL included.
+const MAX_SOCKET_PATH: usize = 108;
+
 fn resolve_console(
     raw: &RawConsole,
     base: &Path,
     file: &Path,
 ) -> Result<ConsoleSettings, ManifestError> {
     let state_dir = state_dir_at(base, raw.state_dir.as_deref());
+    // A Unix socket address holds at most 107 bytes of path (108 with its NUL): a longer one
+    // cannot be bound, and no command could reach the console.
+    let socket = crate::control::socket_path(&state_dir);
+    if socket.as_os_str().len() >= MAX_SOCKET_PATH {
+        return Err(ManifestError::invalid(
+            file,
+            None,
+            "console.state_dir",
+            format!(
+                "is too long: its control socket {} is {} bytes, a Unix socket path holds at most {}; use a shorter path",
+                socket.display(),
+                socket.as_os_str().len(),
+                MAX_SOCKET_PATH - 1
+            ),
+        ));
+    }
     let log_max_bytes = raw.log_max_bytes.unwrap_or(DEFAULT_LOG_MAX_BYTES);
     if log_max_bytes < 4096 {
         return Err(ManifestError::invalid(

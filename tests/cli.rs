@@ -1395,3 +1395,41 @@ fn the_consoles_log_on_stderr_is_plain_when_stderr_is_not_a_terminal() {
         "escape codes on a non-terminal stderr: {line:?}"
     );
 }
+
+/// A state dir whose control socket path would not fit a Unix socket address (108 bytes) is
+/// refused by `check`, naming the key, instead of a console that cannot be reached.
+#[test]
+fn check_refuses_a_state_dir_too_long_for_the_control_socket() {
+    let fx = Fixture::new("longsock");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    let long = fx.path().join("s".repeat(120));
+    fx.manifest(
+        "",
+        &format!(
+            "[console]\nstate_dir = \"{}\"\n\n{}",
+            long.display(),
+            connector_table("longsock-a", "a.toml", "")
+        ),
+    );
+    let out = fx.run(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("console.state_dir"), "{err}");
+    // A state dir that fits passes.
+    let fits = fx.path().join("s".repeat(20));
+    fx.manifest(
+        "",
+        &format!(
+            "[console]\nstate_dir = \"{}\"\n\n{}",
+            fits.display(),
+            connector_table("longsock-a", "a.toml", "")
+        ),
+    );
+    let out = fx.run(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -840,6 +840,10 @@ impl ConnectorState {
         self.last_exit = status;
         let said = summary.map(|l| format!(": {l}")).unwrap_or_default();
         let status_text = match status {
+            // A write to shared memory that /dev/shm cannot back kills with SIGBUS.
+            Some(st @ ExitStatus::Signal(7)) => format!(
+                "{st}: SIGBUS, is /dev/shm full? (`df -h /dev/shm`; each connector's iceoryx2 services need room there)"
+            ),
             Some(st) => st.to_string(),
             None => "exit status unknown: adopted process".to_string(),
         };

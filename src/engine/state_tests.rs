@@ -379,6 +379,28 @@ async fn policy_never_stays_exited() {
     assert!(m.st.detail.contains("signal 11"));
 }
 
+/// SIGBUS (signal 7) is how a connector dies when /dev/shm is full (a touched page of its
+/// shared memory cannot be backed): the exit detail says so.
+#[tokio::test(start_paused = true)]
+async fn a_sigbus_exit_hints_at_a_full_dev_shm() {
+    let mut m = M::with_restart(RestartPolicy {
+        policy: RestartPolicyKind::Never,
+        ..RestartPolicy::default()
+    });
+    m.ready();
+    m.exit(ExitStatus::Signal(7));
+    assert!(m.st.detail.contains("signal 7"), "{}", m.st.detail);
+    assert!(m.st.detail.contains("/dev/shm"), "{}", m.st.detail);
+    // Not on other signals.
+    let mut m = M::with_restart(RestartPolicy {
+        policy: RestartPolicyKind::Never,
+        ..RestartPolicy::default()
+    });
+    m.ready();
+    m.exit(ExitStatus::Signal(11));
+    assert!(!m.st.detail.contains("/dev/shm"), "{}", m.st.detail);
+}
+
 #[tokio::test(start_paused = true)]
 async fn stop_during_backoff_cancels_the_restart() {
     let mut m = M::new();

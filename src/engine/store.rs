@@ -146,6 +146,8 @@ struct Pending {
     written: u64,
     /// A state taken from `latest` is being written.
     writing: bool,
+    /// Warnings logged about failed writes (for tests).
+    warned: u64,
 }
 
 struct Shared {
@@ -206,6 +208,11 @@ impl StateWriter {
         lock(&self.shared.pending).written
     }
 
+    /// Warnings logged about failed writes so far.
+    pub fn warnings(&self) -> u64 {
+        lock(&self.shared.pending).warned
+    }
+
     /// True when nothing submitted is still waiting to be written.
     pub fn is_idle(&self) -> bool {
         let p = lock(&self.shared.pending);
@@ -231,6 +238,7 @@ fn writer_loop(shared: &Shared, dir: &Path, mut write: WriteFn) {
     let mut retry = RETRY_MIN;
     let mut final_attempts = 0;
     let mut last_error: Option<String> = None;
+    let mut failures = 0u64;
     loop {
         let (state, gen, durable, closing) = {
             let mut p = lock(&shared.pending);
@@ -257,8 +265,12 @@ fn writer_loop(shared: &Shared, dir: &Path, mut write: WriteFn) {
         match write(dir, &state, durable) {
             Ok(()) => {
                 if last_error.take().is_some() {
-                    tracing::info!("{} is written again", state_path(dir).display());
+                    tracing::info!(
+                        "{} is written again, after {failures} failed attempt(s)",
+                        state_path(dir).display()
+                    );
                 }
+                failures = 0;
                 retry = RETRY_MIN;
                 shared.written_gen.send_replace(gen);
                 let mut p = lock(&shared.pending);
@@ -267,11 +279,14 @@ fn writer_loop(shared: &Shared, dir: &Path, mut write: WriteFn) {
             }
             Err(e) => {
                 let msg = e.to_string();
-                if last_error.as_deref() != Some(msg.as_str()) {
+                failures += 1;
+                // Once per streak: each attempt's error may name another temporary file.
+                if last_error.is_none() {
                     tracing::warn!(
                         "cannot write {}: {msg}; retrying until it works (`status` without a console shows older data until then)",
                         state_path(dir).display()
                     );
+                    lock(&shared.pending).warned += 1;
                 }
                 last_error = Some(msg);
                 let mut p = lock(&shared.pending);
@@ -494,6 +509,34 @@ mod tests {
         let back = read_state(&dir).expect("read").expect("some");
         assert_eq!(back.connectors[0].view.detail, "newest");
         assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
+    }
+
+    /// A disk-full streak is warned about once, although each attempt's error names another
+    /// temporary file.
+    #[test]
+    fn a_failure_streak_is_warned_about_once() {
+        let d = tempfile::tempdir().expect("tmp");
+        let mut attempt = 0;
+        let w = StateWriter::with_write_fn(
+            d.path().to_path_buf(),
+            Box::new(move |dir, st, durable| {
+                attempt += 1;
+                if attempt <= 4 {
+                    return Err(std::io::Error::other(format!(
+                        "No space left on device (os error 28) at path \".state.json.{attempt}.tmp\""
+                    )));
+                }
+                write_state(dir, st, durable)
+            }),
+        )
+        .expect("writer");
+        w.submit(state("full"), true);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while w.writes() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(w.writes(), 1, "written once the disk had room");
+        assert_eq!(w.warnings(), 1, "one warning for the streak of 4 failures");
     }
 
     #[test]

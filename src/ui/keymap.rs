@@ -134,6 +134,11 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             }
         });
     }
+    // Ctrl with a letter is not that letter: Ctrl-S, Ctrl-R or Ctrl-K (readline habits) must
+    // not start, restart or kill a connector.
+    if ctrl && matches!(key.code, KeyCode::Char(_)) {
+        return None;
+    }
     match mode {
         Mode::SearchInput => match key.code {
             KeyCode::Esc => Some(Action::Cancel),
@@ -233,14 +238,15 @@ pub const HELP: &[(&str, &str)] = &[
     ("x", "stop (SIGTERM, then SIGKILL)"),
     ("r", "restart"),
     ("K", "kill now (SIGKILL)"),
-    ("b / B", "build / rebuild"),
-    ("a / X", "start all / stop all"),
+    ("b B", "build / rebuild"),
+    ("a X", "start all / stop all"),
     ("z Enter", "zoom the focused pane"),
     ("t", "table view / tiles"),
     ("O", "sort the table: unhealthy, phase, health, ↻, CPU…"),
     ("m", "merged log of every connector (e: errors only)"),
     ("i", "details: reason, last exit, errors, history"),
-    ("PgUp PgDn wheel", "scroll (g/G: top/bottom)"),
+    ("PgUp PgDn wheel", "scroll"),
+    ("g G Home End", "top / bottom of the log"),
     ("/  n N", "search; n older hit, N newer hit"),
     ("&", "only lines containing a text (empty: all)"),
     ("w", "wrap long lines"),
@@ -253,6 +259,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("L", "console log: show and focus it, then hide it"),
     ("R", "reload the manifest"),
     ("H", "retry the links to other hosts"),
+    ("Esc", "end the search or filter, close details, unzoom"),
     ("?", "this help"),
     ("q Ctrl-C", "quit (asks when connectors run)"),
 ];
@@ -328,6 +335,108 @@ mod tests {
         }
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(action_for(Mode::Normal, ctrl_c), Some(Action::Quit));
+    }
+
+    /// The help overlay's key column, one token per key: `←→↑↓` and `hjkl` are four keys each,
+    /// `1-9` nine, `S-Tab` Shift-Tab.
+    fn help_keys() -> Vec<(String, KeyEvent)> {
+        let mut out = Vec::new();
+        let mut push = |token: &str, code: KeyCode, mods: KeyModifiers| {
+            out.push((token.to_string(), KeyEvent::new(code, mods)))
+        };
+        for (keys, _) in HELP {
+            for token in keys.split_whitespace() {
+                let none = KeyModifiers::NONE;
+                match token {
+                    "Tab" => push(token, KeyCode::Tab, none),
+                    "S-Tab" => push(token, KeyCode::BackTab, KeyModifiers::SHIFT),
+                    "Enter" => push(token, KeyCode::Enter, none),
+                    "Esc" => push(token, KeyCode::Esc, none),
+                    "PgUp" => push(token, KeyCode::PageUp, none),
+                    "PgDn" => push(token, KeyCode::PageDown, none),
+                    "Home" => push(token, KeyCode::Home, none),
+                    "End" => push(token, KeyCode::End, none),
+                    "Ctrl-C" => push(token, KeyCode::Char('c'), KeyModifiers::CONTROL),
+                    // The mouse wheel is not a key (the loop reads it as a mouse event).
+                    "wheel" => {}
+                    "1-9" => ('1'..='9').for_each(|c| push(token, KeyCode::Char(c), none)),
+                    "←→↑↓" => {
+                        for code in [KeyCode::Left, KeyCode::Right, KeyCode::Up, KeyCode::Down] {
+                            push(token, code, none)
+                        }
+                    }
+                    t if t.chars().count() == 1 => push(
+                        token,
+                        KeyCode::Char(t.chars().next().expect("one char")),
+                        none,
+                    ),
+                    "hjkl" => "hjkl"
+                        .chars()
+                        .for_each(|c| push(token, KeyCode::Char(c), none)),
+                    other => panic!("the help shows a key this test cannot read: {other:?}"),
+                }
+            }
+        }
+        out
+    }
+
+    /// Every key press the normal mode can receive from a terminal (crossterm): printable ASCII,
+    /// with and without Ctrl, and the named keys.
+    fn every_key() -> Vec<KeyEvent> {
+        let mut keys = Vec::new();
+        for c in ' '..='~' {
+            keys.push(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+            keys.push(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+        }
+        for code in [
+            KeyCode::Tab,
+            KeyCode::BackTab,
+            KeyCode::Enter,
+            KeyCode::Esc,
+            KeyCode::Backspace,
+            KeyCode::Delete,
+            KeyCode::Insert,
+            KeyCode::Left,
+            KeyCode::Right,
+            KeyCode::Up,
+            KeyCode::Down,
+            KeyCode::Home,
+            KeyCode::End,
+            KeyCode::PageUp,
+            KeyCode::PageDown,
+        ]
+        .into_iter()
+        .chain((1..=12).map(KeyCode::F))
+        {
+            keys.push(KeyEvent::new(code, KeyModifiers::NONE));
+        }
+        keys
+    }
+
+    /// The help overlay (HELP) lists every key the normal mode handles, and every key it lists
+    /// does something.
+    #[test]
+    fn the_help_lists_every_key_the_keymap_handles_and_the_reverse() {
+        let listed = help_keys();
+        for (token, k) in &listed {
+            assert!(
+                action_for(Mode::Normal, *k).is_some(),
+                "the help lists {token:?} ({k:?}) but the keymap does nothing with it"
+            );
+        }
+        let same = |a: &KeyEvent, b: &KeyEvent| {
+            a.code == b.code
+                && a.modifiers.contains(KeyModifiers::CONTROL)
+                    == b.modifiers.contains(KeyModifiers::CONTROL)
+        };
+        for k in every_key() {
+            if let Some(a) = action_for(Mode::Normal, k) {
+                assert!(
+                    listed.iter().any(|(_, l)| same(l, &k)),
+                    "the keymap maps {k:?} to {a:?} but the help does not list it"
+                );
+            }
+        }
     }
 
     #[test]

@@ -345,3 +345,24 @@ pub fn eventually(secs: f64, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// A test that cannot run on this machine (`why`) says SKIPPED and passes, except as root with
+/// `CI` set: CI (`.ci/run`, as root) installs what such a test needs, so a skip there means the
+/// test silently did not run; it fails instead.
+pub fn skip_or_fail(test: &str, why: &str) {
+    skip_or_fail_as(
+        test,
+        why,
+        nix::unistd::Uid::effective().is_root(),
+        std::env::var_os("CI"),
+    )
+}
+
+/// [`skip_or_fail`] with who runs it and the value of `CI` given.
+pub fn skip_or_fail_as(test: &str, why: &str, root: bool, ci: Option<std::ffi::OsString>) {
+    let in_ci = ci.is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+    if root && in_ci {
+        panic!("{test} could not run in CI as root (it must, not skip): {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+}
