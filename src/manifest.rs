@@ -641,6 +641,20 @@ fn resolve(text: &str, path: &Path) -> Result<(Manifest, Vec<Problem>), Manifest
             "no [[connector]] tables; add one per exchange connector (or a [[host]] to watch another host's console)",
         ))));
     }
+    // Connectors and bots share one namespace.
+    let taken = |have: &[ConnectorSpec], spec: &ConnectorSpec| {
+        have.iter().any(|c| c.name == spec.name).then(|| {
+            ManifestError::invalid(
+                path,
+                Some(&spec.name),
+                "name",
+                match spec.is_bot() {
+                    false => "is used twice; connector names must be unique",
+                    true => "is used twice; bots and connectors share one namespace, so each name must be unique",
+                },
+            )
+        })
+    };
     let mut connectors: Vec<ConnectorSpec> = Vec::with_capacity(raw.connector.len());
     for (i, rc) in raw.connector.iter().enumerate() {
         let Some(spec) = parsed.keep(
@@ -649,13 +663,8 @@ fn resolve(text: &str, path: &Path) -> Result<(Manifest, Vec<Problem>), Manifest
         ) else {
             continue;
         };
-        if connectors.iter().any(|c| c.name == spec.name) {
-            problems.push(Problem::Manifest(place(ManifestError::invalid(
-                path,
-                Some(&spec.name),
-                "name",
-                "is used twice; connector names must be unique",
-            ))));
+        if let Some(e) = taken(&connectors, &spec) {
+            problems.push(Problem::Manifest(place(e)));
             continue;
         }
         if let Some(e) = spec.config_error(path) {
@@ -670,13 +679,8 @@ fn resolve(text: &str, path: &Path) -> Result<(Manifest, Vec<Problem>), Manifest
         ) else {
             continue;
         };
-        if connectors.iter().any(|c| c.name == spec.name) {
-            problems.push(Problem::Manifest(place(ManifestError::invalid(
-                path,
-                Some(&spec.name),
-                "name",
-                "is used twice; bots and connectors share one namespace, so each name must be unique",
-            ))));
+        if let Some(e) = taken(&connectors, &spec) {
+            problems.push(Problem::Manifest(place(e)));
             continue;
         }
         connectors.push(spec);

@@ -20,6 +20,16 @@ fn bot_table(name: &str, connector: &str, extra: &str) -> String {
     )
 }
 
+/// When `v` last entered `phase` (RFC 3339, from its history).
+fn last_ts(v: &switchboard::ConnectorView, phase: Phase) -> String {
+    v.history
+        .iter()
+        .rev()
+        .find(|e| e.phase == phase)
+        .map(|e| e.ts.clone())
+        .unwrap_or_else(|| panic!("no {phase} in the history of {}: {:?}", v.name, v.history))
+}
+
 /// The Feed events a sim-bot's log reports so far (its last `sim-bot: feed N` line).
 fn bot_feed(log: &std::path::Path) -> u64 {
     std::fs::read_to_string(log)
@@ -66,19 +76,8 @@ async fn a_bot_waits_for_its_connector_and_is_ready_once_attached() {
     assert_eq!(c_now.pid, c.pid);
     assert!(b.pid.is_some());
     // Its start came after the connector's registration had settled.
-    let started = b
-        .history
-        .iter()
-        .find(|e| e.phase == Phase::Starting)
-        .map(|e| e.ts.clone())
-        .expect("the bot's start is in its history");
-    let ready_c = c
-        .history
-        .iter()
-        .rev()
-        .find(|e| e.phase == Phase::Ready)
-        .map(|e| e.ts.clone())
-        .expect("ready");
+    let started = last_ts(&b, Phase::Starting);
+    let ready_c = last_ts(&c, Phase::Ready);
     assert!(
         started > ready_c,
         "bot started {started}, connector ready {ready_c}"
@@ -128,22 +127,8 @@ async fn stopping_a_connector_stops_its_bot_first() {
         .expect("stop the connector");
     let c = wait_phase(&h, "botstop-c", Phase::Stopped, 15.0).await;
     let b = wait_phase(&h, "botstop-b", Phase::Stopped, 1.0).await;
-    let stop_ts = |v: &switchboard::ConnectorView| {
-        v.history
-            .iter()
-            .rev()
-            .find(|e| e.phase == Phase::Stopping)
-            .map(|e| e.ts.clone())
-            .expect("a stop in the history")
-    };
-    let (bot_stop, conn_stop) = (stop_ts(&b), stop_ts(&c));
-    let bot_stopped = b
-        .history
-        .iter()
-        .rev()
-        .find(|e| e.phase == Phase::Stopped)
-        .map(|e| e.ts.clone())
-        .expect("stopped");
+    let (bot_stop, conn_stop) = (last_ts(&b, Phase::Stopping), last_ts(&c, Phase::Stopping));
+    let bot_stopped = last_ts(&b, Phase::Stopped);
     assert!(
         bot_stop <= conn_stop && bot_stopped <= conn_stop,
         "the bot stopped ({bot_stop} .. {bot_stopped}) before the connector's SIGTERM ({conn_stop})"
@@ -186,20 +171,8 @@ async fn a_connector_restart_or_crash_restarts_its_bot_after_it_is_ready() {
         v.phase == Phase::Ready && v.pid.is_some() && v.pid != b1.pid
     })
     .await;
-    let started = b2
-        .history
-        .iter()
-        .rev()
-        .find(|e| e.phase == Phase::Starting)
-        .map(|e| e.ts.clone())
-        .expect("restart");
-    let c_ready = c2
-        .history
-        .iter()
-        .rev()
-        .find(|e| e.phase == Phase::Ready)
-        .map(|e| e.ts.clone())
-        .expect("ready");
+    let started = last_ts(&b2, Phase::Starting);
+    let c_ready = last_ts(&c2, Phase::Ready);
     assert!(
         started > c_ready,
         "bot restarted {started} after its connector was ready {c_ready}"
