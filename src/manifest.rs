@@ -755,7 +755,7 @@ impl Manifest {
 pub struct ManifestOutline {
     pub path: PathBuf,
     pub console: ConsoleSettings,
-    /// Every `[[connector]]`, in order.
+    /// Every `[[connector]]`, in order, then every `[[bot]]`.
     pub connectors: Vec<OutlinedConnector>,
 }
 
@@ -799,6 +799,28 @@ impl ManifestOutline {
             connectors.push(OutlinedConnector {
                 name,
                 kind,
+                spec: spec.map_err(place),
+            });
+        }
+        // Bots after the connectors they name (status without a console lists them too).
+        let specs: Vec<ConnectorSpec> = connectors
+            .iter()
+            .filter_map(|c| c.spec.as_ref().ok().cloned())
+            .collect();
+        for rb in &raw.bot {
+            let name = rb.name.clone();
+            let spec = match connectors.iter().any(|c| c.name == name) {
+                true => Err(ManifestError::invalid(
+                    path,
+                    Some(&name),
+                    "name",
+                    "is used twice; bots and connectors share one namespace, so each name must be unique",
+                )),
+                false => resolve_bot(rb.clone(), &raw.defaults, &specs, base, path),
+            };
+            connectors.push(OutlinedConnector {
+                kind: spec.as_ref().ok().map(|s| s.kind),
+                name,
                 spec: spec.map_err(place),
             });
         }

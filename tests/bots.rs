@@ -221,6 +221,14 @@ fn a_killed_console_adopts_bots_and_connectors_and_starts_nothing_twice() {
     let before = before.expect("ready");
     let _ = first.kill();
     let _ = first.wait();
+    // With no console, status reads state.json: the bot is listed too, as a bot.
+    let without = fx.status();
+    assert!(
+        without
+            .iter()
+            .any(|v| v.name == "botadopt-b" && v.role == Role::Bot && v.pid == before[1].pid),
+        "{without:?}"
+    );
     let _second = HeadlessGuard(fx.headless());
     let mut after = None;
     assert!(
