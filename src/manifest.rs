@@ -934,6 +934,12 @@ fn check_defaults(defaults: &RawConnectorKeys, file: &Path) -> Result<(), Manife
 /// The size of `sun_path` in a Unix socket address, its NUL included.
 const MAX_SOCKET_PATH: usize = 108;
 
+/// The console's control socket in `state_dir` (the manifest checks its length; the control
+/// server binds it).
+pub fn control_socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("control.sock")
+}
+
 fn resolve_console(
     raw: &RawConsole,
     base: &Path,
@@ -942,7 +948,7 @@ fn resolve_console(
     let state_dir = state_dir_at(base, raw.state_dir.as_deref());
     // A Unix socket address holds at most 107 bytes of path (108 with its NUL): a longer one
     // cannot be bound, and no command could reach the console.
-    let socket = crate::control::socket_path(&state_dir);
+    let socket = control_socket_path(&state_dir);
     if socket.as_os_str().len() >= MAX_SOCKET_PATH {
         return Err(ManifestError::invalid(
             file,

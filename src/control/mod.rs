@@ -11,5 +11,5 @@ use std::path::{Path, PathBuf};
 
 /// Path of the socket in a state dir.
 pub fn socket_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("control.sock")
+    crate::manifest::control_socket_path(state_dir)
 }
