@@ -326,6 +326,10 @@ pub struct Instrument {
 
 /// Default quiet time before the exchange stream counts as up (seconds).
 pub const DEFAULT_CONNECT_GRACE: f64 = 3.0;
+/// The shortest `connect_grace`: a stream error reaches the console through the log tailer or
+/// the meter up to about a second late (their idle pace), so a shorter quiet time could open
+/// the gate before a failure that already happened is seen (the chaos soak caught it at 0.5 s).
+pub const MIN_CONNECT_GRACE: f64 = 2.0;
 /// Default time between the console's registration and its managed bots' start (seconds).
 pub const DEFAULT_CLEANUP_GRACE: f64 = 2.0;
 
@@ -1702,6 +1706,17 @@ fn resolve_connector(
         &name,
         "connect_grace",
     )?;
+    if connect_grace.as_secs_f64() < MIN_CONNECT_GRACE {
+        return Err(ManifestError::invalid(
+            file,
+            Some(&name),
+            "connect_grace",
+            format!(
+                "{} s is too short: the console sees a stream error up to a second after the connector logs it, and a registration while the stream is down crashes the connector; use at least {MIN_CONNECT_GRACE} s (default {DEFAULT_CONNECT_GRACE})",
+                connect_grace.as_secs_f64()
+            ),
+        ));
+    }
     let cleanup_grace = seconds(
         keys.cleanup_grace,
         DEFAULT_CLEANUP_GRACE,
@@ -1878,6 +1893,18 @@ mod tests {
         let text = manifest.replace("ROOT", &dir.path().display().to_string());
         let m = Manifest::from_str_at(&text, &path);
         (dir, m)
+    }
+
+    #[test]
+    fn a_connect_grace_below_two_seconds_is_refused_naming_why() {
+        let (_d, m) = setup(&format!("{GOOD}connect_grace = 0.5\n"));
+        let e = m.expect_err("too short").to_string();
+        assert!(
+            e.contains("connect_grace") && e.contains("at least 2 s"),
+            "{e}"
+        );
+        let (_d, m) = setup(&format!("{GOOD}connect_grace = 2.0\n"));
+        assert!(m.is_ok(), "{:?}", m.err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use common::*;
 use switchboard::engine::view::Role;
 use switchboard::{Command, Phase};
 
-const BTC: &str = "instruments = [{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }]\nconnect_grace = 0.5";
+const BTC: &str = "instruments = [{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }]\nconnect_grace = 2.0";
 
 /// A `[[bot]]` running `sim-bot --once CONNECTOR`, plus `extra` keys.
 fn bot_table(name: &str, connector: &str, extra: &str) -> String {
@@ -98,7 +98,7 @@ async fn a_bot_that_never_attaches_fails_at_its_startup_timeout() {
         "",
         &format!(
             "{}\n[[bot]]\nname = \"botnever-b\"\ncommand = \"exec sleep 30\"\nconnectors = [\"botnever-c\"]\nstartup_timeout = 1.0\nrestart = {{ policy = \"never\" }}\n",
-            connector_table("botnever-c", "a.toml", "connect_grace = 0.2"),
+            connector_table("botnever-c", "a.toml", "connect_grace = 2.0"),
         ),
     );
     let h = start_engine(&m).await;
@@ -276,7 +276,7 @@ async fn a_silent_reconnect_heal_restarts_the_managed_bot_after_its_connector() 
     fx.sim_config(
         "a.toml",
         &format!(
-            "lines_per_sec = 0.0\nfeed_hz = 50.0\nstream_drop_after = 4.0\nstream_drop_ms = 1000\nreconnect_max_ms = 1000\nfaults_once = \"{}\"",
+            "lines_per_sec = 0.0\nfeed_hz = 50.0\nstream_drop_after = 6.0\nstream_drop_ms = 1000\nreconnect_max_ms = 1000\nfaults_once = \"{}\"",
             marker.display()
         ),
     );

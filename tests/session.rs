@@ -47,7 +47,7 @@ fn bot_feed(out: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-const BTC: &str = "instruments = [{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }]\nconnect_grace = 0.5";
+const BTC: &str = "instruments = [{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }]\nconnect_grace = 2.0";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declared_instruments_flow_without_a_bot_and_come_back_to_bots_after_a_restart() {
@@ -169,7 +169,7 @@ async fn a_declared_symbol_that_never_delivers_is_stale() {
         &connector_table(
             "sessnever-a",
             "a.toml",
-            "instruments = [{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }, { symbol = \"XRPUSDT\", tick_size = 0.0001, lot_size = 0.1 }]\nconnect_grace = 0.5\nfeed = { stale_after = 2.0, on_stale = \"alert\" }",
+            "instruments = [{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }, { symbol = \"XRPUSDT\", tick_size = 0.0001, lot_size = 0.1 }]\nconnect_grace = 2.0\nfeed = { stale_after = 2.0, on_stale = \"alert\" }",
         ),
     );
     let h = start_engine(&m).await;
@@ -401,13 +401,13 @@ async fn a_stall_that_began_before_a_console_restart_keeps_its_age() {
     stop_engine(&h2).await;
 }
 
-/// A sim whose exchange stream drops 1.5 s after it connected and reconnects 1 s later without
+/// A sim whose exchange stream drops 5 s after it connected and reconnects 1 s later without
 /// resubscribing (DESIGN §1); `extra` adds `[sim]` lines.
 fn dropping_sim(fx: &Fixture, extra: &str) {
     fx.sim_config(
         "a.toml",
         &format!(
-            "lines_per_sec = 0.0\nfeed_hz = 50.0\nstream_drop_after = 1.5\nstream_drop_ms = 1000\nreconnect_max_ms = 1000\n{extra}"
+            "lines_per_sec = 0.0\nfeed_hz = 50.0\nstream_drop_after = 5.0\nstream_drop_ms = 1000\nreconnect_max_ms = 1000\n{extra}"
         ),
     );
 }

@@ -123,10 +123,10 @@ fn a_chaos_soak_keeps_every_invariant() {
     );
     fx.sim_config(
         "drop.toml",
-        "lines_per_sec = 2.0\nfeed_hz = 20.0\nstream_drop_after = 3.0\nstream_drop_ms = 1000\nreconnect_max_ms = 500",
+        "lines_per_sec = 2.0\nfeed_hz = 20.0\nstream_drop_after = 5.0\nstream_drop_ms = 1000\nreconnect_max_ms = 500",
     );
     fx.sim_config("quiet.toml", "lines_per_sec = 0.0\nfeed_hz = 0.0");
-    let btc = "instruments = [{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }]\nconnect_grace = 0.5\nfeed = { resume_grace = 1.0, on_stale = \"alert\" }";
+    let btc = "instruments = [{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }]\nconnect_grace = 2.0\nfeed = { resume_grace = 1.0, on_stale = \"alert\" }";
     fx.manifest(
         "shutdown_timeout = 2.0\nrestart = { initial_backoff = 0.2, max_backoff = 1.0 }",
         &[
