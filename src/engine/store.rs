@@ -341,7 +341,11 @@ pub enum LockError {
     },
 }
 
-/// Takes `<state_dir>/lock` without waiting, and writes our PID into it.
+/// How long a starting console retries a lock held by someone else (a probe lasts microseconds).
+const LOCK_PROBE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(750);
+
+/// Takes `<state_dir>/lock` (retrying briefly past a `lock_state` probe), and writes our PID
+/// into it.
 pub fn lock_state_dir(state_dir: &Path) -> Result<ConsoleLock, LockError> {
     let path = state_dir.join("lock");
     let io = |source| LockError::Io {
@@ -349,19 +353,37 @@ pub fn lock_state_dir(state_dir: &Path) -> Result<ConsoleLock, LockError> {
         source,
     };
     super::private_fs::ensure_private_dir(state_dir).map_err(io)?;
-    let file = super::private_fs::open_rw(&path).map_err(io)?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    let mut file = super::private_fs::open_rw(&path).map_err(io)?;
+    // `lock_state` (status, the viewer, every CLI call) probes with a shared lock held for
+    // microseconds; a console starting at that instant must not take the probe for a console.
+    // A real console holds the lock for its lifetime, so a short retry changes nothing for it.
+    let deadline = std::time::Instant::now() + LOCK_PROBE_PATIENCE;
+    let taken = loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => break Ok(lock),
+            Err((back, _)) if std::time::Instant::now() < deadline => {
+                file = back;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err((back, _)) => break Err(back),
+        }
+    };
+    match taken {
         Ok(mut lock) => {
             lock.set_len(0).map_err(io)?;
             lock.write_all(format!("{}\n", std::process::id()).as_bytes())
                 .map_err(io)?;
             Ok(ConsoleLock { _lock: lock, path })
         }
-        Err((mut file, _)) => {
+        Err(mut file) => {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
+            let pid = match pid.trim() {
+                "" => "unknown".to_string(),
+                p => p.to_string(),
+            };
             Err(LockError::Held {
-                pid: pid.trim().to_string(),
+                pid,
                 dir: state_dir.to_path_buf(),
             })
         }
@@ -483,6 +505,24 @@ mod tests {
         assert_eq!(lock_holder(d.path()), Some(std::process::id() as i32));
         drop(held);
         assert_eq!(lock_holder(d.path()), None);
+    }
+
+    /// The CI failure of 2026-12-03: a console started while `status` probed the lock with a
+    /// shared flock, and refused to run ("another switchboard console (PID ) already runs").
+    #[test]
+    fn a_console_starting_during_a_status_probe_still_takes_the_lock() {
+        let d = tempfile::tempdir().unwrap();
+        drop(lock_state_dir(d.path()).expect("create the lock file"));
+        let probe = File::open(d.path().join("lock")).unwrap();
+        let probe = Flock::lock(probe, FlockArg::LockSharedNonblock).expect("probe");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            drop(probe);
+        });
+        let held = lock_state_dir(d.path()).expect("the probe ends; the console gets the lock");
+        release.join().unwrap();
+        assert_eq!(lock_holder(d.path()), Some(std::process::id() as i32));
+        drop(held);
     }
 
     #[test]
