@@ -429,7 +429,12 @@ async fn run(engine: EngineHandle, spec: HostSpec, cap: usize, bytes: usize, ret
         }
         tracing::warn!("host {}: link lost: {last_error}", spec.name);
         let jitter = fastrand::f64() * 2.0 - 1.0;
-        match budget.next(&spec.reconnect, Instant::now(), jitter, &last_error) {
+        match budget.next(
+            &spec.reconnect,
+            Instant::now().into_std(),
+            jitter,
+            &last_error,
+        ) {
             Retry::After {
                 attempt,
                 max_attempts,

@@ -432,6 +432,8 @@ fn forward_relay_news(
 
 /// The view of one slot at (`now`, `now_unix`).
 fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
+    // The pure core keeps std instants (tokio's paused clock converts into them).
+    let now = now.into_std();
     let st = &s.state;
     let uptime = match st.phase.has_process() {
         true => st.started_at.map(|t| now.saturating_duration_since(t)),
@@ -798,7 +800,7 @@ impl Runtime {
             | None => false,
         };
         Ctx {
-            now: Instant::now(),
+            now: Instant::now().into_std(),
             // A bot has nothing to build: its program is there or the pre-flight says why.
             binary_exists: spec.is_bot() || sys::is_executable(&spec.binary),
             jitter: fastrand::f64() * 2.0 - 1.0,
@@ -1920,7 +1922,7 @@ impl Runtime {
     /// fsync, coalesced); for a durable one, returns the generation to wait for.
     fn persist(&mut self, force_durable: bool) -> Option<u64> {
         let views = self.shared.views.borrow().clone();
-        let (now, now_unix) = (Instant::now(), store::unix_now());
+        let (now, now_unix) = (Instant::now().into_std(), store::unix_now());
         let connectors: Vec<store::StoredConnector> = self
             .slots
             .iter()
@@ -1955,7 +1957,7 @@ impl Runtime {
                         Some(pid) if s.session.pid == Some(pid) => s.session.seen.clone(),
                         _ => Default::default(),
                     },
-                    budget: Some(s.state.budget.record(self.clock.0, self.clock.1)),
+                    budget: Some(s.state.budget.record(self.clock.0.into_std(), self.clock.1)),
                     relay: s.state.pid.and(s.relay),
                 },
             })

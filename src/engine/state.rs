@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::budget::{CrashLoop, RestartBudget, Retry};
 use super::phase::{ExitStatus, Phase};
-use crate::manifest::{RestartPolicy, RestartPolicyKind};
+use crate::model::{RestartPolicy, RestartPolicyKind};
 
 /// The per-connector settings the machine needs.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ pub use super::budget::CrashLoop;
 use super::feed::FeedStats;
 pub use super::health::FeedHealth;
 use super::phase::{ExitStatus, Phase};
-use crate::connector_config::ConnectorType;
+use crate::model::ConnectorType;
 
 /// A number of seconds from outside this process (a remote view, `state.json`) as a
 /// [`std::time::Duration`]: negative and NaN are zero, and what no `Duration` can hold (1e300)
@@ -450,7 +450,7 @@ impl ConnectorView {
             order_warning: None,
             detail: String::new(),
             attempt: 0,
-            max_attempts: crate::manifest::restart_defaults::MAX_ATTEMPTS,
+            max_attempts: crate::model::settings::restart_defaults::MAX_ATTEMPTS,
             countdown_s: None,
             started: None,
             build: None,
