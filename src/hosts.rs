@@ -688,7 +688,10 @@ fn on_message(
             }
             // The view follows the event at once (the next views message may be 200 ms
             // away): whoever sees the event and then reads the views finds them agreeing.
-            if let EventKind::Transition { phase, pid, detail } = &ev.kind {
+            if let EventKind::Transition {
+                phase, pid, detail, ..
+            } = &ev.kind
+            {
                 if let Some(v) = mirror.views.iter_mut().find(|v| v.name == ev.id.name) {
                     v.phase = *phase;
                     v.pid = *pid;

@@ -58,18 +58,29 @@ pub struct Reloader {
     /// Start added connectors whatever their `autostart` says (headless `run`).
     start_all: bool,
     /// What the console-wide sections were when the console started (they need a restart).
-    console_at_start: String,
+    console_at_start: ConsoleSections,
     /// Run after each successful reload (the console retries failed host links).
     after: Box<dyn Fn() + Send + Sync>,
     lock: tokio::sync::Mutex<()>,
 }
 
-/// The console-wide sections, to tell whether a reload changed them.
-fn console_sections(m: &Manifest) -> String {
-    format!(
-        "{:?} {:?} {:?} {:?}",
-        m.console, m.alerts, m.metrics, m.hosts
-    )
+/// The console-wide sections, to tell whether a reload changed them (compared by value:
+/// every field counts, as the types' derived `PartialEq` says).
+#[derive(PartialEq)]
+struct ConsoleSections {
+    console: crate::manifest::ConsoleSettings,
+    alerts: crate::manifest::AlertSettings,
+    metrics: crate::manifest::MetricsSettings,
+    hosts: Vec<crate::manifest::HostSpec>,
+}
+
+fn console_sections(m: &Manifest) -> ConsoleSections {
+    ConsoleSections {
+        console: m.console.clone(),
+        alerts: m.alerts.clone(),
+        metrics: m.metrics.clone(),
+        hosts: m.hosts.clone(),
+    }
 }
 
 impl Reloader {

@@ -5,11 +5,13 @@
 //! core (`engine::state`, `budget`, `health`, …), the wire view and the control protocol can
 //! depend on it without depending on the manifest, the OS adapters or a front end.
 
+pub mod fact;
 pub mod format;
 pub mod kind;
 pub mod reload;
 pub mod settings;
 
+pub use fact::Fact;
 pub use kind::ConnectorType;
 pub use reload::ReloadReport;
 pub use settings::{FeedSettings, OnStale, RestartPolicy, RestartPolicyKind};

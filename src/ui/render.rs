@@ -132,10 +132,9 @@ fn feed_badge(v: &View, s: &ConnectorView) -> Option<Span<'static>> {
 /// How long the stale part of the feed has been silent (the stalled symbol's age when one
 /// symbol stalled, else the whole feed's), as of the view.
 fn stalest_age(f: &FeedView, s: &ConnectorView) -> Option<f64> {
-    let detail = s.health_detail.as_deref().unwrap_or("");
-    f.symbols
-        .iter()
-        .find(|(sym, _)| detail.starts_with(&format!("{sym}:")))
+    s.stale_symbol
+        .as_ref()
+        .and_then(|stalled| f.symbols.iter().find(|(sym, _)| *sym == stalled))
         .map(|(_, x)| x.last_event_age_s)
         .or(f.last_event_age_s)
 }
