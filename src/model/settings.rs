@@ -1,4 +1,4 @@
-//! The settings the lifecycle machine ([`crate::engine::state`], the restart budget) and the
+//! The settings the lifecycle machine (`engine::state`, the restart budget) and the
 //! feed-health verdict need, resolved: the manifest (`switchboard.toml`) converts its tables
 //! into them. Plain values, no I/O.
 
