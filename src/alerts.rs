@@ -492,6 +492,7 @@ mod tests {
             phase,
             pid: Some(1),
             detail: format!("now {phase}"),
+            fact: None,
         }
     }
 

@@ -716,7 +716,7 @@ fn print_table(rows: &[ConnectorView], now: f64) {
                 r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 r.uptime_at(now)
                     .map(|u| {
-                        crate::ui::render::short_duration(crate::engine::view::secs_duration(u))
+                        crate::model::format::short_duration(crate::engine::view::secs_duration(u))
                     })
                     .unwrap_or_else(|| "-".into()),
                 r.restarts.to_string(),

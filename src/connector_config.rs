@@ -5,32 +5,10 @@
 use std::path::Path;
 use std::str::FromStr;
 
-/// The exchanges the real `connector` binary supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConnectorType {
-    BinanceFutures,
-    BinanceSpot,
-    Bybit,
-}
+pub use crate::model::ConnectorType;
 
+// Config knowledge about each type stays here (the model has only the names).
 impl ConnectorType {
-    /// All types, in the order the help text lists them.
-    pub const ALL: [ConnectorType; 3] = [
-        ConnectorType::BinanceFutures,
-        ConnectorType::BinanceSpot,
-        ConnectorType::Bybit,
-    ];
-
-    /// The CLI spelling, as the real connector takes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectorType::BinanceFutures => "binancefutures",
-            ConnectorType::BinanceSpot => "binancespot",
-            ConnectorType::Bybit => "bybit",
-        }
-    }
-
     /// Keys the exchange's config must have (from hftbacktest's connector source).
     pub fn required_keys(self) -> &'static [&'static str] {
         match self {
@@ -48,12 +26,6 @@ impl ConnectorType {
                 "order_prefix",
             ],
         }
-    }
-}
-
-impl std::fmt::Display for ConnectorType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -429,7 +429,12 @@ async fn run(engine: EngineHandle, spec: HostSpec, cap: usize, bytes: usize, ret
         }
         tracing::warn!("host {}: link lost: {last_error}", spec.name);
         let jitter = fastrand::f64() * 2.0 - 1.0;
-        match budget.next(&spec.reconnect, Instant::now(), jitter, &last_error) {
+        match budget.next(
+            &spec.reconnect,
+            Instant::now().into_std(),
+            jitter,
+            &last_error,
+        ) {
             Retry::After {
                 attempt,
                 max_attempts,
@@ -683,7 +688,10 @@ fn on_message(
             }
             // The view follows the event at once (the next views message may be 200 ms
             // away): whoever sees the event and then reads the views finds them agreeing.
-            if let EventKind::Transition { phase, pid, detail } = &ev.kind {
+            if let EventKind::Transition {
+                phase, pid, detail, ..
+            } = &ev.kind
+            {
                 if let Some(v) = mirror.views.iter_mut().find(|v| v.name == ev.id.name) {
                     v.phase = *phase;
                     v.pid = *pid;

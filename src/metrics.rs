@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::engine::phase::Phase;
 use crate::engine::store::unix_now;
-use crate::engine::view::{ConnectorId, ConnectorView, EventKind, FeedHealth};
+use crate::engine::view::{ConnectorId, ConnectorView, EventKind, Fact, FeedHealth};
 use crate::engine::EngineHandle;
 
 /// The labels of one connector's series.
@@ -47,6 +47,18 @@ const HEALTHS: [FeedHealth; 4] = [
     FeedHealth::Stale,
     FeedHealth::Erroring,
 ];
+
+/// The labels of a connector no view names (any more).
+fn unknown_labels(id: &ConnectorId, local_host: &str) -> Labels {
+    vec![
+        ("connector", id.name.clone()),
+        ("type", String::new()),
+        (
+            "host",
+            id.host.clone().unwrap_or_else(|| local_host.to_string()),
+        ),
+    ]
+}
 
 fn labels(v: &ConnectorView, local_host: &str) -> Labels {
     vec![
@@ -244,14 +256,6 @@ impl Collector for ViewCollector {
     }
 }
 
-/// Phase entry times, to time builds and starts from the event stream.
-#[derive(Default)]
-struct Timings {
-    building_since: std::collections::HashMap<ConnectorId, (f64, Labels)>,
-    starting_since: std::collections::HashMap<ConnectorId, (f64, Labels)>,
-    phases: std::collections::HashMap<ConnectorId, Phase>,
-}
-
 /// The running metrics endpoint.
 pub struct Metrics {
     pub addr: SocketAddr,
@@ -307,12 +311,8 @@ pub fn serve(listener: std::net::TcpListener, engine: &EngineHandle) -> std::io:
     }));
     let registry = Arc::new(Mutex::new(registry));
 
-    let (views, mut events) = engine.subscribe_with_views();
+    let mut events = engine.subscribe();
     let current = engine.views();
-    let mut timings = Timings {
-        phases: views.iter().map(|v| (v.id(), v.phase)).collect(),
-        ..Timings::default()
-    };
     let engine = engine.clone();
     let observer = tokio::spawn(async move {
         loop {
@@ -320,54 +320,29 @@ pub fn serve(listener: std::net::TcpListener, engine: &EngineHandle) -> std::io:
                 ev = events.recv() => match ev { Some(ev) => ev, None => break },
                 _ = engine.await_shutdown() => break,
             };
-            let EventKind::Transition { phase, .. } = &ev.kind else {
-                continue;
+            // Durations travel typed with their transitions: a successful build (whatever
+            // came next: idle after `b`, starting after the auto-build of a first start), a
+            // process from its spawn to ready. No timestamp is parsed back.
+            let (family, seconds) = match &ev.kind {
+                EventKind::Transition {
+                    fact: Some(Fact::Built { seconds }),
+                    ..
+                } => (&build, *seconds),
+                EventKind::Transition {
+                    fact: Some(Fact::Ready { seconds }),
+                    ..
+                } => (&start, *seconds),
+                _ => continue,
             };
-            let before = timings.phases.insert(ev.id.clone(), *phase);
-            if before == Some(*phase) {
-                continue;
-            }
-            let Ok(ts) = ev.ts.parse::<jiff::Timestamp>() else {
-                continue;
-            };
-            let t = ts.as_millisecond() as f64 / 1000.0;
-            let view_labels = || {
+            let l = {
                 let views = current.borrow();
-                match views.iter().find(|v| v.id() == ev.id) {
-                    Some(v) => labels(v, &local_host),
-                    None => vec![
-                        ("connector", ev.id.name.clone()),
-                        ("type", String::new()),
-                        (
-                            "host",
-                            ev.id.host.clone().unwrap_or_else(|| local_host.clone()),
-                        ),
-                    ],
-                }
+                views
+                    .iter()
+                    .find(|v| v.id() == ev.id)
+                    .map(|v| labels(v, &local_host))
             };
-            match (before, phase) {
-                (_, Phase::Building) => {
-                    timings
-                        .building_since
-                        .insert(ev.id.clone(), (t, view_labels()));
-                }
-                (Some(Phase::Building), Phase::Idle) => {
-                    if let Some((t0, l)) = timings.building_since.remove(&ev.id) {
-                        build.get_or_create(&l).observe((t - t0).max(0.0));
-                    }
-                }
-                (_, Phase::Starting) => {
-                    timings
-                        .starting_since
-                        .insert(ev.id.clone(), (t, view_labels()));
-                }
-                (Some(Phase::Starting), Phase::Ready) => {
-                    if let Some((t0, l)) = timings.starting_since.remove(&ev.id) {
-                        start.get_or_create(&l).observe((t - t0).max(0.0));
-                    }
-                }
-                _ => {}
-            }
+            let l = l.unwrap_or_else(|| unknown_labels(&ev.id, &local_host));
+            family.get_or_create(&l).observe(seconds.max(0.0));
         }
     });
 

@@ -12,53 +12,7 @@ use crate::engine::{EngineError, EngineHandle, Updated};
 use crate::error::ManifestError;
 use crate::manifest::{ConnectorSpec, Manifest};
 
-/// What a reload did, connector by connector (names in manifest order).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ReloadReport {
-    /// New in the manifest: created (and started when they autostart).
-    pub added: Vec<String>,
-    /// Gone from the manifest: stopped and removed.
-    pub removed: Vec<String>,
-    /// Changed while running: the new entry waits for the operator's restart.
-    pub restart_needed: Vec<String>,
-    /// Changed while at rest or in backoff (nothing runs): the new entry is in use.
-    pub updated: Vec<String>,
-    /// `[console]`, `[alerts]`, `[metrics]` or `[[host]]` changed: they take effect when the console
-    /// restarts.
-    pub console_changed: bool,
-}
-
-impl ReloadReport {
-    /// One sentence for the operator.
-    pub fn sentence(&self) -> String {
-        let mut parts = Vec::new();
-        let list = |names: &[String]| names.join(", ");
-        if !self.added.is_empty() {
-            parts.push(format!("added {}", list(&self.added)));
-        }
-        if !self.removed.is_empty() {
-            parts.push(format!("removed {}", list(&self.removed)));
-        }
-        if !self.updated.is_empty() {
-            parts.push(format!("updated {}", list(&self.updated)));
-        }
-        if !self.restart_needed.is_empty() {
-            parts.push(format!(
-                "{} changed: restart to apply",
-                list(&self.restart_needed)
-            ));
-        }
-        let mut s = if parts.is_empty() {
-            "manifest reloaded: no connector changed".to_string()
-        } else {
-            format!("manifest reloaded: {}", parts.join("; "))
-        };
-        if self.console_changed {
-            s.push_str("; [console], [alerts], [metrics] or [[host]] changed: they take effect when the console restarts");
-        }
-        s
-    }
-}
+pub use crate::model::ReloadReport;
 
 /// What a new manifest changes, by connector.
 #[derive(Debug, Default, PartialEq)]
@@ -104,18 +58,29 @@ pub struct Reloader {
     /// Start added connectors whatever their `autostart` says (headless `run`).
     start_all: bool,
     /// What the console-wide sections were when the console started (they need a restart).
-    console_at_start: String,
+    console_at_start: ConsoleSections,
     /// Run after each successful reload (the console retries failed host links).
     after: Box<dyn Fn() + Send + Sync>,
     lock: tokio::sync::Mutex<()>,
 }
 
-/// The console-wide sections, to tell whether a reload changed them.
-fn console_sections(m: &Manifest) -> String {
-    format!(
-        "{:?} {:?} {:?} {:?}",
-        m.console, m.alerts, m.metrics, m.hosts
-    )
+/// The console-wide sections, to tell whether a reload changed them (compared by value:
+/// every field counts, as the types' derived `PartialEq` says).
+#[derive(PartialEq)]
+struct ConsoleSections {
+    console: crate::manifest::ConsoleSettings,
+    alerts: crate::manifest::AlertSettings,
+    metrics: crate::manifest::MetricsSettings,
+    hosts: Vec<crate::manifest::HostSpec>,
+}
+
+fn console_sections(m: &Manifest) -> ConsoleSections {
+    ConsoleSections {
+        console: m.console.clone(),
+        alerts: m.alerts.clone(),
+        metrics: m.metrics.clone(),
+        hosts: m.hosts.clone(),
+    }
 }
 
 impl Reloader {

@@ -183,3 +183,98 @@ async fn asking_for_a_build_while_it_runs_waits_for_that_build() {
         .await
         .expect("shutdown");
 }
+
+/// `GET /metrics` on `addr` over real HTTP: the body.
+fn metrics_body(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read the reply");
+    raw.split_once("\r\n\r\n").expect("a body").1.to_string()
+}
+
+/// Issue #21: the metrics observer timed builds from the timestamps of a `building` → `idle`
+/// pair, so the auto-build of a first start (`building` → `starting`) never reached
+/// `build_duration_seconds`. The build's duration now travels typed with its transition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auto_build_of_a_first_start_is_observed_by_build_duration_seconds() {
+    let fx = Fixture::new("buildmetric");
+    workspace(&fx, "fn main() {}\n");
+    fx.sim_config("a.toml", "");
+    let manifest = fx.path().join("switchboard.toml");
+    std::fs::write(
+        &manifest,
+        "[[connector]]\nname = \"bm-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\nrestart = { policy = \"never\" }\n",
+    )
+    .expect("w");
+    let h = Engine::start(
+        Manifest::load(&manifest).expect("manifest"),
+        EngineOptions {
+            autostart: false,
+            start_all: false,
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .expect("engine");
+    let metrics = switchboard::metrics::serve(
+        switchboard::metrics::bind("127.0.0.1:0".parse().expect("addr")).expect("bind"),
+        &h,
+    )
+    .expect("metrics");
+    let addr = metrics.addr;
+    let count = move || {
+        let body = metrics_body(addr);
+        body.lines()
+            .find(|l| {
+                l.starts_with("switchboard_connector_build_duration_seconds_count{")
+                    && l.contains("connector=\"bm-a\"")
+            })
+            .and_then(|l| l.rsplit_once(' '))
+            .and_then(|(_, v)| v.parse::<f64>().ok())
+    };
+    assert!(
+        !fx.path().join("target/release/connector").exists(),
+        "the first start must build"
+    );
+    h.command("bm-a", Command::Start).expect("start");
+    wait_phase(&h, "bm-a", Phase::Building, 5.0).await;
+    // Built, then on to the start (not back to idle).
+    let after = wait_for(&h, "bm-a", Duration::from_secs(120), |v| {
+        v.phase != Phase::Building
+    })
+    .await;
+    assert_ne!(after.phase, Phase::Idle, "{after:?}");
+    assert_ne!(
+        after.phase,
+        Phase::Failed,
+        "the build failed: {}",
+        after.detail
+    );
+    let mut seen = None;
+    for _ in 0..50 {
+        seen = tokio::task::spawn_blocking(count).await.expect("fetch");
+        if seen == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen,
+        Some(1.0),
+        "one build observed: {}",
+        metrics_body(addr)
+    );
+    h.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), h.await_shutdown())
+        .await
+        .expect("shutdown");
+    metrics.finish().await;
+}

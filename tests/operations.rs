@@ -693,3 +693,59 @@ fn a_reload_during_backoff_applies_to_the_next_start() {
     assert!(row.phase == Phase::Ready && row.pid == pid, "{row:?}");
     assert!(!row.restart_needed, "{row:?}");
 }
+
+/// Issue #21: a reload that changed only `type` or `restart.max_attempts` of a connector at
+/// rest was applied but never published (the view's comparator left both fields out), so
+/// `status --json` kept the old values.
+#[test]
+fn a_reload_changing_only_type_or_max_attempts_of_a_stopped_connector_shows_in_status() {
+    let fx = Fixture::new("reloadrest");
+    // No keys: a config both binancefutures and binancespot (read-only) accept.
+    std::fs::write(
+        fx.path().join("s.toml"),
+        "stream_url = \"wss://fstream.binance.com/ws\"\napi_url = \"https://fapi.binance.com\"\n\n[sim]\nlines_per_sec = 0.0\n",
+    )
+    .expect("write config");
+    let entry = |kind: &str, extra: &str| {
+        connector_table("rr-rest", "s.toml", extra).replace("binancefutures", kind)
+    };
+    fx.manifest("", &entry("binancefutures", ""));
+    let _console = HeadlessConsole::start(&fx, &[]);
+    assert!(ready(&fx, &["rr-rest"], 20.0));
+    let out = fx.run(&["stop", "rr-rest"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = || fx.status().remove(0);
+    let before = row();
+    assert_eq!(before.phase, Phase::Stopped, "{before:?}");
+    assert_eq!(before.type_label(), "binancefutures");
+
+    let reload = || {
+        let out = fx.run(&["reload"]);
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        assert!(said.contains("updated rr-rest"), "{said}");
+    };
+    // Only the type.
+    fx.manifest("", &entry("binancespot", ""));
+    reload();
+    assert!(
+        eventually(5.0, || row().type_label() == "binancespot"),
+        "the new type is not shown: {:?}",
+        row()
+    );
+    // Only the restart budget's attempts.
+    assert_ne!(row().max_attempts, 3);
+    fx.manifest("", &entry("binancespot", "restart = { max_attempts = 3 }"));
+    reload();
+    assert!(
+        eventually(5.0, || row().max_attempts == 3),
+        "the new max_attempts is not shown: {:?}",
+        row()
+    );
+    assert_eq!(row().phase, Phase::Stopped, "a reload does not start it");
+}

@@ -10,7 +10,7 @@ use crate::engine::phase::Phase;
 use crate::engine::state::Command;
 use crate::engine::view::{ConnectorId, ConnectorView};
 use crate::exit;
-pub use crate::reload::ReloadReport;
+pub use crate::model::ReloadReport;
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;

@@ -18,7 +18,7 @@ use crate::engine::state::Command;
 use crate::engine::store::unix_now;
 use crate::engine::view::ConnectorView;
 use crate::engine::view::Origin;
-use crate::engine::view::{ConnectorId, EventKind};
+use crate::engine::view::{ConnectorId, EventKind, Fact};
 use crate::engine::{CommandMark, EngineHandle};
 use crate::reload::{ReloadError, Reloader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
@@ -504,7 +504,13 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
                     overtaken = Some(m);
                 }
             }
-            let EventKind::Transition { phase, pid, detail } = &ev.kind else {
+            let EventKind::Transition {
+                phase,
+                pid,
+                detail,
+                fact,
+            } = &ev.kind
+            else {
                 if ev.kind == EventKind::Removed {
                     return outcome(false, Phase::Stopped, None, format!("{id} was removed"));
                 }
@@ -536,10 +542,7 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
             let said = |what: &str| format!("{id} {what}: {detail}");
             match (action, phase) {
                 // Refused for a config that cannot be used; what runs was left alone.
-                (Action::Start | Action::Restart, _)
-                    if detail.starts_with("restart refused")
-                        || detail.contains("it will not start") =>
-                {
+                (Action::Start | Action::Restart, _) if *fact == Some(Fact::StartRefused) => {
                     return outcome(false, phase, pid, said("was not restarted"))
                 }
                 (Action::Start | Action::Restart, Phase::Ready) => {
@@ -560,7 +563,7 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
                 (Action::Build | Action::Rebuild, Phase::Failed) => {
                     return outcome(false, phase, pid, said("build failed"))
                 }
-                (Action::Build | Action::Rebuild, _) if detail.contains("build refused") => {
+                (Action::Build | Action::Rebuild, _) if *fact == Some(Fact::BuildRefused) => {
                     return outcome(false, phase, pid, said("not built"))
                 }
                 _ => {}

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
+use std::time::Instant;
 
-use crate::manifest::RestartPolicy;
+use crate::model::RestartPolicy;
 
 /// Restarts in one streak (no stay of `uptime_reset` between them) that make a crash loop: the
 /// verdict every view shows until the connector has stayed up for `uptime_reset`.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::feed::FeedStats;
-use crate::manifest::FeedSettings;
+use crate::model::FeedSettings;
 
 /// Whether market data flows. Only ready connectors have one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,7 +273,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
 mod tests {
     use super::*;
     use crate::engine::feed::SymbolStats;
-    use crate::manifest::OnStale;
+    use crate::model::OnStale;
     use std::time::Duration;
 
     fn settings() -> FeedSettings {

@@ -802,3 +802,116 @@ mod tests {
         assert_eq!(strip_ansi("a\u{1b}]0;title\u{7}b\u{7}c"), "abc");
     }
 }
+
+/// Text for one log file, with its number in the writer's queue.
+type QueuedLines = (PathBuf, String, u64);
+
+/// Appends the console's own lines (markers, cargo output) to connector logs on a thread of its
+/// own, so that the engine actor never opens or writes a file: it queues the line and goes on.
+/// Lines are written in the order they were queued; each gets a number, and
+/// [`LogWriter::written`] tells how far the thread has got, so that an event about a line
+/// (a transition after its marker) can be published only once the line is in the file.
+/// The thread ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct LogWriter {
+    /// The number of the last line queued, and the way to the thread.
+    queue: Arc<Mutex<(u64, std::sync::mpsc::Sender<QueuedLines>)>>,
+    written: tokio::sync::watch::Receiver<u64>,
+}
+
+impl LogWriter {
+    /// Starts the writer thread.
+    pub fn start() -> std::io::Result<LogWriter> {
+        let (tx, rx) = std::sync::mpsc::channel::<QueuedLines>();
+        let (done_tx, written) = tokio::sync::watch::channel(0u64);
+        std::thread::Builder::new()
+            .name("switchboard-logs".into())
+            .spawn(move || {
+                while let Ok((path, text, n)) = rx.recv() {
+                    if let Err(e) =
+                        open_for_child(&path).and_then(|mut f| f.write_all(text.as_bytes()))
+                    {
+                        tracing::warn!("cannot write to the log {}: {e}", path.display());
+                    }
+                    done_tx.send_replace(n);
+                }
+            })?;
+        Ok(LogWriter {
+            queue: Arc::new(Mutex::new((0, tx))),
+            written,
+        })
+    }
+
+    fn queue(&self, path: &Path, text: String) -> u64 {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.0 += 1;
+        let n = q.0;
+        // The thread ends only when every sender is gone: a send cannot fail while we hold one.
+        let _ = q.1.send((path.to_path_buf(), text, n));
+        n
+    }
+
+    /// Queues a marker line `[switchboard <now>] text` (timed now, not when written); its number.
+    pub fn marker(&self, path: &Path, text: &str) -> u64 {
+        let now = now_rfc3339();
+        self.queue(path, format!("[switchboard {now}] {text}\n"))
+    }
+
+    /// Queues raw lines (cargo output); their number.
+    pub fn lines(&self, path: &Path, lines: &[String]) -> u64 {
+        let mut buf = String::new();
+        for l in lines {
+            buf.push_str(l);
+            buf.push('\n');
+        }
+        self.queue(path, buf)
+    }
+
+    /// The number of the last line queued.
+    pub fn queued(&self) -> u64 {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// The number of the last line written (or given up on).
+    pub fn written(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.written.clone()
+    }
+
+    /// Waits (bounded by `patience`) until line `n` and all before it are written.
+    pub async fn wait_written(&self, n: u64, patience: Duration) {
+        let mut w = self.written();
+        let _ = tokio::time::timeout(patience, w.wait_for(|d| *d >= n)).await;
+    }
+}
+
+/// The console's marker lines into one connector's log, through a descriptor opened once (not
+/// an open, a private-directory check and a close per line on the engine actor): one append
+/// write of a short line into the page cache. Opened again after a failed write, and when a
+/// new process starts ([`MarkerFile::reopen`]), so a deleted log is created again.
+#[derive(Default)]
+pub struct MarkerFile {
+    file: Option<File>,
+}
+
+impl MarkerFile {
+    /// Appends one `[switchboard <time>] text` marker line to `path`.
+    pub fn write(&mut self, path: &Path, text: &str) -> std::io::Result<()> {
+        let now = now_rfc3339();
+        let line = format!("[switchboard {now}] {text}\n");
+        if let Some(f) = &mut self.file {
+            if f.write_all(line.as_bytes()).is_ok() {
+                return Ok(());
+            }
+        }
+        self.file = None;
+        let mut f = open_for_child(path)?;
+        f.write_all(line.as_bytes())?;
+        self.file = Some(f);
+        Ok(())
+    }
+
+    /// Forgets the descriptor: the next line opens the log again.
+    pub fn reopen(&mut self) {
+        self.file = None;
+    }
+}

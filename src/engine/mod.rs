@@ -124,6 +124,8 @@ struct Slot {
     start_ticks: Option<u64>,
     started_unix: Option<f64>,
     log: PathBuf,
+    /// The console's marker lines into `log` (a descriptor kept open).
+    markers: logs::MarkerFile,
     build_progress: Option<BuildProgress>,
     wanted: bool,
     adopted: bool,
@@ -181,12 +183,19 @@ fn settings_of(spec: &ConnectorSpec) -> Settings {
 struct BuildJob {
     waiters: Vec<SlotKey>,
     task: JoinHandle<()>,
+    /// When cargo was started: a successful build's duration goes out typed on its waiters'
+    /// next transition ([`view::Fact::Built`]), for `build_duration_seconds`.
+    started: Instant,
+    /// Its cargo lines were all written to the logs (its result waits for that).
+    logged: bool,
 }
 
 /// One event on its way out: it is published once `state.json` generation `after` is on disk
 /// (or [`EVENT_WAITS_FOR_STATE`] has passed), so that whoever sees it may read the file at once.
 struct Outgoing {
     after: Option<u64>,
+    /// The log writer's last line queued before it ([`logs::LogWriter`]).
+    logged: u64,
     /// Numbered by the actor when queued, so a command can be told where its effects begin.
     seq: u64,
     id: ConnectorId,
@@ -197,10 +206,15 @@ struct Outgoing {
 fn spawn_emitter(
     shared: Arc<Shared>,
     mut written: watch::Receiver<u64>,
+    mut logged: watch::Receiver<u64>,
 ) -> (mpsc::UnboundedSender<Outgoing>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
     let task = tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
+            // Whoever sees the event may read the connector's log at once: the console's lines
+            // queued before it (its marker, cargo's output) are there first.
+            let _ =
+                tokio::time::timeout(LOG_ORDER_WAIT, logged.wait_for(|w| *w >= out.logged)).await;
             if let Some(gen) = out.after {
                 let _ =
                     tokio::time::timeout(EVENT_WAITS_FOR_STATE, written.wait_for(|w| *w >= gen))
@@ -212,6 +226,8 @@ fn spawn_emitter(
     (tx, task)
 }
 
+/// The longest a spawn or an event waits for the console's lines before it to reach the log.
+const LOG_ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// How long an exit waits for the connector's log relay to write its last output.
 const LOG_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often feed health is re-evaluated while it can change with time alone.
@@ -273,7 +289,9 @@ impl Engine {
             usage_until_ms: std::sync::atomic::AtomicU64::new(0),
             commands: Mutex::new(HashMap::new()),
         });
-        let (events, emitter) = spawn_emitter(shared.clone(), written);
+        let log_writer = logs::LogWriter::start()
+            .map_err(|e| EngineError::Io(format!("cannot start the log writer: {e}")))?;
+        let (events, emitter) = spawn_emitter(shared.clone(), written, log_writer.written());
 
         let mut rt = Runtime {
             events,
@@ -304,6 +322,8 @@ impl Engine {
             seen_persisted_at: 0.0,
             clock: (Instant::now(), store::unix_now()),
             refused_now: false,
+            log_writer,
+            built: None,
         };
         for spec in &manifest.connectors {
             rt.insert(spec.clone());
@@ -432,6 +452,8 @@ fn forward_relay_news(
 
 /// The view of one slot at (`now`, `now_unix`).
 fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
+    // The pure core keeps std instants (tokio's paused clock converts into them).
+    let now = now.into_std();
     let st = &s.state;
     let uptime = match st.phase.has_process() {
         true => st.started_at.map(|t| now.saturating_duration_since(t)),
@@ -475,6 +497,7 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         health: s.health.verdict.as_ref().map(|v| v.health),
         health_detail: s.health.verdict.as_ref().and_then(|v| v.why.clone()),
         stale_cause: s.health.verdict.as_ref().and_then(|v| v.cause),
+        stale_symbol: s.health.verdict.as_ref().and_then(|v| v.symbol.clone()),
         feed: s.health.feed.as_ref().map(|f| {
             let mut v = view::FeedView::of(f, now_unix);
             // Symbols expected but not (yet) metered by this console: declared ones, and those
@@ -578,6 +601,10 @@ struct Runtime {
     clock: (Instant, f64),
     /// Set when the state machine refused a command (see [`Runtime::dispatch`]).
     refused_now: bool,
+    /// Appends markers and cargo lines to the logs off the workers.
+    log_writer: logs::LogWriter,
+    /// A successful build's fact, for the transition its result causes (see `Msg::BuildDone`).
+    built: Option<view::Fact>,
 }
 
 impl Runtime {
@@ -624,6 +651,7 @@ impl Runtime {
             start_ticks: None,
             started_unix: None,
             log,
+            markers: logs::MarkerFile::default(),
             build_progress: None,
             wanted: false,
             adopted: false,
@@ -798,9 +826,11 @@ impl Runtime {
             | None => false,
         };
         Ctx {
-            now: Instant::now(),
-            // A bot has nothing to build: its program is there or the pre-flight says why.
-            binary_exists: spec.is_bot() || sys::is_executable(&spec.binary),
+            now: Instant::now().into_std(),
+            // A bot has nothing to build: its program is there or the pre-flight says why. Read
+            // (a stat) only before an event that may start a process, the only ones that look:
+            // not on every probe, exit or timer of a running connector.
+            binary_exists: !may_start || spec.is_bot() || sys::is_executable(&spec.binary),
             jitter: fastrand::f64() * 2.0 - 1.0,
             cannot_start: may_start.then(|| preflight::check(spec)).flatten(),
         }
@@ -1083,20 +1113,24 @@ impl Runtime {
                             })
                         }
                         BuildUpdate::Line(line) => {
-                            if let Err(e) =
-                                logs::append_lines(&self.slots[i].log, std::slice::from_ref(line))
-                            {
-                                tracing::warn!(
-                                    "{}: cannot write build output to the log: {e}",
-                                    self.slots[i].id
-                                );
-                            }
+                            self.log_writer
+                                .lines(&self.slots[i].log, std::slice::from_ref(line));
                         }
                     }
                 }
             }
             Msg::BuildDone { key, result } => {
-                if let Some(job) = self.builds.remove(&key) {
+                // Cargo's lines go to the logs on the log-writer thread: its result is taken
+                // once they are all in the files (whoever sees `failed` may read the error).
+                if let Some(job) = self.builds.get_mut(&key).filter(|j| !j.logged) {
+                    job.logged = true;
+                    let (writer, tx) = (self.log_writer.clone(), self.tx.clone());
+                    let upto = writer.queued();
+                    tokio::spawn(async move {
+                        writer.wait_written(upto, LOG_ORDER_WAIT).await;
+                        let _ = tx.send(Msg::BuildDone { key, result });
+                    });
+                } else if let Some(job) = self.builds.remove(&key) {
                     for i in job
                         .waiters
                         .iter()
@@ -1112,7 +1146,13 @@ impl Runtime {
                             }
                             .to_string()
                         });
+                        // The first transition the result causes (to idle, or on to starting)
+                        // carries the duration.
+                        self.built = r.is_ok().then(|| view::Fact::Built {
+                            seconds: job.started.elapsed().as_secs_f64(),
+                        });
                         self.dispatch(i, Event::BuildFinished(r));
+                        self.built = None;
                     }
                 }
             }
@@ -1305,8 +1345,11 @@ impl Runtime {
                 if s.session.pid == Some(pid) {
                     if let Some(w) = s.session.feed(&stats) {
                         tracing::warn!("{}: {w}", s.id);
-                        if let Err(e) = logs::write_marker(&s.log, &w) {
-                            tracing::debug!("{}: cannot write to the log: {e}", s.id);
+                        {
+                            let s = &mut *s;
+                            if let Err(e) = s.markers.write(&s.log, &w) {
+                                tracing::warn!("{}: cannot write to the log: {e}", s.id);
+                            }
                         }
                     }
                 }
@@ -1351,8 +1394,11 @@ impl Runtime {
                 hftbacktest::CONSOLE_BOT_ID
             );
             tracing::info!("{}: {line}", slot.id);
-            if let Err(e) = logs::write_marker(&slot.log, &line) {
-                tracing::debug!("{}: cannot write to the log: {e}", slot.id);
+            {
+                let s = &mut *slot;
+                if let Err(e) = s.markers.write(&s.log, &line) {
+                    tracing::warn!("{}: cannot write to the log: {e}", s.id);
+                }
             }
         }
         self.publish();
@@ -1474,8 +1520,11 @@ impl Runtime {
                     (now - slot.session.ready_at).max(0.0)
                 );
                 tracing::info!("{}: {line}", slot.id);
-                if let Err(e) = logs::write_marker(&slot.log, &line) {
-                    tracing::debug!("{}: cannot write to the log: {e}", slot.id);
+                {
+                    let s = &mut *slot;
+                    if let Err(e) = s.markers.write(&s.log, &line) {
+                        tracing::warn!("{}: cannot write to the log: {e}", s.id);
+                    }
                 }
             }
         }
@@ -1516,8 +1565,11 @@ impl Runtime {
             _ => tracing::warn!("{}: feed {}: {detail}", id, change.as_str()),
         }
         let marker = format!("feed {}: {detail}", change.as_str());
-        if let Err(e) = logs::write_marker(&slot.log, &marker) {
-            tracing::debug!("{}: cannot write to the log: {e}", id);
+        {
+            let s = &mut *slot;
+            if let Err(e) = s.markers.write(&s.log, &marker) {
+                tracing::warn!("{}: cannot write to the log: {e}", s.id);
+            }
         }
         let phase = slot.state.phase;
         self.remember(i, phase, marker, view::Origin::Health);
@@ -1596,7 +1648,12 @@ impl Runtime {
     fn perform(&mut self, i: usize, fx: Effect) {
         let key = self.slots[i].key;
         match fx {
-            Effect::Transition { phase, detail } => {
+            Effect::Transition {
+                phase,
+                detail,
+                fact,
+            } => {
+                let fact = fact.or_else(|| self.built.take());
                 let id = self.slots[i].id.clone();
                 let pid = self.slots[i].state.pid;
                 let by = self.origin.unwrap_or(view::Origin::Process);
@@ -1610,11 +1667,21 @@ impl Runtime {
                 // The views and state.json first: whoever sees the event may look at once.
                 self.publish();
                 let after = self.persist(false);
-                self.emit(after, id, EventKind::Transition { phase, pid, detail });
+                self.emit(
+                    after,
+                    id,
+                    EventKind::Transition {
+                        phase,
+                        pid,
+                        detail,
+                        fact,
+                    },
+                );
             }
             Effect::Marker(text) => {
-                if let Err(e) = logs::write_marker(&self.slots[i].log, &text) {
-                    tracing::warn!("{}: cannot write to the log: {e}", self.slots[i].id);
+                let s = &mut self.slots[i];
+                if let Err(e) = s.markers.write(&s.log, &text) {
+                    tracing::warn!("{}: cannot write to the log: {e}", s.id);
                 }
             }
             Effect::Refused { what, why } => {
@@ -1630,8 +1697,11 @@ impl Runtime {
                 let phase = self.slots[i].state.phase;
                 self.remember(i, phase, detail.clone(), by);
                 tracing::warn!("{}: {detail}", self.slots[i].id);
-                if let Err(e) = logs::write_marker(&self.slots[i].log, &detail) {
-                    tracing::warn!("{}: cannot write to the log: {e}", self.slots[i].id);
+                {
+                    let s = &mut self.slots[i];
+                    if let Err(e) = s.markers.write(&s.log, &detail) {
+                        tracing::warn!("{}: cannot write to the log: {e}", s.id);
+                    }
                 }
                 self.slots[i].refused = Some(view::Refusal {
                     ts: logs::now_rfc3339(),
@@ -1674,6 +1744,8 @@ impl Runtime {
             }
             Effect::Spawn => {
                 self.slots[i].refused = None;
+                // A new process, a log opened anew (created again if someone deleted it).
+                self.slots[i].markers.reopen();
                 self.spawn(i)
             }
             Effect::Build { force } => self.build(i, force),
@@ -1724,6 +1796,8 @@ impl Runtime {
             BuildJob {
                 waiters: vec![key],
                 task,
+                started: Instant::now(),
+                logged: false,
             },
         );
     }
@@ -1749,6 +1823,7 @@ impl Runtime {
             .map(|p| (p, self.log_max_bytes, self.log_keep));
         let ipc = self.ipc.clone();
         let tx = self.tx.clone();
+        let log_writer = self.log_writer.clone();
         tokio::spawn(async move {
             let failed = |kind, message: String| Msg::Event {
                 key,
@@ -1777,7 +1852,7 @@ impl Runtime {
                     return;
                 }
                 Ok(removed) if removed > 0 => {
-                    let _ = logs::write_marker(
+                    log_writer.marker(
                         &log,
                         &format!("removed {removed} dead iceoryx2 node(s) of '{}'", spec.name),
                     );
@@ -1788,7 +1863,7 @@ impl Runtime {
                 .as_ref()
                 .map(|(p, max, keep)| (p.as_path(), *max, *keep));
             let spawn_spec = spawn_spec_of(&spec, &log, relay);
-            let _ = logs::write_marker(
+            let start = log_writer.marker(
                 &log,
                 &format!(
                     "start: {} {}",
@@ -1796,6 +1871,9 @@ impl Runtime {
                     spawn_spec.args.join(" ")
                 ),
             );
+            // The console's lines before the process's own: the marker (and all queued
+            // before it) is in the file before the child can write.
+            log_writer.wait_written(start, LOG_ORDER_WAIT).await;
             let mut handle = match process::spawn(&spawn_spec) {
                 Ok(h) => h,
                 Err(e) => {
@@ -1910,6 +1988,7 @@ impl Runtime {
         self.queued_seq += 1;
         let _ = self.events.send(Outgoing {
             after,
+            logged: self.log_writer.queued(),
             seq: self.queued_seq,
             id,
             kind,
@@ -1920,7 +1999,7 @@ impl Runtime {
     /// fsync, coalesced); for a durable one, returns the generation to wait for.
     fn persist(&mut self, force_durable: bool) -> Option<u64> {
         let views = self.shared.views.borrow().clone();
-        let (now, now_unix) = (Instant::now(), store::unix_now());
+        let (now, now_unix) = (Instant::now().into_std(), store::unix_now());
         let connectors: Vec<store::StoredConnector> = self
             .slots
             .iter()
@@ -1955,7 +2034,7 @@ impl Runtime {
                         Some(pid) if s.session.pid == Some(pid) => s.session.seen.clone(),
                         _ => Default::default(),
                     },
-                    budget: Some(s.state.budget.record(self.clock.0, self.clock.1)),
+                    budget: Some(s.state.budget.record(self.clock.0.into_std(), self.clock.1)),
                     relay: s.state.pid.and(s.relay),
                 },
             })
@@ -1966,22 +2045,14 @@ impl Runtime {
                 Some(prev) => {
                     prev.len() != connectors.len()
                         || prev.iter().zip(&connectors).any(|(a, b)| {
-                            let strip = |c: &store::StoredConnector| ConnectorView {
-                                detail: String::new(),
-                                health: None,
-                                health_detail: None,
-                                errors_1m: 0,
-                                warns_1m: 0,
-                                last_error: None,
-                                ..c.view.clone()
-                            };
                             // Symbol times move every second while data flows: written
                             // along with other changes, never fsynced for themselves.
                             let moved = |c: &store::StoredConnector| store::Adoption {
                                 symbols: Default::default(),
                                 ..c.adoption.clone()
                             };
-                            moved(a) != moved(b) || strip(a).differs_from(&strip(b))
+                            moved(a) != moved(b)
+                                || a.view.split().0.durably_differs(&b.view.split().0)
                         })
                 }
             };

@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::budget::{CrashLoop, RestartBudget, Retry};
 use super::phase::{ExitStatus, Phase};
-use crate::manifest::{RestartPolicy, RestartPolicyKind};
+use crate::model::{Fact, RestartPolicy, RestartPolicyKind};
 
 /// The per-connector settings the machine needs.
 #[derive(Debug, Clone)]
@@ -28,7 +28,8 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub now: Instant,
-    /// Whether the connector's binary exists (checked by the runtime).
+    /// Whether the connector's binary exists (checked by the runtime before an event that may
+    /// start a process, the only ones that read it; true otherwise).
     pub binary_exists: bool,
     /// A uniform sample in [-1, 1] for backoff jitter.
     pub jitter: f64,
@@ -195,6 +196,8 @@ pub enum Effect {
     Transition {
         phase: Phase,
         detail: String,
+        /// What it establishes, typed, for machines (a refusal).
+        fact: Option<Fact>,
     },
     /// `what` (a restart) was refused because a new process could not start (`why`, from
     /// [`Ctx::cannot_start`]); the running process was left alone. Tell whoever asked.
@@ -460,6 +463,16 @@ impl ConnectorState {
     }
 
     fn set_phase(&mut self, phase: Phase, detail: impl Into<String>, fx: &mut Vec<Effect>) {
+        self.set_phase_as(phase, detail, None, fx);
+    }
+
+    fn set_phase_as(
+        &mut self,
+        phase: Phase,
+        detail: impl Into<String>,
+        fact: Option<Fact>,
+        fx: &mut Vec<Effect>,
+    ) {
         self.phase = phase;
         self.epoch += 1;
         self.detail = detail.into();
@@ -467,22 +480,37 @@ impl ConnectorState {
         fx.push(Effect::Transition {
             phase,
             detail: self.detail.clone(),
+            fact,
         });
     }
 
     /// Adds `note` to the detail once: a held or repeated key neither grows the detail nor
     /// publishes the same change again.
     fn note_once(&mut self, note: &str, fx: &mut Vec<Effect>) {
+        self.note_once_as(note, None, fx);
+    }
+
+    fn note_once_as(&mut self, note: &str, fact: Option<Fact>, fx: &mut Vec<Effect>) {
         if !self.detail.ends_with(note) {
-            self.set_detail(format!("{}; {note}", self.detail), fx);
+            self.set_detail_as(format!("{}; {note}", self.detail), fact, fx);
         }
     }
 
     fn set_detail(&mut self, detail: impl Into<String>, fx: &mut Vec<Effect>) {
+        self.set_detail_as(detail, None, fx);
+    }
+
+    fn set_detail_as(
+        &mut self,
+        detail: impl Into<String>,
+        fact: Option<Fact>,
+        fx: &mut Vec<Effect>,
+    ) {
         self.detail = detail.into();
         fx.push(Effect::Transition {
             phase: self.phase,
             detail: self.detail.clone(),
+            fact,
         });
     }
 
@@ -648,8 +676,9 @@ impl ConnectorState {
                 Command::Build { .. },
                 Phase::Starting | Phase::Ready | Phase::Stopping | Phase::Backoff,
             ) => {
-                self.note_once(
+                self.note_once_as(
                     "build refused while it runs: stop it first (x), then build (b)",
+                    Some(Fact::BuildRefused),
                     fx,
                 );
             }
@@ -732,17 +761,26 @@ impl ConnectorState {
             }
             Phase::Building => {
                 self.pending = Pending::None;
-                self.set_detail(format!("building; it will not start: {why}"), fx);
+                self.set_detail_as(
+                    format!("building; it will not start: {why}"),
+                    Some(Fact::StartRefused),
+                    fx,
+                );
             }
             Phase::Stopping => {
                 self.pending = Pending::None;
-                self.set_detail(format!("stopping; it will not start again: {why}"), fx);
+                self.set_detail_as(
+                    format!("stopping; it will not start again: {why}"),
+                    Some(Fact::StartRefused),
+                    fx,
+                );
             }
             Phase::Starting | Phase::Ready => {
                 self.pending = Pending::None;
                 let pid = self.pid.map(|p| format!(" (PID {p})")).unwrap_or_default();
-                self.set_detail(
+                self.set_detail_as(
                     format!("restart refused, the running process{pid} was left alone: {why}"),
+                    Some(Fact::StartRefused),
                     fx,
                 );
             }
@@ -795,11 +833,18 @@ impl ConnectorState {
             Phase::Starting if ready && self.pid.is_some() => {
                 self.ready_at = Some(ctx.now);
                 self.bots = bots;
-                let took = self
-                    .started_at
-                    .map(|t| format!(" in {} ms", ctx.now.duration_since(t).as_millis()))
-                    .unwrap_or_default();
-                self.set_phase(Phase::Ready, format!("ready{took}"), fx);
+                let took = self.started_at.map(|t| ctx.now.duration_since(t));
+                self.set_phase_as(
+                    Phase::Ready,
+                    match took {
+                        Some(d) => format!("ready in {} ms", d.as_millis()),
+                        None => "ready".to_string(),
+                    },
+                    took.map(|d| Fact::Ready {
+                        seconds: d.as_secs_f64(),
+                    }),
+                    fx,
+                );
                 self.arm(TimerKind::UptimeReset, s.restart.uptime_reset, ctx, fx);
             }
             Phase::Ready => {

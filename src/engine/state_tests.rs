@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
-use tokio::time::{advance, Instant};
+use tokio::time::advance;
+
+/// Now on tokio's (paused) clock, as the std instant the pure core keeps.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 use super::phase::{ExitStatus, Phase};
 use super::state::*;
@@ -23,7 +28,7 @@ fn settings() -> Settings {
 
 fn ctx() -> Ctx {
     Ctx {
-        now: Instant::now(),
+        now: now(),
         binary_exists: true,
         jitter: 0.0,
         cannot_start: None,
@@ -76,7 +81,7 @@ impl M {
                 pid: 77,
                 restarts: 4,
                 budget: Default::default(),
-                started_at: Instant::now().checked_sub(Duration::from_secs(3)),
+                started_at: now().checked_sub(Duration::from_secs(3)),
                 ready,
                 stopping,
             },
@@ -241,7 +246,7 @@ async fn stop_sends_sigterm_then_sigkill_at_the_grace_timer() {
         timer_of(&fx, TimerKind::ShutdownGrace),
         Some(Duration::from_secs(5))
     );
-    assert_eq!(m.st.deadline, Some(Instant::now() + Duration::from_secs(5)));
+    assert_eq!(m.st.deadline, Some(now() + Duration::from_secs(5)));
     advance(Duration::from_secs(5)).await;
     let fx = m.timer(TimerKind::ShutdownGrace);
     assert!(fx.contains(&Effect::Signal(Sig::Kill)));

@@ -48,7 +48,7 @@ impl Runtime {
             tracing::warn!("adoption checks failed: {e}; nothing adopted");
             Vec::new()
         });
-        let now = Instant::now();
+        let now = Instant::now().into_std();
         for (i, verdict) in verdicts.into_iter().enumerate() {
             let (Some(verdict), Some(rec)) =
                 (verdict, previous.connector(&self.slots[i].spec.name))

@@ -15,7 +15,8 @@ pub use super::budget::CrashLoop;
 use super::feed::FeedStats;
 pub use super::health::FeedHealth;
 use super::phase::{ExitStatus, Phase};
-use crate::connector_config::ConnectorType;
+use crate::model::ConnectorType;
+pub use crate::model::Fact;
 
 /// A number of seconds from outside this process (a remote view, `state.json`) as a
 /// [`std::time::Duration`]: negative and NaN are zero, and what no `Duration` can hold (1e300)
@@ -365,6 +366,10 @@ pub struct ConnectorView {
     /// Why it is stale, for machines: `no_data`, `symbol` or `silent_reconnect`.
     #[serde(default)]
     pub stale_cause: Option<super::health::StaleCause>,
+    /// The stalled symbol, when one symbol among others stalled (the health verdict's own fact:
+    /// no front end parses it back out of `health_detail`).
+    #[serde(default)]
+    pub stale_symbol: Option<String>,
     /// The feed meter (ready connectors only).
     #[serde(default)]
     pub feed: Option<FeedView>,
@@ -450,7 +455,7 @@ impl ConnectorView {
             order_warning: None,
             detail: String::new(),
             attempt: 0,
-            max_attempts: crate::manifest::restart_defaults::MAX_ATTEMPTS,
+            max_attempts: crate::model::settings::restart_defaults::MAX_ATTEMPTS,
             countdown_s: None,
             started: None,
             build: None,
@@ -460,6 +465,7 @@ impl ConnectorView {
             health: None,
             health_detail: None,
             stale_cause: None,
+            stale_symbol: None,
             feed: None,
             errors_1m: 0,
             warns_1m: 0,
@@ -539,69 +545,222 @@ impl ConnectorView {
         }
     }
 
+    /// The view split in two: what matters ([`Settled`], compared with `==`) and the clocks and
+    /// samples that move with time alone ([`Clocks`]). The destructuring names every field, so a
+    /// field added to the view does not compile until it is placed in one of the two: the
+    /// comparators that decide publishing ([`ConnectorView::differs_from`]), durability
+    /// ([`Settled::durable`]) cannot drift from the view again.
+    pub fn split(&self) -> (Settled<'_>, Clocks<'_>) {
+        let ConnectorView {
+            name,
+            host,
+            kind,
+            role,
+            connectors,
+            phase,
+            pid,
+            uptime_s,
+            restarts,
+            bots,
+            last_exit,
+            last_exit_at,
+            last_exit_cause,
+            order_warning,
+            detail,
+            attempt,
+            max_attempts,
+            countdown_s,
+            started,
+            build,
+            degraded,
+            wanted,
+            adopted,
+            health,
+            health_detail,
+            stale_cause,
+            stale_symbol,
+            feed,
+            errors_1m,
+            warns_1m,
+            last_error,
+            cpu_pct,
+            rss_bytes,
+            errors_total,
+            warns_total,
+            history,
+            decision,
+            crash_loop,
+            stale_since,
+            erroring_since,
+            refused,
+            restart_needed,
+            registration,
+            as_of,
+        } = self;
+        (
+            Settled {
+                name,
+                host,
+                kind,
+                role,
+                connectors,
+                phase,
+                pid,
+                restarts,
+                bots,
+                last_exit,
+                last_exit_at,
+                last_exit_cause,
+                order_warning,
+                detail,
+                attempt,
+                max_attempts,
+                started,
+                build,
+                degraded,
+                wanted,
+                adopted,
+                health,
+                health_detail,
+                stale_cause,
+                stale_symbol,
+                errors_1m,
+                warns_1m,
+                last_error,
+                errors_total,
+                warns_total,
+                history,
+                decision,
+                crash_loop,
+                stale_since,
+                erroring_since,
+                refused,
+                restart_needed,
+                registration,
+            },
+            Clocks {
+                uptime_s: *uptime_s,
+                countdown_s: *countdown_s,
+                feed: feed.as_ref(),
+                cpu_pct: *cpu_pct,
+                rss_bytes: *rss_bytes,
+                as_of: *as_of,
+            },
+        )
+    }
+
     /// True when the two differ in anything but the passing of time (`as_of` and the clocks
     /// that run with it). Publishing only such changes keeps an idle console quiet.
     pub fn differs_from(&self, other: &ConnectorView) -> bool {
-        let started_moved = self.countdown_s.is_some() != other.countdown_s.is_some()
-            || match (self.countdown_s, other.countdown_s) {
-                // A new deadline (re-armed timer) is a change; the same deadline seen later is not.
-                (Some(a), Some(b)) => ((a + self.as_of) - (b + other.as_of)).abs() > 0.05,
-                _ => false,
-            };
-        self.name != other.name
-            || self.host != other.host
-            || self.kind != other.kind
-            || self.role != other.role
-            || self.connectors != other.connectors
-            || self.phase != other.phase
-            || self.pid != other.pid
-            || self.restarts != other.restarts
-            || self.bots != other.bots
-            || self.last_exit != other.last_exit
-            || self.last_exit_at != other.last_exit_at
-            || self.last_exit_cause != other.last_exit_cause
-            || self.order_warning != other.order_warning
-            || self.detail != other.detail
-            || self.attempt != other.attempt
-            || self.started != other.started
-            || self.build != other.build
-            || self.degraded != other.degraded
-            || self.wanted != other.wanted
-            || self.adopted != other.adopted
-            || self.health != other.health
-            || self.health_detail != other.health_detail
-            || self.stale_cause != other.stale_cause
-            || self.errors_1m != other.errors_1m
-            || self.warns_1m != other.warns_1m
-            || self.last_error != other.last_error
-            || self.restart_needed != other.restart_needed
-            || self.registration != other.registration
-            || self.decision != other.decision
-            || self.crash_loop != other.crash_loop
-            || self.stale_since != other.stale_since
-            || self.erroring_since != other.erroring_since
-            || self.refused != other.refused
-            || self.history.len() != other.history.len()
-            || self.history.last() != other.history.last()
-            || self.cpu_pct.is_some() != other.cpu_pct.is_some()
-            || self.rss_bytes.is_some() != other.rss_bytes.is_some()
-            // Small moves of CPU and memory are not news (an idle screen stays idle).
-            || match (self.cpu_pct, other.cpu_pct) {
-                (Some(a), Some(b)) => (a - b).abs() >= 1.0,
-                _ => false,
-            }
-            || match (self.rss_bytes, other.rss_bytes) {
-                (Some(a), Some(b)) => a.abs_diff(b) >= 1024 * 1024,
-                _ => false,
-            }
-            || self.errors_total != other.errors_total
-            || self.warns_total != other.warns_total
-            || match (&self.feed, &other.feed) {
-                (Some(a), Some(b)) => !a.same_as(b, other.as_of - self.as_of),
-                (None, None) => false,
-                _ => true,
-            }
-            || started_moved
+        let (a, ca) = self.split();
+        let (b, cb) = other.split();
+        a != b || ca.moved_from(&cb)
+    }
+}
+
+/// What of a [`ConnectorView`] matters whatever the time: two views with equal `Settled` parts
+/// and clocks that only ran on say the same thing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settled<'a> {
+    pub name: &'a String,
+    pub host: &'a Option<String>,
+    pub kind: &'a ConnectorType,
+    pub role: &'a Role,
+    pub connectors: &'a Vec<String>,
+    pub phase: &'a Phase,
+    pub pid: &'a Option<i32>,
+    pub restarts: &'a u32,
+    pub bots: &'a u32,
+    pub last_exit: &'a Option<ExitStatus>,
+    pub last_exit_at: &'a Option<String>,
+    pub last_exit_cause: &'a Option<ExitCause>,
+    pub order_warning: &'a Option<String>,
+    pub detail: &'a String,
+    pub attempt: &'a u32,
+    pub max_attempts: &'a u32,
+    pub started: &'a Option<String>,
+    pub build: &'a Option<BuildProgress>,
+    pub degraded: &'a bool,
+    pub wanted: &'a bool,
+    pub adopted: &'a bool,
+    pub health: &'a Option<FeedHealth>,
+    pub health_detail: &'a Option<String>,
+    pub stale_cause: &'a Option<super::health::StaleCause>,
+    pub stale_symbol: &'a Option<String>,
+    pub errors_1m: &'a u32,
+    pub warns_1m: &'a u32,
+    pub last_error: &'a Option<LastError>,
+    pub errors_total: &'a u64,
+    pub warns_total: &'a u64,
+    pub history: &'a Vec<HistoryEntry>,
+    pub decision: &'a Option<Decision>,
+    pub crash_loop: &'a Option<CrashLoop>,
+    pub stale_since: &'a Option<String>,
+    pub erroring_since: &'a Option<String>,
+    pub refused: &'a Option<Refusal>,
+    pub restart_needed: &'a bool,
+    pub registration: &'a Option<super::session::RegistrationView>,
+}
+
+impl Settled<'_> {
+    /// Whether `self` and `other` differ in what `state.json` must hold durably: the phase's
+    /// wording, the feed's health and the error counts of the last minute are details, written
+    /// along with other changes but never fsynced for themselves.
+    pub fn durably_differs(&self, other: &Settled<'_>) -> bool {
+        let with_their_details = Settled {
+            detail: other.detail,
+            health: other.health,
+            health_detail: other.health_detail,
+            errors_1m: other.errors_1m,
+            warns_1m: other.warns_1m,
+            last_error: other.last_error,
+            ..*self
+        };
+        with_their_details != *other
+    }
+}
+
+/// What of a [`ConnectorView`] moves with time alone.
+#[derive(Debug, Clone, Copy)]
+pub struct Clocks<'a> {
+    /// Seconds the process has run, at `as_of`.
+    pub uptime_s: Option<f64>,
+    /// Seconds left on the countdown, at `as_of`.
+    pub countdown_s: Option<f64>,
+    pub feed: Option<&'a FeedView>,
+    pub cpu_pct: Option<f64>,
+    pub rss_bytes: Option<u64>,
+    pub as_of: f64,
+}
+
+impl Clocks<'_> {
+    /// True when `self` (seen first) and `later` differ in more than time passing: a re-armed
+    /// countdown, a CPU or memory sample that moved enough to be news, a feed that did more
+    /// than age. Uptime runs with `as_of` and is never news by itself.
+    pub fn moved_from(&self, later: &Clocks<'_>) -> bool {
+        let rearmed = match (self.countdown_s, later.countdown_s) {
+            // A new deadline (re-armed timer) is a change; the same deadline seen later is not.
+            (Some(a), Some(b)) => ((a + self.as_of) - (b + later.as_of)).abs() > 0.05,
+            (None, None) => false,
+            _ => true,
+        };
+        // Small moves of CPU and memory are not news (an idle screen stays idle).
+        let cpu = match (self.cpu_pct, later.cpu_pct) {
+            (Some(a), Some(b)) => (a - b).abs() >= 1.0,
+            (None, None) => false,
+            _ => true,
+        };
+        let rss = match (self.rss_bytes, later.rss_bytes) {
+            (Some(a), Some(b)) => a.abs_diff(b) >= 1024 * 1024,
+            (None, None) => false,
+            _ => true,
+        };
+        let feed = match (self.feed, later.feed) {
+            (Some(a), Some(b)) => !a.same_as(b, later.as_of - self.as_of),
+            (None, None) => false,
+            _ => true,
+        };
+        rearmed || cpu || rss || feed
     }
 }
 
@@ -614,6 +773,9 @@ pub enum EventKind {
         phase: Phase,
         pid: Option<i32>,
         detail: String,
+        /// What it establishes, typed (a build's duration, a refusal); absent for most.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fact: Option<Fact>,
     },
     /// Its feed health turned stale or erroring, or recovered.
     Health {
@@ -674,7 +836,9 @@ impl Transition {
     /// The transition an event carries, if it is one.
     pub fn of(e: &EngineEvent) -> Option<Transition> {
         match &e.kind {
-            EventKind::Transition { phase, pid, detail } => Some(Transition {
+            EventKind::Transition {
+                phase, pid, detail, ..
+            } => Some(Transition {
                 ts: e.ts.clone(),
                 name: e.id.to_string(),
                 phase: *phase,
@@ -846,6 +1010,31 @@ mod tests {
             ..later.clone()
         };
         assert!(v.differs_from(&rearmed), "a new deadline is a change");
+        // Issue #21: the hand-kept comparator left these out, so a reload that changed only
+        // them at rest was never published.
+        let spot = ConnectorView {
+            kind: ConnectorType::BinanceSpot,
+            ..v.clone()
+        };
+        assert!(v.differs_from(&spot), "the type is a change");
+        let fewer = ConnectorView {
+            max_attempts: 3,
+            ..v.clone()
+        };
+        assert!(v.differs_from(&fewer), "max_attempts is a change");
+        let stalled = ConnectorView {
+            stale_symbol: Some("ETHUSDT".into()),
+            ..v.clone()
+        };
+        assert!(v.differs_from(&stalled), "the stalled symbol is a change");
+        // What state.json must hold durably leaves the details out, and nothing else.
+        let reworded = ConnectorView {
+            detail: "y".into(),
+            errors_1m: 4,
+            ..v.clone()
+        };
+        assert!(!v.split().0.durably_differs(&reworded.split().0));
+        assert!(v.split().0.durably_differs(&fewer.split().0));
         let json = serde_json::to_value(&v).expect("json");
         assert_eq!(json["last_exit"], "signal 9");
         assert_eq!(json["type"], "binancefutures");

@@ -1,8 +1,6 @@
 //! Drawing: a function of the view state, the engine's snapshots and the log buffers. It changes
 //! nothing, so screens can be snapshot-tested in a `TestBackend`.
 
-use std::time::Duration;
-
 use ansi_to_tui::IntoText;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::{Modifier, Style};
@@ -34,16 +32,7 @@ pub struct View<'a> {
     pub viewing: Option<&'a crate::console::Viewing>,
 }
 
-/// `12s`, `3m`, `1h02m`: seconds only in the first minute, so an idle screen changes (and is
-/// redrawn) once a minute rather than every second.
-pub fn short_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m", s / 60),
-        _ => format!("{}h{:02}m", s / 3600, (s / 60) % 60),
-    }
-}
+pub use crate::model::format::short_duration;
 
 /// Draws one frame.
 pub fn draw(f: &mut Frame, v: &View) {
@@ -143,10 +132,9 @@ fn feed_badge(v: &View, s: &ConnectorView) -> Option<Span<'static>> {
 /// How long the stale part of the feed has been silent (the stalled symbol's age when one
 /// symbol stalled, else the whole feed's), as of the view.
 fn stalest_age(f: &FeedView, s: &ConnectorView) -> Option<f64> {
-    let detail = s.health_detail.as_deref().unwrap_or("");
-    f.symbols
-        .iter()
-        .find(|(sym, _)| detail.starts_with(&format!("{sym}:")))
+    s.stale_symbol
+        .as_ref()
+        .and_then(|stalled| f.symbols.iter().find(|(sym, _)| *sym == stalled))
         .map(|(_, x)| x.last_event_age_s)
         .or(f.last_event_age_s)
 }

@@ -410,6 +410,11 @@ fn with_health(
 ) -> ConnectorView {
     v.health = Some(health);
     v.health_detail = why.map(str::to_string);
+    // As the engine's verdict does: "SYM: no market data …" names the stalled symbol.
+    v.stale_symbol = why
+        .and_then(|w| w.split_once(':'))
+        .map(|(sym, _)| sym.to_string())
+        .filter(|sym| !sym.contains(' '));
     v
 }
 

@@ -1,0 +1,17 @@
+//! The vocabulary every layer shares: the settings the lifecycle machine needs, the connector
+//! types' names, what a reload did, and formatting common to the front ends.
+//!
+//! This folder imports nothing else of the crate (serde only, no tokio, no I/O), so the pure
+//! core (`engine::state`, `budget`, `health`, …), the wire view and the control protocol can
+//! depend on it without depending on the manifest, the OS adapters or a front end.
+
+pub mod fact;
+pub mod format;
+pub mod kind;
+pub mod reload;
+pub mod settings;
+
+pub use fact::Fact;
+pub use kind::ConnectorType;
+pub use reload::ReloadReport;
+pub use settings::{FeedSettings, OnStale, RestartPolicy, RestartPolicyKind};
