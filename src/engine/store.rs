@@ -511,16 +511,16 @@ mod tests {
     /// shared flock, and refused to run ("another switchboard console (PID ) already runs").
     #[test]
     fn a_console_starting_during_a_status_probe_still_takes_the_lock() {
-        let d = tempfile::tempdir().unwrap();
+        let d = tempfile::tempdir().expect("tempdir");
         drop(lock_state_dir(d.path()).expect("create the lock file"));
-        let probe = File::open(d.path().join("lock")).unwrap();
+        let probe = File::open(d.path().join("lock")).expect("open the lock file");
         let probe = Flock::lock(probe, FlockArg::LockSharedNonblock).expect("probe");
         let release = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(150));
             drop(probe);
         });
         let held = lock_state_dir(d.path()).expect("the probe ends; the console gets the lock");
-        release.join().unwrap();
+        release.join().expect("the probe thread");
         assert_eq!(lock_holder(d.path()), Some(std::process::id() as i32));
         drop(held);
     }
