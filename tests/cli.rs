@@ -932,6 +932,56 @@ fn idle_connections_cannot_starve_the_control_socket() {
 }
 
 #[test]
+fn watch_streams_cannot_lock_commands_out_of_the_control_socket() {
+    use std::io::Write;
+    let fx = Fixture::new("streams");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connectors(&["ws-x"], "a.toml"));
+    let _hl = Headless::start(&fx);
+    let sock = fx.path().join(".switchboard/control.sock");
+    assert!(eventually(15.0, || fx
+        .status()
+        .first()
+        .is_some_and(|s| s.phase == Phase::Ready)));
+    // As many watch streams as the socket has connections (viewers, attach links): each is
+    // either streaming (its first line is a snapshot) or told the console is busy.
+    let mut streaming = Vec::new();
+    let mut refused = 0;
+    for _ in 0..64 {
+        let mut c = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+        c.write_all(b"{\"v\":1,\"op\":\"watch\"}\n").expect("watch");
+        c.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut r = std::io::BufReader::new(c.try_clone().expect("clone"));
+        let mut first = String::new();
+        r.read_line(&mut first).expect("a first line");
+        if first.contains("\"busy\"") {
+            refused += 1;
+        } else {
+            assert!(first.contains("snapshot"), "{first}");
+            streaming.push(c);
+        }
+    }
+    assert!(!streaming.is_empty(), "streams are served");
+    assert!(refused > 0, "not every connection may be a stream");
+    // With every stream slot taken, a command is still answered, without being told `busy`.
+    let out = fx.run(&["status", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<switchboard::ConnectorView> = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(rows[0].phase, Phase::Ready);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("state.json"),
+        "answered live"
+    );
+    drop(streaming);
+}
+
+#[test]
 fn log_rotation_loses_no_line_and_keeps_files_within_the_limit() {
     const LINES: u64 = 200_000;
     const LIMIT: u64 = 256 * 1024;
