@@ -140,6 +140,7 @@ fn pager_command(pager: &str, path: &std::path::Path, line: u64) -> tokio::proce
         .arg(format!("{pager} \"$@\""))
         .arg("sh")
         .args(args);
+    crate::engine::sys::inherit_only_stdio(&mut cmd);
     cmd
 }
 
