@@ -982,6 +982,50 @@ fn watch_streams_cannot_lock_commands_out_of_the_control_socket() {
 }
 
 #[test]
+fn attach_by_another_user_names_the_console_it_may_not_reach() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    const TEST: &str = "attach_by_another_user_names_the_console_it_may_not_reach";
+    if !nix::unistd::Uid::effective().is_root() {
+        return skip_or_fail(TEST, "only root can run the CLI as another user");
+    }
+    let Some(nobody) = nix::unistd::User::from_name("nobody").ok().flatten() else {
+        return skip_or_fail(TEST, "no user 'nobody'");
+    };
+    let fx = Fixture::new("otheruser");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connectors(&["ou-x"], "a.toml"));
+    let _hl = Headless::start(&fx);
+    assert!(eventually(15.0, || fx
+        .status()
+        .first()
+        .is_some_and(|s| s.phase == Phase::Ready)));
+    // A shared deployment: anyone may read the manifest; the state dir stays the console's.
+    std::fs::set_permissions(fx.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(
+        fx.path().join("switchboard.toml"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let out = Command::new(SWITCHBOARD)
+        .args(["attach", "--stdio", "--manifest"])
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir("/")
+        .uid(nobody.uid.as_raw())
+        .gid(nobody.gid.as_raw())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run attach as nobody");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("no console"), "{stderr}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(stderr.contains("another user"), "{stderr}");
+    let sock = fx.path().join(".switchboard/control.sock");
+    assert!(stderr.contains(&sock.display().to_string()), "{stderr}");
+}
+
+#[test]
 fn log_rotation_loses_no_line_and_keeps_files_within_the_limit() {
     const LINES: u64 = 200_000;
     const LIMIT: u64 = 256 * 1024;
