@@ -1026,6 +1026,43 @@ fn attach_by_another_user_names_the_console_it_may_not_reach() {
 }
 
 #[test]
+fn status_names_a_stranger_that_now_holds_a_recorded_pid() {
+    let fx = Fixture::new("stranger");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connectors(&["st-x"], "a.toml"));
+    let hl = Headless::start(&fx);
+    assert!(eventually(15.0, || fx
+        .status()
+        .first()
+        .is_some_and(|s| s.phase == Phase::Ready)));
+    let pid = fx.pid_of("st-x").expect("pid");
+    drop(hl); // SIGKILL: state.json stays as the console left it
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the connector");
+    // The recorded PID is reused by an unrelated process.
+    let mut stranger = Command::new("sleep").arg("60").spawn().expect("sleep");
+    let path = fx.path().join(".switchboard/state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("state")).expect("json");
+    state["connectors"][0]["pid"] = serde_json::json!(stranger.id());
+    std::fs::write(&path, serde_json::to_vec(&state).expect("json")).expect("write");
+    let st = fx.status();
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    assert_eq!(st[0].phase, Phase::Exited);
+    assert_eq!(st[0].pid, None);
+    let want = format!(
+        "PID {} now belongs to another process (sleep)",
+        stranger.id()
+    );
+    assert!(st[0].detail.contains(&want), "{}", st[0].detail);
+    assert!(!st[0].detail.contains("is gone"), "{}", st[0].detail);
+}
+
+#[test]
 fn log_rotation_loses_no_line_and_keeps_files_within_the_limit() {
     const LINES: u64 = 200_000;
     const LIMIT: u64 = 256 * 1024;
