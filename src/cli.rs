@@ -496,7 +496,10 @@ fn stored_rows(manifest: &Addressed, note: &str) -> Result<Vec<ConnectorView>, S
     let now = unix_now();
     let row_of = |rec: &store::StoredConnector| {
         let alive = match (rec.view.pid, rec.adoption.start_ticks) {
-            (Some(pid), Some(t)) => sys::is_same_process(pid, t),
+            (Some(pid), Some(t)) => {
+                sys::is_same_process(pid, t)
+                    && crate::engine::adopt::runs_as(pid, &rec.view.name, rec.view.kind.as_str())
+            }
             _ => false,
         };
         let mut row = ConnectorView {
