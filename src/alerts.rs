@@ -28,7 +28,8 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the commands still running when the console ends (the summaries sent at exit
 /// among them) may go on before their groups are killed.
 pub const EXIT_GRACE: Duration = Duration::from_secs(1);
-/// The most of a command's stderr kept for the console log.
+/// The most of a command's stderr kept for the console log: its tail (all of it is read while
+/// the command runs, so that a chatty command never blocks on a full pipe).
 const STDERR_KEEP: u64 = 4096;
 /// The most alert commands running at once; more wait for one to end (with `min_interval = 0`
 /// a crash loop of many connectors would otherwise start dozens at a time).
@@ -390,17 +391,17 @@ async fn run_command(
             }
         }
     };
-    let mut child = match tokio::process::Command::new("sh")
-        .arg("-c")
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
         .arg(&command)
         .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(false)
-        .spawn()
-    {
+        .kill_on_drop(false);
+    crate::engine::sys::inherit_only_stdio(&mut cmd);
+    let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("{what}: cannot run `sh -c`: {e}");
@@ -420,10 +421,13 @@ async fn run_command(
     }
     let end = tokio::select! {
         r = tokio::time::timeout(COMMAND_TIMEOUT, async {
-            if let Some(s) = stderr.as_mut() {
-                let _ = s.take(STDERR_KEEP).read_to_end(&mut err).await;
-            }
-            child.wait().await
+            // Read all of it while it runs (a full pipe would block the command), keep the tail.
+            let drain = async {
+                if let Some(s) = stderr.as_mut() {
+                    drain_keeping_tail(s, &mut err).await;
+                }
+            };
+            tokio::join!(drain, child.wait()).1
         }) => match r {
             Ok(status) => End::Exited(status.ok()),
             Err(_) => End::TimedOut,
@@ -471,6 +475,27 @@ async fn run_command(
             tracing::warn!("{what} {how}{last_line}");
         }
         None => {}
+    }
+}
+
+/// Reads `r` to its end, leaving in `tail` at most the last [`STDERR_KEEP`] bytes.
+async fn drain_keeping_tail(r: &mut (impl tokio::io::AsyncRead + Unpin), tail: &mut Vec<u8>) {
+    let keep = STDERR_KEEP as usize;
+    let mut buf = [0u8; 8192];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                tail.extend_from_slice(&buf[..n]);
+                // Trim in batches, not on every read.
+                if tail.len() > 4 * keep {
+                    tail.drain(..tail.len() - keep);
+                }
+            }
+        }
+    }
+    if tail.len() > keep {
+        tail.drain(..tail.len() - keep);
     }
 }
 

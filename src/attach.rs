@@ -30,7 +30,12 @@ pub fn run(path: &Path) -> u8 {
     // A manifest mid-edit on that host must not cut the link to its running console.
     let manifest = Addressed::load(path);
     let state_dir = manifest.state_dir.clone();
-    if !matches!(store::lock_state(&state_dir), store::LockState::Held(_)) {
+    let lock = store::lock_state(&state_dir);
+    if let store::LockState::Unknown(why) = &lock {
+        eprintln!("error: {}", not_ours(&state_dir, why));
+        return exit::FAILURE;
+    }
+    if !matches!(lock, store::LockState::Held(_)) {
         if let Some(e) = &manifest.problem {
             eprintln!("error: {e}");
             return exit::USAGE;
@@ -61,6 +66,10 @@ pub fn run(path: &Path) -> u8 {
 async fn pipe(state_dir: &Path) -> u8 {
     let (mut stream, _keep_open) = match client::watch(state_dir).await {
         Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("error: {}", not_ours(state_dir, &e.to_string()));
+            return exit::FAILURE;
+        }
         Err(e) => {
             eprintln!(
                 "error: the console's control socket {} did not answer: {e}",
@@ -139,6 +148,32 @@ async fn pipe(state_dir: &Path) -> u8 {
     drop(out_tx);
     let _ = writer.await;
     code
+}
+
+/// Why a console on `state_dir` cannot be reached by this user (`why`: the error seen): whose
+/// it is, when the state dir belongs to another user, and the socket it would be reached on.
+fn not_ours(state_dir: &Path, why: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let sock = crate::control::socket_path(state_dir);
+    let me = nix::unistd::geteuid().as_raw();
+    match std::fs::metadata(state_dir).map(|m| m.uid()) {
+        Ok(uid) if uid != me => {
+            let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+                .unwrap_or_else(|| format!("uid {uid}"));
+            format!(
+                "permission denied: the console's state dir {} belongs to another user ({name}), so its control socket {} is not yours to reach ({why}); run `switchboard attach` as {name}",
+                state_dir.display(),
+                sock.display()
+            )
+        }
+        _ => format!(
+            "cannot reach the console's control socket {} ({why}); if the console runs as another user, run `switchboard attach` as that user",
+            sock.display()
+        ),
+    }
 }
 
 fn encode(msg: StreamMessage) -> Vec<u8> {

@@ -496,7 +496,10 @@ fn stored_rows(manifest: &Addressed, note: &str) -> Result<Vec<ConnectorView>, S
     let now = unix_now();
     let row_of = |rec: &store::StoredConnector| {
         let alive = match (rec.view.pid, rec.adoption.start_ticks) {
-            (Some(pid), Some(t)) => sys::is_same_process(pid, t),
+            (Some(pid), Some(t)) => {
+                sys::is_same_process(pid, t)
+                    && crate::engine::adopt::runs_as(pid, &rec.view.name, rec.view.kind.as_str())
+            }
             _ => false,
         };
         let mut row = ConnectorView {
@@ -513,12 +516,19 @@ fn stored_rows(manifest: &Addressed, note: &str) -> Result<Vec<ConnectorView>, S
             row.phase = Phase::Exited;
             row.pid = None;
             row.bots = 0;
-            row.detail = format!(
-                "process {} is gone (last seen {} at {}); exit status unknown",
-                rec.view.pid.map(|p| p.to_string()).unwrap_or_default(),
+            let pid = rec.view.pid.map(|p| p.to_string()).unwrap_or_default();
+            let seen = format!(
+                "last seen {} at {}",
                 rec.view.phase,
                 rfc3339(state.as_ref().map(|s| s.updated_unix).unwrap_or(0.0))
             );
+            row.detail = match rec.view.pid.and_then(stranger_name) {
+                // The number was reused: "gone" would read as "nothing runs as PID N".
+                Some(name) => format!(
+                    "PID {pid} now belongs to another process ({name}): the connector ended ({seen}); exit status unknown"
+                ),
+                None => format!("process {pid} is gone ({seen}); exit status unknown"),
+            };
         } else if alive {
             row.detail = format!("{} ({note})", row.detail);
         }
@@ -550,6 +560,19 @@ fn stored_rows(manifest: &Addressed, note: &str) -> Result<Vec<ConnectorView>, S
         })
         .collect();
     Ok(rows)
+}
+
+/// The name (`comm`) of the live process that holds `pid` now, when it is not the process that
+/// was recorded (the caller checked the start time).
+fn stranger_name(pid: i32) -> Option<String> {
+    if sys::is_zombie(pid) {
+        return None;
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(match plain(comm.trim()) {
+        n if n.is_empty() => "unnamed".to_string(),
+        n => n,
+    })
 }
 
 /// Prints each broken connector's manifest error (a warning when the running console

@@ -59,6 +59,66 @@ pub struct Viewing {
     pub state_dir: std::path::PathBuf,
 }
 
+/// How a viewer's scratch state dir's name starts (then its PID, `-`, random characters).
+const VIEWER_SCRATCH: &str = "switchboard-viewer-";
+
+/// How old a scratch dir of an older viewer (no PID in its name), unlocked, must be to be
+/// taken for a dead viewer's.
+const UNNAMED_SCRATCH_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the scratch dirs in `tmp` that viewers of this user killed before they could
+/// remove them (SIGKILL, a crash): those whose PID is gone, and older unnamed ones that no
+/// engine holds. Best effort: what cannot be removed is left (and logged).
+fn remove_dead_viewers_scratch(tmp: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(VIEWER_SCRATCH)) else {
+            continue;
+        };
+        // Never follow a link another user may have planted in a shared /tmp.
+        let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != me {
+            continue;
+        }
+        let dead = match rest
+            .split_once('-')
+            .and_then(|(p, _)| p.parse::<i32>().ok())
+        {
+            Some(pid) => matches!(
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+                Err(nix::errno::Errno::ESRCH)
+            ),
+            None => {
+                let old = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > UNNAMED_SCRATCH_AGE);
+                old && matches!(
+                    crate::engine::store::lock_state(&e.path()),
+                    crate::engine::store::LockState::Free
+                )
+            }
+        };
+        if dead {
+            match std::fs::remove_dir_all(e.path()) {
+                Ok(()) => tracing::info!(
+                    "removed {}, left by a viewer that was killed",
+                    e.path().display()
+                ),
+                Err(err) => tracing::warn!("cannot remove {}: {err}", e.path().display()),
+            }
+        }
+    }
+}
+
 /// `s` quoted for `sh`.
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -180,8 +240,11 @@ impl Console {
     /// own names. It never acts on them and runs no control socket, alerts or metrics.
     pub async fn viewer(manifest: Manifest, pid: Option<i32>) -> Result<Console, EngineError> {
         let io = |what: &str, e: std::io::Error| EngineError::Io(format!("{what}: {e}"));
+        remove_dead_viewers_scratch(&std::env::temp_dir());
+        // Named with our PID, so that the next viewer can tell it is ours once we are gone
+        // (SIGKILL runs no destructor).
         let scratch = tempfile::Builder::new()
-            .prefix("switchboard-viewer-")
+            .prefix(&format!("{VIEWER_SCRATCH}{}-", std::process::id()))
             .tempdir()
             .map_err(|e| io("cannot make the viewer's scratch directory", e))?;
         let exe = std::env::current_exe().map_err(|e| io("cannot find switchboard's binary", e))?;

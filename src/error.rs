@@ -112,7 +112,7 @@ pub enum ConnectorRunnerError {
     #[error("connector '{connector}': the name is in use by another live process (PID {pid}); stop it first or rename this connector")]
     NameInUse { connector: String, pid: i32 },
     /// Dead iceoryx2 nodes of this connector's services could not be removed.
-    #[error("connector '{connector}': stale iceoryx2 resources could not be removed ({message}); with nothing running, delete the files of '{connector}' under the iceoryx2 root (default /tmp/iceoryx2) and /dev/shm/iox2_* (hftbacktest #204)")]
+    #[error("connector '{connector}': stale iceoryx2 resources could not be removed ({message}); with '{connector}' and its bots stopped, delete the files of its two services under the iceoryx2 root its config names (default /tmp/iceoryx2), never files of services still in use (hftbacktest #204)")]
     StaleResources { connector: String, message: String },
     /// An I/O failure while doing `action`.
     #[error("connector '{connector}': {action}: {source}")]

@@ -102,6 +102,12 @@ impl ConnectorRunner {
                     pid,
                 })
             }
+            Err(ipc::PrepareError::NoDescriptors(message)) => {
+                return Err(ConnectorRunnerError::Startup {
+                    connector: self.spec.name.clone(),
+                    message,
+                })
+            }
             Err(ipc::PrepareError::Stale(message)) => {
                 return Err(ConnectorRunnerError::StaleResources {
                     connector: self.spec.name.clone(),

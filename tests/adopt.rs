@@ -168,8 +168,12 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
     .expect("state");
     // status already tells the truth without a console.
     let st = fx.status();
-    assert_eq!(st[0].phase, Phase::Exited, "{st:?}");
-    assert!(st[0].detail.contains("is gone"), "{}", st[0].detail);
+    for (row, pid) in st.iter().zip([p1, p2]) {
+        assert_eq!(row.phase, Phase::Exited, "{st:?}");
+        assert_eq!(row.pid, None, "{st:?}");
+        let want = format!("PID {pid} now belongs to another process (sleep)");
+        assert!(row.detail.contains(&want), "{}", row.detail);
+    }
 
     // The console reports both as exited, with why, before it starts anything.
     let mut console = Command::new(SWITCHBOARD)

@@ -932,6 +932,137 @@ fn idle_connections_cannot_starve_the_control_socket() {
 }
 
 #[test]
+fn watch_streams_cannot_lock_commands_out_of_the_control_socket() {
+    use std::io::Write;
+    let fx = Fixture::new("streams");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connectors(&["ws-x"], "a.toml"));
+    let _hl = Headless::start(&fx);
+    let sock = fx.path().join(".switchboard/control.sock");
+    assert!(eventually(15.0, || fx
+        .status()
+        .first()
+        .is_some_and(|s| s.phase == Phase::Ready)));
+    // As many watch streams as the socket has connections (viewers, attach links): each is
+    // either streaming (its first line is a snapshot) or told the console is busy.
+    let mut streaming = Vec::new();
+    let mut refused = 0;
+    for _ in 0..64 {
+        let mut c = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+        c.write_all(b"{\"v\":1,\"op\":\"watch\"}\n").expect("watch");
+        c.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut r = std::io::BufReader::new(c.try_clone().expect("clone"));
+        let mut first = String::new();
+        r.read_line(&mut first).expect("a first line");
+        if first.contains("\"busy\"") {
+            refused += 1;
+        } else {
+            assert!(first.contains("snapshot"), "{first}");
+            streaming.push(c);
+        }
+    }
+    assert!(!streaming.is_empty(), "streams are served");
+    assert!(refused > 0, "not every connection may be a stream");
+    // With every stream slot taken, a command is still answered, without being told `busy`.
+    let out = fx.run(&["status", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<switchboard::ConnectorView> = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(rows[0].phase, Phase::Ready);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("state.json"),
+        "answered live"
+    );
+    drop(streaming);
+}
+
+#[test]
+fn attach_by_another_user_names_the_console_it_may_not_reach() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    const TEST: &str = "attach_by_another_user_names_the_console_it_may_not_reach";
+    if !nix::unistd::Uid::effective().is_root() {
+        return skip_or_fail(TEST, "only root can run the CLI as another user");
+    }
+    let Some(nobody) = nix::unistd::User::from_name("nobody").ok().flatten() else {
+        return skip_or_fail(TEST, "no user 'nobody'");
+    };
+    let fx = Fixture::new("otheruser");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connectors(&["ou-x"], "a.toml"));
+    let _hl = Headless::start(&fx);
+    assert!(eventually(15.0, || fx
+        .status()
+        .first()
+        .is_some_and(|s| s.phase == Phase::Ready)));
+    // A shared deployment: anyone may read the manifest; the state dir stays the console's.
+    std::fs::set_permissions(fx.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(
+        fx.path().join("switchboard.toml"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let out = Command::new(SWITCHBOARD)
+        .args(["attach", "--stdio", "--manifest"])
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir("/")
+        .uid(nobody.uid.as_raw())
+        .gid(nobody.gid.as_raw())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run attach as nobody");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("no console"), "{stderr}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(stderr.contains("another user"), "{stderr}");
+    let sock = fx.path().join(".switchboard/control.sock");
+    assert!(stderr.contains(&sock.display().to_string()), "{stderr}");
+}
+
+#[test]
+fn status_names_a_stranger_that_now_holds_a_recorded_pid() {
+    let fx = Fixture::new("stranger");
+    fx.sim_config("a.toml", "");
+    fx.manifest("", &connectors(&["st-x"], "a.toml"));
+    let hl = Headless::start(&fx);
+    assert!(eventually(15.0, || fx
+        .status()
+        .first()
+        .is_some_and(|s| s.phase == Phase::Ready)));
+    let pid = fx.pid_of("st-x").expect("pid");
+    drop(hl); // SIGKILL: state.json stays as the console left it
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the connector");
+    // The recorded PID is reused by an unrelated process.
+    let mut stranger = Command::new("sleep").arg("60").spawn().expect("sleep");
+    let path = fx.path().join(".switchboard/state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("state")).expect("json");
+    state["connectors"][0]["pid"] = serde_json::json!(stranger.id());
+    std::fs::write(&path, serde_json::to_vec(&state).expect("json")).expect("write");
+    let st = fx.status();
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    assert_eq!(st[0].phase, Phase::Exited);
+    assert_eq!(st[0].pid, None);
+    let want = format!(
+        "PID {} now belongs to another process (sleep)",
+        stranger.id()
+    );
+    assert!(st[0].detail.contains(&want), "{}", st[0].detail);
+    assert!(!st[0].detail.contains("is gone"), "{}", st[0].detail);
+}
+
+#[test]
 fn log_rotation_loses_no_line_and_keeps_files_within_the_limit() {
     const LINES: u64 = 200_000;
     const LIMIT: u64 = 256 * 1024;

@@ -222,6 +222,114 @@ fn a_failing_alert_command_is_reported_in_the_console_log() {
     assert_eq!(code, Some(0));
 }
 
+#[test]
+fn an_alert_command_writing_much_to_stderr_runs_to_its_end() {
+    let fx = Fixture::new("alertspew");
+    fx.sim_config("crash.toml", "lines_per_sec = 0.0\ncrash_after_ms = 200");
+    // Far more than a pipe holds (64 KiB), then its last words and a non-zero exit.
+    std::fs::write(
+        fx.path().join("spew.sh"),
+        "head -c 300000 /dev/zero | tr '\\0' x >&2\necho >&2\necho last-words >&2\ntouch spewed\nexit 3\n",
+    )
+    .expect("script");
+    fx.manifest(
+        "restart = { policy = \"never\" }",
+        &format!(
+            "[alerts]\ncommand = \"sh {}/spew.sh\"\n\n{}",
+            fx.path().display(),
+            connector_table("alertspew-c", "crash.toml", "")
+        ),
+    );
+    let console = HeadlessConsole::start(&fx, &[("SWITCHBOARD_LOG", "info".to_string())]);
+    let line = console.line_with("exited with code 3", 30);
+    assert!(line.contains("alertspew-c"), "{line}");
+    assert!(line.contains("last-words"), "the tail is kept: {line}");
+    assert!(fx.path().join("spewed").exists(), "it ran to its end");
+    let (code, _) = console.stop(10);
+    assert_eq!(code, Some(0));
+}
+
+/// `fd -> target` of every open descriptor of `pid`.
+fn fds_of(pid: i32) -> std::collections::BTreeMap<i32, String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd dir")
+        .flatten()
+        .filter_map(|e| {
+            let fd = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            Some((fd, target.display().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn children_inherit_no_descriptor_of_the_console() {
+    let fx = Fixture::new("fdleak");
+    fx.sim_config("ok.toml", "lines_per_sec = 0.0");
+    fx.sim_config("crash.toml", "lines_per_sec = 0.0\ncrash_after_ms = 300");
+    // The alert command lists its shell's own descriptors.
+    std::fs::write(
+        fx.path().join("fds.sh"),
+        "ls -l /proc/$$/fd > fds.tmp\nmv fds.tmp fds.txt\n",
+    )
+    .expect("script");
+    fx.manifest(
+        "",
+        &format!(
+            "[alerts]\ncommand = \"cd {0} && sh {0}/fds.sh\"\n\n{1}\n{2}",
+            fx.path().display(),
+            connector_table("fdleak-ok", "ok.toml", ""),
+            connector_table(
+                "fdleak-crash",
+                "crash.toml",
+                "restart = { policy = \"never\" }"
+            )
+        ),
+    );
+    let console = HeadlessConsole::start(&fx, &[]);
+    assert!(ready(&fx, &["fdleak-ok"], 20.0));
+    let pid = fx.pid_of("fdleak-ok").expect("pid");
+    // The console's iceoryx2 descriptors (its node's files), by number.
+    let root = fx.path().join("iox").display().to_string();
+    let ours: Vec<(i32, String)> = fds_of(console.child.id() as i32)
+        .into_iter()
+        .filter(|(_, t)| t.starts_with(&root) || t.starts_with("/dev/shm/"))
+        .collect();
+    assert!(!ours.is_empty(), "the console has an iceoryx2 node");
+    // An inherited descriptor keeps its number and target.
+    let theirs = fds_of(pid);
+    for (fd, target) in &ours {
+        assert_ne!(
+            theirs.get(fd),
+            Some(target),
+            "connector {pid} inherited fd {fd} ({target}); it has {theirs:?}"
+        );
+    }
+    assert!(
+        eventually(20.0, || fx.path().join("fds.txt").exists()),
+        "the alert command ran"
+    );
+    let listing = std::fs::read_to_string(fx.path().join("fds.txt")).expect("fds.txt");
+    for line in listing.lines().filter(|l| l.contains(" -> ")) {
+        let (head, target) = line.split_once(" -> ").expect("arrow");
+        let fd: i32 = head
+            .split_whitespace()
+            .last()
+            .and_then(|f| f.parse().ok())
+            .expect("fd number");
+        // The shell's own: its script, its redirection, the stdout it saved.
+        let own = (target.starts_with(&fx.path().display().to_string())
+            && !target.starts_with(&root))
+            || target == "/dev/null";
+        assert!(
+            fd <= 2 || own,
+            "the alert command inherited fd {fd} ({target}):\n{listing}"
+        );
+    }
+    let (code, _) = console.stop(15);
+    assert_eq!(code, Some(0));
+}
+
 /// `GET path` over HTTP/1.1 on `addr`: (status code, body).
 fn http_get(addr: &str, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");

@@ -601,6 +601,102 @@ fn a_second_console_on_the_same_state_dir_is_a_read_only_viewer() {
     assert!(!alive(pid2));
 }
 
+/// The viewers' scratch directories in `tmp`.
+fn viewer_dirs(tmp: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(tmp)
+        .expect("tmp")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("switchboard-viewer-")
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+#[test]
+fn a_viewer_names_the_console_it_reconnected_to() {
+    let fx = Fixture::new("viewer2");
+    fx.sim_config("a.toml", "lines_per_sec = 1.0");
+    fx.manifest("", &connector_table("vw2-a", "a.toml", ""));
+    let first = HeadlessConsole::start(&fx, &[]);
+    assert!(eventually(20.0, || fx
+        .status()
+        .iter()
+        .any(|v| v.phase == switchboard::Phase::Ready)));
+    let first_pid = first.child.id();
+    let tui = Tui::start(&fx, 30, 110);
+    tui.wait_for("the viewer of the first console", 15.0, |s| {
+        s.contains(&format!("console PID {first_pid}")) && title_of(s, "vw2-a").contains("READY")
+    });
+    first.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(first);
+    tui.wait_for("the viewer sees its console gone", 15.0, |s| {
+        s.contains("console gone")
+    });
+    let second = HeadlessConsole::start(&fx, &[]);
+    let second_pid = second.child.id();
+    let s = tui.wait_for("the viewer names the new console", 30.0, |s| {
+        s.contains(&format!("console PID {second_pid}")) && !s.contains("console gone")
+    });
+    assert!(!s.contains(&format!("PID {first_pid}")), "{s}");
+    drop(tui);
+    let (code, _) = second.stop(15);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_killed_viewer_leaves_no_scratch_dir_behind_the_next_one() {
+    let fx = Fixture::new("viewer3");
+    fx.sim_config("a.toml", "lines_per_sec = 1.0");
+    fx.manifest("", &connector_table("vw3-a", "a.toml", ""));
+    let console = HeadlessConsole::start(&fx, &[]);
+    assert!(eventually(20.0, || fx
+        .status()
+        .iter()
+        .any(|v| v.phase == switchboard::Phase::Ready)));
+    let tmp = fx.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("tmp");
+    let tmp_s = tmp.display().to_string();
+    let env = [("TMPDIR", tmp_s.as_str())];
+    let first = Tui::start_with_env(&fx, 30, 110, &env);
+    first.wait_for("the first viewer", 15.0, |s| {
+        s.contains("VIEWER (read-only)")
+    });
+    let dirs = viewer_dirs(&tmp);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let stale = dirs[0].clone();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the viewer");
+    drop(first);
+    assert!(stale.exists(), "SIGKILL leaves it");
+    let mut second = Tui::start_with_env(&fx, 30, 110, &env);
+    second.wait_for("the second viewer", 15.0, |s| {
+        s.contains("VIEWER (read-only)")
+    });
+    assert!(
+        !stale.exists(),
+        "the dead viewer's {} is removed",
+        stale.display()
+    );
+    assert_eq!(viewer_dirs(&tmp).len(), 1, "the live viewer's own stays");
+    second.press("q");
+    assert!(
+        eventually(10.0, || matches!(second.child.try_wait(), Ok(Some(_)))),
+        "the viewer quits"
+    );
+    assert!(
+        viewer_dirs(&tmp).is_empty(),
+        "a viewer that quits removes its own"
+    );
+    let (code, _) = console.stop(15);
+    assert_eq!(code, Some(0));
+}
+
 #[test]
 fn without_a_terminal_the_tui_says_why_and_exits_leaving_connectors_running() {
     let fx = Fixture::new("notty");

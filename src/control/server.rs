@@ -30,6 +30,10 @@ const MAX_REQUEST_BYTES: u64 = 64 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// Connections served at once; more get a `busy` reply at once (and the CLI retries).
 pub const MAX_CONNECTIONS: usize = 64;
+/// Of those, how many may be long-lived watch streams (read-only viewers, `attach --stdio`
+/// links, stale links that have not noticed yet): the rest stay free for one-shot requests, so
+/// that viewers can never lock `status`, `stop` or `reload` out.
+pub const MAX_STREAMS: usize = 48;
 
 /// How long to wait for an action's outcome.
 fn patience(action: Action) -> Duration {
@@ -59,6 +63,7 @@ pub fn serve(
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let streams = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS));
     Ok(tokio::spawn(async move {
         let mut backoff = Duration::from_millis(10);
         loop {
@@ -69,9 +74,12 @@ pub fn serve(
                         let h = handle.clone();
                         let r = reloader.clone();
                         let slot = slots.clone().try_acquire_owned();
+                        let streams = streams.clone();
                         tokio::spawn(async move {
                             let result = match slot {
-                                Ok(_slot) => answer(stream, &h, r.as_deref(), one_action).await,
+                                Ok(_slot) => {
+                                    answer(stream, &h, r.as_deref(), one_action, &streams).await
+                                }
                                 Err(_) => refuse_busy(stream).await,
                             };
                             if let Err(e) = result {
@@ -112,6 +120,7 @@ async fn answer(
     handle: &EngineHandle,
     reloader: Option<&Reloader>,
     one_action: bool,
+    streams: &Arc<tokio::sync::Semaphore>,
 ) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut line = Vec::new();
@@ -125,9 +134,17 @@ async fn answer(
         Ok(Err(e)) => return Err(e),
         Ok(Ok(_)) => match parse_request(&line) {
             Err(reply) => reply,
-            Ok(req) if req.body == RequestBody::Watch => {
-                return watch(reader.into_inner().into_inner(), w, handle).await;
-            }
+            Ok(req) if req.body == RequestBody::Watch => match streams.clone().try_acquire_owned() {
+                // The stream holds its own slot as well as the connection's for its life.
+                Ok(_stream) => return watch(reader.into_inner().into_inner(), w, handle).await,
+                Err(_) => ResponseBody::error(
+                    ErrorKind::Busy,
+                    format!(
+                        "{MAX_STREAMS} watch streams (viewers, attach links) are open already; the other {} connections are kept for commands: close a viewer or try again later",
+                        MAX_CONNECTIONS - MAX_STREAMS
+                    ),
+                ),
+            },
             Ok(req)
                 if one_action
                     && matches!(req.body, RequestBody::Act { .. } | RequestBody::Reload) =>

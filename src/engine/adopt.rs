@@ -91,6 +91,15 @@ pub fn verdict(state: &StateFile, rec: &StoredConnector, spec: &ConnectorSpec) -
     }
 }
 
+/// Whether live process `pid` runs connector or bot `name` (of type `kind`): `NAME TYPE` on
+/// its command line, or the bot's name in its environment. Whoever else holds a recorded PID
+/// (its start time may even match, a PID namespace's reuse) is a stranger.
+pub fn runs_as(pid: i32, name: &str, kind: &str) -> bool {
+    let argv = sys::process_cmdline(pid).unwrap_or_default();
+    runs_connector(&argv, name, kind)
+        || sys::process_env(pid, super::BOT_ENV).as_deref() == Some(name)
+}
+
 /// True when `argv` carries `NAME TYPE` as consecutive arguments (after the program).
 fn runs_connector(argv: &[String], name: &str, kind: &str) -> bool {
     argv.get(1..)

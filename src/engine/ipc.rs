@@ -145,6 +145,33 @@ pub enum PrepareError {
     NameInUse(i32),
     /// Dead nodes could not be cleaned.
     Stale(String),
+    /// This process (or the machine) is out of file descriptors: why, and what to do. iceoryx2
+    /// cannot open its files then, and says so as a missing service or a failed cleanup.
+    NoDescriptors(String),
+}
+
+/// Why this process cannot open a file now, if it is out of file descriptors (EMFILE: its own
+/// limit; ENFILE: the machine's): iceoryx2 reports that as a service that does not exist or
+/// stale resources it cannot remove, and the advice for those (delete files under its root)
+/// would hit other running services.
+pub fn out_of_descriptors() -> Option<String> {
+    let e = std::fs::File::open("/dev/null").err()?;
+    match e.raw_os_error()? {
+        nix::libc::EMFILE => {
+            let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+                .current
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "unlimited".into());
+            Some(format!(
+                "too many open files: the console (PID {pid}) has used up its limit of {limit} open files (RLIMIT_NOFILE); see what holds them (`ls -l /proc/{pid}/fd`), raise the limit (`ulimit -n` in its shell, LimitNOFILE= in its systemd unit) and restart the console; do not delete iceoryx2 files, the connectors' services are fine",
+                pid = std::process::id()
+            ))
+        }
+        nix::libc::ENFILE => Some(
+            "too many open files on this machine (ENFILE: the system-wide file table is full, see fs.file-max): find the process that holds so many (`lsof | awk '{print $2}' | sort | uniq -c | sort -n`), then start again; do not delete iceoryx2 files, the connectors' services are fine".into(),
+        ),
+        _ => None,
+    }
 }
 
 /// Before a start: removes dead nodes registered on the connector's services, then refuses if
@@ -154,10 +181,17 @@ pub fn prepare_start(
     config: &Config,
     name: &str,
 ) -> Result<usize, PrepareError> {
+    // Out of descriptors, iceoryx2 sees no service at all: the name check below would pass
+    // whoever holds it, and a failed cleanup would be blamed on stale files.
+    let no_fds = || out_of_descriptors().map(PrepareError::NoDescriptors);
+    if let Some(e) = no_fds() {
+        return Err(e);
+    }
     let mut removed = 0;
     let mut failed = Vec::new();
     for svc in [to_bot(name), from_bot(name)] {
-        let nodes = service_nodes(config, &svc).map_err(PrepareError::Stale)?;
+        let nodes =
+            service_nodes(config, &svc).map_err(|e| no_fds().unwrap_or(PrepareError::Stale(e)))?;
         for n in nodes {
             if let NodeState::Dead(dead) = n {
                 let pid = dead.id().pid().value();
@@ -169,7 +203,7 @@ pub fn prepare_start(
         }
     }
     if !failed.is_empty() {
-        return Err(PrepareError::Stale(failed.join("; ")));
+        return Err(no_fds().unwrap_or(PrepareError::Stale(failed.join("; "))));
     }
     if let Some(pid) = to_bot_publisher(node, config, name) {
         return Err(PrepareError::NameInUse(pid));
@@ -639,7 +673,8 @@ fn worker_loop(
                     .retain(|k, _| watches.iter().any(|w| w.key == *k && w.name != name));
                 let result = match st.ensure(&root) {
                     Ok((config, node)) => prepare_start(node, config, &name),
-                    Err(e) => Err(PrepareError::Stale(e)),
+                    Err(e) => Err(out_of_descriptors()
+                        .map_or(PrepareError::Stale(e), PrepareError::NoDescriptors)),
                 };
                 let _ = reply.send(result);
                 continue;

@@ -1843,6 +1843,14 @@ impl Runtime {
                     let _ = tx.send(failed(SpawnFailure::Refused, e.to_string()));
                     return;
                 }
+                Err(ipc::PrepareError::NoDescriptors(message)) => {
+                    let e = crate::error::ConnectorRunnerError::Startup {
+                        connector: spec.name.clone(),
+                        message,
+                    };
+                    let _ = tx.send(failed(SpawnFailure::Error, e.to_string()));
+                    return;
+                }
                 Err(ipc::PrepareError::Stale(message)) => {
                     let e = crate::error::ConnectorRunnerError::StaleResources {
                         connector: spec.name.clone(),

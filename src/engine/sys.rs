@@ -7,14 +7,69 @@ use std::path::Path;
 /// Makes the command's child the leader of a new session and process group (setsid), so that
 /// signals to its group reach it and its helpers, and it keeps no controlling terminal: closing
 /// the console's terminal (SIGHUP) does not reach it.
+/// It inherits no descriptor but its stdin, stdout and stderr (see [`inherit_only_stdio`]).
 pub fn new_session(cmd: &mut tokio::process::Command) {
-    // SAFETY: the closure runs in the forked child before exec and calls only setsid(2), which
-    // is async-signal-safe and touches no memory of the parent.
+    // SAFETY: the closure runs in the forked child before exec and calls only setsid(2) and
+    // the syscalls of `cloexec_above_stdio`, which are async-signal-safe and touch no memory
+    // of the parent.
     unsafe {
         cmd.pre_exec(|| {
             nix::unistd::setsid().map_err(std::io::Error::from)?;
+            cloexec_above_stdio();
             Ok(())
         });
+    }
+}
+
+/// The command's child inherits no descriptor of ours but 0, 1 and 2 (which the command sets
+/// up: stdio redirections are made before this runs). Rust opens everything close-on-exec,
+/// but iceoryx2 does not: without this every child (connectors, relays, builds, alert
+/// commands) would hold the console's node files open (its monitor lock among them), and so
+/// would whatever a console inherited itself.
+pub fn inherit_only_stdio(cmd: &mut tokio::process::Command) {
+    // SAFETY: as in `new_session`: only async-signal-safe syscalls, in the child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            cloexec_above_stdio();
+            Ok(())
+        });
+    }
+}
+
+/// Marks every descriptor from 3 up close-on-exec (marks, not closes: std's own exec-error
+/// pipe must stay open until the exec). close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11);
+/// on an older kernel, fcntl on each descriptor below the limit. Async-signal-safe.
+fn cloexec_above_stdio() {
+    use nix::libc;
+    // SAFETY: plain syscalls on descriptor numbers; no memory is passed.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+        )
+    } == 0;
+    if done {
+        return;
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own; fcntl takes plain integers.
+    let top = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } {
+        0 => lim.rlim_cur.min(1 << 16) as libc::c_int,
+        _ => 1024,
+    };
+    for fd in 3..top {
+        // SAFETY: see above.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
     }
 }
 

@@ -140,6 +140,7 @@ fn pager_command(pager: &str, path: &std::path::Path, line: u64) -> tokio::proce
         .arg(format!("{pager} \"$@\""))
         .arg("sh")
         .args(args);
+    crate::engine::sys::inherit_only_stdio(&mut cmd);
     cmd
 }
 
@@ -223,6 +224,10 @@ async fn event_loop(
     let mut last_draw: Option<Instant> = None;
     // The views last drawn, to tell what changed since (the status bar flashes on failures).
     let mut drawn = snaps_rx.borrow().clone();
+    // A viewer names the console it watches: the one that holds the lock when its link
+    // (re)connects, which after a console restart is not the one it started with.
+    let mut viewing = console.viewing.clone();
+    let mut link_was_up = false;
     // Every wake-up below means something on screen may have changed: draw (at most one frame
     // per FRAME), then wait for the next one.
     loop {
@@ -238,13 +243,22 @@ async fn event_loop(
                     drawn = snaps.clone();
                 }
                 let hosts = hosts_rx.borrow_and_update().clone();
+                if let Some(v) = viewing.as_mut() {
+                    let up = hosts.first().is_some_and(|h| {
+                        matches!(h.link, crate::engine::view::LinkState::Connected)
+                    });
+                    if up && !link_was_up {
+                        v.pid = crate::engine::store::lock_holder(&v.state_dir).or(v.pid);
+                    }
+                    link_was_up = up;
+                }
                 let view = render::View {
                     app: &app,
                     snaps: &snaps,
                     now: unix_now(),
                     theme,
                     hosts: &hosts,
-                    viewing: console.viewing.as_ref(),
+                    viewing: viewing.as_ref(),
                 };
                 if let Err(e) = terminal.draw(|f| render::draw(f, &view)) {
                     tracing::error!("drawing failed: {e}");
