@@ -790,6 +790,8 @@ impl App {
                 return vec![UiCall::Reload];
             }
             Action::RetryHosts => return vec![UiCall::RetryHosts],
+            // The event loop opens the target selector (see `log_targets`).
+            Action::LogTargets => {}
             Action::Help => {
                 self.help = true;
                 self.overlay_scroll = 0;
