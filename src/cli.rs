@@ -266,6 +266,7 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
         Err(c) => return c,
     };
     crate::ui::console_log::init_headless();
+    crate::ui::console_log::mask_for(&manifest);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(c) => return c,
@@ -775,6 +776,7 @@ pub fn tui(path: &Path) -> u8 {
 /// The TUI on `manifest`; `after(detached)` runs once the terminal is restored.
 fn tui_on(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
     crate::ui::console_log::init();
+    crate::ui::console_log::mask_for(&manifest);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(c) => return c,

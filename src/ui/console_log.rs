@@ -214,11 +214,7 @@ pub fn write_to_file(
 /// [`write_to_file`] with the manifest's state dir, log rotation and every connector's secrets;
 /// a failure is said in the console log (the pane still has the lines).
 pub fn write_to_file_for(manifest: &crate::manifest::Manifest) {
-    let secrets = manifest
-        .connectors
-        .iter()
-        .flat_map(|c| c.secrets.iter().cloned())
-        .collect();
+    let secrets = secrets_of(manifest);
     let c = &manifest.console;
     if let Err(e) = write_to_file(&c.state_dir, c.log_max_bytes, c.log_keep, secrets) {
         tracing::warn!(
@@ -226,6 +222,21 @@ pub fn write_to_file_for(manifest: &crate::manifest::Manifest) {
             file_path(&c.state_dir).display()
         );
     }
+}
+
+/// Every connector's secrets in `manifest`.
+fn secrets_of(manifest: &crate::manifest::Manifest) -> Vec<String> {
+    manifest
+        .connectors
+        .iter()
+        .flat_map(|c| c.secrets.iter().cloned())
+        .collect()
+}
+
+/// Masks `manifest`'s secrets in the console log's lines from now on (called as soon as the
+/// manifest is loaded, before the console starts, so its first lines are masked too).
+pub fn mask_for(manifest: &crate::manifest::Manifest) {
+    *SECRETS.lock().unwrap_or_else(|p| p.into_inner()) = secrets_of(manifest);
 }
 
 /// Stops writing `console.log` (a console that detaches or quits closes it).
