@@ -1189,6 +1189,7 @@ fn resolve_metrics(raw: &RawMetrics, file: &Path) -> Result<MetricsSettings, Man
 /// use switchboard::manifest::validate_name;
 /// assert!(validate_name("binance-futures").is_ok());
 /// assert!(validate_name("bf/1").unwrap_err().contains("'/'"));
+/// assert!(validate_name("console").unwrap_err().contains("console.log"));
 /// ```
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -1206,6 +1207,12 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     }
     if name.len() > 200 {
         return Err(format!("'{name}' is longer than 200 bytes"));
+    }
+    if name == "console" {
+        return Err(
+            "'console' is taken: <state_dir>/logs/console.log is the console's own log; pick another name"
+                .into(),
+        );
     }
     if let Some(c) = name
         .chars()
