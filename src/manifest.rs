@@ -1189,7 +1189,6 @@ fn resolve_metrics(raw: &RawMetrics, file: &Path) -> Result<MetricsSettings, Man
 /// use switchboard::manifest::validate_name;
 /// assert!(validate_name("binance-futures").is_ok());
 /// assert!(validate_name("bf/1").unwrap_err().contains("'/'"));
-/// assert!(validate_name("console").unwrap_err().contains("console.log"));
 /// ```
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -1208,12 +1207,6 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     if name.len() > 200 {
         return Err(format!("'{name}' is longer than 200 bytes"));
     }
-    if name == "console" {
-        return Err(
-            "'console' is taken: <state_dir>/logs/console.log is the console's own log; pick another name"
-                .into(),
-        );
-    }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
@@ -1221,6 +1214,25 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         return Err(format!(
             "'{name}' contains {c:?}; use letters, digits, '-', '_' and '.'"
         ));
+    }
+    Ok(())
+}
+
+/// [`validate_name`] for a connector or bot of this host: its log is `logs/NAME.log`, so
+/// `console` (the console's own `logs/console.log`) is taken.
+///
+/// ```
+/// use switchboard::manifest::validate_local_name;
+/// assert!(validate_local_name("console").unwrap_err().contains("console.log"));
+/// assert!(validate_local_name("console-1").is_ok());
+/// ```
+pub fn validate_local_name(name: &str) -> Result<(), String> {
+    validate_name(name)?;
+    if name == "console" {
+        return Err(
+            "'console' is taken: <state_dir>/logs/console.log is the console's own log; pick another name"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -1458,7 +1470,7 @@ fn resolve_bot(
     file: &Path,
 ) -> Result<ConnectorSpec, ManifestError> {
     let name = rb.name.clone();
-    validate_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
+    validate_local_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
     let invalid =
         |key: &str, problem: String| ManifestError::invalid(file, Some(&name), key, problem);
     let command = match rb.command {
@@ -1615,7 +1627,7 @@ fn resolve_connector(
     let Some(name) = rc.name.clone() else {
         return Err(missing(Scope::ConnectorNo(index + 1), "name"));
     };
-    validate_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
+    validate_local_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
     let scope = Scope::Connector(name.clone());
     let kind: ConnectorType = rc
         .kind
