@@ -1475,3 +1475,17 @@ fn a_headless_run_leaves_its_warnings_in_console_log_without_secrets() {
     let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+#[test]
+fn check_refuses_a_connector_named_console_whose_log_would_be_the_consoles() {
+    let fx = Fixture::new("cl-name");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    fx.manifest("", &connector_table("console", "a.toml", ""));
+    let out = fx.run(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("'console' is taken") && err.contains("logs/console.log"),
+        "{err}"
+    );
+}
