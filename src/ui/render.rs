@@ -942,7 +942,8 @@ fn draw_console(f: &mut Frame, v: &View, rect: Rect) {
         } else {
             " console log (L focuses it) "
         });
-    // Lines the in-memory log no longer holds are said (logs/console.log has them).
+    // Lines the in-memory log no longer holds are said (the owning console's logs/console.log
+    // has them).
     let dropped = super::console_log::dropped_from(
         &app.console_scrollback
             .lock()
@@ -950,10 +951,7 @@ fn draw_console(f: &mut Frame, v: &View, rect: Rect) {
     );
     let block = if dropped > 0 {
         block.title_bottom(
-            Line::from(format!(
-                " {dropped} older line(s) dropped here; logs/console.log has them "
-            ))
-            .style(t.dim()),
+            Line::from(format!(" {dropped} older line(s) dropped from memory ")).style(t.dim()),
         )
     } else {
         block

@@ -1449,7 +1449,7 @@ fn the_console_log_pane_says_how_many_lines_its_memory_dropped() {
     app.settle();
     let text = rows_of(&render(&app, &snaps, NOW, 100, 30)).join("\n");
     assert!(
-        text.contains("3 older line(s) dropped here; logs/console.log has them"),
+        text.contains("3 older line(s) dropped from memory"),
         "{text}"
     );
 }
