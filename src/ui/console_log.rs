@@ -178,9 +178,6 @@ impl LogFile {
 /// `console.log` once [`write_to_file`] was called (the console owns its state dir).
 static FILE: Mutex<Option<LogFile>> = Mutex::new(None);
 
-/// Secrets masked in the console log's lines (every connector's, from the manifest).
-static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
 /// Path of the console's own log file in `state_dir`.
 pub fn file_path(state_dir: &Path) -> PathBuf {
     state_dir.join("logs").join("console.log")
@@ -196,14 +193,14 @@ pub fn write_to_file(
     keep: u32,
     secrets: Vec<String>,
 ) -> std::io::Result<()> {
-    *SECRETS.lock().unwrap_or_else(|p| p.into_inner()) = secrets.clone();
+    crate::engine::redact::add_console_secrets(secrets);
     let mut file = LogFile::open(file_path(state_dir), max_bytes, keep)?;
     let mut slot = FILE.lock().unwrap_or_else(|p| p.into_inner());
     let so_far: Vec<String> = {
         let g = get().lines.lock().unwrap_or_else(|p| p.into_inner());
         g.lines()
             .iter()
-            .map(|l| crate::engine::redact::mask_secrets(l, &secrets))
+            .map(|l| crate::engine::redact::mask_console_secrets(l))
             .collect()
     };
     file.append(&so_far)?;
@@ -234,9 +231,10 @@ fn secrets_of(manifest: &crate::manifest::Manifest) -> Vec<String> {
 }
 
 /// Masks `manifest`'s secrets in the console log's lines from now on (called as soon as the
-/// manifest is loaded, before the console starts, so its first lines are masked too).
+/// manifest is loaded, before the console starts, so its first lines are masked too; a reload
+/// adds its own, see `reload.rs`).
 pub fn mask_for(manifest: &crate::manifest::Manifest) {
-    *SECRETS.lock().unwrap_or_else(|p| p.into_inner()) = secrets_of(manifest);
+    crate::engine::redact::add_console_secrets(secrets_of(manifest));
 }
 
 /// Stops writing `console.log` (a console that detaches or quits closes it).
@@ -275,10 +273,9 @@ impl Drop for Line {
             return;
         }
         let lines: Vec<String> = {
-            let secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
             String::from_utf8_lossy(&self.0)
                 .lines()
-                .map(|l| crate::engine::redact::mask_secrets(l, &secrets))
+                .map(crate::engine::redact::mask_console_secrets)
                 .collect()
         };
         // The file first, under its lock, so lines reach it in the order they reach the pane.
@@ -405,7 +402,6 @@ mod tests {
                 .expect("write");
         }
         close_file();
-        *SECRETS.lock().expect("secrets") = Vec::new();
         let text = std::fs::read_to_string(file_path(dir.path())).expect("console.log");
         assert!(text.contains("WARN before the file, key ****"), "{text}");
         assert!(text.contains("WARN after, key ****"), "{text}");
