@@ -265,7 +265,8 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
         Ok(m) => m,
         Err(c) => return c,
     };
-    init_stderr_logging();
+    crate::ui::console_log::init_headless();
+    crate::ui::console_log::mask_for(&manifest);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(c) => return c,
@@ -278,6 +279,7 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
             ..EngineOptions::default()
         }
         .with_own_relay();
+        let for_log = manifest.clone();
         let console = match Console::start(manifest, options).await {
             Ok(c) => c,
             Err(e) => {
@@ -285,6 +287,9 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
                 return exit::FAILURE;
             }
         };
+        // The console owns the state dir now: its log goes to logs/console.log too.
+        crate::ui::console_log::write_to_file_for(&for_log);
+        drop(for_log);
         let engine = console.engine.clone();
         if let Some(addr) = console.metrics_addr() {
             eprintln!("switchboard: Prometheus metrics at http://{addr}/metrics");
@@ -794,6 +799,7 @@ pub fn tui(path: &Path) -> u8 {
 /// The TUI on `manifest`; `after(detached)` runs once the terminal is restored.
 fn tui_on(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
     crate::ui::console_log::init();
+    crate::ui::console_log::mask_for(&manifest);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(c) => return c,
@@ -804,11 +810,16 @@ fn tui_on(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
             crate::engine::store::LockState::Held(pid) => Some(pid),
             _ => None,
         };
+        let for_log = held.is_none().then(|| manifest.clone());
         let console = match held {
             Some(pid) => Console::viewer(manifest, pid).await,
             None => Console::start(manifest, EngineOptions::default().with_own_relay()).await,
         }
         .map_err(|e| e.to_string())?;
+        // The owning console writes logs/console.log (a viewer leaves it to the owner).
+        if let Some(m) = for_log {
+            crate::ui::console_log::write_to_file_for(&m);
+        }
         let detached = crate::ui::run(&console).await;
         console.finished().await;
         detached

@@ -1123,6 +1123,25 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// [`validate_name`] for a connector or bot of this host: its log is `logs/NAME.log`, so
+/// `console` (the console's own `logs/console.log`) is taken.
+///
+/// ```
+/// use switchboard::manifest::validate_local_name;
+/// assert!(validate_local_name("console").unwrap_err().contains("console.log"));
+/// assert!(validate_local_name("console-1").is_ok());
+/// ```
+pub fn validate_local_name(name: &str) -> Result<(), String> {
+    validate_name(name)?;
+    if name == "console" {
+        return Err(
+            "'console' is taken: <state_dir>/logs/console.log is the console's own log; pick another name"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 fn seconds(
     value: Option<f64>,
     default: f64,
@@ -1356,7 +1375,7 @@ fn resolve_bot(
     file: &Path,
 ) -> Result<ConnectorSpec, ManifestError> {
     let name = rb.name.clone();
-    validate_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
+    validate_local_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
     let invalid =
         |key: &str, problem: String| ManifestError::invalid(file, Some(&name), key, problem);
     let command = match rb.command {
@@ -1513,7 +1532,7 @@ fn resolve_connector(
     let Some(name) = rc.name.clone() else {
         return Err(missing(Scope::ConnectorNo(index + 1), "name"));
     };
-    validate_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
+    validate_local_name(&name).map_err(|p| ManifestError::invalid(file, Some(&name), "name", p))?;
     let scope = Scope::Connector(name.clone());
     let kind: ConnectorType = rc
         .kind

@@ -119,6 +119,13 @@ impl Reloader {
                 return Err(e.into());
             }
         };
+        // The console's own log masks the new configs' secrets too.
+        crate::engine::redact::add_console_secrets(
+            manifest
+                .connectors
+                .iter()
+                .flat_map(|c| c.secrets.iter().cloned()),
+        );
         let current: Vec<String> = self
             .engine
             .ids()

@@ -1564,3 +1564,59 @@ fn check_refuses_a_state_dir_too_long_for_the_control_socket() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_headless_run_leaves_its_warnings_in_console_log_without_secrets() {
+    let fx = Fixture::new("cl-headless");
+    fx.sim_config("a.toml", "lines_per_sec = 1.0");
+    fx.manifest(
+        "shutdown_timeout = 2.0",
+        &connector_table("clh-a", "a.toml", ""),
+    );
+    let console = HeadlessConsole::start(&fx, &[]);
+    assert!(
+        eventually(20.0, || fx
+            .status()
+            .first()
+            .is_some_and(|r| r.phase == Phase::Ready)),
+        "{:?}",
+        fx.status()
+    );
+    // A warning of the console's own: SIGHUP is ignored, and said so.
+    console.signal(nix::sys::signal::Signal::SIGHUP);
+    console.line_with("SIGHUP ignored", 10);
+    let (code, _) = console.stop(15);
+    assert_eq!(code, Some(0));
+
+    let path = fx.path().join(".switchboard/logs/console.log");
+    let text = std::fs::read_to_string(&path).expect("logs/console.log after a headless run");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("WARN") && l.contains("SIGHUP ignored")),
+        "{text}"
+    );
+    let config = std::fs::read_to_string(fx.path().join("a.toml")).expect("config");
+    let key = config
+        .lines()
+        .find_map(|l| l.strip_prefix("api_key = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("the config's api_key");
+    assert!(!text.contains(key), "no secret in console.log:\n{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn check_refuses_a_connector_named_console_whose_log_would_be_the_consoles() {
+    let fx = Fixture::new("cl-name");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    fx.manifest("", &connector_table("console", "a.toml", ""));
+    let out = fx.run(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("'console' is taken") && err.contains("logs/console.log"),
+        "{err}"
+    );
+}

@@ -808,3 +808,84 @@ fn bang_focuses_the_next_unhealthy_connector_and_says_when_there_is_none_other()
     )));
     // The fixture kills the connectors on drop.
 }
+
+/// Connects to the console's control socket and closes at once: the console's reply then meets
+/// a closed peer, which it logs at DEBUG (target `switchboard::control::server`).
+fn poke_control_socket(fx: &Fixture) {
+    let path = switchboard::control::socket_path(&fx.path().join(".switchboard"));
+    if let Ok(s) = std::os::unix::net::UnixStream::connect(&path) {
+        drop(s);
+    }
+}
+
+#[test]
+fn v_opens_the_target_selector_and_a_raised_target_logs_debug_lines_into_the_console_log() {
+    let fx = Fixture::new("tui-levels");
+    fx.sim_config("a.toml", "lines_per_sec = 1.0");
+    fx.manifest(
+        "autostart = false\nshutdown_timeout = 2.0",
+        "[[connector]]\nname = \"lv-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    );
+    let mut tui = Tui::start(&fx, 50, 120);
+    tui.wait_for("the pane", 10.0, |s| s.contains("lv-a"));
+    // At the default level (INFO) the control socket's DEBUG line is not kept.
+    poke_control_socket(&fx);
+    tui.press("L");
+    tui.wait_for("the console log", 5.0, |s| {
+        s.contains("console log (L hides it")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !tui.contains("control socket client"),
+        "no DEBUG line at INFO:\n{}",
+        tui.text()
+    );
+
+    // V: tui-logger's target selector, one row per target with the levels kept (EWI at INFO).
+    tui.press("V");
+    let s = tui.wait_for("the target selector", 5.0, |s| {
+        s.contains("console log levels") && s.contains(":switchboard::control")
+    });
+    assert!(
+        s.lines().any(|l| l.contains("EWI  :switchboard::control")),
+        "INFO: E, W and I kept:\n{s}"
+    );
+    // Down to switchboard::control (the title names the highlighted target), then + once.
+    let mut steps = 0;
+    while !tui.contains("› switchboard::control ") {
+        steps += 1;
+        assert!(
+            steps < 40,
+            "never reached switchboard::control:\n{}",
+            tui.text()
+        );
+        tui.press("j");
+    }
+    tui.press("+");
+    let s = tui.wait_for("switchboard::control at DEBUG", 5.0, |s| {
+        s.contains("switchboard::control: DEBUG")
+    });
+    assert!(
+        s.lines().any(|l| l.contains("EWID :switchboard::control")),
+        "the row shows D kept now:\n{s}"
+    );
+    tui.press("\x1b");
+    tui.wait_for("the selector closed", 5.0, |s| {
+        !s.contains("console log levels")
+    });
+
+    // The same poke now leaves a DEBUG line in the console log pane.
+    let ok = eventually(10.0, || {
+        poke_control_socket(&fx);
+        std::thread::sleep(Duration::from_millis(200));
+        tui.text()
+            .lines()
+            .any(|l| l.contains("DEBUG") && l.contains("control socket client"))
+    });
+    assert!(ok, "no DEBUG line of switchboard::control:\n{}", tui.text());
+    // And in logs/console.log, with the level change said.
+    let file = fx.path().join(".switchboard/logs/console.log");
+    let text = std::fs::read_to_string(&file).expect("console.log");
+    assert!(text.contains("control socket client"), "{text}");
+    assert!(text.contains("switchboard::control now at DEBUG"), "{text}");
+}

@@ -40,6 +40,28 @@ pub fn mask_secrets(line: &str, secrets: &[String]) -> String {
     out
 }
 
+/// Secrets masked in the console's own log: every connector's of the manifest, added to by each
+/// reload (never removed: a removed connector's secret stays masked).
+static CONSOLE_SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds `secrets` to those masked in the console's own log.
+pub fn add_console_secrets(secrets: impl IntoIterator<Item = String>) {
+    let mut g = CONSOLE_SECRETS.write().unwrap_or_else(|p| p.into_inner());
+    for s in secrets {
+        if !s.is_empty() && !g.contains(&s) {
+            g.push(s);
+        }
+    }
+}
+
+/// `line` with every secret added by [`add_console_secrets`] masked.
+pub fn mask_console_secrets(line: &str) -> String {
+    mask_secrets(
+        line,
+        &CONSOLE_SECRETS.read().unwrap_or_else(|p| p.into_inner()),
+    )
+}
+
 /// `text` without terminal escape sequences (CSI, OSC, …) and with every other control
 /// character (C0 but tab, DEL, C1) shown as `�`: safe to print on one line of a terminal.
 pub fn plain(text: &str) -> String {
@@ -105,5 +127,15 @@ mod tests {
         assert!(shown.contains("ok") && shown.contains("over") && shown.contains("gone"));
         assert_eq!(cut("äöü", 2), "äö…");
         assert_eq!(cut("abc", 3), "abc");
+    }
+
+    #[test]
+    fn console_secrets_are_added_to_never_replaced() {
+        add_console_secrets(["CS-ONE-1234".to_string()]);
+        add_console_secrets(["CS-TWO-5678".to_string(), String::new()]);
+        assert_eq!(
+            mask_console_secrets("a CS-ONE-1234 b CS-TWO-5678"),
+            "a **** b ****"
+        );
     }
 }

@@ -790,6 +790,8 @@ impl App {
                 return vec![UiCall::Reload];
             }
             Action::RetryHosts => return vec![UiCall::RetryHosts],
+            // The event loop opens the target selector (see `log_targets`).
+            Action::LogTargets => {}
             Action::Help => {
                 self.help = true;
                 self.overlay_scroll = 0;
@@ -812,8 +814,10 @@ impl App {
             }
             Action::Pager => {
                 if self.console_focus && self.console_log {
-                    self.notice =
-                        Some("the console log is kept in memory only: Y copies its lines".into());
+                    self.notice = Some(
+                        "the console log: Y copies its lines; all of them are in logs/console.log"
+                            .into(),
+                    );
                     return vec![];
                 }
                 // The hit's line, else the last line on screen.

@@ -46,6 +46,8 @@ pub enum Action {
     Errors,
     Clear,
     ConsoleLog,
+    /// `V`: the console log's target selector (levels per target, at run time).
+    LogTargets,
     /// Re-read the manifest (add, remove, mark changed connectors).
     Reload,
     /// Focus connector number n (1-based, as numbered on screen).
@@ -219,6 +221,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('e') => Some(Action::Errors),
             KeyCode::Char('c') => Some(Action::Clear),
             KeyCode::Char('L') => Some(Action::ConsoleLog),
+            KeyCode::Char('V') => Some(Action::LogTargets),
             KeyCode::Char('?') => Some(Action::Help),
             KeyCode::Char('q') => Some(Action::Quit),
             KeyCode::Esc => Some(Action::Cancel),
@@ -257,6 +260,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("e", "only WARN/ERROR/panic lines (again: all)"),
     ("c", "clear the view (the log file is kept)"),
     ("L", "console log: show and focus it, then hide it"),
+    ("V", "console log: levels per target (+ more, - less)"),
     ("R", "reload the manifest"),
     ("H", "retry the links to other hosts"),
     ("Esc", "end the search or filter, close details, unzoom"),
@@ -327,6 +331,7 @@ mod tests {
             (KeyCode::Char('e'), Action::Errors),
             (KeyCode::Char('c'), Action::Clear),
             (KeyCode::Char('L'), Action::ConsoleLog),
+            (KeyCode::Char('V'), Action::LogTargets),
             (KeyCode::Char('?'), Action::Help),
             (KeyCode::Char('q'), Action::Quit),
         ];

@@ -6,6 +6,7 @@ pub mod app;
 pub mod console_log;
 pub mod keymap;
 pub mod layout;
+pub mod log_targets;
 pub mod merged;
 pub mod pane;
 pub mod render;
@@ -228,6 +229,8 @@ async fn event_loop(
     // (re)connects, which after a console restart is not the one it started with.
     let mut viewing = console.viewing.clone();
     let mut link_was_up = false;
+    // The console log's target selector (`V`), while it is open: it takes every key.
+    let mut targets: Option<log_targets::Selector> = None;
     // Every wake-up below means something on screen may have changed: draw (at most one frame
     // per FRAME), then wait for the next one.
     loop {
@@ -260,7 +263,12 @@ async fn event_loop(
                     hosts: &hosts,
                     viewing: viewing.as_ref(),
                 };
-                if let Err(e) = terminal.draw(|f| render::draw(f, &view)) {
+                if let Err(e) = terminal.draw(|f| {
+                    render::draw(f, &view);
+                    if let Some(t) = targets.as_mut() {
+                        t.draw(f, f.area());
+                    }
+                }) {
                     tracing::error!("drawing failed: {e}");
                 }
                 last_draw = Some(now);
@@ -302,6 +310,14 @@ async fn event_loop(
                     Some(Err(e)) => return Err(format!("reading the terminal failed: {e}; detached, connectors keep running")),
                     None => return Err("the terminal's input ended; detached, connectors keep running".into()),
                 };
+                if let Some(t) = targets.as_mut() {
+                    if let Event::Key(k) = ev {
+                        if k.kind != KeyEventKind::Release && t.key(k) == log_targets::Outcome::Close {
+                            targets = None;
+                        }
+                    }
+                    continue;
+                }
                 let snaps = snaps_rx.borrow().clone();
                 app.sync(&snaps, |id| handle.scrollback(id));
                 let size = terminal.size().unwrap_or_default();
@@ -325,6 +341,14 @@ async fn event_loop(
                     }
                     _ => None,
                 };
+                // `V` opens the target selector over the console log (shown and focused, so a
+                // level's effect is in view).
+                if action == Some(keymap::Action::LogTargets) {
+                    app.console_log = true;
+                    app.console_focus = true;
+                    targets = Some(log_targets::Selector::open());
+                    continue;
+                }
                 // `Y` copies what the focused pane shows and a search hit is placed mid-view:
                 // the loop knows the pane's height.
                 {

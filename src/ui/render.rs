@@ -930,6 +930,20 @@ fn draw_console(f: &mut Frame, v: &View, rect: Rect) {
         } else {
             " console log (L focuses it) "
         });
+    // Lines the in-memory log no longer holds are said (the owning console's logs/console.log
+    // has them).
+    let dropped = super::console_log::dropped_from(
+        &app.console_scrollback
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()),
+    );
+    let block = if dropped > 0 {
+        block.title_bottom(
+            Line::from(format!(" {dropped} older line(s) dropped from memory ")).style(t.dim()),
+        )
+    } else {
+        block
+    };
     let block = with_marks(block, pane);
     let inner = block.inner(rect);
     f.render_widget(block, rect);

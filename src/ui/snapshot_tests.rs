@@ -1431,3 +1431,30 @@ fn o_sorts_the_table_unhealthy_first_by_default_and_the_title_says_how() {
     );
     insta::assert_snapshot!("table_sorted_by_phase", render(&app, &snaps, NOW, 120, 24));
 }
+
+#[test]
+fn the_console_log_pane_says_how_many_lines_its_memory_dropped() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let mut app = app_for(&snaps, logs(1, 5));
+    let mut console = Scrollback::new(10, 1 << 20);
+    for k in 0..10 {
+        console.push(format!("2026-11-30T18:25:{k:02}.000000Z  INFO line {k}"));
+    }
+    app.console_scrollback = Arc::new(Mutex::new(console));
+    app.settle();
+    app.update(Action::ConsoleLog, &snaps);
+    let text = rows_of(&render(&app, &snaps, NOW, 100, 30)).join("\n");
+    assert!(!text.contains("dropped"), "nothing dropped yet: {text}");
+    for k in 10..13 {
+        app.console_scrollback
+            .lock()
+            .expect("log")
+            .push(format!("2026-11-30T18:25:{k:02}.000000Z  INFO line {k}"));
+    }
+    app.settle();
+    let text = rows_of(&render(&app, &snaps, NOW, 100, 30)).join("\n");
+    assert!(
+        text.contains("3 older line(s) dropped from memory"),
+        "{text}"
+    );
+}
