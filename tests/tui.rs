@@ -712,3 +712,129 @@ fn bang_focuses_the_next_unhealthy_connector_and_says_when_there_is_none_other()
     )));
     // The fixture kills the connectors on drop.
 }
+
+#[test]
+fn ampersand_on_the_table_filters_its_rows_and_the_table_is_remembered() {
+    let fx = Fixture::new("rowfilter");
+    fx.sim_config("a.toml", "lines_per_sec = 1.0");
+    let entry = |name: &str| {
+        format!(
+            "[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n"
+        )
+    };
+    fx.manifest(
+        "autostart = false",
+        &[entry("rf-alpha"), entry("rf-beta"), entry("rf-gamma")].concat(),
+    );
+    // A table row starts at the border with the name.
+    let row = |s: &str, name: &str| s.lines().any(|l| l.starts_with(&format!("│{name} ")));
+    let mut tui = Tui::start(&fx, 24, 100);
+    tui.wait_for("three tiles", 10.0, |s| {
+        s.contains("rf-alpha") && s.contains("rf-gamma") && !s.contains("NAME")
+    });
+    tui.press("t");
+    tui.wait_for("the table", 5.0, |s| {
+        s.contains("NAME") && row(s, "rf-alpha") && row(s, "rf-beta") && row(s, "rf-gamma")
+    });
+    tui.press("&");
+    tui.wait_for("the row prompt", 5.0, |s| {
+        s.contains("only rows whose name")
+    });
+    tui.press("beta");
+    tui.press("\r");
+    let s = tui.wait_for("only rf-beta", 5.0, |s| {
+        row(s, "rf-beta") && !row(s, "rf-alpha") && !row(s, "rf-gamma")
+    });
+    assert!(s.contains("& beta (Esc clears)"), "{s}");
+    assert!(s.contains("1 of 3 connectors"), "{s}");
+    tui.press("\x1b");
+    tui.wait_for("every row again", 5.0, |s| {
+        row(s, "rf-alpha") && row(s, "rf-beta") && row(s, "rf-gamma") && !s.contains("& beta")
+    });
+    // Nothing runs: q leaves at once. The next console opens on the table.
+    tui.press("q");
+    assert!(eventually(10.0, || matches!(
+        tui.child.try_wait(),
+        Ok(Some(_))
+    )));
+    let state = std::fs::read_to_string(fx.path().join(".switchboard").join("tui-view"));
+    let again = Tui::start(&fx, 24, 100);
+    again.wait_for("the table, remembered", 10.0, |s| {
+        s.contains("NAME") && row(s, "rf-alpha")
+    });
+    assert!(state.is_ok_and(|t| t.trim() == "table"));
+    drop(again);
+}
+
+#[test]
+fn o_hands_the_active_search_to_the_pager() {
+    let fx = Fixture::new("pagersearch");
+    fx.sim_config("a.toml", "lines_per_sec = 20.0");
+    fx.manifest(
+        "",
+        "[[connector]]\nname = \"ps-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    );
+    // A pager named less that records its arguments, one a line, and ends.
+    let bin = fx.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let less = bin.join("less");
+    let argv = fx.path().join("argv.txt");
+    std::fs::write(
+        &less,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}.tmp'\nmv '{}.tmp' '{}'\n",
+            argv.display(),
+            argv.display(),
+            argv.display()
+        ),
+    )
+    .expect("pager");
+    std::fs::set_permissions(&less, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let pager = less.display().to_string();
+    let mut tui = Tui::start_with_env(&fx, 30, 100, &[("PAGER", &pager)]);
+    tui.wait_for("ps-a ready with lines", 15.0, |s| {
+        title_of(s, "ps-a").contains("READY") && s.contains("depth update")
+    });
+    tui.press("/");
+    tui.press("Depth update");
+    tui.press("\r");
+    tui.wait_for("the search", 5.0, |s| s.contains("/Depth update n/N"));
+    tui.press("o");
+    assert!(
+        eventually(10.0, || argv.exists()),
+        "the pager ran; screen:\n{}",
+        tui.text()
+    );
+    let args: Vec<String> = std::fs::read_to_string(&argv)
+        .expect("argv")
+        .lines()
+        .map(String::from)
+        .collect();
+    // The pattern (case ignored, as the console's search), then the line, then the file.
+    let p = args.iter().position(|a| a == "-p").expect("-p in the args");
+    assert_eq!(args[p + 1], "Depth update", "{args:?}");
+    assert!(args.contains(&"-I".to_string()), "{args:?}");
+    assert!(args[p + 2].starts_with('+'), "{args:?}");
+    assert!(
+        args.last().is_some_and(|a| a.ends_with("/logs/ps-a.log")),
+        "{args:?}"
+    );
+    tui.wait_for("the console back", 10.0, |s| {
+        title_of(s, "ps-a").contains("READY")
+    });
+    // Without a search, no pattern.
+    std::fs::remove_file(&argv).expect("rm");
+    tui.press("\x1b");
+    tui.press("o");
+    assert!(eventually(10.0, || argv.exists()), "the pager ran again");
+    let args = std::fs::read_to_string(&argv).expect("argv");
+    assert!(!args.lines().any(|a| a == "-p"), "{args}");
+    tui.press("q");
+    tui.wait_for("the quit dialog", 5.0, |s| s.contains("still running"));
+    tui.press("s");
+    assert!(eventually(15.0, || matches!(
+        tui.child.try_wait(),
+        Ok(Some(_))
+    )));
+}

@@ -33,8 +33,13 @@ pub enum UiCall {
     Copy(Vec<String>),
     /// Turn the terminal's mouse capture on (true) or off.
     MouseCapture(bool),
-    /// Open the connector's log file in `$PAGER` at the line `from_end` lines before its last.
-    Pager { id: ConnectorId, from_end: u64 },
+    /// Open the connector's log file in `$PAGER` at the line `from_end` lines before its last,
+    /// with the active search (`pattern`, as typed) handed to pagers that take one.
+    Pager {
+        id: ConnectorId,
+        from_end: u64,
+        pattern: Option<String>,
+    },
 }
 
 /// How log lines' timestamps are shown (`T` cycles).
@@ -225,6 +230,12 @@ pub struct App {
     pub merged_view: MergedView,
     /// The filter typed after `&`, while typing.
     pub filter_input: Option<String>,
+    /// The `&` prompt filters the table's rows (it was opened on the table), not log lines.
+    pub filter_rows: bool,
+    /// Only the table rows matching this are shown (see [`row_matches`]); empty: all rows.
+    pub row_filter: String,
+    /// The table is on screen (the loop sets it from the layout): `&` and Esc act on its rows.
+    pub on_table: bool,
     /// A read-only viewer of another console: keys that act are refused, quitting leaves at
     /// once (nothing runs here).
     pub viewer: bool,
@@ -262,6 +273,9 @@ impl App {
             merged: false,
             merged_view: MergedView::default(),
             filter_input: None,
+            filter_rows: false,
+            row_filter: String::new(),
+            on_table: false,
             viewer: false,
             quitting: false,
             logs: Vec::new(),
@@ -319,9 +333,38 @@ impl App {
         }
     }
 
-    /// The connectors' indices in the order the table shows them.
+    /// The connectors' indices in the order the table shows them, without the rows the row
+    /// filter hides.
     pub fn order(&self, snaps: &[ConnectorView]) -> Vec<usize> {
-        self.sort.order(snaps)
+        let mut order = self.sort.order(snaps);
+        if !self.row_filter.is_empty() {
+            order.retain(|i| row_matches(&snaps[*i], &self.row_filter));
+        }
+        order
+    }
+
+    /// Filters the table to the rows matching `filter` (empty: all) and focuses the first of
+    /// them when the focused connector is filtered out; says how many match.
+    pub fn set_row_filter(&mut self, filter: &str, snaps: &[ConnectorView]) {
+        self.row_filter = filter.trim().to_lowercase();
+        let order = self.order(snaps);
+        if let Some(first) = order.first() {
+            if !order.contains(&self.focus) {
+                self.focus = *first;
+            }
+        }
+        self.notice = Some(if self.row_filter.is_empty() {
+            "row filter off: every connector is listed".into()
+        } else if order.is_empty() {
+            format!("no connector matches \"{}\" (Esc clears)", self.row_filter)
+        } else {
+            format!(
+                "{} of {} connectors match \"{}\" (Esc clears)",
+                order.len(),
+                snaps.len(),
+                self.row_filter
+            )
+        });
     }
 
     /// Keeps scrolled views still while new lines arrive. Call before drawing.
@@ -478,6 +521,11 @@ impl App {
                 Action::SearchChar(c) => typed.push(c),
                 Action::SearchBackspace => {
                     typed.pop();
+                }
+                Action::SearchSubmit if self.filter_rows => {
+                    let typed = typed.clone();
+                    self.filter_input = None;
+                    self.set_row_filter(&typed, snaps);
                 }
                 Action::SearchSubmit => {
                     let filter = typed.to_lowercase();
@@ -653,7 +701,8 @@ impl App {
             }
             Action::NextUnhealthy => {
                 // After the focused one in the order shown, wrapping; the focused one last.
-                let order = self.order(snaps);
+                // Over every connector: a row filter does not hide trouble from `!`.
+                let order = self.sort.order(snaps);
                 let at = order.iter().position(|i| *i == focus).unwrap_or(0);
                 let next = (1..=n)
                     .map(|k| order[(at + k) % n])
@@ -731,7 +780,11 @@ impl App {
             }
             Action::ScrollBottom => self.target(focus).0.to_bottom(),
             // Opens empty, as its hint says: Enter on nothing shows every line again.
-            Action::FilterBegin => self.filter_input = Some(String::new()),
+            Action::FilterBegin => {
+                self.filter_input = Some(String::new());
+                // On the table (not while the console log has the focus) it filters rows.
+                self.filter_rows = self.on_table && !self.on_merged() && !self.console_focus;
+            }
             Action::SearchBegin => {
                 self.search = Search {
                     query: String::new(),
@@ -828,7 +881,12 @@ impl App {
                     }
                     None => p.offset,
                 };
-                return vec![UiCall::Pager { id, from_end }];
+                let pattern = Some(self.search.query.clone()).filter(|q| !q.is_empty());
+                return vec![UiCall::Pager {
+                    id,
+                    from_end,
+                    pattern,
+                }];
             }
             Action::Mouse => {
                 self.mouse = !self.mouse;
@@ -875,6 +933,8 @@ impl App {
                     self.search = Search::default();
                     self.target(focus).0.hit = None;
                     self.merged_view.hit = None;
+                } else if self.on_table && !self.console_focus && !self.row_filter.is_empty() {
+                    self.set_row_filter("", snaps);
                 } else if self.on_merged() && !self.merged_view.filter.is_empty() {
                     self.merged_view.filter.clear();
                     self.merged_view.to_bottom();
@@ -904,6 +964,39 @@ impl App {
         }
         vec![]
     }
+}
+
+/// Whether the table's row filter `filter` (lowercase) keeps `s`: its name, `phase:PHASE`,
+/// `health:HEALTH`, `crash-loop` when it is in one, `unhealthy` when `!` would stop at it, and
+/// its detail are searched for the text. A status bar count filters with the exact word (e.g.
+/// `phase:failed`, `health:stale`).
+pub fn row_matches(s: &ConnectorView, filter: &str) -> bool {
+    use crate::engine::view::FeedHealth;
+    if filter.is_empty() {
+        return true;
+    }
+    let health = match s.health {
+        Some(FeedHealth::Ok) => "ok",
+        Some(FeedHealth::Quiet) => "quiet",
+        Some(FeedHealth::Stale) => "stale",
+        Some(FeedHealth::Erroring) => "erroring",
+        None => "none",
+    };
+    let hay = format!(
+        "{} phase:{} health:{} {}{}{} {}",
+        s.id(),
+        s.phase.as_str(),
+        health,
+        if s.crash_loop.is_some() {
+            "crash-loop "
+        } else {
+            ""
+        },
+        if is_unhealthy(s) { "unhealthy " } else { "" },
+        s.detail,
+        s.health_detail.as_deref().unwrap_or(""),
+    );
+    hay.to_lowercase().contains(filter)
 }
 
 /// Whether `!` stops at a connector: its feed is stale or erroring, it is down (failed, exited,
