@@ -805,19 +805,28 @@ fn tui_on(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
         Err(c) => return c,
     };
     let result = rt.block_on(async move {
-        // A console already runs here: watch it, read-only, instead of refusing.
-        let held = match crate::engine::store::lock_state(&manifest.console.state_dir) {
-            crate::engine::store::LockState::Held(pid) => Some(pid),
-            _ => None,
-        };
-        let console = match held {
-            Some(pid) => Console::viewer(manifest, pid).await,
-            None => Console::start(manifest, EngineOptions::default().with_own_relay()).await,
+        loop {
+            // A console already runs here: watch it, read-only, instead of refusing.
+            let held = match crate::engine::store::lock_state(&manifest.console.state_dir) {
+                crate::engine::store::LockState::Held(pid) => Some(pid),
+                _ => None,
+            };
+            let console = match held {
+                Some(pid) => Console::viewer(manifest.clone(), pid).await,
+                None => {
+                    Console::start(manifest.clone(), EngineOptions::default().with_own_relay())
+                        .await
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            let detached = crate::ui::run(&console).await;
+            console.finished().await;
+            // A viewer whose console is gone took over: a console starts here (adopting the
+            // connectors), or a viewer again if another console got there first.
+            if !crate::ui::take_over_requested() {
+                return detached;
+            }
         }
-        .map_err(|e| e.to_string())?;
-        let detached = crate::ui::run(&console).await;
-        console.finished().await;
-        detached
     });
     match result {
         Ok(detached) => {

@@ -838,3 +838,54 @@ fn o_hands_the_active_search_to_the_pager() {
         Ok(Some(_))
     )));
 }
+
+#[test]
+fn a_viewer_whose_console_is_gone_offers_to_take_over_and_adopts_the_connectors() {
+    let fx = Fixture::new("takeover");
+    fx.sim_config("a.toml", "lines_per_sec = 5.0");
+    fx.manifest(
+        "",
+        "[[connector]]\nname = \"to-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    );
+    let mut console = HeadlessConsole::start(&fx, &[]);
+    assert!(eventually(20.0, || fx.status().iter().any(|v| v.name
+        == "to-a"
+        && v.phase == switchboard::Phase::Ready)));
+    let pid = fx.pid_of("to-a").expect("pid");
+    let mut tui = Tui::start(&fx, 30, 110);
+    tui.wait_for("the viewer", 15.0, |s| {
+        s.contains("VIEWER (read-only)") && title_of(s, "to-a").contains("READY")
+    });
+    // The console dies without a word (SIGKILL): its connector keeps running.
+    console.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = console.child.wait();
+    let s = tui.wait_for("the take-over offer", 20.0, |s| {
+        s.contains("console gone") && s.contains("take over")
+    });
+    assert!(s.contains("adopts the running connectors"), "{s}");
+    assert!(alive(pid));
+    tui.press("y");
+    // A console now, not a viewer, with the same process adopted.
+    let s = tui.wait_for("a console that adopted the connector", 20.0, |s| {
+        !s.contains("VIEWER") && title_of(s, "to-a").contains("READY")
+    });
+    assert!(title_of(&s, "to-a").contains(&format!("pid {pid}")), "{s}");
+    assert!(alive(pid), "adopted, not restarted");
+    assert!(
+        eventually(10.0, || fx
+            .status()
+            .iter()
+            .any(|v| v.name == "to-a" && v.adopted && v.pid == Some(pid))),
+        "status names it adopted by the new console"
+    );
+    // It is a console: quitting asks, and `s` stops the adopted connector.
+    tui.press("q");
+    tui.wait_for("the quit dialog", 5.0, |s| s.contains("still running"));
+    tui.press("s");
+    assert!(
+        eventually(15.0, || matches!(tui.child.try_wait(), Ok(Some(_)))),
+        "switchboard quits; screen:\n{}",
+        tui.text()
+    );
+    assert!(eventually(10.0, || !alive(pid)));
+}

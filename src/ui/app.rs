@@ -29,6 +29,9 @@ pub enum UiCall {
     Reload,
     /// Start the links to other hosts over.
     RetryHosts,
+    /// Leave this read-only viewer and start a console here that adopts the connectors (the
+    /// watched console is gone).
+    TakeOver,
     /// Copy these lines to the terminal's clipboard (OSC 52).
     Copy(Vec<String>),
     /// Turn the terminal's mouse capture on (true) or off.
@@ -173,6 +176,12 @@ pub enum Dialog {
         bots: u32,
         managed: Vec<String>,
     },
+    /// A viewer's console is gone: `y` starts a console here that adopts the connectors, `n`
+    /// keeps watching (its counts are the last it saw).
+    TakeOver {
+        /// The watched console's PID, when known.
+        pid: Option<i32>,
+    },
 }
 
 /// The search prompt and query.
@@ -241,6 +250,8 @@ pub struct App {
     pub viewer: bool,
     /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
     pub quitting: bool,
+    /// A viewer offered to take over from its gone console (not again until it is back).
+    pub take_over_offered: bool,
     pub logs: Vec<SharedScrollback>,
 }
 
@@ -278,6 +289,7 @@ impl App {
             on_table: false,
             viewer: false,
             quitting: false,
+            take_over_offered: false,
             logs: Vec::new(),
         }
     }
@@ -321,7 +333,7 @@ impl App {
     pub fn mode(&self) -> Mode {
         match (&self.dialog, self.help, self.search.editing) {
             (Some(Dialog::Quit { .. }), _, _) => Mode::QuitDialog,
-            (Some(Dialog::Confirm { .. }), _, _) => Mode::Confirm,
+            (Some(Dialog::Confirm { .. } | Dialog::TakeOver { .. }), _, _) => Mode::Confirm,
             (None, true, _) => Mode::Help,
             // The detail popup closes with the same keys as the help.
             (None, false, _) if self.detail => Mode::Help,
@@ -433,6 +445,28 @@ impl App {
                     r.why
                 )));
             }
+        }
+    }
+
+    /// A viewer's link to its console changed: `gone` offers the take-over once (until the
+    /// console is back), and a console back again withdraws the offer.
+    pub fn console_gone(&mut self, gone: bool, pid: Option<i32>) {
+        if !self.viewer {
+            return;
+        }
+        match (gone, &self.dialog) {
+            (true, None) if !self.take_over_offered => {
+                self.take_over_offered = true;
+                self.help = false;
+                self.detail = false;
+                self.dialog = Some(Dialog::TakeOver { pid });
+            }
+            (false, Some(Dialog::TakeOver { .. })) => {
+                self.dialog = None;
+                self.take_over_offered = false;
+            }
+            (false, _) => self.take_over_offered = false,
+            _ => {}
         }
     }
 
@@ -946,11 +980,14 @@ impl App {
                     self.zoom = false;
                 }
             }
-            Action::Yes => {
-                if let Some(Dialog::Confirm { call, .. }) = self.dialog.take() {
-                    return vec![call];
+            Action::Yes => match self.dialog.take() {
+                Some(Dialog::Confirm { call, .. }) => return vec![call],
+                Some(Dialog::TakeOver { .. }) => {
+                    self.notice = Some("taking over: starting a console here…".into());
+                    return vec![UiCall::TakeOver];
                 }
-            }
+                other => self.dialog = other,
+            },
             Action::No => self.dialog = None,
             Action::QuitStopAll => {
                 self.dialog = None;

@@ -26,6 +26,15 @@ use crate::console::Console;
 use crate::engine::store::unix_now;
 use app::{App, UiCall};
 
+/// Set when a viewer's operator chose to take over from its gone console: the caller starts a
+/// console in its place once the viewer has ended.
+static TAKE_OVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the TUI that just ended asked to take over (and forgets it).
+pub fn take_over_requested() -> bool {
+    TAKE_OVER.swap(false, std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Shortest time between two frames (~30 fps).
 const FRAME: Duration = Duration::from_millis(33);
 
@@ -417,6 +426,10 @@ async fn event_loop(
                             UiCall::StopAllAndQuit => handle.shutdown(),
                             UiCall::Detach => { handle.detach(); handle.await_shutdown().await; return Ok(true); }
                             UiCall::Exit => { handle.shutdown(); handle.await_shutdown().await; return Ok(false); }
+                            UiCall::TakeOver => {
+                                TAKE_OVER.store(true, std::sync::atomic::Ordering::SeqCst);
+                                handle.shutdown(); handle.await_shutdown().await; return Ok(false);
+                            }
                             UiCall::Copy(lines) => {
                                 use base64::Engine as _;
                                 use std::io::Write;
@@ -472,7 +485,16 @@ async fn event_loop(
                 }
             }
             _ = snaps_rx.changed() => {}
-            _ = hosts_rx.changed() => {}
+            _ = hosts_rx.changed() => {
+                // A viewer whose console went away offers to take over.
+                if let Some(viewing) = &console.viewing {
+                    let gone = hosts_rx.borrow().first().is_some_and(|h| matches!(
+                        h.link,
+                        crate::engine::view::LinkState::Reconnecting { .. } | crate::engine::view::LinkState::Failed { .. }
+                    ));
+                    app.console_gone(gone, viewing.pid);
+                }
+            }
             Some(said) = reloaded.recv() => { app.notice = Some(crate::engine::redact::plain(&said)); }
             _ = async { match &bell { Some(b) => b.notified().await, None => std::future::pending().await } } => {
                 use std::io::Write;

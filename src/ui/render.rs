@@ -1251,6 +1251,9 @@ pub fn footer_keys(app: &App, on_table: bool) -> (Vec<FooterKey>, Vec<FooterKey>
             )
         }
         Some(Dialog::Confirm { .. }) => return (vec![("y", "yes")], vec![("n Esc", "no")]),
+        Some(Dialog::TakeOver { .. }) => {
+            return (vec![("y", "take over")], vec![("n Esc", "keep watching")])
+        }
         None => {}
     }
     if app.help || app.detail {
@@ -1649,6 +1652,29 @@ fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
                 ])],
             ]
             .concat(),
+        ),
+        Dialog::TakeOver { pid } => (
+            " console gone ",
+            vec![
+                Line::styled(
+                    match pid {
+                        Some(p) => format!("The console PID {p} is gone."),
+                        None => "The watched console is gone.".to_string(),
+                    },
+                    t.warn(),
+                ),
+                Line::raw("Its counts here are the last it sent."),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled("y", t.key()),
+                    Span::raw(" take over: start a console here that"),
+                ]),
+                Line::raw("  adopts the running connectors"),
+                Line::from(vec![
+                    Span::styled("n", t.key()),
+                    Span::raw(" keep watching (it may come back)"),
+                ]),
+            ],
         ),
     };
     let rect = centered(area, 52, lines.len() as u16 + 2);

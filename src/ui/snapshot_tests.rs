@@ -1665,3 +1665,34 @@ fn the_footer_offers_the_keys_of_what_is_on_screen() {
     app.update(Action::Merged, &snaps);
     assert!(footer(&app, 160, 48).starts_with("m back"));
 }
+
+#[test]
+fn a_viewer_offers_to_take_over_once_its_console_is_gone() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let mut app = app_for(&snaps, logs(1, 5));
+    // Not a viewer: nothing is offered.
+    app.console_gone(true, Some(77));
+    assert_eq!(app.dialog, None);
+    app.viewer = true;
+    app.console_gone(false, Some(77));
+    assert_eq!(app.dialog, None, "the console is there");
+    app.console_gone(true, Some(77));
+    assert_eq!(app.dialog, Some(Dialog::TakeOver { pid: Some(77) }));
+    let screen = format!("{}", render(&app, &snaps, NOW, 80, 24));
+    assert!(screen.contains("The console PID 77 is gone."), "{screen}");
+    insta::assert_snapshot!("take_over_offer", screen);
+    // n keeps watching, and the offer is not made again while it stays gone.
+    app.update(Action::No, &snaps);
+    assert_eq!(app.dialog, None);
+    app.console_gone(true, Some(77));
+    assert_eq!(app.dialog, None, "offered once");
+    // Back, then gone again: offered again; back while it is open withdraws it.
+    app.console_gone(false, Some(77));
+    app.console_gone(true, Some(77));
+    assert!(app.dialog.is_some());
+    app.console_gone(false, Some(77));
+    assert_eq!(app.dialog, None, "withdrawn: the console came back");
+    // y asks the loop to take over.
+    app.console_gone(true, None);
+    assert_eq!(app.update(Action::Yes, &snaps), vec![UiCall::TakeOver]);
+}
