@@ -889,3 +889,51 @@ fn a_viewer_whose_console_is_gone_offers_to_take_over_and_adopts_the_connectors(
     );
     assert!(eventually(10.0, || !alive(pid)));
 }
+
+#[test]
+fn a_click_on_a_status_bar_count_shows_the_table_filtered_to_it() {
+    let fx = Fixture::new("countclick");
+    fx.sim_config("ok.toml", "lines_per_sec = 0.0");
+    fx.sim_config("bad.toml", "lines_per_sec = 0.0\ncrash_after_ms = 300");
+    let entry = |name: &str, config: &str, extra: &str| {
+        format!(
+            "[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"{config}\"\n{extra}\n"
+        )
+    };
+    fx.manifest(
+        "",
+        &[
+            entry("cc-a", "ok.toml", ""),
+            entry("cc-b", "ok.toml", ""),
+            entry("cc-c", "bad.toml", "restart = { policy = \"never\" }"),
+        ]
+        .concat(),
+    );
+    let row = |s: &str, name: &str| s.lines().any(|l| l.starts_with(&format!("│{name} ")));
+    let mut tui = Tui::start(&fx, 30, 120);
+    let s = tui.wait_for("2 ready, 1 exited", 15.0, |s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.contains("2 ready") && l.contains("1 exited"))
+    });
+    // A left click (SGR mouse report, 1-based) on `1 exited` in the status bar.
+    let bar = s.lines().next().expect("status bar");
+    let col = bar[..bar.find("1 exited").expect("count")].chars().count() + 1;
+    tui.press(&format!("\x1b[<0;{col};1M\x1b[<0;{col};1m"));
+    let s = tui.wait_for("the table with cc-c only", 5.0, |s| {
+        row(s, "cc-c") && !row(s, "cc-a") && !row(s, "cc-b")
+    });
+    assert!(s.contains("& phase:exited (Esc clears)"), "{s}");
+    assert!(s.contains("1 of 3 connectors"), "{s}");
+    tui.press("\x1b");
+    tui.wait_for("every row again", 5.0, |s| {
+        row(s, "cc-a") && row(s, "cc-b") && row(s, "cc-c")
+    });
+    tui.press("q");
+    tui.wait_for("the quit dialog", 5.0, |s| s.contains("still running"));
+    tui.press("s");
+    assert!(eventually(15.0, || matches!(
+        tui.child.try_wait(),
+        Ok(Some(_))
+    )));
+}
