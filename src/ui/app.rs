@@ -630,6 +630,20 @@ impl App {
             self.console_focus = false;
         }
         match action {
+            // A filtered table: Tab walks the rows it keeps.
+            Action::FocusNext | Action::FocusPrev
+                if self.on_table && !self.row_filter.is_empty() =>
+            {
+                let order = self.order(snaps);
+                if !order.is_empty() {
+                    let k = order.len();
+                    self.focus = match order.iter().position(|i| *i == focus) {
+                        Some(at) if action == Action::FocusNext => order[(at + 1) % k],
+                        Some(at) => order[(at + k - 1) % k],
+                        None => order[0],
+                    };
+                }
+            }
             Action::FocusNext => self.focus = (focus + 1) % n,
             Action::FocusPrev => self.focus = (focus + n - 1) % n,
             Action::Start => {

@@ -1490,6 +1490,15 @@ fn ampersand_on_the_table_filters_its_rows_shown_on_the_border_and_esc_clears_it
     assert!(screen.contains("& conn-1 (Esc clears)"), "{screen}");
     assert!(screen.contains("2 of 12 connectors"), "{screen}");
     insta::assert_snapshot!("table_filtered_by_name", screen);
+    // Tab and Shift-Tab walk the rows kept, wrapping.
+    assert_eq!(app.focus, 10);
+    app.update(Action::FocusNext, &snaps);
+    assert_eq!(app.focus, 11);
+    app.update(Action::FocusNext, &snaps);
+    assert_eq!(app.focus, 10);
+    app.update(Action::FocusPrev, &snaps);
+    assert_eq!(app.focus, 11);
+    app.update(Action::FocusPrev, &snaps);
     // Esc clears it: every row again.
     app.update(Action::Cancel, &snaps);
     assert!(app.row_filter.is_empty());
