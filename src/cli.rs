@@ -314,8 +314,17 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
         };
         // Where each connector stands before anything is started: adopted, gone, at rest.
         let (views, mut events) = engine.subscribe_with_views();
+        // The name column is as wide as the longest name, so the columns after it line up.
+        let widest = views.iter().map(|v| v.id().to_string().chars().count()).max();
+        NAME_WIDTH.fetch_max(widest.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        // What was last said of each connector: the same transition again (an adopted
+        // connector's, listed above and then sent as an event) is not said twice.
+        let mut said: std::collections::HashMap<String, Transition> =
+            std::collections::HashMap::new();
         for v in views.iter() {
-            print_transition(&Transition::current(v, now_rfc3339()), json);
+            let t = Transition::current(v, now_rfc3339());
+            print_transition(&t, json);
+            said.insert(t.name.clone(), t);
         }
         if let Err(e) = engine.start_selected() {
             eprintln!("error: {e}");
@@ -329,7 +338,18 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
-                    Some(ev) => print_event(&ev, json),
+                    Some(ev) => {
+                        if let Some(t) = Transition::of(&ev) {
+                            let again = said.get(&t.name).is_some_and(|b| {
+                                (b.phase, b.pid, &b.detail) == (t.phase, t.pid, &t.detail)
+                            });
+                            if again {
+                                continue;
+                            }
+                            said.insert(t.name.clone(), t);
+                        }
+                        print_event(&ev, json)
+                    }
                     None => break,
                 },
                 _ = term.recv(), if !stopping => { stopping = true; crate::service::stopping(); engine.shutdown(); }
@@ -416,6 +436,9 @@ fn print_transition(t: &Transition, json: bool) {
     );
 }
 
+/// The width of the headless name column: 16, or the longest name the console started with.
+static NAME_WIDTH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(16);
+
 /// One headless line: `record` as JSON, or `ts name what pid detail` in columns.
 fn print_line(
     record: &impl serde::Serialize,
@@ -428,8 +451,9 @@ fn print_line(
     let line = if json {
         serde_json::to_string(record).unwrap_or_default()
     } else {
+        let width = NAME_WIDTH.load(std::sync::atomic::Ordering::Relaxed);
         format!(
-            "{ts} {name:<16} {what:<9} {:>8} {}",
+            "{ts} {name:<width$} {what:<9} {:>8} {}",
             pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             plain(detail)
         )
@@ -640,14 +664,7 @@ pub fn status(path: &Path, json: bool) -> u8 {
         Some(outline) => mark_broken(outline, &mut rows, live) && !live,
         None => !live,
     };
-    let rows: Vec<ConnectorView> = rows
-        .into_iter()
-        .map(|mut v| {
-            v.uptime_s = v.uptime_s.map(|u| (u * 10.0).round() / 10.0);
-            v.countdown_s = v.countdown_s.map(|c| (c * 10.0).round() / 10.0);
-            v
-        })
-        .collect();
+    let rows: Vec<ConnectorView> = rows.into_iter().map(status_row).collect();
     // An invalid manifest with nothing recorded: only its error.
     let nothing = manifest.outline.is_none() && rows.is_empty() && !live;
     if json && !nothing {
@@ -677,6 +694,18 @@ pub fn status(path: &Path, json: bool) -> u8 {
         return exit::USAGE;
     }
     exit::OK
+}
+
+/// A `status` row as shown: times to a tenth of a second, and no CPU or memory figure for a
+/// connector without a process (`state.json` keeps the last ones a stopped connector had).
+fn status_row(mut v: ConnectorView) -> ConnectorView {
+    v.uptime_s = v.uptime_s.map(|u| (u * 10.0).round() / 10.0);
+    v.countdown_s = v.countdown_s.map(|c| (c * 10.0).round() / 10.0);
+    if v.pid.is_none() {
+        v.cpu_pct = None;
+        v.rss_bytes = None;
+    }
+    v
 }
 
 /// The `status` table: every column as wide as its widest cell, DETAIL last.
@@ -805,24 +834,33 @@ fn tui_on(manifest: Manifest, after: impl FnOnce(bool)) -> u8 {
         Err(c) => return c,
     };
     let result = rt.block_on(async move {
-        // A console already runs here: watch it, read-only, instead of refusing.
-        let held = match crate::engine::store::lock_state(&manifest.console.state_dir) {
-            crate::engine::store::LockState::Held(pid) => Some(pid),
-            _ => None,
-        };
-        let for_log = held.is_none().then(|| manifest.clone());
-        let console = match held {
-            Some(pid) => Console::viewer(manifest, pid).await,
-            None => Console::start(manifest, EngineOptions::default().with_own_relay()).await,
+        loop {
+            // A console already runs here: watch it, read-only, instead of refusing.
+            let held = match crate::engine::store::lock_state(&manifest.console.state_dir) {
+                crate::engine::store::LockState::Held(pid) => Some(pid),
+                _ => None,
+            };
+            let owns = held.is_none();
+            let console = match held {
+                Some(pid) => Console::viewer(manifest.clone(), pid).await,
+                None => {
+                    Console::start(manifest.clone(), EngineOptions::default().with_own_relay())
+                        .await
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            // The owning console writes logs/console.log (a viewer leaves it to the owner).
+            if owns {
+                crate::ui::console_log::write_to_file_for(&manifest);
+            }
+            let detached = crate::ui::run(&console).await;
+            console.finished().await;
+            // A viewer whose console is gone took over: a console starts here (adopting the
+            // connectors), or a viewer again if another console got there first.
+            if !crate::ui::take_over_requested() {
+                return detached;
+            }
         }
-        .map_err(|e| e.to_string())?;
-        // The owning console writes logs/console.log (a viewer leaves it to the owner).
-        if let Some(m) = for_log {
-            crate::ui::console_log::write_to_file_for(&m);
-        }
-        let detached = crate::ui::run(&console).await;
-        console.finished().await;
-        detached
     });
     match result {
         Ok(detached) => {
@@ -1151,4 +1189,32 @@ fn act_on(manifest: &Addressed, action: Action, name: &str) -> u8 {
         eprintln!("error: {}", plain(&message));
     }
     code
+}
+
+#[cfg(test)]
+mod status_row_tests {
+    use super::*;
+
+    #[test]
+    fn a_connector_without_a_process_shows_no_cpu_or_memory() {
+        let mut stopped = ConnectorView::new(
+            "st-a",
+            crate::connector_config::ConnectorType::BinanceFutures,
+            0.0,
+        );
+        stopped.phase = crate::Phase::Stopped;
+        stopped.cpu_pct = Some(12.0);
+        stopped.rss_bytes = Some(40 << 20);
+        let shown = status_row(stopped.clone());
+        assert_eq!((shown.cpu_pct, shown.rss_bytes), (None, None));
+        // A running one keeps its figures.
+        let mut running = stopped;
+        running.phase = crate::Phase::Ready;
+        running.pid = Some(4242);
+        let shown = status_row(running);
+        assert_eq!(
+            (shown.cpu_pct, shown.rss_bytes),
+            (Some(12.0), Some(40 << 20))
+        );
+    }
 }

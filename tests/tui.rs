@@ -888,4 +888,227 @@ fn v_opens_the_target_selector_and_a_raised_target_logs_debug_lines_into_the_con
     let text = std::fs::read_to_string(&file).expect("console.log");
     assert!(text.contains("control socket client"), "{text}");
     assert!(text.contains("switchboard::control now at DEBUG"), "{text}");
+#[test]
+fn ampersand_on_the_table_filters_its_rows_and_the_table_is_remembered() {
+    let fx = Fixture::new("rowfilter");
+    fx.sim_config("a.toml", "lines_per_sec = 1.0");
+    let entry = |name: &str| {
+        format!(
+            "[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n"
+        )
+    };
+    fx.manifest(
+        "autostart = false",
+        &[entry("rf-alpha"), entry("rf-beta"), entry("rf-gamma")].concat(),
+    );
+    // A table row starts at the border with the name.
+    let row = |s: &str, name: &str| s.lines().any(|l| l.starts_with(&format!("│{name} ")));
+    let mut tui = Tui::start(&fx, 24, 100);
+    tui.wait_for("three tiles", 10.0, |s| {
+        s.contains("rf-alpha") && s.contains("rf-gamma") && !s.contains("NAME")
+    });
+    tui.press("t");
+    tui.wait_for("the table", 5.0, |s| {
+        s.contains("NAME") && row(s, "rf-alpha") && row(s, "rf-beta") && row(s, "rf-gamma")
+    });
+    tui.press("&");
+    tui.wait_for("the row prompt", 5.0, |s| {
+        s.contains("only rows whose name")
+    });
+    tui.press("beta");
+    tui.press("\r");
+    let s = tui.wait_for("only rf-beta", 5.0, |s| {
+        row(s, "rf-beta") && !row(s, "rf-alpha") && !row(s, "rf-gamma")
+    });
+    assert!(s.contains("& beta (Esc clears)"), "{s}");
+    assert!(s.contains("1 of 3 connectors"), "{s}");
+    tui.press("\x1b");
+    tui.wait_for("every row again", 5.0, |s| {
+        row(s, "rf-alpha") && row(s, "rf-beta") && row(s, "rf-gamma") && !s.contains("& beta")
+    });
+    // Nothing runs: q leaves at once. The next console opens on the table.
+    tui.press("q");
+    assert!(eventually(10.0, || matches!(
+        tui.child.try_wait(),
+        Ok(Some(_))
+    )));
+    let state = std::fs::read_to_string(fx.path().join(".switchboard").join("tui-view"));
+    let again = Tui::start(&fx, 24, 100);
+    again.wait_for("the table, remembered", 10.0, |s| {
+        s.contains("NAME") && row(s, "rf-alpha")
+    });
+    assert!(state.is_ok_and(|t| t.trim() == "table"));
+    drop(again);
+}
+
+#[test]
+fn o_hands_the_active_search_to_the_pager() {
+    let fx = Fixture::new("pagersearch");
+    fx.sim_config("a.toml", "lines_per_sec = 20.0");
+    fx.manifest(
+        "",
+        "[[connector]]\nname = \"ps-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    );
+    // A pager named less that records its arguments, one a line, and ends.
+    let bin = fx.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let less = bin.join("less");
+    let argv = fx.path().join("argv.txt");
+    std::fs::write(
+        &less,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}.tmp'\nmv '{}.tmp' '{}'\n",
+            argv.display(),
+            argv.display(),
+            argv.display()
+        ),
+    )
+    .expect("pager");
+    std::fs::set_permissions(&less, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let pager = less.display().to_string();
+    let mut tui = Tui::start_with_env(&fx, 30, 100, &[("PAGER", &pager)]);
+    tui.wait_for("ps-a ready with lines", 15.0, |s| {
+        title_of(s, "ps-a").contains("READY") && s.contains("depth update")
+    });
+    tui.press("/");
+    tui.press("Depth update");
+    tui.press("\r");
+    tui.wait_for("the search", 5.0, |s| s.contains("/Depth update n/N"));
+    tui.press("o");
+    assert!(
+        eventually(10.0, || argv.exists()),
+        "the pager ran; screen:\n{}",
+        tui.text()
+    );
+    let args: Vec<String> = std::fs::read_to_string(&argv)
+        .expect("argv")
+        .lines()
+        .map(String::from)
+        .collect();
+    // The pattern (case ignored, as the console's search), then the line, then the file.
+    let p = args.iter().position(|a| a == "-p").expect("-p in the args");
+    assert_eq!(args[p + 1], "Depth update", "{args:?}");
+    assert!(args.contains(&"-I".to_string()), "{args:?}");
+    assert!(args[p + 2].starts_with('+'), "{args:?}");
+    assert!(
+        args.last().is_some_and(|a| a.ends_with("/logs/ps-a.log")),
+        "{args:?}"
+    );
+    tui.wait_for("the console back", 10.0, |s| {
+        title_of(s, "ps-a").contains("READY")
+    });
+    // Without a search, no pattern.
+    std::fs::remove_file(&argv).expect("rm");
+    tui.press("\x1b");
+    tui.press("o");
+    assert!(eventually(10.0, || argv.exists()), "the pager ran again");
+    let args = std::fs::read_to_string(&argv).expect("argv");
+    assert!(!args.lines().any(|a| a == "-p"), "{args}");
+    tui.press("q");
+    tui.wait_for("the quit dialog", 5.0, |s| s.contains("still running"));
+    tui.press("s");
+    assert!(eventually(15.0, || matches!(
+        tui.child.try_wait(),
+        Ok(Some(_))
+    )));
+}
+
+#[test]
+fn a_viewer_whose_console_is_gone_offers_to_take_over_and_adopts_the_connectors() {
+    let fx = Fixture::new("takeover");
+    fx.sim_config("a.toml", "lines_per_sec = 5.0");
+    fx.manifest(
+        "",
+        "[[connector]]\nname = \"to-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    );
+    let mut console = HeadlessConsole::start(&fx, &[]);
+    assert!(eventually(20.0, || fx.status().iter().any(|v| v.name
+        == "to-a"
+        && v.phase == switchboard::Phase::Ready)));
+    let pid = fx.pid_of("to-a").expect("pid");
+    let mut tui = Tui::start(&fx, 30, 110);
+    tui.wait_for("the viewer", 15.0, |s| {
+        s.contains("VIEWER (read-only)") && title_of(s, "to-a").contains("READY")
+    });
+    // The console dies without a word (SIGKILL): its connector keeps running.
+    console.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = console.child.wait();
+    let s = tui.wait_for("the take-over offer", 20.0, |s| {
+        s.contains("console gone") && s.contains("take over")
+    });
+    assert!(s.contains("adopts the running connectors"), "{s}");
+    assert!(alive(pid));
+    tui.press("y");
+    // A console now, not a viewer, with the same process adopted.
+    let s = tui.wait_for("a console that adopted the connector", 20.0, |s| {
+        !s.contains("VIEWER") && title_of(s, "to-a").contains("READY")
+    });
+    assert!(title_of(&s, "to-a").contains(&format!("pid {pid}")), "{s}");
+    assert!(alive(pid), "adopted, not restarted");
+    assert!(
+        eventually(10.0, || fx
+            .status()
+            .iter()
+            .any(|v| v.name == "to-a" && v.adopted && v.pid == Some(pid))),
+        "status names it adopted by the new console"
+    );
+    // It is a console: quitting asks, and `s` stops the adopted connector.
+    tui.press("q");
+    tui.wait_for("the quit dialog", 5.0, |s| s.contains("still running"));
+    tui.press("s");
+    assert!(
+        eventually(15.0, || matches!(tui.child.try_wait(), Ok(Some(_)))),
+        "switchboard quits; screen:\n{}",
+        tui.text()
+    );
+    assert!(eventually(10.0, || !alive(pid)));
+}
+
+#[test]
+fn a_click_on_a_status_bar_count_shows_the_table_filtered_to_it() {
+    let fx = Fixture::new("countclick");
+    fx.sim_config("ok.toml", "lines_per_sec = 0.0");
+    fx.sim_config("bad.toml", "lines_per_sec = 0.0\ncrash_after_ms = 300");
+    let entry = |name: &str, config: &str, extra: &str| {
+        format!(
+            "[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"{config}\"\n{extra}\n"
+        )
+    };
+    fx.manifest(
+        "",
+        &[
+            entry("cc-a", "ok.toml", ""),
+            entry("cc-b", "ok.toml", ""),
+            entry("cc-c", "bad.toml", "restart = { policy = \"never\" }"),
+        ]
+        .concat(),
+    );
+    let row = |s: &str, name: &str| s.lines().any(|l| l.starts_with(&format!("│{name} ")));
+    let mut tui = Tui::start(&fx, 30, 120);
+    let s = tui.wait_for("2 ready, 1 exited", 15.0, |s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.contains("2 ready") && l.contains("1 exited"))
+    });
+    // A left click (SGR mouse report, 1-based) on `1 exited` in the status bar.
+    let bar = s.lines().next().expect("status bar");
+    let col = bar[..bar.find("1 exited").expect("count")].chars().count() + 1;
+    tui.press(&format!("\x1b[<0;{col};1M\x1b[<0;{col};1m"));
+    let s = tui.wait_for("the table with cc-c only", 5.0, |s| {
+        row(s, "cc-c") && !row(s, "cc-a") && !row(s, "cc-b")
+    });
+    assert!(s.contains("& phase:exited (Esc clears)"), "{s}");
+    assert!(s.contains("1 of 3 connectors"), "{s}");
+    tui.press("\x1b");
+    tui.wait_for("every row again", 5.0, |s| {
+        row(s, "cc-a") && row(s, "cc-b") && row(s, "cc-c")
+    });
+    tui.press("q");
+    tui.wait_for("the quit dialog", 5.0, |s| s.contains("still running"));
+    tui.press("s");
+    assert!(eventually(15.0, || matches!(
+        tui.child.try_wait(),
+        Ok(Some(_))
+    )));
 }

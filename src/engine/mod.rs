@@ -1084,6 +1084,8 @@ impl Runtime {
                         self.slots[i].relay = None;
                         self.slots[i].relay_note = None;
                         self.slots[i].last_exit_at = Some(logs::now_rfc3339());
+                        // The adopted process is gone: a later one is this console's own.
+                        self.slots[i].adopted = false;
                         let ev = self.slots[i].session.with_suspects(ev);
                         self.dispatch(i, ev);
                     }

@@ -29,12 +29,20 @@ pub enum UiCall {
     Reload,
     /// Start the links to other hosts over.
     RetryHosts,
+    /// Leave this read-only viewer and start a console here that adopts the connectors (the
+    /// watched console is gone).
+    TakeOver,
     /// Copy these lines to the terminal's clipboard (OSC 52).
     Copy(Vec<String>),
     /// Turn the terminal's mouse capture on (true) or off.
     MouseCapture(bool),
-    /// Open the connector's log file in `$PAGER` at the line `from_end` lines before its last.
-    Pager { id: ConnectorId, from_end: u64 },
+    /// Open the connector's log file in `$PAGER` at the line `from_end` lines before its last,
+    /// with the active search (`pattern`, as typed) handed to pagers that take one.
+    Pager {
+        id: ConnectorId,
+        from_end: u64,
+        pattern: Option<String>,
+    },
 }
 
 /// How log lines' timestamps are shown (`T` cycles).
@@ -168,6 +176,12 @@ pub enum Dialog {
         bots: u32,
         managed: Vec<String>,
     },
+    /// A viewer's console is gone: `y` starts a console here that adopts the connectors, `n`
+    /// keeps watching (its counts are the last it saw).
+    TakeOver {
+        /// The watched console's PID, when known.
+        pid: Option<i32>,
+    },
 }
 
 /// The search prompt and query.
@@ -225,11 +239,19 @@ pub struct App {
     pub merged_view: MergedView,
     /// The filter typed after `&`, while typing.
     pub filter_input: Option<String>,
+    /// The `&` prompt filters the table's rows (it was opened on the table), not log lines.
+    pub filter_rows: bool,
+    /// Only the table rows matching this are shown (see [`row_matches`]); empty: all rows.
+    pub row_filter: String,
+    /// The table is on screen (the loop sets it from the layout): `&` and Esc act on its rows.
+    pub on_table: bool,
     /// A read-only viewer of another console: keys that act are refused, quitting leaves at
     /// once (nothing runs here).
     pub viewer: bool,
     /// Set after `s` in the quit dialog: the UI waits for the engine to stop everything.
     pub quitting: bool,
+    /// A viewer offered to take over from its gone console (not again until it is back).
+    pub take_over_offered: bool,
     pub logs: Vec<SharedScrollback>,
 }
 
@@ -262,8 +284,12 @@ impl App {
             merged: false,
             merged_view: MergedView::default(),
             filter_input: None,
+            filter_rows: false,
+            row_filter: String::new(),
+            on_table: false,
             viewer: false,
             quitting: false,
+            take_over_offered: false,
             logs: Vec::new(),
         }
     }
@@ -307,7 +333,7 @@ impl App {
     pub fn mode(&self) -> Mode {
         match (&self.dialog, self.help, self.search.editing) {
             (Some(Dialog::Quit { .. }), _, _) => Mode::QuitDialog,
-            (Some(Dialog::Confirm { .. }), _, _) => Mode::Confirm,
+            (Some(Dialog::Confirm { .. } | Dialog::TakeOver { .. }), _, _) => Mode::Confirm,
             (None, true, _) => Mode::Help,
             // The detail popup closes with the same keys as the help.
             (None, false, _) if self.detail => Mode::Help,
@@ -319,9 +345,38 @@ impl App {
         }
     }
 
-    /// The connectors' indices in the order the table shows them.
+    /// The connectors' indices in the order the table shows them, without the rows the row
+    /// filter hides.
     pub fn order(&self, snaps: &[ConnectorView]) -> Vec<usize> {
-        self.sort.order(snaps)
+        let mut order = self.sort.order(snaps);
+        if !self.row_filter.is_empty() {
+            order.retain(|i| row_matches(&snaps[*i], &self.row_filter));
+        }
+        order
+    }
+
+    /// Filters the table to the rows matching `filter` (empty: all) and focuses the first of
+    /// them when the focused connector is filtered out; says how many match.
+    pub fn set_row_filter(&mut self, filter: &str, snaps: &[ConnectorView]) {
+        self.row_filter = filter.trim().to_lowercase();
+        let order = self.order(snaps);
+        if let Some(first) = order.first() {
+            if !order.contains(&self.focus) {
+                self.focus = *first;
+            }
+        }
+        self.notice = Some(if self.row_filter.is_empty() {
+            "row filter off: every connector is listed".into()
+        } else if order.is_empty() {
+            format!("no connector matches \"{}\" (Esc clears)", self.row_filter)
+        } else {
+            format!(
+                "{} of {} connectors match \"{}\" (Esc clears)",
+                order.len(),
+                snaps.len(),
+                self.row_filter
+            )
+        });
     }
 
     /// Keeps scrolled views still while new lines arrive. Call before drawing.
@@ -390,6 +445,28 @@ impl App {
                     r.why
                 )));
             }
+        }
+    }
+
+    /// A viewer's link to its console changed: `gone` offers the take-over once (until the
+    /// console is back), and a console back again withdraws the offer.
+    pub fn console_gone(&mut self, gone: bool, pid: Option<i32>) {
+        if !self.viewer {
+            return;
+        }
+        match (gone, &self.dialog) {
+            (true, None) if !self.take_over_offered => {
+                self.take_over_offered = true;
+                self.help = false;
+                self.detail = false;
+                self.dialog = Some(Dialog::TakeOver { pid });
+            }
+            (false, Some(Dialog::TakeOver { .. })) => {
+                self.dialog = None;
+                self.take_over_offered = false;
+            }
+            (false, _) => self.take_over_offered = false,
+            _ => {}
         }
     }
 
@@ -479,6 +556,11 @@ impl App {
                 Action::SearchBackspace => {
                     typed.pop();
                 }
+                Action::SearchSubmit if self.filter_rows => {
+                    let typed = typed.clone();
+                    self.filter_input = None;
+                    self.set_row_filter(&typed, snaps);
+                }
                 Action::SearchSubmit => {
                     let filter = typed.to_lowercase();
                     self.notice = Some(if filter.is_empty() {
@@ -548,6 +630,20 @@ impl App {
             self.console_focus = false;
         }
         match action {
+            // A filtered table: Tab walks the rows it keeps.
+            Action::FocusNext | Action::FocusPrev
+                if self.on_table && !self.row_filter.is_empty() =>
+            {
+                let order = self.order(snaps);
+                if !order.is_empty() {
+                    let k = order.len();
+                    self.focus = match order.iter().position(|i| *i == focus) {
+                        Some(at) if action == Action::FocusNext => order[(at + 1) % k],
+                        Some(at) => order[(at + k - 1) % k],
+                        None => order[0],
+                    };
+                }
+            }
             Action::FocusNext => self.focus = (focus + 1) % n,
             Action::FocusPrev => self.focus = (focus + n - 1) % n,
             Action::Start => {
@@ -653,7 +749,8 @@ impl App {
             }
             Action::NextUnhealthy => {
                 // After the focused one in the order shown, wrapping; the focused one last.
-                let order = self.order(snaps);
+                // Over every connector: a row filter does not hide trouble from `!`.
+                let order = self.sort.order(snaps);
                 let at = order.iter().position(|i| *i == focus).unwrap_or(0);
                 let next = (1..=n)
                     .map(|k| order[(at + k) % n])
@@ -731,7 +828,11 @@ impl App {
             }
             Action::ScrollBottom => self.target(focus).0.to_bottom(),
             // Opens empty, as its hint says: Enter on nothing shows every line again.
-            Action::FilterBegin => self.filter_input = Some(String::new()),
+            Action::FilterBegin => {
+                self.filter_input = Some(String::new());
+                // On the table (not while the console log has the focus) it filters rows.
+                self.filter_rows = self.on_table && !self.on_merged() && !self.console_focus;
+            }
             Action::SearchBegin => {
                 self.search = Search {
                     query: String::new(),
@@ -832,7 +933,12 @@ impl App {
                     }
                     None => p.offset,
                 };
-                return vec![UiCall::Pager { id, from_end }];
+                let pattern = Some(self.search.query.clone()).filter(|q| !q.is_empty());
+                return vec![UiCall::Pager {
+                    id,
+                    from_end,
+                    pattern,
+                }];
             }
             Action::Mouse => {
                 self.mouse = !self.mouse;
@@ -879,6 +985,8 @@ impl App {
                     self.search = Search::default();
                     self.target(focus).0.hit = None;
                     self.merged_view.hit = None;
+                } else if self.on_table && !self.console_focus && !self.row_filter.is_empty() {
+                    self.set_row_filter("", snaps);
                 } else if self.on_merged() && !self.merged_view.filter.is_empty() {
                     self.merged_view.filter.clear();
                     self.merged_view.to_bottom();
@@ -890,11 +998,14 @@ impl App {
                     self.zoom = false;
                 }
             }
-            Action::Yes => {
-                if let Some(Dialog::Confirm { call, .. }) = self.dialog.take() {
-                    return vec![call];
+            Action::Yes => match self.dialog.take() {
+                Some(Dialog::Confirm { call, .. }) => return vec![call],
+                Some(Dialog::TakeOver { .. }) => {
+                    self.notice = Some("taking over: starting a console here…".into());
+                    return vec![UiCall::TakeOver];
                 }
-            }
+                other => self.dialog = other,
+            },
             Action::No => self.dialog = None,
             Action::QuitStopAll => {
                 self.dialog = None;
@@ -908,6 +1019,39 @@ impl App {
         }
         vec![]
     }
+}
+
+/// Whether the table's row filter `filter` (lowercase) keeps `s`: its name, `phase:PHASE`,
+/// `health:HEALTH`, `crash-loop` when it is in one, `unhealthy` when `!` would stop at it, and
+/// its detail are searched for the text. A status bar count filters with the exact word (e.g.
+/// `phase:failed`, `health:stale`).
+pub fn row_matches(s: &ConnectorView, filter: &str) -> bool {
+    use crate::engine::view::FeedHealth;
+    if filter.is_empty() {
+        return true;
+    }
+    let health = match s.health {
+        Some(FeedHealth::Ok) => "ok",
+        Some(FeedHealth::Quiet) => "quiet",
+        Some(FeedHealth::Stale) => "stale",
+        Some(FeedHealth::Erroring) => "erroring",
+        None => "none",
+    };
+    let hay = format!(
+        "{} phase:{} health:{} {}{}{} {}",
+        s.id(),
+        s.phase.as_str(),
+        health,
+        if s.crash_loop.is_some() {
+            "crash-loop "
+        } else {
+            ""
+        },
+        if is_unhealthy(s) { "unhealthy " } else { "" },
+        s.detail,
+        s.health_detail.as_deref().unwrap_or(""),
+    );
+    hay.to_lowercase().contains(filter)
 }
 
 /// Whether `!` stops at a connector: its feed is stale or erroring, it is down (failed, exited,

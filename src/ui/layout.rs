@@ -8,6 +8,12 @@ use ratatui::layout::Rect;
 pub const MIN_PANE_WIDTH: u16 = 38;
 /// Smallest readable pane height (borders, detail line and a few log lines).
 pub const MIN_PANE_HEIGHT: u16 = 7;
+/// The least room a tile leaves a log line's message, after tracing's full timestamp and level
+/// (`2026-12-03T08:54:00.123456Z  INFO `): narrower tiles would show timestamps and targets
+/// only, so the table is shown instead.
+pub const MIN_MESSAGE_WIDTH: u16 = 40;
+/// The width a tile needs: its borders, a full timestamp and level, and the message column.
+pub const MIN_TILE_WIDTH: u16 = 2 + 34 + MIN_MESSAGE_WIDTH;
 
 /// The screen's regions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +140,10 @@ fn grid(area: Rect, n: usize) -> Option<Vec<Rect>> {
     let mut best: Option<(u16, u16)> = None;
     for cols in 1..=n16 {
         let rows = n16.div_ceil(cols);
-        if area.width / cols < MIN_PANE_WIDTH || area.height / rows < MIN_PANE_HEIGHT {
+        // Tiles side by side must leave a readable message column (one column is as wide as the
+        // pane under the table would be).
+        let narrow = cols > 1 && area.width / cols < MIN_TILE_WIDTH;
+        if narrow || area.width / cols < MIN_PANE_WIDTH || area.height / rows < MIN_PANE_HEIGHT {
             continue;
         }
         // Prefer fewer columns (longer log lines) while rows stay tall enough to read a tail.
@@ -226,6 +235,24 @@ mod tests {
     }
 
     #[test]
+    fn tiles_too_narrow_for_a_message_column_give_way_to_the_table() {
+        // Twelve at 120×40 would be three columns of 40: timestamps and targets only.
+        assert!(!tiles_fit(Rect::new(0, 0, 120, 40), 12, false));
+        let s = screen(Rect::new(0, 0, 120, 40), 12, 0, false, false);
+        assert!(s.table.is_some());
+        // Side by side, every tile leaves the message column its room.
+        for (w, h, n) in [(160u16, 48u16, 10usize), (300, 80, 12), (200, 50, 4)] {
+            let s = screen(Rect::new(0, 0, w, h), n, 0, false, false);
+            assert!(s.table.is_none(), "{w}x{h} n={n} tiles");
+            for (_, r) in &s.panes {
+                assert!(r.width >= MIN_TILE_WIDTH, "{w}x{h} n={n}: {r:?}");
+            }
+        }
+        // One column is as wide as the screen: tiles stay.
+        assert!(tiles_fit(Rect::new(0, 0, 70, 30), 2, false));
+    }
+
+    #[test]
     fn hit_testing_finds_the_pane() {
         let s = screen(Rect::new(0, 0, 120, 40), 2, 0, false, false);
         let (idx, r) = s.panes[1];
@@ -263,7 +290,10 @@ pub fn neighbor(
 ) -> Option<usize> {
     use super::keymap::Dir;
     if screen.table.is_some() {
-        let at = order.iter().position(|i| *i == from)?;
+        // A focused connector the row filter hides: the arrows enter the rows shown.
+        let Some(at) = order.iter().position(|i| *i == from) else {
+            return order.first().copied();
+        };
         return match dir {
             Dir::Up if at > 0 => Some(order[at - 1]),
             Dir::Down => order.get(at + 1).copied(),
@@ -305,7 +335,7 @@ mod neighbor_tests {
     #[test]
     fn arrows_move_across_the_grid_and_stop_at_its_edges() {
         // Four panes in a 2×2 grid.
-        let s = screen(Rect::new(0, 0, 100, 40), 4, 0, false, false);
+        let s = screen(Rect::new(0, 0, 200, 40), 4, 0, false, false);
         assert_eq!(s.panes.len(), 4, "{s:?}");
         let four = [0, 1, 2, 3];
         assert_eq!(neighbor(&s, &four, 0, Dir::Right), Some(1));

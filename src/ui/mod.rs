@@ -9,6 +9,7 @@ pub mod layout;
 pub mod log_targets;
 pub mod merged;
 pub mod pane;
+pub mod prefs;
 pub mod render;
 pub mod theme;
 
@@ -25,6 +26,15 @@ use tokio::time::Instant;
 use crate::console::Console;
 use crate::engine::store::unix_now;
 use app::{App, UiCall};
+
+/// Set when a viewer's operator chose to take over from its gone console: the caller starts a
+/// console in its place once the viewer has ended.
+static TAKE_OVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the TUI that just ended asked to take over (and forgets it).
+pub fn take_over_requested() -> bool {
+    TAKE_OVER.swap(false, std::sync::atomic::Ordering::SeqCst)
+}
 
 /// Shortest time between two frames (~30 fps).
 const FRAME: Duration = Duration::from_millis(33);
@@ -114,10 +124,32 @@ fn count_lines(path: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// `text` as a pattern that matches it literally (less and vi take patterns, the console's
+/// search takes text): an extended regular expression for less (`ere`), else one for vi's
+/// `magic` patterns, where `+ ? | ( ) {` are plain characters and `~ /` are not.
+fn literal_pattern(text: &str, ere: bool) -> String {
+    let special = if ere { "\\^$.|?*+()[]{}" } else { "\\^$.*[~/" };
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if special.contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The pager's command line for `path` at `line`: `$PAGER` (default `less`) through `sh`, so
 /// a `PAGER` with options works. less (with `-R`, so colours show), more, most and the vi
-/// family are told the line as `+N`; other pagers open the file at its start.
-fn pager_command(pager: &str, path: &std::path::Path, line: u64) -> tokio::process::Command {
+/// family are told the line as `+N`; other pagers open the file at its start. An active search
+/// (`pattern`) goes to less as `-I -p PATTERN` before the line (the pattern highlighted, `n`
+/// finds the next one, the view still at the line) and to the vi family as `+/PATTERN`.
+fn pager_command(
+    pager: &str,
+    path: &std::path::Path,
+    line: u64,
+    pattern: Option<&str>,
+) -> tokio::process::Command {
     let program = pager.split_whitespace().next().unwrap_or("less");
     let name = std::path::Path::new(program)
         .file_name()
@@ -128,6 +160,15 @@ fn pager_command(pager: &str, path: &std::path::Path, line: u64) -> tokio::proce
         // Colours as written; the line in the middle of the screen, with what led to it.
         args.push("-R".into());
         args.push("-j.5".into());
+        if let Some(p) = pattern {
+            // The console's search ignores case; so does less's with -I.
+            args.push("-I".into());
+            args.push("-p".into());
+            args.push(literal_pattern(p, true).into());
+        }
+    }
+    if let (Some(p), true) = (pattern, matches!(name, "vi" | "vim" | "nvim" | "view")) {
+        args.push(format!("+/{}", literal_pattern(p, false)).into());
     }
     if matches!(
         name,
@@ -152,6 +193,7 @@ async fn page(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     path: &std::path::Path,
     line: u64,
+    pattern: Option<&str>,
     mouse: bool,
 ) -> Result<(), String> {
     let pager = std::env::var("PAGER")
@@ -159,7 +201,7 @@ async fn page(
         .filter(|p| !p.trim().is_empty())
         .unwrap_or_else(|| "less".into());
     restore_terminal();
-    let status = pager_command(&pager, path, line).status().await;
+    let status = pager_command(&pager, path, line, pattern).status().await;
     let back = crossterm::terminal::enable_raw_mode().and_then(|_| {
         execute!(
             std::io::stdout(),
@@ -203,6 +245,14 @@ async fn event_loop(
     app.console_scrollback = console_log.lines.clone();
     app.confirm_always = console.settings.confirm_always;
     app.viewer = console.viewing.is_some();
+    // The view chosen last time (`t`), kept in the watched console's state dir.
+    let view_dir = match &console.viewing {
+        Some(v) => v.state_dir.clone(),
+        None => console.engine.state_dir().to_path_buf(),
+    };
+    if let Some(table) = prefs::load_table(&view_dir) {
+        app.table = table;
+    }
     // CPU and memory are on screen for as long as the TUI runs.
     handle.want_usage(1e12);
     let theme = theme::Theme::from_env();
@@ -329,6 +379,25 @@ async fn event_loop(
                         let target = layout::pane_at(&screen, m.column, m.row)
                             .or_else(|| layout::table_row_at(&screen, m.column, m.row, &app.order(&snaps), app.focus));
                         let on_console = screen.console.is_some_and(|r| r.contains(ratatui::layout::Position::new(m.column, m.row)));
+                        // A count in the status bar (`2 STALE`, `1 FAILED`): the table, filtered
+                        // to those connectors.
+                        let on_status = screen.status.contains(ratatui::layout::Position::new(m.column, m.row));
+                        let count_filter = match m.kind {
+                            MouseEventKind::Down(MouseButton::Left) if on_status => {
+                                let hosts = hosts_rx.borrow().clone();
+                                let view = render::View { app: &app, snaps: &snaps, now: unix_now(), theme, hosts: &hosts, viewing: console.viewing.as_ref() };
+                                render::status_click(&view, m.column)
+                            }
+                            _ => None,
+                        };
+                        if let Some(filter) = count_filter {
+                            app.table = true;
+                            app.zoom = false;
+                            app.merged = false;
+                            app.console_focus = false;
+                            app.set_row_filter(&filter, &snaps);
+                            continue;
+                        }
                         match (m.kind, target) {
                             (MouseEventKind::Down(MouseButton::Left), _) if on_console => { app.console_focus = true; None }
                             (MouseEventKind::ScrollUp, _) if on_console => { app.console_focus = true; Some(keymap::Action::ScrollUp(3)) }
@@ -354,6 +423,8 @@ async fn event_loop(
                 {
                     let screen = layout::screen_with(area, snaps.len(), app.focus, app.zoom, app.console_log, app.table);
                     let merged = layout::screen(area, snaps.len(), app.focus, true, app.console_log);
+                    // `&` and Esc act on the table's rows while it is on screen.
+                    app.on_table = screen.table.is_some() && !app.merged;
                     match screen.console {
                         Some(r) if app.console_focus => app.visible_rows = r.height.saturating_sub(2) as usize,
                         _ if app.merged => if let Some((_, r)) = merged.panes.first() {
@@ -379,7 +450,12 @@ async fn event_loop(
                     other => other,
                 };
                 if let Some(a) = action {
-                    for call in app.update(a, &snaps) {
+                    let table = app.table;
+                    let calls = app.update(a, &snaps);
+                    if app.table != table {
+                        if let Err(e) = prefs::save_table(&view_dir, app.table) { tracing::warn!("{e}"); }
+                    }
+                    for call in calls {
                         match call {
                             UiCall::One(id, cmd) => {
                                 if let Err(e) = handle.command_by(id, cmd, crate::engine::view::Origin::Key) { tracing::warn!("{e}"); }
@@ -388,6 +464,10 @@ async fn event_loop(
                             UiCall::StopAllAndQuit => handle.shutdown(),
                             UiCall::Detach => { handle.detach(); handle.await_shutdown().await; return Ok(true); }
                             UiCall::Exit => { handle.shutdown(); handle.await_shutdown().await; return Ok(false); }
+                            UiCall::TakeOver => {
+                                TAKE_OVER.store(true, std::sync::atomic::Ordering::SeqCst);
+                                handle.shutdown(); handle.await_shutdown().await; return Ok(false);
+                            }
                             UiCall::Copy(lines) => {
                                 use base64::Engine as _;
                                 use std::io::Write;
@@ -403,7 +483,7 @@ async fn event_loop(
                                     execute!(std::io::stdout(), crossterm::event::DisableMouseCapture)
                                 };
                             }
-                            UiCall::Pager { id, from_end } => {
+                            UiCall::Pager { id, from_end, pattern } => {
                                 if let Some(host) = &id.host {
                                     app.notice = Some(format!("{id}'s log file is on host {host}: o opens this host's logs"));
                                     continue;
@@ -415,7 +495,7 @@ async fn event_loop(
                                     continue;
                                 }
                                 drop(input.take());
-                                let paged = page(terminal, &path, total.saturating_sub(from_end).max(1), app.mouse).await;
+                                let paged = page(terminal, &path, total.saturating_sub(from_end).max(1), pattern.as_deref(), app.mouse).await;
                                 input = Some(crossterm::event::EventStream::new());
                                 pager_ended = Some(Instant::now());
                                 if let Err(e) = paged { app.notice = Some(e); }
@@ -443,7 +523,16 @@ async fn event_loop(
                 }
             }
             _ = snaps_rx.changed() => {}
-            _ = hosts_rx.changed() => {}
+            _ = hosts_rx.changed() => {
+                // A viewer whose console went away offers to take over.
+                if let Some(viewing) = &console.viewing {
+                    let gone = hosts_rx.borrow().first().is_some_and(|h| matches!(
+                        h.link,
+                        crate::engine::view::LinkState::Reconnecting { .. } | crate::engine::view::LinkState::Failed { .. }
+                    ));
+                    app.console_gone(gone, viewing.pid);
+                }
+            }
             Some(said) = reloaded.recv() => { app.notice = Some(crate::engine::redact::plain(&said)); }
             _ = async { match &bell { Some(b) => b.notified().await, None => std::future::pending().await } } => {
                 use std::io::Write;
@@ -476,3 +565,44 @@ async fn event_loop(
 
 #[cfg(test)]
 mod snapshot_tests;
+
+#[cfg(test)]
+mod pager_tests {
+    use super::*;
+
+    fn args(pager: &str, pattern: Option<&str>) -> Vec<String> {
+        let cmd = pager_command(pager, std::path::Path::new("/s/logs/a.log"), 42, pattern);
+        cmd.as_std()
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_search_goes_to_less_and_vi_as_a_literal_pattern_before_the_line() {
+        let tail = |a: &[String]| a[3..].to_vec();
+        assert_eq!(
+            tail(&args("less", None)),
+            ["-R", "-j.5", "+42", "/s/logs/a.log"]
+        );
+        assert_eq!(
+            tail(&args("/usr/bin/less", Some("seq=1.5 (x)"))),
+            [
+                "-R",
+                "-j.5",
+                "-I",
+                "-p",
+                "seq=1\\.5 \\(x\\)",
+                "+42",
+                "/s/logs/a.log"
+            ]
+        );
+        assert_eq!(
+            tail(&args("vim", Some("a/b+c"))),
+            ["+/a\\/b+c", "+42", "/s/logs/a.log"]
+        );
+        // Pagers that take no pattern get none (and `more` its line as before).
+        assert_eq!(tail(&args("more", Some("x"))), ["+42", "/s/logs/a.log"]);
+        assert_eq!(tail(&args("cat", Some("x"))), ["/s/logs/a.log"]);
+    }
+}

@@ -526,6 +526,8 @@ fn draw_log(f: &mut Frame, v: &View, pane: &PaneView, log: &SharedScrollback, ar
     let query = v.app.search.query.to_lowercase();
     let mut lines: Vec<Line> = Vec::new();
     let mut rows = 0usize;
+    // Columns the view is scrolled right to show a search hit past the pane's right edge.
+    let mut hscroll = 0u16;
     {
         let g = log.lock().unwrap_or_else(|p| p.into_inner());
         let appended = g.appended();
@@ -547,6 +549,9 @@ fn draw_log(f: &mut Frame, v: &View, pane: &PaneView, log: &SharedScrollback, ar
                 continue;
             }
             let line = styled_line(v, raw, &query, pane.hit == Some(abs));
+            if pane.hit == Some(abs) && !pane.wrap {
+                hscroll = hit_scroll(v, raw, &query, area.width);
+            }
             rows += if pane.wrap {
                 (line.width().max(1)).div_ceil(area.width as usize)
             } else {
@@ -562,8 +567,33 @@ fn draw_log(f: &mut Frame, v: &View, pane: &PaneView, log: &SharedScrollback, ar
         // Keep the newest line at the bottom when wrapped rows overflow.
         let overflow = rows.saturating_sub(area.height as usize) as u16;
         p = p.scroll((overflow, 0));
+    } else if hscroll > 0 {
+        p = p.scroll((0, hscroll));
     }
     f.render_widget(p, area);
+}
+
+/// How far right a view `width` columns wide must scroll so the search hit on `raw` (its first
+/// match of `query`) is in view with some of what follows it; 0 when it already is.
+fn hit_scroll(v: &View, raw: &str, query: &str, width: u16) -> u16 {
+    if query.is_empty() {
+        return 0;
+    }
+    let plain = crate::engine::redact::plain(&retime(raw, v.app.timestamps));
+    let Some(start) = plain.to_lowercase().find(query) else {
+        return 0;
+    };
+    let end = start + query.len();
+    if !plain.is_char_boundary(end) {
+        return 0;
+    }
+    // The hit's line starts with the `▶` marker.
+    let end_col = 1 + Span::raw(&plain[..end]).width();
+    let width = width as usize;
+    if end_col <= width {
+        return 0;
+    }
+    (end_col - width + width / 4).min(u16::MAX as usize) as u16
 }
 
 /// Lines with more escape sequences than this are shown as plain text: parsing an SGR flood on
@@ -750,8 +780,8 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
     let order = v.app.order(v.snaps);
     let at = order.iter().position(|i| *i == v.app.focus).unwrap_or(0);
     let first = layout::table_first_row(at, visible);
-    let above = first.min(v.snaps.len());
-    let below = v.snaps.len().saturating_sub(first + visible);
+    let above = first.min(order.len());
+    let below = order.len().saturating_sub(first + visible);
     let mut marks = Vec::new();
     if above > 0 {
         marks.push(format!("↑{above}"));
@@ -759,20 +789,33 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
     if below > 0 {
         marks.push(format!("↓{below}"));
     }
+    // A row filter says itself, and how many rows it keeps, first.
+    let counted = if v.app.row_filter.is_empty() {
+        format!("{} connectors", v.snaps.len())
+    } else {
+        format!("{} of {} connectors", order.len(), v.snaps.len())
+    };
     let mut block = Block::default()
         .borders(Borders::ALL)
-        .border_style(t.unfocused())
-        .title(format!(
-            " {} connectors {}· by {} (O) ",
-            v.snaps.len(),
-            // Shown because tiles do not fit: `t` would change nothing.
-            if v.app.table {
-                "(t: tiles) "
-            } else {
-                "(too many to tile here) "
-            },
-            v.app.sort.as_str(),
-        ));
+        .border_style(t.unfocused());
+    if !v.app.row_filter.is_empty() {
+        block = block.title(Line::from(vec![
+            Span::raw(" "),
+            Span::styled(format!("& {}", v.app.row_filter), t.key()),
+            Span::styled(" (Esc clears) ", t.dim()),
+        ]));
+    }
+    let mut block = block.title(format!(
+        " {} {}· by {} (O) ",
+        counted,
+        // Shown because tiles do not fit: `t` would change nothing.
+        if v.app.table {
+            "(t: tiles) "
+        } else {
+            "(tiles would not fit here) "
+        },
+        v.app.sort.as_str(),
+    ));
     if !marks.is_empty() {
         block = block.title_bottom(
             Line::styled(format!(" {} ", marks.join(" ")), t.warn()).alignment(Alignment::Right),
@@ -956,16 +999,48 @@ fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
     if rect.height == 0 {
         return;
     }
+    let (line, _) = status_bar(v);
+    let flashing = v.app.flash_until.is_some_and(|until| v.now < until);
+    let style = if flashing {
+        Style::default().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::default()
+    };
+    f.render_widget(Paragraph::new(line).style(style), rect);
+}
+
+/// The row filter a click on the status bar's column `x` asks for: a count (`2 stale`,
+/// `1 FAILED`) filters the table to those connectors.
+pub fn status_click(v: &View, x: u16) -> Option<String> {
+    let (_, counts) = status_bar(v);
+    counts
+        .into_iter()
+        .find(|(from, to, _)| (*from..*to).contains(&x))
+        .map(|(_, _, filter)| filter)
+}
+
+/// The status bar's line, and where its counts are: (first column, column past the last, the
+/// row filter that shows those connectors).
+fn status_bar<'a>(v: &View) -> (Line<'a>, Vec<(u16, u16, String)>) {
     let t = &v.theme;
     let mut spans: Vec<Span> = vec![Span::raw(" ")];
     if let Some(viewing) = v.viewing {
         spans = viewer_banner(v, viewing);
     }
     let lead = spans.len();
-    let sep = |spans: &mut Vec<Span>| {
+    let mut counts = Vec::new();
+    let mut count = |spans: &mut Vec<Span<'a>>, span: Span<'a>, filter: String| {
         if spans.len() > lead {
             spans.push(Span::styled(" · ", t.dim()));
         }
+        let from: usize = spans.iter().map(|s| s.width()).sum();
+        let to = from + span.width();
+        spans.push(span);
+        counts.push((
+            from.min(u16::MAX as usize) as u16,
+            to.min(u16::MAX as usize) as u16,
+            filter,
+        ));
     };
     for p in [
         Phase::Ready,
@@ -982,12 +1057,15 @@ fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
         if n == 0 {
             continue;
         }
-        sep(&mut spans);
         let word = match p {
             Phase::Failed => "FAILED".to_string(),
             p => p.as_str().to_string(),
         };
-        spans.push(Span::styled(format!("{n} {word}"), t.phase(p)));
+        count(
+            &mut spans,
+            Span::styled(format!("{n} {word}"), t.phase(p)),
+            format!("phase:{}", p.as_str()),
+        );
     }
     for (h, word) in [
         (FeedHealth::Stale, "STALE"),
@@ -995,17 +1073,23 @@ fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
     ] {
         let n = v.snaps.iter().filter(|s| s.health == Some(h)).count();
         if n > 0 {
-            sep(&mut spans);
-            spans.push(Span::styled(format!("{n} {word}"), t.warn()));
+            count(
+                &mut spans,
+                Span::styled(format!("{n} {word}"), t.warn()),
+                format!("health:{}", word.to_lowercase()),
+            );
         }
     }
     let looping = v.snaps.iter().filter(|s| s.crash_loop.is_some()).count();
     if looping > 0 {
-        sep(&mut spans);
-        spans.push(Span::styled(
-            format!("{looping} CRASH-LOOPING"),
-            t.phase(Phase::Failed).add_modifier(Modifier::BOLD),
-        ));
+        count(
+            &mut spans,
+            Span::styled(
+                format!("{looping} CRASH-LOOPING"),
+                t.phase(Phase::Failed).add_modifier(Modifier::BOLD),
+            ),
+            "crash-loop".to_string(),
+        );
     }
     if v.snaps.is_empty() {
         spans.push(Span::styled("no connectors", t.dim()));
@@ -1026,13 +1110,7 @@ fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
             t.dim(),
         ));
     }
-    let flashing = v.app.flash_until.is_some_and(|until| v.now < until);
-    let style = if flashing {
-        Style::default().add_modifier(Modifier::REVERSED)
-    } else {
-        Style::default()
-    };
-    f.render_widget(Paragraph::new(Line::from(spans)).style(style), rect);
+    (Line::from(spans), counts)
 }
 
 /// The start of a viewer's status bar: what it is, whose, and whether it still sees it.
@@ -1105,7 +1183,11 @@ fn draw_footer(f: &mut Frame, v: &View, screen: &Screen) {
             Span::raw(typed.clone()),
             Span::styled("█", t.dim()),
             Span::styled(
-                "  only lines containing this · Enter applies (empty: all lines) · Esc cancels",
+                if app.filter_rows {
+                    "  only rows whose name, phase, health or detail contain this · Enter applies (empty: all rows) · Esc cancels"
+                } else {
+                    "  only lines containing this · Enter applies (empty: all lines) · Esc cancels"
+                },
                 t.dim(),
             ),
         ])
@@ -1133,7 +1215,8 @@ fn draw_footer(f: &mut Frame, v: &View, screen: &Screen) {
         let width = screen.footer.width as usize;
         let used: usize = spans.iter().map(|s| s.width()).sum();
         let cost = |(k, what): &(&str, &str)| k.chars().count() + what.chars().count() + 3;
-        let (middle, tail) = FOOTER.split_at(FOOTER.len().saturating_sub(2));
+        let (middle, tail) = footer_keys(app, screen.table.is_some() && !app.merged);
+        let (middle, tail) = (middle.as_slice(), tail.as_slice());
         let mut room = width.saturating_sub(used + tail.iter().map(cost).sum::<usize>());
         // A viewer acts on nothing: its footer offers only what it can do.
         let acting = ["s", "x", "r", "K", "b", "a/X", "R"];
@@ -1153,6 +1236,58 @@ fn draw_footer(f: &mut Frame, v: &View, screen: &Screen) {
         Line::from(spans)
     };
     f.render_widget(Paragraph::new(line), screen.footer);
+}
+
+/// A key and what it does, as the footer shows it.
+pub type FooterKey = (&'static str, &'static str);
+
+/// The footer's keys for what is on screen: (most used first, always shown). A popup or a
+/// dialog shows the keys that answer it; zoomed, the merged log and the table offer their own.
+pub fn footer_keys(app: &App, on_table: bool) -> (Vec<FooterKey>, Vec<FooterKey>) {
+    let help_quit = vec![("?", "help"), ("q", "quit")];
+    match &app.dialog {
+        Some(Dialog::Quit { .. }) => {
+            return (
+                vec![("d", "detach"), ("s", "stop all and quit")],
+                vec![("Esc", "cancel")],
+            )
+        }
+        Some(Dialog::Confirm { .. }) => return (vec![("y", "yes")], vec![("n Esc", "no")]),
+        Some(Dialog::TakeOver { .. }) => {
+            return (vec![("y", "take over")], vec![("n Esc", "keep watching")])
+        }
+        None => {}
+    }
+    if app.help || app.detail {
+        return (vec![("↑↓ PgUp PgDn", "scroll")], vec![("Esc", "close")]);
+    }
+    if app.merged {
+        let keys = vec![
+            ("m", "back"),
+            ("e", "errors"),
+            ("/", "search"),
+            ("&", "filter"),
+            ("Y", "copy"),
+            ("L", "log"),
+        ];
+        return (keys, help_quit);
+    }
+    let mut keys: Vec<(&str, &str)> = Vec::with_capacity(FOOTER.len() + 3);
+    for &(k, what) in &FOOTER[..FOOTER.len().saturating_sub(2)] {
+        match k {
+            "z" if app.zoom => keys.push(("z Esc", "unzoom")),
+            "t" if app.zoom => {}
+            "t" if app.table => keys.push(("t", "tiles")),
+            // Shown because tiles do not fit: `t` would change nothing.
+            "t" if on_table => {}
+            _ => keys.push((k, what)),
+        }
+        // The table's own keys come right after the connector keys.
+        if k == "z" && on_table && !app.zoom {
+            keys.extend([("&", "filter rows"), ("O", "sort"), ("!", "unhealthy")]);
+        }
+    }
+    (keys, help_quit)
 }
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -1519,6 +1654,29 @@ fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
                 ])],
             ]
             .concat(),
+        ),
+        Dialog::TakeOver { pid } => (
+            " console gone ",
+            vec![
+                Line::styled(
+                    match pid {
+                        Some(p) => format!("The console PID {p} is gone."),
+                        None => "The watched console is gone.".to_string(),
+                    },
+                    t.warn(),
+                ),
+                Line::raw("Its counts here are the last it sent."),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled("y", t.key()),
+                    Span::raw(" take over: start a console here that"),
+                ]),
+                Line::raw("  adopts the running connectors"),
+                Line::from(vec![
+                    Span::styled("n", t.key()),
+                    Span::raw(" keep watching (it may come back)"),
+                ]),
+            ],
         ),
     };
     let rect = centered(area, 52, lines.len() as u16 + 2);

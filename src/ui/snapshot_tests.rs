@@ -457,7 +457,8 @@ fn a_reloaded_entry_shows_restart_needed_and_the_reload_outcome_in_the_footer() 
     let snaps = vec![changed, snap("bf-same", Phase::Ready, now)];
     let mut app = app_for(&snaps, logs(2, 6));
     app.notice = Some("manifest reloaded: bf-changed changed: restart to apply".into());
-    let screen = render(&app, &snaps, now, 120, 12);
+    // Wide enough for two tiles side by side.
+    let screen = render(&app, &snaps, now, 160, 12);
     let text = format!("{screen}");
     assert!(text.contains("RESTART NEEDED"), "{text}");
     insta::assert_snapshot!(screen);
@@ -613,7 +614,8 @@ fn a_crash_loop_reads_so_in_the_title_the_status_bar_and_the_popup_with_stale_si
     stale.stale_since = Some("2026-11-18T11:06:09.000Z".into());
     let snaps = vec![looping, stale];
     let mut app = app_for(&snaps, logs(2, 6));
-    let screen = render(&app, &snaps, now, 120, 12);
+    // Wide enough for two tiles side by side.
+    let screen = render(&app, &snaps, now, 160, 12);
     let rows = rows_of(&screen);
     let title = rows
         .iter()
@@ -1457,4 +1459,280 @@ fn the_console_log_pane_says_how_many_lines_its_memory_dropped() {
         text.contains("3 older line(s) dropped from memory"),
         "{text}"
     );
+}
+/// Types `text` into the open prompt and presses Enter.
+fn type_and_submit(app: &mut App, snaps: &[ConnectorView], text: &str) {
+    for c in text.chars() {
+        app.update(Action::SearchChar(c), snaps);
+    }
+    app.update(Action::SearchSubmit, snaps);
+}
+
+#[test]
+fn ampersand_on_the_table_filters_its_rows_shown_on_the_border_and_esc_clears_it() {
+    use crate::engine::view::FeedHealth;
+    let mut snaps: Vec<ConnectorView> = (0..12)
+        .map(|i| snap(&format!("conn-{i:02}"), Phase::ALL[i % 9], NOW))
+        .collect();
+    snaps[3].health = Some(FeedHealth::Stale);
+    snaps[3].health_detail = Some("no market data for 12 s".into());
+    let mut app = app_for(&snaps, logs(12, 5));
+    app.update(Action::Table, &snaps);
+    // The loop says the table is on screen.
+    app.on_table = true;
+    app.update(Action::FilterBegin, &snaps);
+    assert!(app.filter_rows, "on the table, & filters rows");
+    let prompt = rows_of(&render(&app, &snaps, NOW, 100, 24));
+    assert!(
+        prompt
+            .last()
+            .is_some_and(|r| r.contains("only rows whose name")),
+        "{prompt:#?}"
+    );
+    // By phase: the STOPPED one (the text is matched lowercase).
+    type_and_submit(&mut app, &snaps, "Stopped");
+    let names = |app: &App| -> Vec<String> {
+        app.order(&snaps)
+            .iter()
+            .map(|i| snaps[*i].name.clone())
+            .collect()
+    };
+    assert_eq!(names(&app), ["conn-05"]);
+    assert_eq!(app.focus, 5, "the focus moves to a row shown");
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("1 of 12 connectors match \"stopped\" (Esc clears)")
+    );
+    // By health and by detail.
+    app.update(Action::FilterBegin, &snaps);
+    type_and_submit(&mut app, &snaps, "stale");
+    assert_eq!(names(&app), ["conn-03"]);
+    app.update(Action::FilterBegin, &snaps);
+    type_and_submit(&mut app, &snaps, "waiting for its iceoryx2");
+    assert_eq!(names(&app), ["conn-02", "conn-11"]);
+    // A part of the name, counted on the border.
+    app.update(Action::FilterBegin, &snaps);
+    type_and_submit(&mut app, &snaps, "conn-0");
+    assert_eq!(names(&app).len(), 10);
+    app.update(Action::FilterBegin, &snaps);
+    type_and_submit(&mut app, &snaps, "conn-1");
+    assert_eq!(names(&app), ["conn-10", "conn-11"]);
+    let screen = format!("{}", render(&app, &snaps, NOW, 100, 24));
+    assert!(screen.contains("& conn-1 (Esc clears)"), "{screen}");
+    assert!(screen.contains("2 of 12 connectors"), "{screen}");
+    insta::assert_snapshot!("table_filtered_by_name", screen);
+    // Tab and Shift-Tab walk the rows kept, wrapping.
+    assert_eq!(app.focus, 10);
+    app.update(Action::FocusNext, &snaps);
+    assert_eq!(app.focus, 11);
+    app.update(Action::FocusNext, &snaps);
+    assert_eq!(app.focus, 10);
+    app.update(Action::FocusPrev, &snaps);
+    assert_eq!(app.focus, 11);
+    app.update(Action::FocusPrev, &snaps);
+    // Esc clears it: every row again.
+    app.update(Action::Cancel, &snaps);
+    assert!(app.row_filter.is_empty());
+    assert_eq!(names(&app).len(), 12);
+    // In the tiles, & filters the focused pane's lines as before.
+    app.on_table = false;
+    app.update(Action::FilterBegin, &snaps);
+    assert!(!app.filter_rows);
+    type_and_submit(&mut app, &snaps, "seq=3");
+    assert!(app.row_filter.is_empty());
+    assert_eq!(app.panes[app.focus].filter, "seq=3");
+}
+
+#[test]
+fn a_filtered_table_with_rows_out_of_view_counts_only_the_rows_it_keeps() {
+    let snaps: Vec<ConnectorView> = (0..24)
+        .map(|i| snap(&format!("conn-{i:02}"), Phase::ALL[i % 2 * 6], NOW))
+        .collect();
+    // Phase::ALL[0] and Phase::ALL[6]: twelve of each.
+    let mut app = app_for(&snaps, logs(24, 5));
+    app.update(Action::Table, &snaps);
+    app.on_table = true;
+    let word = Phase::ALL[6].as_str().to_string();
+    app.set_row_filter(&format!("phase:{word}"), &snaps);
+    assert_eq!(app.order(&snaps).len(), 12);
+    // The last of them focused: 9 shown at 80x14, 3 above, none below.
+    let last = *app.order(&snaps).last().expect("rows");
+    app.focus = last;
+    let screen = format!("{}", render(&app, &snaps, NOW, 80, 14));
+    assert!(screen.contains("↑3 ┘"), "{screen}");
+    assert!(!screen.contains('↓'), "{screen}");
+    insta::assert_snapshot!("table_filtered_with_markers", screen);
+    // Arrows walk the rows shown; `!` still sees every connector.
+    let s = super::layout::screen_with(
+        ratatui::layout::Rect::new(0, 0, 80, 14),
+        snaps.len(),
+        app.focus,
+        false,
+        false,
+        true,
+    );
+    let order = app.order(&snaps);
+    let up = super::layout::neighbor(&s, &order, last, super::keymap::Dir::Up);
+    assert_eq!(up, Some(order[order.len() - 2]));
+    // A focused connector the filter hides: an arrow enters the rows shown.
+    let hidden = (0..24).find(|i| !order.contains(i)).expect("a hidden one");
+    let entered = super::layout::neighbor(&s, &order, hidden, super::keymap::Dir::Down);
+    assert_eq!(entered, Some(order[0]));
+}
+
+#[test]
+fn a_click_on_a_status_bar_count_names_the_rows_it_filters_to() {
+    use crate::engine::view::FeedHealth;
+    let mut snaps = ten(NOW);
+    snaps[3].health = Some(FeedHealth::Stale);
+    let app = app_for(&snaps, logs(10, 5));
+    let view = View {
+        app: &app,
+        snaps: &snaps,
+        now: NOW,
+        theme: Theme { color: true },
+        hosts: &[],
+        viewing: None,
+    };
+    let bar = rows_of(&render(&app, &snaps, NOW, 200, 30))[0].clone();
+    let col = |text: &str| -> u16 {
+        let at = bar.find(text).unwrap_or_else(|| panic!("{text} in {bar}"));
+        bar[..at].chars().count() as u16
+    };
+    assert_eq!(
+        super::render::status_click(&view, col("1 FAILED")).as_deref(),
+        Some("phase:failed")
+    );
+    // Its last column too; the separator after it is no count.
+    let end = col("1 FAILED") + "1 FAILED".len() as u16;
+    assert_eq!(
+        super::render::status_click(&view, end - 1).as_deref(),
+        Some("phase:failed")
+    );
+    assert_eq!(super::render::status_click(&view, end + 1), None);
+    assert_eq!(
+        super::render::status_click(&view, col("1 STALE")).as_deref(),
+        Some("health:stale")
+    );
+    assert_eq!(
+        super::render::status_click(&view, col("2 idle")).as_deref(),
+        Some("phase:idle")
+    );
+    assert_eq!(super::render::status_click(&view, 0), None);
+    // The filter it sets keeps exactly those rows.
+    let mut app = app_for(&snaps, logs(10, 5));
+    app.set_row_filter("phase:failed", &snaps);
+    assert_eq!(app.order(&snaps), [8]);
+    app.set_row_filter("health:stale", &snaps);
+    assert_eq!(app.order(&snaps), [3]);
+    app.set_row_filter("phase:idle", &snaps);
+    assert_eq!(app.order(&snaps), [0, 9]);
+}
+
+#[test]
+fn a_search_hit_past_the_right_edge_scrolls_the_pane_to_it() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let mut sb = Scrollback::new(100, 1 << 20);
+    for k in 0..10 {
+        sb.push(format!(
+            " INFO depth {} seq={k}{}",
+            "x".repeat(120),
+            if k == 4 { " NEEDLE here" } else { "" }
+        ));
+    }
+    let mut app = app_for(&snaps, vec![Arc::new(Mutex::new(sb))]);
+    app.update(Action::SearchBegin, &snaps);
+    type_and_submit(&mut app, &snaps, "needle");
+    assert_eq!(app.panes[0].hit, Some(4));
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    let hit = screen
+        .iter()
+        .find(|r| r.contains("NEEDLE"))
+        .unwrap_or_else(|| panic!("the hit is in view: {screen:#?}"));
+    assert!(hit.contains("NEEDLE here"), "{hit}");
+    insta::assert_snapshot!(
+        "search_hit_scrolled_right",
+        format!("{}", render(&app, &snaps, NOW, 80, 24))
+    );
+    // Wrapped, nothing scrolls sideways: the hit wraps into view.
+    app.update(Action::Wrap, &snaps);
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    assert!(
+        screen.iter().any(|r| r.contains(" INFO depth")),
+        "{screen:#?}"
+    );
+}
+
+#[test]
+fn the_footer_offers_the_keys_of_what_is_on_screen() {
+    let snaps = ten(NOW);
+    let mut app = app_for(&snaps, logs(10, 5));
+    let footer = |app: &App, w: u16, h: u16| -> String {
+        rows_of(&render(app, &snaps, NOW, w, h))
+            .last()
+            .cloned()
+            .unwrap_or_default()
+    };
+    // Tiles (10 fit at 160x48): t table.
+    assert!(
+        footer(&app, 160, 48).contains("t table"),
+        "{}",
+        footer(&app, 160, 48)
+    );
+    // Zoomed: how to get back.
+    app.update(Action::Zoom, &snaps);
+    let f = footer(&app, 160, 48);
+    assert!(f.contains("z Esc unzoom") && !f.contains("z zoom"), "{f}");
+    app.update(Action::Zoom, &snaps);
+    // The table: its own keys.
+    app.update(Action::Table, &snaps);
+    let f = footer(&app, 160, 48);
+    assert!(
+        f.contains("& filter rows") && f.contains("O sort") && f.contains("t tiles"),
+        "{f}"
+    );
+    // Popups and dialogs: the keys that answer them.
+    app.update(Action::Detail, &snaps);
+    assert!(footer(&app, 160, 48).contains("Esc close"));
+    app.update(Action::Cancel, &snaps);
+    app.update(Action::Quit, &snaps);
+    let f = footer(&app, 160, 48);
+    assert!(
+        f.starts_with("d detach  s stop all and quit  Esc cancel"),
+        "{f}"
+    );
+    app.update(Action::Cancel, &snaps);
+    app.update(Action::Merged, &snaps);
+    assert!(footer(&app, 160, 48).starts_with("m back"));
+}
+
+#[test]
+fn a_viewer_offers_to_take_over_once_its_console_is_gone() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let mut app = app_for(&snaps, logs(1, 5));
+    // Not a viewer: nothing is offered.
+    app.console_gone(true, Some(77));
+    assert_eq!(app.dialog, None);
+    app.viewer = true;
+    app.console_gone(false, Some(77));
+    assert_eq!(app.dialog, None, "the console is there");
+    app.console_gone(true, Some(77));
+    assert_eq!(app.dialog, Some(Dialog::TakeOver { pid: Some(77) }));
+    let screen = format!("{}", render(&app, &snaps, NOW, 80, 24));
+    assert!(screen.contains("The console PID 77 is gone."), "{screen}");
+    insta::assert_snapshot!("take_over_offer", screen);
+    // n keeps watching, and the offer is not made again while it stays gone.
+    app.update(Action::No, &snaps);
+    assert_eq!(app.dialog, None);
+    app.console_gone(true, Some(77));
+    assert_eq!(app.dialog, None, "offered once");
+    // Back, then gone again: offered again; back while it is open withdraws it.
+    app.console_gone(false, Some(77));
+    app.console_gone(true, Some(77));
+    assert!(app.dialog.is_some());
+    app.console_gone(false, Some(77));
+    assert_eq!(app.dialog, None, "withdrawn: the console came back");
+    // y asks the loop to take over.
+    app.console_gone(true, None);
+    assert_eq!(app.update(Action::Yes, &snaps), vec![UiCall::TakeOver]);
 }
