@@ -22,6 +22,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod fleet;
 pub mod hosts;
 pub mod init;
 pub mod manifest;

@@ -164,7 +164,7 @@ async fn asking_for_a_build_while_it_runs_waits_for_that_build() {
     let reply = tokio::time::timeout(
         Duration::from_secs(120),
         switchboard::control::server::execute(
-            &h,
+            &switchboard::fleet::Fleet::new(h.clone()),
             &"twice-a".into(),
             switchboard::control::protocol::Action::Build,
         ),

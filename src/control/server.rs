@@ -19,7 +19,8 @@ use crate::engine::store::unix_now;
 use crate::engine::view::ConnectorView;
 use crate::engine::view::Origin;
 use crate::engine::view::{ConnectorId, EventKind};
-use crate::engine::{CommandMark, EngineHandle};
+use crate::engine::CommandMark;
+use crate::fleet::{Fleet, FleetError};
 use crate::reload::{ReloadError, Reloader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -49,7 +50,7 @@ fn patience(action: Action) -> Duration {
 /// as its own action ends, which would cut another's wait short.
 pub fn serve(
     state_dir: &Path,
-    handle: EngineHandle,
+    handle: Fleet,
     reloader: Option<Arc<Reloader>>,
     one_action: bool,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -109,7 +110,7 @@ async fn refuse_busy(stream: UnixStream) -> std::io::Result<()> {
 
 async fn answer(
     stream: UnixStream,
-    handle: &EngineHandle,
+    handle: &Fleet,
     reloader: Option<&Reloader>,
     one_action: bool,
 ) -> std::io::Result<()> {
@@ -177,7 +178,7 @@ fn local_views(views: &[ConnectorView]) -> Vec<ConnectorView> {
 /// The log lines of `id` after line number `cursor` (at most `max`, the newest), and the new
 /// cursor.
 fn lines_after(
-    handle: &EngineHandle,
+    handle: &Fleet,
     id: &ConnectorId,
     cursor: Option<u64>,
     max: usize,
@@ -207,11 +208,7 @@ fn lines_after(
 /// come, views and log lines at most every [`STREAM_TICK`], until the watcher closes the
 /// connection or the engine ends. A slow watcher only slows this task: lines it could not take
 /// are counted as skipped, nothing grows.
-async fn watch(
-    mut r: OwnedReadHalf,
-    mut w: OwnedWriteHalf,
-    handle: &EngineHandle,
-) -> std::io::Result<()> {
+async fn watch(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, handle: &Fleet) -> std::io::Result<()> {
     let (views, mut events) = handle.subscribe_with_views();
     let mut views_rx = handle.views();
     views_rx.borrow_and_update();
@@ -281,7 +278,7 @@ async fn watch(
 
 /// Carries out one request.
 pub async fn respond(
-    handle: &EngineHandle,
+    handle: &Fleet,
     reloader: Option<&Reloader>,
     body: RequestBody,
 ) -> ResponseBody {
@@ -310,6 +307,7 @@ pub async fn respond(
             ResponseBody::Status {
                 console_pid: std::process::id() as i32,
                 connectors: views.into_iter().map(|v| v.at(now)).collect(),
+                hosts: handle.hosts().borrow().as_ref().clone(),
             }
         }
         RequestBody::Act { action, target } => {
@@ -383,7 +381,7 @@ fn overtaker(m: CommandMark) -> String {
 }
 
 /// Sends `action` to connector `id` and waits for its outcome.
-pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) -> ResponseBody {
+pub async fn execute(handle: &Fleet, id: &ConnectorId, action: Action) -> ResponseBody {
     let (views, mut events) = handle.subscribe_with_views();
     // A bare NAME that is not local names the one remote connector of that name, if unique.
     let remote: Vec<ConnectorId> = views
@@ -407,6 +405,14 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
                 names.join(", ")
             ),
         );
+    }
+    // Another host's connector: its console decides, through the link (never the engine).
+    let linked = match &id.host {
+        Some(h) => handle.hosts().borrow().iter().any(|l| l.name == *h),
+        None => handle.is_remote(id),
+    };
+    if linked {
+        return execute_remote(handle, id, action).await;
     }
     let Some(before) = views.iter().find(|v| v.id() == *id).cloned() else {
         let names: Vec<String> = views.iter().map(|v| v.id().to_string()).collect();
@@ -452,6 +458,7 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
         _ => {}
     }
     let Ok((applied_after, mine)) = handle
+        .engine()
         .command_marked(
             id.clone(),
             action.command(),
@@ -495,6 +502,7 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
             // outcome is where the connector comes to rest, told as overtaken.
             if mine != 0 {
                 if let Some(m) = handle
+                    .engine()
                     .commands_after(id, mine)
                     .into_iter()
                     // The same command again joins this one.
@@ -570,6 +578,71 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
     };
     match tokio::time::timeout(patience(action), wait).await {
         Ok(reply) => reply,
+        Err(_) => ResponseBody::error(
+            ErrorKind::Timeout,
+            format!("{id}: no outcome after {:?}", patience(action)),
+        ),
+    }
+}
+
+/// How long a remote console has to show that it took an action (its reply, or an event about
+/// the connector): a link that is up but whose console never answers is not waited on for the
+/// action's whole patience.
+pub const REMOTE_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sends `action` for remote connector `id` straight to its host's link (never through the
+/// engine) and returns the remote console's reply. Refused at once when the link is not up;
+/// an error when the link is lost first, or when the remote shows no sign of the action
+/// within [`REMOTE_REPLY_TIMEOUT`].
+async fn execute_remote(handle: &Fleet, id: &ConnectorId, action: Action) -> ResponseBody {
+    let mut events = handle.subscribe();
+    let host = id
+        .host
+        .clone()
+        .unwrap_or_else(|| "the watched console".into());
+    let mut reply = match handle.send_remote(id, action.command()) {
+        Ok(rx) => rx,
+        Err(e @ FleetError::LinkDown { .. }) => {
+            return ResponseBody::error(ErrorKind::HostUnreachable, e.to_string())
+        }
+        Err(e) => return ResponseBody::error(ErrorKind::UnknownConnector, e.to_string()),
+    };
+    let noun = action_noun(action);
+    let wait = async {
+        let silence = tokio::time::sleep(REMOTE_REPLY_TIMEOUT);
+        tokio::pin!(silence);
+        let mut heard = false;
+        loop {
+            tokio::select! {
+                r = &mut reply => return match r {
+                    Ok(ResponseBody::Acted(mut o)) => {
+                        // The remote names its connector as its own: say NAME@HOST here.
+                        if let Some(rest) = o.message.strip_prefix(&format!("{} ", id.name)) {
+                            o.message = format!("{id} {rest}");
+                        }
+                        o.target = id.clone();
+                        ResponseBody::Acted(o)
+                    }
+                    Ok(other) => other,
+                    Err(_) => ResponseBody::error(
+                        ErrorKind::HostUnreachable,
+                        format!("{id}: the link to {host} was lost before its console replied to the {noun}; it may or may not have been applied"),
+                    ),
+                },
+                ev = events.recv() => match ev {
+                    Some(ev) if ev.id == *id => heard = true,
+                    Some(_) => {}
+                    None => return ResponseBody::error(ErrorKind::ShuttingDown, "the console ended"),
+                },
+                _ = &mut silence, if !heard => return ResponseBody::error(
+                    ErrorKind::Timeout,
+                    format!("{id}: {host}'s console did not reply to the {noun} within {} s (reply timeout; no reply and no event about {id}): it may be stuck; the {noun} may or may not have been applied", REMOTE_REPLY_TIMEOUT.as_secs()),
+                ),
+            }
+        }
+    };
+    match tokio::time::timeout(patience(action), wait).await {
+        Ok(r) => r,
         Err(_) => ResponseBody::error(
             ErrorKind::Timeout,
             format!("{id}: no outcome after {:?}", patience(action)),

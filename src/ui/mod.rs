@@ -69,7 +69,7 @@ fn setup_terminal() -> std::io::Result<Terminal<CrosstermBackend<Stdout>>> {
 /// saying why when there is no terminal to run on or its input ended (the engine is detached
 /// then: connectors keep running). The engine has ended either way.
 pub async fn run(console: &Console) -> Result<bool, String> {
-    let handle = &console.engine;
+    let handle = &console.fleet;
     // Detaching ends the engine without touching a connector; the caller then exits.
     let give_up = |why: String| async move {
         handle.detach();
@@ -192,7 +192,7 @@ async fn event_loop(
     console: &Console,
 ) -> Result<bool, String> {
     use tokio::signal::unix::{signal, SignalKind};
-    let handle = &console.engine;
+    let handle = &console.fleet;
     let bell = console.bell();
     // Reload outcomes come back here, to be shown in the footer.
     let (reloaded_tx, mut reloaded) = mpsc::unbounded_channel::<String>();

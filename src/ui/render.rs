@@ -194,7 +194,10 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     {
         match &h.link {
             LinkState::Connected => {}
-            LinkState::Connecting => spans.push(Span::styled(" LINK…", t.warn())),
+            LinkState::Connecting { since, .. } => spans.push(Span::styled(
+                format!(" LINK… connecting for {:.0} s", (v.now - since).max(0.0)),
+                t.warn(),
+            )),
             LinkState::Reconnecting {
                 in_s,
                 attempt,
@@ -1061,7 +1064,9 @@ fn viewer_banner<'a>(v: &View, viewing: &crate::console::Viewing) -> Vec<Span<'a
             (in_s - (v.now - as_of)).max(0.0)
         )),
         Some((LinkState::Failed { .. }, _)) => Some("console gone: H retries".to_string()),
-        Some((LinkState::Connecting, _)) => Some("connecting…".to_string()),
+        Some((LinkState::Connecting { since, .. }, _)) => {
+            Some(format!("connecting for {:.0} s…", (v.now - since).max(0.0)))
+        }
         Some((LinkState::Connected, _)) | None => None,
     };
     if let Some(g) = gone {
