@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::cli::Addressed;
@@ -24,6 +24,13 @@ use crate::exit;
 
 /// The longest request line read from stdin (the control socket's own bound).
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Lines waiting for stdout: few, so that a slow reader holds the console's stream back
+/// instead of making this process grow (see [`pipe`]).
+const OUT_QUEUE: usize = 1;
+
+/// The longest stream line read from the console (the link's own bound).
+const MAX_STREAM_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Runs `attach --stdio` for the console of the manifest at `path`.
 pub fn run(path: &Path) -> u8 {
@@ -69,8 +76,12 @@ async fn pipe(state_dir: &Path) -> u8 {
             return exit::FAILURE;
         }
     };
-    // One writer owns stdout: stream lines and replies never interleave mid-line.
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    // One writer owns stdout: stream lines and replies never interleave mid-line. The channel
+    // is bounded (a line may be a batch of 500 log lines): when whoever attached reads slowly,
+    // this process stops reading the console's socket, the console's writes block, and the
+    // console's slow-watcher path counts the lines it could not send as skipped (the remote
+    // side shows them as one marker line). Nothing here grows with a slow reader.
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE);
     let writer = tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
         while let Some(line) = out_rx.recv().await {
@@ -95,7 +106,9 @@ async fn pipe(state_dir: &Path) -> u8 {
             let (id, body) = match request_of(&line) {
                 Ok(x) => x,
                 Err((id, kind, message)) => {
-                    let _ = replies.send(encode(StreamMessage::Error { id, kind, message }));
+                    let _ = replies
+                        .send(encode(StreamMessage::Error { id, kind, message }))
+                        .await;
                     continue;
                 }
             };
@@ -108,25 +121,31 @@ async fn pipe(state_dir: &Path) -> u8 {
                         format!("the console did not answer: {e}"),
                     )
                 });
-                let _ = replies.send(encode(StreamMessage::Reply { id, reply }));
+                let _ = replies
+                    .send(encode(StreamMessage::Reply { id, reply }))
+                    .await;
             });
         }
     });
-    let mut line = String::new();
+    let mut line = Vec::new();
     let code = loop {
-        line.clear();
-        match stream.read_line(&mut line).await {
-            Ok(0) | Err(_) => {
-                let _ = out_tx.send(encode(StreamMessage::Error {
-                    id: None,
-                    kind: ErrorKind::ShuttingDown,
-                    message: "the console ended".into(),
-                }));
+        match crate::hosts::read_line_bounded(&mut stream, &mut line, MAX_STREAM_LINE_BYTES).await {
+            Ok(false) | Err(_) => {
+                let _ = out_tx
+                    .send(encode(StreamMessage::Error {
+                        id: None,
+                        kind: ErrorKind::ShuttingDown,
+                        message: "the console ended".into(),
+                    }))
+                    .await;
                 break exit::FAILURE;
             }
-            Ok(_) => {
-                if out_tx.send(line.clone().into_bytes()).is_err() {
-                    break exit::FAILURE;
+            Ok(true) => {
+                let mut out = std::mem::take(&mut line);
+                out.push(b'\n');
+                // Waits while stdout is slow (the backpressure), or ends when it is gone.
+                if out_tx.send(out).await.is_err() {
+                    break exit::OK;
                 }
             }
         }

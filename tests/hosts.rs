@@ -831,3 +831,65 @@ fn a_remote_that_never_replies_ends_the_action_with_a_reply_timeout() {
     let (code, _) = near.stop(20);
     assert_eq!(code, Some(0));
 }
+
+/// `attach --stdio` with a reader that does not read (a slow link) while its console's
+/// connector floods: the attach process stays small (its queue is bounded, so the console's
+/// writes block) and the console counts what it could not send as skipped.
+#[test]
+fn a_slow_attach_reader_holds_the_console_back_and_gets_skipped_lines_counted() {
+    let far = Fixture::new("attslow");
+    // 20 000 lines of 16 kB (320 MB) as fast as the sim writes, 2 s after the start (the
+    // attach is there by then); a scrollback big enough that every tick has 500 new lines.
+    far.sim_config(
+        "f.toml",
+        "lines_per_sec = 0.0\nready_delay_ms = 2000\nflood_lines = 20000\nline_bytes = 16000",
+    );
+    far.manifest(
+        "[console]\nscrollback_bytes = 268435456\n",
+        &connector_table("attslow-a", "f.toml", ""),
+    );
+    let _console = HeadlessConsole::start(&far, &[]);
+    assert!(eventually(10.0, || matches!(
+        switchboard::engine::store::lock_state(&far.path().join(".switchboard")),
+        switchboard::engine::store::LockState::Held(Some(_))
+    )));
+    let mut child = Command::new(SWITCHBOARD)
+        .args(["attach", "--stdio", "--manifest"])
+        .arg(far.path().join("switchboard.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("attach");
+    // Nobody reads its stdout for 10 s, while the flood is written.
+    std::thread::sleep(Duration::from_secs(10));
+    let peak_kib = peak_rss_kib(child.id());
+    let out = BufReader::new(child.stdout.take().expect("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                break;
+            };
+            let skipped = v["logs"]["attslow-a"]["skipped"].as_u64().unwrap_or(0);
+            if tx.send(skipped).is_err() {
+                break;
+            }
+        }
+    });
+    let mut skipped = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while skipped == 0 && std::time::Instant::now() < deadline {
+        if let Ok(s) = rx.recv_timeout(Duration::from_millis(500)) {
+            skipped += s;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = far.run(&["stop", "attslow-a"]);
+    eprintln!("attach peak RSS: {peak_kib} KiB; skipped lines reported: {skipped}");
+    assert!(
+        peak_kib < 64 * 1024,
+        "the attach process stays under 64 MiB: peak {peak_kib} KiB"
+    );
+    assert!(skipped > 0, "the console counted skipped lines");
+}
