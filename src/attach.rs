@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::Addressed;
 use crate::control::client;
+use crate::control::lines::{self, Frame, LineReader};
 use crate::control::protocol::{
     parse_request, ErrorKind, RequestBody, ResponseBody, StreamLine, StreamMessage,
 };
@@ -66,7 +67,7 @@ pub fn run(path: &Path) -> u8 {
 }
 
 async fn pipe(state_dir: &Path) -> u8 {
-    let (mut stream, _keep_open) = match client::watch(state_dir).await {
+    let (stream, _keep_open) = match client::watch(state_dir).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!(
@@ -94,12 +95,24 @@ async fn pipe(state_dir: &Path) -> u8 {
     let replies = out_tx.clone();
     let dir = state_dir.to_path_buf();
     let requests = tokio::spawn(async move {
-        // Requests are short: a longer line is cut (and then refused as not JSON).
-        let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
-        let mut line = Vec::new();
-        while let Ok(true) =
-            crate::hosts::read_line_bounded(&mut stdin, &mut line, MAX_REQUEST_BYTES).await
-        {
+        // Requests are short: a longer line is refused (and the rest of it dropped).
+        let mut stdin = LineReader::new(
+            tokio::io::BufReader::new(tokio::io::stdin()),
+            MAX_REQUEST_BYTES,
+        );
+        while let Ok(Some(frame)) = stdin.next().await {
+            let Frame::Line(line) = frame else {
+                let message = format!("a request line over {MAX_REQUEST_BYTES} bytes");
+                let kind = ErrorKind::BadRequest;
+                let _ = replies
+                    .send(encode(StreamMessage::Error {
+                        id: None,
+                        kind,
+                        message,
+                    }))
+                    .await;
+                continue;
+            };
             if line.trim_ascii().is_empty() {
                 continue;
             }
@@ -127,10 +140,12 @@ async fn pipe(state_dir: &Path) -> u8 {
             });
         }
     });
-    let mut line = Vec::new();
+    let mut stream = LineReader::new(stream, MAX_STREAM_LINE_BYTES);
     let code = loop {
-        match crate::hosts::read_line_bounded(&mut stream, &mut line, MAX_STREAM_LINE_BYTES).await {
-            Ok(false) | Err(_) => {
+        match stream.next().await {
+            // Not from a console of this version (its lines are far shorter): dropped.
+            Ok(Some(Frame::TooLong)) => continue,
+            Ok(None) | Err(_) => {
                 let _ = out_tx
                     .send(encode(StreamMessage::Error {
                         id: None,
@@ -140,8 +155,7 @@ async fn pipe(state_dir: &Path) -> u8 {
                     .await;
                 break exit::FAILURE;
             }
-            Ok(true) => {
-                let mut out = std::mem::take(&mut line);
+            Ok(Some(Frame::Line(mut out))) => {
                 out.push(b'\n');
                 // Waits while stdout is slow (the backpressure), or ends when it is gone.
                 if out_tx.send(out).await.is_err() {
@@ -161,9 +175,7 @@ async fn pipe(state_dir: &Path) -> u8 {
 }
 
 fn encode(msg: StreamMessage) -> Vec<u8> {
-    let mut out = serde_json::to_vec(&StreamLine::new(msg)).unwrap_or_default();
-    out.push(b'\n');
-    out
+    lines::encode(&StreamLine::new(msg)).unwrap_or_default()
 }
 
 type Refusal = (Option<serde_json::Value>, ErrorKind, String);

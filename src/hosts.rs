@@ -23,11 +23,12 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::control::lines::{encode, Frame, LineReader};
 use crate::control::protocol::{
     Action, LogBatch, Request, RequestBody, ResponseBody, StreamLine, StreamMessage, VERSION,
 };
@@ -520,29 +521,20 @@ async fn connect_once(
     };
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<RemoteCommand>();
     engine.link_host(&spec.name, cmd_tx);
-    let mut reader = BufReader::new(stdout);
-    let mut line = Vec::new();
+    let mut reader = LineReader::new(BufReader::new(stdout), MAX_LINE_BYTES);
     let mut connected = false;
     let mut next_id: u64 = 0;
     // Replies awaited, by request id: dropped unanswered (the waiter learns the link was lost)
     // when this connection ends.
     let mut pending: HashMap<u64, oneshot::Sender<ResponseBody>> = HashMap::new();
     let ended = loop {
-        // read_until is cancel safe: a partly read line stays in `line` for the next call, so
-        // `line` is cleared only once a whole line was handled.
-        let room = MAX_LINE_BYTES.saturating_sub(line.len()) as u64 + 1;
-        let mut limited = (&mut reader).take(room);
+        // LineReader::next is cancel safe: a partly read line stays in the reader.
         tokio::select! {
-            read = limited.read_until(b'\n', &mut line) => match read {
-                Ok(0) => break "the link closed".to_string(),
+            read = reader.next() => match read {
+                Ok(None) => break "the link closed".to_string(),
                 Err(e) => break format!("reading the link failed: {e}"),
-                Ok(_) if !line.ends_with(b"\n") => {
-                    // The rest of the line comes with the next read (or EOF ends the link).
-                    if line.len() > MAX_LINE_BYTES {
-                        break format!("a line over {MAX_LINE_BYTES} bytes");
-                    }
-                }
-                Ok(_) => {
+                Ok(Some(Frame::TooLong)) => break format!("a line over {MAX_LINE_BYTES} bytes"),
+                Ok(Some(Frame::Line(line))) => {
                     match serde_json::from_slice::<StreamLine>(&line) {
                         Ok(msg) if msg.v == VERSION => {
                             if let StreamMessage::Snapshot { .. } = msg.msg {
@@ -571,7 +563,6 @@ async fn connect_once(
                             mirror.warn.warn(&spec.name, &format!("not a message ({e}): {}", text.trim()));
                         }
                     }
-                    line.clear();
                 }
             },
             Some(c) = cmd_rx.recv() => {
@@ -584,8 +575,7 @@ async fn connect_once(
                 if let Some(o) = value.as_object_mut() {
                     o.insert("id".into(), serde_json::json!(next_id));
                 }
-                let mut out = serde_json::to_vec(&value).unwrap_or_default();
-                out.push(b'\n');
+                let out = encode(&value).unwrap_or_default();
                 if let Err(e) = stdin.write_all(&out).await {
                     break format!("writing to the link failed: {e}");
                 }

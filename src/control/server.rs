@@ -5,10 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
+use super::lines::{encode, Frame, LineReader};
 use super::protocol::{
     parse_request, Action, ErrorKind, LogBatch, Outcome, RequestBody, Response, ResponseBody,
     StreamLine, StreamMessage, SNAPSHOT_LOG_LINES,
@@ -25,7 +26,7 @@ use crate::reload::{ReloadError, Reloader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Longest request line accepted.
-const MAX_REQUEST_BYTES: u64 = 64 * 1024;
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// A client must send its request within this long (the CLI sends it at once); an idle
 /// connection is closed after it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -100,8 +101,7 @@ async fn refuse_busy(stream: UnixStream) -> std::io::Result<()> {
         ErrorKind::Busy,
         format!("{MAX_CONNECTIONS} connections are open already; try again in a moment"),
     );
-    let mut out = serde_json::to_vec(&Response::new(body)).map_err(std::io::Error::other)?;
-    out.push(b'\n');
+    let out = encode(&Response::new(body))?;
     let (_, mut w) = stream.into_split();
     tokio::time::timeout(REQUEST_TIMEOUT, w.write_all(&out))
         .await
@@ -115,16 +115,20 @@ async fn answer(
     one_action: bool,
 ) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
-    let mut line = Vec::new();
-    let mut reader = BufReader::new(r.take(MAX_REQUEST_BYTES));
-    let read = reader.read_until(b'\n', &mut line);
+    let mut reader = LineReader::new(BufReader::new(r), MAX_REQUEST_BYTES);
+    let read = reader.next();
     let body = match tokio::time::timeout(REQUEST_TIMEOUT, read).await {
         Err(_) => ResponseBody::error(
             ErrorKind::BadRequest,
             format!("no request line within {REQUEST_TIMEOUT:?}"),
         ),
         Ok(Err(e)) => return Err(e),
-        Ok(Ok(_)) => match parse_request(&line) {
+        Ok(Ok(None)) => return Ok(()),
+        Ok(Ok(Some(Frame::TooLong))) => ResponseBody::error(
+            ErrorKind::BadRequest,
+            format!("a request line over {MAX_REQUEST_BYTES} bytes"),
+        ),
+        Ok(Ok(Some(Frame::Line(line)))) => match parse_request(&line) {
             Err(reply) => reply,
             Ok(req) if req.body == RequestBody::Watch => {
                 return watch(reader.into_inner().into_inner(), w, handle).await;
@@ -145,8 +149,7 @@ async fn answer(
             Ok(req) => respond(handle, reloader, req.body).await,
         },
     };
-    let mut out = serde_json::to_vec(&Response::new(body)).map_err(std::io::Error::other)?;
-    out.push(b'\n');
+    let out = encode(&Response::new(body))?;
     w.write_all(&out).await
 }
 
@@ -160,8 +163,7 @@ const STREAM_BATCH_LINES: usize = 500;
 const STREAM_TICK: Duration = Duration::from_millis(200);
 
 async fn send_line(w: &mut OwnedWriteHalf, msg: StreamMessage) -> std::io::Result<()> {
-    let mut out = serde_json::to_vec(&StreamLine::new(msg)).map_err(std::io::Error::other)?;
-    out.push(b'\n');
+    let out = encode(&StreamLine::new(msg))?;
     w.write_all(&out).await
 }
 
