@@ -270,11 +270,13 @@ async fn event_loop(
             } else if snaps.iter().any(|s| {
                 s.uptime_at(now).is_some_and(|u| u < 60.0)
                     || s.health.is_some_and(|h| h.is_unhealthy())
-            }) || hosts_rx
-                .borrow()
-                .iter()
-                .any(|h| matches!(h.link, crate::engine::view::LinkState::Reconnecting { .. }))
-            {
+            }) || hosts_rx.borrow().iter().any(|h| {
+                matches!(
+                    h.link,
+                    crate::engine::view::LinkState::Reconnecting { .. }
+                        | crate::engine::view::LinkState::Connecting { .. }
+                )
+            }) {
                 Duration::from_secs(1)
             } else {
                 Duration::from_secs(60)

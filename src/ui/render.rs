@@ -1011,6 +1011,23 @@ fn draw_status_bar(f: &mut Frame, v: &View, rect: Rect) {
     if v.snaps.is_empty() {
         spans.push(Span::styled("no connectors", t.dim()));
     }
+    // A host link that has not spoken yet (no pane shows it): how long, and what it runs.
+    if v.viewing.is_none() {
+        for h in v.hosts {
+            if let LinkState::Connecting { since, command } = &h.link {
+                sep(&mut spans);
+                spans.push(Span::styled(
+                    format!(
+                        "host {} connecting for {:.0} s ({})",
+                        h.name,
+                        (v.now - since).max(0.0),
+                        crate::engine::redact::cut(command, 40)
+                    ),
+                    t.warn(),
+                ));
+            }
+        }
+    }
     // The most recent exit of a connector that is not back up (exited, backoff, failed).
     let last_failure = v
         .snaps
