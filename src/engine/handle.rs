@@ -198,8 +198,8 @@ impl EngineHandle {
         Ok(self.command_marked(id, cmd, origin).await?.0)
     }
 
-    /// As [`EngineHandle::command_applied`], and also the command's [`CommandMark::n`] (0 for
-    /// a connector of another host): a later mark in [`EngineHandle::commands_after`] is a
+    /// As [`EngineHandle::command_applied`], and also the command's [`CommandMark::n`] (0 when
+    /// no connector took it): a later mark in [`EngineHandle::commands_after`] is a
     /// command that overtook it.
     pub async fn command_marked(
         &self,
