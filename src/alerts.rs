@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::engine::phase::Phase;
 use crate::engine::view::{ConnectorId, ConnectorView, EngineEvent, EventKind, HealthChange};
-use crate::engine::EngineHandle;
+use crate::fleet::Fleet;
 use crate::manifest::AlertSettings;
 
 /// How long an alert command may run before it is killed with its process group.
@@ -272,7 +272,7 @@ impl Alerts {
 }
 
 /// Starts the alert observer, or None when `[alerts]` asks for nothing.
-pub fn spawn(engine: &EngineHandle, settings: &AlertSettings) -> Option<Alerts> {
+pub fn spawn(engine: &Fleet, settings: &AlertSettings) -> Option<Alerts> {
     if settings.command.is_none() && !settings.bell {
         return None;
     }

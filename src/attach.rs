@@ -11,11 +11,12 @@
 
 use std::path::Path;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::cli::Addressed;
 use crate::control::client;
+use crate::control::lines::{self, Frame, LineReader};
 use crate::control::protocol::{
     parse_request, ErrorKind, RequestBody, ResponseBody, StreamLine, StreamMessage,
 };
@@ -24,6 +25,13 @@ use crate::exit;
 
 /// The longest request line read from stdin (the control socket's own bound).
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Lines waiting for stdout: few, so that a slow reader holds the console's stream back
+/// instead of making this process grow (see [`pipe`]).
+const OUT_QUEUE: usize = 1;
+
+/// The longest stream line read from the console (the link's own bound).
+const MAX_STREAM_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Runs `attach --stdio` for the console of the manifest at `path`.
 pub fn run(path: &Path) -> u8 {
@@ -64,7 +72,7 @@ pub fn run(path: &Path) -> u8 {
 }
 
 async fn pipe(state_dir: &Path) -> u8 {
-    let (mut stream, _keep_open) = match client::watch(state_dir).await {
+    let (stream, _keep_open) = match client::watch(state_dir).await {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             eprintln!("error: {}", not_ours(state_dir, &e.to_string()));
@@ -78,8 +86,12 @@ async fn pipe(state_dir: &Path) -> u8 {
             return exit::FAILURE;
         }
     };
-    // One writer owns stdout: stream lines and replies never interleave mid-line.
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    // One writer owns stdout: stream lines and replies never interleave mid-line. The channel
+    // is bounded (a line may be a batch of 500 log lines): when whoever attached reads slowly,
+    // this process stops reading the console's socket, the console's writes block, and the
+    // console's slow-watcher path counts the lines it could not send as skipped (the remote
+    // side shows them as one marker line). Nothing here grows with a slow reader.
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE);
     let writer = tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
         while let Some(line) = out_rx.recv().await {
@@ -92,19 +104,33 @@ async fn pipe(state_dir: &Path) -> u8 {
     let replies = out_tx.clone();
     let dir = state_dir.to_path_buf();
     let requests = tokio::spawn(async move {
-        // Requests are short: a longer line is cut (and then refused as not JSON).
-        let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
-        let mut line = Vec::new();
-        while let Ok(true) =
-            crate::hosts::read_line_bounded(&mut stdin, &mut line, MAX_REQUEST_BYTES).await
-        {
+        // Requests are short: a longer line is refused (and the rest of it dropped).
+        let mut stdin = LineReader::new(
+            tokio::io::BufReader::new(tokio::io::stdin()),
+            MAX_REQUEST_BYTES,
+        );
+        while let Ok(Some(frame)) = stdin.next().await {
+            let Frame::Line(line) = frame else {
+                let message = format!("a request line over {MAX_REQUEST_BYTES} bytes");
+                let kind = ErrorKind::BadRequest;
+                let _ = replies
+                    .send(encode(StreamMessage::Error {
+                        id: None,
+                        kind,
+                        message,
+                    }))
+                    .await;
+                continue;
+            };
             if line.trim_ascii().is_empty() {
                 continue;
             }
             let (id, body) = match request_of(&line) {
                 Ok(x) => x,
                 Err((id, kind, message)) => {
-                    let _ = replies.send(encode(StreamMessage::Error { id, kind, message }));
+                    let _ = replies
+                        .send(encode(StreamMessage::Error { id, kind, message }))
+                        .await;
                     continue;
                 }
             };
@@ -117,25 +143,32 @@ async fn pipe(state_dir: &Path) -> u8 {
                         format!("the console did not answer: {e}"),
                     )
                 });
-                let _ = replies.send(encode(StreamMessage::Reply { id, reply }));
+                let _ = replies
+                    .send(encode(StreamMessage::Reply { id, reply }))
+                    .await;
             });
         }
     });
-    let mut line = String::new();
+    let mut stream = LineReader::new(stream, MAX_STREAM_LINE_BYTES);
     let code = loop {
-        line.clear();
-        match stream.read_line(&mut line).await {
-            Ok(0) | Err(_) => {
-                let _ = out_tx.send(encode(StreamMessage::Error {
-                    id: None,
-                    kind: ErrorKind::ShuttingDown,
-                    message: "the console ended".into(),
-                }));
+        match stream.next().await {
+            // Not from a console of this version (its lines are far shorter): dropped.
+            Ok(Some(Frame::TooLong)) => continue,
+            Ok(None) | Err(_) => {
+                let _ = out_tx
+                    .send(encode(StreamMessage::Error {
+                        id: None,
+                        kind: ErrorKind::ShuttingDown,
+                        message: "the console ended".into(),
+                    }))
+                    .await;
                 break exit::FAILURE;
             }
-            Ok(_) => {
-                if out_tx.send(line.clone().into_bytes()).is_err() {
-                    break exit::FAILURE;
+            Ok(Some(Frame::Line(mut out))) => {
+                out.push(b'\n');
+                // Waits while stdout is slow (the backpressure), or ends when it is gone.
+                if out_tx.send(out).await.is_err() {
+                    break exit::OK;
                 }
             }
         }
@@ -177,9 +210,7 @@ fn not_ours(state_dir: &Path, why: &str) -> String {
 }
 
 fn encode(msg: StreamMessage) -> Vec<u8> {
-    let mut out = serde_json::to_vec(&StreamLine::new(msg)).unwrap_or_default();
-    out.push(b'\n');
-    out
+    lines::encode(&StreamLine::new(msg)).unwrap_or_default()
 }
 
 type Refusal = (Option<serde_json::Value>, ErrorKind, String);

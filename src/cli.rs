@@ -12,8 +12,9 @@ use crate::engine::redact::plain;
 use crate::engine::store::{self, unix_now};
 use crate::engine::sys;
 use crate::engine::view::{ConnectorId, ConnectorView, Transition};
-use crate::engine::{EngineOptions, EventStream};
+use crate::engine::EngineOptions;
 use crate::exit;
+use crate::fleet::FleetEvents;
 use crate::manifest::{Manifest, ManifestOutline};
 use crate::ManifestError;
 use crate::Phase;
@@ -290,7 +291,7 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
         // The console owns the state dir now: its log goes to logs/console.log too.
         crate::ui::console_log::write_to_file_for(&for_log);
         drop(for_log);
-        let engine = console.engine.clone();
+        let engine = console.fleet.clone();
         if let Some(addr) = console.metrics_addr() {
             eprintln!("switchboard: Prometheus metrics at http://{addr}/metrics");
         }
@@ -402,7 +403,7 @@ pub fn run_headless(path: &Path, json: bool) -> u8 {
     })
 }
 
-fn drain(events: &mut EventStream, json: bool) {
+fn drain(events: &mut FleetEvents, json: bool) {
     while let Some(ev) = events.try_recv() {
         print_event(&ev, json);
     }
@@ -465,8 +466,8 @@ fn print_line(
 /// Where `status` got its rows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatusSource {
-    /// The running console (its PID) answered.
-    Live(i32),
+    /// The running console (its PID) answered, with its host links.
+    Live(i32, Vec<crate::engine::view::HostView>),
     /// No console answered; `state.json` (and /proc) were read. The text says why.
     StateFile(String),
 }
@@ -486,7 +487,8 @@ pub async fn status_rows(
                 Ok(ResponseBody::Status {
                     console_pid,
                     connectors,
-                }) => return Ok((connectors, StatusSource::Live(console_pid))),
+                    hosts,
+                }) => return Ok((connectors, StatusSource::Live(console_pid, hosts))),
                 other => Some(other),
             }
         }
@@ -650,7 +652,18 @@ pub fn status(path: &Path, json: bool) -> u8 {
             return exit::FAILURE;
         }
     };
-    let live = matches!(source, StatusSource::Live(_));
+    let live = matches!(source, StatusSource::Live(..));
+    if let StatusSource::Live(_, hosts) = &source {
+        // A link that is not up (one whose command never speaks stays `connecting`): how long,
+        // and what it runs. On stderr: stdout stays the table (or the JSON).
+        let now = unix_now();
+        for h in hosts
+            .iter()
+            .filter(|h| h.link != crate::engine::view::LinkState::Connected)
+        {
+            eprintln!("switchboard: host {}", plain(&h.describe(now)));
+        }
+    }
     if let StatusSource::StateFile(why) = &source {
         eprintln!(
             "switchboard: {why}; showing {} checked against the live processes",
@@ -1170,7 +1183,7 @@ fn act_on(manifest: &Addressed, action: Action, name: &str) -> u8 {
             }
             Err(e) => return ResponseBody::error(ErrorKind::ShuttingDown, e.to_string()),
         };
-        let reply = server::execute(&console.engine, &id, action).await;
+        let reply = server::execute(&console.fleet, &id, action).await;
         // Leave whatever runs running; a console opened later adopts it.
         console.engine.detach();
         console.finished().await;

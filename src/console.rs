@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use crate::alerts::{self, Alerts};
 use crate::engine::view::LinkState;
 use crate::engine::{Engine, EngineError, EngineHandle, EngineOptions};
+use crate::fleet::Fleet;
 use crate::hosts::{self, HostLink};
 use crate::manifest::Manifest;
 use crate::metrics::{self, Metrics};
@@ -32,8 +33,10 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// A running console: the engine and its observers.
 pub struct Console {
-    /// The engine; clone it freely.
+    /// The engine (this host's connectors); clone it freely.
     pub engine: EngineHandle,
+    /// What the front ends see: the engine and the links to other hosts.
+    pub fleet: Fleet,
     /// Re-reads the manifest into the running engine.
     pub reloader: Arc<Reloader>,
     control: Option<JoinHandle<()>>,
@@ -162,12 +165,13 @@ impl Console {
         let host_specs = manifest.hosts.clone();
         let console_settings = manifest.console.clone();
         let engine = Engine::start(manifest, options).await?;
-        let links = Arc::new(hosts::spawn_all(&engine, &host_specs, &console_settings));
+        let fleet = Fleet::new(engine.clone());
+        let links = Arc::new(hosts::spawn_all(&fleet, &host_specs, &console_settings));
         // A reload also retries the host links that failed.
         let retry_failed = {
-            let (links, engine) = (links.clone(), engine.clone());
+            let (links, fleet) = (links.clone(), fleet.clone());
             Box::new(move || {
-                let failed: Vec<String> = engine
+                let failed: Vec<String> = fleet
                     .hosts()
                     .borrow()
                     .iter()
@@ -187,7 +191,7 @@ impl Console {
         ));
         let control = match crate::control::server::serve(
             engine.state_dir(),
-            engine.clone(),
+            fleet.clone(),
             Some(reloader.clone()),
             one_action,
         ) {
@@ -200,12 +204,12 @@ impl Console {
                 None
             }
         };
-        let alerts = alerts::spawn(&engine, &alert_settings);
+        let alerts = alerts::spawn(&fleet, &alert_settings);
         if let Some(cmd) = &alert_settings.command {
             tracing::info!("alerts: `{cmd}` runs on exited, failed, stale, erroring and recovered");
         }
         let metrics = match listener {
-            Some(l) => match metrics::serve(l, &engine) {
+            Some(l) => match metrics::serve(l, &fleet) {
                 Ok(m) => {
                     tracing::info!("metrics: Prometheus endpoint at http://{}/metrics", m.addr);
                     Some(m)
@@ -219,9 +223,10 @@ impl Console {
             },
             None => None,
         };
-        let service = service::spawn(&engine, engine.selected());
+        let service = service::spawn(&fleet, engine.selected());
         Ok(Console {
             engine,
+            fleet,
             reloader,
             control,
             alerts,
@@ -268,10 +273,12 @@ impl Console {
         }];
         own.console.state_dir = scratch.path().to_path_buf();
         let engine = Engine::start(own.clone(), EngineOptions::default()).await?;
-        let links = Arc::new(hosts::spawn_all(&engine, &own.hosts, &own.console));
+        let fleet = Fleet::new(engine.clone());
+        let links = Arc::new(hosts::spawn_all(&fleet, &own.hosts, &own.console));
         let reloader = Arc::new(Reloader::new(&own, engine.clone(), false, Box::new(|| {})));
         Ok(Console {
             engine,
+            fleet,
             reloader,
             control: None,
             alerts: None,

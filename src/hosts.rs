@@ -1,6 +1,6 @@
 //! Links to other hosts' consoles (DESIGN §12). Each `[[host]]` runs its `command` (OpenSSH in
 //! practice) whose stdin/stdout speak `switchboard attach --stdio` on that host. The link feeds
-//! the remote connectors' views, events and log lines into this console's engine (so panes,
+//! the remote connectors' views, events and log lines into this console's fleet (so panes,
 //! `status --json`, the headless output and alerts show them like local ones, titled
 //! `NAME@HOST`) and carries commands back.
 //!
@@ -23,11 +23,12 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, Notify};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::control::lines::{encode, Frame, LineReader};
 use crate::control::protocol::{
     Action, LogBatch, Request, RequestBody, ResponseBody, StreamLine, StreamMessage, VERSION,
 };
@@ -39,7 +40,7 @@ use crate::engine::store::unix_now;
 use crate::engine::view::{
     ConnectorId, ConnectorView, EventKind, HostView, LinkState, HISTORY_LEN,
 };
-use crate::engine::{EngineHandle, RemoteCommand};
+use crate::fleet::{Fleet, RemoteCommand};
 use crate::manifest::{ConsoleSettings, HostSpec};
 
 /// The longest line read from a link (a snapshot of many connectors is the largest).
@@ -368,11 +369,7 @@ impl HostLink {
 }
 
 /// Starts the links of `hosts`.
-pub fn spawn_all(
-    engine: &EngineHandle,
-    hosts: &[HostSpec],
-    console: &ConsoleSettings,
-) -> Vec<HostLink> {
+pub fn spawn_all(engine: &Fleet, hosts: &[HostSpec], console: &ConsoleSettings) -> Vec<HostLink> {
     hosts
         .iter()
         .map(|h| {
@@ -393,7 +390,7 @@ pub fn spawn_all(
         .collect()
 }
 
-fn set(engine: &EngineHandle, name: &str, link: LinkState) {
+fn set(engine: &Fleet, name: &str, link: LinkState) {
     engine.set_host(HostView {
         name: name.to_string(),
         link,
@@ -413,11 +410,18 @@ fn action_of(cmd: Command) -> Action {
 }
 
 /// The link's life: connect, mirror, and on loss wait and try again within the budget.
-async fn run(engine: EngineHandle, spec: HostSpec, cap: usize, bytes: usize, retry: Arc<Notify>) {
+async fn run(engine: Fleet, spec: HostSpec, cap: usize, bytes: usize, retry: Arc<Notify>) {
     let mut mirror = Mirror::default();
     let mut budget = RestartBudget::default();
     loop {
-        set(&engine, &spec.name, LinkState::Connecting);
+        set(
+            &engine,
+            &spec.name,
+            LinkState::Connecting {
+                since: unix_now(),
+                command: cut(&plain(&spec.command), MAX_TEXT_CHARS),
+            },
+        );
         let started = Instant::now();
         let Some((connected, last_error)) =
             connect_once(&engine, &spec, &mut mirror, cap, bytes).await
@@ -477,7 +481,7 @@ async fn run(engine: EngineHandle, spec: HostSpec, cap: usize, bytes: usize, ret
 /// One connection: runs the command and mirrors what it says until it ends. Returns whether
 /// a snapshot came (the link was up) and why it ended; None when the console is ending.
 async fn connect_once(
-    engine: &EngineHandle,
+    engine: &Fleet,
     spec: &HostSpec,
     mirror: &mut Mirror,
     cap: usize,
@@ -522,26 +526,20 @@ async fn connect_once(
     };
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<RemoteCommand>();
     engine.link_host(&spec.name, cmd_tx);
-    let mut reader = BufReader::new(stdout);
-    let mut line = Vec::new();
+    let mut reader = LineReader::new(BufReader::new(stdout), MAX_LINE_BYTES);
     let mut connected = false;
     let mut next_id: u64 = 0;
+    // Replies awaited, by request id: dropped unanswered (the waiter learns the link was lost)
+    // when this connection ends.
+    let mut pending: HashMap<u64, oneshot::Sender<ResponseBody>> = HashMap::new();
     let ended = loop {
-        // read_until is cancel safe: a partly read line stays in `line` for the next call, so
-        // `line` is cleared only once a whole line was handled.
-        let room = MAX_LINE_BYTES.saturating_sub(line.len()) as u64 + 1;
-        let mut limited = (&mut reader).take(room);
+        // LineReader::next is cancel safe: a partly read line stays in the reader.
         tokio::select! {
-            read = limited.read_until(b'\n', &mut line) => match read {
-                Ok(0) => break "the link closed".to_string(),
+            read = reader.next() => match read {
+                Ok(None) => break "the link closed".to_string(),
                 Err(e) => break format!("reading the link failed: {e}"),
-                Ok(_) if !line.ends_with(b"\n") => {
-                    // The rest of the line comes with the next read (or EOF ends the link).
-                    if line.len() > MAX_LINE_BYTES {
-                        break format!("a line over {MAX_LINE_BYTES} bytes");
-                    }
-                }
-                Ok(_) => {
+                Ok(Some(Frame::TooLong)) => break format!("a line over {MAX_LINE_BYTES} bytes"),
+                Ok(Some(Frame::Line(line))) => {
                     match serde_json::from_slice::<StreamLine>(&line) {
                         Ok(msg) if msg.v == VERSION => {
                             if let StreamMessage::Snapshot { .. } = msg.msg {
@@ -551,7 +549,16 @@ async fn connect_once(
                                     set(engine, &spec.name, LinkState::Connected);
                                 }
                             }
-                            on_message(engine, spec, mirror, msg.msg, cap, bytes);
+                            match msg.msg {
+                                StreamMessage::Reply { id: Some(id), reply }
+                                    if id.as_u64().is_some_and(|n| pending.contains_key(&n)) =>
+                                {
+                                    if let Some(waiter) = id.as_u64().and_then(|n| pending.remove(&n)) {
+                                        let _ = waiter.send(reply);
+                                    }
+                                }
+                                other => on_message(engine, spec, mirror, other, cap, bytes),
+                            }
                         }
                         Ok(msg) => break format!("the other side speaks protocol version {} (this one {VERSION}): install the same switchboard on both hosts", msg.v),
                         Err(e) => {
@@ -561,7 +568,6 @@ async fn connect_once(
                             mirror.warn.warn(&spec.name, &format!("not a message ({e}): {}", text.trim()));
                         }
                     }
-                    line.clear();
                 }
             },
             Some(c) = cmd_rx.recv() => {
@@ -574,10 +580,13 @@ async fn connect_once(
                 if let Some(o) = value.as_object_mut() {
                     o.insert("id".into(), serde_json::json!(next_id));
                 }
-                let mut out = serde_json::to_vec(&value).unwrap_or_default();
-                out.push(b'\n');
+                let out = encode(&value).unwrap_or_default();
                 if let Err(e) = stdin.write_all(&out).await {
                     break format!("writing to the link failed: {e}");
+                }
+                pending.retain(|_, w| !w.is_closed());
+                if let Some(waiter) = c.reply {
+                    pending.insert(next_id, waiter);
                 }
             }
             _ = engine.await_shutdown() => {
@@ -627,7 +636,7 @@ fn hosted(spec: &HostSpec, connectors: Vec<ConnectorView>) -> Vec<ConnectorView>
 }
 
 fn on_message(
-    engine: &EngineHandle,
+    engine: &Fleet,
     spec: &HostSpec,
     mirror: &mut Mirror,
     msg: StreamMessage,
@@ -700,7 +709,7 @@ fn on_message(
                 }
             }
             ev.id.host = host_of(spec);
-            engine.remote_event(ev.id, ev.kind);
+            engine.remote_event(ev);
         }
         StreamMessage::Logs { logs } => {
             let mut any = false;
@@ -720,7 +729,7 @@ fn on_message(
     }
 }
 
-fn publish(engine: &EngineHandle, spec: &HostSpec, mirror: &Mirror) {
+fn publish(engine: &Fleet, spec: &HostSpec, mirror: &Mirror) {
     let scrollbacks = mirror
         .views
         .iter()

@@ -7,6 +7,7 @@
 //!   ([`Engine`], [`EngineHandle`]) that spawns, probes (iceoryx2), stops and restarts
 //!   connectors, and publishes one serializable [`ConnectorView`] per connector plus a lossless,
 //!   numbered stream of [`EngineEvent`]s;
+//! - [`fleet`]: what every front end sees: the engine plus the links to other hosts ([`hosts`]);
 //! - [`control`]: the versioned request/response protocol of the control socket;
 //! - [`console`]: the composition root (runtime, engine, control socket) that the TUI ([`ui`]),
 //!   `run --headless` and the CLI ([`cli`]) start through;
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod fleet;
 pub mod hosts;
 pub mod init;
 pub mod manifest;

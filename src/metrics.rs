@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use crate::engine::phase::Phase;
 use crate::engine::store::unix_now;
 use crate::engine::view::{ConnectorId, ConnectorView, EventKind, Fact, FeedHealth};
-use crate::engine::EngineHandle;
+use crate::fleet::Fleet;
 
 /// The labels of one connector's series.
 type Labels = Vec<(&'static str, String)>;
@@ -74,7 +74,7 @@ fn labels(v: &ConnectorView, local_host: &str) -> Labels {
 /// The gauges and counters of every connector, read from the engine's views at each scrape.
 struct ViewCollector {
     views: watch::Receiver<Arc<Vec<ConnectorView>>>,
-    engine: EngineHandle,
+    engine: Fleet,
     local_host: String,
 }
 
@@ -286,7 +286,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 /// Serves `/metrics` on `listener` for `engine` until the engine ends.
-pub fn serve(listener: std::net::TcpListener, engine: &EngineHandle) -> std::io::Result<Metrics> {
+pub fn serve(listener: std::net::TcpListener, engine: &Fleet) -> std::io::Result<Metrics> {
     let listener = TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     let local_host = crate::engine::sys::hostname();

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::engine::phase::Phase;
 use crate::engine::view::{ConnectorId, ConnectorView, FeedHealth};
-use crate::engine::EngineHandle;
+use crate::fleet::Fleet;
 
 /// The summary systemd shows in `systemctl status`: counts per phase in lifecycle order, then
 /// the unhealthy feeds and crash loops, e.g. `3 ready · 1 backoff · 1 stale · 1 crash-looping`.
@@ -83,7 +83,7 @@ pub fn stopping() {
 
 /// Sends `READY=1` once every `wanted` connector is ready and `STATUS=` on every change of the
 /// summary, until the engine ends. None outside systemd.
-pub fn spawn(engine: &EngineHandle, wanted: Vec<ConnectorId>) -> Option<JoinHandle<()>> {
+pub fn spawn(engine: &Fleet, wanted: Vec<ConnectorId>) -> Option<JoinHandle<()>> {
     if !under_systemd() {
         return None;
     }

@@ -164,7 +164,7 @@ async fn asking_for_a_build_while_it_runs_waits_for_that_build() {
     let reply = tokio::time::timeout(
         Duration::from_secs(120),
         switchboard::control::server::execute(
-            &h,
+            &switchboard::fleet::Fleet::new(h.clone()),
             &"twice-a".into(),
             switchboard::control::protocol::Action::Build,
         ),
@@ -226,7 +226,7 @@ async fn the_auto_build_of_a_first_start_is_observed_by_build_duration_seconds()
     .expect("engine");
     let metrics = switchboard::metrics::serve(
         switchboard::metrics::bind("127.0.0.1:0".parse().expect("addr")).expect("bind"),
-        &h,
+        &switchboard::fleet::Fleet::new(h.clone()),
     )
     .expect("metrics");
     let addr = metrics.addr;

@@ -251,6 +251,11 @@ fn a_console_shows_and_drives_another_hosts_connectors_and_survives_lost_links()
     assert_eq!(code, Some(0));
     let failed = near.line_with("host far: failed", 30);
     assert!(failed.contains("no console is running"), "{failed}");
+    // A command for one of its connectors now is refused at once, with the link's state.
+    let out = run_within(&fx, &["start", "far-a@far"], 10);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("far: failed"), "{said}");
     let _far_console = HeadlessConsole::start(&far, &[]);
     assert!(ready(&far, &["far-a", "far-b"], 20.0));
     let out = fx.run(&["reload"]);
@@ -717,4 +722,174 @@ exec sleep 600
 
 fn near_alive(pid: u32) -> bool {
     alive(pid as i32)
+}
+
+/// Runs `switchboard ARGS --manifest <fx's manifest>`, killed (and the test failed) if it has
+/// not ended within `secs` seconds: a CLI action on another host's connector must return
+/// within its timeouts, not hang for its whole patience.
+fn run_within(fx: &Fixture, args: &[&str], secs: u64) -> std::process::Output {
+    let child = Command::new(SWITCHBOARD)
+        .args(args)
+        .arg("--manifest")
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir(fx.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run switchboard");
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(out) => out.expect("switchboard's output"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!(
+                "`switchboard {}` did not return within {secs} s",
+                args.join(" ")
+            );
+        }
+    }
+}
+
+/// A `[[host]]` whose command never speaks (a hung ssh): `status` says how long the link has
+/// been connecting and what it runs, and a command for one of its connectors is refused at
+/// once with the link's state instead of waiting for the action's 30-minute patience.
+#[test]
+fn a_command_for_a_host_whose_link_is_down_is_refused_at_once_with_the_links_state() {
+    let fx = Fixture::new("mute");
+    fx.sim_config("l.toml", "lines_per_sec = 0.0");
+    fx.manifest(
+        "",
+        &format!(
+            "{}\n[[host]]\nname = \"far\"\ncommand = \"exec sleep 600\"\n",
+            connector_table("mute-a", "l.toml", ""),
+        ),
+    );
+    let near = HeadlessConsole::start(&fx, &[]);
+    assert!(ready(&fx, &["mute-a"], 20.0));
+    let out = run_within(&fx, &["status"], 30);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("host far: connecting for") && said.contains("exec sleep 600"),
+        "status shows the link that never spoke, how long and what it runs: {said}"
+    );
+    let out = run_within(&fx, &["start", "far-a@far"], 10);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("far-a@far") && said.contains("far: connecting for"),
+        "refused with the link's state: {said}"
+    );
+    assert!(said.contains("not sent"), "{said}");
+    let (code, _) = near.stop(20);
+    assert_eq!(code, Some(0));
+}
+
+/// A link that is up but whose console never answers a request: the action ends with the
+/// reply timeout (and says so) instead of the action's whole patience (600 s for a stop).
+#[test]
+fn a_remote_that_never_replies_ends_the_action_with_a_reply_timeout() {
+    use switchboard::connector_config::ConnectorType;
+    use switchboard::control::protocol::{StreamLine, StreamMessage};
+    let fx = Fixture::new("deaf");
+    fx.sim_config("l.toml", "lines_per_sec = 0.0");
+    let mut view = switchboard::ConnectorView::new("deaf-r", ConnectorType::BinanceFutures, 0.0);
+    view.phase = Phase::Ready;
+    let snapshot = StreamLine::new(StreamMessage::Snapshot {
+        console_pid: 1,
+        connectors: vec![view],
+        logs: Default::default(),
+    });
+    let file = fx.path().join("snapshot.json");
+    let mut text = serde_json::to_string(&snapshot).expect("json");
+    text.push('\n');
+    std::fs::write(&file, text).expect("write the snapshot");
+    fx.manifest(
+        "",
+        &format!(
+            "{}\n[[host]]\nname = \"deaf\"\ncommand = \"cat {}; exec sleep 600\"\n",
+            connector_table("deaf-a", "l.toml", ""),
+            file.display()
+        ),
+    );
+    let near = HeadlessConsole::start(&fx, &[]);
+    near.line_with("host deaf: connected", 20);
+    let out = run_within(&fx, &["stop", "deaf-r@deaf"], 120);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("did not reply") && said.contains("reply timeout"),
+        "{said}"
+    );
+    let (code, _) = near.stop(20);
+    assert_eq!(code, Some(0));
+}
+
+/// `attach --stdio` with a reader that does not read (a slow link) while its console's
+/// connector floods: the attach process stays small (its queue is bounded, so the console's
+/// writes block) and the console counts what it could not send as skipped.
+#[test]
+fn a_slow_attach_reader_holds_the_console_back_and_gets_skipped_lines_counted() {
+    let far = Fixture::new("attslow");
+    // 20 000 lines of 16 kB (320 MB) as fast as the sim writes, 2 s after the start (the
+    // attach is there by then); a scrollback big enough that every tick has 500 new lines.
+    far.sim_config(
+        "f.toml",
+        "lines_per_sec = 0.0\nready_delay_ms = 2000\nflood_lines = 20000\nline_bytes = 16000",
+    );
+    far.manifest(
+        "[console]\nscrollback_bytes = 268435456\n",
+        &connector_table("attslow-a", "f.toml", ""),
+    );
+    let _console = HeadlessConsole::start(&far, &[]);
+    assert!(eventually(10.0, || matches!(
+        switchboard::engine::store::lock_state(&far.path().join(".switchboard")),
+        switchboard::engine::store::LockState::Held(Some(_))
+    )));
+    let mut child = Command::new(SWITCHBOARD)
+        .args(["attach", "--stdio", "--manifest"])
+        .arg(far.path().join("switchboard.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("attach");
+    // Nobody reads its stdout for 10 s, while the flood is written.
+    std::thread::sleep(Duration::from_secs(10));
+    let peak_kib = peak_rss_kib(child.id());
+    let out = BufReader::new(child.stdout.take().expect("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                break;
+            };
+            let skipped = v["logs"]["attslow-a"]["skipped"].as_u64().unwrap_or(0);
+            if tx.send(skipped).is_err() {
+                break;
+            }
+        }
+    });
+    let mut skipped = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while skipped == 0 && std::time::Instant::now() < deadline {
+        if let Ok(s) = rx.recv_timeout(Duration::from_millis(500)) {
+            skipped += s;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = far.run(&["stop", "attslow-a"]);
+    eprintln!("attach peak RSS: {peak_kib} KiB; skipped lines reported: {skipped}");
+    assert!(
+        peak_kib < 64 * 1024,
+        "the attach process stays under 64 MiB: peak {peak_kib} KiB"
+    );
+    assert!(skipped > 0, "the console counted skipped lines");
 }

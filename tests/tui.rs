@@ -888,6 +888,8 @@ fn v_opens_the_target_selector_and_a_raised_target_logs_debug_lines_into_the_con
     let text = std::fs::read_to_string(&file).expect("console.log");
     assert!(text.contains("control socket client"), "{text}");
     assert!(text.contains("switchboard::control now at DEBUG"), "{text}");
+}
+
 #[test]
 fn ampersand_on_the_table_filters_its_rows_and_the_table_is_remembered() {
     let fx = Fixture::new("rowfilter");

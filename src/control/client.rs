@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
+
+use super::lines::{encode, Frame, LineReader};
 use tokio::net::UnixStream;
 
 use super::protocol::{ErrorKind, Request, RequestBody, Response, ResponseBody, VERSION};
@@ -38,6 +40,9 @@ async fn connect(path: &Path) -> std::io::Result<UnixStream> {
     }
 }
 
+/// The longest reply read (a status of many connectors is the largest).
+const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
+
 /// How long a `busy` console is asked again.
 const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
 
@@ -62,18 +67,30 @@ pub async fn request(state_dir: &Path, body: RequestBody) -> std::io::Result<Res
 async fn request_once(state_dir: &Path, body: RequestBody) -> std::io::Result<ResponseBody> {
     let stream = connect(&super::socket_path(state_dir)).await?;
     let (r, mut w) = stream.into_split();
-    let mut out = serde_json::to_vec(&Request::new(body)).map_err(std::io::Error::other)?;
-    out.push(b'\n');
+    let out = encode(&Request::new(body))?;
     // A console over its connection cap answers `busy` and closes without reading: the write
     // may then fail, but the reply is there to read.
     let written = w.write_all(&out).await;
-    let mut line = String::new();
-    let read = BufReader::new(r).read_line(&mut line).await;
-    if line.is_empty() {
-        written?;
-        read?;
-    }
-    let reply: Response = serde_json::from_str(&line).map_err(|e| {
+    let read = LineReader::new(BufReader::new(r), MAX_REPLY_BYTES)
+        .next()
+        .await;
+    let line = match read {
+        Ok(Some(Frame::Line(line))) => line,
+        Ok(Some(Frame::TooLong)) => {
+            return Err(std::io::Error::other(format!(
+                "the console's reply is over {MAX_REPLY_BYTES} bytes"
+            )))
+        }
+        Ok(None) => {
+            written?;
+            Vec::new()
+        }
+        Err(e) => {
+            written?;
+            return Err(e);
+        }
+    };
+    let reply: Response = serde_json::from_slice(&line).map_err(|e| {
         std::io::Error::other(format!(
             "the console answered something that is not a version-{VERSION} reply ({e}); is it a switchboard of another version?"
         ))
@@ -92,9 +109,7 @@ pub async fn watch(
 )> {
     let stream = connect(&super::socket_path(state_dir)).await?;
     let (r, mut w) = stream.into_split();
-    let mut line =
-        serde_json::to_vec(&Request::new(RequestBody::Watch)).map_err(std::io::Error::other)?;
-    line.push(b'\n');
+    let line = encode(&Request::new(RequestBody::Watch))?;
     w.write_all(&line).await?;
     Ok((BufReader::new(r), w))
 }

@@ -4,6 +4,7 @@
 //! end of the engine, like the TUI.
 
 pub mod client;
+pub mod lines;
 pub mod protocol;
 pub mod server;
 

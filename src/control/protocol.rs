@@ -94,6 +94,9 @@ pub enum ResponseBody {
     Status {
         console_pid: i32,
         connectors: Vec<ConnectorView>,
+        /// The links to other hosts (absent when there are none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hosts: Vec<crate::engine::view::HostView>,
     },
     /// The outcome of an action.
     Acted(Outcome),
@@ -123,7 +126,10 @@ impl ResponseBody {
                 | ErrorKind::UnsupportedVersion
                 | ErrorKind::UnknownConnector
                 | ErrorKind::InvalidManifest => exit::USAGE,
-                ErrorKind::ShuttingDown | ErrorKind::Timeout | ErrorKind::Busy => exit::FAILURE,
+                ErrorKind::ShuttingDown
+                | ErrorKind::Timeout
+                | ErrorKind::Busy
+                | ErrorKind::HostUnreachable => exit::FAILURE,
             },
         }
     }
@@ -156,6 +162,9 @@ pub enum ErrorKind {
     Timeout,
     /// Too many connections at once; try again in a moment.
     Busy,
+    /// The connector's host link is not up (the command was not sent), or it was lost or
+    /// the remote console did not reply in time.
+    HostUnreachable,
     /// A reload found the manifest invalid: nothing was changed.
     InvalidManifest,
 }

@@ -5,10 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
+use super::lines::{encode, Frame, LineReader};
 use super::protocol::{
     parse_request, Action, ErrorKind, LogBatch, Outcome, RequestBody, Response, ResponseBody,
     StreamLine, StreamMessage, SNAPSHOT_LOG_LINES,
@@ -19,12 +20,13 @@ use crate::engine::store::unix_now;
 use crate::engine::view::ConnectorView;
 use crate::engine::view::Origin;
 use crate::engine::view::{ConnectorId, EventKind, Fact};
-use crate::engine::{CommandMark, EngineHandle};
+use crate::engine::CommandMark;
+use crate::fleet::{Fleet, FleetError};
 use crate::reload::{ReloadError, Reloader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Longest request line accepted.
-const MAX_REQUEST_BYTES: u64 = 64 * 1024;
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// A client must send its request within this long (the CLI sends it at once); an idle
 /// connection is closed after it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -53,7 +55,7 @@ fn patience(action: Action) -> Duration {
 /// as its own action ends, which would cut another's wait short.
 pub fn serve(
     state_dir: &Path,
-    handle: EngineHandle,
+    handle: Fleet,
     reloader: Option<Arc<Reloader>>,
     one_action: bool,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -107,8 +109,7 @@ async fn refuse_busy(stream: UnixStream) -> std::io::Result<()> {
         ErrorKind::Busy,
         format!("{MAX_CONNECTIONS} connections are open already; try again in a moment"),
     );
-    let mut out = serde_json::to_vec(&Response::new(body)).map_err(std::io::Error::other)?;
-    out.push(b'\n');
+    let out = encode(&Response::new(body))?;
     let (_, mut w) = stream.into_split();
     tokio::time::timeout(REQUEST_TIMEOUT, w.write_all(&out))
         .await
@@ -117,22 +118,26 @@ async fn refuse_busy(stream: UnixStream) -> std::io::Result<()> {
 
 async fn answer(
     stream: UnixStream,
-    handle: &EngineHandle,
+    handle: &Fleet,
     reloader: Option<&Reloader>,
     one_action: bool,
     streams: &Arc<tokio::sync::Semaphore>,
 ) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
-    let mut line = Vec::new();
-    let mut reader = BufReader::new(r.take(MAX_REQUEST_BYTES));
-    let read = reader.read_until(b'\n', &mut line);
+    let mut reader = LineReader::new(BufReader::new(r), MAX_REQUEST_BYTES);
+    let read = reader.next();
     let body = match tokio::time::timeout(REQUEST_TIMEOUT, read).await {
         Err(_) => ResponseBody::error(
             ErrorKind::BadRequest,
             format!("no request line within {REQUEST_TIMEOUT:?}"),
         ),
         Ok(Err(e)) => return Err(e),
-        Ok(Ok(_)) => match parse_request(&line) {
+        Ok(Ok(None)) => return Ok(()),
+        Ok(Ok(Some(Frame::TooLong))) => ResponseBody::error(
+            ErrorKind::BadRequest,
+            format!("a request line over {MAX_REQUEST_BYTES} bytes"),
+        ),
+        Ok(Ok(Some(Frame::Line(line)))) => match parse_request(&line) {
             Err(reply) => reply,
             Ok(req) if req.body == RequestBody::Watch => match streams.clone().try_acquire_owned() {
                 // The stream holds its own slot as well as the connection's for its life.
@@ -161,8 +166,7 @@ async fn answer(
             Ok(req) => respond(handle, reloader, req.body).await,
         },
     };
-    let mut out = serde_json::to_vec(&Response::new(body)).map_err(std::io::Error::other)?;
-    out.push(b'\n');
+    let out = encode(&Response::new(body))?;
     w.write_all(&out).await
 }
 
@@ -176,8 +180,7 @@ const STREAM_BATCH_LINES: usize = 500;
 const STREAM_TICK: Duration = Duration::from_millis(200);
 
 async fn send_line(w: &mut OwnedWriteHalf, msg: StreamMessage) -> std::io::Result<()> {
-    let mut out = serde_json::to_vec(&StreamLine::new(msg)).map_err(std::io::Error::other)?;
-    out.push(b'\n');
+    let out = encode(&StreamLine::new(msg))?;
     w.write_all(&out).await
 }
 
@@ -194,7 +197,7 @@ fn local_views(views: &[ConnectorView]) -> Vec<ConnectorView> {
 /// The log lines of `id` after line number `cursor` (at most `max`, the newest), and the new
 /// cursor.
 fn lines_after(
-    handle: &EngineHandle,
+    handle: &Fleet,
     id: &ConnectorId,
     cursor: Option<u64>,
     max: usize,
@@ -224,11 +227,7 @@ fn lines_after(
 /// come, views and log lines at most every [`STREAM_TICK`], until the watcher closes the
 /// connection or the engine ends. A slow watcher only slows this task: lines it could not take
 /// are counted as skipped, nothing grows.
-async fn watch(
-    mut r: OwnedReadHalf,
-    mut w: OwnedWriteHalf,
-    handle: &EngineHandle,
-) -> std::io::Result<()> {
+async fn watch(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, handle: &Fleet) -> std::io::Result<()> {
     let (views, mut events) = handle.subscribe_with_views();
     let mut views_rx = handle.views();
     views_rx.borrow_and_update();
@@ -298,7 +297,7 @@ async fn watch(
 
 /// Carries out one request.
 pub async fn respond(
-    handle: &EngineHandle,
+    handle: &Fleet,
     reloader: Option<&Reloader>,
     body: RequestBody,
 ) -> ResponseBody {
@@ -327,6 +326,7 @@ pub async fn respond(
             ResponseBody::Status {
                 console_pid: std::process::id() as i32,
                 connectors: views.into_iter().map(|v| v.at(now)).collect(),
+                hosts: handle.hosts().borrow().as_ref().clone(),
             }
         }
         RequestBody::Act { action, target } => {
@@ -400,7 +400,7 @@ fn overtaker(m: CommandMark) -> String {
 }
 
 /// Sends `action` to connector `id` and waits for its outcome.
-pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) -> ResponseBody {
+pub async fn execute(handle: &Fleet, id: &ConnectorId, action: Action) -> ResponseBody {
     let (views, mut events) = handle.subscribe_with_views();
     // A bare NAME that is not local names the one remote connector of that name, if unique.
     let remote: Vec<ConnectorId> = views
@@ -424,6 +424,14 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
                 names.join(", ")
             ),
         );
+    }
+    // Another host's connector: its console decides, through the link (never the engine).
+    let linked = match &id.host {
+        Some(h) => handle.hosts().borrow().iter().any(|l| l.name == *h),
+        None => handle.is_remote(id),
+    };
+    if linked {
+        return execute_remote(handle, id, action).await;
     }
     let Some(before) = views.iter().find(|v| v.id() == *id).cloned() else {
         let names: Vec<String> = views.iter().map(|v| v.id().to_string()).collect();
@@ -469,6 +477,7 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
         _ => {}
     }
     let Ok((applied_after, mine)) = handle
+        .engine()
         .command_marked(
             id.clone(),
             action.command(),
@@ -512,6 +521,7 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
             // outcome is where the connector comes to rest, told as overtaken.
             if mine != 0 {
                 if let Some(m) = handle
+                    .engine()
                     .commands_after(id, mine)
                     .into_iter()
                     // The same command again joins this one.
@@ -590,6 +600,71 @@ pub async fn execute(handle: &EngineHandle, id: &ConnectorId, action: Action) ->
     };
     match tokio::time::timeout(patience(action), wait).await {
         Ok(reply) => reply,
+        Err(_) => ResponseBody::error(
+            ErrorKind::Timeout,
+            format!("{id}: no outcome after {:?}", patience(action)),
+        ),
+    }
+}
+
+/// How long a remote console has to show that it took an action (its reply, or an event about
+/// the connector): a link that is up but whose console never answers is not waited on for the
+/// action's whole patience.
+pub const REMOTE_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sends `action` for remote connector `id` straight to its host's link (never through the
+/// engine) and returns the remote console's reply. Refused at once when the link is not up;
+/// an error when the link is lost first, or when the remote shows no sign of the action
+/// within [`REMOTE_REPLY_TIMEOUT`].
+async fn execute_remote(handle: &Fleet, id: &ConnectorId, action: Action) -> ResponseBody {
+    let mut events = handle.subscribe();
+    let host = id
+        .host
+        .clone()
+        .unwrap_or_else(|| "the watched console".into());
+    let mut reply = match handle.send_remote(id, action.command()) {
+        Ok(rx) => rx,
+        Err(e @ FleetError::LinkDown { .. }) => {
+            return ResponseBody::error(ErrorKind::HostUnreachable, e.to_string())
+        }
+        Err(e) => return ResponseBody::error(ErrorKind::UnknownConnector, e.to_string()),
+    };
+    let noun = action_noun(action);
+    let wait = async {
+        let silence = tokio::time::sleep(REMOTE_REPLY_TIMEOUT);
+        tokio::pin!(silence);
+        let mut heard = false;
+        loop {
+            tokio::select! {
+                r = &mut reply => return match r {
+                    Ok(ResponseBody::Acted(mut o)) => {
+                        // The remote names its connector as its own: say NAME@HOST here.
+                        if let Some(rest) = o.message.strip_prefix(&format!("{} ", id.name)) {
+                            o.message = format!("{id} {rest}");
+                        }
+                        o.target = id.clone();
+                        ResponseBody::Acted(o)
+                    }
+                    Ok(other) => other,
+                    Err(_) => ResponseBody::error(
+                        ErrorKind::HostUnreachable,
+                        format!("{id}: the link to {host} was lost before its console replied to the {noun}; it may or may not have been applied"),
+                    ),
+                },
+                ev = events.recv() => match ev {
+                    Some(ev) if ev.id == *id => heard = true,
+                    Some(_) => {}
+                    None => return ResponseBody::error(ErrorKind::ShuttingDown, "the console ended"),
+                },
+                _ = &mut silence, if !heard => return ResponseBody::error(
+                    ErrorKind::Timeout,
+                    format!("{id}: {host}'s console did not reply to the {noun} within {} s (reply timeout; no reply and no event about {id}): it may be stuck; the {noun} may or may not have been applied", REMOTE_REPLY_TIMEOUT.as_secs()),
+                ),
+            }
+        }
+    };
+    match tokio::time::timeout(patience(action), wait).await {
+        Ok(r) => r,
         Err(_) => ResponseBody::error(
             ErrorKind::Timeout,
             format!("{id}: no outcome after {:?}", patience(action)),

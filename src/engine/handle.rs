@@ -1,5 +1,5 @@
-//! [`EngineHandle`], the engine's public face: commands, views, the event stream, log tails,
-//! and the entry points the links to other hosts use. Cloneable; every call is a message to
+//! [`EngineHandle`], the engine's public face: commands, views, the event stream and log tails
+//! of this host's connectors (other hosts' are the fleet's: [`crate::fleet`]). Cloneable; every call is a message to
 //! the actor in `mod.rs` or a read of what it published.
 
 use std::path::{Path, PathBuf};
@@ -7,12 +7,10 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::mailbox::{
-    CommandMark, EngineError, Msg, RemoteCommand, Shared, Updated, EVENT_WAITS_FOR_STATE,
-};
+use super::mailbox::{CommandMark, EngineError, Msg, Shared, Updated, EVENT_WAITS_FOR_STATE};
 use super::phase::Phase;
 use super::state::Command;
-use super::view::{self, ConnectorId, ConnectorView, EngineEvent, EventKind, Health};
+use super::view::{self, ConnectorId, ConnectorView, EngineEvent, Health};
 use super::{logs, store};
 use crate::manifest::ConnectorSpec;
 
@@ -137,61 +135,6 @@ impl EngineHandle {
         stopped
     }
 
-    /// The links to other hosts, as they last reported.
-    pub fn hosts(&self) -> watch::Receiver<Arc<Vec<view::HostView>>> {
-        self.shared.hosts.subscribe()
-    }
-
-    /// A host link reports its state (connected, reconnecting, failed).
-    pub fn set_host(&self, host: view::HostView) {
-        self.shared.hosts.send_modify(|all| {
-            let mut next = all.as_ref().clone();
-            match next.iter_mut().find(|h| h.name == host.name) {
-                Some(h) => *h = host,
-                None => next.push(host),
-            }
-            *all = Arc::new(next);
-        });
-    }
-
-    /// A host link hands over its connectors' views (each with `host` set) and the scrollbacks
-    /// their log lines go to; commands for them are sent to `commands` (see [`RemoteCommand`]).
-    pub fn set_remote(
-        &self,
-        host: &str,
-        views: Vec<ConnectorView>,
-        scrollbacks: Vec<(ConnectorId, logs::SharedScrollback)>,
-    ) {
-        {
-            let mut logs = self.shared.logs.lock().unwrap_or_else(|p| p.into_inner());
-            logs.retain(|id, _| id.host.as_deref() != Some(host));
-            logs.extend(scrollbacks);
-        }
-        let _ = self.tx.send(Msg::RemoteViews {
-            host: host.to_string(),
-            views,
-        });
-    }
-
-    /// Where commands for `host`'s connectors go.
-    pub fn link_host(&self, host: &str, commands: mpsc::UnboundedSender<RemoteCommand>) {
-        let _ = self.tx.send(Msg::RemoteLink {
-            host: host.to_string(),
-            commands,
-        });
-    }
-
-    /// Publishes a remote connector's event on this engine's bus (headless output, alerts,
-    /// actions waiting for an outcome see it like a local one's).
-    pub fn remote_event(&self, id: ConnectorId, kind: EventKind) {
-        let _ = self.tx.send(Msg::RemoteEvent { id, kind });
-    }
-
-    /// Tells viewers that log lines arrived (a host link's batch).
-    pub fn tell_log_activity(&self) {
-        self.shared.log_activity.notify_one();
-    }
-
     /// The console's state directory.
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
@@ -255,8 +198,8 @@ impl EngineHandle {
         Ok(self.command_marked(id, cmd, origin).await?.0)
     }
 
-    /// As [`EngineHandle::command_applied`], and also the command's [`CommandMark::n`] (0 for
-    /// a connector of another host): a later mark in [`EngineHandle::commands_after`] is a
+    /// As [`EngineHandle::command_applied`], and also the command's [`CommandMark::n`] (0 when
+    /// no connector took it): a later mark in [`EngineHandle::commands_after`] is a
     /// command that overtook it.
     pub async fn command_marked(
         &self,

@@ -92,34 +92,11 @@ pub(super) enum Msg {
     },
     /// Someone wants CPU and memory figures: start sampling if it had stopped.
     WakeUsage,
-    /// A host link's connectors as the remote console sees them (each with `host` set); they
-    /// are shown after the local ones, in the order hosts were first heard of.
-    RemoteViews {
-        host: String,
-        views: Vec<ConnectorView>,
-    },
-    /// A remote connector's event, published on this engine's bus.
-    RemoteEvent {
-        id: ConnectorId,
-        kind: EventKind,
-    },
-    /// Where commands for `host`'s connectors go.
-    RemoteLink {
-        host: String,
-        commands: mpsc::UnboundedSender<RemoteCommand>,
-    },
     /// ERROR/WARN lines the log tailer read.
     Levels {
         key: SlotKey,
         batch: logs::LevelBatch,
     },
-}
-
-/// A command for a connector of another host, handed to that host's link.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RemoteCommand {
-    pub id: ConnectorId,
-    pub cmd: Command,
 }
 
 /// What [`EngineHandle::update`] did with a reloaded spec.
@@ -139,8 +116,6 @@ pub(super) struct Shared {
     /// registered under it gets every later event.
     pub(super) bus: Mutex<Bus>,
     pub(super) views: watch::Sender<Arc<Vec<ConnectorView>>>,
-    /// The links to other hosts' consoles (DESIGN §12), as their links report them.
-    pub(super) hosts: watch::Sender<Arc<Vec<view::HostView>>>,
     pub(super) logs: Mutex<HashMap<ConnectorId, logs::SharedScrollback>>,
     /// Told (one stored permit) whenever a tailer appends lines to any scrollback.
     pub(super) log_activity: Arc<tokio::sync::Notify>,

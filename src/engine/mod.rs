@@ -51,7 +51,7 @@ use crate::manifest::{ConnectorSpec, Manifest};
 use build::{BuildKey, BuildUpdate};
 pub use handle::{EngineHandle, EventStream};
 use mailbox::{Bus, Msg, Shared, SlotKey, COMMANDS_KEPT, EVENT_WAITS_FOR_STATE};
-pub use mailbox::{CommandMark, EngineError, RemoteCommand, Updated};
+pub use mailbox::{CommandMark, EngineError, Updated};
 use phase::Phase;
 use state::{Command, ConnectorState, Ctx, Effect, Event, Settings, SpawnFailure};
 use view::{BuildProgress, ConnectorId, ConnectorView, EventKind};
@@ -277,11 +277,9 @@ impl Engine {
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
         let (done_tx, done_rx) = watch::channel(false);
         let (views_tx, _) = watch::channel(Arc::new(Vec::new()));
-        let (hosts_tx, _) = watch::channel(Arc::new(Vec::new()));
         let shared = Arc::new(Shared {
             bus: Mutex::new(Bus::default()),
             views: views_tx,
-            hosts: hosts_tx,
             logs: Mutex::new(HashMap::new()),
             log_activity: Arc::new(tokio::sync::Notify::new()),
             durable_gen: std::sync::atomic::AtomicU64::new(0),
@@ -313,9 +311,7 @@ impl Engine {
             log_keep: manifest.console.log_keep,
             state_dir: state_dir.clone(),
             shutting_down: false,
-            remote: Vec::new(),
             origin: None,
-            remote_links: HashMap::new(),
             log_waker: logwake::LogWaker::start(),
             usage_epoch: Instant::now(),
             watching: Vec::new(),
@@ -586,12 +582,8 @@ struct Runtime {
     log_keep: u32,
     state_dir: PathBuf,
     shutting_down: bool,
-    /// Other hosts' connectors, by host, in the order the hosts were first heard of.
-    remote: Vec<(String, Vec<ConnectorView>)>,
     /// Who caused the event being handled (for the connector's history).
     origin: Option<view::Origin>,
-    /// Where each host's commands go.
-    remote_links: HashMap<String, mpsc::UnboundedSender<RemoteCommand>>,
     /// Wakes idle log tailers (None: they poll).
     log_waker: Option<Arc<logwake::LogWaker>>,
     /// When the symbols' times were last handed to the writer.
@@ -883,36 +875,7 @@ impl Runtime {
     /// Returns true when the engine must end now (detach).
     fn handle(&mut self, msg: Msg) -> bool {
         match msg {
-            Msg::Command {
-                target: Some(id),
-                cmd,
-                ack,
-                ..
-            } if id.host.is_some() => {
-                let host = id.host.clone().unwrap_or_default();
-                match self.remote_links.get(&host) {
-                    Some(link) => {
-                        let _ = link.send(RemoteCommand { id, cmd });
-                    }
-                    None => {
-                        tracing::warn!("{id}: no link to host {host}, so the command was not sent")
-                    }
-                }
-                if let Some(ack) = ack {
-                    let _ = ack.send((self.queued_seq, 0));
-                }
-            }
-            Msg::RemoteViews { host, views } => {
-                match self.remote.iter_mut().find(|(h, _)| *h == host) {
-                    Some((_, v)) => *v = views,
-                    None => self.remote.push((host, views)),
-                }
-            }
-            Msg::RemoteEvent { id, kind } => self.emit(None, id, kind),
             Msg::WakeUsage => self.sample_usage(),
-            Msg::RemoteLink { host, commands } => {
-                self.remote_links.insert(host, commands);
-            }
             Msg::Command {
                 target,
                 cmd,
@@ -1947,7 +1910,6 @@ impl Runtime {
             .slots
             .iter()
             .map(|s| view_of(s, now, now_unix))
-            .chain(self.remote.iter().flat_map(|(_, v)| v.iter().cloned()))
             .collect();
         self.shared.views.send_if_modified(|cur| {
             let changed =

@@ -907,8 +907,14 @@ pub struct HostView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "link", rename_all = "snake_case")]
 pub enum LinkState {
-    /// Its command is starting; no snapshot yet.
-    Connecting,
+    /// Its command is starting; no snapshot yet. `since` (Unix seconds) and `command` tell
+    /// how long and what: a command that never speaks (a hung ssh) shows as such.
+    Connecting {
+        #[serde(default)]
+        since: f64,
+        #[serde(default)]
+        command: String,
+    },
     Connected,
     /// Lost; the next try in `in_s` seconds (as of `as_of`).
     Reconnecting {
@@ -928,7 +934,11 @@ impl HostView {
     /// One line for the operator: `tokyo: reconnecting in 4 s (attempt 2/20): ssh: …`.
     pub fn describe(&self, now: f64) -> String {
         match &self.link {
-            LinkState::Connecting => format!("{}: connecting", self.name),
+            LinkState::Connecting { since, command } => format!(
+                "{}: connecting for {:.0} s (`{command}`, no snapshot yet)",
+                self.name,
+                (now - since).max(0.0)
+            ),
             LinkState::Connected => format!("{}: connected", self.name),
             LinkState::Reconnecting {
                 in_s,

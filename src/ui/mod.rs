@@ -80,7 +80,7 @@ fn setup_terminal() -> std::io::Result<Terminal<CrosstermBackend<Stdout>>> {
 /// saying why when there is no terminal to run on or its input ended (the engine is detached
 /// then: connectors keep running). The engine has ended either way.
 pub async fn run(console: &Console) -> Result<bool, String> {
-    let handle = &console.engine;
+    let handle = &console.fleet;
     // Detaching ends the engine without touching a connector; the caller then exits.
     let give_up = |why: String| async move {
         handle.detach();
@@ -236,7 +236,7 @@ async fn event_loop(
     console: &Console,
 ) -> Result<bool, String> {
     use tokio::signal::unix::{signal, SignalKind};
-    let handle = &console.engine;
+    let handle = &console.fleet;
     let bell = console.bell();
     // Reload outcomes come back here, to be shown in the footer.
     let (reloaded_tx, mut reloaded) = mpsc::unbounded_channel::<String>();
@@ -342,11 +342,13 @@ async fn event_loop(
             } else if snaps.iter().any(|s| {
                 s.uptime_at(now).is_some_and(|u| u < 60.0)
                     || s.health.is_some_and(|h| h.is_unhealthy())
-            }) || hosts_rx
-                .borrow()
-                .iter()
-                .any(|h| matches!(h.link, crate::engine::view::LinkState::Reconnecting { .. }))
-            {
+            }) || hosts_rx.borrow().iter().any(|h| {
+                matches!(
+                    h.link,
+                    crate::engine::view::LinkState::Reconnecting { .. }
+                        | crate::engine::view::LinkState::Connecting { .. }
+                )
+            }) {
                 Duration::from_secs(1)
             } else {
                 Duration::from_secs(60)

@@ -182,7 +182,10 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     {
         match &h.link {
             LinkState::Connected => {}
-            LinkState::Connecting => spans.push(Span::styled(" LINK…", t.warn())),
+            LinkState::Connecting { since, .. } => spans.push(Span::styled(
+                format!(" LINK… connecting for {:.0} s", (v.now - since).max(0.0)),
+                t.warn(),
+            )),
             LinkState::Reconnecting {
                 in_s,
                 attempt,
@@ -1094,6 +1097,25 @@ fn status_bar<'a>(v: &View) -> (Line<'a>, Vec<(u16, u16, String)>) {
     if v.snaps.is_empty() {
         spans.push(Span::styled("no connectors", t.dim()));
     }
+    // A host link that has not spoken yet (no pane shows it): how long, and what it runs.
+    if v.viewing.is_none() {
+        for h in v.hosts {
+            if let LinkState::Connecting { since, command } = &h.link {
+                if spans.len() > lead {
+                    spans.push(Span::styled(" · ", t.dim()));
+                }
+                spans.push(Span::styled(
+                    format!(
+                        "host {} connecting for {:.0} s ({})",
+                        h.name,
+                        (v.now - since).max(0.0),
+                        crate::engine::redact::cut(command, 40)
+                    ),
+                    t.warn(),
+                ));
+            }
+        }
+    }
     // The most recent exit of a connector that is not back up (exited, backoff, failed).
     let last_failure = v
         .snaps
@@ -1141,7 +1163,9 @@ fn viewer_banner<'a>(v: &View, viewing: &crate::console::Viewing) -> Vec<Span<'a
             (in_s - (v.now - as_of)).max(0.0)
         )),
         Some((LinkState::Failed { .. }, _)) => Some("console gone: H retries".to_string()),
-        Some((LinkState::Connecting, _)) => Some("connecting…".to_string()),
+        Some((LinkState::Connecting { since, .. }, _)) => {
+            Some(format!("connecting for {:.0} s…", (v.now - since).max(0.0)))
+        }
         Some((LinkState::Connected, _)) | None => None,
     };
     if let Some(g) = gone {

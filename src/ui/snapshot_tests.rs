@@ -1736,3 +1736,33 @@ fn a_viewer_offers_to_take_over_once_its_console_is_gone() {
     app.console_gone(true, None);
     assert_eq!(app.update(Action::Yes, &snaps), vec![UiCall::TakeOver]);
 }
+
+#[test]
+fn a_host_link_that_never_spoke_shows_how_long_and_what_it_runs() {
+    use crate::engine::view::{HostView, LinkState};
+    let snaps = vec![snap("bf", Phase::Ready, NOW)];
+    let app = app_for(&snaps, logs(1, 3));
+    let hosts = [HostView {
+        name: "far".into(),
+        link: LinkState::Connecting {
+            since: NOW - 42.0,
+            command: "ssh -T far switchboard attach --stdio".into(),
+        },
+        as_of: NOW - 42.0,
+    }];
+    let mut t = Terminal::new(TestBackend::new(120, 12)).expect("terminal");
+    let view = View {
+        app: &app,
+        snaps: &snaps,
+        now: NOW,
+        theme: Theme { color: false },
+        hosts: &hosts,
+        viewing: None,
+    };
+    t.draw(|f| draw(f, &view)).expect("draw");
+    let top = rows_of(t.backend())[0].clone();
+    assert!(
+        top.contains("host far connecting for 42 s (ssh -T far switchboard attach"),
+        "{top}"
+    );
+}
