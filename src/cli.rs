@@ -923,25 +923,28 @@ pub fn act_many(path: &Path, action: Action, names: &[String], all: bool) -> u8 
     }
     let names: Vec<String> = if all {
         // The running console's own connectors (or, with none running, the manifest's).
-        let rows = runtime()
-            .ok()
-            .and_then(|rt| rt.block_on(status_rows(&manifest)).ok())
-            .map(|(rows, _)| rows)
-            .unwrap_or_default();
-        let live: Vec<String> = rows
+        known_ids(&manifest, runs)
             .into_iter()
-            .filter(|v| v.host.is_none())
-            .map(|v| v.name)
-            .collect();
-        match (&manifest.outline, live.is_empty()) {
-            (Some(m), true) => m.connectors.iter().map(|c| c.name.clone()).collect(),
-            _ => live,
+            .filter(|id| id.host.is_none())
+            .map(|id| id.name)
+            .collect()
+    } else if names.len() > 1 || names.iter().any(|n| crate::names::is_pattern(n)) {
+        // Several names or a pattern: all are resolved first, so a typo acts on none.
+        let known = known_ids(&manifest, runs);
+        match crate::names::expand(names, &known) {
+            Ok(ids) => ids.iter().map(ToString::to_string).collect(),
+            Err(misses) => {
+                say_misses(&manifest, &misses, &known, runs);
+                return exit::USAGE;
+            }
         }
     } else {
         names.to_vec()
     };
     if names.is_empty() {
-        eprintln!("error: name a connector (or several), or use --all");
+        eprintln!(
+            "error: name a connector (or several, or a pattern such as 'bs-*'), or use --all"
+        );
         return exit::USAGE;
     }
     let code = names
@@ -953,6 +956,59 @@ pub fn act_many(path: &Path, action: Action, names: &[String], all: bool) -> u8 
         manifest.warn();
     }
     code
+}
+
+/// The connectors names are matched against: the running console's (its own and its hosts',
+/// as `NAME@HOST`) when one runs and answers, else the manifest's.
+fn known_ids(manifest: &Addressed, runs: bool) -> Vec<ConnectorId> {
+    let live = match runs {
+        true => runtime()
+            .ok()
+            .and_then(|rt| rt.block_on(status_rows(manifest)).ok())
+            .filter(|(_, source)| matches!(source, StatusSource::Live(_)))
+            .map(|(rows, _)| rows.iter().map(ConnectorView::id).collect::<Vec<_>>()),
+        false => None,
+    };
+    match (live, &manifest.outline) {
+        (Some(ids), _) => ids,
+        (None, Some(m)) => m
+            .connectors
+            .iter()
+            .map(|c| ConnectorId::local(c.name.clone()))
+            .collect(),
+        (None, None) => Vec::new(),
+    }
+}
+
+/// Says every argument that named nothing, and what there is: nothing was done.
+fn say_misses(
+    manifest: &Addressed,
+    misses: &[crate::names::Miss],
+    known: &[ConnectorId],
+    runs: bool,
+) {
+    for m in misses {
+        // In the file but not in the console: the console runs an older manifest.
+        let stale = runs
+            && manifest
+                .outline
+                .as_ref()
+                .is_some_and(|o| o.connector(m.arg()).is_some());
+        if stale {
+            eprintln!("error: {m}: it is in {} but not in the running console, which has an older manifest: reload it (`switchboard reload`, or R in the TUI)", manifest.path.display());
+        } else {
+            eprintln!("error: {m}");
+        }
+    }
+    let names: Vec<String> = known.iter().map(ToString::to_string).collect();
+    let whose = match runs {
+        true => "the running console has",
+        false => "the manifest has",
+    };
+    eprintln!(
+        "error: nothing was done; {whose}: {} (patterns: * ? [abc] {{a,b}}; quote them from the shell)",
+        if names.is_empty() { "none".into() } else { names.join(", ") }
+    );
 }
 
 /// `switchboard start|stop|restart|build NAME` (see [`act_many`]).

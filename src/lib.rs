@@ -27,6 +27,7 @@ pub mod init;
 pub mod manifest;
 mod manifest_diag;
 pub mod metrics;
+pub mod names;
 pub mod reload;
 pub mod runner;
 pub mod service;
