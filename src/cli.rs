@@ -1167,10 +1167,19 @@ fn act_on(manifest: &Addressed, action: Action, name: &str) -> u8 {
         ResponseBody::Error { message, .. } => message,
         ResponseBody::Status { .. } | ResponseBody::Reloaded(_) => "unexpected reply".into(),
     };
+    // Line by line: a failed build's message carries cargo's whole error.
+    let mut lines = message.lines().map(plain);
+    let first = lines.next().unwrap_or_default();
     if code == exit::OK {
-        outln!("{}", plain(&message));
+        outln!("{first}");
+        for l in lines {
+            outln!("{l}");
+        }
     } else {
-        eprintln!("error: {}", plain(&message));
+        eprintln!("error: {first}");
+        for l in lines {
+            eprintln!("{l}");
+        }
     }
     code
 }

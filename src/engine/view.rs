@@ -350,6 +350,9 @@ pub struct ConnectorView {
     /// When the current process started (RFC 3339, UTC).
     pub started: Option<String>,
     pub build: Option<BuildProgress>,
+    /// cargo's whole error, one line each, while a failed build is why it is `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_error: Option<Vec<String>>,
     /// Ready, but its iceoryx2 services are gone while the process lives.
     pub degraded: bool,
     /// The operator wants it running.
@@ -454,6 +457,7 @@ impl ConnectorView {
             countdown_s: None,
             started: None,
             build: None,
+            build_error: None,
             degraded: false,
             wanted: false,
             adopted: false,
