@@ -234,11 +234,23 @@ pub fn init(path: &Path, checkout: Option<&Path>, force: bool) -> u8 {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| cwd.clone());
     let dir = dir.canonicalize().unwrap_or(dir);
-    let (text, entries) = match crate::init::starter(&checkout, &dir) {
+    let crate::init::Starter {
+        text,
+        entries,
+        skipped,
+    } = match crate::init::starter(&checkout, &dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::USAGE;
+        }
+    };
+    // The configs first: a manifest never points at copies that are not there.
+    let copied = match crate::init::copy_configs(&entries, &dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
         }
     };
     if let Err(e) = std::fs::write(&path, text) {
@@ -255,7 +267,18 @@ pub fn init(path: &Path, checkout: Option<&Path>, force: bool) -> u8 {
         entries.len(),
         names.join(", ")
     );
-    outln!("next: rename each connector to the name your bot uses, then `switchboard check` and `switchboard`");
+    for c in &copied {
+        match c {
+            crate::init::Copied::New(p) => outln!("copied {} (private: mode 0600)", p.display()),
+            crate::init::Copied::Kept(p) => {
+                outln!("kept {} (it was there; it may hold your keys)", p.display())
+            }
+        }
+    }
+    for s in &skipped {
+        outln!("skipped connector/examples/{s}: its name says no exchange (binancefutures, binancespot, bybit)");
+    }
+    outln!("next: put your keys in the copies, rename each connector to the name your bot uses, then `switchboard check` and `switchboard`");
     exit::OK
 }
 
