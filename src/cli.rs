@@ -235,11 +235,23 @@ pub fn init(path: &Path, checkout: Option<&Path>, force: bool) -> u8 {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| cwd.clone());
     let dir = dir.canonicalize().unwrap_or(dir);
-    let (text, entries) = match crate::init::starter(&checkout, &dir) {
+    let crate::init::Starter {
+        text,
+        entries,
+        skipped,
+    } = match crate::init::starter(&checkout, &dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::USAGE;
+        }
+    };
+    // The configs first: a manifest never points at copies that are not there.
+    let copied = match crate::init::copy_configs(&entries, &dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
         }
     };
     if let Err(e) = std::fs::write(&path, text) {
@@ -256,7 +268,18 @@ pub fn init(path: &Path, checkout: Option<&Path>, force: bool) -> u8 {
         entries.len(),
         names.join(", ")
     );
-    outln!("next: rename each connector to the name your bot uses, then `switchboard check` and `switchboard`");
+    for c in &copied {
+        match c {
+            crate::init::Copied::New(p) => outln!("copied {} (private: mode 0600)", p.display()),
+            crate::init::Copied::Kept(p) => {
+                outln!("kept {} (it was there; it may hold your keys)", p.display())
+            }
+        }
+    }
+    for s in &skipped {
+        outln!("skipped connector/examples/{s}: its name says no exchange (binancefutures, binancespot, bybit)");
+    }
+    outln!("next: put your keys in the copies, rename each connector to the name your bot uses, then `switchboard check` and `switchboard`");
     exit::OK
 }
 
@@ -1008,25 +1031,28 @@ pub fn act_many(path: &Path, action: Action, names: &[String], all: bool) -> u8 
     }
     let names: Vec<String> = if all {
         // The running console's own connectors (or, with none running, the manifest's).
-        let rows = runtime()
-            .ok()
-            .and_then(|rt| rt.block_on(status_rows(&manifest)).ok())
-            .map(|(rows, _)| rows)
-            .unwrap_or_default();
-        let live: Vec<String> = rows
+        known_ids(&manifest, runs)
             .into_iter()
-            .filter(|v| v.host.is_none())
-            .map(|v| v.name)
-            .collect();
-        match (&manifest.outline, live.is_empty()) {
-            (Some(m), true) => m.connectors.iter().map(|c| c.name.clone()).collect(),
-            _ => live,
+            .filter(|id| id.host.is_none())
+            .map(|id| id.name)
+            .collect()
+    } else if names.len() > 1 || names.iter().any(|n| crate::names::is_pattern(n)) {
+        // Several names or a pattern: all are resolved first, so a typo acts on none.
+        let known = known_ids(&manifest, runs);
+        match crate::names::expand(names, &known) {
+            Ok(ids) => ids.iter().map(ToString::to_string).collect(),
+            Err(misses) => {
+                say_misses(&manifest, &misses, &known, runs);
+                return exit::USAGE;
+            }
         }
     } else {
         names.to_vec()
     };
     if names.is_empty() {
-        eprintln!("error: name a connector (or several), or use --all");
+        eprintln!(
+            "error: name a connector (or several, or a pattern such as 'bs-*'), or use --all"
+        );
         return exit::USAGE;
     }
     let code = names
@@ -1038,6 +1064,59 @@ pub fn act_many(path: &Path, action: Action, names: &[String], all: bool) -> u8 
         manifest.warn();
     }
     code
+}
+
+/// The connectors names are matched against: the running console's (its own and its hosts',
+/// as `NAME@HOST`) when one runs and answers, else the manifest's.
+fn known_ids(manifest: &Addressed, runs: bool) -> Vec<ConnectorId> {
+    let live = match runs {
+        true => runtime()
+            .ok()
+            .and_then(|rt| rt.block_on(status_rows(manifest)).ok())
+            .filter(|(_, source)| matches!(source, StatusSource::Live(..)))
+            .map(|(rows, _)| rows.iter().map(ConnectorView::id).collect::<Vec<_>>()),
+        false => None,
+    };
+    match (live, &manifest.outline) {
+        (Some(ids), _) => ids,
+        (None, Some(m)) => m
+            .connectors
+            .iter()
+            .map(|c| ConnectorId::local(c.name.clone()))
+            .collect(),
+        (None, None) => Vec::new(),
+    }
+}
+
+/// Says every argument that named nothing, and what there is: nothing was done.
+fn say_misses(
+    manifest: &Addressed,
+    misses: &[crate::names::Miss],
+    known: &[ConnectorId],
+    runs: bool,
+) {
+    for m in misses {
+        // In the file but not in the console: the console runs an older manifest.
+        let stale = runs
+            && manifest
+                .outline
+                .as_ref()
+                .is_some_and(|o| o.connector(m.arg()).is_some());
+        if stale {
+            eprintln!("error: {m}: it is in {} but not in the running console, which has an older manifest: reload it (`switchboard reload`, or R in the TUI)", manifest.path.display());
+        } else {
+            eprintln!("error: {m}");
+        }
+    }
+    let names: Vec<String> = known.iter().map(ToString::to_string).collect();
+    let whose = match runs {
+        true => "the running console has",
+        false => "the manifest has",
+    };
+    eprintln!(
+        "error: nothing was done; {whose}: {} (patterns: * ? [abc] {{a,b}}; quote them from the shell)",
+        if names.is_empty() { "none".into() } else { names.join(", ") }
+    );
 }
 
 /// `switchboard start|stop|restart|build NAME` (see [`act_many`]).
@@ -1196,10 +1275,19 @@ fn act_on(manifest: &Addressed, action: Action, name: &str) -> u8 {
         ResponseBody::Error { message, .. } => message,
         ResponseBody::Status { .. } | ResponseBody::Reloaded(_) => "unexpected reply".into(),
     };
+    // Line by line: a failed build's message carries cargo's whole error.
+    let mut lines = message.lines().map(plain);
+    let first = lines.next().unwrap_or_default();
     if code == exit::OK {
-        outln!("{}", plain(&message));
+        outln!("{first}");
+        for l in lines {
+            outln!("{l}");
+        }
     } else {
-        eprintln!("error: {}", plain(&message));
+        eprintln!("error: {first}");
+        for l in lines {
+            eprintln!("{l}");
+        }
     }
     code
 }

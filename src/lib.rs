@@ -30,6 +30,7 @@ pub mod manifest;
 mod manifest_diag;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod reload;
 pub mod runner;
 pub mod service;

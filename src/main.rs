@@ -3,13 +3,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use switchboard::cli;
 use switchboard::control::protocol::Action;
 
 /// Operator console for hftbacktest's live connector processes.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about, long_about = None)]
+#[command(
+    name = "switchboard",
+    version,
+    about,
+    long_about = None,
+    after_help = "Environment: SWITCHBOARD_MANIFEST (the manifest, as -m), SWITCHBOARD_LOG (the console's log filter, e.g. info,switchboard::hosts=debug), NO_COLOR (no colours).\nNames: NAME, NAME@HOST, or a shell-style pattern ('bs-*', '*@tokyo'; quote it)."
+)]
 struct Cli {
     /// The manifest to use [default: ./switchboard.toml, else
     /// $XDG_CONFIG_HOME/switchboard/switchboard.toml when that exists]
@@ -56,7 +62,8 @@ enum Cmd {
     },
     /// Start connectors (through the running console, or directly).
     Start {
-        /// Connector names (NAME or NAME@HOST).
+        /// Connector names (NAME or NAME@HOST) or shell-style patterns ('bs-*', '*@tokyo'):
+        /// one that names nothing among several acts on none.
         names: Vec<String>,
         /// Every connector of this host.
         #[arg(long, conflicts_with = "names")]
@@ -64,7 +71,8 @@ enum Cmd {
     },
     /// Stop connectors: SIGTERM, then SIGKILL after their shutdown_timeout.
     Stop {
-        /// Connector names (NAME or NAME@HOST).
+        /// Connector names (NAME or NAME@HOST) or shell-style patterns ('bs-*', '*@tokyo'):
+        /// one that names nothing among several acts on none.
         names: Vec<String>,
         /// Every connector of this host.
         #[arg(long, conflicts_with = "names")]
@@ -72,16 +80,19 @@ enum Cmd {
     },
     /// Restart connectors.
     Restart {
-        /// Connector names (NAME or NAME@HOST).
+        /// Connector names (NAME or NAME@HOST) or shell-style patterns ('bs-*', '*@tokyo'):
+        /// one that names nothing among several acts on none.
         names: Vec<String>,
         /// Every connector of this host.
         #[arg(long, conflicts_with = "names")]
         all: bool,
     },
-    /// Build a connector's binary with cargo.
+    /// Build connectors' binaries with cargo (connectors sharing a binary share the build).
     Build {
-        /// The connector's name.
-        name: String,
+        /// Connector names (NAME or NAME@HOST) or shell-style patterns ('bs-*', '*@tokyo'):
+        /// one that names nothing among several acts on none.
+        #[arg(required = true)]
+        names: Vec<String>,
     },
     /// Re-read the manifest in the running console: add, remove, mark changed connectors.
     Reload,
@@ -90,6 +101,23 @@ enum Cmd {
         /// Required: speak on stdin/stdout.
         #[arg(long, required = true)]
         stdio: bool,
+    },
+    /// Print a shell completion script on stdout.
+    ///
+    /// bash: `switchboard completions bash > ~/.local/share/bash-completion/completions/switchboard`;
+    /// zsh: into a directory on $fpath as `_switchboard`; fish: `~/.config/fish/completions/switchboard.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    ///
+    /// Read it with `switchboard man | man -l -`; `--dir DIR` writes switchboard.1 and one page
+    /// per subcommand (switchboard-restart.1, …) into DIR instead.
+    Man {
+        /// Write the pages into this directory (e.g. /usr/local/share/man/man1) instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Internal: relays a connector's output (stdin) into its log file, rotating without loss.
     #[command(name = "log-relay", hide = true)]
@@ -138,7 +166,7 @@ fn main() -> ExitCode {
         Some(Cmd::Restart { names, all }) => {
             cli::act_many(&args.manifest, Action::Restart, &names, all)
         }
-        Some(Cmd::Build { name }) => cli::act(&args.manifest, Action::Build, &name),
+        Some(Cmd::Build { names }) => cli::act_many(&args.manifest, Action::Build, &names, false),
         Some(Cmd::Reload) => cli::reload(&args.manifest),
         Some(Cmd::Attach { .. }) => switchboard::attach::run(&args.manifest),
         Some(Cmd::LogRelay {
@@ -150,7 +178,53 @@ fn main() -> ExitCode {
             max_bytes,
             keep,
         }),
+        Some(Cmd::Completions { shell }) => completions(shell),
+        Some(Cmd::Man { dir }) => man(dir.as_deref()),
         None => cli::tui(&args.manifest),
     };
     ExitCode::from(code)
+}
+
+/// `switchboard completions SHELL`: the script on stdout.
+fn completions(shell: clap_complete::Shell) -> u8 {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "switchboard", &mut out);
+    write_stdout(&out)
+}
+
+/// `switchboard man [--dir DIR]`: switchboard(1) on stdout, or every page into DIR.
+fn man(dir: Option<&std::path::Path>) -> u8 {
+    use switchboard::exit;
+    let cmd = Cli::command();
+    if let Some(dir) = dir {
+        return match clap_mangen::generate_to(cmd, dir) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the man pages into {}: {e}; create the directory or name another with --dir",
+                    dir.display()
+                );
+                exit::FAILURE
+            }
+        };
+    }
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
+        eprintln!("error: cannot render the man page: {e}");
+        return exit::FAILURE;
+    }
+    write_stdout(&out)
+}
+
+/// Writes `bytes` to stdout; a closed pipe (`| head`) is the reader's normal end.
+fn write_stdout(bytes: &[u8]) -> u8 {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write to stdout: {e}");
+            switchboard::exit::FAILURE
+        }
+        _ => switchboard::exit::OK,
+    }
 }

@@ -55,10 +55,10 @@ impl ConnectorRunner {
         });
         let result = build::run_build(&key, false, tx).await;
         let _ = writer.await;
-        result.map_err(|(message, hint)| ConnectorRunnerError::Build {
+        result.map_err(|f| ConnectorRunnerError::Build {
             connector: self.spec.name.clone(),
-            message,
-            hint,
+            message: f.message,
+            hint: f.hint,
         })
     }
 

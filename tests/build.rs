@@ -278,3 +278,58 @@ async fn the_auto_build_of_a_first_start_is_observed_by_build_duration_seconds()
         .expect("shutdown");
     metrics.finish().await;
 }
+
+/// `switchboard build` with a build script that fails: cargo's whole error once (its `Caused
+/// by:` lines and the script's stderr), the libclang hint last, exit 1. Before the fix it said
+/// `build failed: connector '…': build failed: error: …` with only the first line.
+#[test]
+fn the_cli_prints_cargos_whole_error_once() {
+    let fx = Fixture::new("buildcli");
+    workspace(&fx, "fn main() {}\n");
+    std::fs::write(
+        fx.path().join("connector/build.rs"),
+        "fn main() { eprintln!(\"Unable to find libclang: the wtc-marker library\"); std::process::exit(1) }\n",
+    )
+    .expect("w");
+    fx.sim_config("a.toml", "");
+    std::fs::write(
+        fx.path().join("switchboard.toml"),
+        "[[connector]]\nname = \"buildcli-a\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n",
+    )
+    .expect("w");
+    let out = fx.run(&["build", "buildcli-a"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("build failed").count(), 1, "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines[0], "error: buildcli-a build failed:", "{err}");
+    assert!(
+        lines[1].starts_with("error: failed to run custom build command for `connector"),
+        "{err}"
+    );
+    for needle in [
+        "Caused by:",
+        "process didn't exit successfully",
+        "  Unable to find libclang: the wtc-marker library",
+    ] {
+        assert_eq!(
+            lines.iter().filter(|l| l.contains(needle)).count(),
+            1,
+            "{needle} once: {err}"
+        );
+    }
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("hint: bindgen needs libclang")),
+        "{err}"
+    );
+    // The pane's detail (status) stays one line.
+    let row = fx
+        .status()
+        .into_iter()
+        .find(|r| r.name == "buildcli-a")
+        .expect("row");
+    assert_eq!(row.phase, Phase::Failed);
+    assert!(!row.detail.contains('\n'), "{}", row.detail);
+}

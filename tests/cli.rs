@@ -1307,12 +1307,27 @@ fn init_writes_a_starter_manifest_that_check_accepts() {
         said.contains("2 connector(s): binancefutures (binancefutures), bybit (bybit)"),
         "{said}"
     );
+    assert!(
+        said.contains("skipped connector/examples/notes.toml"),
+        "skipped examples on stdout: {said}"
+    );
     let manifest = root.join("switchboard.toml");
     let text = std::fs::read_to_string(&manifest).expect("written");
-    assert!(
-        text.contains("config = \"connector/examples/bybit.toml\""),
-        "{text}"
-    );
+    // Private copies, not the checkout's tracked examples.
+    assert!(text.contains("config = \"configs/bybit.toml\""), "{text}");
+    assert!(said.contains("copied "), "{said}");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: std::path::PathBuf| {
+            std::fs::metadata(p).expect("meta").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(root.join("configs")), 0o700);
+        assert_eq!(mode(root.join("configs/bybit.toml")), 0o600);
+        assert_eq!(
+            std::fs::read(root.join("configs/bybit.toml")).expect("copy"),
+            std::fs::read(root.join("connector/examples/bybit.toml")).expect("example")
+        );
+    }
     assert!(
         text.contains("notes.toml: its name says no exchange"),
         "{text}"

@@ -144,7 +144,8 @@ pub struct Outcome {
     /// The phase it ended in.
     pub phase: Phase,
     pub pid: Option<i32>,
-    /// One sentence: what happened.
+    /// One sentence: what happened; a failed build's continues with cargo's whole error, one
+    /// line each.
     pub message: String,
 }
 

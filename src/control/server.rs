@@ -588,7 +588,7 @@ pub async fn execute(handle: &Fleet, id: &ConnectorId, action: Action) -> Respon
                     return outcome(true, phase, pid, said("built"))
                 }
                 (Action::Build | Action::Rebuild, Phase::Failed) => {
-                    return outcome(false, phase, pid, said("build failed"))
+                    return outcome(false, phase, pid, build_failed(handle, id, detail))
                 }
                 (Action::Build | Action::Rebuild, _) if *fact == Some(Fact::BuildRefused) => {
                     return outcome(false, phase, pid, said("not built"))
@@ -670,4 +670,34 @@ async fn execute_remote(handle: &Fleet, id: &ConnectorId, action: Action) -> Res
             format!("{id}: no outcome after {:?}", patience(action)),
         ),
     }
+}
+
+/// A failed build's outcome: `NAME build failed:` once, then cargo's whole error (its
+/// `Caused by:` lines, a build script's stderr) one line each, then the hint; the one-line
+/// phase detail when the view has no error block (a build that failed before cargo ran).
+fn build_failed(handle: &Fleet, id: &ConnectorId, detail: &str) -> String {
+    // The detail is the build error's own sentence: say "build failed" once.
+    let summary = detail
+        .strip_prefix(&format!("connector '{}': build failed: ", id.name))
+        .unwrap_or(detail);
+    let block = handle
+        .views()
+        .borrow()
+        .iter()
+        .find(|v| v.id() == *id)
+        .and_then(|v| v.build_error.clone())
+        .unwrap_or_default();
+    let Some(first) = block.first() else {
+        return format!("{id} build failed: {summary}");
+    };
+    let mut out = format!("{id} build failed:\n{}", block.join("\n"));
+    // What follows the first error line in the summary is the hint ("; bindgen needs …").
+    if let Some(hint) = summary
+        .strip_prefix(first.trim())
+        .and_then(|h| h.strip_prefix("; "))
+        .filter(|h| !h.is_empty())
+    {
+        out.push_str(&format!("\nhint: {hint}"));
+    }
+    out
 }

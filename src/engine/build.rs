@@ -54,6 +54,60 @@ pub fn parse_progress(line: &str) -> Option<(u32, u32)> {
     Some((done.trim().parse().ok()?, total.trim().parse().ok()?))
 }
 
+/// Most lines of cargo's error kept for `switchboard build` (the log has them all).
+pub const ERROR_MAX_LINES: usize = 80;
+
+/// cargo's whole error, from its first `error` line on (rustc's diagnostics, `Caused by:` and a
+/// build script's stderr), without its progress chatter, control characters out, at most
+/// [`ERROR_MAX_LINES`] lines. Empty when cargo printed no error line.
+pub fn error_block(lines: &[String]) -> Vec<String> {
+    let Some(first) = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("error"))
+    else {
+        return Vec::new();
+    };
+    let chatter = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with("warning: build failed, waiting for other jobs")
+            || t.starts_with("note: To improve backtraces for build dependencies")
+            || t.starts_with("Compiling ")
+            || t.starts_with("Building ")
+    };
+    let mut out: Vec<String> = lines[first..]
+        .iter()
+        .filter(|l| !chatter(l))
+        .map(|l| super::redact::plain(l))
+        .collect();
+    if out.len() > ERROR_MAX_LINES {
+        let more = out.len() - ERROR_MAX_LINES;
+        out.truncate(ERROR_MAX_LINES);
+        out.push(format!("… {more} more line(s) in the connector's log"));
+    }
+    out
+}
+
+/// A failed build.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildFailure {
+    /// One line: the first compiler error (the pane's detail).
+    pub message: String,
+    /// Empty, or a sentence starting with "; " (e.g. the libclang hint).
+    pub hint: String,
+    /// cargo's whole error ([`error_block`]); empty when it failed before cargo ran.
+    pub error: Vec<String>,
+}
+
+impl BuildFailure {
+    fn plain(message: impl Into<String>, hint: impl Into<String>) -> BuildFailure {
+        BuildFailure {
+            message: message.into(),
+            hint: hint.into(),
+            error: Vec::new(),
+        }
+    }
+}
+
 /// Turns cargo's output into the one-line failure message the operator sees.
 pub fn failure_message(lines: &[String], status: Option<i32>) -> (String, String) {
     let first_error = lines
@@ -80,14 +134,14 @@ pub async fn run_build(
     key: &BuildKey,
     force: bool,
     updates: mpsc::UnboundedSender<BuildUpdate>,
-) -> Result<(), (String, String)> {
+) -> Result<(), BuildFailure> {
     if !key.project_root.join("connector/Cargo.toml").is_file() {
-        return Err((
+        return Err(BuildFailure::plain(
             format!(
                 "{} has no connector/Cargo.toml, so there is nothing to build",
                 key.project_root.display()
             ),
-            "; set project_root to your hftbacktest checkout".into(),
+            "; set project_root to your hftbacktest checkout",
         ));
     }
     if force {
@@ -116,7 +170,7 @@ pub async fn run_build(
     let mut stderr = child
         .stderr
         .take()
-        .ok_or_else(|| ("cargo's stderr was not captured".to_string(), String::new()))?;
+        .ok_or_else(|| BuildFailure::plain("cargo's stderr was not captured", ""))?;
     let mut lines: Vec<String> = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     let mut carry = String::new();
@@ -142,7 +196,7 @@ pub async fn run_build(
     let status = child
         .wait()
         .await
-        .map_err(|e| (format!("waiting for cargo: {e}"), String::new()))?;
+        .map_err(|e| BuildFailure::plain(format!("waiting for cargo: {e}"), ""))?;
     // Reaped: its PID may be reused from now on, so never signal it again.
     if let Some(g) = group.as_mut() {
         g.0 = 0;
@@ -150,7 +204,12 @@ pub async fn run_build(
     if status.success() {
         Ok(())
     } else {
-        Err(failure_message(&lines, status.code()))
+        let (message, hint) = failure_message(&lines, status.code());
+        Err(BuildFailure {
+            message,
+            hint,
+            error: error_block(&lines),
+        })
     }
 }
 
@@ -186,14 +245,14 @@ fn cargo_command(root: &Path) -> tokio::process::Command {
     cmd
 }
 
-fn cargo_spawn_error(e: std::io::Error) -> (String, String) {
+fn cargo_spawn_error(e: std::io::Error) -> BuildFailure {
     if e.kind() == std::io::ErrorKind::NotFound {
-        (
-            "cargo not found in PATH".into(),
-            "; install Rust with rustup, or add ~/.cargo/bin to PATH".into(),
+        BuildFailure::plain(
+            "cargo not found in PATH",
+            "; install Rust with rustup, or add ~/.cargo/bin to PATH",
         )
     } else {
-        (format!("cannot run cargo: {e}"), String::new())
+        BuildFailure::plain(format!("cannot run cargo: {e}"), "")
     }
 }
 
@@ -223,5 +282,40 @@ mod tests {
             "error: failed to run custom build command for `hftbacktest`"
         );
         assert!(hint.contains("libclang-dev"));
+    }
+
+    #[test]
+    fn the_error_block_keeps_caused_by_and_drops_the_chatter() {
+        let lines: Vec<String> = [
+            "   Compiling connector v0.1.0 (/x)",
+            "error: failed to run custom build command for `connector v0.1.0 (/x)`",
+            "note: To improve backtraces for build dependencies, set the CARGO_PROFILE_RELEASE_BUILD_OVERRIDE_DEBUG=true environment variable to enable debug information generation.",
+            "Caused by:",
+            "  process didn't exit successfully: `/x/build-script-build` (exit status: 1)",
+            "  --- stderr",
+            "  Unable to find libclang\u{1b}[2J",
+            "warning: build failed, waiting for other jobs to finish...",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            error_block(&lines),
+            [
+                "error: failed to run custom build command for `connector v0.1.0 (/x)`",
+                "Caused by:",
+                "  process didn't exit successfully: `/x/build-script-build` (exit status: 1)",
+                "  --- stderr",
+                "  Unable to find libclang",
+            ]
+        );
+        let long: Vec<String> = std::iter::once("error: x".to_string())
+            .chain((0..200).map(|i| format!("line {i}")))
+            .collect();
+        let block = error_block(&long);
+        assert_eq!(block.len(), ERROR_MAX_LINES + 1);
+        assert!(
+            block[ERROR_MAX_LINES].contains("121 more line(s)"),
+            "{block:?}"
+        );
     }
 }

@@ -85,7 +85,7 @@ pub(super) enum Msg {
     },
     BuildDone {
         key: BuildKey,
-        result: Result<(), (String, String)>,
+        result: Result<(), super::build::BuildFailure>,
     },
     Shutdown {
         stop_all: bool,

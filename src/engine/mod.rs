@@ -127,6 +127,8 @@ struct Slot {
     /// The console's marker lines into `log` (a descriptor kept open).
     markers: logs::MarkerFile,
     build_progress: Option<BuildProgress>,
+    /// cargo's whole error from this slot's last build, while that failure is its news.
+    build_error: Option<Vec<String>>,
     wanted: bool,
     adopted: bool,
     tailer: JoinHandle<()>,
@@ -487,6 +489,7 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
             .map(|d| d.saturating_duration_since(now).as_secs_f64()),
         started: uptime.map(|u| logs::rfc3339(now_unix - u.as_secs_f64())),
         build: s.build_progress,
+        build_error: s.build_error.clone().filter(|_| st.phase == Phase::Failed),
         degraded: st.degraded,
         wanted: s.wanted,
         adopted: s.adopted,
@@ -645,6 +648,7 @@ impl Runtime {
             log,
             markers: logs::MarkerFile::default(),
             build_progress: None,
+            build_error: None,
             wanted: false,
             adopted: false,
             tailer,
@@ -1103,11 +1107,12 @@ impl Runtime {
                         .collect::<Vec<_>>()
                     {
                         self.slots[i].build_progress = None;
-                        let r = result.clone().map_err(|(msg, hint)| {
+                        self.slots[i].build_error = result.as_ref().err().map(|f| f.error.clone());
+                        let r = result.clone().map_err(|f| {
                             crate::error::ConnectorRunnerError::Build {
                                 connector: self.slots[i].spec.name.clone(),
-                                message: msg,
-                                hint,
+                                message: f.message,
+                                hint: f.hint,
                             }
                             .to_string()
                         });

@@ -351,6 +351,9 @@ pub struct ConnectorView {
     /// When the current process started (RFC 3339, UTC).
     pub started: Option<String>,
     pub build: Option<BuildProgress>,
+    /// cargo's whole error, one line each, while a failed build is why it is `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_error: Option<Vec<String>>,
     /// Ready, but its iceoryx2 services are gone while the process lives.
     pub degraded: bool,
     /// The operator wants it running.
@@ -459,6 +462,7 @@ impl ConnectorView {
             countdown_s: None,
             started: None,
             build: None,
+            build_error: None,
             degraded: false,
             wanted: false,
             adopted: false,
@@ -579,6 +583,7 @@ impl ConnectorView {
             health_detail,
             stale_cause,
             stale_symbol,
+            build_error,
             feed,
             errors_1m,
             warns_1m,
@@ -624,6 +629,7 @@ impl ConnectorView {
                 health_detail,
                 stale_cause,
                 stale_symbol,
+                build_error,
                 errors_1m,
                 warns_1m,
                 last_error,
@@ -687,6 +693,7 @@ pub struct Settled<'a> {
     pub health_detail: &'a Option<String>,
     pub stale_cause: &'a Option<super::health::StaleCause>,
     pub stale_symbol: &'a Option<String>,
+    pub build_error: &'a Option<Vec<String>>,
     pub errors_1m: &'a u32,
     pub warns_1m: &'a u32,
     pub last_error: &'a Option<LastError>,

@@ -471,12 +471,9 @@ async fn event_loop(
                                 handle.shutdown(); handle.await_shutdown().await; return Ok(false);
                             }
                             UiCall::Copy(lines) => {
-                                use base64::Engine as _;
-                                use std::io::Write;
+                                // OSC 52 through crossterm's own command (its osc52 feature base64-encodes).
                                 let text = lines.join("\n");
-                                let seq = format!("\x1b]52;c;{}\x07", base64::engine::general_purpose::STANDARD.encode(text));
-                                let mut out = std::io::stdout();
-                                let _ = out.write_all(seq.as_bytes()).and_then(|_| out.flush());
+                                let _ = execute!(std::io::stdout(), crossterm::clipboard::CopyToClipboard::to_clipboard_from(text));
                             }
                             UiCall::MouseCapture(on) => {
                                 let _ = if on {
