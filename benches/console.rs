@@ -1,4 +1,4 @@
-//! `cargo bench --bench console [-- --quick | --only-feed | --only-idle-tui | --only-latency | --only-status | --only-scale]`: switchboard against the physical limit (a child
+//! `cargo bench --bench console [-- --quick | --only-feed | --only-idle-tui | --only-latency | --only-status]`: switchboard against the physical limit (a child
 //! writing to a plain file), mprocs and supervisord, measured side by side in one run. Every
 //! figure is the median of several runs; comparisons are ratios from the same run.
 //!
