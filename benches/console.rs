@@ -1,4 +1,4 @@
-//! `cargo bench --bench console [-- --quick | --only-feed | --only-idle-tui]`: switchboard against the physical limit (a child
+//! `cargo bench --bench console [-- --quick | --only-feed | --only-idle-tui | --only-latency | --only-status]`: switchboard against the physical limit (a child
 //! writing to a plain file), mprocs and supervisord, measured side by side in one run. Every
 //! figure is the median of several runs; comparisons are ratios from the same run.
 //!
@@ -933,6 +933,306 @@ fn feed_section(quick: bool) {
     }
 }
 
+// ---- bot latency (#24) ---------------------------------------------------------------------------
+
+/// Who is attached to the latency benchmark's connector besides the bot.
+#[derive(Clone, Copy, PartialEq)]
+enum LatMode {
+    /// The connector alone, started by the benchmark.
+    Alone,
+    /// Under a headless console, its meter attached.
+    Metered,
+    /// Under a headless console that also registers the connector's declared instrument.
+    Registering,
+}
+
+impl LatMode {
+    fn name(self) -> &'static str {
+        match self {
+            LatMode::Alone => "connector alone",
+            LatMode::Metered => "console metering it",
+            LatMode::Registering => "console metering + registering",
+        }
+    }
+}
+
+/// Receive latencies (µs) a busy-polling bot measured, and the console's CPU meanwhile.
+struct LatRun {
+    count: u64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    console_cpu_pct: Option<f64>,
+}
+
+/// Seconds each latency run records: `SB_BENCH_LATENCY_SECS` (default 20, as the issue asks).
+fn latency_secs() -> f64 {
+    std::env::var("SB_BENCH_LATENCY_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|s: &f64| *s > 0.0)
+        .unwrap_or(20.0)
+}
+
+/// Pins every thread of `pid` to `core`.
+fn pin(pid: u32, core: usize) {
+    let mut set = nix::sched::CpuSet::new();
+    if set.set(core).is_err() {
+        return;
+    }
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+                let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(tid), &set);
+            }
+        }
+    }
+}
+
+/// The pinning layout on this machine: (publisher, bot, console) cores, or None under 4 cores.
+fn pin_layout() -> Option<(usize, usize, usize)> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    (cores >= 4).then_some((1, 2, 3))
+}
+
+/// A sim-connector publishes `rate` Feed events/s of 256 B, each stamped with its send time; a
+/// busy-polling sim-bot records `secs` seconds of receive latencies.
+fn latency_once(rate: u64, mode: LatMode, secs: f64) -> Option<LatRun> {
+    let dir = world("botlat");
+    let root = dir.path();
+    std::fs::write(
+        root.join("channel.toml"),
+        "buffer_size = 10000\nmax_bots = 200\n",
+    )
+    .expect("channel");
+    let cfg = sim_config(
+        root,
+        "l.toml",
+        &format!("feed_hz = {rate}.0\nfeed_bytes = 256\nfeed_stamp = true"),
+    );
+    let report_path = root.join("report.jsonl");
+    let mut console = None;
+    let mut alone = None;
+    match mode {
+        LatMode::Alone => {
+            let c = Command::new(SIM)
+                .args(["lat0", "binancefutures"])
+                .arg(&cfg)
+                .current_dir(root)
+                .env("HFTBACKTEST_CHANNEL_CONFIG", root.join("channel.toml"))
+                .env("SIM_REPORT", &report_path)
+                .env("NO_COLOR", "1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("sim");
+            alone = Some(c);
+        }
+        LatMode::Metered | LatMode::Registering => {
+            let m = manifest(root, "", "", &["lat0"], "l.toml");
+            if mode == LatMode::Registering {
+                let text = std::fs::read_to_string(&m).expect("manifest")
+                    + "instruments = [{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }]\n";
+                std::fs::write(&m, text).expect("manifest");
+            }
+            let c = headless(&m, None);
+            assert!(wait_until(60.0, || all_ready(&m, 1)), "ready");
+            assert!(
+                wait_until(10.0, || status_rows(&m)
+                    .first()
+                    .is_some_and(|r| !r["feed"].is_null())),
+                "metered"
+            );
+            console = Some(c);
+        }
+    }
+    let services = wait_event(&report_path, "services", 1, 30.0);
+    let connector = services.first()?["pid"].as_u64()? as u32;
+    let out = root.join("latency.jsonl");
+    let mut bot = Command::new(BOT)
+        .arg("lat0")
+        .current_dir(root)
+        .env("HFTBACKTEST_CHANNEL_CONFIG", root.join("channel.toml"))
+        .env("SIM_BOT_LATENCY", &out)
+        .env("SIM_BOT_LATENCY_SECS", secs.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("bot");
+    if let Some((p, b, c)) = pin_layout() {
+        pin(connector, p);
+        pin(bot.id(), b);
+        if let Some(c0) = console.as_ref() {
+            pin(c0.id(), c);
+        }
+    }
+    let console_pid = console.as_ref().map(|c| c.id());
+    // The console's CPU over the bot's recording window (from its first second of data on).
+    std::thread::sleep(Duration::from_millis(1500));
+    let t0 = Instant::now();
+    let c0 = console_pid.map(cpu_secs);
+    let done = wait_until(secs + 60.0, || matches!(bot.try_wait(), Ok(Some(_))));
+    let console_cpu_pct = console_pid
+        .map(cpu_secs)
+        .zip(c0)
+        .map(|(a, b)| (a - b) / t0.elapsed().as_secs_f64() * 100.0);
+    if !done {
+        let _ = bot.kill();
+    }
+    let _ = bot.wait();
+    for mut c in console.into_iter().chain(alone) {
+        signal(c.id(), nix::sys::signal::Signal::SIGINT);
+        let _ = c.wait();
+    }
+    let line: serde_json::Value = std::fs::read_to_string(&out)
+        .ok()
+        .and_then(|t| serde_json::from_str(t.lines().next()?).ok())?;
+    cleanup(root);
+    let us = |k: &str| line[k].as_f64().unwrap_or(f64::NAN) / 1000.0;
+    Some(LatRun {
+        count: line["count"].as_u64().unwrap_or(0),
+        p50: us("p50"),
+        p99: us("p99"),
+        p999: us("p999"),
+        console_cpu_pct,
+    })
+}
+
+/// The bot-latency rows: each rate, the connector alone, metered, metered and registering.
+fn latency_section() {
+    let secs = latency_secs();
+    let layout = match pin_layout() {
+        Some((p, b, c)) => format!("pinned: publisher core {p}, bot core {b}, console core {c}"),
+        None => format!(
+            "not pinned ({} cores; pinning needs ≥ 4)",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0)
+        ),
+    };
+    for rate in [10_000u64, 100_000] {
+        // Alone first and last (the machine's load drifts): the ratios are to their mean.
+        let order = [
+            LatMode::Alone,
+            LatMode::Metered,
+            LatMode::Registering,
+            LatMode::Alone,
+        ];
+        let runs: Vec<(LatMode, Option<LatRun>)> = order
+            .iter()
+            .map(|m| (*m, latency_once(rate, *m, secs)))
+            .collect();
+        let alone: Vec<&LatRun> = runs
+            .iter()
+            .filter(|(m, _)| *m == LatMode::Alone)
+            .filter_map(|(_, r)| r.as_ref())
+            .collect();
+        let mean =
+            |f: fn(&LatRun) -> f64| alone.iter().map(|r| f(r)).sum::<f64>() / alone.len() as f64;
+        let (b50, b99, b999) = (mean(|r| r.p50), mean(|r| r.p99), mean(|r| r.p999));
+        for (i, (mode, r)) in runs.iter().enumerate() {
+            let what = format!(
+                "bot latency, {}k events/s × 256 B, {secs:.0} s, {}{} ({layout})",
+                rate / 1000,
+                mode.name(),
+                if *mode == LatMode::Alone {
+                    if i == 0 {
+                        ", first"
+                    } else {
+                        ", last"
+                    }
+                } else {
+                    ""
+                }
+            );
+            let Some(r) = r else {
+                row(
+                    &what,
+                    "no figure (the bot recorded nothing)".into(),
+                    "",
+                    None,
+                );
+                continue;
+            };
+            if *mode == LatMode::Alone {
+                row(
+                    &what,
+                    format!(
+                        "p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs ({} events)",
+                        r.p50, r.p99, r.p999, r.count
+                    ),
+                    "",
+                    None,
+                );
+                continue;
+            }
+            let cpu = r
+                .console_cpu_pct
+                .map(|c| format!("; console {c:.1} % of a core"))
+                .unwrap_or_default();
+            let (x50, x99) = (r.p50 / b50, r.p99 / b99);
+            row(
+                &what,
+                format!(
+                    "p50 {:.1} µs ({x50:.2}×), p99 {:.1} µs ({x99:.2}×), p99.9 {:.1} µs ({:.2}×) ({} events{cpu}); × = to the mean of the two alone runs",
+                    r.p50,
+                    r.p99,
+                    r.p999,
+                    r.p999 / b999,
+                    r.count
+                ),
+                "≤ 1.1× at p50 and p99 (pinned)",
+                pin_layout().map(|_| x50 <= 1.1 && x99 <= 1.1),
+            );
+        }
+    }
+}
+
+/// `status --json` times (ms) from a console's launch until `secs` after its 8 connectors are
+/// ready: each call timed whole (the CLI process included), so the moment a connector becomes
+/// ready (when the console had no CPU reading yet) is among them.
+fn status_times_once(secs: f64) -> Vec<f64> {
+    let dir = world("status");
+    sim_config(dir.path(), "q.toml", "");
+    let m = manifest(dir.path(), "", "", &EIGHT, "q.toml");
+    let mut c = headless(&m, None);
+    let mut times = Vec::new();
+    let mut ready_at: Option<Instant> = None;
+    let end = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < end && ready_at.is_none_or(|t| t.elapsed().as_secs_f64() < secs) {
+        let t = Instant::now();
+        let rows = status_rows(&m);
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if !rows.is_empty() {
+            times.push(ms);
+        }
+        if ready_at.is_none() && rows.len() == 8 && rows.iter().all(|r| r["phase"] == "ready") {
+            ready_at = Some(Instant::now());
+        }
+    }
+    signal(c.id(), nix::sys::signal::Signal::SIGINT);
+    let _ = c.wait();
+    cleanup(dir.path());
+    times
+}
+
+fn status_section(quick: bool) {
+    let mut all = Vec::new();
+    for _ in 0..if quick { 1 } else { 3 } {
+        all.extend(status_times_once(3.0));
+    }
+    let n = all.len();
+    let med = median(&mut all.clone());
+    let worst = all.iter().copied().fold(0.0, f64::max);
+    row(
+        "`status --json` from launch until 3 s after 8 connectors are ready (CLI process included)",
+        format!("median {med:.0} ms, worst {worst:.0} ms ({n} calls)"),
+        "≤ 50 ms",
+        Some(worst <= 50.0),
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -940,6 +1240,18 @@ fn main() {
     if args.iter().any(|a| a == "--only-feed") {
         println!("| measure | value | target | |\n| --- | --- | --- | --- |");
         feed_section(quick);
+        return;
+    }
+    // `--only-latency`: just the bot-latency rows (SB_BENCH_LATENCY_SECS per run, default 20).
+    if args.iter().any(|a| a == "--only-latency") {
+        println!("| measure | value | target | |\n| --- | --- | --- | --- |");
+        latency_section();
+        return;
+    }
+    // `--only-status`: just the `status` response time around readiness.
+    if args.iter().any(|a| a == "--only-status") {
+        println!("| measure | value | target | |\n| --- | --- | --- | --- |");
+        status_section(quick);
         return;
     }
     // `--only-idle-tui`: just the idle TUI's CPU, each run shown (for tuning it).
@@ -1143,6 +1455,8 @@ fn main() {
     );
 
     feed_section(quick);
+    latency_section();
+    status_section(quick);
 
     // Memory bound.
     let (peak, after) = memory_once(mem_total);

@@ -384,6 +384,7 @@ struct RawFeed {
     on_stale: Option<String>,
     error_threshold: Option<i64>,
     resume_grace: Option<f64>,
+    meter: Option<bool>,
 }
 
 impl RawRestart {
@@ -415,6 +416,7 @@ impl RawConnectorKeys {
                 on_stale: f.on_stale.or(d.on_stale),
                 error_threshold: f.error_threshold.or(d.error_threshold),
                 resume_grace: f.resume_grace.or(d.resume_grace),
+                meter: f.meter.or(d.meter),
             }),
             (f, d) => f.or(d),
         };
@@ -1301,11 +1303,21 @@ fn resolve_feed(
             ),
         ));
     }
+    let meter = f.meter.unwrap_or(true);
+    if !meter && declared {
+        return Err(ManifestError::invalid(
+            file,
+            Some(name),
+            "feed.meter",
+            "false cannot go with declared `instruments`: the console registers them through its feed meter; remove `instruments` or `meter = false`".to_string(),
+        ));
+    }
     Ok(FeedSettings {
         stale_after: Duration::from_secs_f64(stale_after),
         on_stale,
         error_threshold,
         resume_grace: Duration::from_secs_f64(resume_grace),
+        meter,
     })
 }
 
@@ -2224,6 +2236,28 @@ env = { EXTRA = "1" }
             setup(&GOOD.replacen(restart, &format!("{restart}\nfeed = {{ stale = 1 }}"), 1));
         let e = m.expect_err("unknown").to_string();
         assert!(e.contains("stale"), "{e}");
+    }
+
+    #[test]
+    fn the_feed_meter_can_be_turned_off_but_not_with_declared_instruments() {
+        let restart = "restart = { policy = \"never\" }";
+        let (_d, m) = setup(GOOD);
+        assert!(m.expect("valid").connectors[0].feed.meter, "on by default");
+        let (_d, m) =
+            setup(&GOOD.replacen("[defaults]", "[defaults]\nfeed = { meter = false }", 1));
+        assert!(
+            !m.expect("valid").connectors[0].feed.meter,
+            "off from [defaults]"
+        );
+        let off = format!(
+            "{restart}\nfeed = {{ meter = false }}\ninstruments = [{{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }}]"
+        );
+        let (_d, m) = setup(&GOOD.replacen(restart, &off, 1));
+        let e = m.expect_err("meter off with instruments").to_string();
+        assert!(
+            e.contains("key 'feed.meter'") && e.contains("bf") && e.contains("instruments"),
+            "{e}"
+        );
     }
 
     #[test]

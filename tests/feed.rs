@@ -361,3 +361,51 @@ async fn the_meter_lets_go_before_the_stop_signal() {
     wait_phase(&h, "feedclose-a", Phase::Stopped, 10.0).await;
     stop_engine(&h).await;
 }
+
+/// `feed = { meter = false }`: the console holds no subscriber on the connector's ToBot, so it
+/// has no feed figures (and no feed health beyond the log's errors) while a bot gets its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_with_the_meter_off_is_not_metered() {
+    let fx = Fixture::new("nometer");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0\nfeed_hz = 200.0");
+    let m = fx.manifest(
+        "",
+        &connector_table("nometer-a", "a.toml", "feed = { meter = false }"),
+    );
+    let h = start_engine(&m).await;
+    h.command("nometer-a", Command::Start).expect("start");
+    wait_phase(&h, "nometer-a", Phase::Ready, 10.0).await;
+    let mut bot = Bot(fx
+        .command(env!("CARGO_BIN_EXE_sim-bot"))
+        .arg("nometer-a")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sim-bot"));
+    let with_bot = wait_for(&h, "nometer-a", Duration::from_secs(10), |v| v.bots == 1).await;
+    // The bot receives data (its per-second line), and the console saw none of it.
+    let out = bot.0.stdout.take().expect("stdout");
+    let fed = tokio::task::spawn_blocking(move || {
+        std::io::BufRead::lines(std::io::BufReader::new(out))
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("sim-bot: feed ") && !l.starts_with("sim-bot: feed 0 "))
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_secs(15), fed)
+            .await
+            .is_ok_and(|r| r.unwrap_or(false)),
+        "the bot is fed"
+    );
+    let now = h
+        .views()
+        .borrow()
+        .iter()
+        .find(|v| v.name == "nometer-a")
+        .cloned()
+        .expect("view");
+    assert!(
+        with_bot.feed.is_none() && now.feed.is_none(),
+        "no meter, no feed figures: {:?}",
+        now.feed
+    );
+    stop_engine(&h).await;
+}

@@ -391,12 +391,11 @@ fn metrics_over_real_http_match_status() {
         .to_string();
     assert!(ready(&fx, &["metrics-a"], 20.0));
     let mut bot = fx.bot("metrics-a");
-    assert!(eventually(15.0, || fx
-        .status()
-        .iter()
-        .any(|r| r.name == "metrics-a"
-            && r.bots == 1
-            && r.feed.as_ref().is_some_and(|f| f.total > 0))));
+    assert!(eventually(15.0, || fx.status().iter().any(|r| r.name
+        == "metrics-a"
+        && r.bots == 1
+        && r.cpu_pct.is_some()
+        && r.feed.as_ref().is_some_and(|f| f.total > 0))));
     let rows = fx.status();
     let (code, body) = http_get(&addr, "/metrics");
     assert_eq!(code, 200, "{body}");
@@ -856,4 +855,68 @@ fn a_reload_changing_only_type_or_max_attempts_of_a_stopped_connector_shows_in_s
         row()
     );
     assert_eq!(row().phase, Phase::Stopped, "a reload does not start it");
+}
+
+/// `status` right after a connector became ready answers at once, with its CPU as not yet known,
+/// instead of waiting for a reading (#24: it waited up to 1.3 s for one). Readiness is taken
+/// from the headless console's own transition lines, so that no earlier `status` started the
+/// sampling; the CPU figure then comes with a later `status`.
+#[test]
+fn status_right_after_ready_does_not_wait_for_a_cpu_reading() {
+    use std::io::BufRead;
+    let fx = Fixture::new("cpu-unknown");
+    fx.sim_config("a.toml", "lines_per_sec = 0.0");
+    fx.manifest("", &connector_table("cpu-unknown-a", "a.toml", ""));
+    let mut console = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["run", "--headless", "--json", "--manifest"])
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir(fx.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("headless");
+    let out = console.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut became_ready = false;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["name"] == "cpu-unknown-a" && v["phase"] == "ready" {
+            became_ready = true;
+            break;
+        }
+    }
+    assert!(became_ready, "the connector became ready");
+    // The first status since the console began: no reading has been taken yet.
+    let first = fx.status();
+    let a = first
+        .iter()
+        .find(|r| r.name == "cpu-unknown-a")
+        .expect("a row");
+    assert_eq!(a.phase, Phase::Ready);
+    assert_eq!(a.cpu_pct, None, "CPU not yet known, not waited for: {a:?}");
+    let table = fx.run(&["status"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("cpu-unknown-a"), "{text}");
+    // Asking started the sampling: a later status has the figure.
+    assert!(
+        eventually(20.0, || fx
+            .status()
+            .iter()
+            .any(|r| r.name == "cpu-unknown-a" && r.cpu_pct.is_some())),
+        "CPU read once sampling runs"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(console.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let _ = console.wait();
 }

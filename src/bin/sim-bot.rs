@@ -10,6 +10,11 @@
 //! `LiveBot` does; `--malformed` sends 16 zero bytes instead, a request no connector can decode.
 //! With `SIM_BOT_ORDERS=N` in its environment it submits N new orders (ids 1000 and up) for its
 //! first symbol right after its first registration, as a bot that trades at once does.
+//! With `SIM_BOT_LATENCY=/path` it is the latency benchmark's bot: it busy-polls its subscriber
+//! (no sleep, one core), reads each Feed event's send time from its last 8 bytes (a sim-connector
+//! with `feed_stamp = true`), skips the first second of data, records `SIM_BOT_LATENCY_SECS`
+//! (default 20) seconds of receive latencies, appends one JSON line with their percentiles (ns)
+//! to the path and exits.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -167,6 +172,73 @@ fn run(name: &str, symbols: &[String], mode: Mode) -> Result<(), String> {
         }
     };
     println!("sim-bot attached to {name}");
+    if let Ok(path) = std::env::var("SIM_BOT_LATENCY") {
+        let secs: f64 = std::env::var("SIM_BOT_LATENCY_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20.0);
+        register();
+        let mut lat: Vec<u64> = Vec::with_capacity(4_000_000);
+        let mut first: Option<Instant> = None;
+        let warmup = Duration::from_secs(1);
+        let window = Duration::from_secs_f64(secs);
+        let mut polls: u64 = 0;
+        loop {
+            polls += 1;
+            // Signals (iceoryx2's handler) are looked at every 64k empty polls.
+            if polls % 65_536 == 0 && sub_node.wait(Duration::ZERO).is_err() {
+                break;
+            }
+            let Ok(Some(sample)) = subscriber.receive() else {
+                std::hint::spin_loop();
+                continue;
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            let payload = sample.payload();
+            let len = sample.user_header().len.min(payload.len());
+            if EventKind::of(&payload[..len]) != EventKind::Feed || len < 8 {
+                continue;
+            }
+            let mut stamp = [0u8; 8];
+            stamp.copy_from_slice(&payload[len - 8..len]);
+            let sent = u64::from_le_bytes(stamp);
+            let t0 = *first.get_or_insert_with(Instant::now);
+            let since = t0.elapsed();
+            if since < warmup {
+                continue;
+            }
+            if since >= warmup + window {
+                break;
+            }
+            lat.push(now.saturating_sub(sent));
+        }
+        lat.sort_unstable();
+        let pct = |p: f64| {
+            lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        let line = format!(
+            "{{\"count\":{},\"secs\":{secs},\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"max\":{}}}\n",
+            lat.len(),
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            pct(0.999),
+            lat.last().copied().unwrap_or(0)
+        );
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(|e| format!("{path}: {e}"))?;
+        return Ok(());
+    }
     let mut got = Received::default();
     let mut last_feed = Instant::now();
     let mut last_registered: Option<Instant> = None;

@@ -25,6 +25,9 @@
 //! feed_stall_after = 30.0       # seconds after the feed began: stop publishing, stay up
 //! feed_stall_symbol = "ETHUSDT" # with feed_stall_after: stall only this symbol
 //! feed_burst = 0                # first publish this many events as fast as possible
+//! feed_stamp = false            # latency benchmark: each paced Feed event carries its send
+//!                               # time (Unix ns, u64 little-endian) in its last 8 bytes, and
+//!                               # events go out one by one at their due time, not in batches
 //! error_every = 2.0             # seconds: log the real stream-error line, publish an Error
 //! # Its exchange stream, modelled on the real connector's (DESIGN §1): each failed connection
 //! # attempt logs the exchange's stream-error line and publishes a ConnectionInterrupted Error to
@@ -86,6 +89,7 @@ struct SimConfig {
     feed_stall_after: Option<f64>,
     feed_stall_symbol: Option<String>,
     feed_burst: u64,
+    feed_stamp: bool,
     error_every: Option<f64>,
     exchange_down_ms: u64,
     stream_drop_after: Option<f64>,
@@ -122,6 +126,8 @@ struct FeedPlan {
     stall_after: Option<f64>,
     stall_symbol: Option<String>,
     burst: u64,
+    /// Stamp each paced event with its send time and pace them one by one.
+    stamp: bool,
     error_every: Option<f64>,
     kind: ConnectorType,
     /// The registration cleanup's length (zero without API keys).
@@ -157,6 +163,7 @@ impl FeedPlan {
             stall_after: sim.feed_stall_after,
             stall_symbol: sim.feed_stall_symbol.clone(),
             burst: sim.feed_burst,
+            stamp: sim.feed_stamp,
             error_every: sim.error_every.filter(|e| *e > 0.0),
         }
     }
@@ -813,6 +820,27 @@ impl Feed {
         sample.send().is_ok()
     }
 
+    /// [`Self::publish`] with the send time (Unix ns, u64 LE) in the payload's last 8 bytes.
+    fn publish_stamped(publisher: &Publisher, payload: &[u8]) -> bool {
+        let mut buf = [0u8; wire::MAX_PAYLOAD_SIZE];
+        buf[..payload.len()].copy_from_slice(payload);
+        let Ok(sample) = publisher.loan_slice_uninit(wire::MAX_PAYLOAD_SIZE) else {
+            return false;
+        };
+        let at = payload.len().saturating_sub(8);
+        let ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        buf[at..at + 8].copy_from_slice(&ns.to_le_bytes());
+        let mut sample = sample.write_from_slice(&buf);
+        *sample.user_header_mut() = CustomHeader {
+            id: 0,
+            len: payload.len(),
+        };
+        sample.send().is_ok()
+    }
+
     /// The next symbol's payload, skipping a stalled symbol.
     fn next_payload(&mut self, stalled: Option<&str>) -> Option<usize> {
         for _ in 0..self.flowing.len() {
@@ -884,10 +912,21 @@ impl Feed {
         while self.paced < due {
             self.paced += 1;
             if let Some(i) = self.next_payload(stalled.as_deref()) {
-                if Self::publish(publisher, 0, &self.payloads[i]) {
+                let sent = match self.plan.stamp {
+                    true => Self::publish_stamped(publisher, &self.payloads[i]),
+                    false => Self::publish(publisher, 0, &self.payloads[i]),
+                };
+                if sent {
                     self.sent += 1;
                 }
             }
+        }
+        if self.plan.stamp {
+            // The next event's due time (sleeping overshoots by the timer slack: at 100k/s a
+            // few events go out per wake).
+            let next = (self.paced + 1) as f64 / self.plan.hz;
+            let elapsed = began.elapsed().as_secs_f64();
+            return Duration::from_secs_f64((next - elapsed).clamp(0.0, 0.002));
         }
         Duration::from_millis(2)
     }

@@ -303,22 +303,11 @@ pub async fn respond(
 ) -> ResponseBody {
     match body {
         RequestBody::Status => {
-            // CPU and memory are read while someone asks: a ready connector without figures
-            // yet (sampling was off, or its process is new) gets one reading interval.
+            // CPU and memory are read while someone asks, once a second: a connector without
+            // a reading yet (sampling was off, or its process is new) shows them as not yet
+            // known (null; `-` in the table) rather than the reply waiting for one (#24: it
+            // waited up to 1.3 s right after a connector became ready).
             handle.want_usage(STATUS_WANTS_USAGE_FOR);
-            let unread = |v: &ConnectorView| {
-                v.host.is_none()
-                    && v.phase == crate::engine::phase::Phase::Ready
-                    && v.cpu_pct.is_none()
-            };
-            if handle.views().borrow().iter().any(unread) {
-                let mut views = handle.views();
-                let _ = tokio::time::timeout(
-                    Duration::from_millis(1300),
-                    views.wait_for(|vs| !vs.iter().any(unread)),
-                )
-                .await;
-            }
             // What the reply says is in state.json too (if this console dies next, the next
             // one knows it).
             let views = handle.written_views().await;

@@ -282,6 +282,7 @@ mod tests {
             on_stale: OnStale::Alert,
             error_threshold: 5,
             resume_grace: Duration::from_secs(5),
+            meter: true,
         }
     }
 

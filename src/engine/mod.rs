@@ -1936,7 +1936,9 @@ impl Runtime {
                         pid,
                         root: s.spec.project_root.clone(),
                         fast: s.state.phase == Phase::Starting,
-                        meter: s.state.phase == Phase::Ready && !s.spec.is_bot(),
+                        meter: s.state.phase == Phase::Ready
+                            && !s.spec.is_bot()
+                            && s.spec.feed.meter,
                         attach_to: s
                             .spec
                             .bot

@@ -94,6 +94,11 @@ pub struct FeedSettings {
     /// How long symbols that flowed before an exchange-stream reconnect may stay silent after
     /// it before the connector is stale (DESIGN §13: no resubscription after a reconnect).
     pub resume_grace: Duration,
+    /// `feed.meter` (default true): the console's passive subscriber on `{NAME}/ToBot`. Off, the
+    /// console takes no subscriber slot and never wakes for the feed (#24), and so cannot give
+    /// the feed's rate, its staleness, per-symbol figures nor stream-error counts from the
+    /// feed, nor register declared instruments (which it refuses with `meter = false`).
+    pub meter: bool,
 }
 
 impl Default for FeedSettings {
@@ -103,6 +108,7 @@ impl Default for FeedSettings {
             on_stale: OnStale::Alert,
             error_threshold: feed_defaults::ERROR_THRESHOLD,
             resume_grace: Duration::from_secs_f64(feed_defaults::RESUME_GRACE),
+            meter: true,
         }
     }
 }
