@@ -744,90 +744,26 @@ fn status_row(mut v: ConnectorView) -> ConnectorView {
     v
 }
 
-/// The `status` table: every column as wide as its widest cell, DETAIL last.
+/// The `status` table: every column as wide as its widest cell, numbers right-aligned, DETAIL
+/// last. The cells are the one row formatter's (the TUI's table view shows the same).
 fn print_table(rows: &[ConnectorView], now: f64) {
-    const HEAD: [&str; 13] = [
-        "NAME",
-        "TYPE",
-        "PHASE",
-        "PID",
-        "UPTIME",
-        "RESTARTS",
-        "BOTS",
-        "CPU",
-        "MEM",
-        "HEALTH",
-        "EVENTS/S",
-        "LAST EXIT",
-        "DETAIL",
-    ];
-    // Right-aligned: the numbers.
-    const RIGHT: [bool; 13] = [
-        false, false, false, true, true, true, true, true, true, false, true, false, false,
-    ];
-    let cells: Vec<[String; 13]> = rows
+    use crate::model::row::{Column, STATUS_COLUMNS};
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let rate = r
-                .feed
-                .as_ref()
-                .map(|f| {
-                    format!(
-                        "{}{:.0}",
-                        if f.lower_bound { ">=" } else { "" },
-                        f.events_per_s
-                    )
+            let row = r.row(now);
+            STATUS_COLUMNS
+                .iter()
+                .map(|c| match c {
+                    // Text from the connector's own lines: printable only.
+                    Column::Detail => plain(&row.cell(*c)),
+                    c => row.cell(*c),
                 })
-                .unwrap_or_else(|| "-".into());
-            // An unhealthy connector says why first; the phase detail follows.
-            let mut detail = match (&r.health_detail, r.health.is_some_and(|h| h.is_unhealthy())) {
-                (Some(why), true) => format!("{why}; {}", r.detail),
-                _ => r.detail.clone(),
-            };
-            // The console's registration while it waits, or when nothing can heal the bots.
-            if let Some(reg) = r.registration.as_ref().filter(|g| {
-                matches!(
-                    g.state,
-                    crate::engine::session::RegistrationState::Held
-                        | crate::engine::session::RegistrationState::Unhealable
-                )
-            }) {
-                detail = format!("{}; {detail}", reg.detail);
-            }
-            if r.restart_needed {
-                detail = format!("restart needed (its manifest entry changed); {detail}");
-            }
-            // A crash loop is the verdict, whatever phase it is between crashes.
-            if let Some(cl) = &r.crash_loop {
-                detail = format!("{}; {detail}", cl.describe());
-            }
-            let last_exit = r.last_exit_text(now);
-            [
-                r.id().to_string(),
-                r.type_label(),
-                r.phase.as_str().to_string(),
-                r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                r.uptime_at(now)
-                    .map(|u| {
-                        crate::model::format::short_duration(crate::engine::view::secs_duration(u))
-                    })
-                    .unwrap_or_else(|| "-".into()),
-                r.restarts.to_string(),
-                r.bots.to_string(),
-                r.cpu_pct
-                    .map(|c| format!("{c:.1}%"))
-                    .unwrap_or_else(|| "-".into()),
-                r.rss_bytes
-                    .map(crate::engine::usage::short_bytes)
-                    .unwrap_or_else(|| "-".into()),
-                r.health.map(|h| h.as_str()).unwrap_or("-").to_string(),
-                rate,
-                last_exit,
-                plain(&detail),
-            ]
+                .collect()
         })
         .collect();
-    let mut widths: Vec<usize> = HEAD.iter().map(|h| h.chars().count()).collect();
+    let head: Vec<String> = STATUS_COLUMNS.iter().map(|c| c.header().into()).collect();
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row.iter()) {
             *w = (*w).max(c.chars().count());
@@ -838,15 +774,19 @@ fn print_table(rows: &[ConnectorView], now: f64) {
         for (i, c) in row.iter().enumerate() {
             if i + 1 == row.len() {
                 out.push_str(c);
-            } else if RIGHT[i] {
-                out.push_str(&format!("{c:>w$}  ", w = widths[i]));
             } else {
-                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                // Padded by characters (`≥` is one), not bytes.
+                let fill = " ".repeat(widths[i].saturating_sub(c.chars().count()));
+                if STATUS_COLUMNS[i].is_number() {
+                    out.push_str(&format!("{fill}{c}  "));
+                } else {
+                    out.push_str(&format!("{c}{fill}  "));
+                }
             }
         }
         out.trim_end().to_string()
     };
-    outln!("{}", line(&HEAD.map(String::from)));
+    outln!("{}", line(&head));
     for row in &cells {
         outln!("{}", line(row));
     }

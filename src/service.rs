@@ -3,55 +3,18 @@
 //! whenever it changes, and `STOPPING=1` when a stop begins. Outside systemd (no
 //! `NOTIFY_SOCKET`) nothing is sent. Notifications go through the sd-notify crate.
 
-use std::collections::BTreeMap;
-
 use sd_notify::NotifyState;
 use tokio::task::JoinHandle;
 
 use crate::engine::phase::Phase;
-use crate::engine::view::{ConnectorId, ConnectorView, FeedHealth};
+use crate::engine::view::{ConnectorId, ConnectorView};
 use crate::fleet::Fleet;
 
 /// The summary systemd shows in `systemctl status`: counts per phase in lifecycle order, then
 /// the unhealthy feeds and crash loops, e.g. `3 ready · 1 backoff · 1 stale · 1 crash-looping`.
 pub fn summary(views: &[ConnectorView]) -> String {
-    if views.is_empty() {
-        return "no connectors".into();
-    }
-    let mut phases: BTreeMap<u8, (Phase, usize)> = BTreeMap::new();
-    for v in views {
-        let rank = match v.phase {
-            Phase::Ready => 0,
-            Phase::Starting => 1,
-            Phase::Building => 2,
-            Phase::Backoff => 3,
-            Phase::Stopping => 4,
-            Phase::Exited => 5,
-            Phase::Failed => 6,
-            Phase::Stopped => 7,
-            Phase::Idle => 8,
-        };
-        phases.entry(rank).or_insert((v.phase, 0)).1 += 1;
-    }
-    let mut parts: Vec<String> = phases
-        .values()
-        .map(|(p, n)| format!("{n} {}", p.as_str()))
-        .collect();
-    for h in [FeedHealth::Stale, FeedHealth::Erroring] {
-        let n = views.iter().filter(|v| v.health == Some(h)).count();
-        if n > 0 {
-            parts.push(format!("{n} {}", h.as_str()));
-        }
-    }
-    let looping = views.iter().filter(|v| v.crash_loop.is_some()).count();
-    if looping > 0 {
-        parts.push(format!("{looping} crash-looping"));
-    }
-    let restart = views.iter().filter(|v| v.restart_needed).count();
-    if restart > 0 {
-        parts.push(format!("{restart} restart needed"));
-    }
-    parts.join(" · ")
+    let fleet: Vec<_> = views.iter().map(ConnectorView::standing).collect();
+    crate::model::fleet::summary(&fleet)
 }
 
 /// True when every connector in `wanted` is ready.
@@ -123,6 +86,7 @@ pub fn spawn(engine: &Fleet, wanted: Vec<ConnectorId>) -> Option<JoinHandle<()>>
 mod tests {
     use super::*;
     use crate::connector_config::ConnectorType;
+    use crate::engine::view::FeedHealth;
 
     fn view(name: &str, phase: Phase) -> ConnectorView {
         ConnectorView {

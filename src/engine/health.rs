@@ -6,41 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::feed::FeedStats;
 use crate::model::FeedSettings;
 
-/// Whether market data flows. Only ready connectors have one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeedHealth {
-    /// Data flows, or a bot has just attached and the grace has not run out.
-    Ok,
-    /// No bot attached and no data: normal (the connector publishes only for bots).
-    Quiet,
-    /// A bot is attached and no Feed event came for `stale_after` (or one symbol stalled).
-    Stale,
-    /// At least `error_threshold` ERROR lines or Error samples in the last minute.
-    Erroring,
-}
-
-impl FeedHealth {
-    /// Stale or erroring.
-    pub fn is_unhealthy(self) -> bool {
-        matches!(self, FeedHealth::Stale | FeedHealth::Erroring)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FeedHealth::Ok => "ok",
-            FeedHealth::Quiet => "quiet",
-            FeedHealth::Stale => "stale",
-            FeedHealth::Erroring => "erroring",
-        }
-    }
-}
-
-impl std::fmt::Display for FeedHealth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::model::health::FeedHealth;
 
 /// How long a new console's meter watches before symbols recorded by a previous console are
 /// judged (a flowing symbol shows in the meter well within it).

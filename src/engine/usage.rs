@@ -144,15 +144,7 @@ impl Window {
     }
 }
 
-/// `12M`, `1.3G`: memory in a title.
-pub fn short_bytes(b: u64) -> String {
-    let mib = b as f64 / (1024.0 * 1024.0);
-    if mib < 1024.0 {
-        format!("{mib:.0}M")
-    } else {
-        format!("{:.1}G", mib / 1024.0)
-    }
-}
+pub use crate::model::format::short_bytes;
 
 #[cfg(test)]
 mod tests {

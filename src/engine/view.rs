@@ -18,15 +18,7 @@ use super::phase::{ExitStatus, Phase};
 use crate::model::ConnectorType;
 pub use crate::model::Fact;
 
-/// A number of seconds from outside this process (a remote view, `state.json`) as a
-/// [`std::time::Duration`]: negative and NaN are zero, and what no `Duration` can hold (1e300)
-/// is the longest one, where `Duration::from_secs_f64` would panic.
-pub fn secs_duration(secs: f64) -> std::time::Duration {
-    if secs.is_nan() || secs <= 0.0 {
-        return std::time::Duration::ZERO;
-    }
-    std::time::Duration::try_from_secs_f64(secs).unwrap_or(std::time::Duration::MAX)
-}
+pub use crate::model::format::secs_duration;
 
 /// A connector's stable identity: its name, and the host it runs on (`None`: this console's
 /// own host). Written `name` or `name@host`.
@@ -535,6 +527,51 @@ impl ConnectorView {
     pub fn countdown_at(&self, now: f64) -> Option<f64> {
         self.countdown_s
             .map(|c| (c - (now - self.as_of).max(0.0)).max(0.0))
+    }
+
+    /// Its row of the fleet table at wall-clock time `now`, for [`crate::model::row`] to
+    /// format (`switchboard status` and the TUI's table view show the same cells).
+    pub fn row(&self, now: f64) -> crate::model::row::RowFacts {
+        use super::session::RegistrationState;
+        crate::model::row::RowFacts {
+            id: self.id().to_string(),
+            type_label: self.type_label(),
+            phase: self.phase,
+            crash_loop: self.crash_loop.as_ref().map(|c| (c.restarts, c.describe())),
+            pid: self.pid,
+            uptime_s: self.uptime_at(now),
+            restarts: self.restarts,
+            bots: self.bots,
+            cpu_pct: self.cpu_pct,
+            rss_bytes: self.rss_bytes,
+            health: self.health,
+            health_detail: self.health_detail.clone(),
+            rate: self.feed.as_ref().map(|f| (f.events_per_s, f.lower_bound)),
+            errors_1m: self.errors_1m,
+            last_exit: self.last_exit_text(now),
+            detail: self.detail.clone(),
+            registration: self
+                .registration
+                .as_ref()
+                .filter(|g| {
+                    matches!(
+                        g.state,
+                        RegistrationState::Held | RegistrationState::Unhealable
+                    )
+                })
+                .map(|g| g.detail.clone()),
+            restart_needed: self.restart_needed,
+        }
+    }
+
+    /// What the fleet summary ([`crate::model::fleet`]) counts of it.
+    pub fn standing(&self) -> crate::model::fleet::Standing {
+        crate::model::fleet::Standing {
+            phase: self.phase,
+            health: self.health,
+            crash_loop: self.crash_loop.is_some(),
+            restart_needed: self.restart_needed,
+        }
     }
 
     /// The same view with its clocks moved on to wall-clock time `now`.

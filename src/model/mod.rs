@@ -6,12 +6,18 @@
 //! depend on it without depending on the manifest, the OS adapters or a front end.
 
 pub mod fact;
+pub mod fleet;
 pub mod format;
+pub mod health;
 pub mod kind;
+pub mod phase;
 pub mod reload;
+pub mod row;
 pub mod settings;
 
 pub use fact::Fact;
+pub use health::FeedHealth;
 pub use kind::ConnectorType;
+pub use phase::Phase;
 pub use reload::ReloadReport;
 pub use settings::{FeedSettings, OnStale, RestartPolicy, RestartPolicyKind};

@@ -16,6 +16,8 @@ use crate::engine::logs::SharedScrollback;
 use crate::engine::session::RegistrationState;
 use crate::engine::view::{secs_duration, ConnectorView, FeedHealth, FeedView};
 use crate::engine::view::{HostView, LinkState};
+use crate::model::fleet::Counted;
+use crate::model::row::{Column, TABLE_COLUMNS};
 use crate::Phase;
 
 /// Everything a frame shows.
@@ -80,15 +82,7 @@ pub fn draw(f: &mut Frame, v: &View) {
     }
 }
 
-/// `950`, `1.2k`, `12k`, `3.4M`: a rate that fits a title.
-pub fn short_rate(n: f64) -> String {
-    match n {
-        n if n < 1_000.0 => format!("{n:.0}"),
-        n if n < 10_000.0 => format!("{:.1}k", n / 1e3),
-        n if n < 1_000_000.0 => format!("{:.0}k", n / 1e3),
-        n => format!("{:.1}M", n / 1e6),
-    }
-}
+pub use crate::model::format::short_rate;
 
 /// The feed part of a ready pane's title: `STALE 23s` or `E 12/m` in the warning colour when
 /// unhealthy, else the events/s (`≥` when samples were lost) or `quiet`.
@@ -829,72 +823,31 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
     if inner.height == 0 {
         return;
     }
+    // The cells of the one row formatter (`switchboard status` prints the same); the phase is
+    // shouted here, with its crash loop, and an unhealthy feed's detail is marked.
     let cells = |s: &ConnectorView| -> [String; 12] {
-        let uptime = s
-            .uptime_at(v.now)
-            .map(|u| short_duration(secs_duration(u)))
-            .unwrap_or_else(|| "-".into());
-        let feed = match (s.phase, s.health, &s.feed) {
-            (Phase::Ready, Some(FeedHealth::Stale), _) => "STALE".to_string(),
-            (Phase::Ready, Some(FeedHealth::Erroring), _) => format!("E {}/m", s.errors_1m),
-            (Phase::Ready, Some(FeedHealth::Quiet), _) => "quiet".to_string(),
-            (Phase::Ready, _, Some(fv)) => {
-                format!(
-                    "{}{}",
-                    if fv.lower_bound { "≥" } else { "" },
-                    short_rate(fv.events_per_s)
-                )
-            }
-            _ => "—".to_string(),
-        };
-        let last_exit = s.last_exit_text(v.now);
-        let phase = match &s.crash_loop {
-            Some(cl) => format!("{} LOOP ↻{}", s.phase.as_str().to_uppercase(), cl.restarts),
-            None => s.phase.as_str().to_uppercase(),
-        };
-        [
-            s.id().to_string(),
-            s.type_label(),
-            phase,
-            s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-            uptime,
-            s.restarts.to_string(),
-            s.bots.to_string(),
-            s.cpu_pct
-                .map(|c| format!("{c:.0}%"))
-                .unwrap_or_else(|| "-".into()),
-            s.rss_bytes
-                .map(crate::engine::usage::short_bytes)
-                .unwrap_or_else(|| "-".into()),
-            feed,
-            last_exit,
-            // What is wrong with its feed, when something is; else why it is in this phase.
-            match (
-                &s.health_detail,
-                s.health.is_some_and(FeedHealth::is_unhealthy),
-            ) {
-                (Some(why), true) => format!("⚠ {why}"),
-                _ => s.detail.clone(),
+        let row = s.row(v.now);
+        TABLE_COLUMNS.map(|c| match c {
+            Column::Phase => match &row.crash_loop {
+                Some((restarts, _)) => {
+                    format!("{} LOOP ↻{restarts}", row.phase.as_str().to_uppercase())
+                }
+                None => row.phase.as_str().to_uppercase(),
             },
-        ]
+            Column::Detail if row.unhealthy() && row.health_detail.is_some() => {
+                format!("⚠ {}", row.cell(c))
+            }
+            c => row.cell(c),
+        })
     };
-    const HEAD: [&str; 12] = [
-        "NAME",
-        "TYPE",
-        "PHASE",
-        "PID",
-        "UPTIME",
-        "↻",
-        "BOTS",
-        "CPU",
-        "MEM",
-        "FEED",
-        "LAST EXIT",
-        "DETAIL",
-    ];
+    // `↻` for the restarts, as in the titles.
+    let head = TABLE_COLUMNS.map(|c| match c {
+        Column::Restarts => "↻",
+        c => c.header(),
+    });
     const DETAIL: usize = 11;
     let rows: Vec<[String; 12]> = v.snaps.iter().map(cells).collect();
-    let mut widths: Vec<usize> = HEAD.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r.iter()) {
             *w = (*w).max(c.chars().count());
@@ -927,7 +880,7 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
         }
     };
     let mut lines = vec![Line::from(
-        HEAD.iter()
+        head.iter()
             .zip(&widths)
             .map(|(h, w)| Span::styled(pad(h, *w), t.dim().add_modifier(Modifier::BOLD)))
             .collect::<Vec<_>>(),
@@ -1045,53 +998,33 @@ fn status_bar<'a>(v: &View) -> (Line<'a>, Vec<(u16, u16, String)>) {
             filter,
         ));
     };
-    for p in [
-        Phase::Ready,
-        Phase::Starting,
-        Phase::Building,
-        Phase::Backoff,
-        Phase::Stopping,
-        Phase::Exited,
-        Phase::Failed,
-        Phase::Stopped,
-        Phase::Idle,
-    ] {
-        let n = v.snaps.iter().filter(|s| s.phase == p).count();
-        if n == 0 {
-            continue;
-        }
-        let word = match p {
-            Phase::Failed => "FAILED".to_string(),
-            p => p.as_str().to_string(),
+    // The counts of the one fleet summary (systemd's `STATUS=` says the same); what needs
+    // the operator is shouted, and a click on a count filters the table to those rows.
+    let fleet: Vec<_> = v.snaps.iter().map(ConnectorView::standing).collect();
+    for (what, n) in crate::model::fleet::counts(&fleet) {
+        let word = what.word();
+        let (word, style, filter) = match what {
+            Counted::Phase(p) => (
+                match p {
+                    Phase::Failed => word.to_uppercase(),
+                    _ => word.to_string(),
+                },
+                t.phase(p),
+                format!("phase:{word}"),
+            ),
+            Counted::Health(_) => (word.to_uppercase(), t.warn(), format!("health:{word}")),
+            Counted::CrashLooping => (
+                word.to_uppercase(),
+                t.phase(Phase::Failed).add_modifier(Modifier::BOLD),
+                "crash-loop".to_string(),
+            ),
+            // Said in each pane's title and DETAIL; no row filter selects it here.
+            Counted::RestartNeeded => continue,
         };
         count(
             &mut spans,
-            Span::styled(format!("{n} {word}"), t.phase(p)),
-            format!("phase:{}", p.as_str()),
-        );
-    }
-    for (h, word) in [
-        (FeedHealth::Stale, "STALE"),
-        (FeedHealth::Erroring, "ERRORING"),
-    ] {
-        let n = v.snaps.iter().filter(|s| s.health == Some(h)).count();
-        if n > 0 {
-            count(
-                &mut spans,
-                Span::styled(format!("{n} {word}"), t.warn()),
-                format!("health:{}", word.to_lowercase()),
-            );
-        }
-    }
-    let looping = v.snaps.iter().filter(|s| s.crash_loop.is_some()).count();
-    if looping > 0 {
-        count(
-            &mut spans,
-            Span::styled(
-                format!("{looping} CRASH-LOOPING"),
-                t.phase(Phase::Failed).add_modifier(Modifier::BOLD),
-            ),
-            "crash-loop".to_string(),
+            Span::styled(format!("{n} {word}"), style),
+            filter,
         );
     }
     if v.snaps.is_empty() {
