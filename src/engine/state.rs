@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::budget::{CrashLoop, RestartBudget, Retry};
 use super::phase::{ExitStatus, Phase};
-use crate::model::{Fact, RestartPolicy, RestartPolicyKind};
+use crate::model::{Fact, RestartPolicy, RestartPolicyKind, Verb};
 
 /// The per-connector settings the machine needs.
 #[derive(Debug, Clone)]
@@ -105,6 +105,35 @@ impl Command {
                 }
             )),
             _ => None,
+        }
+    }
+}
+
+/// The one mapping between the operator's verbs and the engine's commands (the control
+/// socket and the TUI both go through it).
+impl From<Verb> for Command {
+    fn from(verb: Verb) -> Command {
+        match verb {
+            Verb::Start => Command::Start,
+            Verb::Stop => Command::Stop,
+            Verb::Restart => Command::Restart,
+            Verb::Kill => Command::Kill,
+            Verb::Build => Command::Build { force: false },
+            Verb::Rebuild => Command::Build { force: true },
+        }
+    }
+}
+
+impl Command {
+    /// The verb an operator says for this command.
+    pub fn verb(self) -> Verb {
+        match self {
+            Command::Start => Verb::Start,
+            Command::Stop => Verb::Stop,
+            Command::Restart => Verb::Restart,
+            Command::Kill => Verb::Kill,
+            Command::Build { force: false } => Verb::Build,
+            Command::Build { force: true } => Verb::Rebuild,
         }
     }
 }

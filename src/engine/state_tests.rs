@@ -955,3 +955,12 @@ async fn restart_during_a_startup_timeout_stop_starts_afterwards() {
         assert_eq!(m.st.restarts, 1);
     }
 }
+
+#[test]
+fn every_verb_maps_to_a_command_and_back() {
+    use crate::model::Verb;
+    for v in Verb::ALL {
+        assert_eq!(Command::from(v).verb(), v);
+    }
+    assert_eq!(Command::from(Verb::Rebuild), Command::Build { force: true });
+}

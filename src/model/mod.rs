@@ -14,6 +14,7 @@ pub mod phase;
 pub mod reload;
 pub mod row;
 pub mod settings;
+pub mod verb;
 
 pub use fact::Fact;
 pub use health::FeedHealth;
@@ -21,3 +22,4 @@ pub use kind::ConnectorType;
 pub use phase::Phase;
 pub use reload::ReloadReport;
 pub use settings::{FeedSettings, OnStale, RestartPolicy, RestartPolicyKind};
+pub use verb::Verb;

@@ -602,15 +602,9 @@ impl App {
             return vec![];
         }
         // A command that can only be refused is not sent: why goes to the message line.
-        let refused = match action {
-            Action::Start => Command::Start.refusal(snaps[focus].phase),
-            Action::Stop => Command::Stop.refusal(snaps[focus].phase),
-            Action::Kill => Command::Kill.refusal(snaps[focus].phase),
-            Action::Build | Action::Rebuild => {
-                Command::Build { force: false }.refusal(snaps[focus].phase)
-            }
-            _ => None,
-        };
+        let refused = action
+            .verb()
+            .and_then(|verb| Command::from(verb).refusal(snaps[focus].phase));
         if let Some(why) = refused {
             self.notice = Some(format!("{name} {why}"));
             return vec![];
@@ -674,10 +668,9 @@ impl App {
                 return vec![];
             }
             Action::Stop | Action::Kill | Action::Restart => {
-                let cmd = match action {
-                    Action::Stop => Command::Stop,
-                    Action::Kill => Command::Kill,
-                    _ => Command::Restart,
+                let cmd = match action.verb() {
+                    Some(verb) => Command::from(verb),
+                    None => return vec![],
                 };
                 let call = UiCall::One(id, cmd);
                 // Managed bots trading on it go down first (the engine's order rules).
@@ -716,8 +709,11 @@ impl App {
                 }
                 return vec![call];
             }
-            Action::Build => return vec![UiCall::One(id, Command::Build { force: false })],
-            Action::Rebuild => return vec![UiCall::One(id, Command::Build { force: true })],
+            Action::Build | Action::Rebuild => {
+                return (action.verb().into_iter())
+                    .map(|verb| UiCall::One(id.clone(), Command::from(verb)))
+                    .collect();
+            }
             Action::StartAll => return vec![UiCall::All(Command::Start)],
             Action::StopAll => {
                 // Always asked: stopping everything is never one stray key away. Only this

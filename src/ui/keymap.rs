@@ -91,6 +91,20 @@ pub enum Action {
 }
 
 impl Action {
+    /// The verb on the focused connector this key says, if it says one (`s x r K b B`).
+    pub fn verb(self) -> Option<crate::model::Verb> {
+        use crate::model::Verb;
+        Some(match self {
+            Action::Start => Verb::Start,
+            Action::Stop => Verb::Stop,
+            Action::Restart => Verb::Restart,
+            Action::Kill => Verb::Kill,
+            Action::Build => Verb::Build,
+            Action::Rebuild => Verb::Rebuild,
+            _ => return None,
+        })
+    }
+
     /// Whether the action changes connectors (start, stop, restart, kill, build, all of them,
     /// a reload), as opposed to changing the view.
     pub fn acts_on_connectors(self) -> bool {
