@@ -552,49 +552,17 @@ fn resolve(text: &str, path: &Path) -> Result<(Manifest, Vec<Problem>), Manifest
             "no [[connector]] tables; add one per exchange connector (or a [[host]] to watch another host's console)",
         ))));
     }
-    // Connectors and bots share one namespace.
-    let taken = |have: &[ConnectorSpec], spec: &ConnectorSpec| {
-        have.iter().any(|c| c.name == spec.name).then(|| {
-            ManifestError::invalid(
-                path,
-                Some(&spec.name),
-                "name",
-                match spec.is_bot() {
-                    false => "is used twice; connector names must be unique",
-                    true => "is used twice; bots and connectors share one namespace, so each name must be unique",
-                },
-            )
-        })
-    };
-    let mut connectors: Vec<ConnectorSpec> = Vec::with_capacity(raw.connector.len());
-    for (i, rc) in raw.connector.iter().enumerate() {
-        let Some(spec) = parsed.keep(
-            resolve_connector(rc.clone(), i, &raw.defaults, base, path),
-            &mut problems,
-        ) else {
-            continue;
-        };
-        if let Some(e) = taken(&connectors, &spec) {
-            problems.push(Problem::Manifest(place(e)));
-            continue;
+    let mut connectors = Vec::with_capacity(raw.connector.len() + raw.bot.len());
+    for entry in resolve_entries(&parsed) {
+        match entry.spec {
+            Ok(spec) => {
+                if let Some(e) = entry.config {
+                    problems.push(Problem::Config(e));
+                }
+                connectors.push(spec);
+            }
+            Err(e) => problems.push(Problem::Manifest(e)),
         }
-        if let Some(e) = spec.config_error(path) {
-            problems.push(Problem::Config(e));
-        }
-        connectors.push(spec);
-    }
-    for rb in &raw.bot {
-        let Some(spec) = parsed.keep(
-            resolve_bot(rb.clone(), &raw.defaults, &connectors, base, path),
-            &mut problems,
-        ) else {
-            continue;
-        };
-        if let Some(e) = taken(&connectors, &spec) {
-            problems.push(Problem::Manifest(place(e)));
-            continue;
-        }
-        connectors.push(spec);
     }
     let manifest = Manifest {
         path: path.clone(),
@@ -605,6 +573,78 @@ fn resolve(text: &str, path: &Path) -> Result<(Manifest, Vec<Problem>), Manifest
         hosts,
     };
     Ok((manifest, problems))
+}
+
+/// One `[[connector]]` or `[[bot]]` of a parsed manifest, resolved on its own.
+struct Entry {
+    /// Its name (`#3` for a third connector without one).
+    name: String,
+    /// Its type, when it names a valid one.
+    kind: Option<ConnectorType>,
+    /// Its spec, or why it has none (at the line of the key it is about).
+    spec: Result<ConnectorSpec, ManifestError>,
+    /// Why its connector config cannot be used; the spec stands (the console shows it failed
+    /// with the reason and runs the others).
+    config: Option<ManifestError>,
+}
+
+/// The one per-connector pass every load goes through ([`Manifest::load`], `check`, the
+/// console's load and [`ManifestOutline::load`]): every `[[connector]]` in order, then every
+/// `[[bot]]`, each with its own result. A name already taken by an entry that resolved is
+/// refused (connectors and bots share one namespace); a bot resolves against the connectors
+/// that resolved, whatever their config files say.
+fn resolve_entries(parsed: &Parsed<'_>) -> Vec<Entry> {
+    let Parsed {
+        raw, path, base, ..
+    } = parsed;
+    let taken = |have: &[Entry], spec: &ConnectorSpec| {
+        have.iter()
+            .any(|e| e.spec.as_ref().is_ok_and(|s| s.name == spec.name))
+            .then(|| {
+                ManifestError::invalid(
+                    path,
+                    Some(&spec.name),
+                    "name",
+                    match spec.is_bot() {
+                        false => "is used twice; connector names must be unique",
+                        true => "is used twice; bots and connectors share one namespace, so each name must be unique",
+                    },
+                )
+            })
+    };
+    let mut entries: Vec<Entry> = Vec::with_capacity(raw.connector.len() + raw.bot.len());
+    let add = |entries: &mut Vec<Entry>,
+               name: String,
+               kind,
+               spec: Result<ConnectorSpec, ManifestError>| {
+        let spec = spec.and_then(|s| match taken(entries, &s) {
+            Some(e) => Err(e),
+            None => Ok(s),
+        });
+        let config = spec.as_ref().ok().and_then(|s| s.config_error(path));
+        entries.push(Entry {
+            name,
+            kind,
+            spec: spec.map_err(|e| parsed.place(e)),
+            config,
+        });
+    };
+    for (i, rc) in raw.connector.iter().enumerate() {
+        let name = rc.name.clone().unwrap_or_else(|| format!("#{}", i + 1));
+        let kind = rc.kind.as_deref().and_then(|k| k.parse().ok());
+        let spec = resolve_connector(rc.clone(), i, &raw.defaults, base, path);
+        add(&mut entries, name, kind, spec);
+    }
+    for rb in &raw.bot {
+        let resolved: Vec<ConnectorSpec> = entries
+            .iter()
+            .filter_map(|e| e.spec.as_ref().ok().cloned())
+            .collect();
+        let spec = resolve_bot(rb.clone(), &raw.defaults, &resolved, base, path);
+        let kind = spec.as_ref().ok().map(|s| s.kind);
+        add(&mut entries, rb.name.clone(), kind, spec);
+    }
+    entries
 }
 
 impl Manifest {
@@ -689,52 +729,18 @@ impl ManifestOutline {
             raw, path, base, ..
         } = &parsed;
         let console = resolve_console(&raw.console, base, path).map_err(place)?;
-        let mut connectors: Vec<OutlinedConnector> = Vec::with_capacity(raw.connector.len());
-        for (i, rc) in raw.connector.iter().enumerate() {
-            let name = rc.name.clone().unwrap_or_else(|| format!("#{}", i + 1));
-            let kind = rc.kind.as_deref().and_then(|k| k.parse().ok());
-            let spec = if connectors.iter().any(|c| c.name == name) {
-                Err(ManifestError::invalid(
-                    path,
-                    Some(&name),
-                    "name",
-                    "is used twice; connector names must be unique",
-                ))
-            } else {
-                resolve_connector(rc.clone(), i, &raw.defaults, base, path)
-            };
-            let spec = spec.and_then(|s| match s.config_error(path) {
-                Some(e) => Err(e),
-                None => Ok(s),
-            });
-            connectors.push(OutlinedConnector {
-                name,
-                kind,
-                spec: spec.map_err(place),
-            });
-        }
-        // Bots after the connectors they name (status without a console lists them too).
-        let specs: Vec<ConnectorSpec> = connectors
-            .iter()
-            .filter_map(|c| c.spec.as_ref().ok().cloned())
+        // A connector whose config cannot be used is only that connector's problem here.
+        let connectors = resolve_entries(&parsed)
+            .into_iter()
+            .map(|e| OutlinedConnector {
+                name: e.name,
+                kind: e.kind,
+                spec: match e.config {
+                    Some(config) => Err(config),
+                    None => e.spec,
+                },
+            })
             .collect();
-        for rb in &raw.bot {
-            let name = rb.name.clone();
-            let spec = match connectors.iter().any(|c| c.name == name) {
-                true => Err(ManifestError::invalid(
-                    path,
-                    Some(&name),
-                    "name",
-                    "is used twice; bots and connectors share one namespace, so each name must be unique",
-                )),
-                false => resolve_bot(rb.clone(), &raw.defaults, &specs, base, path),
-            };
-            connectors.push(OutlinedConnector {
-                kind: spec.as_ref().ok().map(|s| s.kind),
-                name,
-                spec: spec.map_err(place),
-            });
-        }
         Ok(ManifestOutline {
             path: path.clone(),
             console,
@@ -2066,6 +2072,40 @@ env = { EXTRA = "1" }
         spec.recheck_config().expect("fixed");
         assert_eq!(spec.config_problem, None);
         assert_eq!(spec.secrets, ["K", "S"]);
+    }
+
+    #[test]
+    fn the_outline_and_the_console_load_agree_connector_by_connector() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("bf.toml"),
+            "stream_url = \"wss://x\"\napi_url = \"https://x\"\n",
+        )
+        .expect("write");
+        let path = dir.path().join("switchboard.toml");
+        let text = format!(
+            "[defaults]\nproject_root = \"{}\"\n\
+             [[connector]]\nname = \"ok\"\ntype = \"binancefutures\"\nconfig = \"bf.toml\"\n\
+             [[connector]]\nname = \"gone\"\ntype = \"binancefutures\"\nconfig = \"nope.toml\"\n\
+             [[bot]]\nname = \"mm\"\ncommand = [\"x\"]\nconnectors = [\"gone\"]\n",
+            dir.path().display()
+        );
+        std::fs::write(&path, &text).expect("write");
+        let (m, problems) = Manifest::load_for_console(&path).expect("opens");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let o = ManifestOutline::load(&path).expect("outlined");
+        let names: Vec<&str> = o.connectors.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["ok", "gone", "mm"]);
+        assert!(o.connectors[0].spec.is_ok());
+        let gone = o.connectors[1]
+            .spec
+            .as_ref()
+            .expect_err("its config is missing");
+        assert!(gone.to_string().contains("nope.toml"), "{gone}");
+        // The bot depends on a connector whose config is broken: the bot itself is valid,
+        // as the console that runs it says (it used to be "'gone' is not a [[connector]]").
+        let mm = o.connectors[2].spec.as_ref().expect("the bot resolves");
+        assert_eq!(Some(mm), m.connector("mm"));
     }
 
     #[test]
