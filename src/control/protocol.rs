@@ -7,7 +7,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::phase::Phase;
-use crate::engine::state::Command;
 use crate::engine::view::{ConnectorId, ConnectorView};
 use crate::exit;
 pub use crate::model::ReloadReport;
@@ -45,31 +44,9 @@ pub enum RequestBody {
     Watch,
 }
 
-/// An operator action on one connector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Start,
-    Stop,
-    Restart,
-    Kill,
-    Build,
-    Rebuild,
-}
-
-impl Action {
-    /// The engine command.
-    pub fn command(self) -> Command {
-        match self {
-            Action::Start => Command::Start,
-            Action::Stop => Command::Stop,
-            Action::Restart => Command::Restart,
-            Action::Kill => Command::Kill,
-            Action::Build => Command::Build { force: false },
-            Action::Rebuild => Command::Build { force: true },
-        }
-    }
-}
+/// An operator action on one connector: the model's verb (same spelling on the wire); the
+/// engine command is `Command::from(action)`.
+pub use crate::model::Verb as Action;
 
 /// A reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -459,7 +459,7 @@ pub async fn execute(handle: &Fleet, id: &ConnectorId, action: Action) -> Respon
         }
         // A build already under way is joined below; one while it runs is refused.
         (Action::Build | Action::Rebuild, p) if p != Phase::Building => {
-            if let Some(why) = action.command().refusal(p) {
+            if let Some(why) = Command::from(action).refusal(p) {
                 return outcome(false, p, before.pid, format!("{id} {why}"));
             }
         }
@@ -469,7 +469,7 @@ pub async fn execute(handle: &Fleet, id: &ConnectorId, action: Action) -> Respon
         .engine()
         .command_marked(
             id.clone(),
-            action.command(),
+            Command::from(action),
             crate::engine::view::Origin::Cli,
         )
         .await
@@ -478,7 +478,10 @@ pub async fn execute(handle: &Fleet, id: &ConnectorId, action: Action) -> Respon
     };
     // Refused at once (a restart that could not start a new process): the views say why by
     // the time the command is applied; no transition will come.
+    // The engine's own views: they hold the refusal when the command is acknowledged, while
+    // the fleet's merged copy follows a moment later.
     let refused = handle
+        .engine()
         .views()
         .borrow()
         .iter()
@@ -515,7 +518,7 @@ pub async fn execute(handle: &Fleet, id: &ConnectorId, action: Action) -> Respon
                     .into_iter()
                     // The same command again joins this one.
                     .rev()
-                    .find(|m| m.after_seq < ev.seq && m.cmd != action.command())
+                    .find(|m| m.after_seq < ev.seq && m.cmd != Command::from(action))
                 {
                     overtaken = Some(m);
                 }
@@ -611,7 +614,7 @@ async fn execute_remote(handle: &Fleet, id: &ConnectorId, action: Action) -> Res
         .host
         .clone()
         .unwrap_or_else(|| "the watched console".into());
-    let mut reply = match handle.send_remote(id, action.command()) {
+    let mut reply = match handle.send_remote(id, Command::from(action)) {
         Ok(rx) => rx,
         Err(e @ FleetError::LinkDown { .. }) => {
             return ResponseBody::error(ErrorKind::HostUnreachable, e.to_string())
@@ -670,6 +673,7 @@ fn build_failed(handle: &Fleet, id: &ConnectorId, detail: &str) -> String {
         .strip_prefix(&format!("connector '{}': build failed: ", id.name))
         .unwrap_or(detail);
     let block = handle
+        .engine()
         .views()
         .borrow()
         .iter()
