@@ -487,16 +487,17 @@ async fn connect_once(
     cap: usize,
     bytes: usize,
 ) -> Option<(bool, String)> {
-    let mut child = match tokio::process::Command::new("sh")
-        .arg("-c")
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
         .arg(&spec.command)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-    {
+        .kill_on_drop(true);
+    // The link's command (ssh, attach --stdio) gets no descriptor of the console's but 0-2.
+    crate::engine::sys::inherit_only_stdio(&mut cmd);
+    let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return Some((false, format!("cannot run `sh -c`: {e}"))),
     };
