@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use switchboard::engine::ipc;
+use switchboard::engine::io::ipc;
 
 #[path = "../tests/common/pty.rs"]
 mod pty;
@@ -1287,7 +1287,7 @@ fn main() {
 
     println!(
         "switchboard console benchmark — {} — {}{}",
-        switchboard::engine::logs::now_rfc3339(),
+        switchboard::engine::io::logs::now_rfc3339(),
         machine(),
         if quick { " — QUICK mode" } else { "" }
     );

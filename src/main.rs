@@ -14,7 +14,7 @@ use switchboard::control::protocol::Action;
     version,
     about,
     long_about = None,
-    after_help = "Environment: SWITCHBOARD_MANIFEST (the manifest, as -m), SWITCHBOARD_LOG (the console's log filter, e.g. info,switchboard::hosts=debug), NO_COLOR (no colours).\nNames: NAME, NAME@HOST, or a shell-style pattern ('bs-*', '*@tokyo'; quote it)."
+    after_help = "Environment: SWITCHBOARD_MANIFEST (the manifest, as -m), SWITCHBOARD_LOG (the console's log filter, e.g. info,switchboard::fleet::hosts=debug), NO_COLOR (no colours).\nNames: NAME, NAME@HOST, or a shell-style pattern ('bs-*', '*@tokyo'; quote it)."
 )]
 struct Cli {
     /// The manifest to use [default: ./switchboard.toml, else
@@ -168,12 +168,12 @@ fn main() -> ExitCode {
         }
         Some(Cmd::Build { names }) => cli::act_many(&args.manifest, Action::Build, &names, false),
         Some(Cmd::Reload) => cli::reload(&args.manifest),
-        Some(Cmd::Attach { .. }) => switchboard::attach::run(&args.manifest),
+        Some(Cmd::Attach { .. }) => switchboard::control::attach::run(&args.manifest),
         Some(Cmd::LogRelay {
             file,
             max_bytes,
             keep,
-        }) => switchboard::engine::relay::run(&switchboard::engine::relay::RelaySpec {
+        }) => switchboard::engine::io::relay::run(&switchboard::engine::io::relay::RelaySpec {
             file,
             max_bytes,
             keep,

@@ -4,9 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::{build, ipc, logs, phase::ExitStatus, process, spawn_spec_of, state::Sig};
+use crate::config::manifest::ConnectorSpec;
+use crate::engine::core::state::Sig;
+use crate::engine::io::{build, ipc, logs, process};
+use crate::engine::spawn_spec_of;
 use crate::error::ConnectorRunnerError;
-use crate::manifest::ConnectorSpec;
+use crate::model::exit::ExitStatus;
 
 /// Runs one connector. Its output goes to `<log_dir>/<name>.log`.
 pub struct ConnectorRunner {
@@ -38,7 +41,7 @@ impl ConnectorRunner {
 
     /// Whether the connector binary exists.
     pub fn binary_exists(&self) -> bool {
-        crate::engine::sys::is_executable(&self.spec.binary)
+        crate::engine::io::sys::is_executable(&self.spec.binary)
     }
 
     /// Builds the connector with cargo, streaming output into the log.
@@ -203,7 +206,7 @@ impl ConnectorRunner {
     /// The connector's output so far (the log file; secrets masked).
     pub fn output(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        crate::engine::redact::mask_secrets(&text, &self.spec.secrets)
+        crate::engine::core::redact::mask_secrets(&text, &self.spec.secrets)
     }
 
     /// How it last exited, if known.

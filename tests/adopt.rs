@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use switchboard::connector_config::ConnectorType;
-use switchboard::engine::store;
+use switchboard::config::connector::ConnectorType;
+use switchboard::engine::io::store;
 use switchboard::{ConnectorView, Phase};
 
 fn connector(name: &str) -> String {
@@ -129,7 +129,7 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
         .spawn()
         .expect("sleep");
     let (p1, p2) = (stranger1.id() as i32, stranger2.id() as i32);
-    let ticks2 = switchboard::engine::sys::process_start_ticks(p2).expect("ticks");
+    let ticks2 = switchboard::engine::io::sys::process_start_ticks(p2).expect("ticks");
     let record = |name: &str, pid: i32, ticks: u64| store::StoredConnector {
         view: ConnectorView {
             phase: Phase::Ready,

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use switchboard::engine::view::Role;
+use switchboard::model::view::Role;
 use switchboard::{Command, Phase};
 
 const BTC: &str = "instruments = [{ symbol = \"BTCUSDT\", tick_size = 0.1, lot_size = 0.001 }]\nconnect_grace = 2.0";

@@ -224,8 +224,8 @@ async fn the_auto_build_of_a_first_start_is_observed_by_build_duration_seconds()
     )
     .await
     .expect("engine");
-    let metrics = switchboard::metrics::serve(
-        switchboard::metrics::bind("127.0.0.1:0".parse().expect("addr")).expect("bind"),
+    let metrics = switchboard::observers::metrics::serve(
+        switchboard::observers::metrics::bind("127.0.0.1:0".parse().expect("addr")).expect("bind"),
         &switchboard::fleet::Fleet::new(h.clone()),
     )
     .expect("metrics");

@@ -27,7 +27,7 @@ fn connectors(names: &[&str], config: &str) -> String {
 struct Headless {
     child: Child,
     rx: mpsc::Receiver<Transition>,
-    health: mpsc::Receiver<switchboard::engine::view::HealthLine>,
+    health: mpsc::Receiver<switchboard::model::view::HealthLine>,
 }
 
 impl Headless {
@@ -46,8 +46,7 @@ impl Headless {
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(h) = serde_json::from_str::<switchboard::engine::view::HealthLine>(&line)
-                {
+                if let Ok(h) = serde_json::from_str::<switchboard::model::view::HealthLine>(&line) {
                     let _ = htx.send(h);
                     continue;
                 }
@@ -95,7 +94,7 @@ fn headless_tells_stale_and_recovered_and_status_shows_the_feed() {
         .expect("a stale line");
     assert_eq!(
         stale.health,
-        switchboard::engine::view::HealthChange::Stale,
+        switchboard::model::view::HealthChange::Stale,
         "{stale:?}"
     );
     assert!(stale.detail.contains("no market data"), "{stale:?}");
@@ -151,12 +150,12 @@ fn headless_tells_stale_and_recovered_and_status_shows_the_feed() {
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let line = hl.health.recv_timeout(left).expect("a recovered line");
-        if line.health == switchboard::engine::view::HealthChange::Recovered {
+        if line.health == switchboard::model::view::HealthChange::Recovered {
             break;
         }
         assert_eq!(
             line.health,
-            switchboard::engine::view::HealthChange::Stale,
+            switchboard::model::view::HealthChange::Stale,
             "{line:?}"
         );
     }
@@ -764,7 +763,7 @@ fn status_asks_the_live_console_and_bad_requests_get_an_error_reply() {
     )
     .expect("sigterm");
     assert!(eventually(15.0, || {
-        switchboard::engine::store::lock_holder(&fx.path().join(".switchboard")).is_none()
+        switchboard::engine::io::store::lock_holder(&fx.path().join(".switchboard")).is_none()
     }));
     let out = fx.run(&["status", "--json"]);
     assert_eq!(out.status.code(), Some(0));

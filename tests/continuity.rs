@@ -46,7 +46,7 @@ fn wait_console(fx: &Fixture, pid: u32) {
     let dir = fx.path().join(".switchboard");
     assert!(
         eventually(15.0, || {
-            switchboard::engine::store::lock_holder(&dir) == Some(pid as i32)
+            switchboard::engine::io::store::lock_holder(&dir) == Some(pid as i32)
                 && fx.run(&["status", "--json"]).status.code() == Some(0)
         }),
         "console {pid} never took over"

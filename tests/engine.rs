@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use switchboard::engine::ipc;
+use switchboard::engine::io::ipc;
 use switchboard::{Command, ExitStatus, Manifest, Phase, Transition};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -653,16 +653,16 @@ async fn adoption_holds_the_process_first_and_checks_its_start_time_after() {
         .spawn()
         .expect("sleep");
     let pid = sleeper.id() as i32;
-    let ticks = switchboard::engine::sys::process_start_ticks(pid).expect("ticks");
+    let ticks = switchboard::engine::io::sys::process_start_ticks(pid).expect("ticks");
     // A PID whose start time is not the recorded one is not taken over, even though it lives.
-    let err = switchboard::engine::process::adopt(pid, ticks + 1).expect_err("another process");
+    let err = switchboard::engine::io::process::adopt(pid, ticks + 1).expect_err("another process");
     assert!(
         err.to_string().contains("no longer the recorded process"),
         "{err}"
     );
     assert!(alive(pid), "and it was not signalled");
-    let held = switchboard::engine::process::adopt(pid, ticks).expect("the recorded process");
-    held.signal(switchboard::engine::state::Sig::Kill);
+    let held = switchboard::engine::io::process::adopt(pid, ticks).expect("the recorded process");
+    held.signal(switchboard::engine::core::state::Sig::Kill);
     let _ = sleeper.wait();
     assert!(tokio::time::timeout(Duration::from_secs(5), held.exited)
         .await

@@ -4,7 +4,7 @@
 mod common;
 
 use iceoryx2::prelude::*;
-use switchboard::engine::ipc;
+use switchboard::engine::io::ipc;
 
 #[test]
 fn out_of_file_descriptors_is_named_not_taken_for_stale_resources() {

@@ -6,7 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use switchboard::engine::view::{EventKind, FeedHealth, HealthChange};
+use switchboard::model::health::FeedHealth;
+use switchboard::model::view::{EventKind, HealthChange};
 use switchboard::{Command, Phase};
 
 /// Kills a helper process on drop, even when the test fails.
@@ -342,9 +343,9 @@ async fn the_meter_lets_go_before_the_stop_signal() {
         v.feed.is_some()
     })
     .await;
-    let config = switchboard::engine::ipc::config_for(fx.path()).expect("config");
+    let config = switchboard::engine::io::ipc::config_for(fx.path()).expect("config");
     let me = std::process::id() as i32;
-    let on_to_bot = || switchboard::engine::ipc::alive_pids_on(&config, "feedclose-a/ToBot");
+    let on_to_bot = || switchboard::engine::io::ipc::alive_pids_on(&config, "feedclose-a/ToBot");
     assert!(on_to_bot().contains(&me), "metered while ready");
     let t0 = Instant::now();
     h.command("feedclose-a", Command::Stop).expect("stop");

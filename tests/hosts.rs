@@ -400,8 +400,8 @@ fn a_flooding_host_is_sent_in_bounded_batches_with_what_was_skipped_counted() {
     far.manifest("", &connector_table("attflood-a", "f.toml", ""));
     let _console = HeadlessConsole::start(&far, &[]);
     assert!(eventually(10.0, || matches!(
-        switchboard::engine::store::lock_state(&far.path().join(".switchboard")),
-        switchboard::engine::store::LockState::Held(Some(_))
+        switchboard::engine::io::store::lock_state(&far.path().join(".switchboard")),
+        switchboard::engine::io::store::LockState::Held(Some(_))
     )));
     let mut child = Command::new(SWITCHBOARD)
         .args(["attach", "--stdio", "--manifest"])
@@ -525,7 +525,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn a_hostile_remote_never_takes_the_local_console_down() {
-    use switchboard::connector_config::ConnectorType;
+    use switchboard::config::connector::ConnectorType;
     let fx = Fixture::new("hostile");
     fx.sim_config("l.toml", "lines_per_sec = 0.0");
     let now = std::time::SystemTime::now()
@@ -796,7 +796,7 @@ fn a_command_for_a_host_whose_link_is_down_is_refused_at_once_with_the_links_sta
 /// reply timeout (and says so) instead of the action's whole patience (600 s for a stop).
 #[test]
 fn a_remote_that_never_replies_ends_the_action_with_a_reply_timeout() {
-    use switchboard::connector_config::ConnectorType;
+    use switchboard::config::connector::ConnectorType;
     use switchboard::control::protocol::{StreamLine, StreamMessage};
     let fx = Fixture::new("deaf");
     fx.sim_config("l.toml", "lines_per_sec = 0.0");
@@ -850,8 +850,8 @@ fn a_slow_attach_reader_holds_the_console_back_and_gets_skipped_lines_counted() 
     );
     let _console = HeadlessConsole::start(&far, &[]);
     assert!(eventually(10.0, || matches!(
-        switchboard::engine::store::lock_state(&far.path().join(".switchboard")),
-        switchboard::engine::store::LockState::Held(Some(_))
+        switchboard::engine::io::store::lock_state(&far.path().join(".switchboard")),
+        switchboard::engine::io::store::LockState::Held(Some(_))
     )));
     let mut child = Command::new(SWITCHBOARD)
         .args(["attach", "--stdio", "--manifest"])

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use switchboard::manifest::{Manifest, ManifestOutline};
+use switchboard::config::manifest::{Manifest, ManifestOutline};
 
 /// Connector names: good ones and every kind of bad one.
 fn name() -> impl Strategy<Value = String> {

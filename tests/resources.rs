@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use iceoryx2::node::NodeView as _;
 use iceoryx2::prelude::*;
-use switchboard::engine::ipc;
+use switchboard::engine::io::ipc;
 use switchboard::{Command, ConnectorRunner, Engine, EngineOptions, Manifest, Phase};
 
 /// Threads of this process named like the iceoryx2 worker.

@@ -9,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use switchboard::engine::session::RegistrationState;
-use switchboard::engine::view::FeedHealth;
+use switchboard::engine::core::session::RegistrationState;
+use switchboard::model::health::FeedHealth;
 use switchboard::{Command, Phase};
 
 /// Kills a helper process on drop, even when the test fails.
@@ -260,7 +260,7 @@ async fn a_bot_registering_during_an_outage_crashes_it_and_the_crash_is_named() 
     );
     assert_eq!(
         v.last_exit_cause,
-        Some(switchboard::engine::view::ExitCause::RegistrationCrash)
+        Some(switchboard::model::view::ExitCause::RegistrationCrash)
     );
     stop_engine(&h).await;
 }
@@ -289,7 +289,7 @@ async fn a_malformed_request_ends_it_and_the_detail_names_frombot() {
     assert_eq!(v.last_exit.map(|e| e.to_string()), Some("code 1".into()));
     assert_eq!(
         v.last_exit_cause,
-        Some(switchboard::engine::view::ExitCause::UndecodableRequest)
+        Some(switchboard::model::view::ExitCause::UndecodableRequest)
     );
     stop_engine(&h).await;
 }
@@ -480,7 +480,7 @@ async fn with_on_stale_alert_a_silent_reconnect_is_named_and_left_running() {
     .await;
     assert_eq!(
         v.stale_cause,
-        Some(switchboard::engine::health::StaleCause::SilentReconnect),
+        Some(switchboard::engine::core::health::StaleCause::SilentReconnect),
         "{v:?}"
     );
     let why = v.health_detail.unwrap_or_default();

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use iceoryx2::prelude::*;
-use switchboard::engine::hftbacktest::{self as wire, CustomHeader, EventKind};
+use switchboard::wire::hftbacktest::{self as wire, CustomHeader, EventKind};
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -186,7 +186,7 @@ fn run(name: &str, symbols: &[String], mode: Mode) -> Result<(), String> {
         loop {
             polls += 1;
             // Signals (iceoryx2's handler) are looked at every 64k empty polls.
-            if polls % 65_536 == 0 && sub_node.wait(Duration::ZERO).is_err() {
+            if polls.is_multiple_of(65_536) && sub_node.wait(Duration::ZERO).is_err() {
                 break;
             }
             let Ok(Some(sample)) = subscriber.receive() else {

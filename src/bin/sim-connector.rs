@@ -66,7 +66,7 @@ use serde::Deserialize;
 // The only part of switchboard a stand-in for the real connector may share: the facts of the
 // wire (header type name, service names, limits). Its config handling is its own, modelled on
 // the real connector's serde structs, so it accepts and rejects what the real one does.
-use switchboard::engine::hftbacktest::{self as wire, CustomHeader};
+use switchboard::wire::hftbacktest::{self as wire, CustomHeader};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]

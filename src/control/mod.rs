@@ -3,6 +3,7 @@
 //! in, one JSON line out, in the versioned [`protocol`]. Lives outside `engine/`: it is a front
 //! end of the engine, like the TUI.
 
+pub mod attach;
 pub mod client;
 pub mod lines;
 pub mod protocol;
@@ -12,5 +13,5 @@ use std::path::{Path, PathBuf};
 
 /// Path of the socket in a state dir.
 pub fn socket_path(state_dir: &Path) -> PathBuf {
-    crate::manifest::control_socket_path(state_dir)
+    crate::config::manifest::control_socket_path(state_dir)
 }

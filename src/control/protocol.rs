@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::phase::Phase;
-use crate::engine::view::{ConnectorId, ConnectorView};
 use crate::exit;
+use crate::model::phase::Phase;
+use crate::model::view::{ConnectorId, ConnectorView};
 pub use crate::model::ReloadReport;
 
 /// The protocol version this build speaks.
@@ -73,7 +73,7 @@ pub enum ResponseBody {
         connectors: Vec<ConnectorView>,
         /// The links to other hosts (absent when there are none).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        hosts: Vec<crate::engine::view::HostView>,
+        hosts: Vec<crate::model::view::HostView>,
     },
     /// The outcome of an action.
     Acted(Outcome),
@@ -189,7 +189,7 @@ pub enum StreamMessage {
     /// The views changed (a phase, health, the feed's figures).
     Views { connectors: Vec<ConnectorView> },
     /// One engine event (transition, health change, added, removed).
-    Event(crate::engine::view::EngineEvent),
+    Event(crate::model::view::EngineEvent),
     /// New log lines, by connector name.
     Logs {
         logs: std::collections::BTreeMap<String, LogBatch>,

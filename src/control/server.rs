@@ -14,15 +14,16 @@ use super::protocol::{
     parse_request, Action, ErrorKind, LogBatch, Outcome, RequestBody, Response, ResponseBody,
     StreamLine, StreamMessage, SNAPSHOT_LOG_LINES,
 };
-use crate::engine::phase::Phase;
-use crate::engine::state::Command;
-use crate::engine::store::unix_now;
-use crate::engine::view::ConnectorView;
-use crate::engine::view::Origin;
-use crate::engine::view::{ConnectorId, EventKind, Fact};
+use crate::console::reload::{ReloadError, Reloader};
+use crate::engine::core::state::Command;
+use crate::engine::io::store::unix_now;
 use crate::engine::CommandMark;
 use crate::fleet::{Fleet, FleetError};
-use crate::reload::{ReloadError, Reloader};
+use crate::model::fact::Fact;
+use crate::model::phase::Phase;
+use crate::model::view::ConnectorView;
+use crate::model::view::Origin;
+use crate::model::view::{ConnectorId, EventKind};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Longest request line accepted.
@@ -132,7 +133,11 @@ async fn answer(
             format!("no request line within {REQUEST_TIMEOUT:?}"),
         ),
         Ok(Err(e)) => return Err(e),
-        Ok(Ok(None)) => return Ok(()),
+        Ok(Ok(None)) => {
+            // A client that connects and leaves (a liveness probe) is worth a debug line.
+            tracing::debug!("control socket client: closed without a request");
+            return Ok(());
+        }
         Ok(Ok(Some(Frame::TooLong))) => ResponseBody::error(
             ErrorKind::BadRequest,
             format!("a request line over {MAX_REQUEST_BYTES} bytes"),
@@ -470,7 +475,7 @@ pub async fn execute(handle: &Fleet, id: &ConnectorId, action: Action) -> Respon
         .command_marked(
             id.clone(),
             Command::from(action),
-            crate::engine::view::Origin::Cli,
+            crate::model::view::Origin::Cli,
         )
         .await
     else {

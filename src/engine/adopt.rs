@@ -6,11 +6,11 @@
 //! services) decides only how it is watched. Anything else is reported truthfully and never
 //! signalled.
 
-use super::ipc;
-use super::logs::rfc3339;
-use super::store::{StateFile, StoredConnector};
-use super::sys;
-use crate::manifest::ConnectorSpec;
+use crate::config::manifest::ConnectorSpec;
+use crate::engine::io::ipc;
+use crate::engine::io::logs::rfc3339;
+use crate::engine::io::store::{StateFile, StoredConnector};
+use crate::engine::io::sys;
 
 /// What to do with one recorded connector.
 #[derive(Debug, Clone, PartialEq)]

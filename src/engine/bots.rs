@@ -4,10 +4,12 @@
 //! connector that comes back as a new process restarts the bots bound to the old one. The state
 //! machine stays per slot; this is the engine's ordering between slots.
 
-use super::phase::Phase;
-use super::session::RegistrationState;
-use super::state::{Command, Event};
-use super::{store, view, Runtime};
+use super::Runtime;
+use crate::engine::core::session::RegistrationState;
+use crate::engine::core::state::{Command, Event};
+use crate::engine::io::store;
+use crate::model::phase::Phase;
+use crate::model::view;
 
 impl Runtime {
     /// The slots of the bots that trade on slot `i`.
@@ -65,8 +67,10 @@ impl Runtime {
             .stream
             .gate(now, s.session.ready_at, s.spec.connect_grace.as_secs_f64())
         {
-            super::stream::Gate::Up => Ok(()),
-            super::stream::Gate::Held { .. } => Err(format!("{name}'s exchange connection")),
+            crate::engine::core::stream::Gate::Up => Ok(()),
+            crate::engine::core::stream::Gate::Held { .. } => {
+                Err(format!("{name}'s exchange connection"))
+            }
         }
     }
 

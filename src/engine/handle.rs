@@ -8,11 +8,11 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::mailbox::{CommandMark, EngineError, Msg, Shared, Updated, EVENT_WAITS_FOR_STATE};
-use super::phase::Phase;
-use super::state::Command;
-use super::view::{self, ConnectorId, ConnectorView, EngineEvent, Health};
-use super::{logs, store};
-use crate::manifest::ConnectorSpec;
+use crate::config::manifest::ConnectorSpec;
+use crate::engine::core::state::Command;
+use crate::engine::io::{logs, store};
+use crate::model::phase::Phase;
+use crate::model::view::{self, ConnectorId, ConnectorView, EngineEvent, Health};
 
 /// A lossless stream of engine events, in order, numbered without gaps.
 pub struct EventStream {

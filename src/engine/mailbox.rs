@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::build::{BuildKey, BuildUpdate};
-use super::state::{Command, Event};
-use super::view::{self, ConnectorId, ConnectorView, EngineEvent, EventKind};
-use super::{logs, process, store};
-use crate::manifest::ConnectorSpec;
+use crate::config::manifest::ConnectorSpec;
+use crate::engine::core::state::{Command, Event};
+use crate::engine::io::build::{BuildKey, BuildUpdate};
+use crate::engine::io::{logs, process, store};
+use crate::model::view::{self, ConnectorId, ConnectorView, EngineEvent, EventKind};
 
 /// Errors of the engine's front door.
 #[derive(Debug, thiserror::Error)]
@@ -71,13 +71,13 @@ pub(super) enum Msg {
         pid: i32,
         ev: Event,
         /// A crash a request on its FromBot caused (from its output).
-        crash: Option<super::hftbacktest::RequestCrash>,
+        crash: Option<crate::wire::hftbacktest::RequestCrash>,
     },
     /// News from the log relay supervisor of process `pid` of slot `key`.
     Relay {
         key: SlotKey,
         pid: i32,
-        news: super::relay::RelayNews,
+        news: crate::engine::io::relay::RelayNews,
     },
     Build {
         key: BuildKey,
@@ -85,7 +85,7 @@ pub(super) enum Msg {
     },
     BuildDone {
         key: BuildKey,
-        result: Result<(), super::build::BuildFailure>,
+        result: Result<(), crate::engine::io::build::BuildFailure>,
     },
     Shutdown {
         stop_all: bool,

@@ -10,34 +10,11 @@
 
 pub mod adopt;
 mod bots;
-pub mod budget;
-pub mod build;
-pub mod clock;
-pub mod feed;
+pub mod core;
 mod handle;
-pub mod health;
-pub mod hftbacktest;
-pub mod ipc;
-pub mod levels;
-pub mod logs;
-pub mod logwake;
+pub mod io;
 mod mailbox;
-pub mod meter;
-pub mod phase;
-pub mod preflight;
-pub mod private_fs;
-pub mod process;
-pub mod redact;
-pub mod relay;
-pub mod rolling;
-pub mod session;
-pub mod state;
-pub mod store;
-pub mod stream;
-pub mod sys;
 mod takeover;
-pub mod usage;
-pub mod view;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,14 +24,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::manifest::{ConnectorSpec, Manifest};
-use build::{BuildKey, BuildUpdate};
+use crate::config::manifest::{ConnectorSpec, Manifest};
+use crate::engine::core::state::{
+    Command, ConnectorState, Ctx, Effect, Event, Settings, SpawnFailure,
+};
+use crate::engine::io::build::{BuildKey, BuildUpdate};
+use crate::model::phase::Phase;
+use crate::model::view::{BuildProgress, ConnectorId, ConnectorView, EventKind};
 pub use handle::{EngineHandle, EventStream};
 use mailbox::{Bus, Msg, Shared, SlotKey, COMMANDS_KEPT, EVENT_WAITS_FOR_STATE};
 pub use mailbox::{CommandMark, EngineError, Updated};
-use phase::Phase;
-use state::{Command, ConnectorState, Ctx, Effect, Event, Settings, SpawnFailure};
-use view::{BuildProgress, ConnectorId, ConnectorView, EventKind};
 
 /// How the engine is started.
 #[derive(Debug, Clone)]
@@ -94,19 +73,19 @@ impl EngineOptions {
 #[derive(Default)]
 struct HealthState {
     /// The meter's last figures (only while ready, for the current PID).
-    feed: Option<feed::FeedStats>,
+    feed: Option<crate::engine::core::feed::FeedStats>,
     /// Since when at least one bot has been attached (Unix seconds).
     bots_since: Option<f64>,
-    log_errors: rolling::RollingMinute,
-    log_warns: rolling::RollingMinute,
+    log_errors: crate::engine::core::rolling::RollingMinute,
+    log_warns: crate::engine::core::rolling::RollingMinute,
     /// ERROR lines and panics, WARN lines, since this console began (for counters).
     errors_total: u64,
     warns_total: u64,
-    last_error: Option<view::LastError>,
-    verdict: Option<health::Verdict>,
+    last_error: Option<crate::model::view::LastError>,
+    verdict: Option<crate::engine::core::health::Verdict>,
     /// The unhealthy state last told to the world (kept across restarts, so a connector that
     /// keeps erroring through a restart is not announced again; cleared by "recovered").
-    told: Option<health::FeedHealth>,
+    told: Option<crate::model::health::FeedHealth>,
     /// Since when `told` holds (Unix seconds): the stall's start, or when errors reached the
     /// threshold. Set when it is told, kept while it holds.
     since: Option<f64>,
@@ -120,12 +99,12 @@ struct Slot {
     spec: ConnectorSpec,
     settings: Settings,
     state: ConnectorState,
-    child: Option<process::Signaller>,
+    child: Option<crate::engine::io::process::Signaller>,
     start_ticks: Option<u64>,
     started_unix: Option<f64>,
     log: PathBuf,
     /// The console's marker lines into `log` (a descriptor kept open).
-    markers: logs::MarkerFile,
+    markers: crate::engine::io::logs::MarkerFile,
     build_progress: Option<BuildProgress>,
     /// cargo's whole error from this slot's last build, while that failure is its news.
     build_error: Option<Vec<String>>,
@@ -136,19 +115,19 @@ struct Slot {
     /// Waiting for it to stop so that it can be removed.
     removal: Vec<oneshot::Sender<Result<(), EngineError>>>,
     /// The last /proc readings of its process, and what it uses (averaged over them).
-    usage_probe: Option<usage::Probe>,
-    usage: Option<usage::Usage>,
+    usage_probe: Option<crate::engine::io::usage::Probe>,
+    usage: Option<crate::engine::io::usage::Usage>,
     /// Its last transitions with who caused them.
-    history: std::collections::VecDeque<view::HistoryEntry>,
+    history: std::collections::VecDeque<crate::model::view::HistoryEntry>,
     /// When its last process ended (RFC 3339), as far as this console or a previous one saw.
     last_exit_at: Option<String>,
     /// A reloaded spec that waits for the operator's next start or restart (the process runs
     /// on the old one: "restart needed").
     pending: Option<Box<ConnectorSpec>>,
     /// What its log tailer masks (every secret it has had, old and new).
-    secrets: logs::Secrets,
+    secrets: crate::engine::io::logs::Secrets,
     /// The session around its current (or last) process: registration, symbols seen.
-    session: session::Session,
+    session: crate::engine::core::session::Session,
     /// Symbols a previous console saw in the process this one adopted (its PID and the map).
     restored_seen: Option<(i32, std::collections::BTreeMap<String, f64>)>,
     /// A stale-feed restart under way: what "recovered" will say once data is back.
@@ -160,13 +139,13 @@ struct Slot {
     /// A connector's stop, kill or restart that waits for its bots to stop first.
     after_bots: Option<Command>,
     /// What ended its last process, when a request on its FromBot did.
-    last_exit_cause: Option<view::ExitCause>,
+    last_exit_cause: Option<crate::model::view::ExitCause>,
     /// The last decision about it (kept in `state.json`, followed by the next console).
-    decision: Option<view::Decision>,
+    decision: Option<crate::model::view::Decision>,
     /// The last restart refused because a new process could not start.
-    refused: Option<view::Refusal>,
+    refused: Option<crate::model::view::Refusal>,
     /// The log relay of its current process (kept in `state.json` for the next console).
-    relay: Option<relay::RelayRecord>,
+    relay: Option<crate::engine::io::relay::RelayRecord>,
     /// What its relay's supervisor last said (a relay replaced, and why), for the detail while
     /// the same process runs.
     relay_note: Option<String>,
@@ -254,8 +233,8 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<EngineHandle, EngineError> {
         let state_dir = manifest.console.state_dir.clone();
-        let lock = store::lock_state_dir(&state_dir)?;
-        private_fs::ensure_private_dir(&state_dir.join("logs"))
+        let lock = crate::engine::io::store::lock_state_dir(&state_dir)?;
+        crate::engine::io::private_fs::ensure_private_dir(&state_dir.join("logs"))
             .map_err(|e| EngineError::Io(e.to_string()))?;
 
         let mut roots: Vec<PathBuf> = manifest
@@ -267,11 +246,13 @@ impl Engine {
         roots.dedup();
         let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
         // Creating the console's nodes touches files and shm: off the async workers.
-        let ipc = tokio::task::spawn_blocking(move || ipc::IpcWorker::start(&roots, probe_tx))
-            .await
-            .map_err(|e| EngineError::Ipc(e.to_string()))?
-            .map_err(EngineError::Ipc)?;
-        let writer = store::StateWriter::spawn(state_dir.clone())
+        let ipc = tokio::task::spawn_blocking(move || {
+            crate::engine::io::ipc::IpcWorker::start(&roots, probe_tx)
+        })
+        .await
+        .map_err(|e| EngineError::Ipc(e.to_string()))?
+        .map_err(EngineError::Ipc)?;
+        let writer = crate::engine::io::store::StateWriter::spawn(state_dir.clone())
             .map_err(|e| EngineError::Io(format!("cannot start the state writer: {e}")))?;
         let written = writer.written();
         let written_for_handles = written.clone();
@@ -289,7 +270,7 @@ impl Engine {
             usage_until_ms: std::sync::atomic::AtomicU64::new(0),
             commands: Mutex::new(HashMap::new()),
         });
-        let log_writer = logs::LogWriter::start()
+        let log_writer = crate::engine::io::logs::LogWriter::start()
             .map_err(|e| EngineError::Io(format!("cannot start the log writer: {e}")))?;
         let (events, emitter) = spawn_emitter(shared.clone(), written, log_writer.written());
 
@@ -314,11 +295,11 @@ impl Engine {
             state_dir: state_dir.clone(),
             shutting_down: false,
             origin: None,
-            log_waker: logwake::LogWaker::start(),
+            log_waker: crate::engine::io::logwake::LogWaker::start(),
             usage_epoch: Instant::now(),
             watching: Vec::new(),
             seen_persisted_at: 0.0,
-            clock: (Instant::now(), store::unix_now()),
+            clock: (Instant::now(), crate::engine::io::store::unix_now()),
             refused_now: false,
             log_writer,
             built: None,
@@ -367,9 +348,9 @@ impl Engine {
                     }
                     Some(report) = probe_rx.recv() => {
                         match report {
-                            ipc::IpcReport::Probe(p) => rt.on_probe(p),
-                            ipc::IpcReport::Feed { key, pid, stats } => rt.on_feed(key, pid, stats),
-                            ipc::IpcReport::Registered { key, pid, result } => {
+                            crate::engine::io::ipc::IpcReport::Probe(p) => rt.on_probe(p),
+                            crate::engine::io::ipc::IpcReport::Feed { key, pid, stats } => rt.on_feed(key, pid, stats),
+                            crate::engine::io::ipc::IpcReport::Registered { key, pid, result } => {
                                 rt.on_registered(key, pid, result)
                             }
                         }
@@ -413,12 +394,12 @@ fn exit_message(
     name: &str,
     key: SlotKey,
     pid: i32,
-    status: Option<phase::ExitStatus>,
+    status: Option<crate::model::exit::ExitStatus>,
     log: Option<&Path>,
     secrets: &[String],
 ) -> Msg {
     let (summary, send_error, crash) = log
-        .map(|l| logs::exit_summary(l, name))
+        .map(|l| crate::engine::io::logs::exit_summary(l, name))
         .unwrap_or((None, false, None));
     Msg::Exited {
         key,
@@ -426,7 +407,13 @@ fn exit_message(
         crash,
         ev: Event::Exited {
             status,
-            summary: summary.map(|s| redact::for_display(&s, secrets, redact::SUMMARY_MAX_CHARS)),
+            summary: summary.map(|s| {
+                crate::engine::core::redact::for_display(
+                    &s,
+                    secrets,
+                    crate::engine::core::redact::SUMMARY_MAX_CHARS,
+                )
+            }),
             send_error,
         },
     }
@@ -437,7 +424,7 @@ fn forward_relay_news(
     tx: mpsc::UnboundedSender<Msg>,
     key: SlotKey,
     pid: i32,
-    mut news: mpsc::UnboundedReceiver<relay::RelayNews>,
+    mut news: mpsc::UnboundedReceiver<crate::engine::io::relay::RelayNews>,
 ) {
     tokio::spawn(async move {
         while let Some(news) = news.recv().await {
@@ -473,8 +460,8 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
             (None, _) => st.detail.clone(),
         },
         role: match s.spec.is_bot() {
-            true => view::Role::Bot,
-            false => view::Role::Connector,
+            true => crate::model::view::Role::Bot,
+            false => crate::model::view::Role::Connector,
         },
         connectors: s
             .spec
@@ -487,7 +474,7 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         countdown_s: st
             .deadline
             .map(|d| d.saturating_duration_since(now).as_secs_f64()),
-        started: uptime.map(|u| logs::rfc3339(now_unix - u.as_secs_f64())),
+        started: uptime.map(|u| crate::engine::io::logs::rfc3339(now_unix - u.as_secs_f64())),
         build: s.build_progress,
         build_error: s.build_error.clone().filter(|_| st.phase == Phase::Failed),
         degraded: st.degraded,
@@ -498,7 +485,7 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         stale_cause: s.health.verdict.as_ref().and_then(|v| v.cause),
         stale_symbol: s.health.verdict.as_ref().and_then(|v| v.symbol.clone()),
         feed: s.health.feed.as_ref().map(|f| {
-            let mut v = view::FeedView::of(f, now_unix);
+            let mut v = crate::model::view::FeedView::of(f, now_unix);
             // Symbols expected but not (yet) metered by this console: declared ones, and those
             // a previous console saw in this process, with the age they have.
             let quiet = s
@@ -509,10 +496,12 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
                 .chain(s.session.seen.iter().map(|(k, t)| (k.clone(), *t)));
             for (sym, since) in quiet {
                 let age = (now_unix - s.session.seen.get(&sym).copied().unwrap_or(since)).max(0.0);
-                v.symbols.entry(sym).or_insert(view::SymbolView {
-                    events_per_s: 0.0,
-                    last_event_age_s: age,
-                });
+                v.symbols
+                    .entry(sym)
+                    .or_insert(crate::model::view::SymbolView {
+                        events_per_s: 0.0,
+                        last_event_age_s: age,
+                    });
             }
             v
         }),
@@ -541,17 +530,20 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         },
         decision: s.decision.clone(),
         crash_loop: st.crash_loop(),
-        stale_since: health_since(s, health::FeedHealth::Stale),
-        erroring_since: health_since(s, health::FeedHealth::Erroring),
+        stale_since: health_since(s, crate::model::health::FeedHealth::Stale),
+        erroring_since: health_since(s, crate::model::health::FeedHealth::Erroring),
         refused: s.refused.clone(),
         as_of: now_unix,
     }
 }
 
 /// When slot `s`'s feed became `h` (RFC 3339), while its verdict is `h`.
-fn health_since(s: &Slot, h: health::FeedHealth) -> Option<String> {
+fn health_since(s: &Slot, h: crate::model::health::FeedHealth) -> Option<String> {
     let holds = s.health.verdict.as_ref()?.health == h;
-    holds.then_some(s.health.since).flatten().map(logs::rfc3339)
+    holds
+        .then_some(s.health.since)
+        .flatten()
+        .map(crate::engine::io::logs::rfc3339)
 }
 
 struct Runtime {
@@ -564,19 +556,19 @@ struct Runtime {
     slots: Vec<Slot>,
     next_key: SlotKey,
     tx: mpsc::UnboundedSender<Msg>,
-    ipc: ipc::IpcWorker,
+    ipc: crate::engine::io::ipc::IpcWorker,
     /// What the usage readings' times count from.
     usage_epoch: Instant,
     /// The watches last sent to the IPC thread.
-    watching: Vec<ipc::Watch>,
+    watching: Vec<crate::engine::io::ipc::Watch>,
     builds: HashMap<BuildKey, BuildJob>,
     shared: Arc<Shared>,
-    writer: store::StateWriter,
+    writer: crate::engine::io::store::StateWriter,
     /// What was last handed to the writer, to tell a detail-only change from a durable one.
-    last_stored: Option<Vec<store::StoredConnector>>,
+    last_stored: Option<Vec<crate::engine::io::store::StoredConnector>>,
     /// Records of the previous `state.json` for connectors this engine does not manage (say, one
     /// left out for a broken config): written back unchanged, so a later console can adopt them.
-    foreign: Vec<store::StoredConnector>,
+    foreign: Vec<crate::engine::io::store::StoredConnector>,
     scrollback: usize,
     scrollback_bytes: usize,
     /// The switchboard program to run as each connector's log relay; None: direct files.
@@ -586,9 +578,9 @@ struct Runtime {
     state_dir: PathBuf,
     shutting_down: bool,
     /// Who caused the event being handled (for the connector's history).
-    origin: Option<view::Origin>,
+    origin: Option<crate::model::view::Origin>,
     /// Wakes idle log tailers (None: they poll).
-    log_waker: Option<Arc<logwake::LogWaker>>,
+    log_waker: Option<Arc<crate::engine::io::logwake::LogWaker>>,
     /// When the symbols' times were last handed to the writer.
     seen_persisted_at: f64,
     /// Both clocks read once, at start: `state.json`'s wall-clock budget times are computed
@@ -597,25 +589,26 @@ struct Runtime {
     /// Set when the state machine refused a command (see [`Runtime::dispatch`]).
     refused_now: bool,
     /// Appends markers and cargo lines to the logs off the workers.
-    log_writer: logs::LogWriter,
+    log_writer: crate::engine::io::logs::LogWriter,
     /// A successful build's fact, for the transition its result causes (see `Msg::BuildDone`).
-    built: Option<view::Fact>,
+    built: Option<crate::model::fact::Fact>,
 }
 
 impl Runtime {
     /// Creates the slot (at rest) and its log tailer.
     fn insert(&mut self, spec: ConnectorSpec) -> ConnectorId {
         let id = ConnectorId::local(&spec.name);
-        let log = logs::log_path(&self.state_dir, &spec.name);
-        let sb = Arc::new(Mutex::new(logs::Scrollback::new(
+        let log = crate::engine::io::logs::log_path(&self.state_dir, &spec.name);
+        let sb = Arc::new(Mutex::new(crate::engine::io::logs::Scrollback::new(
             self.scrollback,
             self.scrollback_bytes,
         )));
         let key = self.next_key + 1;
         let tx = self.tx.clone();
-        let secrets: logs::Secrets = Arc::new(std::sync::RwLock::new(spec.secrets.clone()));
+        let secrets: crate::engine::io::logs::Secrets =
+            Arc::new(std::sync::RwLock::new(spec.secrets.clone()));
         let tailer = tokio::spawn(
-            logs::Tailer {
+            crate::engine::io::logs::Tailer {
                 path: log.clone(),
                 scrollback: sb.clone(),
                 secrets: secrets.clone(),
@@ -646,7 +639,7 @@ impl Runtime {
             start_ticks: None,
             started_unix: None,
             log,
-            markers: logs::MarkerFile::default(),
+            markers: crate::engine::io::logs::MarkerFile::default(),
             build_progress: None,
             build_error: None,
             wanted: false,
@@ -660,7 +653,7 @@ impl Runtime {
             last_exit_at: None,
             pending: None,
             secrets,
-            session: session::Session::default(),
+            session: crate::engine::core::session::Session::default(),
             restored_seen: None,
             healing: None,
             hold: None,
@@ -723,7 +716,7 @@ impl Runtime {
     fn start_blocker(&mut self, i: usize) -> Option<String> {
         if self.slots[i].spec.is_bot() {
             // A bot has no config and nothing to build: its program is there or not.
-            return preflight::check(&self.slots[i].spec);
+            return crate::engine::io::preflight::check(&self.slots[i].spec);
         }
         self.recheck_config(i)
             .err()
@@ -811,7 +804,9 @@ impl Runtime {
                 | Event::BuildFinished(_)
                 | Event::Exited { .. },
             ) => true,
-            Some(Event::Timer { kind, .. }) => *kind == state::TimerKind::Backoff,
+            Some(Event::Timer { kind, .. }) => {
+                *kind == crate::engine::core::state::TimerKind::Backoff
+            }
             Some(
                 Event::Command(Command::Stop | Command::Kill | Command::Build { .. })
                 | Event::StartRefused { .. }
@@ -826,9 +821,13 @@ impl Runtime {
             // A bot has nothing to build: its program is there or the pre-flight says why. Read
             // (a stat) only before an event that may start a process, the only ones that look:
             // not on every probe, exit or timer of a running connector.
-            binary_exists: !may_start || spec.is_bot() || sys::is_executable(&spec.binary),
+            binary_exists: !may_start
+                || spec.is_bot()
+                || crate::engine::io::sys::is_executable(&spec.binary),
             jitter: fastrand::f64() * 2.0 - 1.0,
-            cannot_start: may_start.then(|| preflight::check(spec)).flatten(),
+            cannot_start: may_start
+                .then(|| crate::engine::io::preflight::check(spec))
+                .flatten(),
         }
     }
 
@@ -838,15 +837,17 @@ impl Runtime {
         let slot = &self.slots[i];
         (options.autostart || options.start_all)
             && match slot.decision.as_ref().map(|d| d.intent) {
-                Some(view::Intent::Run) => true,
-                Some(view::Intent::Stop | view::Intent::GaveUp) => false,
+                Some(crate::model::view::Intent::Run) => true,
+                Some(crate::model::view::Intent::Stop | crate::model::view::Intent::GaveUp) => {
+                    false
+                }
                 None => options.start_all || slot.spec.autostart,
             }
     }
 
     /// Records that `cmd` by `by` is being applied to slot `i` now, before any of its events;
     /// returns its number.
-    fn mark_command(&mut self, i: usize, cmd: Command, by: view::Origin) -> u64 {
+    fn mark_command(&mut self, i: usize, cmd: Command, by: crate::model::view::Origin) -> u64 {
         self.commands_applied += 1;
         let mark = CommandMark {
             n: self.commands_applied,
@@ -868,11 +869,16 @@ impl Runtime {
     }
 
     /// Records `intent`, decided by `by`, for slot `i`.
-    fn decide(&mut self, i: usize, intent: view::Intent, by: view::Origin) {
-        self.slots[i].decision = Some(view::Decision {
+    fn decide(
+        &mut self,
+        i: usize,
+        intent: crate::model::view::Intent,
+        by: crate::model::view::Origin,
+    ) {
+        self.slots[i].decision = Some(crate::model::view::Decision {
             intent,
             by,
-            ts: logs::now_rfc3339(),
+            ts: crate::engine::io::logs::now_rfc3339(),
         });
     }
 
@@ -901,13 +907,15 @@ impl Runtime {
                     }
                     mark = self.mark_command(i, cmd, origin);
                     let intent = match cmd {
-                        Command::Start | Command::Restart => Some(view::Intent::Run),
-                        Command::Stop | Command::Kill => Some(view::Intent::Stop),
+                        Command::Start | Command::Restart => Some(crate::model::view::Intent::Run),
+                        Command::Stop | Command::Kill => Some(crate::model::view::Intent::Stop),
                         Command::Build { .. } => None,
                     };
                     // The console's own start as it opens decides nothing: `autostart` (the
                     // manifest) stays in charge of what nobody decided about.
-                    if let (Some(intent), false) = (intent, origin == view::Origin::Autostart) {
+                    if let (Some(intent), false) =
+                        (intent, origin == crate::model::view::Origin::Autostart)
+                    {
                         self.decide(i, intent, origin);
                         decided = true;
                     }
@@ -1021,13 +1029,13 @@ impl Runtime {
                     let slot = &mut self.slots[i];
                     slot.child = Some(signaller);
                     slot.start_ticks = start_ticks;
-                    slot.started_unix = Some(store::unix_now());
+                    slot.started_unix = Some(crate::engine::io::store::unix_now());
                     slot.adopted = false;
                     slot.relay_note = None;
                     self.dispatch(i, Event::Spawned { pid });
                 } else {
                     // Its slot was removed while the spawn was under way.
-                    signaller.signal(state::Sig::Kill);
+                    signaller.signal(crate::engine::core::state::Sig::Kill);
                 }
             }
             Msg::Exited {
@@ -1039,18 +1047,18 @@ impl Runtime {
                 if let Some(i) = self.index_of_key(key) {
                     if self.slots[i].state.pid == Some(pid) {
                         self.slots[i].last_exit_cause = crash.map(|c| match c {
-                            hftbacktest::RequestCrash::Registration { .. } => {
-                                view::ExitCause::RegistrationCrash
+                            crate::wire::hftbacktest::RequestCrash::Registration { .. } => {
+                                crate::model::view::ExitCause::RegistrationCrash
                             }
-                            hftbacktest::RequestCrash::Undecodable => {
-                                view::ExitCause::UndecodableRequest
+                            crate::wire::hftbacktest::RequestCrash::Undecodable => {
+                                crate::model::view::ExitCause::UndecodableRequest
                             }
                         });
                         self.slots[i].child = None;
                         self.slots[i].start_ticks = None;
                         self.slots[i].relay = None;
                         self.slots[i].relay_note = None;
-                        self.slots[i].last_exit_at = Some(logs::now_rfc3339());
+                        self.slots[i].last_exit_at = Some(crate::engine::io::logs::now_rfc3339());
                         // The adopted process is gone: a later one is this console's own.
                         self.slots[i].adopted = false;
                         let ev = self.slots[i].session.with_suspects(ev);
@@ -1118,7 +1126,7 @@ impl Runtime {
                         });
                         // The first transition the result causes (to idle, or on to starting)
                         // carries the duration.
-                        self.built = r.is_ok().then(|| view::Fact::Built {
+                        self.built = r.is_ok().then(|| crate::model::fact::Fact::Built {
                             seconds: job.started.elapsed().as_secs_f64(),
                         });
                         self.dispatch(i, Event::BuildFinished(r));
@@ -1128,7 +1136,7 @@ impl Runtime {
             }
             Msg::Levels { key, batch } => {
                 if let Some(i) = self.index_of_key(key) {
-                    let now = store::unix_now();
+                    let now = crate::engine::io::store::unix_now();
                     let h = &mut self.slots[i].health;
                     h.log_errors.add(now, batch.errors);
                     h.log_warns.add(now, batch.warns);
@@ -1141,8 +1149,8 @@ impl Runtime {
                     }
                     let h = &mut self.slots[i].health;
                     if let Some(line) = batch.last_error {
-                        h.last_error = Some(view::LastError {
-                            ts: logs::rfc3339(now),
+                        h.last_error = Some(crate::model::view::LastError {
+                            ts: crate::engine::io::logs::rfc3339(now),
                             line,
                         });
                     }
@@ -1164,7 +1172,7 @@ impl Runtime {
                         && slot
                             .decision
                             .as_ref()
-                            .is_some_and(|d| d.intent == view::Intent::Run)
+                            .is_some_and(|d| d.intent == crate::model::view::Intent::Run)
                     {
                         slot.decision = None;
                     }
@@ -1181,7 +1189,7 @@ impl Runtime {
             .shared
             .usage_until_ms
             .load(std::sync::atomic::Ordering::Relaxed);
-        until as f64 > store::unix_now() * 1000.0
+        until as f64 > crate::engine::io::store::unix_now() * 1000.0
     }
 
     /// Reads every running connector's CPU and memory (a /proc read per process): the first
@@ -1198,7 +1206,7 @@ impl Runtime {
             };
             let probe = match &mut s.usage_probe {
                 Some(p) if p.reader.pid == pid => p,
-                other => other.insert(usage::Probe::new(pid)),
+                other => other.insert(crate::engine::io::usage::Probe::new(pid)),
             };
             let at = now.duration_since(self.usage_epoch).as_secs_f64();
             let fresh = probe.read(at);
@@ -1257,13 +1265,13 @@ impl Runtime {
     }
 
     /// What the log relay supervisor of process `pid` of slot `i` says.
-    fn on_relay_news(&mut self, i: usize, pid: i32, news: relay::RelayNews) {
+    fn on_relay_news(&mut self, i: usize, pid: i32, news: crate::engine::io::relay::RelayNews) {
         let slot = &mut self.slots[i];
         if slot.state.pid != Some(pid) {
             return;
         }
         match news {
-            relay::RelayNews::Running(rec) => {
+            crate::engine::io::relay::RelayNews::Running(rec) => {
                 // A replacement: the note that announced it says it is done.
                 if let (Some(old), Some(note)) = (slot.relay, slot.relay_note.as_mut()) {
                     if let Some(what) = note.strip_suffix("; replacing it") {
@@ -1273,7 +1281,9 @@ impl Runtime {
                                 .replace(" does ", " did ")
                                 .replace(" ended", " had ended"),
                             rec.pid,
-                            logs::clock_time(store::unix_now())
+                            crate::engine::io::logs::clock_time(
+                                crate::engine::io::store::unix_now()
+                            )
                         );
                     }
                     tracing::info!(
@@ -1287,14 +1297,14 @@ impl Runtime {
                 // A durable change: the next console must find this relay.
                 self.persist(true);
             }
-            relay::RelayNews::Note(note) => {
+            crate::engine::io::relay::RelayNews::Note(note) => {
                 tracing::warn!("{}: {note}", slot.id);
                 slot.relay_note = Some(note);
             }
         }
     }
 
-    fn on_probe(&mut self, r: ipc::ProbeReport) {
+    fn on_probe(&mut self, r: crate::engine::io::ipc::ProbeReport) {
         if let Some(i) = self.index_of_key(r.key) {
             if self.slots[i].state.pid == Some(r.pid) {
                 self.dispatch(
@@ -1308,7 +1318,7 @@ impl Runtime {
         }
     }
 
-    fn on_feed(&mut self, key: SlotKey, pid: i32, stats: feed::FeedStats) {
+    fn on_feed(&mut self, key: SlotKey, pid: i32, stats: crate::engine::core::feed::FeedStats) {
         if let Some(i) = self.index_of_key(key) {
             let s = &mut self.slots[i];
             if s.state.pid == Some(pid) && s.state.phase == Phase::Ready {
@@ -1326,7 +1336,7 @@ impl Runtime {
                 s.health.feed = Some(stats);
                 self.evaluate_health(i);
                 // Keep the symbols' times in state.json fresh enough for a later console.
-                let now = store::unix_now();
+                let now = crate::engine::io::store::unix_now();
                 if now - self.seen_persisted_at >= SEEN_PERSIST_EVERY {
                     self.seen_persisted_at = now;
                     self.persist(false);
@@ -1340,7 +1350,7 @@ impl Runtime {
         let Some(i) = self.index_of_key(key) else {
             return;
         };
-        let now = store::unix_now();
+        let now = crate::engine::io::store::unix_now();
         let slot = &mut self.slots[i];
         if slot.session.pid != Some(pid) {
             return;
@@ -1360,8 +1370,8 @@ impl Runtime {
             let line = format!(
                 "registered {} on {} (id {:#x}) once its exchange stream was up",
                 symbols.join(", "),
-                ipc::from_bot(&slot.spec.name),
-                hftbacktest::CONSOLE_BOT_ID
+                crate::engine::io::ipc::from_bot(&slot.spec.name),
+                crate::wire::hftbacktest::CONSOLE_BOT_ID
             );
             tracing::info!("{}: {line}", slot.id);
             {
@@ -1377,7 +1387,7 @@ impl Runtime {
     /// True while some ready connector's health can change with time alone: a bot waits for
     /// data, errors are counted in the last minute, or it is unhealthy.
     fn health_needs_ticks(&self) -> bool {
-        let now = store::unix_now();
+        let now = crate::engine::io::store::unix_now();
         self.bots_waiting()
             || self.slots.iter().any(|s| {
                 let h = &s.health;
@@ -1402,8 +1412,8 @@ impl Runtime {
     /// Recomputes slot `i`'s feed health; tells the world when it turns stale or erroring or
     /// recovers, and restarts a stale one when `on_stale = "restart"`.
     fn evaluate_health(&mut self, i: usize) {
-        use health::FeedHealth;
-        let now = store::unix_now();
+        use crate::model::health::FeedHealth;
+        let now = crate::engine::io::store::unix_now();
         let slot = &mut self.slots[i];
         // A bot has no feed of its own (its connectors do).
         let ready =
@@ -1429,7 +1439,7 @@ impl Runtime {
                 Some((p, seen)) if p == pid => seen,
                 _ => Default::default(),
             };
-            slot.session = session::Session::begin(
+            slot.session = crate::engine::core::session::Session::begin(
                 pid,
                 now,
                 Some(&slot.session),
@@ -1439,13 +1449,13 @@ impl Runtime {
                 slot.spec.register,
             );
             if let Some(v) = slot.session.view(&slot.spec.instruments) {
-                if v.state == session::RegistrationState::Unhealable {
+                if v.state == crate::engine::core::session::RegistrationState::Unhealable {
                     tracing::warn!("{}: {}", slot.id, v.detail);
                 }
             }
         }
         slot.session.bots(bots);
-        if let session::Ask::Register(requests) = slot.session.poll(
+        if let crate::engine::core::session::Ask::Register(requests) = slot.session.poll(
             now,
             &slot.spec.instruments,
             slot.spec.connect_grace.as_secs_f64(),
@@ -1458,7 +1468,7 @@ impl Runtime {
             .iter()
             .map(|i| i.symbol.clone())
             .collect();
-        let verdict = health::evaluate(health::Inputs {
+        let verdict = crate::engine::core::health::evaluate(crate::engine::core::health::Inputs {
             now,
             bots,
             bots_since: slot.health.bots_since,
@@ -1501,20 +1511,22 @@ impl Runtime {
         let change = match (before, after) {
             (Some(FeedHealth::Stale), FeedHealth::Stale)
             | (Some(FeedHealth::Erroring), FeedHealth::Erroring) => None,
-            (_, FeedHealth::Stale) => Some(view::HealthChange::Stale),
-            (_, FeedHealth::Erroring) => Some(view::HealthChange::Erroring),
-            (Some(_), FeedHealth::Ok | FeedHealth::Quiet) => Some(view::HealthChange::Recovered),
+            (_, FeedHealth::Stale) => Some(crate::model::view::HealthChange::Stale),
+            (_, FeedHealth::Erroring) => Some(crate::model::view::HealthChange::Erroring),
+            (Some(_), FeedHealth::Ok | FeedHealth::Quiet) => {
+                Some(crate::model::view::HealthChange::Recovered)
+            }
             (None, FeedHealth::Ok | FeedHealth::Quiet) => None,
         };
         slot.health.told = after.is_unhealthy().then_some(after);
         // Since when: set as it is told, kept while it holds (so it reads the same at every
         // evaluation), cleared once it ends.
         match change {
-            Some(view::HealthChange::Stale) => {
+            Some(crate::model::view::HealthChange::Stale) => {
                 slot.health.since = Some(verdict.since.unwrap_or(now));
             }
-            Some(view::HealthChange::Erroring) => slot.health.since = Some(now),
-            Some(view::HealthChange::Recovered) => slot.health.since = None,
+            Some(crate::model::view::HealthChange::Erroring) => slot.health.since = Some(now),
+            Some(crate::model::view::HealthChange::Recovered) => slot.health.since = None,
             None if !after.is_unhealthy() => slot.health.since = None,
             None => {}
         }
@@ -1529,7 +1541,7 @@ impl Runtime {
             .clone()
             .unwrap_or_else(|| format!("feed {after}"));
         match change {
-            view::HealthChange::Recovered => {
+            crate::model::view::HealthChange::Recovered => {
                 tracing::info!("{}: feed recovered: {detail}", id)
             }
             _ => tracing::warn!("{}: feed {}: {detail}", id, change.as_str()),
@@ -1542,7 +1554,7 @@ impl Runtime {
             }
         }
         let phase = slot.state.phase;
-        self.remember(i, phase, marker, view::Origin::Health);
+        self.remember(i, phase, marker, crate::model::view::Origin::Health);
         self.publish();
         let after_seq = self.persist(false);
         self.emit(
@@ -1555,22 +1567,22 @@ impl Runtime {
                 detail: detail.clone(),
             },
         );
-        if change == view::HealthChange::Stale
-            && self.slots[i].spec.feed.on_stale == crate::manifest::OnStale::Restart
+        if change == crate::model::view::HealthChange::Stale
+            && self.slots[i].spec.feed.on_stale == crate::config::manifest::OnStale::Restart
         {
             self.slots[i].healing = Some(match verdict.cause {
-                Some(health::StaleCause::SilentReconnect) => format!(
+                Some(crate::engine::core::health::StaleCause::SilentReconnect) => format!(
                     "restarted after the stream's reconnect at {}",
                     self.slots[i]
                         .session
                         .stream
                         .last_failure()
-                        .map(logs::clock_time)
+                        .map(crate::engine::io::logs::clock_time)
                         .unwrap_or_else(|| "?".into())
                 ),
                 _ => "restarted after a stale feed".to_string(),
             });
-            self.origin = Some(view::Origin::StaleFeed);
+            self.origin = Some(crate::model::view::Origin::StaleFeed);
             self.dispatch(i, Event::StaleFeed { why: detail });
             self.origin = None;
         }
@@ -1580,12 +1592,12 @@ impl Runtime {
     /// the machine refused it (a restart that could not start a new process).
     fn dispatch(&mut self, i: usize, ev: Event) -> bool {
         let by = self.origin.unwrap_or(match &ev {
-            Event::Timer { .. } => view::Origin::Policy,
-            Event::StaleFeed { .. } => view::Origin::StaleFeed,
+            Event::Timer { .. } => crate::model::view::Origin::Policy,
+            Event::StaleFeed { .. } => crate::model::view::Origin::StaleFeed,
             // Unless a command was refused: the console as it opened.
-            Event::StartRefused { .. } => view::Origin::Autostart,
-            Event::Command(_) => view::Origin::Api,
-            _ => view::Origin::Process,
+            Event::StartRefused { .. } => crate::model::view::Origin::Autostart,
+            Event::Command(_) => crate::model::view::Origin::Api,
+            _ => crate::model::view::Origin::Process,
         });
         self.origin = Some(by);
         let ctx = self.ctx(i, Some(&ev));
@@ -1602,13 +1614,13 @@ impl Runtime {
     }
 
     /// Adds an entry to slot `i`'s history (at most [`view::HISTORY_LEN`] are kept).
-    fn remember(&mut self, i: usize, phase: Phase, detail: String, by: view::Origin) {
+    fn remember(&mut self, i: usize, phase: Phase, detail: String, by: crate::model::view::Origin) {
         let history = &mut self.slots[i].history;
-        if history.len() == view::HISTORY_LEN {
+        if history.len() == crate::model::view::HISTORY_LEN {
             history.pop_front();
         }
-        history.push_back(view::HistoryEntry {
-            ts: logs::now_rfc3339(),
+        history.push_back(crate::model::view::HistoryEntry {
+            ts: crate::engine::io::logs::now_rfc3339(),
             phase,
             detail,
             by,
@@ -1626,7 +1638,7 @@ impl Runtime {
                 let fact = fact.or_else(|| self.built.take());
                 let id = self.slots[i].id.clone();
                 let pid = self.slots[i].state.pid;
-                let by = self.origin.unwrap_or(view::Origin::Process);
+                let by = self.origin.unwrap_or(crate::model::view::Origin::Process);
                 self.remember(i, phase, detail.clone(), by);
                 // The PID once: a detail that starts with it says it already.
                 let with_pid = pid
@@ -1663,7 +1675,7 @@ impl Runtime {
                     None => String::new(),
                 };
                 let detail = format!("{what} refused: {why}{keeps}");
-                let by = self.origin.unwrap_or(view::Origin::Process);
+                let by = self.origin.unwrap_or(crate::model::view::Origin::Process);
                 let phase = self.slots[i].state.phase;
                 self.remember(i, phase, detail.clone(), by);
                 tracing::warn!("{}: {detail}", self.slots[i].id);
@@ -1673,8 +1685,8 @@ impl Runtime {
                         tracing::warn!("{}: cannot write to the log: {e}", s.id);
                     }
                 }
-                self.slots[i].refused = Some(view::Refusal {
-                    ts: logs::now_rfc3339(),
+                self.slots[i].refused = Some(crate::model::view::Refusal {
+                    ts: crate::engine::io::logs::now_rfc3339(),
                     what,
                     why,
                 });
@@ -1684,7 +1696,11 @@ impl Runtime {
             }
             Effect::GaveUp => {
                 // Before the transition to failed is written: both land in state.json at once.
-                self.decide(i, view::Intent::GaveUp, view::Origin::Policy);
+                self.decide(
+                    i,
+                    crate::model::view::Intent::GaveUp,
+                    crate::model::view::Origin::Policy,
+                );
             }
             Effect::Signal(sig) => match self.slots[i].child.clone() {
                 Some(c) if self.slots[i].health.metered => {
@@ -1757,7 +1773,7 @@ impl Runtime {
                     });
                 }
             });
-            let result = build::run_build(&k, force, up_tx).await;
+            let result = crate::engine::io::build::run_build(&k, force, up_tx).await;
             let _ = forward.await;
             let _ = tx.send(Msg::BuildDone { key: k, result });
         });
@@ -1805,7 +1821,7 @@ impl Runtime {
                 false => ipc.prepare(&spec.name, &spec.project_root).await,
             };
             match prepared {
-                Err(ipc::PrepareError::NameInUse(pid)) => {
+                Err(crate::engine::io::ipc::PrepareError::NameInUse(pid)) => {
                     let e = crate::error::ConnectorRunnerError::NameInUse {
                         connector: spec.name.clone(),
                         pid,
@@ -1813,7 +1829,7 @@ impl Runtime {
                     let _ = tx.send(failed(SpawnFailure::Refused, e.to_string()));
                     return;
                 }
-                Err(ipc::PrepareError::NoDescriptors(message)) => {
+                Err(crate::engine::io::ipc::PrepareError::NoDescriptors(message)) => {
                     let e = crate::error::ConnectorRunnerError::Startup {
                         connector: spec.name.clone(),
                         message,
@@ -1821,7 +1837,7 @@ impl Runtime {
                     let _ = tx.send(failed(SpawnFailure::Error, e.to_string()));
                     return;
                 }
-                Err(ipc::PrepareError::Stale(message)) => {
+                Err(crate::engine::io::ipc::PrepareError::Stale(message)) => {
                     let e = crate::error::ConnectorRunnerError::StaleResources {
                         connector: spec.name.clone(),
                         message,
@@ -1852,16 +1868,22 @@ impl Runtime {
             // The console's lines before the process's own: the marker (and all queued
             // before it) is in the file before the child can write.
             log_writer.wait_written(start, LOG_ORDER_WAIT).await;
-            let mut handle = match process::spawn(&spawn_spec) {
+            let mut handle = match crate::engine::io::process::spawn(&spawn_spec) {
                 Ok(h) => h,
                 Err(e) => {
                     let action = match &e {
-                        process::SpawnError::Log(_) => "cannot open its log file".to_string(),
-                        process::SpawnError::Exec(_) => match sys::program_problem(&spec.binary) {
-                            // The real problem in words, not only the errno.
-                            Some(p) => format!("cannot start {}: it {p}", spec.binary.display()),
-                            None => format!("cannot start {}", spec.binary.display()),
-                        },
+                        crate::engine::io::process::SpawnError::Log(_) => {
+                            "cannot open its log file".to_string()
+                        }
+                        crate::engine::io::process::SpawnError::Exec(_) => {
+                            match crate::engine::io::sys::program_problem(&spec.binary) {
+                                // The real problem in words, not only the errno.
+                                Some(p) => {
+                                    format!("cannot start {}: it {p}", spec.binary.display())
+                                }
+                                None => format!("cannot start {}", spec.binary.display()),
+                            }
+                        }
                     };
                     let e = crate::error::ConnectorRunnerError::Io {
                         connector: spec.name.clone(),
@@ -1906,7 +1928,7 @@ impl Runtime {
     /// what to watch.
     fn publish(&mut self) {
         let now = Instant::now();
-        let now_unix = store::unix_now();
+        let now_unix = crate::engine::io::store::unix_now();
         for s in &mut self.slots {
             // Cleared only by the stop signal that closes the meter first (see perform).
             s.health.metered |= s.state.phase == Phase::Ready;
@@ -1930,7 +1952,7 @@ impl Runtime {
             .filter_map(|s| {
                 let pid = s.state.pid?;
                 match s.state.phase {
-                    Phase::Starting | Phase::Ready => Some(ipc::Watch {
+                    Phase::Starting | Phase::Ready => Some(crate::engine::io::ipc::Watch {
                         key: s.key,
                         name: s.spec.name.clone(),
                         pid,
@@ -1978,32 +2000,37 @@ impl Runtime {
     /// fsync, coalesced); for a durable one, returns the generation to wait for.
     fn persist(&mut self, force_durable: bool) -> Option<u64> {
         let views = self.shared.views.borrow().clone();
-        let (now, now_unix) = (Instant::now().into_std(), store::unix_now());
-        let connectors: Vec<store::StoredConnector> = self
+        let (now, now_unix) = (
+            Instant::now().into_std(),
+            crate::engine::io::store::unix_now(),
+        );
+        let connectors: Vec<crate::engine::io::store::StoredConnector> = self
             .slots
             .iter()
             .zip(views.iter())
-            .map(|(s, v)| store::StoredConnector {
+            .map(|(s, v)| crate::engine::io::store::StoredConnector {
                 // The meter's figures change every second and mean nothing to a later reader.
                 view: ConnectorView {
                     feed: None,
                     ..v.clone()
                 },
-                adoption: store::Adoption {
+                adoption: crate::engine::io::store::Adoption {
                     start_ticks: s.state.pid.and(s.start_ticks),
                     started_unix: s.state.pid.and(s.started_unix),
                     binary: Some(s.spec.binary.clone()),
                     stop: match (s.state.phase, s.state.deadline) {
-                        (Phase::Stopping, Some(deadline)) => Some(store::StopRecord {
-                            // Whole milliseconds: the same deadline persists as the same value.
-                            kill_at_unix: ((now_unix
-                                + deadline.saturating_duration_since(now).as_secs_f64())
-                                * 1000.0)
-                                .round()
-                                / 1000.0,
-                            kill: s.state.is_killing(),
-                        }),
-                        (Phase::Stopping, None) => Some(store::StopRecord {
+                        (Phase::Stopping, Some(deadline)) => {
+                            Some(crate::engine::io::store::StopRecord {
+                                // Whole milliseconds: the same deadline persists as the same value.
+                                kill_at_unix: ((now_unix
+                                    + deadline.saturating_duration_since(now).as_secs_f64())
+                                    * 1000.0)
+                                    .round()
+                                    / 1000.0,
+                                kill: s.state.is_killing(),
+                            })
+                        }
+                        (Phase::Stopping, None) => Some(crate::engine::io::store::StopRecord {
                             kill_at_unix: now_unix,
                             kill: s.state.is_killing(),
                         }),
@@ -2026,9 +2053,11 @@ impl Runtime {
                         || prev.iter().zip(&connectors).any(|(a, b)| {
                             // Symbol times move every second while data flows: written
                             // along with other changes, never fsynced for themselves.
-                            let moved = |c: &store::StoredConnector| store::Adoption {
-                                symbols: Default::default(),
-                                ..c.adoption.clone()
+                            let moved = |c: &crate::engine::io::store::StoredConnector| {
+                                crate::engine::io::store::Adoption {
+                                    symbols: Default::default(),
+                                    ..c.adoption.clone()
+                                }
                             };
                             moved(a) != moved(b)
                                 || a.view.split().0.durably_differs(&b.view.split().0)
@@ -2039,10 +2068,10 @@ impl Runtime {
         let mut connectors = connectors;
         connectors.extend(self.foreign.iter().cloned());
         let gen = self.writer.submit(
-            store::StateFile {
-                version: store::STATE_VERSION,
+            crate::engine::io::store::StateFile {
+                version: crate::engine::io::store::STATE_VERSION,
                 console_pid: std::process::id() as i32,
-                updated_unix: store::unix_now(),
+                updated_unix: crate::engine::io::store::unix_now(),
                 connectors,
             },
             durable,
@@ -2075,8 +2104,8 @@ pub fn build_key(spec: &ConnectorSpec) -> BuildKey {
 /// `strict` (`switchboard check`), also: it is missing and `auto_build = false`.
 pub fn binary_problem(spec: &ConnectorSpec, strict: bool) -> Option<String> {
     let path = spec.binary.display();
-    match sys::program_problem(&spec.binary)? {
-        sys::ProgramProblem::Missing if spec.binary != spec.built_binary() => Some(format!(
+    match crate::engine::io::sys::program_problem(&spec.binary)? {
+        crate::engine::io::sys::ProgramProblem::Missing if spec.binary != spec.built_binary() => Some(format!(
             "binary not found: {path} does not exist{}; a build (key b) makes {}, not it, so fix `binary` or put the connector there",
             if spec.auto_build {
                 ""
@@ -2085,12 +2114,12 @@ pub fn binary_problem(spec: &ConnectorSpec, strict: bool) -> Option<String> {
             },
             spec.built_binary().display()
         )),
-        sys::ProgramProblem::Missing if spec.auto_build => None,
-        sys::ProgramProblem::Missing if strict => Some(format!(
+        crate::engine::io::sys::ProgramProblem::Missing if spec.auto_build => None,
+        crate::engine::io::sys::ProgramProblem::Missing if strict => Some(format!(
             "binary not found: {path} does not exist and auto_build = false; build it (`switchboard build {}`, key b) or set auto_build = true",
             spec.name
         )),
-        sys::ProgramProblem::Missing => None,
+        crate::engine::io::sys::ProgramProblem::Missing => None,
         other => Some(format!("binary {path} {other}")),
     }
 }
@@ -2102,13 +2131,13 @@ pub fn spawn_spec_of(
     spec: &ConnectorSpec,
     log: &Path,
     relay: Option<(&Path, u64, u32)>,
-) -> process::SpawnSpec {
+) -> crate::engine::io::process::SpawnSpec {
     let log = match (spec.capture_output, relay) {
-        (false, _) => process::LogTarget::Discard,
-        (true, None) => process::LogTarget::File(log.to_path_buf()),
-        (true, Some((program, max_bytes, keep))) => process::LogTarget::Relay {
+        (false, _) => crate::engine::io::process::LogTarget::Discard,
+        (true, None) => crate::engine::io::process::LogTarget::File(log.to_path_buf()),
+        (true, Some((program, max_bytes, keep))) => crate::engine::io::process::LogTarget::Relay {
             program: program.to_path_buf(),
-            spec: relay::RelaySpec {
+            spec: crate::engine::io::relay::RelaySpec {
                 file: log.to_path_buf(),
                 max_bytes,
                 keep,
@@ -2119,7 +2148,7 @@ pub fn spawn_spec_of(
         let mut env = spec.env.clone();
         // How a new console recognises the bot it adopts (argv may be a shell's).
         env.insert(BOT_ENV.into(), spec.name.clone());
-        return process::SpawnSpec {
+        return crate::engine::io::process::SpawnSpec {
             binary: spec.binary.clone(),
             args: bot.command.iter().skip(1).cloned().collect(),
             cwd: bot.cwd.clone(),
@@ -2127,7 +2156,7 @@ pub fn spawn_spec_of(
             log,
         };
     }
-    process::SpawnSpec {
+    crate::engine::io::process::SpawnSpec {
         binary: spec.binary.clone(),
         args: vec![
             spec.name.clone(),
@@ -2139,6 +2168,3 @@ pub fn spawn_spec_of(
         log,
     }
 }
-
-#[cfg(test)]
-mod state_tests;

@@ -6,11 +6,12 @@
 
 use tokio::time::Instant;
 
-use super::budget::RestartBudget;
-use super::phase::Phase;
-use super::state::{self, ConnectorState};
-use super::{adopt, exit_message, logs, process, store, EngineOptions, Runtime};
-use crate::manifest::ConnectorSpec;
+use super::{adopt, exit_message, EngineOptions, Runtime};
+use crate::config::manifest::ConnectorSpec;
+use crate::engine::core::budget::RestartBudget;
+use crate::engine::core::state::{self, ConnectorState};
+use crate::engine::io::{logs, process, store};
+use crate::model::phase::Phase;
 
 impl Runtime {
     /// Applies the previous console's `state.json`: adopts what still runs and is verifiably
@@ -113,7 +114,7 @@ impl Runtime {
                         if let (Some(program), true) =
                             (self.log_relay.clone(), slot.spec.capture_output)
                         {
-                            let spec = super::relay::RelaySpec {
+                            let spec = crate::engine::io::relay::RelaySpec {
                                 file: slot.log.clone(),
                                 max_bytes: self.log_max_bytes,
                                 keep: self.log_keep,
@@ -219,18 +220,18 @@ impl Runtime {
 /// no pipe (its output was not captured, or went straight to the file).
 fn supervise_adopted_relay(
     program: std::path::PathBuf,
-    spec: super::relay::RelaySpec,
+    spec: crate::engine::io::relay::RelaySpec,
     connector: (i32, u64),
-    recorded: Option<super::relay::RelayRecord>,
+    recorded: Option<crate::engine::io::relay::RelayRecord>,
     tx: tokio::sync::mpsc::UnboundedSender<super::mailbox::Msg>,
     key: super::mailbox::SlotKey,
 ) {
-    use super::relay;
+    use crate::engine::io::relay;
     let (pid, ticks) = connector;
     tokio::spawn(async move {
         // /proc reads: off the workers' hot path but short; the pidfds need the runtime.
         let spare = match relay::open_connector_pipe(pid) {
-            Ok(fd) if super::sys::is_same_process(pid, ticks) => fd,
+            Ok(fd) if crate::engine::io::sys::is_same_process(pid, ticks) => fd,
             Ok(_) => return,
             Err(e) => {
                 tracing::info!(pid, "no log relay to supervise: {e}");

@@ -4,12 +4,13 @@
 //! host's in the order hosts were first heard of), one stream of events, the host links' states,
 //! the scrollbacks, and commands.
 //!
-//! The engine knows only local connectors. A link ([`crate::hosts`]) hands its mirror of a
+//! The engine knows only local connectors. A link ([`crate::fleet::hosts`]) hands its mirror of a
 //! remote console to the fleet ([`Fleet::set_remote`], [`Fleet::remote_event`],
 //! [`Fleet::set_host`]); a command for `NAME@HOST` goes from the fleet straight to that host's
 //! link and never through the engine's actor. A command for a host whose link is not up is
 //! refused at once, with the link's state ([`FleetError::LinkDown`]).
 
+pub mod hosts;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -17,14 +18,14 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::control::protocol::ResponseBody;
-use crate::engine::logs::SharedScrollback;
-use crate::engine::phase::Phase;
-use crate::engine::state::Command;
-use crate::engine::store::unix_now;
-use crate::engine::view::{
+use crate::engine::core::state::Command;
+use crate::engine::io::logs::SharedScrollback;
+use crate::engine::io::store::unix_now;
+use crate::engine::{EngineError, EngineHandle, EventStream};
+use crate::model::phase::Phase;
+use crate::model::view::{
     ConnectorId, ConnectorView, EngineEvent, Health, HostView, LinkState, Origin,
 };
-use crate::engine::{EngineError, EngineHandle, EventStream};
 
 /// A command for a connector of another host, handed to that host's link. The link sends the
 /// remote console's reply to `reply` (dropped unanswered when the link is lost first).

@@ -5,6 +5,8 @@
 //! core (`engine::state`, `budget`, `health`, …), the wire view and the control protocol can
 //! depend on it without depending on the manifest, the OS adapters or a front end.
 
+pub mod clock;
+pub mod exit;
 pub mod fact;
 pub mod fleet;
 pub mod format;
@@ -15,6 +17,7 @@ pub mod reload;
 pub mod row;
 pub mod settings;
 pub mod verb;
+pub mod view;
 
 pub use fact::Fact;
 pub use health::FeedHealth;

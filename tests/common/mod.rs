@@ -7,7 +7,7 @@ pub mod pty;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use switchboard::engine::ipc;
+use switchboard::engine::io::ipc;
 use switchboard::{ConnectorView, EngineHandle, Phase};
 
 pub const SIM: &str = env!("CARGO_BIN_EXE_sim-connector");

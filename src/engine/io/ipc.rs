@@ -1,0 +1,751 @@
+//! What the console knows about iceoryx2: which config the connector sees, whether a connector is
+//! Ready (both services have an Alive node with its PID), how many bots are attached, stale-node
+//! cleanup and the duplicate-name check. All iceoryx2 calls run on one dedicated thread (the
+//! [`IpcWorker`]) that owns the console's own node(s): they are blocking file and shm operations.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use iceoryx2::config::Config;
+use iceoryx2::node::NodeView as _;
+use iceoryx2::prelude::*;
+
+pub use crate::wire::hftbacktest::{from_bot, to_bot, CustomHeader};
+
+/// The iceoryx2 config file a process with working directory `cwd` loads, in iceoryx2's order:
+/// `cwd/config/iceoryx2.toml`, `~/.config/iceoryx2/iceoryx2.toml`, `/etc/iceoryx2/iceoryx2.toml`.
+pub fn config_file_for(cwd: &Path) -> Option<PathBuf> {
+    let mut candidates = vec![cwd.join("config/iceoryx2.toml")];
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(PathBuf::from(home).join(".config/iceoryx2/iceoryx2.toml"));
+    }
+    candidates.push(PathBuf::from("/etc/iceoryx2/iceoryx2.toml"));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// Loads the config a connector started in `cwd` will use.
+pub fn config_for(cwd: &Path) -> Result<Config, String> {
+    match config_file_for(cwd) {
+        None => Ok(Config::default()),
+        Some(file) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+            toml::from_str::<Config>(&text).map_err(|e| {
+                format!(
+                    "{}: not an iceoryx2 0.6.1 config: {}",
+                    file.display(),
+                    e.message()
+                )
+            })
+        }
+    }
+}
+
+/// Writes `dir/config/iceoryx2.toml`: the default config with its own root directory and shm
+/// prefix, so that everything started in `dir` lives in a private iceoryx2 world (tests, demo).
+pub fn write_private_config(dir: &Path, root: &Path, prefix: &str) -> std::io::Result<PathBuf> {
+    let mut value = toml::Value::try_from(Config::default())
+        .map_err(|e| std::io::Error::other(format!("serialize iceoryx2 config: {e}")))?;
+    let global = value
+        .get_mut("global")
+        .and_then(|g| g.as_table_mut())
+        .ok_or_else(|| std::io::Error::other("iceoryx2 config has no [global]"))?;
+    let mut root = root.display().to_string();
+    if !root.ends_with('/') {
+        root.push('/');
+    }
+    global.insert("root-path-unix".into(), toml::Value::String(root));
+    global.insert("prefix".into(), toml::Value::String(prefix.to_string()));
+    let text = toml::to_string(&value)
+        .map_err(|e| std::io::Error::other(format!("serialize iceoryx2 config: {e}")))?;
+    let path = dir.join("config/iceoryx2.toml");
+    std::fs::create_dir_all(dir.join("config"))?;
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Result of one readiness probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// Both services have an Alive node whose PID is the connector's.
+    pub ready: bool,
+    /// Distinct Alive node PIDs on ToBot other than the connector's and the console's.
+    pub bots: u32,
+}
+
+fn service_name(s: &str) -> Result<ServiceName, String> {
+    ServiceName::new(s).map_err(|e| format!("invalid service name {s:?}: {e:?}"))
+}
+
+/// Node states of one publish-subscribe service (empty if it does not exist).
+fn service_nodes(config: &Config, name: &str) -> Result<Vec<NodeState<ipc::Service>>, String> {
+    let sn = service_name(name)?;
+    match ipc::Service::details(&sn, config, MessagingPattern::PublishSubscribe) {
+        Ok(Some(d)) => Ok(d.dynamic_details.map(|dd| dd.nodes).unwrap_or_default()),
+        Ok(None) => Ok(Vec::new()),
+        Err(e) => Err(format!("{name}: {e:?}")),
+    }
+}
+
+fn alive_pids(nodes: &[NodeState<ipc::Service>]) -> Vec<i32> {
+    nodes
+        .iter()
+        .filter_map(|n| match n {
+            NodeState::Alive(v) => Some(v.id().pid().value()),
+            NodeState::Dead(_) | NodeState::Inaccessible(_) | NodeState::Undefined(_) => None,
+        })
+        .collect()
+}
+
+/// PIDs of the Alive nodes attached to publish-subscribe service `service` (empty if it does
+/// not exist or cannot be read).
+pub fn alive_pids_on(config: &Config, service: &str) -> Vec<i32> {
+    service_nodes(config, service)
+        .map(|n| alive_pids(&n))
+        .unwrap_or_default()
+}
+
+/// Readiness and bots of connector `name` running as `pid`.
+pub fn probe(config: &Config, name: &str, pid: i32) -> Result<Probe, String> {
+    let me = std::process::id() as i32;
+    let to_bot = alive_pids(&service_nodes(config, &to_bot(name))?);
+    let from_bot = alive_pids(&service_nodes(config, &from_bot(name))?);
+    let ready = to_bot.contains(&pid) && from_bot.contains(&pid);
+    let mut bots: Vec<i32> = to_bot
+        .into_iter()
+        .filter(|p| *p != pid && *p != me)
+        .collect();
+    bots.sort_unstable();
+    bots.dedup();
+    Ok(Probe {
+        ready,
+        bots: bots.len() as u32,
+    })
+}
+
+/// Readiness of a bot running as `pid`: an Alive node of its process (or of a process in its
+/// session, for a bot started through a shell) on both services of every connector it trades
+/// on.
+pub fn bot_probe(config: &Config, connectors: &[String], pid: i32) -> Probe {
+    let ours = |p: i32| p == pid || super::sys::session_of(p) == Some(pid);
+    let ready = connectors.iter().all(|c| {
+        [to_bot(c), from_bot(c)]
+            .iter()
+            .all(|svc| alive_pids_on(config, svc).into_iter().any(ours))
+    });
+    Probe { ready, bots: 0 }
+}
+
+/// Why a connector may not start now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrepareError {
+    /// An Alive node of this PID holds the ToBot publisher.
+    NameInUse(i32),
+    /// Dead nodes could not be cleaned.
+    Stale(String),
+    /// This process (or the machine) is out of file descriptors: why, and what to do. iceoryx2
+    /// cannot open its files then, and says so as a missing service or a failed cleanup.
+    NoDescriptors(String),
+}
+
+/// Why this process cannot open a file now, if it is out of file descriptors (EMFILE: its own
+/// limit; ENFILE: the machine's): iceoryx2 reports that as a service that does not exist or
+/// stale resources it cannot remove, and the advice for those (delete files under its root)
+/// would hit other running services.
+pub fn out_of_descriptors() -> Option<String> {
+    let e = std::fs::File::open("/dev/null").err()?;
+    match e.raw_os_error()? {
+        nix::libc::EMFILE => {
+            let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+                .current
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "unlimited".into());
+            Some(format!(
+                "too many open files: the console (PID {pid}) has used up its limit of {limit} open files (RLIMIT_NOFILE); see what holds them (`ls -l /proc/{pid}/fd`), raise the limit (`ulimit -n` in its shell, LimitNOFILE= in its systemd unit) and restart the console; do not delete iceoryx2 files, the connectors' services are fine",
+                pid = std::process::id()
+            ))
+        }
+        nix::libc::ENFILE => Some(
+            "too many open files on this machine (ENFILE: the system-wide file table is full, see fs.file-max): find the process that holds so many (`lsof | awk '{print $2}' | sort | uniq -c | sort -n`), then start again; do not delete iceoryx2 files, the connectors' services are fine".into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Before a start: removes dead nodes registered on the connector's services, then refuses if
+/// the ToBot publisher belongs to a live process. Returns how many dead nodes were removed.
+pub fn prepare_start(
+    node: &Node<ipc::Service>,
+    config: &Config,
+    name: &str,
+) -> Result<usize, PrepareError> {
+    // Out of descriptors, iceoryx2 sees no service at all: the name check below would pass
+    // whoever holds it, and a failed cleanup would be blamed on stale files.
+    let no_fds = || out_of_descriptors().map(PrepareError::NoDescriptors);
+    if let Some(e) = no_fds() {
+        return Err(e);
+    }
+    let mut removed = 0;
+    let mut failed = Vec::new();
+    for svc in [to_bot(name), from_bot(name)] {
+        let nodes =
+            service_nodes(config, &svc).map_err(|e| no_fds().unwrap_or(PrepareError::Stale(e)))?;
+        for n in nodes {
+            if let NodeState::Dead(dead) = n {
+                let pid = dead.id().pid().value();
+                match dead.remove_stale_resources() {
+                    Ok(_) => removed += 1,
+                    Err(e) => failed.push(format!("dead node of PID {pid} on {svc}: {e:?}")),
+                }
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(no_fds().unwrap_or(PrepareError::Stale(failed.join("; "))));
+    }
+    if let Some(pid) = to_bot_publisher(node, config, name) {
+        return Err(PrepareError::NameInUse(pid));
+    }
+    Ok(removed)
+}
+
+/// PID of the Alive node that holds `{name}/ToBot`'s publisher, if any.
+pub fn to_bot_publisher(node: &Node<ipc::Service>, config: &Config, name: &str) -> Option<i32> {
+    let alive = alive_pids(&service_nodes(config, &to_bot(name)).ok()?);
+    if alive.is_empty() {
+        return None;
+    }
+    let sn = service_name(&to_bot(name)).ok()?;
+    let factory = node
+        .service_builder(&sn)
+        .publish_subscribe::<[u8]>()
+        .user_header::<CustomHeader>()
+        .open()
+        .ok()?;
+    let mut holder = None;
+    factory.dynamic_config().list_publishers(|p| {
+        let pid = p.node_id.pid().value();
+        if alive.contains(&pid) {
+            holder = Some(pid);
+            CallbackProgression::Stop
+        } else {
+            CallbackProgression::Continue
+        }
+    });
+    holder
+}
+
+// ---- the worker thread ---------------------------------------------------------------------
+
+/// One connector the worker watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    /// The engine's key of the connector's slot.
+    pub key: u64,
+    pub name: String,
+    pub pid: i32,
+    pub root: PathBuf,
+    /// Starting connectors are probed every [`FAST_PROBE`]; ready ones every [`SLOW_PROBE`].
+    pub fast: bool,
+    /// Hold a feed meter on its ToBot (it is ready and not being stopped).
+    pub meter: bool,
+    /// For a bot: the connectors whose services its process must be attached to (empty for a
+    /// connector).
+    pub attach_to: Vec<String>,
+}
+
+/// Probe interval while a connector is starting (bounds readiness latency).
+pub const FAST_PROBE: Duration = Duration::from_millis(20);
+/// After an inotify wake, one more probe this much later (services open after the node).
+const REPROBE_AFTER_WAKE: Duration = Duration::from_millis(50);
+
+/// Safety-net probe interval for ready connectors. Bots and connectors appearing or leaving wake
+/// the worker at once through inotify on the iceoryx2 node directory; this only catches what
+/// inotify cannot see (a bot killed with SIGKILL leaves its node files behind; services removed
+/// under a live connector). A probe parses a few TOML files per connector (iceoryx2's service
+/// and node details), so with 50 connectors every 10 s cost 0.1 % of a core; 30 s is a third.
+pub const SLOW_PROBE: Duration = Duration::from_secs(30);
+
+enum Request {
+    Watch(Vec<Watch>),
+    /// The last [`IpcWorker`] handle is gone: drop the nodes and end the thread.
+    Shutdown,
+    /// Something changed under an iceoryx2 node directory: probe now.
+    Wake,
+    Prepare {
+        name: String,
+        root: PathBuf,
+        reply: tokio::sync::oneshot::Sender<Result<usize, PrepareError>>,
+    },
+    /// Send `requests` on the connector's FromBot from the console's node (the meter's
+    /// registrar); the outcome comes back as [`IpcReport::Registered`].
+    Register {
+        key: u64,
+        pid: i32,
+        requests: Vec<Vec<u8>>,
+    },
+    /// Close the meter of watch `key` now (before a stop signal), then reply.
+    CloseMeter {
+        key: u64,
+        reply: tokio::sync::oneshot::Sender<()>,
+    },
+}
+
+/// Handle to the iceoryx2 thread. Cloneable; when the last clone is dropped the thread removes
+/// the console's nodes and ends.
+#[derive(Clone)]
+pub struct IpcWorker {
+    tx: std_mpsc::Sender<Request>,
+    _last: std::sync::Arc<ShutdownOnDrop>,
+}
+
+/// Tells the worker thread to end when dropped (the thread's own wake-up sender, held by the
+/// inotify watcher, keeps the channel open, so disconnection alone cannot end it).
+/// It also waits for the thread, so that the console's nodes are gone (their files removed)
+/// when the last handle is: whoever removes the iceoryx2 root afterwards does not race them.
+struct ShutdownOnDrop(
+    std_mpsc::Sender<Request>,
+    std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+);
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(Request::Shutdown);
+        let thread = self.1.lock().map(|mut t| t.take()).unwrap_or(None);
+        if let Some(t) = thread {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// A probe result for watch `key`.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    pub key: u64,
+    pub pid: i32,
+    pub probe: Probe,
+}
+
+/// What the iceoryx2 thread tells the engine.
+#[derive(Debug, Clone)]
+pub enum IpcReport {
+    Probe(ProbeReport),
+    /// New feed meter figures of watch `key` (at most one per second per meter).
+    Feed {
+        key: u64,
+        pid: i32,
+        stats: crate::engine::core::feed::FeedStats,
+    },
+    /// The outcome of a [`IpcWorker::register`].
+    Registered {
+        key: u64,
+        pid: i32,
+        result: Result<(), String>,
+    },
+}
+
+struct WorkerState {
+    wake: std_mpsc::Sender<Request>,
+    watchers: Vec<notify::RecommendedWatcher>,
+    configs: HashMap<PathBuf, Config>,
+    /// The console's own node per config: created before any connector starts (iceoryx2 0.6.1
+    /// fails concurrent node creation on a fresh root), with signal handling disabled.
+    nodes: HashMap<PathBuf, Node<ipc::Service>>,
+}
+
+impl WorkerState {
+    fn ensure(&mut self, root: &Path) -> Result<(&Config, &Node<ipc::Service>), String> {
+        if !self.nodes.contains_key(root) {
+            let config = config_for(root)?;
+            let node = NodeBuilder::new()
+                .config(&config)
+                .signal_handling_mode(SignalHandlingMode::Disabled)
+                .create::<ipc::Service>()
+                .map_err(|e| format!("cannot create the console's iceoryx2 node: {e:?}"))?;
+            self.watch_node_dir(&config);
+            self.configs.insert(root.to_path_buf(), config);
+            self.nodes.insert(root.to_path_buf(), node);
+        }
+        match (self.configs.get(root), self.nodes.get(root)) {
+            (Some(c), Some(n)) => Ok((c, n)),
+            _ => Err("iceoryx2 state lost".into()),
+        }
+    }
+}
+
+impl WorkerState {
+    /// Wakes the worker when nodes come or go (and when they open services: iceoryx2 writes a
+    /// service tag file into the node's directory). Without it, probes fall back to polling.
+    fn watch_node_dir(&mut self, config: &Config) {
+        use notify::Watcher;
+        let dir = PathBuf::from(config.global.node_dir().to_string());
+        let wake = self.wake.clone();
+        let handler = move |res: notify::Result<notify::Event>| {
+            if matches!(
+                res.map(|e| e.kind),
+                Ok(notify::EventKind::Create(_) | notify::EventKind::Remove(_))
+            ) {
+                let _ = wake.send(Request::Wake);
+            }
+        };
+        let _ = std::fs::create_dir_all(&dir);
+        match notify::recommended_watcher(handler) {
+            Ok(mut w) => match w.watch(&dir, notify::RecursiveMode::Recursive) {
+                Ok(()) => self.watchers.push(w),
+                Err(e) => tracing::debug!("cannot watch {}: {e}; probing by timer", dir.display()),
+            },
+            Err(e) => tracing::debug!("inotify unavailable: {e}; probing by timer"),
+        }
+    }
+}
+
+impl IpcWorker {
+    /// Starts the thread and creates the console's node for each project root. Fails if a node
+    /// cannot be created.
+    pub fn start(
+        roots: &[PathBuf],
+        reports: tokio::sync::mpsc::UnboundedSender<IpcReport>,
+    ) -> Result<IpcWorker, String> {
+        let (tx, rx) = std_mpsc::channel::<Request>();
+        let (init_tx, init_rx) = std_mpsc::channel::<Result<(), String>>();
+        let roots = roots.to_vec();
+        let wake = tx.clone();
+        let thread = std::thread::Builder::new()
+            .name("switchboard-ipc".into())
+            .spawn(move || {
+                let mut st = WorkerState {
+                    wake,
+                    watchers: Vec::new(),
+                    configs: HashMap::new(),
+                    nodes: HashMap::new(),
+                };
+                let init = roots.iter().try_for_each(|r| st.ensure(r).map(|_| ()));
+                let ok = init.is_ok();
+                let _ = init_tx.send(init);
+                if ok {
+                    worker_loop(st, rx, reports);
+                }
+            })
+            .map_err(|e| format!("cannot start the iceoryx2 thread: {e}"))?;
+        init_rx
+            .recv()
+            .map_err(|_| "the iceoryx2 thread died during start".to_string())??;
+        Ok(IpcWorker {
+            _last: std::sync::Arc::new(ShutdownOnDrop(
+                tx.clone(),
+                std::sync::Mutex::new(Some(thread)),
+            )),
+            tx,
+        })
+    }
+
+    /// Replaces the set of watched connectors.
+    pub fn watch(&self, watches: Vec<Watch>) {
+        let _ = self.tx.send(Request::Watch(watches));
+    }
+
+    /// Sends the console's registrations for watch `key` (running as `pid`) through its meter;
+    /// the outcome comes back as an [`IpcReport::Registered`].
+    pub fn register(&self, key: u64, pid: i32, requests: Vec<Vec<u8>>) {
+        let _ = self.tx.send(Request::Register { key, pid, requests });
+    }
+
+    /// Closes the feed meter of watch `key`; resolves once it is closed (at once if none).
+    pub fn close_meter(&self, key: u64) -> tokio::sync::oneshot::Receiver<()> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let _ = self.tx.send(Request::CloseMeter { key, reply });
+        rx
+    }
+
+    /// Runs [`prepare_start`] on the worker.
+    pub async fn prepare(&self, name: &str, root: &Path) -> Result<usize, PrepareError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Request::Prepare {
+                name: name.to_string(),
+                root: root.to_path_buf(),
+                reply,
+            })
+            .map_err(|_| PrepareError::Stale("iceoryx2 thread is gone".into()))?;
+        rx.await
+            .map_err(|_| PrepareError::Stale("iceoryx2 thread is gone".into()))?
+    }
+}
+
+/// The open feed meters, by watch key (with the PID they meter).
+#[derive(Default)]
+struct Meters {
+    open: HashMap<u64, (i32, super::meter::Meter)>,
+    /// The last open error per watch, so that each distinct one is logged once.
+    failing: HashMap<u64, String>,
+    /// Idle drains of all meters fall on the same beat (one wake of the thread per second,
+    /// however many connectors are quiet).
+    beat: Option<std::time::Instant>,
+}
+
+impl Meters {
+    /// Opens and closes meters to match `watches`.
+    fn reconcile(&mut self, st: &mut WorkerState, watches: &[Watch]) {
+        self.open.retain(|key, (pid, _)| {
+            watches
+                .iter()
+                .any(|w| w.key == *key && w.pid == *pid && w.meter)
+        });
+        self.failing
+            .retain(|key, _| watches.iter().any(|w| w.key == *key && w.meter));
+        for w in watches.iter().filter(|w| w.meter) {
+            if self.open.contains_key(&w.key) {
+                continue;
+            }
+            let opened = st.ensure(&w.root).and_then(|(_, node)| {
+                super::meter::Meter::open(node, &w.name, super::store::unix_now())
+            });
+            match opened {
+                Ok(m) => {
+                    if self.failing.remove(&w.key).is_some() {
+                        tracing::info!("{}: feed meter open", w.name);
+                    }
+                    self.open.insert(w.key, (w.pid, m));
+                }
+                Err(e) => {
+                    if self.failing.get(&w.key) != Some(&e) {
+                        tracing::warn!(
+                            "{}: no feed meter: {e}; retrying with the next probe",
+                            w.name
+                        );
+                        self.failing.insert(w.key, e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_drain(&self) -> Option<std::time::Instant> {
+        self.open.values().map(|(_, m)| m.next_drain).min()
+    }
+
+    /// Drains the meters that are due; returns false when the engine is gone.
+    fn drain_due(
+        &mut self,
+        watches: &[Watch],
+        last: &HashMap<(u64, i32), Probe>,
+        reports: &tokio::sync::mpsc::UnboundedSender<IpcReport>,
+    ) -> bool {
+        use super::meter::{ACTIVE_DRAIN, IDLE_DRAIN};
+        let now = std::time::Instant::now();
+        let now_unix = super::store::unix_now();
+        for (key, (pid, m)) in self.open.iter_mut() {
+            if now < m.next_drain {
+                continue;
+            }
+            let got = match m.drain(now_unix) {
+                Ok(n) => n,
+                Err(e) => {
+                    let name = watches
+                        .iter()
+                        .find(|w| w.key == *key)
+                        .map(|w| w.name.as_str());
+                    tracing::debug!(connector = name.unwrap_or("?"), "feed meter: {e}");
+                    0
+                }
+            };
+            let bots = last.get(&(*key, *pid)).map(|p| p.bots).unwrap_or(0);
+            // Draining more often than every 20 ms when a feed outruns the buffer was measured
+            // to cost the publisher more, not less (2 cores, 1M events/s: 1 ms drains kept count
+            // of every event but the publisher fell to 0.80-0.83x; a bot draining every 5 ms
+            // costs it 0.86-1.0x): above ~500k events/s the figures become lower bounds instead.
+            // Below that, the interval follows the rate (#24: fewer wakes beside the bots).
+            let since = m.last_drain.map(|t| now.saturating_duration_since(t));
+            m.last_drain = Some(now);
+            m.next_drain = if got > 0 || bots > 0 || now < m.active_until {
+                now + super::meter::active_interval(
+                    got,
+                    since.unwrap_or(ACTIVE_DRAIN),
+                    m.capacity(),
+                )
+            } else {
+                let beat = *self.beat.get_or_insert(now);
+                let n = (now.saturating_duration_since(beat).as_secs_f64()
+                    / IDLE_DRAIN.as_secs_f64())
+                .floor() as u32
+                    + 1;
+                beat + IDLE_DRAIN * n
+            };
+            if let Some(stats) = m.report(now_unix) {
+                if reports
+                    .send(IpcReport::Feed {
+                        key: *key,
+                        pid: *pid,
+                        stats,
+                    })
+                    .is_err()
+                {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+fn worker_loop(
+    mut st: WorkerState,
+    rx: std_mpsc::Receiver<Request>,
+    reports: tokio::sync::mpsc::UnboundedSender<IpcReport>,
+) {
+    let mut watches: Vec<Watch> = Vec::new();
+    let mut meters = Meters::default();
+    let mut pending: std::collections::VecDeque<Request> = std::collections::VecDeque::new();
+    let mut last: HashMap<(u64, i32), Probe> = HashMap::new();
+    // The last probe error per watch, so that each distinct one is logged once.
+    let mut failing: HashMap<u64, String> = HashMap::new();
+    let mut next_slow = std::time::Instant::now();
+    // A node appears before it has opened its services: probe once more shortly after a wake.
+    let mut reprobe_at: Option<std::time::Instant> = None;
+    loop {
+        let fast = watches.iter().any(|w| w.fast);
+        let mut timeout = if watches.is_empty() {
+            Duration::from_secs(3600)
+        } else if fast {
+            FAST_PROBE
+        } else {
+            next_slow.saturating_duration_since(std::time::Instant::now())
+        };
+        if let Some(at) = reprobe_at {
+            timeout = timeout.min(at.saturating_duration_since(std::time::Instant::now()));
+        }
+        if let Some(at) = meters.next_drain() {
+            timeout = timeout.min(at.saturating_duration_since(std::time::Instant::now()));
+        }
+        let mut woken = false;
+        let next = match pending.pop_front() {
+            Some(r) => Ok(r),
+            None => rx.recv_timeout(timeout),
+        };
+        match next {
+            Ok(Request::Watch(w)) => {
+                last.retain(|(k, p), _| w.iter().any(|x| x.key == *k && x.pid == *p));
+                watches = w;
+                meters.reconcile(&mut st, &watches);
+            }
+            Ok(Request::Register { key, pid, requests }) => {
+                let result = match (
+                    watches.iter().find(|w| w.key == key && w.pid == pid),
+                    meters.open.get_mut(&key),
+                ) {
+                    (Some(w), Some((mpid, m))) if *mpid == pid => st
+                        .ensure(&w.root)
+                        .and_then(|(_, node)| m.register(node, &w.name, &requests)),
+                    _ => Err("its feed meter is not open (not ready, or being stopped)".into()),
+                };
+                if reports
+                    .send(IpcReport::Registered { key, pid, result })
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+            Ok(Request::CloseMeter { key, reply }) => {
+                meters.open.remove(&key);
+                let _ = reply.send(());
+                continue;
+            }
+            Ok(Request::Wake) => {
+                // A burst of file events is one change: drain it, then probe everything once.
+                std::thread::sleep(Duration::from_millis(2));
+                while let Ok(r) = rx.try_recv() {
+                    match r {
+                        Request::Wake => {}
+                        Request::Shutdown => return,
+                        other => pending.push_back(other),
+                    }
+                }
+                woken = true;
+                reprobe_at = Some(std::time::Instant::now() + REPROBE_AFTER_WAKE);
+                let now = std::time::Instant::now();
+                for (_, m) in meters.open.values_mut() {
+                    m.wake(now);
+                }
+            }
+            Ok(Request::Shutdown) => return,
+            Ok(Request::Prepare { name, root, reply }) => {
+                // A start never finds the console still subscribed to the name's services.
+                meters
+                    .open
+                    .retain(|k, _| watches.iter().any(|w| w.key == *k && w.name != name));
+                let result = match st.ensure(&root) {
+                    Ok((config, node)) => prepare_start(node, config, &name),
+                    Err(e) => Err(out_of_descriptors()
+                        .map_or(PrepareError::Stale(e), PrepareError::NoDescriptors)),
+                };
+                let _ = reply.send(result);
+                continue;
+            }
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        let now = std::time::Instant::now();
+        if reprobe_at.is_some_and(|at| now >= at) {
+            reprobe_at = None;
+            woken = true;
+        }
+        if !meters.drain_due(&watches, &last, &reports) {
+            return;
+        }
+        let slow_due = now >= next_slow;
+        if slow_due {
+            next_slow = now + SLOW_PROBE;
+            // A meter that could not open (say, ToBot not there yet) is tried again.
+            if watches
+                .iter()
+                .any(|w| w.meter && !meters.open.contains_key(&w.key))
+            {
+                meters.reconcile(&mut st, &watches);
+            }
+        }
+        for w in &watches {
+            if !(w.fast || slow_due || woken) {
+                continue;
+            }
+            let result = st
+                .ensure(&w.root)
+                .and_then(|(config, _)| match w.attach_to.is_empty() {
+                    true => probe(config, &w.name, w.pid),
+                    false => Ok(bot_probe(config, &w.attach_to, w.pid)),
+                });
+            let p = match result {
+                Ok(p) => {
+                    if failing.remove(&w.key).is_some() {
+                        tracing::info!("{}: iceoryx2 probes work again", w.name);
+                    }
+                    p
+                }
+                Err(e) => {
+                    if failing.get(&w.key) != Some(&e) {
+                        tracing::warn!("{}: cannot probe its iceoryx2 services: {e}", w.name);
+                        failing.insert(w.key, e);
+                    }
+                    continue;
+                }
+            };
+            if last.get(&(w.key, w.pid)) != Some(&p) {
+                last.insert((w.key, w.pid), p);
+                if reports
+                    .send(IpcReport::Probe(ProbeReport {
+                        key: w.key,
+                        pid: w.pid,
+                        probe: p,
+                    }))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
