@@ -168,7 +168,7 @@ fn main() -> ExitCode {
         }
         Some(Cmd::Build { names }) => cli::act_many(&args.manifest, Action::Build, &names, false),
         Some(Cmd::Reload) => cli::reload(&args.manifest),
-        Some(Cmd::Attach { .. }) => switchboard::control::attach::run(&args.manifest),
+        Some(Cmd::Attach { .. }) => switchboard::cli::attach::run(&args.manifest),
         Some(Cmd::LogRelay {
             file,
             max_bytes,

@@ -163,7 +163,7 @@ async fn asking_for_a_build_while_it_runs_waits_for_that_build() {
     // What `switchboard build twice-a` does through the control socket, during the build.
     let reply = tokio::time::timeout(
         Duration::from_secs(120),
-        switchboard::control::server::execute(
+        switchboard::console::server::execute(
             &switchboard::fleet::Fleet::new(h.clone()),
             &"twice-a".into(),
             switchboard::control::protocol::Action::Build,

@@ -810,7 +810,7 @@ fn bang_focuses_the_next_unhealthy_connector_and_says_when_there_is_none_other()
 }
 
 /// Connects to the console's control socket and closes at once: the console's reply then meets
-/// a closed peer, which it logs at DEBUG (target `switchboard::control::server`).
+/// a closed peer, which it logs at DEBUG (target `switchboard::console::server`).
 fn poke_control_socket(fx: &Fixture) {
     let path = switchboard::control::socket_path(&fx.path().join(".switchboard"));
     if let Ok(s) = std::os::unix::net::UnixStream::connect(&path) {

@@ -1,6 +1,7 @@
 //! The commands behind `switchboard`'s command line. Each returns the process exit code
 //! ([`crate::exit`]): 0 ok, 1 runtime failure, 2 usage or invalid manifest.
 
+pub mod attach;
 pub mod demo;
 pub mod init;
 pub mod names;
@@ -8,9 +9,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::manifest::{Manifest, ManifestOutline};
+use crate::console::server;
 use crate::console::{self, Console};
+use crate::control::client;
 use crate::control::protocol::{Action, ErrorKind, RequestBody, ResponseBody};
-use crate::control::{client, server};
 use crate::engine::core::redact::plain;
 use crate::engine::io::logs::{now_rfc3339, rfc3339};
 use crate::engine::io::store::{self, unix_now};

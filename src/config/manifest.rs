@@ -11,6 +11,7 @@ use crate::config::connector::{self, ConnectorType};
 pub use crate::config::diag::did_you_mean;
 use crate::config::diag::{expectation, explain, line_of, KeyMap};
 use crate::error::{ManifestError, Scope};
+pub use crate::model::settings::Instrument;
 
 /// Default state directory, relative to the manifest.
 pub const DEFAULT_STATE_DIR: &str = ".switchboard";
@@ -218,15 +219,6 @@ impl ConnectorSpec {
     pub fn is_bot(&self) -> bool {
         self.bot.is_some()
     }
-}
-
-/// One declared instrument: the values must be the bots' own, because the connector builds a
-/// symbol's depth with the tick and lot size of the first registration it gets.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Instrument {
-    pub symbol: String,
-    pub tick_size: f64,
-    pub lot_size: f64,
 }
 
 /// Default quiet time before the exchange stream counts as up (seconds).

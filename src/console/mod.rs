@@ -4,6 +4,7 @@
 //! direct actions all start through here.
 
 pub mod reload;
+pub mod server;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -190,7 +191,7 @@ impl Console {
             start_all,
             retry_failed,
         ));
-        let control = match crate::control::server::serve(
+        let control = match crate::console::server::serve(
             engine.state_dir(),
             fleet.clone(),
             Some(reloader.clone()),

@@ -3,11 +3,9 @@
 //! in, one JSON line out, in the versioned [`protocol`]. Lives outside `engine/`: it is a front
 //! end of the engine, like the TUI.
 
-pub mod attach;
 pub mod client;
 pub mod lines;
 pub mod protocol;
-pub mod server;
 
 use std::path::{Path, PathBuf};
 

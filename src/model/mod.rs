@@ -8,12 +8,15 @@
 pub mod clock;
 pub mod exit;
 pub mod fact;
+pub mod feed;
 pub mod fleet;
 pub mod format;
 pub mod health;
 pub mod kind;
 pub mod phase;
+pub mod registration;
 pub mod reload;
+pub mod restarts;
 pub mod row;
 pub mod settings;
 pub mod verb;

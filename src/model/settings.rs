@@ -112,3 +112,12 @@ impl Default for FeedSettings {
         }
     }
 }
+
+/// One declared instrument: the values must be the bots' own, because the connector builds a
+/// symbol's depth with the tick and lot size of the first registration it gets.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Instrument {
+    pub symbol: String,
+    pub tick_size: f64,
+    pub lot_size: f64,
+}

@@ -11,10 +11,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::feed::FeedStats;
 pub use super::health::FeedHealth;
 use super::phase::Phase;
-pub use crate::engine::core::budget::CrashLoop;
-use crate::engine::core::feed::FeedStats;
+pub use super::restarts::CrashLoop;
 use crate::model::exit::ExitStatus;
 use crate::model::ConnectorType;
 pub use crate::model::Fact;
@@ -361,7 +361,7 @@ pub struct ConnectorView {
     pub health_detail: Option<String>,
     /// Why it is stale, for machines: `no_data`, `symbol` or `silent_reconnect`.
     #[serde(default)]
-    pub stale_cause: Option<crate::engine::core::health::StaleCause>,
+    pub stale_cause: Option<super::feed::StaleCause>,
     /// The stalled symbol, when one symbol among others stalled (the health verdict's own fact:
     /// no front end parses it back out of `health_detail`).
     #[serde(default)]
@@ -416,7 +416,7 @@ pub struct ConnectorView {
     /// The console's own registration of the declared instruments of the running process (or
     /// why a restart left its bots without data); null when there is nothing to say.
     #[serde(default)]
-    pub registration: Option<crate::engine::core::session::RegistrationView>,
+    pub registration: Option<super::registration::RegistrationView>,
     /// The wall-clock instant (seconds since the Unix epoch) the relative times refer to.
     pub as_of: f64,
 }
@@ -533,7 +533,7 @@ impl ConnectorView {
     /// Its row of the fleet table at wall-clock time `now`, for [`crate::model::row`] to
     /// format (`switchboard status` and the TUI's table view show the same cells).
     pub fn row(&self, now: f64) -> crate::model::row::RowFacts {
-        use crate::engine::core::session::RegistrationState;
+        use super::registration::RegistrationState;
         crate::model::row::RowFacts {
             id: self.id().to_string(),
             type_label: self.type_label(),
@@ -729,7 +729,7 @@ pub struct Settled<'a> {
     pub adopted: &'a bool,
     pub health: &'a Option<FeedHealth>,
     pub health_detail: &'a Option<String>,
-    pub stale_cause: &'a Option<crate::engine::core::health::StaleCause>,
+    pub stale_cause: &'a Option<super::feed::StaleCause>,
     pub stale_symbol: &'a Option<String>,
     pub build_error: &'a Option<Vec<String>>,
     pub errors_1m: &'a u32,
@@ -744,7 +744,7 @@ pub struct Settled<'a> {
     pub erroring_since: &'a Option<String>,
     pub refused: &'a Option<Refusal>,
     pub restart_needed: &'a bool,
-    pub registration: &'a Option<crate::engine::core::session::RegistrationView>,
+    pub registration: &'a Option<super::registration::RegistrationView>,
 }
 
 impl Settled<'_> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
+pub use crate::model::restarts::CrashLoop;
 use crate::model::RestartPolicy;
 
 /// Restarts in one streak (no stay of `uptime_reset` between them) that make a crash loop: the
@@ -37,27 +38,6 @@ pub struct RestartBudget {
     /// Restarts the policy made in this streak.
     restarts: u32,
     last_restart: Option<Instant>,
-}
-
-/// A crash loop: `restarts` restarts in one streak, the last `window` after its first failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CrashLoop {
-    pub restarts: u32,
-    /// Seconds from the streak's first failure to its last restart.
-    pub window_s: u64,
-}
-
-impl CrashLoop {
-    /// `crash-looping (3 restarts in 8 s)`, `crash-looping (12 restarts in 6 min)`.
-    pub fn describe(&self) -> String {
-        let w = self.window_s;
-        let window = if w < 120 {
-            format!("{w} s")
-        } else {
-            format!("{} min", w.div_ceil(60))
-        };
-        format!("crash-looping ({} restarts in {window})", self.restarts)
-    }
 }
 
 /// A [`RestartBudget`] as `state.json` keeps it: wall-clock times (seconds since the Unix

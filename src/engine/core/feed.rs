@@ -6,64 +6,17 @@
 //! Only `Feed` samples (first byte 2) count as data; `Error` samples (first byte 5) are counted
 //! per rolling minute; everything else (batches, orders, positions) is neither.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
-use serde::{Deserialize, Serialize};
 
 use super::rolling::RollingMinute;
+pub use crate::model::feed::{FeedStats, SymbolStats};
 use crate::wire::hftbacktest::{symbol_of, EventKind};
 
 /// Seconds of events/s history kept (the zoomed pane's sparkline).
 pub const HISTORY_SECS: usize = 60;
 /// Most symbols tracked per connector; further ones count in the totals only.
 pub const MAX_SYMBOLS: usize = 512;
-
-/// One symbol's part of the feed.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SymbolStats {
-    /// Feed events in the last complete second.
-    pub events_per_s: f64,
-    /// Wall-clock time (Unix seconds) of its last Feed event.
-    pub last_event_at: f64,
-}
-
-/// What the meter knows, with absolute times (Unix seconds), so that it does not change while
-/// nothing happens.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct FeedStats {
-    /// When the meter opened (the connector became ready).
-    pub since: f64,
-    /// Feed events in the last complete second.
-    pub events_per_s: f64,
-    /// Feed payload bytes in the last complete second.
-    pub bytes_per_s: f64,
-    /// Feed events since the meter opened.
-    pub total: u64,
-    /// When the last Feed event arrived.
-    pub last_event_at: Option<f64>,
-    /// The connector's `LiveEvent::Error` samples in the last minute.
-    pub errors_1m: u32,
-    pub symbols: BTreeMap<String, SymbolStats>,
-    /// Feed events per second, oldest first, the newest complete second last (at most
-    /// [`HISTORY_SECS`]).
-    pub history: Vec<u32>,
-    /// Samples may have been lost in the last minute (the console's buffer overflowed): the
-    /// rates are lower bounds.
-    pub lower_bound: bool,
-    /// `ConnectionInterrupted` Error samples since the meter opened, and when the last came: the
-    /// connector's exchange stream dropped and it is reconnecting.
-    #[serde(default)]
-    pub interruptions: u64,
-    #[serde(default)]
-    pub last_interruption_at: Option<f64>,
-    /// `Order` events reporting a new order `Canceled` (with `req` New): the connector's
-    /// registration cleanup cancelled it before the exchange answered (DESIGN §1), and it may
-    /// still rest on the exchange. How many, and the last one's symbol and order id.
-    #[serde(default)]
-    pub cleanup_cancels: u64,
-    #[serde(default)]
-    pub last_cleanup_cancel: Option<(String, u64)>,
-}
 
 #[derive(Debug, Default)]
 struct SymbolMeter {

@@ -1,9 +1,9 @@
 //! Feed health of a ready connector (DESIGN §10): `ok | quiet | stale | erroring`, from its
 //! feed meter, its bots and its error counts. Pure: the caller passes the time.
 
-use serde::{Deserialize, Serialize};
 
 use super::feed::FeedStats;
+pub use crate::model::feed::StaleCause;
 use crate::model::FeedSettings;
 
 pub use crate::model::health::FeedHealth;
@@ -36,29 +36,6 @@ pub struct Inputs<'a> {
     /// opened after the failure): the reconnect whose silence [`StaleCause::SilentReconnect`]
     /// names.
     pub reconnected_at: Option<f64>,
-}
-
-/// Why a connector is stale, for machines (`status --json`'s `stale_cause`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StaleCause {
-    /// No market data at all with a bot attached.
-    NoData,
-    /// One or more symbols stopped (or a declared one never came).
-    Symbol,
-    /// Symbols that flowed before the exchange stream reconnected never came back: hftbacktest's
-    /// connector does not resubscribe after a reconnect; only a restart brings them back.
-    SilentReconnect,
-}
-
-impl StaleCause {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StaleCause::NoData => "no_data",
-            StaleCause::Symbol => "symbol",
-            StaleCause::SilentReconnect => "silent_reconnect",
-        }
-    }
 }
 
 /// A health and why.

@@ -9,12 +9,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
-use super::lines::{encode, Frame, LineReader};
-use super::protocol::{
+use crate::console::reload::{ReloadError, Reloader};
+use crate::control::lines::{encode, Frame, LineReader};
+use crate::control::protocol::{
     parse_request, Action, ErrorKind, LogBatch, Outcome, RequestBody, Response, ResponseBody,
     StreamLine, StreamMessage, SNAPSHOT_LOG_LINES,
 };
-use crate::console::reload::{ReloadError, Reloader};
 use crate::engine::core::state::Command;
 use crate::engine::io::store::unix_now;
 use crate::engine::CommandMark;
@@ -61,7 +61,7 @@ pub fn serve(
     one_action: bool,
 ) -> std::io::Result<JoinHandle<()>> {
     use std::os::unix::fs::PermissionsExt;
-    let path = super::socket_path(state_dir);
+    let path = crate::control::socket_path(state_dir);
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
