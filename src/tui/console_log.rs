@@ -41,9 +41,7 @@ pub fn get() -> &'static ConsoleLog {
     })
 }
 
-/// What the console log keeps unless `SWITCHBOARD_LOG` says otherwise: INFO and above,
-/// iceoryx2's own warnings hidden (stale files it cleans up say nothing to an operator).
-pub const DEFAULT_FILTER: &str = "info,iceoryx2=error";
+pub use super::log_targets::DEFAULT_FILTER;
 
 /// The base filter: `SWITCHBOARD_LOG` when it parses, else [`DEFAULT_FILTER`].
 fn base_filter() -> String {

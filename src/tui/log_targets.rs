@@ -21,6 +21,10 @@ use ratatui::widgets::{Block, Borders, Clear};
 use ratatui::Frame;
 use tui_logger::{LevelFilter, TuiLoggerTargetWidget, TuiWidgetEvent, TuiWidgetState};
 
+/// What the console log keeps unless `SWITCHBOARD_LOG` says otherwise: INFO and above,
+/// iceoryx2's own warnings hidden (stale files it cleans up say nothing to an operator).
+pub const DEFAULT_FILTER: &str = "info,iceoryx2=error";
+
 /// Targets listed before they log anything: the console's modules an operator would raise.
 pub const SEEDS: &[&str] = &[
     "iceoryx2",
@@ -206,7 +210,7 @@ static TABLE: Mutex<Option<Table>> = Mutex::new(None);
 fn with_table<T>(f: impl FnOnce(&mut Table) -> T) -> T {
     let mut g = TABLE.lock().unwrap_or_else(|p| p.into_inner());
     let t = g.get_or_insert_with(|| Table {
-        levels: Levels::new(super::console_log::DEFAULT_FILTER),
+        levels: Levels::new(DEFAULT_FILTER),
         reload: None,
     });
     f(t)

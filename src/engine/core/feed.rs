@@ -8,7 +8,6 @@
 
 use std::collections::{HashMap, VecDeque};
 
-
 use super::rolling::RollingMinute;
 pub use crate::model::feed::{FeedStats, SymbolStats};
 use crate::wire::hftbacktest::{symbol_of, EventKind};

@@ -1,7 +1,6 @@
 //! Feed health of a ready connector (DESIGN §10): `ok | quiet | stale | erroring`, from its
 //! feed meter, its bots and its error counts. Pure: the caller passes the time.
 
-
 use super::feed::FeedStats;
 pub use crate::model::feed::StaleCause;
 use crate::model::FeedSettings;

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-
 use super::feed::FeedStats;
 use super::stream::{Gate, StreamWatch};
 pub use crate::model::registration::{RegistrationState, RegistrationView};
