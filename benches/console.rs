@@ -1482,7 +1482,9 @@ fn main() {
     let started = Instant::now();
 
     // Quick mode stays under two minutes: the peers run only in the full benchmark.
-    let (mp, sv) = if quick {
+    // `--no-peers`: a full run without mprocs and supervisord (not installed, or no network).
+    let no_peers = args.iter().any(|a| a == "--no-peers");
+    let (mp, sv) = if quick || no_peers {
         (None, None)
     } else {
         (mprocs(&opts), supervisord(&opts))
