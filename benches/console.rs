@@ -1,4 +1,4 @@
-//! `cargo bench --bench console [-- --quick | --only-feed | --only-idle-tui | --only-latency | --only-status]`: switchboard against the physical limit (a child
+//! `cargo bench --bench console [-- --quick | --only-feed | --only-idle-tui | --only-latency | --only-status | --only-scale]`: switchboard against the physical limit (a child
 //! writing to a plain file), mprocs and supervisord, measured side by side in one run. Every
 //! figure is the median of several runs; comparisons are ratios from the same run.
 //!
@@ -17,6 +17,22 @@ mod pty;
 use pty::Pty;
 
 const SWITCHBOARD: &str = env!("CARGO_BIN_EXE_switchboard");
+/// The switchboard binary the next measurement runs: this build's, or for a before/after
+/// comparison in one run (`--only-idle-tui` with `SB_BENCH_BEFORE=PATH`) another build's.
+static BIN: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn sb() -> String {
+    BIN.lock()
+        .ok()
+        .and_then(|b| b.clone())
+        .unwrap_or_else(|| SWITCHBOARD.to_string())
+}
+
+fn use_bin(path: Option<&str>) {
+    if let Ok(mut b) = BIN.lock() {
+        *b = path.map(str::to_string);
+    }
+}
 const SIM: &str = env!("CARGO_BIN_EXE_sim-connector");
 const BOT: &str = env!("CARGO_BIN_EXE_sim-bot");
 const LINE_BYTES: usize = 129;
@@ -207,7 +223,7 @@ fn headless(manifest: &Path, json_out: Option<&Path>) -> Child {
         Some(p) => Stdio::from(std::fs::File::create(p).expect("out")),
         None => Stdio::null(),
     };
-    Command::new(SWITCHBOARD)
+    Command::new(sb())
         .args(["run", "--headless", "--json", "--manifest"])
         .arg(manifest)
         .current_dir(manifest.parent().expect("dir"))
@@ -218,7 +234,7 @@ fn headless(manifest: &Path, json_out: Option<&Path>) -> Child {
 }
 
 fn tui(manifest: &Path, rows: u16, cols: u16) -> Pty {
-    let mut cmd = portable_pty::CommandBuilder::new(SWITCHBOARD);
+    let mut cmd = portable_pty::CommandBuilder::new(sb());
     cmd.arg("--manifest");
     cmd.arg(manifest);
     cmd.cwd(manifest.parent().expect("dir"));
@@ -495,7 +511,7 @@ fn frozen_once(host: Host, tools: (&Option<PathBuf>, &Option<PathBuf>)) -> Optio
 // ---- switchboard-only measurements --------------------------------------------------------------
 
 fn all_ready(manifest: &Path, n: usize) -> bool {
-    let out = Command::new(SWITCHBOARD)
+    let out = Command::new(sb())
         .args(["status", "--json", "--manifest"])
         .arg(manifest)
         .output();
@@ -535,7 +551,7 @@ fn idle_once(with_tui: bool, window: Duration) -> (f64, f64) {
 
 /// `status --json` of a manifest's console, parsed (empty on any error).
 fn status_rows(manifest: &Path) -> Vec<serde_json::Value> {
-    Command::new(SWITCHBOARD)
+    Command::new(sb())
         .args(["status", "--json", "--manifest"])
         .arg(manifest)
         .output()
@@ -1217,6 +1233,175 @@ fn status_times_once(secs: f64) -> Vec<f64> {
     times
 }
 
+/// What one scale run of `n` quiet connectors in one manifest (headless) measured.
+struct ScaleRun {
+    /// Connectors that became ready, and seconds from the console's launch until the last did
+    /// (from the ms-resolution timestamps of its `--json` transitions).
+    ready: usize,
+    ready_s: f64,
+    rss_mb: f64,
+    /// Console CPU, % of one core, over the idle window.
+    idle_cpu: f64,
+    /// `status --json` calls, each timed whole (the CLI process included), in ms.
+    status_ms: Vec<f64>,
+}
+
+fn scale_once(n: usize, window: Duration) -> ScaleRun {
+    let dir = world("scale");
+    sim_config(dir.path(), "q.toml", "");
+    let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let m = manifest(dir.path(), "", "", &refs, "q.toml");
+    let out = dir.path().join("transitions.jsonl");
+    let launched = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let mut c = headless(&m, Some(&out));
+    // The transitions file, read every 50 ms (not the console: polling `status` would load it).
+    let ready_ts = |ts: &[serde_json::Value]| -> std::collections::HashMap<String, f64> {
+        ts.iter()
+            .filter(|t| t["phase"] == "ready")
+            .filter_map(|t| Some((t["name"].as_str()?.to_string(), parse_ts(t["ts"].as_str()?))))
+            .collect()
+    };
+    let end = Instant::now() + Duration::from_secs(120);
+    let mut ready = ready_ts(&transitions(&out));
+    while ready.len() < n && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        ready = ready_ts(&transitions(&out));
+    }
+    let ready_s = ready.values().copied().fold(0.0, f64::max) - launched;
+    std::thread::sleep(Duration::from_secs(2));
+    let c0 = cpu_secs(c.id());
+    std::thread::sleep(window);
+    let idle_cpu = (cpu_secs(c.id()) - c0) / window.as_secs_f64() * 100.0;
+    let rss_mb = status_mb(c.id(), "VmRSS:");
+    let mut status_ms = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let rows = status_rows(&m);
+        if rows.len() == n {
+            status_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    signal(c.id(), nix::sys::signal::Signal::SIGINT);
+    let _ = c.wait();
+    cleanup(dir.path());
+    ScaleRun {
+        ready: ready.len(),
+        ready_s,
+        rss_mb,
+        idle_cpu,
+        status_ms,
+    }
+}
+
+/// One frame of the table view with `n` ready connectors, rendered into ratatui's TestBackend
+/// (200×50) by the TUI's own `render::draw`: the median of 30 frames, in ms.
+fn frame_ms(n: usize) -> f64 {
+    use switchboard::model::view::ConnectorView;
+    use switchboard::tui::app::App;
+    use switchboard::tui::render;
+    use switchboard::tui::theme::Theme;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let snaps: Vec<ConnectorView> = (0..n)
+        .map(|i| ConnectorView {
+            phase: switchboard::Phase::Ready,
+            pid: Some(10_000 + i as i32),
+            uptime_s: Some(65.0 + i as f64),
+            bots: 1,
+            wanted: true,
+            cpu_pct: Some(0.0),
+            rss_bytes: Some(3_000_000),
+            ..ConnectorView::new(
+                format!("s{i}"),
+                switchboard::config::connector::ConnectorType::BinanceFutures,
+                now,
+            )
+        })
+        .collect();
+    let mut app = App::new();
+    app.table = true;
+    app.sync(&snaps, |_| None);
+    app.settle();
+    let mut term =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 50)).expect("terminal");
+    let mut times = Vec::new();
+    for i in 0..33 {
+        let view = render::View {
+            app: &app,
+            snaps: &snaps,
+            // Each frame a second later, as the idle screen's clock moves.
+            now: now + i as f64,
+            theme: Theme::from_env(),
+            hosts: &[],
+            viewing: None,
+        };
+        let t = Instant::now();
+        term.draw(|f| render::draw(f, &view)).expect("draw");
+        if i >= 3 {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    median(&mut times)
+}
+
+/// 8, 50 and 200 quiet connectors in one manifest, headless (#24's scale rows).
+fn scale_section(quick: bool) {
+    let window = Duration::from_secs(if quick { 15 } else { 30 });
+    for n in [8, 50, 200] {
+        let r = scale_once(n, window);
+        let big = n == 200;
+        let goal = |g: &'static str, met: bool| if big { (g, Some(met)) } else { ("", None) };
+        let (g, met) = goal("all ready, ≤ 5 s", r.ready == n && r.ready_s <= 5.0);
+        row(
+            &format!("scale, {n} connectors in one manifest: launch → all ready"),
+            format!("{:.2} s ({} of {n} ready)", r.ready_s, r.ready),
+            g,
+            met,
+        );
+        row(
+            &format!("… {n}: console RSS, idle"),
+            format!(
+                "{:.1} MB ({:.0} kB per connector)",
+                r.rss_mb,
+                r.rss_mb * 1024.0 / n as f64
+            ),
+            "",
+            None,
+        );
+        let (g, met) = goal("≤ 0.5 %", r.idle_cpu <= 0.5);
+        row(
+            &format!("… {n}: idle {} s, headless: console CPU", window.as_secs()),
+            format!("{:.3} % of a core", r.idle_cpu),
+            g,
+            met,
+        );
+        let f = frame_ms(n);
+        let (g, met) = goal("≤ 16 ms", f <= 16.0);
+        row(
+            &format!("… {n}: one frame of the table view (render::draw into a 200×50 TestBackend)"),
+            format!("{f:.2} ms"),
+            g,
+            met,
+        );
+        let calls = r.status_ms.len();
+        let med = median(&mut r.status_ms.clone());
+        let worst = r.status_ms.iter().copied().fold(0.0, f64::max);
+        let (g, met) = goal("≤ 100 ms", calls > 0 && worst <= 100.0);
+        row(
+            &format!("… {n}: `status --json` (CLI process included)"),
+            format!("median {med:.0} ms, worst {worst:.0} ms ({calls} calls)"),
+            g,
+            met,
+        );
+    }
+}
+
 fn status_section(quick: bool) {
     let mut all = Vec::new();
     for _ in 0..if quick { 1 } else { 3 } {
@@ -1248,6 +1433,12 @@ fn main() {
         latency_section();
         return;
     }
+    // `--only-scale`: just the 8/50/200-connector rows.
+    if args.iter().any(|a| a == "--only-scale") {
+        println!("| measure | value | target | |\n| --- | --- | --- | --- |");
+        scale_section(quick);
+        return;
+    }
     // `--only-status`: just the `status` response time around readiness.
     if args.iter().any(|a| a == "--only-status") {
         println!("| measure | value | target | |\n| --- | --- | --- | --- |");
@@ -1257,13 +1448,28 @@ fn main() {
     // `--only-idle-tui`: just the idle TUI's CPU, each run shown (for tuning it).
     if args.iter().any(|a| a == "--only-idle-tui") {
         let window = Duration::from_secs(if quick { 15 } else { 60 });
+        // With SB_BENCH_BEFORE=PATH, that build and this one alternate, run by run.
+        let before = std::env::var("SB_BENCH_BEFORE").ok();
+        let bins: Vec<Option<&str>> = match before.as_deref() {
+            Some(b) => vec![Some(b), None],
+            None => vec![None],
+        };
         for run in 1..=2 {
-            let (c, r) = idle_once(true, window);
-            println!(
-                "idle TUI, 8 ready connectors, {} s, run {run}: {c:.3} % of a core, {r:.1} MB",
-                window.as_secs()
-            );
+            for &bin in &bins {
+                use_bin(bin);
+                let (c, r) = idle_once(true, window);
+                let which = match (bin, &before) {
+                    (Some(b), _) => format!(" ({b})"),
+                    (None, Some(_)) => " (this build)".to_string(),
+                    (None, None) => String::new(),
+                };
+                println!(
+                    "idle TUI, 8 ready connectors, {} s, run {run}{which}: {c:.3} % of a core, {r:.1} MB",
+                    window.as_secs()
+                );
+            }
         }
+        use_bin(None);
         return;
     }
     let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-tools");
@@ -1278,7 +1484,9 @@ fn main() {
     let started = Instant::now();
 
     // Quick mode stays under two minutes: the peers run only in the full benchmark.
-    let (mp, sv) = if quick {
+    // `--no-peers`: a full run without mprocs and supervisord (not installed, or no network).
+    let no_peers = args.iter().any(|a| a == "--no-peers");
+    let (mp, sv) = if quick || no_peers {
         (None, None)
     } else {
         (mprocs(&opts), supervisord(&opts))
@@ -1457,6 +1665,7 @@ fn main() {
     feed_section(quick);
     latency_section();
     status_section(quick);
+    scale_section(quick);
 
     // Memory bound.
     let (peak, after) = memory_once(mem_total);

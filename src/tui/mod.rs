@@ -330,19 +330,27 @@ async fn event_loop(
                 continue;
             }
         }
-        // The next time a clock on screen changes: countdowns every 0.1 s, uptimes under a
-        // minute and stale ages every second, longer uptimes every minute. An idle screen with
-        // grown-up connectors wakes once a minute.
+        // The next time a clock on screen changes: countdowns every 0.1 s, stale ages (and
+        // uptimes under a minute in the detail view) every second, the uptimes in titles and
+        // the table when their text changes (each second for 10 s, then every 10 s, then every
+        // minute, see `render::shown_uptime`). An idle screen with grown-up connectors wakes
+        // once a minute.
         let next_clock = {
             let now = unix_now();
             let snaps = snaps_rx.borrow();
             let flashing = app.flash_until.is_some_and(|t| now < t);
+            // When the first uptime's text changes (a hair after, so the new text is shown).
+            let uptime_turns = snaps
+                .iter()
+                .filter_map(|s| s.uptime_at(now))
+                .map(render::shown_uptime_changes_in)
+                .fold(60.0_f64, f64::min);
             let every = if flashing {
                 Duration::from_millis(250)
             } else if snaps.iter().any(|s| s.countdown_s.is_some()) {
                 Duration::from_millis(100)
             } else if snaps.iter().any(|s| {
-                s.uptime_at(now).is_some_and(|u| u < 60.0)
+                (app.detail && s.uptime_at(now).is_some_and(|u| u < 60.0))
                     || s.health.is_some_and(|h| h.is_unhealthy())
             }) || hosts_rx.borrow().iter().any(|h| {
                 matches!(
@@ -353,7 +361,7 @@ async fn event_loop(
             }) {
                 Duration::from_secs(1)
             } else {
-                Duration::from_secs(60)
+                Duration::from_secs_f64(uptime_turns + 0.005)
             };
             tokio::time::Instant::now() + every
         };

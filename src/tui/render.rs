@@ -85,6 +85,32 @@ pub fn draw(f: &mut Frame, v: &View) {
 
 pub use crate::model::format::short_rate;
 
+/// An uptime as pane titles and the table show it: seconds for the first 10 s (a fresh start
+/// or a restart is seen at once), then in steps of 10 s (`up 20s` from 20 to 29 s) until a
+/// minute, then minutes (hours and minutes from an hour). The detail view (`d`) gives the
+/// seconds. Coarse so that an idle screen of young connectors is redrawn a few times in their
+/// first minute instead of every second (#24).
+pub fn shown_uptime(up: f64) -> String {
+    let s = secs_duration(up).as_secs();
+    match s {
+        10..=59 => format!("{}s", s / 10 * 10),
+        _ => short_duration(secs_duration(up)),
+    }
+}
+
+/// Seconds from uptime `up` until [`shown_uptime`] shows something else.
+pub fn shown_uptime_changes_in(up: f64) -> f64 {
+    let up = if up.is_finite() { up.max(0.0) } else { 0.0 };
+    let step = if up < 10.0 {
+        1.0
+    } else if up < 60.0 {
+        10.0
+    } else {
+        60.0
+    };
+    ((up / step).floor() + 1.0) * step - up
+}
+
 /// The feed part of a ready pane's title: `STALE 23s` or `E 12/m` in the warning colour when
 /// unhealthy, else the events/s (`≥` when samples were lost) or `quiet`.
 fn feed_badge(v: &View, s: &ConnectorView) -> Option<Span<'static>> {
@@ -205,10 +231,7 @@ fn title<'a>(v: &View, s: &'a ConnectorView, focused: bool, width: u16) -> Line<
     }
     let uptime = s.uptime_at(v.now);
     if let Some(up) = uptime {
-        spans.push(Span::styled(
-            format!(" up {}", short_duration(secs_duration(up))),
-            t.dim(),
-        ));
+        spans.push(Span::styled(format!(" up {}", shown_uptime(up)), t.dim()));
     }
     spans.push(Span::styled(format!(" ↻{}", s.restarts), t.dim()));
     // A bot's own "bots" would always be 0: its title names its connectors instead.
@@ -838,6 +861,8 @@ fn draw_table(f: &mut Frame, v: &View, rect: Rect) {
                 }
                 None => row.phase.as_str().to_uppercase(),
             },
+            // Coarse, as in the titles, so that an idle table is not redrawn every second.
+            Column::Uptime => row.uptime_s.map(shown_uptime).unwrap_or_else(|| "-".into()),
             Column::Detail if row.unhealthy() && row.health_detail.is_some() => {
                 format!("⚠ {}", row.cell(c))
             }
@@ -1656,6 +1681,27 @@ fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_show_young_uptimes_coarsely_and_say_when_they_change() {
+        let shown = |u: f64| shown_uptime(u);
+        assert_eq!(shown(0.4), "0s");
+        assert_eq!(shown(9.9), "9s");
+        assert_eq!(shown(10.0), "10s");
+        assert_eq!(shown(29.9), "20s");
+        assert_eq!(shown(59.9), "50s");
+        assert_eq!(shown(61.0), "1m");
+        assert_eq!(shown(3725.0), "1h02m");
+        // The next change is when the text changes, and the text does change there.
+        for u in [0.0, 3.5, 9.99, 10.0, 27.3, 59.5, 60.0, 125.0, 3599.0] {
+            let d = shown_uptime_changes_in(u);
+            assert!(d > 0.0, "{u}: {d}");
+            assert_ne!(shown(u), shown(u + d + 1e-6), "{u} + {d}");
+            assert_eq!(shown(u), shown(u + d - 1e-3), "{u} + {d}");
+        }
+        assert_eq!(shown_uptime_changes_in(27.0), 3.0);
+        assert_eq!(shown_uptime_changes_in(65.0), 55.0);
+    }
 
     #[test]
     fn hostile_lines_show_their_text_and_nothing_else() {
