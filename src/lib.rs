@@ -1,31 +1,42 @@
 //! switchboard: an operator console for hftbacktest's live `connector` processes.
 //!
-//! The library has these layers (see the README's "Architecture"):
-//! - [`manifest`] and [`connector_config`]: the `switchboard.toml` model, its validation, and the
-//!   pre-flight check of each connector's own config;
-//! - [`engine`]: a pure lifecycle state machine ([`crate::engine::core::state`]) driven by an async runtime
-//!   ([`Engine`], [`EngineHandle`]) that spawns, probes (iceoryx2), stops and restarts
-//!   connectors, and publishes one serializable [`ConnectorView`] per connector plus a lossless,
-//!   numbered stream of [`EngineEvent`]s;
-//! - [`fleet`]: what every front end sees: the engine plus the links to other hosts ([`hosts`]);
-//! - [`control`]: the versioned request/response protocol of the control socket;
-//! - [`console`]: the composition root (runtime, engine, control socket) that the TUI ([`ui`]),
-//!   `run --headless` and the CLI ([`cli`]) start through;
+//! The folders are the layers (see the README's "Architecture"; `tests/layers.rs` keeps every
+//! import running down them). The library's API is re-exported below:
+//! - the vocabulary ([`model`]): [`ConnectorView`], [`Phase`], [`EngineEvent`], [`ConnectorId`];
+//! - the manifest ([`config`]): [`Manifest`], [`ConnectorSpec`], typed [`ManifestError`]s;
+//! - the engine: [`Engine::start`] gives an [`EngineHandle`] (views, a lossless numbered event
+//!   stream, [`Command`]s, connectors added and removed at run time);
+//! - the fleet ([`fleet::Fleet`]): the engine plus the links to other hosts, as front ends see
+//!   it;
 //! - [`ConnectorRunner`]: build, start, await and stop one connector from code.
+//!
+//! The front ends ([`cli`], [`tui`], [`console`], [`observers`]) are public for the binary and
+//! the integration tests; they are not meant as a library API and may change in any release.
 
-pub mod cli;
+/// The manifest and each connector's own config.
 pub mod config;
-pub mod console;
+/// The control socket's protocol, framing and client.
 pub mod control;
+/// The lifecycle engine: the actor, its pure core and its OS adapters.
 pub mod engine;
 pub mod error;
 pub mod exit;
+/// The local engine plus the links to other hosts: what every front end sees.
 pub mod fleet;
+/// The vocabulary every layer shares (serde types; imports nothing else of the crate).
 pub mod model;
-pub mod observers;
 pub mod runner;
-pub mod tui;
+/// hftbacktest's wire facts, shared with the sims.
 pub mod wire;
+
+#[doc(hidden)]
+pub mod cli;
+#[doc(hidden)]
+pub mod console;
+#[doc(hidden)]
+pub mod observers;
+#[doc(hidden)]
+pub mod tui;
 
 pub use crate::config::manifest::{ConnectorSpec, Manifest};
 pub use crate::engine::core::state::Command;

@@ -18,11 +18,11 @@ use crate::engine::io::logs::{now_rfc3339, rfc3339};
 use crate::engine::io::store::{self, unix_now};
 use crate::engine::io::sys;
 use crate::engine::EngineOptions;
+use crate::error::ManifestError;
 use crate::exit;
 use crate::fleet::FleetEvents;
+use crate::model::phase::Phase;
 use crate::model::view::{ConnectorId, ConnectorView, Transition};
-use crate::ManifestError;
-use crate::Phase;
 
 /// `println!` that takes a closed stdout (`switchboard status | head`) as the reader's normal
 /// end: the line is dropped and nothing panics (Rust ignores SIGPIPE, so a plain `println!`
@@ -650,7 +650,7 @@ fn mark_broken(manifest: &ManifestOutline, rows: &mut [ConnectorView], live: boo
             .find(|r| r.name == c.name && r.host.is_none())
         {
             let said = match e {
-                crate::ManifestError::ConnectorConfig { config, .. } => {
+                crate::error::ManifestError::ConnectorConfig { config, .. } => {
                     r.detail.contains(&format!("config {}", config.display()))
                 }
                 _ => false,
@@ -1250,14 +1250,14 @@ mod status_row_tests {
             crate::config::connector::ConnectorType::BinanceFutures,
             0.0,
         );
-        stopped.phase = crate::Phase::Stopped;
+        stopped.phase = crate::model::phase::Phase::Stopped;
         stopped.cpu_pct = Some(12.0);
         stopped.rss_bytes = Some(40 << 20);
         let shown = status_row(stopped.clone());
         assert_eq!((shown.cpu_pct, shown.rss_bytes), (None, None));
         // A running one keeps its figures.
         let mut running = stopped;
-        running.phase = crate::Phase::Ready;
+        running.phase = crate::model::phase::Phase::Ready;
         running.pid = Some(4242);
         let shown = status_row(running);
         assert_eq!(

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use crate::engine::core::state::Command;
 use crate::engine::io::logs::{Scrollback, SharedScrollback};
+use crate::model::phase::Phase;
 use crate::model::view::{ConnectorId, ConnectorView};
-use crate::Phase;
 
 use super::keymap::{Action, Mode};
 pub use super::merged::MergedView;

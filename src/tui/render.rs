@@ -16,10 +16,10 @@ use crate::engine::core::session::RegistrationState;
 use crate::engine::io::logs::SharedScrollback;
 use crate::model::fleet::Counted;
 use crate::model::health::FeedHealth;
+use crate::model::phase::Phase;
 use crate::model::row::{Column, TABLE_COLUMNS};
 use crate::model::view::{secs_duration, ConnectorView, FeedView};
 use crate::model::view::{HostView, LinkState};
-use crate::Phase;
 
 /// Everything a frame shows.
 pub struct View<'a> {

@@ -2,7 +2,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::Phase;
+use crate::model::phase::Phase;
 
 /// Styles used by the renderer.
 #[derive(Debug, Clone, Copy)]
