@@ -844,29 +844,29 @@ fn v_opens_the_target_selector_and_a_raised_target_logs_debug_lines_into_the_con
     // V: tui-logger's target selector, one row per target with the levels kept (EWI at INFO).
     tui.press("V");
     let s = tui.wait_for("the target selector", 5.0, |s| {
-        s.contains("console log levels") && s.contains(":switchboard::control")
+        s.contains("console log levels") && s.contains(":switchboard::console")
     });
     assert!(
-        s.lines().any(|l| l.contains("EWI  :switchboard::control")),
+        s.lines().any(|l| l.contains("EWI  :switchboard::console")),
         "INFO: E, W and I kept:\n{s}"
     );
-    // Down to switchboard::control (the title names the highlighted target), then + once.
+    // Down to switchboard::console (the title names the highlighted target), then + once.
     let mut steps = 0;
-    while !tui.contains("› switchboard::control ") {
+    while !tui.contains("› switchboard::console ") {
         steps += 1;
         assert!(
             steps < 40,
-            "never reached switchboard::control:\n{}",
+            "never reached switchboard::console:\n{}",
             tui.text()
         );
         tui.press("j");
     }
     tui.press("+");
-    let s = tui.wait_for("switchboard::control at DEBUG", 5.0, |s| {
-        s.contains("switchboard::control: DEBUG")
+    let s = tui.wait_for("switchboard::console at DEBUG", 5.0, |s| {
+        s.contains("switchboard::console: DEBUG")
     });
     assert!(
-        s.lines().any(|l| l.contains("EWID :switchboard::control")),
+        s.lines().any(|l| l.contains("EWID :switchboard::console")),
         "the row shows D kept now:\n{s}"
     );
     tui.press("\x1b");
@@ -882,12 +882,12 @@ fn v_opens_the_target_selector_and_a_raised_target_logs_debug_lines_into_the_con
             .lines()
             .any(|l| l.contains("DEBUG") && l.contains("control socket client"))
     });
-    assert!(ok, "no DEBUG line of switchboard::control:\n{}", tui.text());
+    assert!(ok, "no DEBUG line of switchboard::console:\n{}", tui.text());
     // And in logs/console.log, with the level change said.
     let file = fx.path().join(".switchboard/logs/console.log");
     let text = std::fs::read_to_string(&file).expect("console.log");
     assert!(text.contains("control socket client"), "{text}");
-    assert!(text.contains("switchboard::control now at DEBUG"), "{text}");
+    assert!(text.contains("switchboard::console now at DEBUG"), "{text}");
 }
 
 #[test]
