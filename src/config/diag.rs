@@ -383,7 +383,7 @@ pub(crate) fn explain(
 /// what "did you mean" offers.
 ///
 /// ```
-/// # use switchboard::manifest::did_you_mean;
+/// # use switchboard::config::manifest::did_you_mean;
 /// assert_eq!(did_you_mean("confg", &["name", "type", "config"]), Some("config"));
 /// assert_eq!(did_you_mean("colour", &["state_dir", "log_keep"]), None);
 /// ```

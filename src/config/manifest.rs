@@ -1091,7 +1091,7 @@ fn resolve_metrics(raw: &RawMetrics, file: &Path) -> Result<MetricsSettings, Man
 /// Checks a connector name against what an iceoryx2 service name (`{NAME}/ToBot`) allows.
 ///
 /// ```
-/// use switchboard::manifest::validate_name;
+/// use switchboard::config::manifest::validate_name;
 /// assert!(validate_name("binance-futures").is_ok());
 /// assert!(validate_name("bf/1").unwrap_err().contains("'/'"));
 /// ```
@@ -1127,7 +1127,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 /// `console` (the console's own `logs/console.log`) is taken.
 ///
 /// ```
-/// use switchboard::manifest::validate_local_name;
+/// use switchboard::config::manifest::validate_local_name;
 /// assert!(validate_local_name("console").unwrap_err().contains("console.log"));
 /// assert!(validate_local_name("console-1").is_ok());
 /// ```

@@ -42,7 +42,7 @@ pub const SEEDS: &[&str] = &[
 /// Target of iceoryx2's own log lines (its `logger_tracing` feature).
 const ICEORYX2_TARGET: &str = "iceoryx2_bb_log::logger::tracing";
 
-/// Rebuilds the console log's filter from directives (`info,switchboard::hosts=debug`).
+/// Rebuilds the console log's filter from directives (`info,switchboard::fleet::hosts=debug`).
 pub type Reloader = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// The levels: the base filter's directives, the operator's changes, the targets known.
