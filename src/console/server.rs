@@ -460,7 +460,17 @@ pub async fn execute(handle: &Fleet, id: &ConnectorId, action: Action) -> Respon
             )
         }
         (Action::Stop | Action::Kill, p) if p.is_at_rest() => {
-            return outcome(true, p, None, format!("{id} is not running ({p})"))
+            // Still told to the engine: the operator's decision is recorded, so that a console
+            // about to start it (autostart, `run --headless`) leaves it stopped.
+            let _ = handle
+                .engine()
+                .command_marked(
+                    id.clone(),
+                    Command::from(action),
+                    crate::model::view::Origin::Cli,
+                )
+                .await;
+            return outcome(true, p, None, format!("{id} is not running ({p})"));
         }
         // A build already under way is joined below; one while it runs is refused.
         (Action::Build | Action::Rebuild, p) if p != Phase::Building => {
