@@ -1,4 +1,4 @@
-//! `cargo bench --bench console [-- --quick | --only-feed | --only-idle-tui | --only-latency | --only-status | --only-scale]`: switchboard against the physical limit (a child
+//! `cargo bench --bench console [-- --quick | --only-feed | --only-idle-tui | --only-idle-headless | --only-latency | --only-status | --only-scale]`: switchboard against the physical limit (a child
 //! writing to a plain file), mprocs and supervisord, measured side by side in one run. Every
 //! figure is the median of several runs; comparisons are ratios from the same run.
 //!
@@ -18,7 +18,7 @@ use pty::Pty;
 
 const SWITCHBOARD: &str = env!("CARGO_BIN_EXE_switchboard");
 /// The switchboard binary the next measurement runs: this build's, or for a before/after
-/// comparison in one run (`--only-idle-tui` with `SB_BENCH_BEFORE=PATH`) another build's.
+/// comparison in one run (`--only-idle-tui` or `--only-idle-headless` with `SB_BENCH_BEFORE=PATH`) another build's.
 static BIN: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 fn sb() -> String {
@@ -1443,6 +1443,44 @@ fn main() {
     if args.iter().any(|a| a == "--only-status") {
         println!("| measure | value | target | |\n| --- | --- | --- | --- |");
         status_section(quick);
+        return;
+    }
+    // `--only-idle-headless`: just the idle headless console's CPU at 8 and 50 connectors, each
+    // run shown; with SB_BENCH_BEFORE=PATH that build and this one alternate, run by run
+    // (SB_BENCH_IDLE_SECS: the window, default 60 s, 15 s with `--quick`).
+    if args.iter().any(|a| a == "--only-idle-headless") {
+        let secs = std::env::var("SB_BENCH_IDLE_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(if quick { 15 } else { 60 });
+        let window = Duration::from_secs(secs);
+        let before = std::env::var("SB_BENCH_BEFORE").ok();
+        let bins: Vec<Option<&str>> = match before.as_deref() {
+            Some(b) => vec![Some(b), None],
+            None => vec![None],
+        };
+        for run in 1..=2 {
+            for n in [8, 50] {
+                for &bin in &bins {
+                    use_bin(bin);
+                    let c = if n == 8 {
+                        idle_once(false, window).0
+                    } else {
+                        idle_many_once(n, window)
+                    };
+                    let which = match (bin, &before) {
+                        (Some(b), _) => format!(" ({b})"),
+                        (None, Some(_)) => " (this build)".to_string(),
+                        (None, None) => String::new(),
+                    };
+                    println!(
+                        "idle headless, {n} ready connectors, {} s, run {run}{which}: {c:.3} % of a core",
+                        window.as_secs()
+                    );
+                }
+            }
+        }
+        use_bin(None);
         return;
     }
     // `--only-idle-tui`: just the idle TUI's CPU, each run shown (for tuning it).

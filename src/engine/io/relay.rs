@@ -12,7 +12,9 @@
 //!
 //! The console supervises each relay ([`Supervisor`]): it watches the relay's pidfd (no
 //! polling), and when the relay dies, or stops reading (stopped, or its pipe full while the log
-//! does not grow), it attaches a new relay to the same pipe and marks the gap in the log. The
+//! does not grow), it attaches a new relay to the same pipe and marks the gap in the log. Stop
+//! and stall are looked for by one watchdog thread for all relays, once a second, and only in
+//! the pipes that hold unread output: an idle connector's relay costs the console nothing. The
 //! console holds a spare read end of the pipe, so that a connector never writes into a pipe
 //! without a reader (EPIPE: its logger's error report to stderr, the same pipe, can panic it)
 //! while one relay is replaced by the next.
@@ -153,7 +155,8 @@ pub fn run(spec: &RelaySpec) -> u8 {
 // ---------------------------------------------------------------------------------------------
 // Supervision (in the console).
 
-/// How often a relay is checked for having stopped reading.
+/// How often the relays are checked for having stopped reading (one timer for all of them:
+/// see [`Watchdog`]).
 const STALL_TICK: Duration = Duration::from_secs(1);
 /// Checks in a row that find the relay stopped (state T) before it is replaced.
 const STOPPED_CHECKS: u32 = 2;
@@ -338,8 +341,19 @@ impl Supervisor {
                 .unwrap_or_else(tokio::time::Instant::now),
             what,
         });
-        let mut tick = tokio::time::interval(STALL_TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The shared watchdog wakes this task only on a tick that finds output waiting in the
+        // pipe: a relay that keeps up (an idle connector's, most of all) costs no wake-up.
+        let watch = match self.spare.try_clone() {
+            Ok(fd) => Some(watchdog().watch(fd)),
+            Err(e) => {
+                tracing::warn!(
+                    pid = self.connector.0,
+                    "the log relay's watchdog is off (its pipe could not be duplicated: {e})"
+                );
+                None
+            }
+        };
+        let mut last_tick = 0u64;
         let (mut stopped, mut stalled, mut mark) = (0u32, 0u32, log_mark(&self.spec.file));
         loop {
             let Some(w) = current.as_mut() else {
@@ -367,7 +381,7 @@ impl Supervisor {
             };
             let ended = tokio::select! {
                 () = w.ended() => true,
-                _ = tick.tick() => false,
+                () = suspect(watch.as_deref()) => false,
             };
             let pid = w.record.pid;
             if ended {
@@ -390,6 +404,13 @@ impl Supervisor {
                 }
                 continue;
             }
+            // The counts are of checks in a row: a tick that found the pipe empty between two
+            // suspect ones starts them again.
+            let tick = watch.as_ref().map_or(0, |w| w.tick());
+            if tick != last_tick.wrapping_add(1) {
+                (stopped, stalled) = (0, 0);
+            }
+            last_tick = tick;
             // A relay that does not read blocks its connector once the pipe is full.
             let now_mark = log_mark(&self.spec.file);
             let grew = now_mark != mark;
@@ -452,6 +473,100 @@ impl Supervisor {
             w.record.pid
         );
         Ok(w)
+    }
+}
+
+/// Waits until the watchdog finds output waiting in the relay's pipe (forever without one).
+async fn suspect(watch: Option<&Watch>) {
+    match watch {
+        Some(w) => w.notify.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One relay as the watchdog sees it: a read end of its pipe (held, never read) and how to
+/// wake its supervisor. The watchdog forgets it when the supervisor drops it.
+struct Watch {
+    spare: OwnedFd,
+    notify: tokio::sync::Notify,
+    /// The watchdog tick that last woke the supervisor.
+    tick: std::sync::atomic::AtomicU64,
+}
+
+impl Watch {
+    fn tick(&self) -> u64 {
+        self.tick.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// One timer for every relay's watchdog (a thread of its own, so that it serves every runtime
+/// and sleeps without a timer while no relay runs). Each tick reads how many bytes wait in each
+/// relay's pipe (one `ioctl`) and wakes the supervisors of the pipes that hold some: only they
+/// can have a relay that stopped reading. A dead relay is seen at once through its pidfd, not
+/// here.
+struct Watchdog {
+    watches: std::sync::Mutex<Vec<std::sync::Weak<Watch>>>,
+    added: std::sync::Condvar,
+}
+
+fn watchdog() -> &'static Watchdog {
+    static DOG: std::sync::OnceLock<&'static Watchdog> = std::sync::OnceLock::new();
+    DOG.get_or_init(|| {
+        let dog: &'static Watchdog = Box::leak(Box::new(Watchdog {
+            watches: std::sync::Mutex::new(Vec::new()),
+            added: std::sync::Condvar::new(),
+        }));
+        let spawned = std::thread::Builder::new()
+            .name("sb-relay-watchdog".into())
+            .spawn(move || dog.run());
+        if let Err(e) = spawned {
+            tracing::warn!(
+                "the log relays' watchdog could not start ({e}): a stuck relay is not replaced"
+            );
+        }
+        dog
+    })
+}
+
+impl Watchdog {
+    fn watch(&self, spare: OwnedFd) -> std::sync::Arc<Watch> {
+        let w = std::sync::Arc::new(Watch {
+            spare,
+            notify: tokio::sync::Notify::new(),
+            tick: std::sync::atomic::AtomicU64::new(0),
+        });
+        let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        watches.push(std::sync::Arc::downgrade(&w));
+        self.added.notify_one();
+        w
+    }
+
+    fn run(&self) {
+        let mut tick = 0u64;
+        loop {
+            {
+                let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+                while watches.is_empty() {
+                    watches = self.added.wait(watches).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            std::thread::sleep(STALL_TICK);
+            tick += 1;
+            let live: Vec<std::sync::Arc<Watch>> = {
+                let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+                watches.retain(|w| w.strong_count() > 0);
+                watches
+                    .iter()
+                    .filter_map(std::sync::Weak::upgrade)
+                    .collect()
+            };
+            for w in live {
+                if rustix::io::ioctl_fionread(&w.spare).unwrap_or(0) > 0 {
+                    w.tick.store(tick, std::sync::atomic::Ordering::Release);
+                    w.notify.notify_one();
+                }
+            }
+        }
     }
 }
 
