@@ -17,12 +17,14 @@
 pub mod config;
 /// The control socket's protocol, framing and client.
 pub mod control;
-/// The lifecycle engine: the actor, its pure core and its OS adapters.
+/// The lifecycle engine: the actor that runs the [`machine`] and its OS adapters (`engine::io`).
 pub mod engine;
 pub mod error;
 pub mod exit;
 /// The local engine plus the links to other hosts: what every front end sees.
 pub mod fleet;
+/// The pure machine: every lifecycle, health and log decision, without I/O.
+pub mod machine;
 /// The vocabulary every layer shares (serde types; imports nothing else of the crate).
 pub mod model;
 pub mod runner;
@@ -39,7 +41,7 @@ pub mod observers;
 pub mod tui;
 
 pub use crate::config::manifest::{ConnectorSpec, Manifest};
-pub use crate::engine::core::state::Command;
+pub use crate::machine::state::Command;
 pub use crate::model::exit::ExitStatus;
 pub use crate::model::phase::Phase;
 pub use crate::model::view::{

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::manifest::ConnectorSpec;
-use crate::engine::core::state::Sig;
 use crate::engine::io::{build, ipc, logs, process};
 use crate::engine::spawn_spec_of;
 use crate::error::ConnectorRunnerError;
+use crate::machine::state::Sig;
 use crate::model::exit::ExitStatus;
 
 /// Runs one connector. Its output goes to `<log_dir>/<name>.log`.
@@ -206,7 +206,7 @@ impl ConnectorRunner {
     /// The connector's output so far (the log file; secrets masked).
     pub fn output(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        crate::engine::core::redact::mask_secrets(&text, &self.spec.secrets)
+        crate::machine::redact::mask_secrets(&text, &self.spec.secrets)
     }
 
     /// How it last exited, if known.

@@ -662,7 +662,7 @@ async fn adoption_holds_the_process_first_and_checks_its_start_time_after() {
     );
     assert!(alive(pid), "and it was not signalled");
     let held = switchboard::engine::io::process::adopt(pid, ticks).expect("the recorded process");
-    held.signal(switchboard::engine::core::state::Sig::Kill);
+    held.signal(switchboard::machine::state::Sig::Kill);
     let _ = sleeper.wait();
     assert!(tokio::time::timeout(Duration::from_secs(5), held.exited)
         .await

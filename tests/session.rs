@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use switchboard::engine::core::session::RegistrationState;
+use switchboard::machine::session::RegistrationState;
 use switchboard::model::health::FeedHealth;
 use switchboard::{Command, Phase};
 
@@ -480,7 +480,7 @@ async fn with_on_stale_alert_a_silent_reconnect_is_named_and_left_running() {
     .await;
     assert_eq!(
         v.stale_cause,
-        Some(switchboard::engine::core::health::StaleCause::SilentReconnect),
+        Some(switchboard::machine::health::StaleCause::SilentReconnect),
         "{v:?}"
     );
     let why = v.health_detail.unwrap_or_default();

@@ -13,7 +13,6 @@ use crate::console::server;
 use crate::console::{self, Console};
 use crate::control::client;
 use crate::control::protocol::{Action, ErrorKind, RequestBody, ResponseBody};
-use crate::engine::core::redact::plain;
 use crate::engine::io::logs::{now_rfc3339, rfc3339};
 use crate::engine::io::store::{self, unix_now};
 use crate::engine::io::sys;
@@ -21,6 +20,7 @@ use crate::engine::EngineOptions;
 use crate::error::ManifestError;
 use crate::exit;
 use crate::fleet::FleetEvents;
+use crate::machine::redact::plain;
 use crate::model::phase::Phase;
 use crate::model::view::{ConnectorId, ConnectorView, Transition};
 

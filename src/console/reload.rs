@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 
 use crate::config::manifest::{ConnectorSpec, Manifest};
-use crate::engine::core::state::Command;
 use crate::engine::{EngineError, EngineHandle, Updated};
 use crate::error::ManifestError;
+use crate::machine::state::Command;
 use crate::model::view::ConnectorId;
 
 pub use crate::model::ReloadReport;
@@ -120,7 +120,7 @@ impl Reloader {
             }
         };
         // The console's own log masks the new configs' secrets too.
-        crate::engine::core::redact::add_console_secrets(
+        crate::machine::redact::add_console_secrets(
             manifest
                 .connectors
                 .iter()

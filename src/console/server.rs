@@ -15,10 +15,10 @@ use crate::control::protocol::{
     parse_request, Action, ErrorKind, LogBatch, Outcome, RequestBody, Response, ResponseBody,
     StreamLine, StreamMessage, SNAPSHOT_LOG_LINES,
 };
-use crate::engine::core::state::Command;
 use crate::engine::io::store::unix_now;
 use crate::engine::CommandMark;
 use crate::fleet::{Fleet, FleetError};
+use crate::machine::state::Command;
 use crate::model::fact::Fact;
 use crate::model::phase::Phase;
 use crate::model::view::ConnectorView;

@@ -5,9 +5,9 @@
 //! machine stays per slot; this is the engine's ordering between slots.
 
 use super::Runtime;
-use crate::engine::core::session::RegistrationState;
-use crate::engine::core::state::{Command, Event};
 use crate::engine::io::store;
+use crate::machine::session::RegistrationState;
+use crate::machine::state::{Command, Event};
 use crate::model::phase::Phase;
 use crate::model::view;
 
@@ -67,8 +67,8 @@ impl Runtime {
             .stream
             .gate(now, s.session.ready_at, s.spec.connect_grace.as_secs_f64())
         {
-            crate::engine::core::stream::Gate::Up => Ok(()),
-            crate::engine::core::stream::Gate::Held { .. } => {
+            crate::machine::stream::Gate::Up => Ok(()),
+            crate::machine::stream::Gate::Held { .. } => {
                 Err(format!("{name}'s exchange connection"))
             }
         }

@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::mailbox::{CommandMark, EngineError, Msg, Shared, Updated, EVENT_WAITS_FOR_STATE};
 use crate::config::manifest::ConnectorSpec;
-use crate::engine::core::state::Command;
 use crate::engine::io::{logs, store};
+use crate::machine::state::Command;
 use crate::model::phase::Phase;
 use crate::model::view::{self, ConnectorId, ConnectorView, EngineEvent, Health};
 

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::manifest::ConnectorSpec;
-use crate::engine::core::state::{Command, Event};
 use crate::engine::io::build::{BuildKey, BuildUpdate};
 use crate::engine::io::{logs, process, store};
+use crate::machine::state::{Command, Event};
 use crate::model::view::{self, ConnectorId, ConnectorView, EngineEvent, EventKind};
 
 /// Errors of the engine's front door.

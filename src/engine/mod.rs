@@ -10,7 +10,6 @@
 
 pub mod adopt;
 mod bots;
-pub mod core;
 mod handle;
 pub mod io;
 mod mailbox;
@@ -25,10 +24,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::manifest::{ConnectorSpec, Manifest};
-use crate::engine::core::state::{
-    Command, ConnectorState, Ctx, Effect, Event, Settings, SpawnFailure,
-};
 use crate::engine::io::build::{BuildKey, BuildUpdate};
+use crate::machine::state::{Command, ConnectorState, Ctx, Effect, Event, Settings, SpawnFailure};
 use crate::model::phase::Phase;
 use crate::model::view::{BuildProgress, ConnectorId, ConnectorView, EventKind};
 pub use handle::{EngineHandle, EventStream};
@@ -73,16 +70,16 @@ impl EngineOptions {
 #[derive(Default)]
 struct HealthState {
     /// The meter's last figures (only while ready, for the current PID).
-    feed: Option<crate::engine::core::feed::FeedStats>,
+    feed: Option<crate::machine::feed::FeedStats>,
     /// Since when at least one bot has been attached (Unix seconds).
     bots_since: Option<f64>,
-    log_errors: crate::engine::core::rolling::RollingMinute,
-    log_warns: crate::engine::core::rolling::RollingMinute,
+    log_errors: crate::machine::rolling::RollingMinute,
+    log_warns: crate::machine::rolling::RollingMinute,
     /// ERROR lines and panics, WARN lines, since this console began (for counters).
     errors_total: u64,
     warns_total: u64,
     last_error: Option<crate::model::view::LastError>,
-    verdict: Option<crate::engine::core::health::Verdict>,
+    verdict: Option<crate::machine::health::Verdict>,
     /// The unhealthy state last told to the world (kept across restarts, so a connector that
     /// keeps erroring through a restart is not announced again; cleared by "recovered").
     told: Option<crate::model::health::FeedHealth>,
@@ -127,7 +124,7 @@ struct Slot {
     /// What its log tailer masks (every secret it has had, old and new).
     secrets: crate::engine::io::logs::Secrets,
     /// The session around its current (or last) process: registration, symbols seen.
-    session: crate::engine::core::session::Session,
+    session: crate::machine::session::Session,
     /// Symbols a previous console saw in the process this one adopted (its PID and the map).
     restored_seen: Option<(i32, std::collections::BTreeMap<String, f64>)>,
     /// A stale-feed restart under way: what "recovered" will say once data is back.
@@ -408,10 +405,10 @@ fn exit_message(
         ev: Event::Exited {
             status,
             summary: summary.map(|s| {
-                crate::engine::core::redact::for_display(
+                crate::machine::redact::for_display(
                     &s,
                     secrets,
-                    crate::engine::core::redact::SUMMARY_MAX_CHARS,
+                    crate::machine::redact::SUMMARY_MAX_CHARS,
                 )
             }),
             send_error,
@@ -653,7 +650,7 @@ impl Runtime {
             last_exit_at: None,
             pending: None,
             secrets,
-            session: crate::engine::core::session::Session::default(),
+            session: crate::machine::session::Session::default(),
             restored_seen: None,
             healing: None,
             hold: None,
@@ -804,9 +801,7 @@ impl Runtime {
                 | Event::BuildFinished(_)
                 | Event::Exited { .. },
             ) => true,
-            Some(Event::Timer { kind, .. }) => {
-                *kind == crate::engine::core::state::TimerKind::Backoff
-            }
+            Some(Event::Timer { kind, .. }) => *kind == crate::machine::state::TimerKind::Backoff,
             Some(
                 Event::Command(Command::Stop | Command::Kill | Command::Build { .. })
                 | Event::StartRefused { .. }
@@ -1035,7 +1030,7 @@ impl Runtime {
                     self.dispatch(i, Event::Spawned { pid });
                 } else {
                     // Its slot was removed while the spawn was under way.
-                    signaller.signal(crate::engine::core::state::Sig::Kill);
+                    signaller.signal(crate::machine::state::Sig::Kill);
                 }
             }
             Msg::Exited {
@@ -1318,7 +1313,7 @@ impl Runtime {
         }
     }
 
-    fn on_feed(&mut self, key: SlotKey, pid: i32, stats: crate::engine::core::feed::FeedStats) {
+    fn on_feed(&mut self, key: SlotKey, pid: i32, stats: crate::machine::feed::FeedStats) {
         if let Some(i) = self.index_of_key(key) {
             let s = &mut self.slots[i];
             if s.state.pid == Some(pid) && s.state.phase == Phase::Ready {
@@ -1439,7 +1434,7 @@ impl Runtime {
                 Some((p, seen)) if p == pid => seen,
                 _ => Default::default(),
             };
-            slot.session = crate::engine::core::session::Session::begin(
+            slot.session = crate::machine::session::Session::begin(
                 pid,
                 now,
                 Some(&slot.session),
@@ -1449,13 +1444,13 @@ impl Runtime {
                 slot.spec.register,
             );
             if let Some(v) = slot.session.view(&slot.spec.instruments) {
-                if v.state == crate::engine::core::session::RegistrationState::Unhealable {
+                if v.state == crate::machine::session::RegistrationState::Unhealable {
                     tracing::warn!("{}: {}", slot.id, v.detail);
                 }
             }
         }
         slot.session.bots(bots);
-        if let crate::engine::core::session::Ask::Register(requests) = slot.session.poll(
+        if let crate::machine::session::Ask::Register(requests) = slot.session.poll(
             now,
             &slot.spec.instruments,
             slot.spec.connect_grace.as_secs_f64(),
@@ -1468,7 +1463,7 @@ impl Runtime {
             .iter()
             .map(|i| i.symbol.clone())
             .collect();
-        let verdict = crate::engine::core::health::evaluate(crate::engine::core::health::Inputs {
+        let verdict = crate::machine::health::evaluate(crate::machine::health::Inputs {
             now,
             bots,
             bots_since: slot.health.bots_since,
@@ -1571,7 +1566,7 @@ impl Runtime {
             && self.slots[i].spec.feed.on_stale == crate::config::manifest::OnStale::Restart
         {
             self.slots[i].healing = Some(match verdict.cause {
-                Some(crate::engine::core::health::StaleCause::SilentReconnect) => format!(
+                Some(crate::machine::health::StaleCause::SilentReconnect) => format!(
                     "restarted after the stream's reconnect at {}",
                     self.slots[i]
                         .session

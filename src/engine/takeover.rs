@@ -8,9 +8,9 @@ use tokio::time::Instant;
 
 use super::{adopt, exit_message, EngineOptions, Runtime};
 use crate::config::manifest::ConnectorSpec;
-use crate::engine::core::budget::RestartBudget;
-use crate::engine::core::state::{self, ConnectorState};
 use crate::engine::io::{logs, process, store};
+use crate::machine::budget::RestartBudget;
+use crate::machine::state::{self, ConnectorState};
 use crate::model::phase::Phase;
 
 impl Runtime {

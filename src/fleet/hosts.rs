@@ -33,12 +33,12 @@ use crate::control::lines::{encode, Frame, LineReader};
 use crate::control::protocol::{
     Action, LogBatch, Request, RequestBody, ResponseBody, StreamLine, StreamMessage, VERSION,
 };
-use crate::engine::core::budget::{RestartBudget, Retry};
-use crate::engine::core::redact::{cut, plain};
-use crate::engine::core::state::Command;
 use crate::engine::io::logs::{Scrollback, SharedScrollback};
 use crate::engine::io::store::unix_now;
 use crate::fleet::{Fleet, RemoteCommand};
+use crate::machine::budget::{RestartBudget, Retry};
+use crate::machine::redact::{cut, plain};
+use crate::machine::state::Command;
 use crate::model::view::{ConnectorId, ConnectorView, EventKind, HostView, LinkState, HISTORY_LEN};
 
 /// The longest line read from a link (a snapshot of many connectors is the largest).

@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::control::protocol::ResponseBody;
-use crate::engine::core::state::Command;
 use crate::engine::io::logs::SharedScrollback;
 use crate::engine::io::store::unix_now;
 use crate::engine::{EngineError, EngineHandle, EventStream};
+use crate::machine::state::Command;
 use crate::model::phase::Phase;
 use crate::model::view::{
     ConnectorId, ConnectorView, EngineEvent, Health, HostView, LinkState, Origin,

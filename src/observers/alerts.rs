@@ -224,7 +224,7 @@ pub fn environment(alert: &Alert, local_host: &str) -> Vec<(&'static str, String
     };
     // The command may print it to a terminal or a chat: a feed symbol or a remote's detail
     // must not carry a title, clipboard or clear-screen sequence there.
-    let detail = crate::engine::core::redact::plain(&detail);
+    let detail = crate::machine::redact::plain(&detail);
     vec![
         ("SWITCHBOARD_CONNECTOR", alert.id.name.clone()),
         ("SWITCHBOARD_EVENT", alert.kind.as_str().to_string()),
@@ -460,7 +460,7 @@ async fn run_command(
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
-        .map(|l| format!(": {}", crate::engine::core::redact::plain(l.trim())))
+        .map(|l| format!(": {}", crate::machine::redact::plain(l.trim())))
         .unwrap_or_default();
     match status {
         Some(s) if s.success() => tracing::info!("{what}: done"),

@@ -184,7 +184,7 @@ impl Collector for ViewCollector {
             "switchboard_connector_crash_looping",
             &format!(
                 "1 while the connector is crash-looping (at least {} restarts with no stay of uptime_reset between them, until it stays up that long), else 0",
-                crate::engine::core::budget::CRASH_LOOP_RESTARTS
+                crate::machine::budget::CRASH_LOOP_RESTARTS
             ),
             MetricType::Gauge,
             each(&|v| i64::from(v.crash_loop.is_some())),

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::engine::core::state::Command;
 use crate::engine::io::logs::{Scrollback, SharedScrollback};
+use crate::machine::state::Command;
 use crate::model::phase::Phase;
 use crate::model::view::{ConnectorId, ConnectorView};
 
@@ -438,7 +438,7 @@ impl App {
                 .find(|b| b.id() == a.id())
                 .is_some_and(|b| b.refused.as_ref() != Some(r))
             {
-                self.notice = Some(crate::engine::core::redact::plain(&format!(
+                self.notice = Some(crate::machine::redact::plain(&format!(
                     "{} {} refused: {}",
                     a.id(),
                     r.what,
@@ -692,7 +692,7 @@ impl App {
                     let heals = snaps[focus].registration.as_ref().is_some_and(|r| {
                         !matches!(
                             r.state,
-                            crate::engine::core::session::RegistrationState::Unhealable
+                            crate::machine::session::RegistrationState::Unhealable
                         )
                     });
                     self.dialog = Some(Dialog::Confirm {
@@ -804,7 +804,7 @@ impl App {
                     .filter(|l| hit.is_none_or(|h| h == (l.conn, l.abs)))
                     .map(|l| {
                         let name = names.get(l.conn).map(String::as_str).unwrap_or("?");
-                        format!("{name} {}", crate::engine::core::redact::plain(&l.raw))
+                        format!("{name} {}", crate::machine::redact::plain(&l.raw))
                     })
                     .collect();
                 self.notice = Some(format!(

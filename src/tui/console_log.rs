@@ -191,14 +191,14 @@ pub fn write_to_file(
     keep: u32,
     secrets: Vec<String>,
 ) -> std::io::Result<()> {
-    crate::engine::core::redact::add_console_secrets(secrets);
+    crate::machine::redact::add_console_secrets(secrets);
     let mut file = LogFile::open(file_path(state_dir), max_bytes, keep)?;
     let mut slot = FILE.lock().unwrap_or_else(|p| p.into_inner());
     let so_far: Vec<String> = {
         let g = get().lines.lock().unwrap_or_else(|p| p.into_inner());
         g.lines()
             .iter()
-            .map(|l| crate::engine::core::redact::mask_console_secrets(l))
+            .map(|l| crate::machine::redact::mask_console_secrets(l))
             .collect()
     };
     file.append(&so_far)?;
@@ -232,7 +232,7 @@ fn secrets_of(manifest: &crate::config::manifest::Manifest) -> Vec<String> {
 /// manifest is loaded, before the console starts, so its first lines are masked too; a reload
 /// adds its own, see `reload.rs`).
 pub fn mask_for(manifest: &crate::config::manifest::Manifest) {
-    crate::engine::core::redact::add_console_secrets(secrets_of(manifest));
+    crate::machine::redact::add_console_secrets(secrets_of(manifest));
 }
 
 /// Stops writing `console.log` (a console that detaches or quits closes it).
@@ -273,7 +273,7 @@ impl Drop for Line {
         let lines: Vec<String> = {
             String::from_utf8_lossy(&self.0)
                 .lines()
-                .map(crate::engine::core::redact::mask_console_secrets)
+                .map(crate::machine::redact::mask_console_secrets)
                 .collect()
         };
         // The file first, under its lock, so lines reach it in the order they reach the pane.
@@ -320,8 +320,8 @@ mod tests {
         let last: Vec<&String> = g.lines().iter().rev().take(2).collect();
         assert_eq!(last[0], "second line");
         assert_eq!(
-            crate::engine::core::levels::level_of(last[1]),
-            crate::engine::core::levels::Level::Warn
+            crate::machine::levels::level_of(last[1]),
+            crate::machine::levels::Level::Warn
         );
         drop(g);
         // The permit is stored: a view waiting after the write wakes at once.

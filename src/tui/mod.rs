@@ -542,7 +542,7 @@ async fn event_loop(
                     app.console_gone(gone, viewing.pid);
                 }
             }
-            Some(said) = reloaded.recv() => { app.notice = Some(crate::engine::core::redact::plain(&said)); }
+            Some(said) = reloaded.recv() => { app.notice = Some(crate::machine::redact::plain(&said)); }
             _ = async { match &bell { Some(b) => b.notified().await, None => std::future::pending().await } } => {
                 use std::io::Write;
                 let mut out = std::io::stdout();

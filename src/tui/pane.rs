@@ -24,7 +24,7 @@ pub struct PaneView {
 /// Whether a log line is shown: `errors_only` keeps WARN, ERROR and panic lines (and the line
 /// after a panic's, its message); a non-empty `filter` (lowercase) keeps lines that contain it.
 pub fn line_shown(raw: &str, prev: Option<&str>, errors_only: bool, filter: &str) -> bool {
-    use crate::engine::core::levels::{level_of, Level};
+    use crate::machine::levels::{level_of, Level};
     if errors_only
         && !level_of(raw).is_notable()
         && !prev.is_some_and(|p| level_of(p) == Level::Panic)
@@ -97,8 +97,7 @@ impl PaneView {
         let g = lock(log);
         let appended = g.appended();
         let first = appended - g.lines().len() as u64;
-        let line =
-            |abs: u64| crate::engine::core::redact::plain(&g.lines()[(abs - first) as usize]);
+        let line = |abs: u64| crate::machine::redact::plain(&g.lines()[(abs - first) as usize]);
         if let Some(hit) = self.hit.filter(|h| *h >= first && *h < appended) {
             return vec![line(hit)];
         }

@@ -12,8 +12,8 @@ use super::app::{App, Dialog, PaneView, TimeMode};
 use super::keymap::{FOOTER, HELP};
 use super::layout::{self, Screen};
 use super::theme::Theme;
-use crate::engine::core::session::RegistrationState;
 use crate::engine::io::logs::SharedScrollback;
+use crate::machine::session::RegistrationState;
 use crate::model::fleet::Counted;
 use crate::model::health::FeedHealth;
 use crate::model::phase::Phase;
@@ -453,7 +453,7 @@ fn health_line(v: &View, s: &ConnectorView) -> Option<Line<'static>> {
         let time = e.ts.get(11..19).unwrap_or(&e.ts).to_string();
         spans.push(Span::styled(format!("last error {time}: "), t.dim()));
         spans.push(Span::styled(
-            crate::engine::core::levels::message_of(&e.line).to_string(),
+            crate::machine::levels::message_of(&e.line).to_string(),
             t.warn(),
         ));
     }
@@ -603,7 +603,7 @@ fn hit_scroll(v: &View, raw: &str, query: &str, width: u16) -> u16 {
     if query.is_empty() {
         return 0;
     }
-    let plain = crate::engine::core::redact::plain(&retime(raw, v.app.timestamps));
+    let plain = crate::machine::redact::plain(&retime(raw, v.app.timestamps));
     let Some(start) = plain.to_lowercase().find(query) else {
         return 0;
     };
@@ -698,7 +698,7 @@ fn styled_line(v: &View, raw: &str, query: &str, is_hit: bool) -> Line<'static> 
             return l;
         }
     }
-    let plain = crate::engine::core::redact::plain(raw);
+    let plain = crate::machine::redact::plain(raw);
     if !has_match {
         return Line::from(plain);
     }
@@ -1071,7 +1071,7 @@ fn status_bar<'a>(v: &View) -> (Line<'a>, Vec<(u16, u16, String)>) {
                         "host {} connecting for {:.0} s ({})",
                         h.name,
                         (v.now - since).max(0.0),
-                        crate::engine::core::redact::cut(command, 40)
+                        crate::machine::redact::cut(command, 40)
                     ),
                     t.warn(),
                 ));
@@ -1717,7 +1717,7 @@ mod tests {
         let text: String = l.spans.iter().map(|s| s.content.to_string()).collect();
         assert_eq!(text, " INFO ok");
         assert_eq!(
-            crate::engine::core::redact::plain(&flood),
+            crate::machine::redact::plain(&flood),
             "X".repeat(MAX_STYLED_ESCAPES + 1)
         );
     }

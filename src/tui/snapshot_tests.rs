@@ -150,7 +150,7 @@ fn confirm_dialog_before_stopping_a_connector_with_bots() {
 
 #[test]
 fn a_held_registration_shows_in_the_pane_and_a_restart_says_the_bots_get_their_data_back() {
-    use crate::engine::core::session::{RegistrationState, RegistrationView};
+    use crate::machine::session::{RegistrationState, RegistrationView};
     let now = NOW;
     let mut bf = snap("bf", Phase::Ready, now);
     bf.registration = Some(RegistrationView {

@@ -77,7 +77,7 @@ pub fn error_block(lines: &[String]) -> Vec<String> {
     let mut out: Vec<String> = lines[first..]
         .iter()
         .filter(|l| !chatter(l))
-        .map(|l| crate::engine::core::redact::plain(l))
+        .map(|l| crate::machine::redact::plain(l))
         .collect();
     if out.len() > ERROR_MAX_LINES {
         let more = out.len() - ERROR_MAX_LINES;
@@ -112,7 +112,7 @@ impl BuildFailure {
 pub fn failure_message(lines: &[String], status: Option<i32>) -> (String, String) {
     let first_error = lines
         .iter()
-        .map(|l| crate::engine::core::redact::plain(l))
+        .map(|l| crate::machine::redact::plain(l))
         .find(|l| l.trim_start().starts_with("error"))
         .unwrap_or_else(|| format!("cargo exited with {status:?}"));
     let all = lines.join("\n");
@@ -122,9 +122,9 @@ pub fn failure_message(lines: &[String], status: Option<i32>) -> (String, String
         String::new()
     };
     (
-        crate::engine::core::redact::cut(
+        crate::machine::redact::cut(
             first_error.trim(),
-            crate::engine::core::redact::SUMMARY_MAX_CHARS,
+            crate::machine::redact::SUMMARY_MAX_CHARS,
         ),
         hint,
     )

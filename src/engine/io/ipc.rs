@@ -338,7 +338,7 @@ pub enum IpcReport {
     Feed {
         key: u64,
         pid: i32,
-        stats: crate::engine::core::feed::FeedStats,
+        stats: crate::machine::feed::FeedStats,
     },
     /// The outcome of a [`IpcWorker::register`].
     Registered {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::engine::core::redact::mask_secrets;
+use crate::machine::redact::mask_secrets;
 
 /// Longest line kept in the scrollback; longer lines are cut (the file keeps them whole).
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
@@ -267,7 +267,7 @@ pub type ExitSummary = (
 );
 
 /// Reads the last meaningful line of a log file for an exit's `detail` (whole and unmasked: pass
-/// it through [`crate::engine::core::redact::for_display`]), whether the output after the last start shows the
+/// it through [`crate::machine::redact::for_display`]), whether the output after the last start shows the
 /// `SendError` panic, and whether a request ended it (named in the line then).
 pub fn exit_summary(path: &Path, name: &str) -> ExitSummary {
     let Ok(mut f) = File::open(path) else {
@@ -552,20 +552,19 @@ impl Tailer {
         let mut found = LevelBatch::default();
         let mut last: Option<&str> = None;
         for line in batch {
-            match crate::engine::core::levels::level_of(line) {
-                level @ (crate::engine::core::levels::Level::Error
-                | crate::engine::core::levels::Level::Panic) => {
+            match crate::machine::levels::level_of(line) {
+                level @ (crate::machine::levels::Level::Error
+                | crate::machine::levels::Level::Panic) => {
                     found.errors += 1;
-                    if level == crate::engine::core::levels::Level::Error
+                    if level == crate::machine::levels::Level::Error
                         && crate::wire::hftbacktest::is_stream_error_line(line)
                     {
                         found.stream_errors += 1;
                     }
                     last = Some(line);
                 }
-                crate::engine::core::levels::Level::Warn => found.warns += 1,
-                crate::engine::core::levels::Level::Other
-                | crate::engine::core::levels::Level::None => {}
+                crate::machine::levels::Level::Warn => found.warns += 1,
+                crate::machine::levels::Level::Other | crate::machine::levels::Level::None => {}
             }
         }
         if found.errors == 0 && found.warns == 0 {
@@ -573,10 +572,10 @@ impl Tailer {
         }
         let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
         found.last_error = last.map(|l| {
-            crate::engine::core::redact::for_display(
+            crate::machine::redact::for_display(
                 l,
                 &secrets,
-                crate::engine::core::redact::SUMMARY_MAX_CHARS,
+                crate::machine::redact::SUMMARY_MAX_CHARS,
             )
         });
         drop(secrets);

@@ -11,7 +11,7 @@ use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 
-use crate::engine::core::feed::{FeedMeter, FeedStats};
+use crate::machine::feed::{FeedMeter, FeedStats};
 use crate::wire::hftbacktest::{from_bot, to_bot, CustomHeader, CONSOLE_BOT_ID, MAX_PAYLOAD_SIZE};
 
 /// Shortest drain interval while data flows or a bot is attached: at the default buffer of 10000

@@ -1,7 +1,7 @@
 //! Pre-flight of a start: could a new process of this connector start now? The runtime asks
 //! before anything that may start one (a start, a restart, a stale-feed restart, a backoff
 //! running out, a reloaded entry put in use) and hands the answer to the state machine in
-//! [`crate::engine::core::state::Ctx::cannot_start`]; the machine refuses a restart that would stop a
+//! [`crate::machine::state::Ctx::cannot_start`]; the machine refuses a restart that would stop a
 //! running process for a new one that could not start. Reads the file system: the binary's
 //! metadata and the connector's config (a small regular file, see
 //! [`crate::config::connector::read_config`]).

@@ -16,7 +16,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::core::state::Sig;
+use crate::machine::state::Sig;
 use crate::model::exit::ExitStatus;
 
 /// What to run.

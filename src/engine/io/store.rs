@@ -47,7 +47,7 @@ pub struct Adoption {
     pub symbols: std::collections::BTreeMap<String, f64>,
     /// Where its restart budget stood (a console that takes it over goes on counting).
     #[serde(default)]
-    pub budget: Option<crate::engine::core::budget::BudgetRecord>,
+    pub budget: Option<crate::machine::budget::BudgetRecord>,
     /// The log relay of `pid` (absent in files of older consoles: the next console then looks
     /// for a relay reading the connector's pipe).
     #[serde(default, skip_serializing_if = "Option::is_none")]

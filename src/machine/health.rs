@@ -214,7 +214,7 @@ pub fn evaluate(i: Inputs<'_>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::core::feed::SymbolStats;
+    use crate::machine::feed::SymbolStats;
     use crate::model::OnStale;
     use std::time::Duration;
 

@@ -15,7 +15,7 @@ const MIN_SECRET_LINE: usize = 8;
 /// `-----BEGIN PRIVATE KEY-----` are not secret and are left alone).
 ///
 /// ```
-/// use switchboard::engine::core::redact::mask_secrets;
+/// use switchboard::machine::redact::mask_secrets;
 /// let secrets = vec!["s3cr3t".to_string()];
 /// assert_eq!(mask_secrets("signing with s3cr3t", &secrets), "signing with ****");
 /// ```
