@@ -24,6 +24,25 @@ fn ipc_threads() -> usize {
         .count()
 }
 
+/// The nice values of this process's threads named like the iceoryx2 worker (field 19 of
+/// `/proc/self/task/TID/stat`, counted after the `(comm)` field).
+fn ipc_nice() -> Vec<i64> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.trim() == "switchboard-ipc")
+        })
+        .filter_map(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            let after = &stat[stat.rfind(')')? + 2..];
+            // After `(comm) `: state is field 3, nice is field 19.
+            after.split(' ').nth(19 - 3)?.parse().ok()
+        })
+        .collect()
+}
+
 /// Alive iceoryx2 nodes of this process in the fixture's iceoryx2 world.
 fn own_nodes(fx: &Fixture) -> usize {
     let config = ipc::config_for(fx.path()).expect("config");
@@ -79,6 +98,8 @@ async fn the_ipc_thread_and_node_end_with_their_engine_and_runner() {
     .expect("engine");
     assert_eq!(ipc_threads(), 1);
     assert_eq!(own_nodes(&fx), 1);
+    // The meter's thread yields to the bots.
+    assert_eq!(ipc_nice(), [19]);
     h.command("leak-a", Command::Start).expect("start");
     wait_phase(&h, "leak-a", Phase::Ready, 10.0).await;
     h.shutdown();

@@ -403,6 +403,17 @@ impl WorkerState {
     }
 }
 
+/// The meter must never compete with the bots it watches: this thread (the meter's drains,
+/// the registration's iceoryx2 calls) runs at nice 19, so on a busy host the bots' threads get
+/// the cores first (Linux's nice is per thread; the rest of the console keeps its own).
+/// `SCHED_IDLE` would be lower still, but on a host whose bots busy-poll every core it would
+/// starve the meter outright, and a starved meter reports a healthy feed as stale.
+fn lowest_priority() {
+    if let Err(e) = rustix::process::setpriority_process(None, 19) {
+        tracing::debug!("the iceoryx2 thread keeps its priority: {e}");
+    }
+}
+
 impl IpcWorker {
     /// Starts the thread and creates the console's node for each project root. Fails if a node
     /// cannot be created.
@@ -417,6 +428,7 @@ impl IpcWorker {
         let thread = std::thread::Builder::new()
             .name("switchboard-ipc".into())
             .spawn(move || {
+                lowest_priority();
                 let mut st = WorkerState {
                     wake,
                     watchers: Vec::new(),
