@@ -119,22 +119,26 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
-    /// Internal: relays a connector's output (stdin) into its log file, rotating without loss.
-    #[command(name = "log-relay", hide = true)]
-    LogRelay {
-        #[arg(long)]
-        file: PathBuf,
-        #[arg(long)]
-        max_bytes: u64,
-        #[arg(long)]
-        keep: u32,
-    },
     /// The TUI on an embedded manifest of three simulated connectors.
     Demo {
         /// No TUI: run the demo as `run --headless` would.
         #[arg(long)]
         headless: bool,
     },
+}
+
+/// Internal, not a subcommand (so no completion or man page offers it): `switchboard log-relay
+/// --file F --max-bytes N --keep K` relays a connector's output (stdin) into its log file,
+/// rotating without loss. The engine starts it (`engine::io::relay::RelaySpec::args`).
+#[derive(Parser, Debug)]
+#[command(name = "switchboard log-relay")]
+struct LogRelay {
+    #[arg(long)]
+    file: PathBuf,
+    #[arg(long)]
+    max_bytes: u64,
+    #[arg(long)]
+    keep: u32,
 }
 
 /// The command line with the manifest chosen.
@@ -144,6 +148,16 @@ struct Resolved {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "log-relay") {
+        let r = LogRelay::parse_from(std::env::args_os().skip(1));
+        return ExitCode::from(switchboard::engine::io::relay::run(
+            &switchboard::engine::io::relay::RelaySpec {
+                file: r.file,
+                max_bytes: r.max_bytes,
+                keep: r.keep,
+            },
+        ));
+    }
     let args = Cli::parse();
     let init = matches!(args.command, Some(Cmd::Init { .. }));
     let manifest = cli::manifest_path(args.manifest, init);
@@ -169,15 +183,6 @@ fn main() -> ExitCode {
         Some(Cmd::Build { names }) => cli::act_many(&args.manifest, Action::Build, &names, false),
         Some(Cmd::Reload) => cli::reload(&args.manifest),
         Some(Cmd::Attach { .. }) => switchboard::cli::attach::run(&args.manifest),
-        Some(Cmd::LogRelay {
-            file,
-            max_bytes,
-            keep,
-        }) => switchboard::engine::io::relay::run(&switchboard::engine::io::relay::RelaySpec {
-            file,
-            max_bytes,
-            keep,
-        }),
         Some(Cmd::Completions { shell }) => completions(shell),
         Some(Cmd::Man { dir }) => man(dir.as_deref()),
         None => cli::tui(&args.manifest),

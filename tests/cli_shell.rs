@@ -109,6 +109,8 @@ fn completions_for_bash_zsh_and_fish_name_the_subcommands() {
         for sub in ["restart", "status", "completions", "man"] {
             assert!(text.contains(sub), "{shell} completes {sub}");
         }
+        // The internal log relay is no operator's command.
+        assert!(!text.contains("log-relay"), "{shell} offers log-relay");
     }
     let out = switchboard(&["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
