@@ -91,6 +91,48 @@ async fn a_bot_waits_for_its_connector_and_is_ready_once_attached() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_whose_connector_gives_up_says_so_instead_of_waiting_for_a_restart() {
+    let fx = Fixture::new("botgive");
+    // Crashes 5 s after every start; one restart allowed, then the budget gives up.
+    fx.sim_config(
+        "a.toml",
+        "lines_per_sec = 0.0\nfeed_hz = 20.0\ncrash_after_ms = 5000",
+    );
+    let m = fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connector_table(
+                "botgive-c",
+                "a.toml",
+                "connect_grace = 2.0\nrestart = { max_attempts = 1, initial_backoff = 0.1 }"
+            ),
+            bot_table("botgive-b", "botgive-c", "")
+        ),
+    );
+    let h = start_engine(&m).await;
+    h.command("botgive-b", Command::Start).expect("start");
+    wait_phase(&h, "botgive-b", Phase::Ready, 15.0).await;
+    wait_phase(&h, "botgive-c", Phase::Failed, 30.0).await;
+    let b = wait_for(&h, "botgive-b", Duration::from_secs(5), |v| {
+        v.detail.contains("which failed")
+    })
+    .await;
+    assert_eq!(
+        b.detail, "waiting for botgive-c, which failed: start it to go on; then it restarts",
+        "{b:?}"
+    );
+    // Starting the connector again brings the bot back after it.
+    let before = b.pid;
+    h.command("botgive-c", Command::Start).expect("start c");
+    wait_for(&h, "botgive-b", Duration::from_secs(20), |v| {
+        v.phase == Phase::Ready && v.pid.is_some() && v.pid != before
+    })
+    .await;
+    stop_engine(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_that_never_attaches_fails_at_its_startup_timeout() {
     let fx = Fixture::new("botnever");
     fx.sim_config("a.toml", "lines_per_sec = 0.0");

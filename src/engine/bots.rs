@@ -41,6 +41,10 @@ impl Runtime {
     fn serving(&self, c: usize, now: f64) -> Result<(), String> {
         let s = &self.slots[c];
         let name = &s.spec.name;
+        if s.state.phase == Phase::Failed {
+            // Nothing brings it back by itself (its budget gave up, or its start was refused).
+            return Err(format!("{name}, which failed: start it to go on"));
+        }
         let (Phase::Ready, Some(pid)) = (s.state.phase, s.state.pid) else {
             return Err(format!("{name} to be ready"));
         };
@@ -248,9 +252,14 @@ impl Runtime {
                     changed = true;
                 }
                 Err(why) => {
-                    // A restart keeps its own words until the connectors serve again.
+                    // A restart keeps its own words until the connectors serve again, or until
+                    // one of them fails: then no restart is coming and the words say so.
                     let restarting = held.ends_with("to restart") || held.ends_with("ready again");
-                    if !restarting && why != held {
+                    let failed = self
+                        .dependencies(b)
+                        .into_iter()
+                        .any(|c| self.slots[c].state.phase == Phase::Failed);
+                    if (!restarting || failed) && why != held {
                         self.slots[b].hold = Some(why);
                         changed = true;
                     }

@@ -452,6 +452,7 @@ fn view_of(s: &Slot, now: Instant, now_unix: f64) -> ConnectorView {
         bots: st.bots,
         last_exit: st.last_exit,
         detail: match (&s.hold, &s.relay_note) {
+            (Some(why), _) if st.phase.has_process() => format!("{why}; then it restarts"),
             (Some(why), _) => format!("{why}; then it starts"),
             (None, Some(note)) if st.phase.has_process() => format!("{}; {note}", st.detail),
             (None, _) => st.detail.clone(),
