@@ -235,6 +235,47 @@ async fn a_connector_restart_or_crash_restarts_its_bot_after_it_is_ready() {
     stop_engine(&h).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_refused_for_a_vanished_config_stops_no_bot() {
+    let fx = Fixture::new("botref");
+    let config = fx.sim_config("a.toml", "lines_per_sec = 0.0\nfeed_hz = 20.0");
+    let m = fx.manifest(
+        "",
+        &format!(
+            "{}\n{}",
+            connector_table("botref-c", "a.toml", BTC),
+            bot_table("botref-b", "botref-c", "")
+        ),
+    );
+    let h = start_engine(&m).await;
+    h.command("botref-b", Command::Start).expect("start");
+    let b1 = wait_phase(&h, "botref-b", Phase::Ready, 15.0).await;
+    let c1 = wait_phase(&h, "botref-c", Phase::Ready, 1.0).await;
+    // The config goes away after the console opened: the restart is refused before anything
+    // of it is done, so the bot that trades through the connector is not stopped for it.
+    std::fs::remove_file(&config).expect("rm the config");
+    h.command("botref-c", Command::Restart).expect("restart");
+    let c2 = wait_for(&h, "botref-c", Duration::from_secs(10), |v| {
+        v.refused.is_some()
+    })
+    .await;
+    let why = c2
+        .refused
+        .as_ref()
+        .map(|r| r.why.clone())
+        .unwrap_or_default();
+    assert!(why.contains("a.toml"), "{why}");
+    assert_eq!((c2.phase, c2.pid), (Phase::Ready, c1.pid), "{c2:?}");
+    let b2 = wait_phase(&h, "botref-b", Phase::Ready, 1.0).await;
+    assert_eq!(b2.pid, b1.pid, "{b2:?}");
+    assert!(
+        !b2.history.iter().any(|e| e.phase == Phase::Stopping),
+        "the bot was never stopped: {:?}",
+        b2.history
+    );
+    stop_engine(&h).await;
+}
+
 #[test]
 fn a_killed_console_adopts_bots_and_connectors_and_starts_nothing_twice() {
     let fx = Fixture::new("botadopt");

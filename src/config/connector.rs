@@ -84,6 +84,16 @@ pub fn read_config(path: &Path) -> Result<String, String> {
     Ok(text)
 }
 
+/// Why a connector cannot start with the config at `path` and `problem` (what [`check`] said):
+/// the file, what is wrong and what to do. The one wording, used as the console opens, at each
+/// start and restart, and in `status`.
+pub fn unusable(path: &Path, problem: &str) -> String {
+    format!(
+        "config {}: {problem}; once it is fixed, start it again (after `switchboard reload` or R if the fix is in the manifest)",
+        path.display()
+    )
+}
+
 /// Checks `path` as a config for `kind`. The error text names the key and says what to do; it
 /// never contains a secret value.
 pub fn check(kind: ConnectorType, path: &Path) -> Result<CheckedConfig, String> {

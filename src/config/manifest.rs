@@ -167,15 +167,12 @@ impl ConnectorSpec {
             })
     }
 
-    /// Why it cannot start, as its pane and `status` say it: the config file, what is wrong,
-    /// and what to do.
+    /// Why it cannot start, in the pre-flight's words ([`connector::unusable`]): the config
+    /// file, what is wrong, and what to do.
     pub fn config_refusal(&self) -> Option<String> {
-        self.config_problem.as_ref().map(|problem| {
-            format!(
-                "not started: config {}: {problem}; once it is fixed, start it again (after `switchboard reload` or R if the fix is in the manifest)",
-                self.config.display()
-            )
-        })
+        self.config_problem
+            .as_ref()
+            .map(|problem| connector::unusable(&self.config, problem))
     }
 
     /// Reads its config file again (a start of a connector whose config was broken): when it

@@ -575,9 +575,14 @@ pub async fn execute(handle: &Fleet, id: &ConnectorId, action: Action) -> Respon
             };
             let said = |what: &str| format!("{id} {what}: {detail}");
             match (action, phase) {
-                // Refused for a config that cannot be used; what runs was left alone.
+                // Refused by the pre-flight: at rest it says `failed` with why; building or
+                // stopping, what runs was left alone and will not start.
                 (Action::Start | Action::Restart, _) if *fact == Some(Fact::StartRefused) => {
-                    return outcome(false, phase, pid, said("was not restarted"))
+                    let what = match phase.is_at_rest() {
+                        true => phase.as_str(),
+                        false => "was not restarted",
+                    };
+                    return outcome(false, phase, pid, said(what));
                 }
                 (Action::Start | Action::Restart, Phase::Ready) => {
                     return outcome(true, phase, pid, said("is ready"))

@@ -298,6 +298,7 @@ impl Engine {
             seen_persisted_at: 0.0,
             clock: (Instant::now(), crate::engine::io::store::unix_now()),
             refused_now: false,
+            checked: None,
             log_writer,
             built: None,
         };
@@ -308,9 +309,7 @@ impl Engine {
         // A connector whose config cannot be used reads `failed` with the reason (unless a
         // previous console left its process running: that one was adopted) and is not
         // started; the others are.
-        let refused: Vec<usize> = (0..rt.slots.len())
-            .filter(|&i| rt.refuse_if_config_broken(i))
-            .collect();
+        let refused: Vec<usize> = (0..rt.slots.len()).filter(|&i| rt.opened(i)).collect();
         // What someone decided outlives the console: `autostart` (or `run`'s start-all) is
         // for the connectors nobody decided about.
         let autostart: Vec<ConnectorId> = (0..rt.slots.len())
@@ -584,8 +583,11 @@ struct Runtime {
     /// Both clocks read once, at start: `state.json`'s wall-clock budget times are computed
     /// against it, so the same budget is written as the same values.
     clock: (Instant, f64),
-    /// Set when the state machine refused a command (see [`Runtime::dispatch`]).
+    /// Set when the state machine refused a start (see [`Runtime::dispatch`]).
     refused_now: bool,
+    /// The pre-flight's answer for a slot, taken before its command and handed to the state
+    /// machine with that command's event (see [`Runtime::preflight`]).
+    checked: Option<(usize, Option<crate::model::CannotStart>)>,
     /// Appends markers and cargo lines to the logs off the workers.
     log_writer: crate::engine::io::logs::LogWriter,
     /// A successful build's fact, for the transition its result causes (see `Msg::BuildDone`).
@@ -695,34 +697,29 @@ impl Runtime {
         }
     }
 
-    /// Marks slot `i` `failed` with the reason when its config cannot be used and it runs
-    /// nothing; true if it did.
-    fn refuse_if_config_broken(&mut self, i: usize) -> bool {
-        let Some(why) = self.slots[i].spec.config_refusal() else {
-            return false;
-        };
-        if !self.slots[i].state.phase.is_at_rest() {
-            return false;
-        }
-        tracing::info!("{}: {why}", self.slots[i].id);
-        self.dispatch(i, Event::StartRefused { why });
-        true
+    /// Tells slot `i`'s machine the console has it now (it opened on it, or it was added):
+    /// at rest with a config that cannot be used, it reads `failed` with why. True if so.
+    fn opened(&mut self, i: usize) -> bool {
+        self.slots[i].state.phase.is_at_rest() && self.dispatch(i, Event::Opened)
     }
 
-    /// Why slot `i` cannot start a process now, if so: a config that cannot be used (read
-    /// again if it was broken), or a binary no build would make runnable.
-    fn start_blocker(&mut self, i: usize) -> Option<String> {
-        if self.slots[i].spec.is_bot() {
-            // A bot has no config and nothing to build: its program is there or not.
-            return crate::engine::io::preflight::check(&self.slots[i].spec);
+    /// The one pre-flight of slot `i` ([`crate::engine::io::preflight::cannot_start`]), asked
+    /// before an event that may start a process and handed to its machine as
+    /// [`Ctx::cannot_start`]. A config that was broken and is fixed now has its secrets
+    /// taken (masked from now on) before anything starts.
+    fn preflight(&mut self, i: usize) -> Option<crate::model::CannotStart> {
+        let answer = crate::engine::io::preflight::cannot_start(&self.slots[i].spec);
+        let config_fine = !answer
+            .as_ref()
+            .is_some_and(|c| c.reason == crate::model::StartBlock::Config);
+        if config_fine {
+            let _ = self.recheck_config(i);
         }
-        self.recheck_config(i)
-            .err()
-            .or_else(|| binary_problem(&self.slots[i].spec, false))
+        answer
     }
 
-    /// Before slot `i` starts a process: a config that was broken is read again. Fixed, its
-    /// secrets are masked from now on and the start goes ahead; else the refusal.
+    /// A config that was broken when it was loaded is read again (the pre-flight found it
+    /// fine): fixed, its secrets are masked from now on.
     fn recheck_config(&mut self, i: usize) -> Result<(), String> {
         let slot = &mut self.slots[i];
         if slot.spec.config_problem.is_none() {
@@ -791,39 +788,33 @@ impl Runtime {
         self.slots.iter().position(|s| s.id == *id)
     }
 
-    /// What the state machine needs to know for `ev` (None: taking over). Before an event
-    /// that may start a process, the pre-flight checks the binary and the config.
-    fn ctx(&self, i: usize, ev: Option<&Event>) -> Ctx {
-        let spec = &self.slots[i].spec;
-        let may_start = match ev {
-            Some(
-                Event::Command(Command::Start | Command::Restart)
-                | Event::StaleFeed { .. }
-                | Event::BuildFinished(_)
-                | Event::Exited { .. },
-            ) => true,
-            Some(Event::Timer { kind, .. }) => *kind == crate::machine::state::TimerKind::Backoff,
-            Some(
-                Event::Command(Command::Stop | Command::Kill | Command::Build { .. })
-                | Event::StartRefused { .. }
-                | Event::Spawned { .. }
-                | Event::SpawnFailed { .. }
-                | Event::Probe { .. },
-            )
-            | None => false,
-        };
+    /// What the state machine needs to know for an event; `cannot_start`: the pre-flight's
+    /// answer, asked only before an event that may start a process (see [`Runtime::dispatch`]).
+    fn ctx(&self, cannot_start: Option<crate::model::CannotStart>) -> Ctx {
         Ctx {
             now: Instant::now().into_std(),
-            // A bot has nothing to build: its program is there or the pre-flight says why. Read
-            // (a stat) only before an event that may start a process, the only ones that look:
-            // not on every probe, exit or timer of a running connector.
-            binary_exists: !may_start
-                || spec.is_bot()
-                || crate::engine::io::sys::is_executable(&spec.binary),
             jitter: fastrand::f64() * 2.0 - 1.0,
-            cannot_start: may_start
-                .then(|| crate::engine::io::preflight::check(spec))
-                .flatten(),
+            cannot_start,
+        }
+    }
+
+    /// Whether `ev` may start a process of slot `i`, so that the pre-flight is asked first:
+    /// not on every probe, exit or timer of a running connector.
+    fn may_start(&self, i: usize, ev: &Event) -> bool {
+        match ev {
+            Event::Command(Command::Start) => {
+                !matches!(self.slots[i].state.phase, Phase::Ready | Phase::Starting)
+            }
+            Event::Command(Command::Restart)
+            | Event::StaleFeed { .. }
+            | Event::BuildFinished(_)
+            | Event::Exited { .. }
+            | Event::Opened => true,
+            Event::Timer { kind, .. } => *kind == crate::machine::state::TimerKind::Backoff,
+            Event::Command(Command::Stop | Command::Kill | Command::Build { .. })
+            | Event::Spawned { .. }
+            | Event::SpawnFailed { .. }
+            | Event::Probe { .. } => false,
         }
     }
 
@@ -929,22 +920,22 @@ impl Runtime {
                         Command::Build { .. } => None,
                     };
                     self.origin = Some(origin);
-                    // A command that would start a process: not with a config that cannot
-                    // be used (a start of a connector that runs already starts nothing).
-                    let starts = match cmd {
-                        Command::Restart => true,
-                        Command::Start => {
-                            !matches!(self.slots[i].state.phase, Phase::Ready | Phase::Starting)
-                        }
-                        Command::Stop | Command::Kill | Command::Build { .. } => false,
+                    // A command that may start a process: the pre-flight first, once, before
+                    // anything of the command is done (its bots stopped, its connectors
+                    // started); its answer goes to the machine with the command's event.
+                    let ev = Event::Command(cmd);
+                    let answer = self.may_start(i, &ev).then(|| self.preflight(i));
+                    let refusing = answer.as_ref().is_some_and(|a| {
+                        a.as_ref()
+                            .is_some_and(|c| self.slots[i].state.refuses(cmd, c))
+                    });
+                    self.checked = answer.map(|a| (i, a));
+                    let refused = match refusing {
+                        // Refused by the machine, with nothing else done.
+                        true => self.dispatch(i, ev),
+                        false => self.command_in_order(i, cmd),
                     };
-                    let refused = match self.start_blocker(i).filter(|_| starts) {
-                        Some(why) => {
-                            self.dispatch(i, Event::StartRefused { why });
-                            true
-                        }
-                        None => self.command_in_order(i, cmd),
-                    };
+                    self.checked = None;
                     self.origin = None;
                     if let (true, Some(old)) = (refused, replaced) {
                         // The reloaded entry could not start: the process runs on the old one,
@@ -980,7 +971,7 @@ impl Runtime {
                     self.publish();
                     let after = self.persist(true);
                     self.emit(after, id, EventKind::Added);
-                    self.refuse_if_config_broken(self.slots.len() - 1);
+                    self.opened(self.slots.len() - 1);
                     let _ = reply.send(Ok(()));
                 }
             }
@@ -1584,19 +1575,29 @@ impl Runtime {
         }
     }
 
-    /// Feeds `ev` to slot `i`'s state machine and carries out its effects. Returns true when
-    /// the machine refused it (a restart that could not start a new process).
+    /// Feeds `ev` to slot `i`'s state machine, with the pre-flight's answer when it may start a
+    /// process, and carries out its effects. Returns true when the machine refused a start
+    /// (a new process could not start: [`Effect::Refused`], or a transition carrying
+    /// [`crate::model::Fact::StartRefused`]).
     fn dispatch(&mut self, i: usize, ev: Event) -> bool {
         let by = self.origin.unwrap_or(match &ev {
             Event::Timer { .. } => crate::model::view::Origin::Policy,
             Event::StaleFeed { .. } => crate::model::view::Origin::StaleFeed,
-            // Unless a command was refused: the console as it opened.
-            Event::StartRefused { .. } => crate::model::view::Origin::Autostart,
+            // The console as it opened (or was given the connector).
+            Event::Opened => crate::model::view::Origin::Autostart,
             Event::Command(_) => crate::model::view::Origin::Api,
             _ => crate::model::view::Origin::Process,
         });
         self.origin = Some(by);
-        let ctx = self.ctx(i, Some(&ev));
+        let cannot_start = match self.checked.take() {
+            // Asked already, before the command that caused this event.
+            Some((c, answer)) if c == i => answer,
+            other => {
+                self.checked = other;
+                self.may_start(i, &ev).then(|| self.preflight(i)).flatten()
+            }
+        };
+        let ctx = self.ctx(cannot_start);
         let slot = &mut self.slots[i];
         let effects = slot.state.handle(&slot.settings, ev, ctx);
         self.refused_now = false;
@@ -1632,6 +1633,9 @@ impl Runtime {
                 fact,
             } => {
                 let fact = fact.or_else(|| self.built.take());
+                if fact == Some(crate::model::Fact::StartRefused) {
+                    self.refused_now = true;
+                }
                 let id = self.slots[i].id.clone();
                 let pid = self.slots[i].state.pid;
                 let by = self.origin.unwrap_or(crate::model::view::Origin::Process);
@@ -1786,17 +1790,6 @@ impl Runtime {
 
     fn spawn(&mut self, i: usize) {
         let key = self.slots[i].key;
-        // A restart the budget began (backoff) that cannot start.
-        if let Some(why) = self.start_blocker(i) {
-            let _ = self.tx.send(Msg::Event {
-                key,
-                ev: Event::SpawnFailed {
-                    kind: SpawnFailure::Error,
-                    message: why,
-                },
-            });
-            return;
-        }
         let spec = self.slots[i].spec.clone();
         let log = self.slots[i].log.clone();
         let relay = self
@@ -2095,30 +2088,8 @@ pub fn build_key(spec: &ConnectorSpec) -> BuildKey {
     }
 }
 
-/// Why `spec`'s binary cannot run, naming its path, if so. Always: it is there but is no
-/// runnable program, or it is missing and not where `b` builds (so no build makes it). With
-/// `strict` (`switchboard check`), also: it is missing and `auto_build = false`.
-pub fn binary_problem(spec: &ConnectorSpec, strict: bool) -> Option<String> {
-    let path = spec.binary.display();
-    match crate::engine::io::sys::program_problem(&spec.binary)? {
-        crate::engine::io::sys::ProgramProblem::Missing if spec.binary != spec.built_binary() => Some(format!(
-            "binary not found: {path} does not exist{}; a build (key b) makes {}, not it, so fix `binary` or put the connector there",
-            if spec.auto_build {
-                ""
-            } else {
-                " (auto_build = false)"
-            },
-            spec.built_binary().display()
-        )),
-        crate::engine::io::sys::ProgramProblem::Missing if spec.auto_build => None,
-        crate::engine::io::sys::ProgramProblem::Missing if strict => Some(format!(
-            "binary not found: {path} does not exist and auto_build = false; build it (`switchboard build {}`, key b) or set auto_build = true",
-            spec.name
-        )),
-        crate::engine::io::sys::ProgramProblem::Missing => None,
-        other => Some(format!("binary {path} {other}")),
-    }
-}
+/// `switchboard check`'s words for a binary that cannot run (the pre-flight's rules).
+pub use crate::engine::io::preflight::binary_problem;
 
 /// The process to run for `spec`, logging to `log`: through a log relay when `relay` names the
 /// switchboard program (lossless rotation at `max_bytes`, keeping `keep` files), else straight into

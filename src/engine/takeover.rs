@@ -152,7 +152,7 @@ impl Runtime {
                             ready,
                             stopping,
                         };
-                        let ctx = self.ctx(i, None);
+                        let ctx = self.ctx(None);
                         let (st, effects) =
                             ConnectorState::take_over(&self.slots[i].settings, takeover, ctx);
                         self.slots[i].state = st;
@@ -181,7 +181,7 @@ impl Runtime {
                         .unwrap_or_default()
                         .min(slot.settings.restart.max_backoff);
                     slot.wanted = true;
-                    let ctx = self.ctx(i, None);
+                    let ctx = self.ctx(None);
                     let (st, effects) = ConnectorState::resume_backoff(
                         v.restarts,
                         budget,

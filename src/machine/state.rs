@@ -1,7 +1,6 @@
 //! The pure lifecycle state machine of one connector. No I/O, no clocks of its own: a transition
-//! takes an event, the current state and a [`Ctx`] (the time, whether the binary exists, what
-//! the runtime's pre-flight found, a jitter sample) and returns the effects for the runtime to
-//! carry out. Every timer carries the
+//! takes an event, the current state and a [`Ctx`] (the time, what the runtime's pre-flight
+//! found, a jitter sample) and returns the effects for the runtime to carry out. Every timer carries the
 //! epoch it was armed in; a timer whose epoch is stale is ignored, so a late grace timer can never
 //! SIGKILL a connector that has since been restarted.
 
@@ -12,7 +11,7 @@ use std::time::Instant;
 use super::budget::{CrashLoop, RestartBudget, Retry};
 use crate::model::exit::ExitStatus;
 use crate::model::phase::Phase;
-use crate::model::{Fact, RestartPolicy, RestartPolicyKind, Verb};
+use crate::model::{CannotStart, Fact, RestartPolicy, RestartPolicyKind, Verb};
 
 /// The per-connector settings the machine needs.
 #[derive(Debug, Clone)]
@@ -29,16 +28,13 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub now: Instant,
-    /// Whether the connector's binary exists (checked by the runtime before an event that may
-    /// start a process, the only ones that read it; true otherwise).
-    pub binary_exists: bool,
     /// A uniform sample in [-1, 1] for backoff jitter.
     pub jitter: f64,
-    /// Why a new process could not start now (the binary or the config, naming the file and
-    /// the problem), as the runtime's pre-flight found it before an event that may start one.
-    /// None: nothing wrong, or not checked. A restart that cannot start a new process is
-    /// refused and the running one left alone.
-    pub cannot_start: Option<String>,
+    /// Why a new process could not start now (typed, with the operator's words naming the
+    /// file and what to do), as the runtime's one pre-flight found it before an event that
+    /// may start one. None: nothing wrong, or not checked (an event that starts nothing).
+    /// Every refusal of a start is decided here, from this: see [`ConnectorState::handle`].
+    pub cannot_start: Option<CannotStart>,
 }
 
 /// A process a new console takes over (see [`ConnectorState::take_over`]).
@@ -190,13 +186,10 @@ pub enum Event {
     StaleFeed {
         why: String,
     },
-    /// A start or restart was asked for, but it cannot start: its config file cannot be used
-    /// (missing, not TOML, lacking a key its exchange needs) or its binary cannot run and no
-    /// build would fix that. Nothing is started, a running process is left alone, and `why`
-    /// says which file and what to do.
-    StartRefused {
-        why: String,
-    },
+    /// The console has it now (it opened on it, or it was added) and starts nothing by
+    /// itself: at rest, a config that cannot be used ([`Ctx::cannot_start`]) makes it `failed`
+    /// with why, so the operator sees it before asking for a start.
+    Opened,
 }
 
 /// Signals the machine sends (always to the process group).
@@ -230,7 +223,8 @@ pub enum Effect {
         fact: Option<Fact>,
     },
     /// `what` (a restart) was refused because a new process could not start (`why`, from
-    /// [`Ctx::cannot_start`]); the running process was left alone. Tell whoever asked.
+    /// [`Ctx::cannot_start`]); the running process was left alone. Tell whoever asked. (At
+    /// rest the same refusal is a transition to `failed` carrying [`Fact::StartRefused`].)
     Refused {
         what: String,
         why: String,
@@ -451,6 +445,19 @@ impl ConnectorState {
         ConnectorState::restored(Phase::Exited, detail, restarts, last_exit)
     }
 
+    /// Whether `cmd` is refused, nothing of it done, when the pre-flight said `c`: a start or
+    /// restart is, unless it starts nothing (a start of a running connector) or a build lifts
+    /// `c` and no process runs (it builds first). A running process is never stopped for one
+    /// that cannot start. The runtime asks before it does anything of the command itself.
+    pub fn refuses(&self, cmd: Command, c: &CannotStart) -> bool {
+        let running = matches!(self.phase, Phase::Starting | Phase::Ready);
+        match cmd {
+            Command::Start => !running && !c.build_lifts(),
+            Command::Restart => running || !c.build_lifts(),
+            Command::Stop | Command::Kill | Command::Build { .. } => false,
+        }
+    }
+
     /// Applies `event` and returns the effects to carry out, in order.
     pub fn handle(&mut self, s: &Settings, event: Event, ctx: Ctx) -> Vec<Effect> {
         let mut fx = Vec::new();
@@ -472,12 +479,19 @@ impl ConnectorState {
                     self.on_timer(s, kind, &ctx, &mut fx);
                 }
             }
-            Event::StartRefused { why } => self.on_start_refused(why, &mut fx),
+            Event::Opened => {
+                if let (true, Some(c)) = (self.phase.is_at_rest(), &ctx.cannot_start) {
+                    // Only a config: a binary is looked at (and built) when it is started.
+                    if c.reason == crate::model::StartBlock::Config {
+                        self.refuse_start(c, &mut fx);
+                    }
+                }
+            }
             Event::StaleFeed { why } => {
                 if let (Phase::Ready, Some(problem)) = (self.phase, &ctx.cannot_start) {
                     fx.push(Effect::Refused {
                         what: format!("stale-feed restart ({why})"),
-                        why: problem.clone(),
+                        why: problem.why.clone(),
                     });
                 } else if self.phase == Phase::Ready {
                     fx.push(Effect::Marker(format!(
@@ -555,36 +569,42 @@ impl ConnectorState {
         });
     }
 
-    /// Start now: build first if the binary is missing. Nothing runs: a start that cannot
-    /// produce a process (see [`Ctx::cannot_start`]) fails with why, or, when the restart
-    /// policy made it (`by_policy`), counts as one more failure against the budget.
+    /// Start now: build first if the binary is missing where a build puts it. Nothing runs: a
+    /// start that cannot produce a process (see [`Ctx::cannot_start`]) fails with why, or,
+    /// when the restart policy made it (`by_policy`), counts as one more failure against the
+    /// budget.
     fn begin_start(&mut self, s: &Settings, ctx: &Ctx, by_policy: bool, fx: &mut Vec<Effect>) {
         self.pending = Pending::None;
-        if !ctx.binary_exists {
+        if ctx
+            .cannot_start
+            .as_ref()
+            .is_some_and(CannotStart::build_lifts)
+        {
             if s.auto_build {
                 self.pending = Pending::Start;
                 self.set_phase(Phase::Building, "binary missing: building it first", fx);
                 fx.push(Effect::Build { force: false });
             } else {
-                self.set_phase(
+                self.set_phase_as(
                     Phase::Failed,
                     format!(
                         "binary not found: {} does not exist (or is not executable) and auto_build = false; build it (key b) or set auto_build = true",
                         s.binary.display()
                     ),
+                    Some(Fact::StartRefused),
                     fx,
                 );
             }
             return;
         }
-        if let Some(why) = &ctx.cannot_start {
-            let msg = format!("cannot start: {why}");
+        if let Some(c) = &ctx.cannot_start {
             self.pid = None;
             self.bots = 0;
             if by_policy {
-                self.schedule_restart(s, msg, ctx, fx);
+                self.schedule_restart(s, format!("cannot start: {}", c.why), ctx, fx);
             } else {
-                self.set_phase(Phase::Failed, msg, fx);
+                // Whatever the phase was (a stop or a build that was to end in this start).
+                self.fail_to_start(c, fx);
             }
             return;
         }
@@ -618,7 +638,14 @@ impl ConnectorState {
     }
 
     fn on_command(&mut self, s: &Settings, cmd: Command, ctx: &Ctx, fx: &mut Vec<Effect>) {
+        let blocked = ctx.cannot_start.as_ref().filter(|c| self.refuses(cmd, c));
         match (cmd, self.phase) {
+            (Command::Start | Command::Restart, _) if blocked.is_some() => {
+                if let Some(c) = blocked {
+                    self.refuse_start(c, fx);
+                }
+            }
+            (Command::Start, Phase::Starting | Phase::Ready) => {}
             (Command::Start, Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed) => {
                 // An operator start earns back the full restart budget.
                 self.budget.reset();
@@ -633,14 +660,6 @@ impl ConnectorState {
             (Command::Start | Command::Restart, Phase::Building | Phase::Stopping) => {
                 self.pending = Pending::Start;
                 self.note_once("will start afterwards", fx);
-            }
-            (Command::Start, Phase::Starting | Phase::Ready) => {}
-            (Command::Restart, Phase::Starting | Phase::Ready) if ctx.cannot_start.is_some() => {
-                // A new process could not start: the running one is left alone.
-                fx.push(Effect::Refused {
-                    what: "restart".into(),
-                    why: ctx.cannot_start.clone().unwrap_or_default(),
-                });
             }
             (Command::Restart, Phase::Starting | Phase::Ready) => {
                 let detail = "restart: stopping first (SIGTERM)".to_string();
@@ -726,9 +745,10 @@ impl ConnectorState {
             Phase::Building => match result {
                 Ok(()) => {
                     if self.pending == Pending::Start {
-                        // The binary now exists, whatever the earlier check said.
+                        // Built: no build again, whatever the check said (a binary still not
+                        // there fails at its spawn, naming the path).
                         let ctx = Ctx {
-                            binary_exists: true,
+                            cannot_start: ctx.cannot_start.clone().filter(|c| !c.build_lifts()),
                             ..ctx.clone()
                         };
                         self.begin_start(s, &ctx, false, fx);
@@ -782,37 +802,38 @@ impl ConnectorState {
         }
     }
 
-    fn on_start_refused(&mut self, why: String, fx: &mut Vec<Effect>) {
+    /// `failed` with why and [`Fact::StartRefused`]: a start refused with nothing running (said
+    /// again on each start, so that whoever asked hears it).
+    fn fail_to_start(&mut self, c: &CannotStart, fx: &mut Vec<Effect>) {
+        self.pending = Pending::None;
+        let detail = format!("cannot start: {}", c.why);
+        self.set_phase_as(Phase::Failed, detail, Some(Fact::StartRefused), fx);
+    }
+
+    /// A start or restart refused when it is asked for (by the operator, or the console
+    /// opening on it), by phase. Running: the process is left alone and [`Effect::Refused`]
+    /// tells whoever asked. At rest or waiting in backoff: [`ConnectorState::fail_to_start`].
+    /// Building or stopping: the start that was to follow is dropped and the detail says why,
+    /// with [`Fact::StartRefused`]. (A start the restart policy makes counts against the budget
+    /// instead.)
+    fn refuse_start(&mut self, c: &CannotStart, fx: &mut Vec<Effect>) {
+        self.pending = Pending::None;
+        let fact = Some(Fact::StartRefused);
         match self.phase {
-            // Said again on each start, so that whoever asked hears why.
-            Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed | Phase::Backoff => {
-                self.pending = Pending::None;
-                self.set_phase(Phase::Failed, why, fx);
-            }
+            Phase::Starting | Phase::Ready => fx.push(Effect::Refused {
+                what: "restart".into(),
+                why: c.why.clone(),
+            }),
             Phase::Building => {
-                self.pending = Pending::None;
-                self.set_detail_as(
-                    format!("building; it will not start: {why}"),
-                    Some(Fact::StartRefused),
-                    fx,
-                );
+                self.set_detail_as(format!("building; it will not start: {}", c.why), fact, fx)
             }
-            Phase::Stopping => {
-                self.pending = Pending::None;
-                self.set_detail_as(
-                    format!("stopping; it will not start again: {why}"),
-                    Some(Fact::StartRefused),
-                    fx,
-                );
-            }
-            Phase::Starting | Phase::Ready => {
-                self.pending = Pending::None;
-                let pid = self.pid.map(|p| format!(" (PID {p})")).unwrap_or_default();
-                self.set_detail_as(
-                    format!("restart refused, the running process{pid} was left alone: {why}"),
-                    Some(Fact::StartRefused),
-                    fx,
-                );
+            Phase::Stopping => self.set_detail_as(
+                format!("stopping; it will not start again: {}", c.why),
+                fact,
+                fx,
+            ),
+            Phase::Idle | Phase::Stopped | Phase::Exited | Phase::Failed | Phase::Backoff => {
+                self.fail_to_start(c, fx)
             }
         }
     }

@@ -13,6 +13,7 @@ use super::state::*;
 use crate::config::manifest::{RestartPolicy, RestartPolicyKind};
 use crate::model::exit::ExitStatus;
 use crate::model::phase::Phase;
+use crate::model::{CannotStart, Fact, StartBlock};
 
 fn settings() -> Settings {
     Settings {
@@ -30,7 +31,6 @@ fn settings() -> Settings {
 fn ctx() -> Ctx {
     Ctx {
         now: now(),
-        binary_exists: true,
         jitter: 0.0,
         cannot_start: None,
     }
@@ -165,14 +165,7 @@ async fn a_probe_that_is_not_ready_keeps_starting() {
 #[tokio::test(start_paused = true)]
 async fn missing_binary_builds_first_then_starts() {
     let mut m = M::new();
-    let fx = m.st.handle(
-        &m.s,
-        Event::Command(Command::Start),
-        Ctx {
-            binary_exists: false,
-            ..ctx()
-        },
-    );
+    let fx = m.st.handle(&m.s, Event::Command(Command::Start), unbuilt());
     assert_eq!(phases(&fx), [Phase::Building]);
     assert!(fx.contains(&Effect::Build { force: false }));
     let fx = m.ev(Event::BuildFinished(Ok(())));
@@ -186,14 +179,7 @@ async fn missing_binary_without_auto_build_fails() {
         auto_build: false,
         ..settings()
     });
-    let fx = m.st.handle(
-        &m.s,
-        Event::Command(Command::Start),
-        Ctx {
-            binary_exists: false,
-            ..ctx()
-        },
-    );
+    let fx = m.st.handle(&m.s, Event::Command(Command::Start), unbuilt());
     assert_eq!(phases(&fx), [Phase::Failed]);
     assert!(m.st.detail.contains("auto_build"));
     // It names the path it looked for.
@@ -631,10 +617,30 @@ async fn a_stop_in_progress_is_carried_out_by_the_next_console() {
     }
 }
 
-/// The context of an event before which the runtime's pre-flight found `problem`.
+/// The context of an event before which the runtime's pre-flight found `problem` (its config
+/// or a program no build makes runnable).
 fn cannot_start(problem: &str) -> Ctx {
+    let reason = match problem.starts_with("config") {
+        true => StartBlock::Config,
+        false => StartBlock::Program,
+    };
     Ctx {
-        cannot_start: Some(problem.into()),
+        cannot_start: Some(CannotStart {
+            reason,
+            why: problem.into(),
+        }),
+        ..ctx()
+    }
+}
+
+/// The context of an event before which the pre-flight found the binary missing where a build
+/// puts it.
+fn unbuilt() -> Ctx {
+    Ctx {
+        cannot_start: Some(CannotStart {
+            reason: StartBlock::Unbuilt,
+            why: "binary /opt/hftbacktest/target/release/connector does not exist".into(),
+        }),
         ..ctx()
     }
 }
@@ -885,38 +891,83 @@ async fn a_taken_over_connector_keeps_its_budget_and_its_crash_loop() {
 
 #[tokio::test(start_paused = true)]
 async fn a_start_refusal_fails_a_connector_at_rest_and_leaves_a_running_one_alone() {
-    let why = "config /x/bf.toml: cannot be read".to_string();
+    let why = "config /x/bf.toml: cannot be read";
+    let refused = |fx: &[Effect]| {
+        fx.iter().any(|e| {
+            matches!(
+                e,
+                Effect::Transition {
+                    fact: Some(Fact::StartRefused),
+                    ..
+                }
+            )
+        })
+    };
     // At rest: failed with the reason, and said again on the next refusal (whoever asked
     // hears it); nothing is spawned or built.
     let mut m = M::new();
-    let fx = m.ev(Event::StartRefused { why: why.clone() });
+    let fx =
+        m.st.handle(&m.s, Event::Command(Command::Start), cannot_start(why));
     assert_eq!(phases(&fx), [Phase::Failed]);
-    assert_eq!(m.st.detail, why);
-    let fx = m.ev(Event::StartRefused { why: why.clone() });
+    assert!(refused(&fx), "{fx:?}");
+    assert_eq!(m.st.detail, format!("cannot start: {why}"));
+    let fx =
+        m.st.handle(&m.s, Event::Command(Command::Start), cannot_start(why));
     assert_eq!(phases(&fx), [Phase::Failed]);
     assert!(!fx
         .iter()
         .any(|e| matches!(e, Effect::Spawn | Effect::Build { .. } | Effect::Signal(_))));
-    // Running: no signal, still ready, PID kept; the detail says the restart was refused.
+    // As the console opens on it: the same, for a config only (a binary is looked at, and
+    // built, when it is started).
+    let mut m = M::new();
+    let fx = m.st.handle(&m.s, Event::Opened, cannot_start(why));
+    assert_eq!(phases(&fx), [Phase::Failed]);
+    assert!(refused(&fx), "{fx:?}");
+    let mut m = M::new();
+    let fx = m.st.handle(&m.s, Event::Opened, unbuilt());
+    assert!(fx.is_empty(), "{fx:?}");
+    let fx = m.st.handle(
+        &m.s,
+        Event::Opened,
+        cannot_start("binary /x is not executable"),
+    );
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(m.st.phase, Phase::Idle);
+    // Running: no signal, still ready, PID kept; the restart is refused, even for a binary
+    // a build would make (the process would be stopped for nothing that runs).
     let mut m = M::new();
     m.ready();
-    let fx = m.ev(Event::StartRefused { why: why.clone() });
-    assert!(!fx
-        .iter()
-        .any(|e| matches!(e, Effect::Signal(_) | Effect::Spawn)));
-    assert_eq!((m.st.phase, m.st.pid), (Phase::Ready, Some(42)));
-    assert!(
-        m.st.detail.starts_with("restart refused") && m.st.detail.contains(&why),
-        "{}",
-        m.st.detail
-    );
+    for c in [cannot_start(why), unbuilt()] {
+        let fx = m.st.handle(&m.s, Event::Command(Command::Restart), c);
+        assert!(
+            matches!(&fx[..], [Effect::Refused { what, .. }] if what == "restart"),
+            "{fx:?}"
+        );
+        assert_eq!((m.st.phase, m.st.pid), (Phase::Ready, Some(42)));
+    }
+    // A start of a running one starts nothing: nothing to refuse.
+    assert!(m
+        .st
+        .handle(&m.s, Event::Command(Command::Start), cannot_start(why))
+        .is_empty());
+    // Building: the start it was to make afterwards is dropped, and the detail says why.
+    let mut m = M::new();
+    m.cmd(Command::Build { force: false });
+    let fx =
+        m.st.handle(&m.s, Event::Command(Command::Start), cannot_start(why));
+    assert!(refused(&fx), "{fx:?}");
+    assert!(m.st.detail.contains("it will not start"), "{}", m.st.detail);
+    let fx = m.ev(Event::BuildFinished(Ok(())));
+    assert_eq!(phases(&fx), [Phase::Idle], "no start after the build");
     // In backoff: the pending restart is cancelled (its timer's epoch is stale).
     let mut m = M::new();
     m.ready();
     m.exit(ExitStatus::Code(1));
     assert_eq!(m.st.phase, Phase::Backoff);
-    m.ev(Event::StartRefused { why: why.clone() });
+    let restarts = m.st.restarts;
+    m.st.handle(&m.s, Event::Command(Command::Start), cannot_start(why));
     assert_eq!(m.st.phase, Phase::Failed);
+    assert_eq!(m.st.restarts, restarts, "a refused start is no restart");
     let fx = m.timer(TimerKind::Backoff);
     assert!(fx.is_empty(), "{fx:?}");
 }

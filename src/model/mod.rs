@@ -22,7 +22,7 @@ pub mod settings;
 pub mod verb;
 pub mod view;
 
-pub use fact::Fact;
+pub use fact::{CannotStart, Fact, StartBlock};
 pub use health::FeedHealth;
 pub use kind::ConnectorType;
 pub use phase::Phase;

@@ -1,38 +1,110 @@
-//! Pre-flight of a start: could a new process of this connector start now? The runtime asks
-//! before anything that may start one (a start, a restart, a stale-feed restart, a backoff
-//! running out, a reloaded entry put in use) and hands the answer to the state machine in
-//! [`crate::machine::state::Ctx::cannot_start`]; the machine refuses a restart that would stop a
-//! running process for a new one that could not start. Reads the file system: the binary's
-//! metadata and the connector's config (a small regular file, see
-//! [`crate::config::connector::read_config`]).
+//! The pre-flight: could a new process of this connector start now, and if not, why? The one
+//! place that answers it, typed ([`StartBlock`]) and in the operator's words (the file, what is
+//! wrong, what to do). The runtime asks it once, before each event that may start a process
+//! (an operator's start or restart, a backoff running out, an exit the policy restarts, a
+//! stale-feed restart, a build's end, the console opening on a connector or adding one), and
+//! hands the answer to the state machine as data
+//! ([`crate::machine::state::Ctx::cannot_start`]); the machine decides what follows: build
+//! first, fail with why, count it against the budget, or refuse a restart and leave the running
+//! process alone. Reads the file system: the binary's metadata and the connector's config (a
+//! small regular file, see [`crate::config::connector::read_config`]).
+//!
+//! What it does not answer: whether the connector's iceoryx2 name is free and its dead nodes
+//! can be cleaned. That needs the iceoryx2 thread and holds only at the moment of the spawn
+//! (another process may take the name in between), so the spawn asks it
+//! ([`crate::engine::io::ipc`]'s `prepare`) and a busy name ends as a failed spawn.
 
 use std::path::Path;
 
 use crate::config::connector;
 use crate::config::manifest::ConnectorSpec;
+use crate::engine::io::sys::{program_problem, ProgramProblem};
+use crate::model::{CannotStart, StartBlock};
 
-/// What stands in the way of starting `spec` now, naming the file and the problem; None when a
-/// process could start. A missing binary is reported too: the state machine builds it first
-/// when nothing runs (`auto_build`), and refuses to stop a running process for it.
-pub fn check(spec: &ConnectorSpec) -> Option<String> {
+/// What stands in the way of starting `spec` now, if anything: its config first (which is read
+/// again each time), then its program, in `switchboard check`'s words. A binary missing where
+/// a build puts it, with `auto_build` on, is [`StartBlock::Unbuilt`], reported unless a config
+/// problem already refuses the start.
+pub fn cannot_start(spec: &ConnectorSpec) -> Option<CannotStart> {
     if spec.is_bot() {
-        return match program_path(&spec.binary) {
-            Some(p) => binary_problem(&p, false),
+        // A bot has no config and nothing to build: its program is there or not.
+        let why = match program_path(&spec.binary) {
+            Some(p) => program_problem(&p).map(|problem| match problem {
+                ProgramProblem::Missing => format!(
+                    "bot command {} does not exist; fix `command` in the manifest",
+                    p.display()
+                ),
+                other => format!("bot command {} {other}", p.display()),
+            }),
             None => Some(format!(
                 "bot command {} is not found (not a path, not on PATH); fix `command` in the manifest",
                 spec.binary.display()
             )),
         };
+        return why.map(|why| CannotStart {
+            reason: StartBlock::Program,
+            why,
+        });
     }
     let config = connector::check(spec.kind, &spec.config)
         .err()
-        .map(|e| format!("config {} {e}", spec.config.display()));
-    let binary = binary_problem(&spec.binary, spec.auto_build);
-    match (config, binary) {
-        (None, None) => None,
-        (Some(c), None) => Some(c),
-        (None, Some(b)) => Some(b),
-        (Some(c), Some(b)) => Some(format!("{c}; and {b}")),
+        .map(|problem| connector::unusable(&spec.config, &problem));
+    let program = program_problem(&spec.binary).map(|problem| match problem {
+        ProgramProblem::Missing if spec.auto_build && spec.binary == spec.built_binary() => {
+            CannotStart {
+                reason: StartBlock::Unbuilt,
+                why: format!(
+                    "binary {} does not exist; stop it (x), then start it (s): a start builds it first",
+                    spec.binary.display()
+                ),
+            }
+        }
+        _ => CannotStart {
+            reason: StartBlock::Program,
+            why: binary_problem(spec, true)
+                .unwrap_or_else(|| format!("binary {} {problem}", spec.binary.display())),
+        },
+    });
+    match (config, program) {
+        (None, program) => program,
+        (Some(why), Some(p)) if !p.build_lifts() => Some(CannotStart {
+            reason: StartBlock::Config,
+            why: format!("{why}; and {}", p.why),
+        }),
+        (Some(why), _) => Some(CannotStart {
+            reason: StartBlock::Config,
+            why,
+        }),
+    }
+}
+
+/// [`cannot_start`]'s words alone (what `switchboard check` says of a bot's command).
+pub fn check(spec: &ConnectorSpec) -> Option<String> {
+    cannot_start(spec).map(|c| c.why)
+}
+
+/// Why `spec`'s binary cannot run, naming its path, if so. Always: it is there but is no
+/// runnable program, or it is missing and not where `b` builds (so no build makes it). With
+/// `strict` (`switchboard check`), also: it is missing and `auto_build = false`.
+pub fn binary_problem(spec: &ConnectorSpec, strict: bool) -> Option<String> {
+    let path = spec.binary.display();
+    match program_problem(&spec.binary)? {
+        ProgramProblem::Missing if spec.binary != spec.built_binary() => Some(format!(
+            "binary not found: {path} does not exist{}; a build (key b) makes {}, not it, so fix `binary` or put the connector there",
+            if spec.auto_build {
+                ""
+            } else {
+                " (auto_build = false)"
+            },
+            spec.built_binary().display()
+        )),
+        ProgramProblem::Missing if spec.auto_build => None,
+        ProgramProblem::Missing if strict => Some(format!(
+            "binary not found: {path} does not exist and auto_build = false; build it (`switchboard build {}`, key b) or set auto_build = true",
+            spec.name
+        )),
+        ProgramProblem::Missing => None,
+        other => Some(format!("binary {path} {other}")),
     }
 }
 
@@ -48,51 +120,95 @@ pub fn program_path(program: &Path) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Why `binary` cannot be run, if it cannot.
-fn binary_problem(binary: &Path, auto_build: bool) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let shown = binary.display();
-    match std::fs::metadata(binary) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(if auto_build {
-            format!(
-                "binary {shown} does not exist; stop it (x), then start it (s): a start builds it first"
-            )
-        } else {
-            format!("binary {shown} does not exist (auto_build = false); build it, or fix `binary`")
-        }),
-        Err(e) => Some(format!("binary {shown} cannot be read ({e})")),
-        Ok(m) if !m.is_file() => Some(format!(
-            "binary {shown} is not a regular file; fix `binary` in the manifest"
-        )),
-        Ok(m) if m.permissions().mode() & 0o111 == 0 => Some(format!(
-            "binary {shown} is not executable (mode {:o}); chmod +x it",
-            m.permissions().mode() & 0o7777
-        )),
-        Ok(_) => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A connector whose project is `dir`, with a valid config `bf.toml`.
+    fn spec_in(dir: &Path) -> ConnectorSpec {
+        std::fs::write(dir.join("bf.toml"), "stream_url = \"a\"\napi_url = \"b\"\n")
+            .expect("config");
+        let path = dir.join("switchboard.toml");
+        let text = format!(
+            "[defaults]\nproject_root = \"{}\"\n[[connector]]\nname = \"pf\"\ntype = \"binancefutures\"\nconfig = \"bf.toml\"\n",
+            dir.display()
+        );
+        std::fs::write(&path, text).expect("manifest");
+        let (m, problems) =
+            crate::config::manifest::Manifest::load_for_console(&path).expect("manifest");
+        assert!(problems.is_empty(), "{problems:?}");
+        m.connectors[0].clone()
+    }
+
     #[test]
-    fn binaries_that_cannot_run_are_named_with_the_problem() {
+    fn one_answer_typed_and_in_words_naming_the_file() {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().expect("tmp");
-        let missing = d.path().join("connector");
-        let said = binary_problem(&missing, true).expect("missing");
+        let mut spec = spec_in(d.path());
+        // Missing where a build puts it: a build lifts it.
+        let c = cannot_start(&spec).expect("unbuilt");
+        assert_eq!(c.reason, StartBlock::Unbuilt, "{c:?}");
+        assert!(c.build_lifts());
         assert!(
-            said.contains(&missing.display().to_string()) && said.contains("does not exist"),
-            "{said}"
+            c.why.contains(&spec.built_binary().display().to_string())
+                && c.why.contains("a start builds it first"),
+            "{c:?}"
         );
-        std::fs::write(&missing, "#!/bin/sh\n").expect("write");
-        std::fs::set_permissions(&missing, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let said = binary_problem(&missing, true).expect("not executable");
-        assert!(said.contains("is not executable (mode 644)"), "{said}");
-        std::fs::set_permissions(&missing, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        assert_eq!(binary_problem(&missing, true), None);
-        let said = binary_problem(d.path(), true).expect("a directory");
-        assert!(said.contains("not a regular file"), "{said}");
+        // Missing there with auto_build off: said as `check` says it.
+        spec.auto_build = false;
+        let c = cannot_start(&spec).expect("no auto_build");
+        assert_eq!(c.reason, StartBlock::Program, "{c:?}");
+        assert!(
+            c.why.contains("auto_build = false") && c.why.contains("switchboard build pf"),
+            "{c:?}"
+        );
+        spec.auto_build = true;
+        // Missing elsewhere: no build makes it.
+        spec.binary = d.path().join("elsewhere");
+        let c = cannot_start(&spec).expect("missing");
+        assert_eq!(c.reason, StartBlock::Program, "{c:?}");
+        assert!(
+            c.why.contains("binary not found") && c.why.contains("elsewhere"),
+            "{c:?}"
+        );
+        // There, but no program.
+        std::fs::write(&spec.binary, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&spec.binary, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let c = cannot_start(&spec).expect("not executable");
+        assert_eq!(c.reason, StartBlock::Program);
+        assert!(c.why.contains("is not executable (mode 644)"), "{c:?}");
+        let mut dir = spec.clone();
+        dir.binary = d.path().to_path_buf();
+        assert!(cannot_start(&dir)
+            .expect("a directory")
+            .why
+            .contains("is not a program"));
+        std::fs::set_permissions(&spec.binary, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        assert_eq!(cannot_start(&spec), None);
+        // The config is read each time: gone, it comes first, naming the file and what to do.
+        std::fs::remove_file(&spec.config).expect("rm");
+        let c = cannot_start(&spec).expect("config");
+        assert_eq!(c.reason, StartBlock::Config);
+        assert!(
+            c.why.contains("bf.toml")
+                && c.why.contains("cannot be read")
+                && c.why.contains("start it again"),
+            "{c:?}"
+        );
+        // With a program that cannot run, both are said; an unbuilt binary is not (a start
+        // refused for its config builds nothing).
+        std::fs::set_permissions(&spec.binary, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let c = cannot_start(&spec).expect("both");
+        assert!(
+            c.why.contains("; and binary") && c.why.contains("mode 644"),
+            "{c:?}"
+        );
+        spec.binary = spec.built_binary();
+        let c = cannot_start(&spec).expect("config");
+        assert_eq!(c.reason, StartBlock::Config);
+        assert!(!c.why.contains("binary"), "{c:?}");
     }
 }
