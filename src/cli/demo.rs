@@ -3,7 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use super::run::run_headless;
+use super::tui::tui_on;
 use crate::config::manifest::Manifest;
+use crate::engine::io::store;
+use crate::exit;
 
 const MANIFEST: &str = include_str!("../../assets/demo/switchboard.toml");
 const CONFIGS: [(&str, &str); 3] = [
@@ -78,6 +82,60 @@ pub fn prepare(dir: &Path, sim: &Path) -> Result<Manifest, String> {
     let path = dir.join("switchboard.toml");
     std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
     Manifest::load(&path).map_err(|e| e.to_string())
+}
+
+/// `switchboard demo`: the TUI (or `--headless`) on the embedded manifest of simulated
+/// connectors, in a fresh temporary directory.
+pub fn demo(headless: bool) -> u8 {
+    let sim = match sim_binary() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let dir = match tempfile::Builder::new()
+        .prefix("switchboard-demo-")
+        .tempdir()
+    {
+        Ok(d) => d.keep(),
+        Err(e) => {
+            eprintln!("error: cannot create a temporary directory: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let manifest = match prepare(&dir, &sim) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: demo manifest: {e}");
+            return exit::USAGE;
+        }
+    };
+    let path = manifest.path.clone();
+    let code = if headless {
+        run_headless(&path, false)
+    } else {
+        tui_on(manifest, |detached| {
+            if detached {
+                outln!(
+                    "switchboard: the demo lives in {}; reopen it with `switchboard --manifest {}`",
+                    dir.display(),
+                    path.display()
+                );
+            }
+        })
+    };
+    // Keep the directory while connectors may still run from it (detached).
+    let running = store::read_state(&dir.join(".switchboard"))
+        .ok()
+        .flatten()
+        .map(|s| s.connectors.iter().any(|c| c.view.pid.is_some()))
+        .unwrap_or(false);
+    if !running {
+        let _ = std::fs::remove_dir_all(&dir);
+        remove_shm();
+    }
+    code
 }
 
 #[cfg(test)]

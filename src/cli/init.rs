@@ -3,11 +3,12 @@
 //! exchange. Each example it uses is copied into a private `configs/` beside the manifest
 //! (0700, files 0600) and the manifest points there: API keys get written into those copies,
 //! never into the checkout's tracked files. [`starter`] returns the text (pure);
-//! [`copy_configs`] makes the copies; the CLI writes the manifest.
+//! [`copy_configs`] makes the copies; [`init`] (the command) writes the manifest.
 
 use std::path::{Path, PathBuf};
 
 use crate::config::connector::ConnectorType;
+use crate::exit;
 
 /// Why no starter manifest could be made.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -290,6 +291,85 @@ pub fn copy_configs(entries: &[Entry], manifest_dir: &Path) -> Result<Vec<Copied
         }
     }
     Ok(out)
+}
+
+/// `switchboard init [CHECKOUT] [--force]`: writes a starter manifest at `path` from the
+/// checkout's `connector/examples/*.toml` (the checkout: named, else the nearest one above the
+/// current directory, else `$HFTBACKTEST_ROOT`). An existing manifest is kept unless `force`.
+pub fn init(path: &Path, checkout: Option<&Path>, force: bool) -> u8 {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let checkout = match checkout {
+        Some(c) => cwd.join(c),
+        None => match crate::config::manifest::find_project_root(None, &cwd) {
+            Ok(c) => c,
+            Err(why) => {
+                eprintln!("error: no hftbacktest checkout found ({why}); run `switchboard init` inside one, or name it: `switchboard init ~/src/hftbacktest`");
+                return exit::USAGE;
+            }
+        },
+    };
+    let checkout = checkout.canonicalize().unwrap_or(checkout);
+    let path = cwd.join(path);
+    if path.exists() && !force {
+        eprintln!(
+            "error: {} exists; it was left as it is. Pass --force to replace it, or --manifest OTHER.toml to write another",
+            path.display()
+        );
+        return exit::USAGE;
+    }
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| cwd.clone());
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let Starter {
+        text,
+        entries,
+        skipped,
+    } = match starter(&checkout, &dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    // The configs first: a manifest never points at copies that are not there.
+    let copied = match copy_configs(&entries, &dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
+        }
+    };
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return exit::FAILURE;
+    }
+    let names: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{} ({})", e.name, e.kind.as_str()))
+        .collect();
+    outln!(
+        "wrote {} with {} connector(s): {}",
+        path.display(),
+        entries.len(),
+        names.join(", ")
+    );
+    for c in &copied {
+        match c {
+            Copied::New(p) => {
+                outln!("copied {} (private: mode 0600)", p.display())
+            }
+            Copied::Kept(p) => {
+                outln!("kept {} (it was there; it may hold your keys)", p.display())
+            }
+        }
+    }
+    for s in &skipped {
+        outln!("skipped connector/examples/{s}: its name says no exchange (binancefutures, binancespot, bybit)");
+    }
+    outln!("next: put your keys in the copies, rename each connector to the name your bot uses, then `switchboard check` and `switchboard`");
+    exit::OK
 }
 
 #[cfg(test)]
