@@ -1,5 +1,12 @@
 //! The UI's own state (focus, scroll, search, zoom, dialogs), kept apart from what the engine
 //! reports, and `update`, which turns an [`Action`] into changes here plus calls to the engine.
+//! By mode: the table's order and row filter (`table.rs`), the dialogs (`dialog.rs`), the `:`
+//! and `&` prompts (`prompt.rs`), the merged log's keys (`merged_keys.rs`).
+
+mod dialog;
+mod merged_keys;
+mod prompt;
+mod table;
 
 use std::collections::HashMap;
 
@@ -11,6 +18,8 @@ use crate::model::view::{ConnectorId, ConnectorView};
 use super::keymap::{Action, Mode};
 pub use super::merged::MergedView;
 pub use super::pane::{line_shown, PaneView};
+pub use dialog::{stop_all_cost, Dialog};
+pub use table::{is_unhealthy, row_matches, SortKey};
 
 /// What the UI asks of the engine (or of the event loop).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,127 +72,8 @@ impl TimeMode {
         }
     }
 }
-
-/// The order of the table's rows (`O` cycles); ties keep the manifest's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortKey {
-    /// Unhealthy connectors (as `!` finds them) first.
-    #[default]
-    Unhealthy,
-    /// Failed, exited, backoff, … first; idle last.
-    Phase,
-    /// Stale, erroring, ok, quiet, then those without a feed.
-    Health,
-    /// Most restarts first.
-    Restarts,
-    /// Busiest first.
-    Cpu,
-    Name,
-    /// As the manifest lists them.
-    Manifest,
-}
-
-impl SortKey {
-    pub fn next(self) -> SortKey {
-        match self {
-            SortKey::Unhealthy => SortKey::Phase,
-            SortKey::Phase => SortKey::Health,
-            SortKey::Health => SortKey::Restarts,
-            SortKey::Restarts => SortKey::Cpu,
-            SortKey::Cpu => SortKey::Name,
-            SortKey::Name => SortKey::Manifest,
-            SortKey::Manifest => SortKey::Unhealthy,
-        }
-    }
-
-    /// As the table's title says it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SortKey::Unhealthy => "unhealthy first",
-            SortKey::Phase => "phase",
-            SortKey::Health => "health",
-            SortKey::Restarts => "restarts",
-            SortKey::Cpu => "CPU",
-            SortKey::Name => "name",
-            SortKey::Manifest => "manifest order",
-        }
-    }
-
-    /// `snaps`' indices in this order.
-    pub fn order(self, snaps: &[ConnectorView]) -> Vec<usize> {
-        use crate::model::health::FeedHealth;
-        let mut idx: Vec<usize> = (0..snaps.len()).collect();
-        let phase_rank = |p: Phase| match p {
-            Phase::Failed => 0,
-            Phase::Exited => 1,
-            Phase::Backoff => 2,
-            Phase::Stopping => 3,
-            Phase::Starting => 4,
-            Phase::Building => 5,
-            Phase::Ready => 6,
-            Phase::Stopped => 7,
-            Phase::Idle => 8,
-        };
-        let health_rank = |h: Option<FeedHealth>| match h {
-            Some(FeedHealth::Stale) => 0,
-            Some(FeedHealth::Erroring) => 1,
-            Some(FeedHealth::Ok) => 2,
-            Some(FeedHealth::Quiet) => 3,
-            None => 4,
-        };
-        match self {
-            SortKey::Unhealthy => idx.sort_by_key(|i| !is_unhealthy(&snaps[*i])),
-            SortKey::Phase => idx.sort_by_key(|i| phase_rank(snaps[*i].phase)),
-            SortKey::Health => idx.sort_by_key(|i| health_rank(snaps[*i].health)),
-            SortKey::Restarts => idx.sort_by_key(|i| std::cmp::Reverse(snaps[*i].restarts)),
-            SortKey::Cpu => idx.sort_by(|a, b| {
-                let cpu = |i: &usize| snaps[*i].cpu_pct.unwrap_or(-1.0);
-                cpu(b).total_cmp(&cpu(a))
-            }),
-            SortKey::Name => idx.sort_by_key(|i| snaps[*i].id().to_string()),
-            SortKey::Manifest => {}
-        }
-        idx
-    }
-}
-
 /// How long the status bar flashes after a connector exits, fails or goes stale.
 pub const FLASH_SECS: f64 = 1.5;
-
-/// A confirmation the operator must answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Dialog {
-    /// "`verb` `target`?" (one connector, named in its phase's colour) or "`verb` all `count`
-    /// running connectors?", with the bots that would lose their data.
-    Confirm {
-        call: UiCall,
-        verb: String,
-        /// The connector and its phase; None for all of them.
-        target: Option<(String, Phase)>,
-        /// How many connectors the action reaches.
-        count: usize,
-        bots: u32,
-        /// The console registers the connector's declared instruments again after a restart, so
-        /// the attached bots get their data back; else they need a restart of their own.
-        heals: bool,
-        /// The managed bots that are stopped first (and, for a restart, started after it).
-        managed: Vec<String>,
-    },
-    /// Quit while connectors run: `d` detach, `s` stop all, `Esc` cancel; with what `s` would
-    /// cost, as `X` says it: the bots attached (not managed) and the managed bots stopped too.
-    Quit {
-        running: usize,
-        bots: u32,
-        managed: Vec<String>,
-    },
-    /// A viewer's console is gone: `y` starts a console here that adopts the connectors, `n`
-    /// keeps watching (its counts are the last it saw).
-    TakeOver {
-        /// The watched console's PID, when known.
-        pid: Option<i32>,
-    },
-}
-
 /// The search prompt and query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Search {
@@ -344,41 +234,6 @@ impl App {
             (None, false, false) => Mode::Normal,
         }
     }
-
-    /// The connectors' indices in the order the table shows them, without the rows the row
-    /// filter hides.
-    pub fn order(&self, snaps: &[ConnectorView]) -> Vec<usize> {
-        let mut order = self.sort.order(snaps);
-        if !self.row_filter.is_empty() {
-            order.retain(|i| row_matches(&snaps[*i], &self.row_filter));
-        }
-        order
-    }
-
-    /// Filters the table to the rows matching `filter` (empty: all) and focuses the first of
-    /// them when the focused connector is filtered out; says how many match.
-    pub fn set_row_filter(&mut self, filter: &str, snaps: &[ConnectorView]) {
-        self.row_filter = filter.trim().to_lowercase();
-        let order = self.order(snaps);
-        if let Some(first) = order.first() {
-            if !order.contains(&self.focus) {
-                self.focus = *first;
-            }
-        }
-        self.notice = Some(if self.row_filter.is_empty() {
-            "row filter off: every connector is listed".into()
-        } else if order.is_empty() {
-            format!("no connector matches \"{}\" (Esc clears)", self.row_filter)
-        } else {
-            format!(
-                "{} of {} connectors match \"{}\" (Esc clears)",
-                order.len(),
-                snaps.len(),
-                self.row_filter
-            )
-        });
-    }
-
     /// Keeps scrolled views still while new lines arrive. Call before drawing.
     pub fn settle(&mut self) {
         for (p, log) in self.panes.iter_mut().zip(&self.logs) {
@@ -447,29 +302,6 @@ impl App {
             }
         }
     }
-
-    /// A viewer's link to its console changed: `gone` offers the take-over once (until the
-    /// console is back), and a console back again withdraws the offer.
-    pub fn console_gone(&mut self, gone: bool, pid: Option<i32>) {
-        if !self.viewer {
-            return;
-        }
-        match (gone, &self.dialog) {
-            (true, None) if !self.take_over_offered => {
-                self.take_over_offered = true;
-                self.help = false;
-                self.detail = false;
-                self.dialog = Some(Dialog::TakeOver { pid });
-            }
-            (false, Some(Dialog::TakeOver { .. })) => {
-                self.dialog = None;
-                self.take_over_offered = false;
-            }
-            (false, _) => self.take_over_offered = false,
-            _ => {}
-        }
-    }
-
     /// Applies `action`; returns what the engine or the loop must do.
     pub fn update(&mut self, action: Action, snaps: &[ConnectorView]) -> Vec<UiCall> {
         self.notice = None;
@@ -499,86 +331,12 @@ impl App {
         let bots = snaps[focus].bots;
         let id = snaps[focus].id();
         let name = id.to_string();
-        if let Some(typed) = self.jump.as_mut() {
-            let names: Vec<String> = snaps.iter().map(|s| s.id().to_string()).collect();
-            let matching = |q: &str| -> Vec<usize> {
-                let q = q.to_lowercase();
-                let starts: Vec<usize> = (0..n)
-                    .filter(|i| names[*i].to_lowercase().starts_with(&q))
-                    .collect();
-                if starts.is_empty() {
-                    (0..n)
-                        .filter(|i| names[*i].to_lowercase().contains(&q))
-                        .collect()
-                } else {
-                    starts
-                }
-            };
-            match action {
-                Action::SearchChar(c) => typed.push(c),
-                Action::SearchBackspace => {
-                    typed.pop();
-                }
-                Action::Complete => {
-                    let m = matching(typed);
-                    // The longest prefix the candidates share (a unique one: the whole name).
-                    if let Some(first) = m.first() {
-                        let mut common = names[*first].clone();
-                        for i in &m[1..] {
-                            let shared = common
-                                .chars()
-                                .zip(names[*i].chars())
-                                .take_while(|(a, b)| a == b)
-                                .count();
-                            common = common.chars().take(shared).collect();
-                        }
-                        if common.len() >= typed.len() {
-                            *typed = common;
-                        }
-                    }
-                }
-                Action::SearchSubmit => {
-                    let m = matching(typed);
-                    match m.first() {
-                        Some(i) => self.focus = *i,
-                        None => self.notice = Some(format!("no connector matches '{typed}'")),
-                    }
-                    self.jump = None;
-                }
-                Action::Cancel | Action::Quit => self.jump = None,
-                _ => {}
-            }
+        if self.jump.is_some() {
+            self.type_jump(action, snaps);
             return vec![];
         }
-        if let Some(typed) = self.filter_input.as_mut() {
-            match action {
-                Action::SearchChar(c) => typed.push(c),
-                Action::SearchBackspace => {
-                    typed.pop();
-                }
-                Action::SearchSubmit if self.filter_rows => {
-                    let typed = typed.clone();
-                    self.filter_input = None;
-                    self.set_row_filter(&typed, snaps);
-                }
-                Action::SearchSubmit => {
-                    let filter = typed.to_lowercase();
-                    self.notice = Some(if filter.is_empty() {
-                        "filter off: every line is shown".into()
-                    } else {
-                        format!("showing only lines with \"{typed}\" (& then Enter: all lines)")
-                    });
-                    if self.on_merged() {
-                        self.merged_view.filter = filter;
-                        self.merged_view.to_bottom();
-                    } else {
-                        self.target(focus).0.set_filter(&filter);
-                    }
-                    self.filter_input = None;
-                }
-                Action::Cancel | Action::Quit => self.filter_input = None,
-                _ => {}
-            }
+        if self.filter_input.is_some() {
+            self.type_filter(action, snaps, focus);
             return vec![];
         }
         if self.viewer {
@@ -622,6 +380,11 @@ impl App {
             Action::FocusNext | Action::FocusPrev | Action::Jump(_) | Action::Zoom | Action::Table
         ) {
             self.console_focus = false;
+        }
+        if self.on_merged() {
+            if let Some(calls) = self.merged_key(action, snaps) {
+                return calls;
+            }
         }
         match action {
             // A filtered table: Tab walks the rows it keeps.
@@ -768,51 +531,6 @@ impl App {
                 self.table = !self.table;
                 self.zoom = false;
             }
-            Action::ScrollUp(k) if self.on_merged() => self.merged_view.scroll_up(k as usize),
-            Action::ScrollDown(k) if self.on_merged() => self.merged_view.scroll_down(k as usize),
-            Action::ScrollTop if self.on_merged() => {
-                // The top of the longest possible merge; the view clamps it.
-                let total: usize = self
-                    .logs
-                    .iter()
-                    .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()).lines().len())
-                    .sum();
-                self.merged_view.offset = total;
-            }
-            Action::ScrollBottom if self.on_merged() => self.merged_view.to_bottom(),
-            Action::SearchSubmit | Action::SearchNext | Action::SearchPrev if self.on_merged() => {
-                if action == Action::SearchSubmit {
-                    self.search.editing = false;
-                    self.merged_view.hit = None;
-                }
-                let query = self.search.query.to_lowercase();
-                let rows = self.visible_rows;
-                let older = action != Action::SearchPrev;
-                if let Err(none) = self
-                    .merged_view
-                    .find(&self.logs, &query, older, rows, rows / 2)
-                {
-                    self.notice = Some(none);
-                }
-            }
-            Action::Copy if self.on_merged() => {
-                let names: Vec<String> = snaps.iter().map(|s| s.id().to_string()).collect();
-                let shown = self.merged_view.visible(&self.logs, self.visible_rows);
-                let hit = self.merged_view.hit;
-                let lines: Vec<String> = shown
-                    .iter()
-                    .filter(|l| hit.is_none_or(|h| h == (l.conn, l.abs)))
-                    .map(|l| {
-                        let name = names.get(l.conn).map(String::as_str).unwrap_or("?");
-                        format!("{name} {}", crate::machine::redact::plain(&l.raw))
-                    })
-                    .collect();
-                self.notice = Some(format!(
-                    "copied {} line(s) to the clipboard (OSC 52; the terminal must allow it)",
-                    lines.len()
-                ));
-                return vec![UiCall::Copy(lines)];
-            }
             Action::ScrollUp(k) => {
                 let (p, log) = self.target(focus);
                 p.scroll_up(&log, k as u64);
@@ -856,10 +574,6 @@ impl App {
             Action::Wrap => {
                 let p = self.target(focus).0;
                 p.wrap = !p.wrap;
-            }
-            Action::Errors if self.on_merged() => {
-                self.merged_view.errors_only = !self.merged_view.errors_only;
-                self.merged_view.to_bottom();
             }
             Action::Errors => {
                 let p = self.target(focus).0;
@@ -1016,80 +730,6 @@ impl App {
         vec![]
     }
 }
-
-/// Whether the table's row filter `filter` (lowercase) keeps `s`: its name, `phase:PHASE`,
-/// `health:HEALTH`, `crash-loop` when it is in one, `unhealthy` when `!` would stop at it, and
-/// its detail are searched for the text. A status bar count filters with the exact word (e.g.
-/// `phase:failed`, `health:stale`).
-pub fn row_matches(s: &ConnectorView, filter: &str) -> bool {
-    use crate::model::health::FeedHealth;
-    if filter.is_empty() {
-        return true;
-    }
-    let health = match s.health {
-        Some(FeedHealth::Ok) => "ok",
-        Some(FeedHealth::Quiet) => "quiet",
-        Some(FeedHealth::Stale) => "stale",
-        Some(FeedHealth::Erroring) => "erroring",
-        None => "none",
-    };
-    let hay = format!(
-        "{} phase:{} health:{} {}{}{} {}",
-        s.id(),
-        s.phase.as_str(),
-        health,
-        if s.crash_loop.is_some() {
-            "crash-loop "
-        } else {
-            ""
-        },
-        if is_unhealthy(s) { "unhealthy " } else { "" },
-        s.detail,
-        s.health_detail.as_deref().unwrap_or(""),
-    );
-    hay.to_lowercase().contains(filter)
-}
-
-/// Whether `!` stops at a connector: its feed is stale or erroring, it is down (failed, exited,
-/// in backoff), or it is crash-looping.
-pub fn is_unhealthy(s: &ConnectorView) -> bool {
-    s.health.is_some_and(|h| h.is_unhealthy())
-        || matches!(s.phase, Phase::Failed | Phase::Exited | Phase::Backoff)
-        || s.crash_loop.is_some()
-}
-
-/// What stopping everything on this host costs (`X`, or `s` in the quit dialog): how many run,
-/// the bots attached to them that the console does not manage (they lose their market data),
-/// and the managed bots (views with the bot role) that are stopped with them.
-pub fn stop_all_cost(snaps: &[ConnectorView]) -> (usize, u32, Vec<String>) {
-    use crate::model::view::Role;
-    let running: Vec<&ConnectorView> = snaps
-        .iter()
-        .filter(|s| s.host.is_none() && !s.phase.is_at_rest())
-        .collect();
-    let managed: Vec<&ConnectorView> = running
-        .iter()
-        .copied()
-        .filter(|s| s.role == Role::Bot)
-        .collect();
-    let attached: u32 = running.iter().map(|s| s.bots).sum();
-    // A managed bot is counted once by each running connector it trades on.
-    let managed_attachments: u32 = managed
-        .iter()
-        .map(|b| {
-            running
-                .iter()
-                .filter(|c| c.role == Role::Connector && b.connectors.contains(&c.name))
-                .count() as u32
-        })
-        .sum();
-    (
-        running.len(),
-        attached.saturating_sub(managed_attachments),
-        managed.iter().map(|b| b.name.clone()).collect(),
-    )
-}
-
 impl Default for App {
     fn default() -> Self {
         App::new()
