@@ -281,6 +281,33 @@ fn the_quit_dialog_puts_detach_first_and_names_the_bots_stop_all_costs() {
 }
 
 #[test]
+fn the_quit_dialog_folds_a_long_list_of_managed_bots_instead_of_cutting_it() {
+    use crate::model::view::Role;
+    let now = NOW;
+    let mut bf = snap("binance-futures-main", Phase::Ready, now);
+    bf.bots = 2;
+    let mut snaps = vec![bf];
+    for name in ["market-maker-btc-perp", "cross-venue-arbitrage"] {
+        let mut b = snap(name, Phase::Ready, now);
+        b.role = Role::Bot;
+        b.connectors = vec!["binance-futures-main".into()];
+        snaps.push(b);
+    }
+    let mut app = app_for(&snaps, logs(3, 5));
+    assert!(app.update(Action::Quit, &snaps).is_empty());
+    let screen = rows_of(&render(&app, &snaps, now, 80, 24)).join("\n");
+    // Both names are whole on the screen (the second was cut at the dialog's border before).
+    assert!(screen.contains("market-maker-btc-perp"), "{screen}");
+    assert!(screen.contains("cross-venue-arbitrage"), "{screen}");
+    assert!(screen.contains("Esc cancel"), "{screen}");
+    // Broken between names, not inside one; no row runs past the dialog's border.
+    assert!(
+        screen.contains("    market-maker-btc-perp, cross-venue-arbitrage"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn zoom_shows_the_focused_pane_alone() {
     let now = NOW;
     let snaps = vec![

@@ -160,7 +160,9 @@ pub(super) fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
             ],
         ),
     };
-    let rect = centered(area, 52, lines.len() as u16 + 2);
+    let width = 52.min(area.width);
+    let lines = fold(lines, width.saturating_sub(2).max(1) as usize);
+    let rect = centered(area, width, lines.len() as u16 + 2);
     f.render_widget(Clear, rect);
     f.render_widget(
         Paragraph::new(lines).block(
@@ -171,4 +173,57 @@ pub(super) fn draw_dialog(f: &mut Frame, v: &View, d: &Dialog, area: Rect) {
         ),
         rect,
     );
+}
+
+/// Lines wider than the dialog continue on the next row, broken between words (styles kept),
+/// so nothing is cut: a list of bot names, a long connector name. The rows are counted before
+/// the box is sized.
+fn fold(lines: Vec<Line<'static>>, width: usize) -> Vec<Line<'static>> {
+    const INDENT: &str = "    ";
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        if line.width() <= width {
+            out.push(line);
+            continue;
+        }
+        let mut row: Vec<Span<'static>> = Vec::new();
+        let mut used = 0;
+        for span in &line.spans {
+            for word in span.content.split_inclusive(' ') {
+                let w = Span::raw(word).width();
+                if used + w.min(width) > width && used > INDENT.len() {
+                    out.push(Line::from(std::mem::take(&mut row)).style(line.style));
+                    // Continuation rows are indented under the list they continue.
+                    row.push(Span::raw(INDENT));
+                    used = INDENT.len();
+                }
+                // A word wider than a whole row is cut into rows.
+                let mut rest = word;
+                while used + Span::raw(rest).width() > width {
+                    let mut take = 0;
+                    let mut taken = 0;
+                    for ch in rest.chars() {
+                        let cw = Span::raw(ch.to_string()).width();
+                        if used + taken + cw > width {
+                            break;
+                        }
+                        taken += cw;
+                        take += ch.len_utf8();
+                    }
+                    if take == 0 {
+                        break;
+                    }
+                    row.push(Span::styled(rest[..take].to_string(), span.style));
+                    out.push(Line::from(std::mem::take(&mut row)).style(line.style));
+                    row.push(Span::raw(INDENT));
+                    used = INDENT.len();
+                    rest = &rest[take..];
+                }
+                used += Span::raw(rest).width();
+                row.push(Span::styled(rest.to_string(), span.style));
+            }
+        }
+        out.push(Line::from(row).style(line.style));
+    }
+    out
 }
