@@ -1115,8 +1115,8 @@ fn a_click_on_a_status_bar_count_shows_the_table_filtered_to_it() {
     )));
 }
 
-/// The threads of process `pid` that are in write(2) (or writev) on a terminal, each with its
-/// kernel wait channel.
+/// The threads of process `pid` that are in write(2) (or writev) on a terminal (`TID NAME`),
+/// each with its kernel wait channel.
 fn writing_to_a_terminal(pid: i32) -> Vec<(String, String)> {
     let mut found = Vec::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -1142,7 +1142,8 @@ fn writing_to_a_terminal(pid: i32) -> Vec<(String, String)> {
             continue;
         }
         let wchan = std::fs::read_to_string(format!("{base}/wchan")).unwrap_or_default();
-        found.push((tid, wchan));
+        let comm = std::fs::read_to_string(format!("{base}/comm")).unwrap_or_default();
+        found.push((format!("{tid} {}", comm.trim()), wchan));
     }
     found
 }
@@ -1173,7 +1174,7 @@ fn frozen_console(fx: &Fixture, name: &str) -> (Tui, i32, i32) {
         "the console never blocked writing to the frozen terminal"
     );
     eprintln!(
-        "blocked in write(2) on the terminal (tid, wchan): {:?}",
+        "blocked in write(2) on the terminal (thread, wchan): {:?}",
         writing_to_a_terminal(console)
     );
     (tui, console, pid)
