@@ -1129,8 +1129,10 @@ fn writing_to_a_terminal(pid: i32) -> Vec<(String, String)> {
             continue;
         };
         let mut fields = call.split_whitespace();
-        let nr = fields.next().and_then(|n| n.parse::<i64>().ok());
-        if nr != Some(nix::libc::SYS_write as i64) && nr != Some(nix::libc::SYS_writev as i64) {
+        let nr = fields
+            .next()
+            .and_then(|n| n.parse::<nix::libc::c_long>().ok());
+        if nr != Some(nix::libc::SYS_write) && nr != Some(nix::libc::SYS_writev) {
             continue;
         }
         let fd = fields
