@@ -1114,3 +1114,151 @@ fn a_click_on_a_status_bar_count_shows_the_table_filtered_to_it() {
         Ok(Some(_))
     )));
 }
+
+/// The threads of process `pid` that are in write(2) (or writev) on a terminal (`TID NAME`),
+/// each with its kernel wait channel.
+fn writing_to_a_terminal(pid: i32) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return found;
+    };
+    for task in tasks.flatten() {
+        let tid = task.file_name().to_string_lossy().into_owned();
+        let base = format!("/proc/{pid}/task/{tid}");
+        let Ok(call) = std::fs::read_to_string(format!("{base}/syscall")) else {
+            continue;
+        };
+        let mut fields = call.split_whitespace();
+        let nr = fields
+            .next()
+            .and_then(|n| n.parse::<nix::libc::c_long>().ok());
+        if nr != Some(nix::libc::SYS_write) && nr != Some(nix::libc::SYS_writev) {
+            continue;
+        }
+        let fd = fields
+            .next()
+            .and_then(|a| i64::from_str_radix(a.trim_start_matches("0x"), 16).ok());
+        let Some(fd) = fd else { continue };
+        let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap_or_default();
+        if !target.to_string_lossy().starts_with("/dev/pts/") {
+            continue;
+        }
+        let wchan = std::fs::read_to_string(format!("{base}/wchan")).unwrap_or_default();
+        let comm = std::fs::read_to_string(format!("{base}/comm")).unwrap_or_default();
+        found.push((format!("{tid} {}", comm.trim()), wchan));
+    }
+    found
+}
+
+/// A console in a pty on connector `name` (logging 500 lines a second, so its pane redraws with
+/// every frame), READY, whose terminal then stops being read until the console is blocked in
+/// write(2) on it (seen twice, a second apart). Returns the console, its PID and the
+/// connector's.
+fn frozen_console(fx: &Fixture, name: &str) -> (Tui, i32, i32) {
+    fx.sim_config("a.toml", "lines_per_sec = 500.0");
+    fx.manifest(
+        "shutdown_timeout = 2.0",
+        &format!(
+            "[[connector]]\nname = \"{name}\"\ntype = \"binancefutures\"\nconfig = \"a.toml\"\n"
+        ),
+    );
+    let tui = Tui::start(fx, 50, 200);
+    tui.wait_for("ready", 30.0, |s| title_of(s, name).contains("READY"));
+    let pid = fx.pid_of(name).expect("pid");
+    let console = tui.pid() as i32;
+    tui.pause_reading();
+    let blocked = eventually(30.0, || !writing_to_a_terminal(console).is_empty()) && {
+        std::thread::sleep(Duration::from_secs(1));
+        !writing_to_a_terminal(console).is_empty()
+    };
+    assert!(
+        blocked,
+        "the console never blocked writing to the frozen terminal"
+    );
+    eprintln!(
+        "blocked in write(2) on the terminal (thread, wchan): {:?}",
+        writing_to_a_terminal(console)
+    );
+    (tui, console, pid)
+}
+
+#[test]
+fn a_frozen_terminal_does_not_stall_the_engine() {
+    // Nobody reads the terminal (a frozen SSH session, a suspended terminal emulator): the
+    // console's writes to it block. `switchboard stop NAME` from another shell still works.
+    let fx = Fixture::new("frozen");
+    let (mut tui, console, pid) = frozen_console(&fx, "frz-a");
+
+    // The CLI, from another shell, while the terminal is frozen. 30 s is a hang detector.
+    let mut stop = std::process::Command::new(SWITCHBOARD)
+        .args(["stop", "frz-a", "--manifest"])
+        .arg(fx.path().join("switchboard.toml"))
+        .current_dir(fx.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("switchboard stop");
+    let done = eventually(30.0, || matches!(stop.try_wait(), Ok(Some(_))));
+    if !done {
+        let _ = stop.kill();
+    }
+    let out = stop.wait_with_output().expect("stop's output");
+    assert!(
+        done,
+        "`switchboard stop frz-a` hung while the console's terminal was frozen"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stop: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(eventually(10.0, || !alive(pid)), "stopped means no process");
+    assert!(
+        !writing_to_a_terminal(console).is_empty(),
+        "the terminal was still frozen when the stop was done"
+    );
+
+    // The terminal thaws: the screen catches up, and q quits (nothing runs: no dialog).
+    tui.resume_reading();
+    tui.wait_for("frz-a stopped", 15.0, |s| {
+        title_of(s, "frz-a").contains("STOPPED")
+    });
+    tui.press("q");
+    let exited = eventually(15.0, || matches!(tui.child.try_wait(), Ok(Some(_))));
+    assert!(exited, "q quits; screen:\n{}", tui.text());
+    assert!(tui.child.wait().expect("wait").success());
+}
+
+#[test]
+fn a_console_whose_terminal_is_frozen_still_detaches_on_sigterm() {
+    // The operator, from another shell, sends the stuck console away politely: it detaches at
+    // once (its lock freed for the next console, the connector left running), and leaves once
+    // its terminal has been put back.
+    let fx = Fixture::new("frozenterm");
+    let (mut tui, console, pid) = frozen_console(&fx, "frt-a");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(console),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal the console");
+    let state_dir = fx.path().join(".switchboard");
+    let freed = eventually(30.0, || {
+        matches!(
+            switchboard::engine::io::store::lock_state(&state_dir),
+            switchboard::engine::io::store::LockState::Free
+        )
+    });
+    assert!(
+        freed,
+        "the console with a frozen terminal never detached on SIGTERM (its lock is still held)"
+    );
+    assert!(alive(pid), "detaching leaves the connector running");
+
+    tui.resume_reading();
+    let exited = eventually(15.0, || matches!(tui.child.try_wait(), Ok(Some(_))));
+    assert!(exited, "the console leaves once its terminal reads again");
+    assert!(tui.child.wait().expect("wait").success());
+    assert!(alive(pid), "the connector did not go with it");
+}

@@ -1,6 +1,8 @@
 //! The operator console: one event loop over terminal input, engine snapshots and a frame tick;
 //! keys become [`keymap::Action`]s, [`app::App::update`] turns them into engine calls, and
-//! [`render::draw`] paints a frame only when something changed, at most ~30 times a second.
+//! [`render::draw`] draws a frame only when something changed, at most ~30 times a second. The
+//! loop draws off-screen; the terminal writer's thread ([`writer`]) paints, so a terminal that
+//! reads nothing blocks that thread only, never the loop or the engine.
 
 pub mod app;
 pub mod console_log;
@@ -14,13 +16,14 @@ pub mod render;
 #[cfg(test)]
 mod snapshot_tests;
 pub mod theme;
+pub mod writer;
 
 use std::io::Stdout;
 use std::time::Duration;
 
 use crossterm::event::{Event, KeyEventKind, MouseButton, MouseEventKind};
 use crossterm::execute;
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, CrosstermBackend, TestBackend};
 use ratatui::Terminal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -40,16 +43,6 @@ pub fn take_over_requested() -> bool {
 
 /// Shortest time between two frames (~30 fps).
 const FRAME: Duration = Duration::from_millis(33);
-
-/// Puts the terminal back (raw mode off, main screen, cursor, mouse) when dropped, including
-/// during a panic unwind.
-struct TerminalGuard;
-
-impl Drop for TerminalGuard {
-    fn drop(&mut self) {
-        restore_terminal();
-    }
-}
 
 fn restore_terminal() {
     let _ = crossterm::terminal::disable_raw_mode();
@@ -96,7 +89,7 @@ pub async fn run(console: &Console) -> Result<bool, String> {
         )
         .await;
     }
-    let mut terminal = match setup_terminal() {
+    let terminal = match setup_terminal() {
         Ok(t) => t,
         Err(e) => {
             restore_terminal();
@@ -106,17 +99,40 @@ pub async fn run(console: &Console) -> Result<bool, String> {
             .await;
         }
     };
-    let guard = TerminalGuard;
+    // From here on only the writer's thread writes to the terminal; dropping it puts the
+    // terminal back (also during a panic unwind).
+    let writer = match writer::Writer::start(terminal) {
+        Ok(w) => w,
+        Err(e) => {
+            restore_terminal();
+            return give_up(format!(
+                "cannot start the terminal writer: {e}; connectors are left as they are"
+            ))
+            .await;
+        }
+    };
     if let Err(e) = handle.start_selected() {
-        drop(guard);
+        drop(writer);
         return give_up(e.to_string()).await;
     }
-    let ended = event_loop(&mut terminal, console).await;
-    drop(guard);
-    match ended {
+    let ended = match event_loop(&writer, console).await {
         Ok(detached) => Ok(detached),
         Err(why) => give_up(why).await,
-    }
+    };
+    // The engine has ended: only now wait for the terminal to be put back (a terminal that
+    // reads nothing keeps this process, not its connectors or its lock).
+    drop(writer);
+    ended
+}
+
+/// The terminal's size now (a query, no write: it never waits for the terminal).
+fn terminal_size() -> ratatui::layout::Size {
+    crossterm::terminal::size()
+        .map(|(width, height)| ratatui::layout::Size { width, height })
+        .unwrap_or(ratatui::layout::Size {
+            width: 80,
+            height: 24,
+        })
 }
 
 /// How many lines `path` has (a missing file has none).
@@ -192,7 +208,7 @@ fn pager_command(
 /// reaches this process too (the pager is in our process group): the loop has a SIGINT handler
 /// installed, so it is ignored here.
 async fn page(
-    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    writer: &writer::Writer,
     path: &std::path::Path,
     line: u64,
     pattern: Option<&str>,
@@ -202,28 +218,9 @@ async fn page(
         .ok()
         .filter(|p| !p.trim().is_empty())
         .unwrap_or_else(|| "less".into());
-    restore_terminal();
+    writer.lend().await;
     let status = pager_command(&pager, path, line, pattern).status().await;
-    let back = crossterm::terminal::enable_raw_mode().and_then(|_| {
-        execute!(
-            std::io::stdout(),
-            crossterm::terminal::EnterAlternateScreen,
-            crossterm::cursor::Hide
-        )
-    });
-    if mouse {
-        let _ = execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
-    }
-    // The pager drew over everything: clear the screen, and make ratatui forget the last
-    // frame (an empty frame leaves its back buffer blank), so the next frame is drawn whole.
-    // `Terminal::clear` would ask the terminal where its cursor is, and a terminal that does
-    // not answer would leave the old frame as the base.
-    let _ = execute!(
-        std::io::stdout(),
-        crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
-    );
-    let _ = terminal.draw(|_| {});
-    back.map_err(|e| format!("cannot take the terminal back: {e}"))?;
+    writer.take_back(mouse).await?;
     match status {
         Ok(s) if s.success() => Ok(()),
         Ok(s) => Err(format!("`{pager}` ended with {s}")),
@@ -233,10 +230,7 @@ async fn page(
 
 /// Returns true when the operator detached (connectors left running), and why when the
 /// terminal's input ended or failed (the caller detaches).
-async fn event_loop(
-    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
-    console: &Console,
-) -> Result<bool, String> {
+async fn event_loop(writer: &writer::Writer, console: &Console) -> Result<bool, String> {
     use tokio::signal::unix::{signal, SignalKind};
     let handle = &console.fleet;
     let bell = console.bell();
@@ -283,6 +277,13 @@ async fn event_loop(
     let mut link_was_up = false;
     // The console log's target selector (`V`), while it is open: it takes every key.
     let mut targets: Option<log_targets::Selector> = None;
+    // Frames are drawn here, off-screen, and handed to the writer's thread to paint: an
+    // in-memory backend the size of the terminal.
+    let mut offscreen = {
+        let size = terminal_size();
+        Terminal::new(TestBackend::new(size.width, size.height))
+            .map_err(|e| format!("cannot set up the off-screen frame: {e}"))?
+    };
     // Every wake-up below means something on screen may have changed: draw (at most one frame
     // per FRAME), then wait for the next one.
     loop {
@@ -315,13 +316,18 @@ async fn event_loop(
                     hosts: &hosts,
                     viewing: viewing.as_ref(),
                 };
-                if let Err(e) = terminal.draw(|f| {
+                let size = terminal_size();
+                if offscreen.backend().size().ok() != Some(size) {
+                    offscreen.backend_mut().resize(size.width, size.height);
+                }
+                match offscreen.draw(|f| {
                     render::draw(f, &view);
                     if let Some(t) = targets.as_mut() {
                         t.draw(f, f.area());
                     }
                 }) {
-                    tracing::error!("drawing failed: {e}");
+                    Ok(frame) => writer.frame(frame.buffer.clone()),
+                    Err(never) => match never {},
                 }
                 last_draw = Some(now);
             } else {
@@ -382,7 +388,7 @@ async fn event_loop(
                 }
                 let snaps = snaps_rx.borrow().clone();
                 app.sync(&snaps, |id| handle.scrollback(id));
-                let size = terminal.size().unwrap_or_default();
+                let size = terminal_size();
                 let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
                 let action = match ev {
                     Event::Key(k) if k.kind != KeyEventKind::Release => keymap::action_for(app.mode(), k),
@@ -480,18 +486,8 @@ async fn event_loop(
                                 TAKE_OVER.store(true, std::sync::atomic::Ordering::SeqCst);
                                 handle.shutdown(); handle.await_shutdown().await; return Ok(false);
                             }
-                            UiCall::Copy(lines) => {
-                                // OSC 52 through crossterm's own command (its osc52 feature base64-encodes).
-                                let text = lines.join("\n");
-                                let _ = execute!(std::io::stdout(), crossterm::clipboard::CopyToClipboard::to_clipboard_from(text));
-                            }
-                            UiCall::MouseCapture(on) => {
-                                let _ = if on {
-                                    execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)
-                                } else {
-                                    execute!(std::io::stdout(), crossterm::event::DisableMouseCapture)
-                                };
-                            }
+                            UiCall::Copy(lines) => writer.copy(lines.join("\n")),
+                            UiCall::MouseCapture(on) => writer.mouse(on),
                             UiCall::Pager { id, from_end, pattern } => {
                                 if let Some(host) = &id.host {
                                     app.notice = Some(format!("{id}'s log file is on host {host}: o opens this host's logs"));
@@ -504,7 +500,7 @@ async fn event_loop(
                                     continue;
                                 }
                                 drop(input.take());
-                                let paged = page(terminal, &path, total.saturating_sub(from_end).max(1), pattern.as_deref(), app.mouse).await;
+                                let paged = page(writer, &path, total.saturating_sub(from_end).max(1), pattern.as_deref(), app.mouse).await;
                                 input = Some(crossterm::event::EventStream::new());
                                 pager_ended = Some(Instant::now());
                                 if let Err(e) = paged { app.notice = Some(e); }
@@ -543,11 +539,7 @@ async fn event_loop(
                 }
             }
             Some(said) = reloaded.recv() => { app.notice = Some(crate::machine::redact::plain(&said)); }
-            _ = async { match &bell { Some(b) => b.notified().await, None => std::future::pending().await } } => {
-                use std::io::Write;
-                let mut out = std::io::stdout();
-                let _ = out.write_all(b"\x07").and_then(|_| out.flush());
-            }
+            _ = async { match &bell { Some(b) => b.notified().await, None => std::future::pending().await } } => writer.bell(),
             _ = handle.await_shutdown(), if app.quitting => { return Ok(false); }
             // New log lines: the tailers say so (no polling of the scrollbacks).
             _ = log_activity.notified() => {}

@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 
@@ -12,6 +13,9 @@ pub struct Pty {
     pub child: Box<dyn portable_pty::Child + Send + Sync>,
     writer: Box<dyn Write + Send>,
     screen: Arc<Mutex<vt100::Parser>>,
+    /// While set, nobody reads the terminal (a frozen terminal): what the program writes
+    /// fills the kernel's buffer, then its writes block.
+    paused: Arc<AtomicBool>,
     /// When the program was spawned.
     pub started: Instant,
     _master: Box<dyn portable_pty::MasterPty + Send>,
@@ -35,9 +39,15 @@ impl Pty {
         let writer = pair.master.take_writer().expect("writer");
         let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
         let s = screen.clone();
+        let paused = Arc::new(AtomicBool::new(false));
+        let p = paused.clone();
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
-            while let Ok(n) = reader.read(&mut buf) {
+            loop {
+                while p.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let Ok(n) = reader.read(&mut buf) else { break };
                 if n == 0 {
                     break;
                 }
@@ -48,6 +58,7 @@ impl Pty {
             child,
             writer,
             screen,
+            paused,
             started,
             _master: pair.master,
         }
@@ -60,6 +71,17 @@ impl Pty {
 
     pub fn contains(&self, text: &str) -> bool {
         self.text().contains(text)
+    }
+
+    /// Stops reading the terminal (after the read under way, if any): the program's output
+    /// piles up in the kernel until its writes block.
+    pub fn pause_reading(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Reads the terminal again.
+    pub fn resume_reading(&self) {
+        self.paused.store(false, Ordering::SeqCst);
     }
 
     /// Types `keys` into the terminal.
@@ -75,6 +97,7 @@ impl Pty {
 
 impl Drop for Pty {
     fn drop(&mut self) {
+        self.resume_reading();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
