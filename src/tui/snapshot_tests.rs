@@ -1694,6 +1694,37 @@ fn a_search_hit_past_the_right_edge_scrolls_the_pane_to_it() {
 }
 
 #[test]
+fn a_search_hit_past_the_right_edge_scrolls_the_merged_log_to_it() {
+    let snaps = vec![snap("bf", Phase::Ready, NOW), snap("bb", Phase::Ready, NOW)];
+    let tail = |name: &str, needle_at: Option<usize>| {
+        let mut sb = Scrollback::new(100, 1 << 20);
+        for k in 0..5 {
+            sb.push(format!(
+                "2026-11-30T10:00:0{k}.000Z  INFO {name} {}{}",
+                "x".repeat(120),
+                if Some(k) == needle_at {
+                    " NEEDLE here"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Arc::new(Mutex::new(sb))
+    };
+    let mut app = app_for(&snaps, vec![tail("bf", None), tail("bb", Some(2))]);
+    app.update(Action::Merged, &snaps);
+    assert!(app.merged);
+    app.update(Action::SearchBegin, &snaps);
+    type_and_submit(&mut app, &snaps, "needle");
+    assert!(app.merged_view.hit.is_some(), "the search found it");
+    let screen = rows_of(&render(&app, &snaps, NOW, 80, 24));
+    assert!(
+        screen.iter().any(|r| r.contains("NEEDLE here")),
+        "the hit is in view: {screen:#?}"
+    );
+}
+
+#[test]
 fn the_footer_offers_the_keys_of_what_is_on_screen() {
     let snaps = ten(NOW);
     let mut app = app_for(&snaps, logs(10, 5));

@@ -71,7 +71,7 @@ pub(super) fn draw_log(
 
 /// How far right a view `width` columns wide must scroll so the search hit on `raw` (its first
 /// match of `query`) is in view with some of what follows it; 0 when it already is.
-fn hit_scroll(v: &View, raw: &str, query: &str, width: u16) -> u16 {
+pub(super) fn hit_scroll(v: &View, raw: &str, query: &str, width: u16) -> u16 {
     if query.is_empty() {
         return 0;
     }

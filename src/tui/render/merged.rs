@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use super::log_lines::styled_line;
+use super::log_lines::{hit_scroll, styled_line};
 use super::View;
 
 /// Colours that tell connectors apart in the merged log.
@@ -57,6 +57,8 @@ pub(super) fn draw_merged(f: &mut Frame, v: &View, rect: Rect) {
         .map(|s| s.id().to_string().chars().count())
         .max()
         .unwrap_or(0);
+    // Columns scrolled right to show a search hit past the right edge (as a pane does).
+    let mut hscroll = 0u16;
     let lines: Vec<Line> = m
         .visible(&v.app.logs, inner.height as usize)
         .iter()
@@ -73,9 +75,14 @@ pub(super) fn draw_merged(f: &mut Frame, v: &View, rect: Rect) {
             };
             let mut spans = vec![Span::styled(format!("{name:<width$} "), colour)];
             let is_hit = m.hit == Some((l.conn, l.abs));
+            if is_hit {
+                // The name column comes before the line: the line has that much less room.
+                let room = inner.width.saturating_sub(width as u16 + 1);
+                hscroll = hit_scroll(v, &l.raw, &query, room);
+            }
             spans.extend(styled_line(v, &l.raw, &query, is_hit).spans);
             Line::from(spans)
         })
         .collect();
-    f.render_widget(Paragraph::new(lines), inner);
+    f.render_widget(Paragraph::new(lines).scroll((0, hscroll)), inner);
 }
