@@ -982,6 +982,9 @@ impl Runtime {
                     self.persist(false);
                 }
                 if let Some(ack) = ack {
+                    // Whoever waits for the command finds its decision handed to the writer,
+                    // as when every change was persisted at once.
+                    self.flush_persist();
                     let _ = ack.send((seq_before, mark));
                 }
             }

@@ -317,7 +317,7 @@ enum Request {
     Shutdown,
     /// Something changed under an iceoryx2 node directory (these paths): probe the watches
     /// it concerns now.
-    Wake(Vec<PathBuf>),
+    Wake(Vec<(PathBuf, bool)>),
     Prepare {
         name: String,
         root: PathBuf,
@@ -446,7 +446,9 @@ impl WorkerState {
                     e.kind,
                     notify::EventKind::Create(_) | notify::EventKind::Remove(_)
                 ) {
-                    let _ = wake.send(Request::Wake(e.paths));
+                    let removed = matches!(e.kind, notify::EventKind::Remove(_));
+                    let paths = e.paths.into_iter().map(|p| (p, removed)).collect();
+                    let _ = wake.send(Request::Wake(paths));
                 }
             }
         };
@@ -698,11 +700,13 @@ impl Targets {
 /// The watches that file events at `paths` (under a node directory) concern: the node's own
 /// (its PID is the watch's) and, for a service's tag file, that service's connector and the
 /// bots trading on it. The console's own nodes concern nobody; anything it cannot place is
-/// answered with [`Targets::All`].
-fn route(st: &WorkerState, paths: &[PathBuf], watches: &[Watch]) -> Targets {
+/// answered with [`Targets::All`], and so is another process's node going away other than
+/// by a known service's tag (a dead bot's node cleaned up: the bots it counted in are not
+/// known by service).
+fn route(st: &WorkerState, paths: &[(PathBuf, bool)], watches: &[Watch]) -> Targets {
     let me = std::process::id() as i32;
     let mut targets = Targets::Nothing;
-    for path in paths {
+    for (path, removed) in paths {
         let Some((rel, prefix)) = st
             .node_dirs
             .iter()
@@ -727,8 +731,10 @@ fn route(st: &WorkerState, paths: &[PathBuf], watches: &[Watch]) -> Targets {
         if pid == me {
             continue;
         }
+        let mut own = false;
         for w in watches.iter().filter(|w| w.pid == pid) {
             targets.add(w.key);
+            own = true;
         }
         // `<prefix><service id>.<suffix>`: a tag, when it names a known service.
         let service = parts.next().and_then(|file| {
@@ -737,13 +743,17 @@ fn route(st: &WorkerState, paths: &[PathBuf], watches: &[Watch]) -> Targets {
                 .get(file.split('.').next().unwrap_or(""))
                 .cloned()
         });
-        if let Some(name) = service {
-            for w in watches
-                .iter()
-                .filter(|w| w.name == name || w.attach_to.contains(&name))
-            {
-                targets.add(w.key);
+        match service {
+            Some(name) => {
+                for w in watches
+                    .iter()
+                    .filter(|w| w.name == name || w.attach_to.contains(&name))
+                {
+                    targets.add(w.key);
+                }
             }
+            None if *removed && !own => return Targets::All,
+            None => {}
         }
     }
     targets
@@ -843,12 +853,13 @@ fn worker_loop(
                 if !woken.is_nothing() {
                     reprobe.merge(woken.clone());
                     reprobe_at = Some(std::time::Instant::now() + REPROBE_AFTER_WAKE);
-                    let now = std::time::Instant::now();
-                    for (key, (_, m)) in meters.open.iter_mut() {
-                        if woken.contains(*key) {
-                            m.wake(now);
-                        }
-                    }
+                }
+                // Every meter drains actively for a while, as before: a bot's node may open a
+                // service before its directory is watched (its tag unseen), and a meter left on
+                // its idle beat would lose the samples the bot's feed brings.
+                let now = std::time::Instant::now();
+                for (_, m) in meters.open.values_mut() {
+                    m.wake(now);
                 }
                 due.merge(woken);
             }
@@ -1001,29 +1012,43 @@ mod tests {
             watch(3, "bot", 300, &["a"]),
         ];
         let own = PathBuf::from(format!("/r/nodes/{}/iox2_x.details", node(200)));
-        assert_eq!(route(&st, &[own], &ws), Targets::Keys([2].into()));
+        let at = |p: PathBuf| vec![(p, false)];
+        assert_eq!(route(&st, &at(own), &ws), Targets::Keys([2].into()));
         let monitor = PathBuf::from(format!("/r/nodes/iox2_{}.node_monitor", node(100)));
-        assert_eq!(route(&st, &[monitor], &ws), Targets::Keys([1].into()));
+        assert_eq!(route(&st, &at(monitor), &ws), Targets::Keys([1].into()));
         // A foreign bot tagging connector a's service: a and the bot trading on it.
         let tag = PathBuf::from(format!("/r/nodes/{}/iox2_abc.service_tag", node(999)));
-        assert_eq!(route(&st, &[tag], &ws), Targets::Keys([1, 3].into()));
+        assert_eq!(
+            route(&st, &at(tag.clone()), &ws),
+            Targets::Keys([1, 3].into())
+        );
+        assert_eq!(
+            route(&st, &[(tag, true)], &ws),
+            Targets::Keys([1, 3].into())
+        );
         // A foreign node with an unknown service, and the console's own node: nobody.
         let other = PathBuf::from(format!("/r/nodes/{}/iox2_zzz.service_tag", node(999)));
         let mine = PathBuf::from(format!(
             "/r/nodes/{}/iox2_abc.service_tag",
             node(std::process::id())
         ));
-        assert_eq!(route(&st, &[other, mine], &ws), Targets::Nothing);
+        assert_eq!(
+            route(&st, &[(other, false), (mine, false)], &ws),
+            Targets::Nothing
+        );
+        // Another process's node going away (a dead bot's, cleaned up): everything.
+        let gone = PathBuf::from(format!("/r/nodes/iox2_{}.node_monitor", node(999)));
+        assert_eq!(route(&st, &[(gone, true)], &ws), Targets::All);
     }
 
     #[test]
     fn what_cannot_be_placed_probes_everything() {
         let ws = [watch(1, "a", 100, &[])];
         let odd = PathBuf::from("/r/nodes/not-a-node");
-        assert_eq!(route(&state(true), &[odd], &ws), Targets::All);
+        assert_eq!(route(&state(true), &[(odd, false)], &ws), Targets::All);
         let outside = PathBuf::from("/elsewhere/x");
-        assert_eq!(route(&state(true), &[outside], &ws), Targets::All);
+        assert_eq!(route(&state(true), &[(outside, false)], &ws), Targets::All);
         let own = PathBuf::from(format!("/r/nodes/{}", node(100)));
-        assert_eq!(route(&state(false), &[own], &ws), Targets::All);
+        assert_eq!(route(&state(false), &[(own, false)], &ws), Targets::All);
     }
 }
