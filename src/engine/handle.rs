@@ -78,17 +78,34 @@ impl EngineHandle {
             tokio::time::timeout(EVENT_WAITS_FOR_STATE, written.wait_for(|g| *g >= target)).await;
     }
 
-    /// The views, once `state.json` holds them (see [`Self::state_written`]).
+    /// The views as `state.json` holds them, without waiting for the disk (#24): the current
+    /// ones when every durable change is written; while one is being written, each
+    /// connector's view in the newest state already on disk (whoever reads the file next sees
+    /// the same), with the figures the file does not keep (CPU, memory, the meter's) current
+    /// where its process is the same. The connectors listed are the current ones.
     pub async fn written_views(&self) -> Vec<ConnectorView> {
-        // Views are published a moment before their write is queued: if a durable change came
-        // while we waited, wait for it too (once; bounded like every wait here).
-        let before = self.durable_gen();
-        self.state_written().await;
-        let views = self.health().connectors;
-        if self.durable_gen() != before {
-            self.state_written().await;
-        }
-        views
+        let written = *self.shared.written.borrow();
+        let current = self.views().borrow().clone();
+        let Some(old) = self.shared.on_disk(written, self.durable_gen()) else {
+            return current.as_ref().clone();
+        };
+        let old: std::collections::HashMap<&str, &ConnectorView> =
+            old.iter().map(|v| (v.name.as_str(), v)).collect();
+        current
+            .iter()
+            .map(|now| match old.get(now.name.as_str()) {
+                Some(was) => {
+                    let mut v = (*was).clone();
+                    if v.pid == now.pid {
+                        v.cpu_pct = now.cpu_pct;
+                        v.rss_bytes = now.rss_bytes;
+                        v.feed = now.feed.clone();
+                    }
+                    v
+                }
+                None => now.clone(),
+            })
+            .collect()
     }
 
     fn durable_gen(&self) -> u64 {

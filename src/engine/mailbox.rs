@@ -122,12 +122,26 @@ pub(super) struct Shared {
     /// Generation of the newest durable state handed to the writer, and the generation on disk.
     pub(super) durable_gen: std::sync::atomic::AtomicU64,
     pub(super) written: watch::Receiver<u64>,
+    /// The views of each durable state handed to the writer and not yet known to be on disk,
+    /// after the newest one that is: what `status` answers while a write is under way (#24:
+    /// it never waits for the disk).
+    pub(super) persisted: Mutex<std::collections::VecDeque<(u64, Arc<Vec<ConnectorView>>)>>,
     /// CPU and memory are sampled until then (Unix milliseconds): see
     /// [`EngineHandle::want_usage`].
     pub(super) usage_until_ms: std::sync::atomic::AtomicU64,
     /// The last few commands applied to each local connector, oldest first: whoever waits for
     /// a command's outcome learns from them that another command overtook it.
     pub(super) commands: Mutex<HashMap<ConnectorId, std::collections::VecDeque<CommandMark>>>,
+}
+
+/// Drops the persisted views older than the newest one on disk (generation `written`).
+fn prune_persisted(
+    q: &mut std::collections::VecDeque<(u64, Arc<Vec<ConnectorView>>)>,
+    written: u64,
+) {
+    while q.len() > 1 && q[1].0 <= written {
+        q.pop_front();
+    }
 }
 
 /// How many applied commands [`Shared::commands`] keeps per connector.
@@ -152,6 +166,27 @@ pub(super) struct Bus {
 }
 
 impl Shared {
+    /// Keeps `views`, the views of durable state generation `gen`, until a newer one is on disk.
+    pub(super) fn remember_persisted(&self, gen: u64, views: Arc<Vec<ConnectorView>>) {
+        let written = *self.written.borrow();
+        let mut q = self.persisted.lock().unwrap_or_else(|p| p.into_inner());
+        q.push_back((gen, views));
+        prune_persisted(&mut q, written);
+    }
+
+    /// The views on disk when generation `written` is and `durable` is the newest durable one
+    /// handed over: None when that is on disk too (the current views are).
+    pub(super) fn on_disk(&self, written: u64, durable: u64) -> Option<Arc<Vec<ConnectorView>>> {
+        if written >= durable {
+            return None;
+        }
+        let mut q = self.persisted.lock().unwrap_or_else(|p| p.into_inner());
+        prune_persisted(&mut q, written);
+        q.front()
+            .filter(|(g, _)| *g <= written)
+            .map(|(_, v)| v.clone())
+    }
+
     pub(super) fn emit(&self, seq: u64, id: ConnectorId, kind: EventKind) {
         let mut bus = self.bus.lock().unwrap_or_else(|p| p.into_inner());
         bus.seq = seq;
@@ -170,3 +205,30 @@ impl Shared {
 /// How long an event waits for the `state.json` write it depends on. Normally a few ms; a
 /// failing disk must not hold observers back for longer than this.
 pub(super) const EVENT_WAITS_FOR_STATE: std::time::Duration = std::time::Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn views(name: &str) -> Arc<Vec<ConnectorView>> {
+        Arc::new(vec![ConnectorView::new(
+            name,
+            crate::config::connector::ConnectorType::BinanceFutures,
+            0.0,
+        )])
+    }
+
+    #[test]
+    fn the_views_kept_are_the_newest_on_disk_and_those_after_it() {
+        let mut q: std::collections::VecDeque<_> =
+            [(2, views("a")), (5, views("b")), (7, views("c"))].into();
+        // Generation 4 on disk (a detail after 2): 2 is what the file holds.
+        prune_persisted(&mut q, 4);
+        assert_eq!(q.iter().map(|(g, _)| *g).collect::<Vec<_>>(), [2, 5, 7]);
+        prune_persisted(&mut q, 6);
+        assert_eq!(q.iter().map(|(g, _)| *g).collect::<Vec<_>>(), [5, 7]);
+        assert_eq!(q[0].1[0].name, "b");
+        prune_persisted(&mut q, 9);
+        assert_eq!(q.iter().map(|(g, _)| *g).collect::<Vec<_>>(), [7]);
+    }
+}

@@ -13,6 +13,7 @@ mod bots;
 mod handle;
 pub mod io;
 mod mailbox;
+mod slots;
 mod takeover;
 
 use std::collections::HashMap;
@@ -210,6 +211,8 @@ const LOG_ORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 const LOG_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often feed health is re-evaluated while it can change with time alone.
 const HEALTH_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// Every view is recomputed at most this often (when the actor wakes), the touched ones at once.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often CPU and memory are read while someone wants them.
 const USAGE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often the symbols' last-event times are handed to `state.json` (a detail-like write: no
@@ -264,6 +267,7 @@ impl Engine {
             log_activity: Arc::new(tokio::sync::Notify::new()),
             durable_gen: std::sync::atomic::AtomicU64::new(0),
             written: written_for_handles,
+            persisted: Mutex::new(std::collections::VecDeque::new()),
             usage_until_ms: std::sync::atomic::AtomicU64::new(0),
             commands: Mutex::new(HashMap::new()),
         });
@@ -275,7 +279,8 @@ impl Engine {
             events,
             queued_seq: 0,
             commands_applied: 0,
-            slots: Vec::new(),
+            slots: slots::Slots::default(),
+            swept: Instant::now(),
             next_key: 0,
             tx: tx.clone(),
             ipc,
@@ -301,6 +306,8 @@ impl Engine {
             checked: None,
             log_writer,
             built: None,
+            persist_due: None,
+            held: Vec::new(),
         };
         for spec in &manifest.connectors {
             rt.insert(spec.clone());
@@ -318,6 +325,7 @@ impl Engine {
             .collect();
         rt.publish();
         rt.persist(true);
+        rt.flush_persist();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(64);
             let mut health_tick = tokio::time::interval(HEALTH_TICK);
@@ -356,11 +364,13 @@ impl Engine {
                 rt.reconcile_bots();
                 rt.apply_pending_at_rest();
                 rt.publish();
+                rt.flush_persist();
                 if rt.shutting_down && rt.slots.iter().all(|s| s.state.phase.is_at_rest()) {
                     break;
                 }
             }
             rt.publish();
+            rt.flush_persist();
             for s in &rt.slots {
                 s.tailer.abort();
             }
@@ -550,7 +560,9 @@ struct Runtime {
     queued_seq: u64,
     /// Commands applied so far (see [`CommandMark`]).
     commands_applied: u64,
-    slots: Vec<Slot>,
+    slots: slots::Slots,
+    /// When every view was last recomputed (see [`Runtime::publish`]).
+    swept: Instant,
     next_key: SlotKey,
     tx: mpsc::UnboundedSender<Msg>,
     ipc: crate::engine::io::ipc::IpcWorker,
@@ -592,7 +604,14 @@ struct Runtime {
     log_writer: crate::engine::io::logs::LogWriter,
     /// A successful build's fact, for the transition its result causes (see `Msg::BuildDone`).
     built: Option<crate::model::fact::Fact>,
+    /// A persist asked for and not yet handed to the writer (true: durable), and the events
+    /// queued since, which wait for it: see [`Runtime::persist`].
+    persist_due: Option<bool>,
+    held: Vec<Outgoing>,
 }
+
+/// `after` of an event that waits for the persist not yet handed over ([`Runtime::persist`]).
+const AFTER_DUE: u64 = u64::MAX;
 
 impl Runtime {
     /// Creates the slot (at rest) and its log tailer.
@@ -955,6 +974,9 @@ impl Runtime {
                     self.persist(false);
                 }
                 if let Some(ack) = ack {
+                    // Whoever waits for the command finds its decision handed to the writer,
+                    // as when every change was persisted at once.
+                    self.flush_persist();
                     let _ = ack.send((seq_before, mark));
                 }
             }
@@ -1914,27 +1936,60 @@ impl Runtime {
     }
 
     /// Publishes the views (only when more than time changed) and tells the iceoryx2 worker
-    /// what to watch.
+    /// what to watch. Only the views of the slots touched since the last call are recomputed
+    /// (#24), and all of them at most once a second ([`SWEEP_EVERY`]), as a view can also
+    /// change with time alone (a rolling error count, a restart budget's window).
     fn publish(&mut self) {
         let now = Instant::now();
         let now_unix = crate::engine::io::store::unix_now();
-        for s in &mut self.slots {
+        let touched = self.slots.take_touched();
+        let current = self.shared.views.borrow().clone();
+        let sweep = touched.is_none()
+            || current.len() != self.slots.len()
+            || now.saturating_duration_since(self.swept) >= SWEEP_EVERY;
+        let recompute: Vec<usize> = match touched {
+            Some(t) if !sweep => t,
+            _ => (0..self.slots.len()).collect(),
+        };
+        if recompute.is_empty() && !sweep {
+            return;
+        }
+        for &i in &recompute {
+            let s = self.slots.unmarked(i);
             // Cleared only by the stop signal that closes the meter first (see perform).
             s.health.metered |= s.state.phase == Phase::Ready;
         }
-        let views: Vec<ConnectorView> = self
-            .slots
-            .iter()
-            .map(|s| view_of(s, now, now_unix))
-            .collect();
-        self.shared.views.send_if_modified(|cur| {
-            let changed =
-                cur.len() != views.len() || cur.iter().zip(&views).any(|(a, b)| a.differs_from(b));
-            if changed {
-                *cur = Arc::new(views);
+        if sweep {
+            self.swept = now;
+            let views: Vec<ConnectorView> = self
+                .slots
+                .iter()
+                .map(|s| view_of(s, now, now_unix))
+                .collect();
+            self.shared.views.send_if_modified(|cur| {
+                let changed = cur.len() != views.len()
+                    || cur.iter().zip(&views).any(|(a, b)| a.differs_from(b));
+                if changed {
+                    *cur = Arc::new(views);
+                }
+                changed
+            });
+        } else {
+            let changed: Vec<(usize, ConnectorView)> = recompute
+                .iter()
+                .filter_map(|&i| {
+                    let v = view_of(&self.slots[i], now, now_unix);
+                    current[i].differs_from(&v).then_some((i, v))
+                })
+                .collect();
+            if !changed.is_empty() {
+                let mut views = current.as_ref().clone();
+                for (i, v) in changed {
+                    views[i] = v;
+                }
+                self.shared.views.send_replace(Arc::new(views));
             }
-            changed
-        });
+        }
         let watches = self
             .slots
             .iter()
@@ -1976,18 +2031,52 @@ impl Runtime {
 
     fn emit(&mut self, after: Option<u64>, id: ConnectorId, kind: EventKind) {
         self.queued_seq += 1;
-        let _ = self.events.send(Outgoing {
+        let out = Outgoing {
             after,
             logged: self.log_writer.queued(),
             seq: self.queued_seq,
             id,
             kind,
-        });
+        };
+        // Behind an event that waits for the next persist, in order.
+        if after == Some(AFTER_DUE) || !self.held.is_empty() {
+            self.held.push(out);
+        } else {
+            let _ = self.events.send(out);
+        }
+    }
+
+    /// Asks for the state to be handed to the writer once the actor's current batch is done
+    /// ([`Runtime::flush_persist`]): a batch of changes is one state (#24: with 200
+    /// connectors starting, building and comparing the whole state once per transition was
+    /// quadratic). Returns what an event caused by the change waits for.
+    fn persist(&mut self, force_durable: bool) -> Option<u64> {
+        self.persist_due = Some(self.persist_due.unwrap_or(false) | force_durable);
+        Some(AFTER_DUE)
+    }
+
+    /// Carries out the persist asked for, then lets the events that wait for it go: after its
+    /// generation is on disk when it is durable, at once otherwise (as before).
+    fn flush_persist(&mut self) {
+        let gen = match self.persist_due.take() {
+            Some(force) => {
+                // The views it stores are the current ones.
+                self.publish();
+                self.persist_now(force)
+            }
+            None => None,
+        };
+        for mut out in std::mem::take(&mut self.held) {
+            if out.after == Some(AFTER_DUE) {
+                out.after = gen;
+            }
+            let _ = self.events.send(out);
+        }
     }
 
     /// Hands the state to the writer thread. A change of details alone is not durable (no
     /// fsync, coalesced); for a durable one, returns the generation to wait for.
-    fn persist(&mut self, force_durable: bool) -> Option<u64> {
+    fn persist_now(&mut self, force_durable: bool) -> Option<u64> {
         let views = self.shared.views.borrow().clone();
         let (now, now_unix) = (
             Instant::now().into_std(),
@@ -2066,6 +2155,7 @@ impl Runtime {
             durable,
         );
         if durable {
+            self.shared.remember_persisted(gen, views);
             self.shared
                 .durable_gen
                 .store(gen, std::sync::atomic::Ordering::SeqCst);

@@ -81,10 +81,21 @@ fn service_name(s: &str) -> Result<ServiceName, String> {
 
 /// Node states of one publish-subscribe service (empty if it does not exist).
 fn service_nodes(config: &Config, name: &str) -> Result<Vec<NodeState<ipc::Service>>, String> {
+    service_state(config, name).map(|(_, nodes)| nodes)
+}
+
+/// Node states of one publish-subscribe service and its id (iceoryx2's hash of the name, which
+/// names the service's tag file in each node's directory), if it exists.
+type ServiceState = (Option<String>, Vec<NodeState<ipc::Service>>);
+
+fn service_state(config: &Config, name: &str) -> Result<ServiceState, String> {
     let sn = service_name(name)?;
     match ipc::Service::details(&sn, config, MessagingPattern::PublishSubscribe) {
-        Ok(Some(d)) => Ok(d.dynamic_details.map(|dd| dd.nodes).unwrap_or_default()),
-        Ok(None) => Ok(Vec::new()),
+        Ok(Some(d)) => Ok((
+            Some(d.static_details.service_id().as_str().to_string()),
+            d.dynamic_details.map(|dd| dd.nodes).unwrap_or_default(),
+        )),
+        Ok(None) => Ok((None, Vec::new())),
         Err(e) => Err(format!("{name}: {e:?}")),
     }
 }
@@ -109,9 +120,22 @@ pub fn alive_pids_on(config: &Config, service: &str) -> Vec<i32> {
 
 /// Readiness and bots of connector `name` running as `pid`.
 pub fn probe(config: &Config, name: &str, pid: i32) -> Result<Probe, String> {
+    probe_learning(config, name, pid, &mut |_| {})
+}
+
+/// [`probe`], telling `learn` the ids of the connector's services that exist.
+fn probe_learning(
+    config: &Config,
+    name: &str,
+    pid: i32,
+    learn: &mut dyn FnMut(String),
+) -> Result<Probe, String> {
     let me = std::process::id() as i32;
-    let to_bot = alive_pids(&service_nodes(config, &to_bot(name))?);
-    let from_bot = alive_pids(&service_nodes(config, &from_bot(name))?);
+    let (to_id, to_nodes) = service_state(config, &to_bot(name))?;
+    let (from_id, from_nodes) = service_state(config, &from_bot(name))?;
+    to_id.into_iter().chain(from_id).for_each(&mut *learn);
+    let to_bot = alive_pids(&to_nodes);
+    let from_bot = alive_pids(&from_nodes);
     let ready = to_bot.contains(&pid) && from_bot.contains(&pid);
     let mut bots: Vec<i32> = to_bot
         .into_iter()
@@ -129,11 +153,25 @@ pub fn probe(config: &Config, name: &str, pid: i32) -> Result<Probe, String> {
 /// session, for a bot started through a shell) on both services of every connector it trades
 /// on.
 pub fn bot_probe(config: &Config, connectors: &[String], pid: i32) -> Probe {
+    bot_probe_learning(config, connectors, pid, &mut |_, _| {})
+}
+
+/// [`bot_probe`], telling `learn` the id of each service it found, with its connector.
+fn bot_probe_learning(
+    config: &Config,
+    connectors: &[String],
+    pid: i32,
+    learn: &mut dyn FnMut(String, &str),
+) -> Probe {
     let ours = |p: i32| p == pid || super::sys::session_of(p) == Some(pid);
     let ready = connectors.iter().all(|c| {
-        [to_bot(c), from_bot(c)]
-            .iter()
-            .all(|svc| alive_pids_on(config, svc).into_iter().any(ours))
+        [to_bot(c), from_bot(c)].iter().all(|svc| {
+            let (id, nodes) = service_state(config, svc).unwrap_or_default();
+            if let Some(id) = id {
+                learn(id, c);
+            }
+            alive_pids(&nodes).into_iter().any(ours)
+        })
     });
     Probe { ready, bots: 0 }
 }
@@ -258,6 +296,11 @@ pub struct Watch {
 
 /// Probe interval while a connector is starting (bounds readiness latency).
 pub const FAST_PROBE: Duration = Duration::from_millis(20);
+/// At most this many starting connectors are polled per [`FAST_PROBE`] tick, in turn: with
+/// more starting at once each is polled less often (200: every 0.5 s), while the inotify wake
+/// of its own node still probes it at once (#24: polling every starting connector every 20 ms
+/// kept the IPC thread busy for as long as 200 took to start).
+const FAST_PER_TICK: usize = 8;
 /// After an inotify wake, one more probe this much later (services open after the node).
 const REPROBE_AFTER_WAKE: Duration = Duration::from_millis(50);
 
@@ -272,8 +315,9 @@ enum Request {
     Watch(Vec<Watch>),
     /// The last [`IpcWorker`] handle is gone: drop the nodes and end the thread.
     Shutdown,
-    /// Something changed under an iceoryx2 node directory: probe now.
-    Wake,
+    /// Something changed under an iceoryx2 node directory (these paths): probe the watches
+    /// it concerns now.
+    Wake(Vec<(PathBuf, bool)>),
     Prepare {
         name: String,
         root: PathBuf,
@@ -355,6 +399,14 @@ struct WorkerState {
     /// The console's own node per config: created before any connector starts (iceoryx2 0.6.1
     /// fails concurrent node creation on a fresh root), with signal handling disabled.
     nodes: HashMap<PathBuf, Node<ipc::Service>>,
+    /// The watched node directories, with their config's file-name prefix.
+    node_dirs: Vec<(PathBuf, String)>,
+    /// A node's directory is named by its id, whose low 32 bits are its PID (iceoryx2 0.6.1's
+    /// `UniqueSystemId` layout; checked on the console's own node, else every wake probes all).
+    pid_in_name: bool,
+    /// Service id → connector name, learnt from probes: a bot's node opening or leaving a
+    /// connector's service writes or removes that service's tag file in its own directory.
+    services: HashMap<String, String>,
 }
 
 impl WorkerState {
@@ -366,6 +418,8 @@ impl WorkerState {
                 .signal_handling_mode(SignalHandlingMode::Disabled)
                 .create::<ipc::Service>()
                 .map_err(|e| format!("cannot create the console's iceoryx2 node: {e:?}"))?;
+            let id = node.id();
+            self.pid_in_name &= id.value() as u32 == id.pid().value() as u32;
             self.watch_node_dir(&config);
             self.configs.insert(root.to_path_buf(), config);
             self.nodes.insert(root.to_path_buf(), node);
@@ -383,13 +437,19 @@ impl WorkerState {
     fn watch_node_dir(&mut self, config: &Config) {
         use notify::Watcher;
         let dir = PathBuf::from(config.global.node_dir().to_string());
+        self.node_dirs
+            .push((dir.clone(), config.global.prefix.to_string()));
         let wake = self.wake.clone();
         let handler = move |res: notify::Result<notify::Event>| {
-            if matches!(
-                res.map(|e| e.kind),
-                Ok(notify::EventKind::Create(_) | notify::EventKind::Remove(_))
-            ) {
-                let _ = wake.send(Request::Wake);
+            if let Ok(e) = res {
+                if matches!(
+                    e.kind,
+                    notify::EventKind::Create(_) | notify::EventKind::Remove(_)
+                ) {
+                    let removed = matches!(e.kind, notify::EventKind::Remove(_));
+                    let paths = e.paths.into_iter().map(|p| (p, removed)).collect();
+                    let _ = wake.send(Request::Wake(paths));
+                }
             }
         };
         let _ = std::fs::create_dir_all(&dir);
@@ -434,6 +494,9 @@ impl IpcWorker {
                     watchers: Vec::new(),
                     configs: HashMap::new(),
                     nodes: HashMap::new(),
+                    node_dirs: Vec::new(),
+                    pid_in_name: true,
+                    services: HashMap::new(),
                 };
                 let init = roots.iter().try_for_each(|r| st.ensure(r).map(|_| ()));
                 let ok = init.is_ok();
@@ -502,13 +565,14 @@ struct Meters {
 impl Meters {
     /// Opens and closes meters to match `watches`.
     fn reconcile(&mut self, st: &mut WorkerState, watches: &[Watch]) {
-        self.open.retain(|key, (pid, _)| {
-            watches
-                .iter()
-                .any(|w| w.key == *key && w.pid == *pid && w.meter)
-        });
-        self.failing
-            .retain(|key, _| watches.iter().any(|w| w.key == *key && w.meter));
+        let metered: HashMap<u64, i32> = watches
+            .iter()
+            .filter(|w| w.meter)
+            .map(|w| (w.key, w.pid))
+            .collect();
+        self.open
+            .retain(|key, (pid, _)| metered.get(key) == Some(pid));
+        self.failing.retain(|key, _| metered.contains_key(key));
         for w in watches.iter().filter(|w| w.meter) {
             if self.open.contains_key(&w.key) {
                 continue;
@@ -604,6 +668,109 @@ impl Meters {
     }
 }
 
+/// The watches to probe: every one, or these keys.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+enum Targets {
+    #[default]
+    Nothing,
+    All,
+    Keys(std::collections::HashSet<u64>),
+}
+
+impl Targets {
+    fn add(&mut self, key: u64) {
+        match self {
+            Targets::All => {}
+            Targets::Keys(k) => {
+                k.insert(key);
+            }
+            Targets::Nothing => *self = Targets::Keys([key].into()),
+        }
+    }
+
+    fn merge(&mut self, other: Targets) {
+        match other {
+            Targets::Nothing => {}
+            Targets::All => *self = Targets::All,
+            Targets::Keys(keys) => keys.into_iter().for_each(|k| self.add(k)),
+        }
+    }
+
+    fn contains(&self, key: u64) -> bool {
+        match self {
+            Targets::Nothing => false,
+            Targets::All => true,
+            Targets::Keys(k) => k.contains(&key),
+        }
+    }
+
+    fn is_nothing(&self) -> bool {
+        *self == Targets::Nothing
+    }
+}
+
+/// The watches that file events at `paths` (under a node directory) concern: the node's own
+/// (its PID is the watch's) and, for a service's tag file, that service's connector and the
+/// bots trading on it. The console's own nodes concern nobody; anything it cannot place is
+/// answered with [`Targets::All`], and so is another process's node going away other than
+/// by a known service's tag (a dead bot's node cleaned up: the bots it counted in are not
+/// known by service).
+fn route(st: &WorkerState, paths: &[(PathBuf, bool)], watches: &[Watch]) -> Targets {
+    let me = std::process::id() as i32;
+    let mut targets = Targets::Nothing;
+    for (path, removed) in paths {
+        let Some((rel, prefix)) = st
+            .node_dirs
+            .iter()
+            .find_map(|(dir, prefix)| Some((path.strip_prefix(dir).ok()?, prefix)))
+        else {
+            return Targets::All;
+        };
+        let mut parts = rel.components().map(|c| c.as_os_str().to_string_lossy());
+        // `<node id>/…` or `<prefix><node id>.<suffix>` (its monitor): the id, then the PID.
+        let id_of = |part: &str| {
+            let part = part.strip_prefix(prefix.as_str()).unwrap_or(part);
+            let digits = part.split('.').next().unwrap_or("");
+            digits.parse::<u128>().ok()
+        };
+        let Some(node_id) = parts.next().and_then(|p| id_of(&p)) else {
+            return Targets::All;
+        };
+        if !st.pid_in_name {
+            return Targets::All;
+        }
+        let pid = node_id as u32 as i32;
+        if pid == me {
+            continue;
+        }
+        let mut own = false;
+        for w in watches.iter().filter(|w| w.pid == pid) {
+            targets.add(w.key);
+            own = true;
+        }
+        // `<prefix><service id>.<suffix>`: a tag, when it names a known service.
+        let service = parts.next().and_then(|file| {
+            let file = file.strip_prefix(prefix.as_str()).unwrap_or(&file);
+            st.services
+                .get(file.split('.').next().unwrap_or(""))
+                .cloned()
+        });
+        match service {
+            Some(name) => {
+                for w in watches
+                    .iter()
+                    .filter(|w| w.name == name || w.attach_to.contains(&name))
+                {
+                    targets.add(w.key);
+                }
+            }
+            None if *removed && !own => return Targets::All,
+            None => {}
+        }
+    }
+    targets
+}
+
 fn worker_loop(
     mut st: WorkerState,
     rx: std_mpsc::Receiver<Request>,
@@ -616,31 +783,47 @@ fn worker_loop(
     // The last probe error per watch, so that each distinct one is logged once.
     let mut failing: HashMap<u64, String> = HashMap::new();
     let mut next_slow = std::time::Instant::now();
-    // A node appears before it has opened its services: probe once more shortly after a wake.
+    let mut next_fast = std::time::Instant::now();
+    // Starting connectors are polled in turn, FAST_PER_TICK at a time, from here.
+    let mut fast_cursor = 0usize;
+    // A node appears before it has opened its services: probe what a wake concerned once more
+    // shortly after it.
     let mut reprobe_at: Option<std::time::Instant> = None;
+    let mut reprobe = Targets::Nothing;
     loop {
         let fast = watches.iter().any(|w| w.fast);
+        let now = std::time::Instant::now();
         let mut timeout = if watches.is_empty() {
             Duration::from_secs(3600)
         } else if fast {
-            FAST_PROBE
+            next_fast.saturating_duration_since(now)
         } else {
-            next_slow.saturating_duration_since(std::time::Instant::now())
+            next_slow.saturating_duration_since(now)
         };
         if let Some(at) = reprobe_at {
-            timeout = timeout.min(at.saturating_duration_since(std::time::Instant::now()));
+            timeout = timeout.min(at.saturating_duration_since(now));
         }
         if let Some(at) = meters.next_drain() {
-            timeout = timeout.min(at.saturating_duration_since(std::time::Instant::now()));
+            timeout = timeout.min(at.saturating_duration_since(now));
         }
-        let mut woken = false;
+        // What to probe this time round.
+        let mut due = Targets::Nothing;
         let next = match pending.pop_front() {
             Some(r) => Ok(r),
             None => rx.recv_timeout(timeout),
         };
         match next {
             Ok(Request::Watch(w)) => {
-                last.retain(|(k, p), _| w.iter().any(|x| x.key == *k && x.pid == *p));
+                let keys: std::collections::HashSet<(u64, i32)> =
+                    w.iter().map(|x| (x.key, x.pid)).collect();
+                last.retain(|kp, _| keys.contains(kp));
+                // A new watch (or a new process of one) is probed at once: it may be ready
+                // already (adopted, or its services opened before it was watched).
+                let known: std::collections::HashSet<(u64, i32)> =
+                    watches.iter().map(|x| (x.key, x.pid)).collect();
+                for x in w.iter().filter(|x| !known.contains(&(x.key, x.pid))) {
+                    due.add(x.key);
+                }
                 watches = w;
                 meters.reconcile(&mut st, &watches);
             }
@@ -667,29 +850,40 @@ fn worker_loop(
                 let _ = reply.send(());
                 continue;
             }
-            Ok(Request::Wake) => {
-                // A burst of file events is one change: drain it, then probe everything once.
+            Ok(Request::Wake(mut paths)) => {
+                // A burst of file events is one change: drain it, then probe what it concerns
+                // once.
                 std::thread::sleep(Duration::from_millis(2));
                 while let Ok(r) = rx.try_recv() {
                     match r {
-                        Request::Wake => {}
+                        Request::Wake(more) => paths.extend(more),
                         Request::Shutdown => return,
                         other => pending.push_back(other),
                     }
                 }
-                woken = true;
-                reprobe_at = Some(std::time::Instant::now() + REPROBE_AFTER_WAKE);
+                let woken = route(&st, &paths, &watches);
+                if !woken.is_nothing() {
+                    reprobe.merge(woken.clone());
+                    reprobe_at = Some(std::time::Instant::now() + REPROBE_AFTER_WAKE);
+                }
+                // Every meter drains actively for a while, as before: a bot's node may open a
+                // service before its directory is watched (its tag unseen), and a meter left on
+                // its idle beat would lose the samples the bot's feed brings.
                 let now = std::time::Instant::now();
                 for (_, m) in meters.open.values_mut() {
                     m.wake(now);
                 }
+                due.merge(woken);
             }
             Ok(Request::Shutdown) => return,
             Ok(Request::Prepare { name, root, reply }) => {
                 // A start never finds the console still subscribed to the name's services.
-                meters
-                    .open
-                    .retain(|k, _| watches.iter().any(|w| w.key == *k && w.name != name));
+                let others: std::collections::HashSet<u64> = watches
+                    .iter()
+                    .filter(|w| w.name != name)
+                    .map(|w| w.key)
+                    .collect();
+                meters.open.retain(|k, _| others.contains(k));
                 let result = match st.ensure(&root) {
                     Ok((config, node)) => prepare_start(node, config, &name),
                     Err(e) => Err(out_of_descriptors()
@@ -704,7 +898,7 @@ fn worker_loop(
         let now = std::time::Instant::now();
         if reprobe_at.is_some_and(|at| now >= at) {
             reprobe_at = None;
-            woken = true;
+            due.merge(std::mem::take(&mut reprobe));
         }
         if !meters.drain_due(&watches, &last, &reports) {
             return;
@@ -712,6 +906,7 @@ fn worker_loop(
         let slow_due = now >= next_slow;
         if slow_due {
             next_slow = now + SLOW_PROBE;
+            due = Targets::All;
             // A meter that could not open (say, ToBot not there yet) is tried again.
             if watches
                 .iter()
@@ -720,16 +915,41 @@ fn worker_loop(
                 meters.reconcile(&mut st, &watches);
             }
         }
+        if fast && now >= next_fast {
+            next_fast = now + FAST_PROBE;
+            let starting: Vec<u64> = watches.iter().filter(|w| w.fast).map(|w| w.key).collect();
+            let n = starting.len();
+            for i in 0..n.min(FAST_PER_TICK) {
+                due.add(starting[(fast_cursor + i) % n]);
+            }
+            fast_cursor = (fast_cursor + FAST_PER_TICK) % n.max(1);
+        }
+        if due.is_nothing() {
+            continue;
+        }
         for w in &watches {
-            if !(w.fast || slow_due || woken) {
+            if !due.contains(w.key) {
                 continue;
             }
-            let result = st
-                .ensure(&w.root)
-                .and_then(|(config, _)| match w.attach_to.is_empty() {
-                    true => probe(config, &w.name, w.pid),
-                    false => Ok(bot_probe(config, &w.attach_to, w.pid)),
-                });
+            let result = match st.ensure(&w.root) {
+                Ok((config, _)) if w.attach_to.is_empty() => {
+                    let mut learnt = Vec::new();
+                    let p = probe_learning(config, &w.name, w.pid, &mut |id| learnt.push(id));
+                    for id in learnt {
+                        st.services.insert(id, w.name.clone());
+                    }
+                    p
+                }
+                Ok((config, _)) => {
+                    let mut learnt = Vec::new();
+                    let p = bot_probe_learning(config, &w.attach_to, w.pid, &mut |id, c| {
+                        learnt.push((id, c.to_string()))
+                    });
+                    st.services.extend(learnt);
+                    Ok(p)
+                }
+                Err(e) => Err(e),
+            };
             let p = match result {
                 Ok(p) => {
                     if failing.remove(&w.key).is_some() {
@@ -759,5 +979,88 @@ fn worker_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(key: u64, name: &str, pid: i32, attach_to: &[&str]) -> Watch {
+        Watch {
+            key,
+            name: name.into(),
+            pid,
+            root: PathBuf::from("/p"),
+            fast: false,
+            meter: false,
+            attach_to: attach_to.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn state(pid_in_name: bool) -> WorkerState {
+        WorkerState {
+            wake: std_mpsc::channel().0,
+            watchers: Vec::new(),
+            configs: HashMap::new(),
+            nodes: HashMap::new(),
+            node_dirs: vec![(PathBuf::from("/r/nodes"), "iox2_".into())],
+            pid_in_name,
+            services: [("abc".to_string(), "a".to_string())].into(),
+        }
+    }
+
+    /// The directory name of a node of `pid` (iceoryx2 0.6.1: pid, seconds, nanos, counter).
+    fn node(pid: u32) -> String {
+        ((7u128 << 96) | (5u128 << 64) | (3u128 << 32) | pid as u128).to_string()
+    }
+
+    #[test]
+    fn a_wake_concerns_the_node_s_own_watch_and_the_services_it_tags() {
+        let st = state(true);
+        let ws = [
+            watch(1, "a", 100, &[]),
+            watch(2, "b", 200, &[]),
+            watch(3, "bot", 300, &["a"]),
+        ];
+        let own = PathBuf::from(format!("/r/nodes/{}/iox2_x.details", node(200)));
+        let at = |p: PathBuf| vec![(p, false)];
+        assert_eq!(route(&st, &at(own), &ws), Targets::Keys([2].into()));
+        let monitor = PathBuf::from(format!("/r/nodes/iox2_{}.node_monitor", node(100)));
+        assert_eq!(route(&st, &at(monitor), &ws), Targets::Keys([1].into()));
+        // A foreign bot tagging connector a's service: a and the bot trading on it.
+        let tag = PathBuf::from(format!("/r/nodes/{}/iox2_abc.service_tag", node(999)));
+        assert_eq!(
+            route(&st, &at(tag.clone()), &ws),
+            Targets::Keys([1, 3].into())
+        );
+        assert_eq!(
+            route(&st, &[(tag, true)], &ws),
+            Targets::Keys([1, 3].into())
+        );
+        // A foreign node with an unknown service, and the console's own node: nobody.
+        let other = PathBuf::from(format!("/r/nodes/{}/iox2_zzz.service_tag", node(999)));
+        let mine = PathBuf::from(format!(
+            "/r/nodes/{}/iox2_abc.service_tag",
+            node(std::process::id())
+        ));
+        assert_eq!(
+            route(&st, &[(other, false), (mine, false)], &ws),
+            Targets::Nothing
+        );
+        // Another process's node going away (a dead bot's, cleaned up): everything.
+        let gone = PathBuf::from(format!("/r/nodes/iox2_{}.node_monitor", node(999)));
+        assert_eq!(route(&st, &[(gone, true)], &ws), Targets::All);
+    }
+
+    #[test]
+    fn what_cannot_be_placed_probes_everything() {
+        let ws = [watch(1, "a", 100, &[])];
+        let odd = PathBuf::from("/r/nodes/not-a-node");
+        assert_eq!(route(&state(true), &[(odd, false)], &ws), Targets::All);
+        let outside = PathBuf::from("/elsewhere/x");
+        assert_eq!(route(&state(true), &[(outside, false)], &ws), Targets::All);
+        let own = PathBuf::from(format!("/r/nodes/{}", node(100)));
+        assert_eq!(route(&state(false), &[(own, false)], &ws), Targets::All);
     }
 }
