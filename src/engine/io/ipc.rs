@@ -310,6 +310,10 @@ const REPROBE_AFTER_WAKE: Duration = Duration::from_millis(50);
 /// under a live connector). A probe parses a few TOML files per connector (iceoryx2's service
 /// and node details), so with 50 connectors every 10 s cost 0.1 % of a core; 30 s is a third.
 pub const SLOW_PROBE: Duration = Duration::from_secs(30);
+/// Connectors with bots attached are probed this often besides the wakes: a SIGKILLed bot
+/// changes no file until some process cleans its node up, which may be never (its count would
+/// then wait for [`SLOW_PROBE`]).
+const BOTS_PROBE: Duration = Duration::from_secs(2);
 
 enum Request {
     Watch(Vec<Watch>),
@@ -784,6 +788,7 @@ fn worker_loop(
     let mut failing: HashMap<u64, String> = HashMap::new();
     let mut next_slow = std::time::Instant::now();
     let mut next_fast = std::time::Instant::now();
+    let mut next_bots = std::time::Instant::now() + BOTS_PROBE;
     // Starting connectors are polled in turn, FAST_PER_TICK at a time, from here.
     let mut fast_cursor = 0usize;
     // A node appears before it has opened its services: probe what a wake concerned once more
@@ -802,6 +807,10 @@ fn worker_loop(
         };
         if let Some(at) = reprobe_at {
             timeout = timeout.min(at.saturating_duration_since(now));
+        }
+        let with_bots = last.values().any(|p| p.bots > 0);
+        if with_bots {
+            timeout = timeout.min(next_bots.saturating_duration_since(now));
         }
         if let Some(at) = meters.next_drain() {
             timeout = timeout.min(at.saturating_duration_since(now));
@@ -913,6 +922,14 @@ fn worker_loop(
                 .any(|w| w.meter && !meters.open.contains_key(&w.key))
             {
                 meters.reconcile(&mut st, &watches);
+            }
+        }
+        if now >= next_bots {
+            next_bots = now + BOTS_PROBE;
+            for w in &watches {
+                if last.get(&(w.key, w.pid)).is_some_and(|p| p.bots > 0) {
+                    due.add(w.key);
+                }
             }
         }
         if fast && now >= next_fast {
