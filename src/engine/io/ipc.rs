@@ -303,6 +303,11 @@ pub const FAST_PROBE: Duration = Duration::from_millis(20);
 const FAST_PER_TICK: usize = 8;
 /// After an inotify wake, one more probe this much later (services open after the node).
 const REPROBE_AFTER_WAKE: Duration = Duration::from_millis(50);
+/// After a wake that concerned every watch (another process's node came or went), every watch
+/// is probed each [`FOREIGN_PROBE`] for this long: a bot's node opens its services some time
+/// after its directory appears, and the tags it writes meanwhile may go unseen.
+const FOREIGN_WINDOW: Duration = Duration::from_secs(3);
+const FOREIGN_PROBE: Duration = Duration::from_millis(250);
 
 /// Safety-net probe interval for ready connectors. Bots and connectors appearing or leaving wake
 /// the worker at once through inotify on the iceoryx2 node directory; this only catches what
@@ -321,7 +326,7 @@ enum Request {
     Shutdown,
     /// Something changed under an iceoryx2 node directory (these paths): probe the watches
     /// it concerns now.
-    Wake(Vec<(PathBuf, bool)>),
+    Wake(Vec<PathBuf>),
     Prepare {
         name: String,
         root: PathBuf,
@@ -450,8 +455,7 @@ impl WorkerState {
                     e.kind,
                     notify::EventKind::Create(_) | notify::EventKind::Remove(_)
                 ) {
-                    let removed = matches!(e.kind, notify::EventKind::Remove(_));
-                    let paths = e.paths.into_iter().map(|p| (p, removed)).collect();
+                    let paths = e.paths;
                     let _ = wake.send(Request::Wake(paths));
                 }
             }
@@ -714,15 +718,16 @@ impl Targets {
 }
 
 /// The watches that file events at `paths` (under a node directory) concern: the node's own
-/// (its PID is the watch's) and, for a service's tag file, that service's connector and the
-/// bots trading on it. The console's own nodes concern nobody; anything it cannot place is
-/// answered with [`Targets::All`], and so is another process's node going away other than
-/// by a known service's tag (a dead bot's node cleaned up: the bots it counted in are not
-/// known by service).
-fn route(st: &WorkerState, paths: &[(PathBuf, bool)], watches: &[Watch]) -> Targets {
+/// (its PID is the watch's; a managed bot's, with the connectors it trades on) and, for a
+/// service's tag file, that service's connector and the bots trading on it. The console's own
+/// nodes concern nobody; anything it cannot place is answered with [`Targets::All`], and so is
+/// another process's node coming or going other than by a known service's tag (a bot run
+/// outside the console: the tags inside its new directory may be written before the directory
+/// is watched; a dead bot's node cleaned up).
+fn route(st: &WorkerState, paths: &[PathBuf], watches: &[Watch]) -> Targets {
     let me = std::process::id() as i32;
     let mut targets = Targets::Nothing;
-    for (path, removed) in paths {
+    for path in paths {
         let Some((rel, prefix)) = st
             .node_dirs
             .iter()
@@ -751,6 +756,10 @@ fn route(st: &WorkerState, paths: &[(PathBuf, bool)], watches: &[Watch]) -> Targ
         for w in watches.iter().filter(|w| w.pid == pid) {
             targets.add(w.key);
             own = true;
+            // A managed bot's node: the connectors it trades on count it.
+            for c in watches.iter().filter(|c| w.attach_to.contains(&c.name)) {
+                targets.add(c.key);
+            }
         }
         // `<prefix><service id>.<suffix>`: a tag, when it names a known service.
         let service = parts.next().and_then(|file| {
@@ -768,7 +777,10 @@ fn route(st: &WorkerState, paths: &[(PathBuf, bool)], watches: &[Watch]) -> Targ
                     targets.add(w.key);
                 }
             }
-            None if *removed && !own => return Targets::All,
+            // Another process's node (a bot run outside the console) coming or going, or a
+            // tag not known yet: the files inside a new node directory can be written before
+            // the directory is watched, so their own events may never come.
+            None if !own => return Targets::All,
             None => {}
         }
     }
@@ -789,6 +801,9 @@ fn worker_loop(
     let mut next_slow = std::time::Instant::now();
     let mut next_fast = std::time::Instant::now();
     let mut next_bots = std::time::Instant::now() + BOTS_PROBE;
+    // Probing every watch after another process's node came or went: until, and next.
+    let mut foreign_until: Option<std::time::Instant> = None;
+    let mut next_foreign = std::time::Instant::now();
     // Starting connectors are polled in turn, FAST_PER_TICK at a time, from here.
     let mut fast_cursor = 0usize;
     // A node appears before it has opened its services: probe what a wake concerned once more
@@ -807,6 +822,9 @@ fn worker_loop(
         };
         if let Some(at) = reprobe_at {
             timeout = timeout.min(at.saturating_duration_since(now));
+        }
+        if foreign_until.is_some() {
+            timeout = timeout.min(next_foreign.saturating_duration_since(now));
         }
         let with_bots = last.values().any(|p| p.bots > 0);
         if with_bots {
@@ -871,6 +889,11 @@ fn worker_loop(
                     }
                 }
                 let woken = route(&st, &paths, &watches);
+                if woken == Targets::All {
+                    let now = std::time::Instant::now();
+                    foreign_until = Some(now + FOREIGN_WINDOW);
+                    next_foreign = now + FOREIGN_PROBE;
+                }
                 if !woken.is_nothing() {
                     reprobe.merge(woken.clone());
                     reprobe_at = Some(std::time::Instant::now() + REPROBE_AFTER_WAKE);
@@ -922,6 +945,14 @@ fn worker_loop(
                 .any(|w| w.meter && !meters.open.contains_key(&w.key))
             {
                 meters.reconcile(&mut st, &watches);
+            }
+        }
+        if let Some(until) = foreign_until {
+            if now >= until {
+                foreign_until = None;
+            } else if now >= next_foreign {
+                next_foreign = now + FOREIGN_PROBE;
+                due = Targets::All;
             }
         }
         if now >= next_bots {
@@ -1041,7 +1072,7 @@ mod tests {
             watch(3, "bot", 300, &["a"]),
         ];
         let own = PathBuf::from(format!("/r/nodes/{}/iox2_x.details", node(200)));
-        let at = |p: PathBuf| vec![(p, false)];
+        let at = |p: PathBuf| vec![p];
         assert_eq!(route(&st, &at(own), &ws), Targets::Keys([2].into()));
         let monitor = PathBuf::from(format!("/r/nodes/iox2_{}.node_monitor", node(100)));
         assert_eq!(route(&st, &at(monitor), &ws), Targets::Keys([1].into()));
@@ -1051,33 +1082,35 @@ mod tests {
             route(&st, &at(tag.clone()), &ws),
             Targets::Keys([1, 3].into())
         );
-        assert_eq!(
-            route(&st, &[(tag, true)], &ws),
-            Targets::Keys([1, 3].into())
-        );
-        // A foreign node with an unknown service, and the console's own node: nobody.
-        let other = PathBuf::from(format!("/r/nodes/{}/iox2_zzz.service_tag", node(999)));
+        assert_eq!(route(&st, &[tag], &ws), Targets::Keys([1, 3].into()));
+        // The console's own node: nobody.
         let mine = PathBuf::from(format!(
             "/r/nodes/{}/iox2_abc.service_tag",
             node(std::process::id())
         ));
-        assert_eq!(
-            route(&st, &[(other, false), (mine, false)], &ws),
-            Targets::Nothing
-        );
+        assert_eq!(route(&st, &at(mine), &ws), Targets::Nothing);
+        // A foreign node appearing, or tagging a service not known yet: everything (the tags
+        // inside a new directory may be written before it is watched).
+        let other = PathBuf::from(format!("/r/nodes/{}/iox2_zzz.service_tag", node(999)));
+        assert_eq!(route(&st, &at(other), &ws), Targets::All);
+        let new_dir = PathBuf::from(format!("/r/nodes/{}", node(999)));
+        assert_eq!(route(&st, &at(new_dir), &ws), Targets::All);
+        // A managed bot's own node: the bot and the connector it trades on.
+        let bot = PathBuf::from(format!("/r/nodes/{}", node(300)));
+        assert_eq!(route(&st, &at(bot), &ws), Targets::Keys([1, 3].into()));
         // Another process's node going away (a dead bot's, cleaned up): everything.
         let gone = PathBuf::from(format!("/r/nodes/iox2_{}.node_monitor", node(999)));
-        assert_eq!(route(&st, &[(gone, true)], &ws), Targets::All);
+        assert_eq!(route(&st, &[gone], &ws), Targets::All);
     }
 
     #[test]
     fn what_cannot_be_placed_probes_everything() {
         let ws = [watch(1, "a", 100, &[])];
         let odd = PathBuf::from("/r/nodes/not-a-node");
-        assert_eq!(route(&state(true), &[(odd, false)], &ws), Targets::All);
+        assert_eq!(route(&state(true), &[odd], &ws), Targets::All);
         let outside = PathBuf::from("/elsewhere/x");
-        assert_eq!(route(&state(true), &[(outside, false)], &ws), Targets::All);
+        assert_eq!(route(&state(true), &[outside], &ws), Targets::All);
         let own = PathBuf::from(format!("/r/nodes/{}", node(100)));
-        assert_eq!(route(&state(false), &[(own, false)], &ws), Targets::All);
+        assert_eq!(route(&state(false), &[own], &ws), Targets::All);
     }
 }
