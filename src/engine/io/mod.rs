@@ -2,6 +2,7 @@
 //! resource usage, builds.
 
 pub mod build;
+pub mod census;
 pub mod ipc;
 pub mod logs;
 pub mod logwake;
