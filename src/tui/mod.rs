@@ -12,6 +12,8 @@ mod event_loop;
 pub mod keymap;
 pub mod layout;
 pub mod log_targets;
+#[cfg(test)]
+mod loop_tests;
 pub mod merged;
 pub mod pane;
 pub mod ports;
