@@ -37,7 +37,7 @@ pub(crate) async fn event_loop<F, S, I>(
     screen: &S,
     open_input: impl FnMut() -> I,
     signals: mpsc::UnboundedReceiver<Signal>,
-    ctx: Context,
+    ctx: Context<'_>,
 ) -> Result<bool, String>
 where
     F: FleetPort,
@@ -69,7 +69,7 @@ enum Wake {
 struct Loop<'a, F, S, O, I> {
     fleet: &'a F,
     screen: &'a S,
-    ctx: Context,
+    ctx: Context<'a>,
     open_input: O,
     /// Terminal input; None while the terminal is lent to a pager.
     input: Option<I>,
@@ -111,7 +111,7 @@ where
         screen: &'a S,
         mut open_input: O,
         signals: mpsc::UnboundedReceiver<Signal>,
-        ctx: Context,
+        ctx: Context<'a>,
     ) -> Result<Self, String> {
         let (reloaded_tx, reloaded) = mpsc::unbounded_channel::<String>();
         let mut app = App::new();

@@ -190,6 +190,8 @@ struct Harness {
     /// The loop's ends of the key and signal channels, until it runs.
     parts: Mutex<Option<LoopEnds>>,
     state_dir: tempfile::TempDir,
+    /// How many times the loop asked the console to retry its host links.
+    retried: std::sync::atomic::AtomicUsize,
 }
 
 type LoopEnds = (
@@ -221,6 +223,7 @@ impl Harness {
             ended: watch::channel(false).0,
             parts: Mutex::new(Some((keys_rx, signals_rx))),
             state_dir: tempfile::tempdir().expect("a temp dir"),
+            retried: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -247,7 +250,10 @@ impl Harness {
             viewing: None,
             state_dir: self.state_dir.path().to_path_buf(),
             has_hosts: false,
-            retry_hosts: Box::new(|| {}),
+            retry_hosts: Box::new(|| {
+                self.retried
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }),
             reload: Box::new(|| Box::pin(async { "reloaded: 1 connector added".to_string() })),
         };
         let looped = async {
@@ -506,13 +512,15 @@ async fn a_resize_draws_a_frame_of_the_new_size() {
 }
 
 #[tokio::test]
-async fn m_releases_the_mouse_and_r_shows_the_reloads_outcome() {
+async fn m_releases_the_mouse_h_retries_the_hosts_and_r_shows_the_reloads_outcome() {
     let h = Harness::new(vec![view("lt8-a", Phase::Ready, 0)]);
     let ended = h
         .run(async {
             h.shows("lt8-a").await;
             h.key('M');
             h.shows("mouse: released").await;
+            h.key('H');
+            h.shows("no [[host]] in the manifest").await;
             h.key('R');
             h.shows("reloaded: 1 connector added").await;
             h.signal(Signal::Terminate);
@@ -523,4 +531,5 @@ async fn m_releases_the_mouse_and_r_shows_the_reloads_outcome() {
         *h.screen.asked.lock().expect("not poisoned"),
         ["mouse false"]
     );
+    assert_eq!(h.retried.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -184,8 +184,8 @@ pub fn os_signals() -> mpsc::UnboundedReceiver<Signal> {
 /// A manifest reload in flight: resolves to the sentence the footer shows.
 pub type Reloading = Pin<Box<dyn Future<Output = String> + Send>>;
 
-/// What the loop takes from the console it runs on.
-pub struct Context {
+/// What the loop takes from the console it runs on (`'a`: the console's lifetime).
+pub struct Context<'a> {
     /// Told on every alert when `[alerts] bell = true`.
     pub bell: Option<Arc<Notify>>,
     /// `[console] confirm = "always"`.
@@ -198,19 +198,18 @@ pub struct Context {
     /// Whether the manifest has `[[host]]`s.
     pub has_hosts: bool,
     /// Starts every failed (or waiting) host link over.
-    pub retry_hosts: Box<dyn Fn()>,
+    pub retry_hosts: Box<dyn Fn() + 'a>,
     /// Re-reads the manifest.
-    pub reload: Box<dyn Fn() -> Reloading>,
+    pub reload: Box<dyn Fn() -> Reloading + 'a>,
 }
 
-impl Context {
+impl<'a> Context<'a> {
     /// What `console` contributes.
-    pub fn of(console: &Console) -> Context {
+    pub fn of(console: &'a Console) -> Context<'a> {
         let state_dir = match &console.viewing {
             Some(v) => v.state_dir.clone(),
             None => console.engine.state_dir().to_path_buf(),
         };
-        let hosts = console.hosts.clone();
         let reloader = console.reloader.clone();
         Context {
             bell: console.bell(),
@@ -218,11 +217,7 @@ impl Context {
             viewing: console.viewing.clone(),
             state_dir,
             has_hosts: !console.hosts.is_empty(),
-            retry_hosts: Box::new(move || {
-                for h in hosts.iter() {
-                    h.retry();
-                }
-            }),
+            retry_hosts: Box::new(|| console.retry_hosts()),
             reload: Box::new(move || {
                 let r = reloader.clone();
                 Box::pin(async move {
