@@ -1,4 +1,4 @@
-//! `cargo bench --bench console [-- --quick | --only-feed | --only-idle-tui | --only-idle-headless | --only-latency | --only-status | --only-scale]`: switchboard against the physical limit (a child
+//! `cargo bench --bench console [-- --quick | --only-feed | --only-flood | --only-idle-tui | --only-idle-headless | --only-latency | --only-status | --only-scale]`: switchboard against the physical limit (a child
 //! writing to a plain file), mprocs and supervisord, measured side by side in one run. Every
 //! figure is the median of several runs; comparisons are ratios from the same run.
 //!
@@ -1516,6 +1516,30 @@ fn main() {
                     println!(
                         "idle headless, {n} ready connectors, {} s, run {run}{which}: {c:.3} % of a core",
                         window.as_secs()
+                    );
+                }
+            }
+        }
+        use_bin(None);
+        return;
+    }
+    // `--only-flood`: just the log flood under switchboard, each run shown (console and relay
+    // CPU); with SB_BENCH_BEFORE=PATH that build and this one alternate, run by run.
+    if args.iter().any(|a| a == "--only-flood") {
+        let lines: u64 = if quick { 200_000 } else { 1_000_000 };
+        let no_tools: (&Option<PathBuf>, &Option<PathBuf>) = (&None, &None);
+        for run in 1..=5 {
+            if let Some((wall, _, _)) = flood_once(Host::Limit, lines, no_tools) {
+                println!("flood {lines} lines, run {run}: plain file (limit) {wall:.3} s");
+            }
+            for (bin, which) in builds() {
+                use_bin(bin.as_deref());
+                if let Some((wall, cpu, relay)) = flood_once(Host::Switchboard, lines, no_tools) {
+                    let m = lines as f64 / 1e6;
+                    println!(
+                        "flood {lines} lines, run {run}{which}: child {wall:.3} s, console {:.3} s per million lines, relay ≥ {:.3} s per million lines",
+                        cpu / m,
+                        relay / m
                     );
                 }
             }
