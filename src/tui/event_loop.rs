@@ -253,12 +253,15 @@ where
         let now = unix_now();
         let snaps = self.snaps_rx.borrow();
         let flashing = self.app.flash_until.is_some_and(|t| now < t);
-        // When the first uptime's text changes (a hair after, so the new text is shown).
-        let uptime_turns = snaps
-            .iter()
-            .filter_map(|s| s.uptime_at(now))
-            .map(render::shown_uptime_changes_in)
-            .fold(60.0_f64, f64::min);
+        // When the first uptime's text changes, with those turning just after it (a hair
+        // after, so the new texts are shown).
+        let uptime_turns = render::uptimes_turn_in(
+            snaps
+                .iter()
+                .filter_map(|s| s.uptime_at(now))
+                .map(render::shown_uptime_changes_in),
+            60.0,
+        );
         let every = if flashing {
             Duration::from_millis(250)
         } else if snaps.iter().any(|s| s.countdown_s.is_some()) {

@@ -117,9 +117,34 @@ pub fn shown_uptime_changes_in(up: f64) -> f64 {
     ((up / step).floor() + 1.0) * step - up
 }
 
+/// How long after the first uptime text turns the screen waits for others turning with it:
+/// connectors started together turn within milliseconds of each other, and one frame then shows
+/// them all (two frames 35 ms apart for 8 connectors started at once, before).
+pub const UPTIMES_TOGETHER: f64 = 0.1;
+
+/// Seconds until the uptimes in `turns` (each one's [`shown_uptime_changes_in`]) should be
+/// redrawn: the first turn, or the last of those within [`UPTIMES_TOGETHER`] of it. `cap` when
+/// there are none (or none sooner).
+pub fn uptimes_turn_in(turns: impl Iterator<Item = f64> + Clone, cap: f64) -> f64 {
+    let first = turns.clone().fold(cap, f64::min);
+    turns
+        .filter(|t| *t <= first + UPTIMES_TOGETHER)
+        .fold(first, f64::max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uptimes_turning_together_are_drawn_in_one_frame() {
+        let at = |ts: &[f64]| uptimes_turn_in(ts.iter().copied(), 60.0);
+        assert_eq!(at(&[]), 60.0);
+        assert_eq!(at(&[0.50, 0.53, 0.58]), 0.58);
+        // One far off is drawn on its own turn.
+        assert_eq!(at(&[0.50, 0.53, 0.90]), 0.53);
+        assert_eq!(at(&[70.0]), 60.0);
+    }
 
     #[test]
     fn titles_show_young_uptimes_coarsely_and_say_when_they_change() {
