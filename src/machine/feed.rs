@@ -164,6 +164,11 @@ impl FeedMeter {
         self.lossy_second = Some(self.second);
     }
 
+    /// When the last event came (Unix seconds), if any did.
+    pub fn last_event_at(&self) -> Option<f64> {
+        self.last_event_at
+    }
+
     /// What the meter knows now.
     pub fn stats(&self) -> FeedStats {
         FeedStats {

@@ -184,10 +184,17 @@ impl Meter {
         Ok(n)
     }
 
-    /// The stats to report now, if a new second began since the last report and they changed.
+    /// The stats to report now, if a new second began since the last report (or the feed just
+    /// started or came back, see [`report_now`]) and they changed.
     pub fn report(&mut self, now_unix: f64) -> Option<FeedStats> {
         let second = now_unix.floor() as i64;
-        if self.reported_second == Some(second) {
+        let sent_event = self.last_sent.as_ref().and_then(|s| s.last_event_at);
+        if !report_now(
+            self.reported_second,
+            second,
+            self.meter.last_event_at(),
+            sent_event,
+        ) {
             return None;
         }
         self.reported_second = Some(second);
@@ -200,9 +207,42 @@ impl Meter {
     }
 }
 
+/// Whether a meter reports now: once per wall-clock second, and at once when the feed starts or
+/// comes back after more than a second without events (the last report said nothing came, or
+/// an older time). Waiting for the next second there left the engine up to 1.25 s behind the
+/// first data (a report per second, drains up to 250 ms apart), and a feed with a short
+/// `stale_after` was called stale right after a bot attached, then recovered.
+pub fn report_now(
+    reported_second: Option<i64>,
+    second: i64,
+    last_event_at: Option<f64>,
+    reported_event_at: Option<f64>,
+) -> bool {
+    let came_back = match (last_event_at, reported_event_at) {
+        (Some(_), None) => true,
+        (Some(now), Some(then)) => now - then > 1.0,
+        (None, _) => false,
+    };
+    reported_second != Some(second) || came_back
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_meter_reports_once_a_second_and_at_once_when_the_feed_starts_or_comes_back() {
+        // A new second: report.
+        assert!(report_now(Some(9), 10, None, None));
+        assert!(report_now(None, 10, None, None));
+        // The same second, nothing new or the feed flowing: wait for the next second.
+        assert!(!report_now(Some(10), 10, None, None));
+        assert!(!report_now(Some(10), 10, Some(10.4), Some(10.1)));
+        assert!(!report_now(Some(10), 10, Some(10.4), Some(9.6)));
+        // The first event, or the first after more than a second of silence: at once.
+        assert!(report_now(Some(10), 10, Some(10.4), None));
+        assert!(report_now(Some(10), 10, Some(10.4), Some(7.0)));
+    }
 
     #[test]
     fn the_drain_interval_follows_the_rate_within_its_bounds() {
