@@ -883,69 +883,83 @@ fn row(what: &str, value: String, target: &str, met: Option<bool>) {
 }
 
 /// The feed meter's rows: a publisher as fast as it can, with and without the console's meter.
+/// The feed publisher alone, with a second bot, and metered; with SB_BENCH_BEFORE=PATH that
+/// build's rows beside this one's, the runs alternated (each build's ratio is to its own
+/// unmetered runs).
 fn feed_section(quick: bool) {
-    let feed_events: u64 = if quick { 200_000 } else { 1_000_000 };
-    let mut alone = Vec::new();
-    let mut two_bots = Vec::new();
-    let mut metered = Vec::new();
-    let mut cpu = Vec::new();
-    let mut counted = Vec::new();
-    for _ in 0..if quick { 1 } else { 3 } {
-        alone.push(feed_once(false, false, feed_events).rate);
-        two_bots.push(feed_once(false, true, feed_events).rate);
-        let r = feed_once(true, false, feed_events);
-        metered.push(r.rate);
-        cpu.extend(r.cpu_per_m);
-        counted.extend(r.metered);
+    #[derive(Default)]
+    struct Runs {
+        alone: Vec<f64>,
+        two_bots: Vec<f64>,
+        metered: Vec<f64>,
+        cpu: Vec<f64>,
+        counted: Vec<(u64, bool)>,
     }
-    let (a, mrate, b2) = (
-        median(&mut alone),
-        median(&mut metered),
-        median(&mut two_bots),
-    );
-    row(
-        &format!("feed publisher, {feed_events} events of 256 B, no console"),
-        format!("{:.2} M events/s", a / 1e6),
-        "",
-        None,
-    );
-    row(
-        "… no console, a second bot subscribed instead (for comparison)",
-        format!("{:.2} M events/s = {:.3}× one bot", b2 / 1e6, b2 / a),
-        "",
-        None,
-    );
-    row(
-        "… with the console's meter attached",
-        format!(
-            "{:.2} M events/s = {:.3}× unmetered",
-            mrate / 1e6,
-            mrate / a
-        ),
-        "≥ 0.98×",
-        Some(mrate / a >= 0.98),
-    );
-    let cm = median(&mut cpu);
-    row(
-        "… console CPU per 1M events published, metered",
-        format!("{cm:.3} s"),
-        "≤ 0.3 s",
-        Some(cm <= 0.3),
-    );
-    if let Some((seen, lower)) = counted.last() {
+    let feed_events: u64 = if quick { 200_000 } else { 1_000_000 };
+    let builds = builds();
+    let mut per: Vec<Runs> = builds.iter().map(|_| Runs::default()).collect();
+    for _ in 0..if quick { 1 } else { 3 } {
+        for ((bin, _), runs) in builds.iter().zip(per.iter_mut()) {
+            use_bin(bin.as_deref());
+            runs.alone.push(feed_once(false, false, feed_events).rate);
+            runs.two_bots.push(feed_once(false, true, feed_events).rate);
+            let r = feed_once(true, false, feed_events);
+            runs.metered.push(r.rate);
+            runs.cpu.extend(r.cpu_per_m);
+            runs.counted.extend(r.metered);
+        }
+    }
+    use_bin(None);
+    for ((_, which), mut runs) in builds.into_iter().zip(per) {
+        let (a, mrate, b2) = (
+            median(&mut runs.alone),
+            median(&mut runs.metered),
+            median(&mut runs.two_bots),
+        );
         row(
-            "… events the meter counted (last run)",
-            format!(
-                "{seen} of {feed_events}{}",
-                if *lower {
-                    " (shown as a lower bound ≥)"
-                } else {
-                    ""
-                }
-            ),
-            "exact ≤ 100k/s, else ≥",
+            &format!("feed publisher, {feed_events} events of 256 B, no console{which}"),
+            format!("{:.2} M events/s", a / 1e6),
+            "",
             None,
         );
+        row(
+            &format!("… no console, a second bot subscribed instead (for comparison){which}"),
+            format!("{:.2} M events/s = {:.3}× one bot", b2 / 1e6, b2 / a),
+            "",
+            None,
+        );
+        row(
+            &format!("… with the console's meter attached{which}"),
+            format!(
+                "{:.2} M events/s = {:.3}× unmetered",
+                mrate / 1e6,
+                mrate / a
+            ),
+            "≥ 0.98×",
+            Some(mrate / a >= 0.98),
+        );
+        let cm = median(&mut runs.cpu);
+        row(
+            &format!("… console CPU per 1M events published, metered{which}"),
+            format!("{cm:.3} s"),
+            "≤ 0.3 s",
+            Some(cm <= 0.3),
+        );
+        if let Some((seen, lower)) = runs.counted.last() {
+            row(
+                &format!("… events the meter counted (last run){which}"),
+                format!(
+                    "{seen} of {feed_events}{}",
+                    if *lower {
+                        " (shown as a lower bound ≥)"
+                    } else {
+                        ""
+                    }
+                ),
+                "exact ≤ 100k/s, else ≥",
+                None,
+            );
+        }
     }
 }
 
