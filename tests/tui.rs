@@ -1003,6 +1003,11 @@ fn o_hands_the_active_search_to_the_pager() {
     // Without a search, no pattern.
     std::fs::remove_file(&argv).expect("rm");
     tui.press("\x1b");
+    // Esc and `o` written back to back can reach the terminal reader as one Alt-o (the Esc
+    // then lost, the search still active): `o` goes once the search is gone from the screen.
+    tui.wait_for("the search cleared", 5.0, |s| {
+        !s.contains("/Depth update n/N")
+    });
     tui.press("o");
     assert!(eventually(10.0, || argv.exists()), "the pager ran again");
     let args = std::fs::read_to_string(&argv).expect("argv");
