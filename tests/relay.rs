@@ -145,6 +145,19 @@ async fn a_stopped_log_relay_is_replaced_and_the_detail_says_why() {
             .unwrap_or(false)),
         "the log grows again"
     );
+    // Once replaced, the detail still says why (the relay's end, which the supervisor caused
+    // itself, is not news that overwrites it).
+    let after = wait_for(&h, "rs-a", Duration::from_secs(10), |c| {
+        c.detail.contains("replaced by PID")
+    })
+    .await;
+    assert!(
+        after
+            .detail
+            .contains(&format!("log relay (PID {relay}) was stopped")),
+        "{}",
+        after.detail
+    );
     assert!(!alive(relay), "the stuck relay was ended");
     assert_eq!(
         wait_phase(&h, "rs-a", Phase::Ready, 1.0).await.pid,

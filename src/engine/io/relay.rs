@@ -355,6 +355,9 @@ impl Supervisor {
         };
         let mut last_tick = 0u64;
         let (mut stopped, mut stalled, mut mark) = (0u32, 0u32, log_mark(&self.spec.file));
+        // The relay this supervisor killed itself (stopped, or not reading): its end is not
+        // news, the reason already went out and stays the connector's detail.
+        let mut killed: Option<i32> = None;
         loop {
             let Some(w) = current.as_mut() else {
                 if !self.connector_alive() {
@@ -390,15 +393,17 @@ impl Supervisor {
                 if !self.connector_alive() {
                     break;
                 }
-                let what = format!("its log relay (PID {pid}) ended");
-                tracing::warn!(connector = self.connector.0, "{what}; replacing it");
-                let _ = self
-                    .news
-                    .send(RelayNews::Note(format!("{what}; replacing it")));
-                gap.get_or_insert(Gap {
-                    since: tokio::time::Instant::now(),
-                    what,
-                });
+                if killed.take() != Some(pid) {
+                    let what = format!("its log relay (PID {pid}) ended");
+                    tracing::warn!(connector = self.connector.0, "{what}; replacing it");
+                    let _ = self
+                        .news
+                        .send(RelayNews::Note(format!("{what}; replacing it")));
+                    gap.get_or_insert(Gap {
+                        since: tokio::time::Instant::now(),
+                        what,
+                    });
+                }
                 if let Some(wait) = MIN_RELAY_LIFE.checked_sub(lived) {
                     tokio::time::sleep(wait).await;
                 }
@@ -446,6 +451,7 @@ impl Supervisor {
             // Through its pidfd: never another process. Its end is then seen as any other.
             let _ =
                 rustix::process::pidfd_send_signal(w.fd.get_ref(), rustix::process::Signal::KILL);
+            killed = Some(pid);
             stopped = 0;
             stalled = 0;
         }
